@@ -1,0 +1,5 @@
+import sys
+
+from callrec_ari.cli import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""The callrec ARI application: the events stream, the call manager and their lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from callrec_ari.ari.client import AriClient, AriSettings
+from callrec_ari.ari.stream import EventStream
+from callrec_ari.calls.manager import CallManager
+from callrec_ari.calls.session import CallOutcome
+from callrec_ari.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def ari_settings(config: Config) -> AriSettings:
+    return AriSettings(
+        url=config.ari_url, username=config.ari_username, password=config.ari_password, app=config.ari_app
+    )
+
+
+def outcome_record(outcome: CallOutcome) -> dict[str, object]:
+    """The finished call as one JSON-able record (logged; the call records table stores the same)."""
+    plan, times = outcome.plan, outcome.times
+
+    def iso(value: object) -> str | None:
+        return value.isoformat() if hasattr(value, "isoformat") else None
+
+    return {
+        "call_id": plan.call_id,
+        "direction": plan.direction,
+        "line": plan.line,
+        "caller": plan.caller_number,
+        "callee": plan.callee_number,
+        "recorded": plan.record,
+        "reason": plan.reason,
+        "notice_reason": plan.notice_reason,
+        "started": iso(times.started),
+        "answered": iso(times.answered),
+        "notice_started": iso(times.notice_started),
+        "billing_start": iso(times.notice_started or times.answered),
+        "ended": iso(times.ended),
+        "end_cause": outcome.end_cause,
+        "hangup_by": outcome.hangup_by,
+        "recordings": list(outcome.recordings),
+        "recording_failed": outcome.recording_failed,
+        "notice_failed": outcome.notice_failed,
+    }
+
+
+class CallrecApp:
+    """Runs until cancelled. ``ready`` is set once the events socket is connected."""
+
+    def __init__(
+        self,
+        config: Config,
+        on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
+    ) -> None:
+        self.config = config
+        self.ari = AriClient(ari_settings(config))
+        self._extra_on_finished = on_finished
+        self.manager: CallManager | None = None
+        self.stream: EventStream | None = None
+        self.ready = asyncio.Event()
+
+    async def _finished(self, outcome: CallOutcome) -> None:
+        log.info("call=%s finished %s", outcome.plan.call_id, json.dumps(outcome_record(outcome)))
+        if self._extra_on_finished is not None:
+            await self._extra_on_finished(outcome)
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self.manager = CallManager(self.ari, self.config, tasks, on_finished=self._finished)
+                self.stream = EventStream(
+                    ari_settings(self.config), self.manager.on_event, on_connect=self._connected,
+                    on_disconnect=self._disconnected,
+                )
+                tasks.create_task(self.stream.run(), name="ari-events")
+        finally:
+            await self.ari.close()
+
+    async def _connected(self, reconnect: bool) -> None:
+        self.ready.set()
+
+    async def _disconnected(self) -> None:
+        self.ready.clear()

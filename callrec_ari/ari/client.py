@@ -1,0 +1,203 @@
+"""A small typed ARI REST client over aiohttp.
+
+Every resource created by the product is given our own id (channels, bridges, playbacks,
+recordings): Asterisk can send an event about a resource before it answers the request that
+created it, and only a known id lets the event find its call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from callrec_ari.ari.errors import AriUnavailable, error_for
+from callrec_ari.ari.events import Channel, JsonObject
+
+log = logging.getLogger(__name__)
+
+Params = Mapping[str, str | int | bool]
+
+
+@dataclass(frozen=True, slots=True)
+class AriSettings:
+    url: str  # e.g. http://127.0.0.1:8088/ari
+    username: str
+    password: str
+    app: str = "callrec"
+    request_timeout: float = 10.0
+
+
+def _encode(params: Params | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+class AriClient:
+    """ARI REST operations the product uses. One instance per application, shared by calls."""
+
+    def __init__(self, settings: AriSettings, session: aiohttp.ClientSession | None = None) -> None:
+        self.settings = settings
+        self._session = session
+        self._owns_session = session is None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                auth=aiohttp.BasicAuth(self.settings.username, self.settings.password),
+                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    async def request(
+        self, method: str, path: str, params: Params | None = None, json: Any = None
+    ) -> Any:
+        """Send one request; answer the decoded JSON body (None when empty) or raise an AriError."""
+        url = self.settings.url.rstrip("/") + path
+        try:
+            async with self.session.request(method, url, params=_encode(params), json=json) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    message = body.decode("utf-8", "replace")
+                    if resp.content_type == "application/json":
+                        try:
+                            message = str((await resp.json()).get("message", message))
+                        except ValueError:
+                            pass
+                    raise error_for(method, path, resp.status, message)
+                if not body:
+                    return None
+                if resp.content_type == "application/json":
+                    return await resp.json()
+                return body
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            raise AriUnavailable(method, path, 0, str(exc) or type(exc).__name__) from exc
+
+    # --- asterisk / applications ---------------------------------------------------------------
+    async def asterisk_info(self) -> JsonObject:
+        result: JsonObject = await self.request("GET", "/asterisk/info")
+        return result
+
+    async def application(self) -> JsonObject:
+        result: JsonObject = await self.request("GET", f"/applications/{quote(self.settings.app)}")
+        return result
+
+    # --- channels --------------------------------------------------------------------------------
+    async def list_channels(self) -> list[Channel]:
+        return [Channel.from_json(c) for c in await self.request("GET", "/channels")]
+
+    async def create_channel(
+        self, endpoint: str, channel_id: str, app_args: Sequence[str] = (),
+        caller_id: str | None = None, formats: str | None = None,
+    ) -> Channel:
+        """Create an outgoing channel in our app without dialing it (dial() rings it)."""
+        params: dict[str, str | int | bool] = {
+            "endpoint": endpoint, "app": self.settings.app, "channelId": channel_id,
+            "appArgs": ",".join(app_args),
+        }
+        if formats:
+            params["formats"] = formats
+        body: JsonObject | None = None
+        if caller_id:
+            body = {"variables": {"CALLERID(num)": caller_id}}
+        return Channel.from_json(await self.request("POST", "/channels/create", params, json=body))
+
+    async def dial(self, channel_id: str, timeout: int, caller: str | None = None) -> None:
+        params: dict[str, str | int | bool] = {"timeout": timeout}
+        if caller:
+            params["caller"] = caller
+        await self.request("POST", f"/channels/{quote(channel_id)}/dial", params)
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{quote(channel_id)}/answer")
+
+    async def ring(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{quote(channel_id)}/ring")
+
+    async def hangup(self, channel_id: str, cause: int | None = None) -> None:
+        params = {"reason_code": cause} if cause else None
+        await self.request("DELETE", f"/channels/{quote(channel_id)}", params)
+
+    async def mute(self, channel_id: str, direction: str = "in") -> None:
+        await self.request("POST", f"/channels/{quote(channel_id)}/mute", {"direction": direction})
+
+    async def unmute(self, channel_id: str, direction: str = "in") -> None:
+        await self.request("DELETE", f"/channels/{quote(channel_id)}/mute", {"direction": direction})
+
+    async def play_on_channel(self, channel_id: str, media: Sequence[str], playback_id: str) -> None:
+        await self.request(
+            "POST", f"/channels/{quote(channel_id)}/play",
+            {"media": ",".join(media), "playbackId": playback_id},
+        )
+
+    async def get_channel_var(self, channel_id: str, variable: str) -> str:
+        result = await self.request(
+            "GET", f"/channels/{quote(channel_id)}/variable", {"variable": variable}
+        )
+        return str((result or {}).get("value", ""))
+
+    # --- bridges ---------------------------------------------------------------------------------
+    async def create_bridge(self, bridge_id: str, name: str = "") -> None:
+        await self.request(
+            "POST", "/bridges", {"type": "mixing", "bridgeId": bridge_id, "name": name or bridge_id}
+        )
+
+    async def list_bridges(self) -> list[JsonObject]:
+        result: list[JsonObject] = await self.request("GET", "/bridges")
+        return result
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        await self.request(
+            "POST", f"/bridges/{quote(bridge_id)}/addChannel", {"channel": ",".join(channel_ids)}
+        )
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{quote(bridge_id)}")
+
+    async def play_on_bridge(self, bridge_id: str, media: Sequence[str], playback_id: str) -> None:
+        await self.request(
+            "POST", f"/bridges/{quote(bridge_id)}/play",
+            {"media": ",".join(media), "playbackId": playback_id},
+        )
+
+    async def record_bridge(self, bridge_id: str, name: str, fmt: str = "wav") -> None:
+        await self.request(
+            "POST", f"/bridges/{quote(bridge_id)}/record",
+            {"name": name, "format": fmt, "ifExists": "fail", "maxDurationSeconds": 0},
+        )
+
+    # --- playbacks and recordings ------------------------------------------------------------------
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{quote(playback_id)}")
+
+    async def stop_recording(self, name: str) -> None:
+        await self.request("POST", f"/recordings/live/{quote(name, safe='')}/stop")
+
+    async def live_recording(self, name: str) -> JsonObject:
+        result: JsonObject = await self.request("GET", f"/recordings/live/{quote(name, safe='')}")
+        return result
+
+    async def stored_recordings(self) -> list[JsonObject]:
+        result: list[JsonObject] = await self.request("GET", "/recordings/stored")
+        return result
+
+    async def stored_recording_file(self, name: str) -> bytes:
+        # Names with a folder need %2F in the URL (verified on Asterisk 22).
+        data: bytes = await self.request("GET", f"/recordings/stored/{quote(name, safe='')}/file")
+        return data
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self.request("DELETE", f"/recordings/stored/{quote(name, safe='')}")

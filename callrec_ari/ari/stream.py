@@ -1,0 +1,119 @@
+"""The ARI events WebSocket: connect, deliver events in order, reconnect with backoff.
+
+While the socket is down, calls already in Stasis stay there, new ``Stasis()`` calls fail and
+missed events are lost: the owner is told about each (re)connection so it can reconcile with
+what Asterisk reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from callrec_ari.ari.client import AriSettings
+from callrec_ari.ari.events import AriEvent
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[AriEvent], Awaitable[None]]
+ConnectHandler = Callable[[bool], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with full jitter, capped."""
+
+    initial: float = 0.25
+    maximum: float = 10.0
+    factor: float = 2.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        ceiling = min(self.maximum, self.initial * self.factor ** max(0, attempt))
+        return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+class EventStream:
+    """Runs until cancelled; ``on_event`` is awaited for each event, in the order Asterisk sent them."""
+
+    def __init__(
+        self,
+        settings: AriSettings,
+        on_event: EventHandler,
+        on_connect: ConnectHandler | None = None,
+        on_disconnect: Callable[[], Awaitable[None]] | None = None,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        self.settings = settings
+        self.on_event = on_event
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.backoff = backoff
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.reconnects = 0
+
+    def _ws_url(self) -> str:
+        base = self.settings.url.rstrip("/")
+        if base.startswith("https://"):
+            base = "wss://" + base.removeprefix("https://")
+        elif base.startswith("http://"):
+            base = "ws://" + base.removeprefix("http://")
+        return base + "/events"
+
+    async def run(self) -> None:
+        attempt = 0
+        auth = aiohttp.BasicAuth(self.settings.username, self.settings.password)
+        async with aiohttp.ClientSession(auth=auth) as session:
+            while True:
+                try:
+                    async with session.ws_connect(
+                        self._ws_url(),
+                        params={"app": self.settings.app, "subscribeAll": "false"},
+                        heartbeat=15.0,
+                        max_msg_size=16 * 1024 * 1024,
+                    ) as ws:
+                        attempt = 0
+                        reconnect = self.connections > 0
+                        self.connections += 1
+                        if reconnect:
+                            self.reconnects += 1
+                        log.info("ari events connected app=%s reconnect=%s", self.settings.app, reconnect)
+                        self.connected.set()
+                        if self.on_connect is not None:
+                            await self.on_connect(reconnect)
+                        await self._pump(ws)
+                    log.warning("ari events socket closed by Asterisk")
+                except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                    log.warning("ari events unavailable: %s", exc or type(exc).__name__)
+                if self.connected.is_set():
+                    self.connected.clear()
+                    if self.on_disconnect is not None:
+                        await self.on_disconnect()
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                log.info("ari events reconnecting in %.2fs (attempt %d)", delay, attempt)
+                await asyncio.sleep(delay)
+
+    async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    data = json.loads(message.data)
+                except ValueError:
+                    log.error("ari events: undecodable message dropped: %.200s", message.data)
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                event = AriEvent.from_json(data)
+                try:
+                    await self.on_event(event)
+                except Exception:  # one bad event must never kill the stream
+                    log.exception("ari events: handler failed for %s", event.type)
+            elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                break

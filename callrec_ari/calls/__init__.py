@@ -1,0 +1,1 @@
+"""Per-call sessions: the ARI call flow of a subscriber's call."""

@@ -1,0 +1,112 @@
+"""Routes ARI events to the CallSession that owns the resource they concern.
+
+Every resource a call creates is claimed by id before the request that creates it, because
+Asterisk may send the resource's first event before it answers the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from callrec_ari.ari.client import AriClient
+from callrec_ari.ari.errors import AriError
+from callrec_ari.ari.events import AriEvent
+from callrec_ari.calls.args import BadStasisArgs, parse_args
+from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
+from callrec_ari.calls.session import CallOutcome, CallSession
+from callrec_ari.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class CallManager:
+    def __init__(
+        self,
+        ari: AriClient,
+        config: Config,
+        tasks: asyncio.TaskGroup,
+        on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
+    ) -> None:
+        self.ari = ari
+        self.config = config
+        self._tasks = tasks
+        self._on_finished = on_finished
+        self._owners: dict[str, CallSession] = {}
+        self.sessions: dict[str, CallSession] = {}
+        self.accepting = True
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def _owner(self, event: AriEvent) -> CallSession | None:
+        for key in (*event.channel_ids, *event.bridge_ids, event.playback_id, event.recording_name):
+            if key and key in self._owners:
+                return self._owners[key]
+        return None
+
+    async def on_event(self, event: AriEvent) -> None:
+        session = self._owner(event)
+        if session is not None:
+            session.queue.put_nowait(event)
+            return
+        if event.type == "StasisStart" and event.channel is not None:
+            await self._new_call(event)
+        else:
+            log.debug("event %s for nothing of ours: %s", event.type, event.channel_ids or event.bridge_ids)
+
+    async def _new_call(self, event: AriEvent) -> None:
+        assert event.channel is not None
+        channel_id = event.channel.id
+        call_id = new_call_id()
+        try:
+            args = parse_args(event.args)
+            if args.leg:
+                # One of our own legs whose call has already ended: do not leave it behind.
+                log.warning("call=%s orphan %s leg %s: hanging up", args.call, args.leg, channel_id)
+                await self._hangup_quietly(channel_id, 16)
+                return
+            if not self.accepting:
+                log.warning("call=%s refused: draining, not taking new calls", call_id)
+                await self._hangup_quietly(channel_id, 34)
+                return
+            plan = plan_call(args, self.config, call_id)
+        except BadStasisArgs as exc:
+            log.error("call=%s refused channel=%s: %s", call_id, channel_id, exc)
+            await self._hangup_quietly(channel_id, 38)
+            return
+        except CallRefused as exc:
+            log.warning("call=%s refused channel=%s reason=%s: %s", call_id, channel_id, exc.error_id, exc)
+            await self._hangup_quietly(channel_id, exc.cause)
+            return
+        session = CallSession(
+            plan,
+            channel_id,
+            self.ari,
+            claim=lambda resource: self._owners.__setitem__(resource, session),
+            on_finished=self._on_finished,
+            recording_prefix=self.config.recording_prefix,
+            recording_format=self.config.recording_format,
+            dial_timeout=self.config.dial_timeout,
+            cleanup_timeout=self.config.cleanup_timeout,
+        )
+        for resource in session.resources:
+            self._owners[resource] = session
+        self.sessions[call_id] = session
+        self.idle.clear()
+        self._tasks.create_task(self._run(session), name=f"call-{call_id}")
+
+    async def _run(self, session: CallSession) -> None:
+        try:
+            await session.run()
+        finally:
+            for key in [k for k, s in self._owners.items() if s is session]:
+                del self._owners[key]
+            self.sessions.pop(session.call_id, None)
+            if not self.sessions:
+                self.idle.set()
+
+    async def _hangup_quietly(self, channel_id: str, cause: int) -> None:
+        with contextlib.suppress(AriError):
+            await self.ari.hangup(channel_id, cause)

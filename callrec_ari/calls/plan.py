@@ -1,0 +1,32 @@
+"""What the app will do with one call, decided before any channel is touched (plain data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    call_id: str
+    direction: Literal["outgoing", "incoming"]
+    caller_number: str  # the calling party's number as the network knows it
+    callee_number: str  # the called party's number (effective, after 184/186/1311)
+    line: str  # the subscriber line's endpoint this call belongs to
+    callee_endpoint: str  # ARI endpoint to dial, e.g. PJSIP/0312345678@carrier
+    record: bool
+    reason: str  # the rules' stable reason id: why (not) recorded
+    to_caller: tuple[str, ...] = ()  # notice media for the caller, in order (R2.3)
+    to_callee: tuple[str, ...] = ()  # notice media for the callee
+    tone: str = "sound:beep"
+    notice_reason: str = ""
+    caller_id: str | None = None  # number presented to the callee
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def plays_notice(self) -> bool:
+        return self.record and bool(self.to_caller or self.to_callee)
+
+    @property
+    def notice_same_for_both(self) -> bool:
+        return self.to_caller == self.to_callee

@@ -1,0 +1,114 @@
+"""Gathers the inputs of one call and asks the rules what to do (architecture.md step 1).
+
+The rules are pure (callrec_ari.rules); this module only looks the lines up and turns the rules'
+answers into a CallPlan the session carries out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from callrec_ari.calls.args import StasisArgs
+from callrec_ari.calls.plan import CallPlan
+from callrec_ari.config import Config, LineConfig
+from callrec_ari.rules import (
+    OUTSIDE,
+    AccessContext,
+    LineState,
+    Party,
+    decide_recording,
+    plan_notices,
+)
+
+
+class CallRefused(Exception):
+    """The call cannot be placed at all; the caller is hung up with ``cause``."""
+
+    def __init__(self, error_id: str, message: str, cause: int) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.cause = cause
+
+
+def new_call_id(now: datetime | None = None) -> str:
+    """Sortable by time, unique, safe in ARI ids, file names and log greps."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
+def _state(line: LineConfig) -> LineState:
+    return LineState(
+        recording_started=line.recording_started,
+        consent=line.consent,
+        contract_suspended=line.contract_suspended,
+        line_suspended=line.line_suspended,
+    )
+
+
+def _party(line: LineConfig, records: bool) -> Party:
+    return Party(notice=line.notice, records=records, omits_notice=line.omit_notice)
+
+
+def _sounds(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n if ":" in n else f"sound:{n}" for n in names)
+
+
+def plan_call(args: StasisArgs, config: Config, call_id: str) -> CallPlan:
+    """The plan for a call entering Stasis with ``args``; CallRefused when it cannot be placed."""
+    context = AccessContext(roaming=args.roaming, voip=args.voip, extension=args.extension)
+    if args.direction == "outgoing":
+        line = config.line_by_endpoint(args.line)
+        if line is None:
+            raise CallRefused("unknown-line", f"endpoint {args.line!r} is not a subscriber line", 21)
+        try:
+            decision = decide_recording(
+                direction="outgoing", dialled=args.dialled, context=context, line=_state(line),
+                allow_00=config.allow_00,
+            )
+        except ValueError as exc:  # InvalidNumber: a clear refusal, never a crash
+            raise CallRefused(getattr(exc, "error_id", "number-invalid"), str(exc), 28) from exc
+        other = config.line_by_number(decision.number)
+        if other is not None:
+            other_records = decide_recording(
+                direction="incoming", dialled=line.number, context=AccessContext(), line=_state(other)
+            ).recordable
+            callee = _party(other, other_records)
+            endpoint = config.line_endpoint.format(endpoint=other.endpoint)
+        else:
+            other_records = False
+            callee = OUTSIDE
+            endpoint = config.outside_endpoint.format(number=decision.number)
+        caller = _party(line, decision.recordable)
+        caller_number, callee_number, line_endpoint = line.number, decision.number, line.endpoint
+        record = decision.recordable or other_records
+        reason = str(decision.reason)
+    else:
+        line = config.line_by_number(args.dialled)
+        if line is None:
+            raise CallRefused("unknown-number", f"{args.dialled!r} is not a subscriber line's number", 1)
+        decision = decide_recording(
+            direction="incoming", dialled=args.caller, context=context, line=_state(line),
+            allow_00=config.allow_00,
+        )
+        caller, callee = OUTSIDE, _party(line, decision.recordable)
+        endpoint = config.line_endpoint.format(endpoint=line.endpoint)
+        caller_number, callee_number, line_endpoint = args.caller, line.number, line.endpoint
+        record = decision.recordable
+        reason = str(decision.reason)
+    notices = plan_notices(caller, callee)
+    return CallPlan(
+        call_id=call_id,
+        direction=args.direction,
+        caller_number=caller_number,
+        callee_number=callee_number,
+        line=line_endpoint,
+        callee_endpoint=endpoint,
+        record=record,
+        reason=reason,
+        to_caller=_sounds(notices.to_caller),
+        to_callee=_sounds(notices.to_callee),
+        tone=config.tone,
+        notice_reason=str(notices.reason),
+        caller_id=caller_number or None,
+    )

@@ -1,0 +1,349 @@
+"""One CallSession per call: the ARI call flow of architecture.md, steps 1-6.
+
+Events for the call arrive on ``queue`` in the order Asterisk sent them and are handled one at a
+time. Each handler is named after the domain event it reacts to. Cleanup always runs, shielded and
+bounded, so no channel, bridge or recording of ours is left behind in Asterisk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from callrec_ari.ari.client import AriClient
+from callrec_ari.ari.errors import AriError, AriNotFound
+from callrec_ari.ari.events import AriEvent
+from callrec_ari.calls import causes
+from callrec_ari.calls.plan import CallPlan
+from callrec_ari.calls.state import CallState, IllegalTransition, transition
+
+log = logging.getLogger(__name__)
+
+_GONE_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class CallTimes:
+    started: datetime = field(default_factory=_now)
+    answered: datetime | None = None
+    notice_started: datetime | None = None  # the billing start (R2.4)
+    talk_started: datetime | None = None
+    ended: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """What a finished call leaves behind, for the call record and delivery."""
+
+    plan: CallPlan
+    times: CallTimes
+    answered: bool
+    end_cause: int
+    hangup_by: str  # "caller", "callee" or "app"
+    recordings: tuple[str, ...]  # Asterisk recording names, in order
+    recording_failed: bool
+    notice_failed: bool = False
+
+
+class CallSession:
+    def __init__(
+        self,
+        plan: CallPlan,
+        caller_channel_id: str,
+        ari: AriClient,
+        claim: Callable[[str], None],
+        on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
+        recording_prefix: str = "callrec",
+        recording_format: str = "wav",
+        dial_timeout: int = 60,
+        cleanup_timeout: float = 5.0,
+    ) -> None:
+        self.plan = plan
+        self.call_id = plan.call_id
+        self.ari = ari
+        self._claim = claim
+        self._on_finished = on_finished
+        self.recording_format = recording_format
+        self.dial_timeout = dial_timeout
+        self.cleanup_timeout = cleanup_timeout
+        self.queue: asyncio.Queue[AriEvent] = asyncio.Queue()
+        self.state = CallState.STARTING
+        self.times = CallTimes()
+        self.caller_id = caller_channel_id
+        self.callee_id = f"{self.call_id}-callee"
+        self.bridge_id = self.call_id
+        self.recording_name = f"{recording_prefix}/{self.call_id}/{self.call_id}-001"
+        self._legs_alive: set[str] = {self.caller_id}
+        self._playbacks: set[str] = set()
+        self._recording_live = False
+        self._recording_started = False
+        self._recording_failed = False
+        self._notice_failed = False
+        self._bridge_created = False
+        self._dialstatus: str | None = None
+        self._callee_cause: int | None = None
+        self._end_cause = causes.NORMAL_CLEARING
+        self._hangup_by = "app"
+
+    @property
+    def resources(self) -> tuple[str, ...]:
+        """The ids this call owns from the start (claimed by the manager before it runs)."""
+        return (self.caller_id, self.callee_id, self.bridge_id, self.recording_name)
+
+    # ---- the loop --------------------------------------------------------------------------------
+    async def run(self) -> CallOutcome:
+        try:
+            await self._start()
+            while self.state is not CallState.ENDED:
+                if self.state is CallState.ENDING and self._nothing_left():
+                    break
+                event = await self.queue.get()
+                await self._dispatch(event)
+        except asyncio.CancelledError:
+            log.warning("call=%s cancelled in state %s", self.call_id, self.state)
+            raise
+        except Exception:
+            log.exception("call=%s failed in state %s", self.call_id, self.state)
+        finally:
+            await asyncio.shield(self._cleanup())
+        outcome = CallOutcome(
+            plan=self.plan,
+            times=self.times,
+            answered=self.times.answered is not None,
+            end_cause=self._end_cause,
+            hangup_by=self._hangup_by,
+            recordings=(self.recording_name,) if self._recording_started else (),
+            recording_failed=self._recording_failed,
+            notice_failed=self._notice_failed,
+        )
+        if self._on_finished is not None:
+            await self._on_finished(outcome)
+        return outcome
+
+    def _move(self, new: CallState) -> None:
+        old = self.state
+        self.state = transition(old, new)
+        log.info("call=%s state %s -> %s", self.call_id, old, new)
+
+    async def _dispatch(self, event: AriEvent) -> None:
+        log.debug("call=%s event %s", self.call_id, event.type)
+        try:
+            if event.type in _GONE_EVENTS or event.type == "ChannelHangupRequest":
+                await self._leg_gone(event)
+            elif event.type == "StasisStart" and event.channel and event.channel.id == self.callee_id:
+                await self._callee_entered_stasis()
+            elif event.type == "Dial" and event.peer and event.peer.id == self.callee_id:
+                await self._callee_dial_progress(event.dialstatus or "")
+            elif event.type == "ChannelStateChange" and event.channel:
+                if event.channel.id == self.callee_id and event.channel.state == "Up":
+                    await self._callee_answered()
+            elif event.type == "RecordingStarted" and event.recording_name == self.recording_name:
+                await self._recording_began()
+            elif event.type in ("RecordingFinished", "RecordingFailed"):
+                if event.recording_name == self.recording_name:
+                    await self._recording_ended(failed=event.type == "RecordingFailed")
+            elif event.type == "PlaybackFinished" and event.playback_id in self._playbacks:
+                await self._playback_finished(event.playback_id or "", failed=event.playback_failed)
+        except AriNotFound as exc:
+            # A leg vanished between the event and our request: the call is ending.
+            log.info("call=%s %s while %s: leg gone", self.call_id, exc, self.state)
+            await self._end("app", causes.NORMAL_CLEARING)
+        except IllegalTransition as exc:
+            log.warning("call=%s ignored %s: %s", self.call_id, event.type, exc)
+
+    # ---- steps 1-3: caller in, callee dialed ------------------------------------------------------
+    async def _start(self) -> None:
+        log.info(
+            "call=%s start direction=%s line=%s caller=%s callee=%s record=%s reason=%s",
+            self.call_id, self.plan.direction, self.plan.line, self.plan.caller_number,
+            self.plan.callee_number, self.plan.record, self.plan.reason,
+        )
+        if self.plan.record:
+            # Nothing the caller says may reach the callee before the tone has ended (R2.6).
+            await self.ari.mute(self.caller_id, "in")
+        await self.ari.ring(self.caller_id)
+        await self.ari.create_bridge(self.bridge_id, name=f"callrec {self.call_id}")
+        self._bridge_created = True
+        self._move(CallState.DIALING)
+        self._legs_alive.add(self.callee_id)
+        await self.ari.create_channel(
+            self.plan.callee_endpoint, self.callee_id,
+            app_args=("leg=callee", f"call={self.call_id}"),
+            caller_id=self.plan.caller_id,
+        )
+
+    async def _callee_entered_stasis(self) -> None:
+        # Dial only now: right after /channels/create the channel may not be in Stasis yet (409).
+        if self.state is not CallState.DIALING:
+            return
+        self._move(CallState.RINGING)
+        await self.ari.dial(self.callee_id, timeout=self.dial_timeout)
+
+    async def _callee_dial_progress(self, dialstatus: str) -> None:
+        if dialstatus:
+            self._dialstatus = dialstatus
+        if dialstatus == "ANSWER":
+            await self._callee_answered()
+
+    # ---- step 4: answer, bridge, recording, notice ------------------------------------------------
+    async def _callee_answered(self) -> None:
+        if self.state is not CallState.RINGING:
+            return  # Dial ANSWER and ChannelStateChange Up both announce it
+        self._move(CallState.CONNECTING)
+        self.times.answered = _now()
+        if self.plan.record:
+            await self.ari.mute(self.callee_id, "in")
+        await self.ari.answer(self.caller_id)
+        await self.ari.add_to_bridge(self.bridge_id, (self.caller_id, self.callee_id))
+        if not self.plan.record:
+            await self._talk()
+            return
+        # The recording starts at answer so the file itself proves the notice was played.
+        try:
+            await self.ari.record_bridge(self.bridge_id, self.recording_name, self.recording_format)
+            self._recording_live = True
+        except AriError as exc:
+            self._recording_failed = True
+            log.error("call=%s recording could not start: %s", self.call_id, exc)
+            await self._play_notice()
+
+    async def _recording_began(self) -> None:
+        self._recording_started = True
+        log.info("call=%s recording started name=%s", self.call_id, self.recording_name)
+        if self.state is CallState.CONNECTING:
+            await self._play_notice()
+
+    async def _play_notice(self) -> None:
+        if not self.plan.plays_notice:
+            await self._talk()
+            return
+        self._move(CallState.NOTICE)
+        self.times.notice_started = _now()
+        try:
+            await self._start_notice_playbacks()
+        except AriNotFound:
+            raise
+        except AriError as exc:
+            # The parties must not be left muted in silence: connect them, and say so loudly.
+            self._notice_failed = True
+            log.error("call=%s notice could not play: %s; connecting the parties", self.call_id, exc)
+            self._playbacks.clear()
+            await self._talk()
+
+    async def _start_notice_playbacks(self) -> None:
+        tone = (self.plan.tone,) if self.plan.tone else ()
+        if self.plan.notice_same_for_both:
+            playback_id = f"{self.call_id}-notice"
+            self._playbacks.add(playback_id)
+            self._claim(playback_id)
+            await self.ari.play_on_bridge(self.bridge_id, self.plan.to_caller + tone, playback_id)
+        else:
+            # R2.3: each party hears the other line's notice; played per channel.
+            for leg, media in ((self.caller_id, self.plan.to_caller), (self.callee_id, self.plan.to_callee)):
+                playback_id = f"{self.call_id}-notice-{'caller' if leg == self.caller_id else 'callee'}"
+                self._playbacks.add(playback_id)
+                self._claim(playback_id)
+                await self.ari.play_on_channel(leg, media + tone, playback_id)
+        log.info("call=%s notice started to_caller=%s to_callee=%s", self.call_id,
+                 ",".join(self.plan.to_caller), ",".join(self.plan.to_callee))
+
+    async def _playback_finished(self, playback_id: str, failed: bool) -> None:
+        self._playbacks.discard(playback_id)
+        if failed:
+            log.error("call=%s notice playback %s failed", self.call_id, playback_id)
+        if not self._playbacks and self.state is CallState.NOTICE:
+            await self._talk()
+
+    # ---- step 5: talk -------------------------------------------------------------------------------
+    async def _talk(self) -> None:
+        self._move(CallState.TALKING)
+        self.times.talk_started = _now()
+        if self.plan.record:
+            for leg in (self.caller_id, self.callee_id):
+                await self.ari.unmute(leg, "in")
+        log.info("call=%s talking", self.call_id)
+
+    # ---- step 6: hangup of either leg --------------------------------------------------------------
+    async def _leg_gone(self, event: AriEvent) -> None:
+        channel = event.channel
+        if channel is None:
+            return
+        leg = channel.id
+        if event.type in _GONE_EVENTS:
+            self._legs_alive.discard(leg)
+        if leg == self.callee_id and event.cause is not None:
+            self._callee_cause = event.cause
+        if self.state in (CallState.ENDING, CallState.ENDED):
+            return
+        if leg == self.caller_id:
+            await self._end("caller", event.cause or causes.NORMAL_CLEARING)
+        elif leg == self.callee_id:
+            cause = causes.cause_for_caller(
+                self._dialstatus, self._callee_cause or event.cause, self.times.answered is not None
+            )
+            await self._end("callee", cause)
+
+    async def _end(self, by: str, cause: int) -> None:
+        if self.state in (CallState.ENDING, CallState.ENDED):
+            return
+        self._hangup_by = by
+        self._end_cause = cause
+        self._move(CallState.ENDING)
+        self.times.ended = _now()
+        log.info("call=%s ending hangup_by=%s cause=%s dialstatus=%s", self.call_id, by, cause,
+                 self._dialstatus)
+        for leg in list(self._legs_alive):
+            with contextlib.suppress(AriNotFound):
+                await self.ari.hangup(leg, cause)
+
+    async def _recording_ended(self, failed: bool) -> None:
+        self._recording_live = False
+        if failed:
+            self._recording_failed = True
+            log.error("call=%s recording failed name=%s", self.call_id, self.recording_name)
+        else:
+            log.info("call=%s recording finished name=%s", self.call_id, self.recording_name)
+
+    def _nothing_left(self) -> bool:
+        return not self._legs_alive and not self._recording_live
+
+    # ---- cleanup: always, shielded, bounded ---------------------------------------------------------
+    async def _cleanup(self) -> None:
+        deadline = time.monotonic() + self.cleanup_timeout
+        try:
+            async with asyncio.timeout(self.cleanup_timeout):
+                if self.state is not CallState.ENDING and self.state is not CallState.ENDED:
+                    await self._end("app", causes.NORMAL_CLEARING)
+                if self._recording_live:
+                    with contextlib.suppress(AriNotFound):
+                        await self.ari.stop_recording(self.recording_name)
+                # Let the remaining events (legs destroyed, recording finished) drain.
+                while not self._nothing_left():
+                    event = await self.queue.get()
+                    if event.type in _GONE_EVENTS and event.channel:
+                        self._legs_alive.discard(event.channel.id)
+                    elif event.type in ("RecordingFinished", "RecordingFailed"):
+                        if event.recording_name == self.recording_name:
+                            await self._recording_ended(failed=event.type == "RecordingFailed")
+        except TimeoutError:
+            log.error("call=%s cleanup did not finish in %.1fs: legs=%s recording_live=%s",
+                      self.call_id, self.cleanup_timeout, sorted(self._legs_alive), self._recording_live)
+        except AriError as exc:
+            log.error("call=%s cleanup: %s", self.call_id, exc)
+        finally:
+            if self._bridge_created:
+                with contextlib.suppress(AriError):
+                    await asyncio.wait_for(self.ari.destroy_bridge(self.bridge_id),
+                                           max(0.5, deadline - time.monotonic()))
+            if self.state is CallState.ENDING:
+                self._move(CallState.ENDED)
+            log.info("call=%s ended", self.call_id)

@@ -1,0 +1,89 @@
+"""``callrec run``: the ARI application in the foreground (``make run`` adds a local Asterisk)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from callrec_ari.app import CallrecApp
+from callrec_ari.config import Config, ConfigError, load_config
+from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("run", help="run the ARI application in the foreground")
+    parser.add_argument("--config", help="TOML configuration file (default: $CALLREC_CONFIG)")
+    parser.add_argument(
+        "--with-asterisk", action="store_true",
+        help="also start the project's Asterisk 22 (unless CALLREC_ARI_URL names one already running)",
+    )
+    parser.add_argument("--asterisk-log", default="asterisk.log", help="where the local Asterisk logs")
+    parser.set_defaults(handler=_run)
+
+
+def banner(config: Config, target: AsteriskTarget) -> str:
+    lines = [
+        "",
+        "callrec is running. Register a softphone with one of these SIP accounts:",
+        f"  server {target.sip_host}:{target.sip_port} (UDP)",
+    ]
+    for line in config.lines:
+        lines.append(f"  user {line.endpoint:<6} password callrec{line.endpoint:<8} number {line.number}")
+    lines += [
+        "Dial another line's number to call it, or any other number to reach the demo's outside party",
+        "(it answers and echoes you after the notice and the tone).",
+        f"Recordings: {target.recording_dir or 'on the Asterisk host'}/{config.recording_prefix}/<call id>/",
+        f"ARI: {target.ari_url}   Stop with Ctrl-C.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def _main(args: argparse.Namespace, config: Config) -> int:
+    asterisk: LocalAsterisk | None = None
+    target = external_target()
+    if args.with_asterisk and target is None:
+        asterisk = LocalAsterisk(Path(args.asterisk_log))
+        target = await asterisk.start()
+    try:
+        if target is not None:
+            config = load_config(
+                args.config, ari_url=target.ari_url, ari_username=target.username,
+                ari_password=target.password,
+            )
+        app = CallrecApp(config)
+        runner = asyncio.create_task(app.run())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        ready = asyncio.create_task(app.ready.wait())
+        await asyncio.wait({ready, runner}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            runner.result()
+        if target is not None:
+            print(banner(config, target), flush=True)
+        await asyncio.wait({asyncio.create_task(stop.wait()), runner}, return_when=asyncio.FIRST_COMPLETED)
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        return 0
+    finally:
+        if asterisk is not None:
+            await asyncio.to_thread(asterisk.stop)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"callrec: error: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_main(args, config))

@@ -1,0 +1,125 @@
+"""One typed, frozen configuration: defaults, then a TOML file, then the environment.
+
+Handed to constructors; nothing imports a global config. Every key is read somewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    error_id = "config-invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class LineConfig:
+    """A subscriber line as the call flow needs it (the contracts database supersedes this)."""
+
+    endpoint: str  # the line's SIP endpoint in Asterisk
+    number: str  # its phone number (what the network dials)
+    notice: str = "callrec/notice-en"  # sound played as this line's notice
+    recording_started: bool = True  # R3.1 / R4.1
+    consent: bool = True  # R5.4
+    omit_notice: bool = False  # R2.3: the contract chose to omit the notice
+    contract_suspended: bool = False  # R5.5
+    line_suspended: bool = False  # R5.5
+
+
+DEMO_LINES = tuple(
+    LineConfig(endpoint=str(n), number=f"0900000{n}") for n in (1001, 1002, 1003, 1004)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    ari_url: str = "http://127.0.0.1:8088/ari"
+    ari_username: str = "callrec"
+    ari_password: str = "callrec"
+    ari_app: str = "callrec"
+    # How the app reaches a party that is not a subscriber line; {number} is the dialled number.
+    outside_endpoint: str = "PJSIP/{number}@carrier"
+    # How it reaches a subscriber line; {endpoint} is the line's SIP endpoint.
+    line_endpoint: str = "PJSIP/{endpoint}"
+    dial_timeout: int = 60  # seconds of ringing before the call is given up (NOANSWER)
+    tone: str = "sound:beep"  # played after the notice; the parties talk once it has ended
+    recording_prefix: str = "callrec"  # folder under Asterisk's recording directory
+    recording_format: str = "wav"
+    # Asterisk's recording directory as seen from this host (for `make run`'s message and the
+    # packager); empty when Asterisk is remote and recordings are fetched over ARI.
+    asterisk_recording_dir: str = ""
+    cleanup_timeout: float = 5.0  # bound on the shielded cleanup of one call
+    allow_00: tuple[str, ...] = ()  # R3.4: numbers starting with 00 recorded when they match these
+    lines: tuple[LineConfig, ...] = DEMO_LINES
+    log_json: bool = False
+
+    def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
+        return next((line for line in self.lines if line.endpoint == endpoint), None)
+
+    def line_by_number(self, number: str) -> LineConfig | None:
+        return next((line for line in self.lines if line.number == number), None)
+
+
+_ENV_PREFIX = "CALLREC_"
+_field_types = {f.name: f.type for f in fields(Config)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _field_types[name]
+    try:
+        if kind in ("int",):
+            return int(value)
+        if kind in ("float",):
+            return float(value)
+        if kind in ("bool",):
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if name == "allow_00":
+            if isinstance(value, str):
+                value = [v for v in value.replace(",", " ").split() if v]
+            return tuple(str(v) for v in value)
+        if name == "lines":
+            return tuple(LineConfig(**dict(item)) for item in value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config key {name!r}: {exc}") from exc
+    return str(value)
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                **overrides: Any) -> Config:
+    """Defaults < TOML file (``path`` or $CALLREC_CONFIG) < CALLREC_* environment < overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = path or env.get("CALLREC_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+        for key, value in data.items():
+            if key not in _field_types:
+                raise ConfigError(f"config file {path}: unknown key {key!r}")
+            values[key] = _coerce(key, value)
+    for name in _field_types:
+        if name == "lines":
+            continue
+        raw = env.get(_ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    for key, value in overrides.items():
+        if key not in _field_types:
+            raise ConfigError(f"unknown config key {key!r}")
+        values[key] = value
+    return replace(Config(), **values)
+
+
+__all__ = ["DEMO_LINES", "Config", "ConfigError", "LineConfig", "load_config"]

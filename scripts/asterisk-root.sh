@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Provision and run a real Asterisk 22 on a plain Debian 12 host without Docker.
+#
+# Debian bookworm ships no asterisk package; sid does. Adding sid to the host's apt
+# sources would drag libc and Python into sid, so we build a minimal sid root in a
+# folder with debootstrap, install asterisk inside it and run it chrooted in a private
+# mount namespace (its /dev and /proc mounts vanish with the process).
+#
+#   scripts/asterisk-root.sh build     build the cached root if missing (idempotent)
+#   scripts/asterisk-root.sh sync      copy dialplan/ and sounds/ into the root
+#   scripts/asterisk-root.sh run       sync, then run asterisk in the foreground (exec)
+#   scripts/asterisk-root.sh cli CMD   run an asterisk CLI command on the running instance
+#   scripts/asterisk-root.sh path      print the root's path
+#
+# Environment: CALLREC_ASTERISK_ROOT (default /var/cache/callrec/asterisk-sid),
+#              CALLREC_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=${CALLREC_ASTERISK_ROOT:-/var/cache/callrec/asterisk-sid}
+mirror=${CALLREC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# Bump when the package set below changes so cached roots are rebuilt.
+root_version=3
+packages="asterisk asterisk-modules asterisk-core-sounds-en-gsm"
+
+log() { echo "asterisk-root: $*" >&2; }
+
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        log "must run as root (debootstrap, chroot and mount need it)"
+        exit 1
+    fi
+}
+
+built() {
+    [ -f "$root/.callrec-root" ] && [ "$(cat "$root/.callrec-root")" = "$root_version" ]
+}
+
+build() {
+    need_root
+    if built; then
+        return 0
+    fi
+    command -v debootstrap >/dev/null || {
+        log "installing debootstrap (bookworm)"
+        apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
+    }
+    local tmp="$root.building"
+    rm -rf "$tmp"
+    mkdir -p "$(dirname "$root")"
+    local attempt
+    for attempt in 1 2 3; do
+        log "building Debian sid root in $tmp (attempt $attempt; about a minute)"
+        if debootstrap --variant=minbase sid "$tmp" "$mirror" >"$tmp.log" 2>&1 \
+            && chroot "$tmp" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -q --no-install-recommends $packages >>"$tmp.log" 2>&1; then
+            chroot "$tmp" apt-get clean
+            echo "$root_version" >"$tmp/.callrec-root"
+            rm -rf "$root"
+            mv "$tmp" "$root"
+            rm -f "$tmp.log"
+            log "root ready: $(chroot "$root" asterisk -V)"
+            return 0
+        fi
+        log "building the sid root failed (Debian sid moves daily; retrying). Last lines:"
+        tail -n 15 "$tmp.log" >&2 || true
+        rm -rf "$tmp"
+        sleep $((attempt * 5))
+    done
+    log "could not build the Asterisk root from $mirror; see the apt output above"
+    exit 1
+}
+
+sync_config() {
+    build
+    local etc="$root/etc/asterisk"
+    # Our configuration only: the Debian sample files would load modules and bind ports we do not want.
+    if [ -d "$etc" ] && [ ! -d "$root/etc/asterisk.debian-sample" ]; then
+        mv "$etc" "$root/etc/asterisk.debian-sample"
+    fi
+    rm -rf "$etc"
+    mkdir -p "$etc"
+    cp "$here"/dialplan/*.conf "$etc/"
+    # Language-independent folder: sounds/en is an absolute symlink that only resolves inside the root.
+    local sounds="$root/usr/share/asterisk/sounds/callrec"
+    rm -rf "$sounds"
+    mkdir -p "$sounds"
+    cp "$here"/sounds/*.wav "$sounds/"
+    # Inside the root: /var/run is an absolute symlink that would resolve to the host's /run.
+    chroot "$root" /bin/sh -c 'mkdir -p /var/spool/asterisk/recording /run/asterisk /var/log/asterisk \
+        /var/lib/asterisk && chown -R asterisk:asterisk /etc/asterisk /var/spool/asterisk /run/asterisk \
+        /var/log/asterisk /var/lib/asterisk'
+}
+
+run() {
+    need_root
+    sync_config
+    # A stale control socket from a killed instance would make -r talk to nothing.
+    rm -f "$root/var/run/asterisk/asterisk.ctl"
+    exec unshare --mount --propagation private /bin/sh -c '
+        set -e
+        mount --rbind /dev "$1/dev"
+        mount -t proc proc "$1/proc"
+        exec chroot "$1" /usr/sbin/asterisk -f -n -U asterisk -G asterisk
+    ' sh "$root"
+}
+
+cli() {
+    need_root
+    exec chroot "$root" /usr/sbin/asterisk -r -n -x "$*"
+}
+
+case "${1:-}" in
+    build) build ;;
+    sync) sync_config ;;
+    run) run ;;
+    cli) shift; cli "$@" ;;
+    path) echo "$root" ;;
+    *) sed -n '2,16p' "$0"; exit 2 ;;
+esac

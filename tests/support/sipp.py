@@ -1,0 +1,360 @@
+"""Real SIP parties for the integration tests: SIPp (bookworm's sip-tester) scenarios built here.
+
+Each party sends its own tone as RTP (8 kHz mu-law, payload type 0) from the moment it is
+answered, so the recording shows who was heard when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+"""
+
+HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{name}">
+"""
+
+
+def tone_file(directory: Path, freq: int, seconds: int = 120) -> Path:
+    """A raw mu-law tone for rtp_stream (made with sox)."""
+    path = directory / f"tone{freq}.ulaw"
+    if not path.exists():
+        subprocess.run(
+            ["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw", str(path),
+             "synth", str(seconds), "sine", str(freq), "vol", "0.5"],
+            check=True,
+        )
+    return path
+
+
+def uac_scenario(*, tone: Path, talk_ms: int, expect: int = 200, auth: bool = True,
+                 hangup: bool = True, headers: str = "") -> str:
+    """A subscriber line placing a call: INVITE (with digest auth), then talk_ms of its tone, then BYE.
+
+    With ``expect`` other than 200 the call must fail with that final answer. With hangup=False the
+    caller waits for the other side's BYE instead.
+    """
+    invite = f"""
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {{cseq}} INVITE
+      Contact: <sip:[user]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      {{auth}}{headers}
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+{SDP}
+    ]]>
+  </send>
+"""
+    out = HEAD.format(name="uac")
+    if auth:
+        out += invite.replace("{cseq}", "1").replace("{auth}", "")
+        out += """
+  <recv response="100" optional="true"/>
+  <recv response="401" auth="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+        out += invite.replace("{cseq}", "2").replace("{auth}", "[authentication]")
+        cseq = 2
+    else:
+        out += invite.replace("{cseq}", "1").replace("{auth}", "")
+        cseq = 1
+    out += """
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+"""
+    if expect != 200:
+        out += f"""
+  <recv response="{expect}"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+        return out
+    out += f"""
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop><action><exec rtp_stream="{tone},-1,0"/></action></nop>
+"""
+    out += _hangup_or_wait(talk_ms, hangup, cseq + 1, uac=True)
+    return out + "</scenario>\n"
+
+
+def _hangup_or_wait(talk_ms: int, hangup: bool, cseq: int, uac: bool) -> str:
+    if hangup:
+        if uac:
+            frm = "<sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"
+            to = "<sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]"
+            url = "[next_url]"
+        else:
+            frm, to, url = "[$to];tag=[pid]SIPpTag01[call_number]", "[$from]", "[$contact]"
+        return f"""
+  <pause milliseconds="{talk_ms}"/>
+  <nop><action><exec rtp_stream="pause"/></action></nop>
+  <send retrans="500">
+    <![CDATA[
+      BYE {url} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: {frm}
+      To: {to}
+      Call-ID: [call_id]
+      CSeq: {cseq} BYE
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+    return """
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def uas_scenario(*, tone: Path | None = None, talk_ms: int = 0, answer: str = "200",
+                 ring_ms: int = 0, hangup: bool = False) -> str:
+    """The other party. answer="200" answers after ring_ms; "486"/"480"/... refuses; "none" never answers
+    (rings until CANCEL)."""
+    capture = """
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="to"/>
+      <ereg regexp="sip:[^&gt;;]*" search_in="hdr" header="Contact:" assign_to="contact"/>
+    </action>""" if hangup else ""
+    out = HEAD.format(name="uas") + """
+  <recv request="INVITE">{capture}
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]>
+  </send>
+""".replace("{capture}", capture)
+    if answer == "none":
+        return out + """
+  <recv request="CANCEL"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [cseq] INVITE
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+    if answer != "200":
+        return out + f"""
+  <pause milliseconds="{ring_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 {answer} Refused
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+    out += f"""
+  <pause milliseconds="{ring_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+{SDP}
+    ]]>
+  </send>
+  <recv request="ACK" optional="false"/>
+"""
+    if tone is not None:
+        out += f'  <nop><action><exec rtp_stream="{tone},-1,0"/></action></nop>\n'
+    if hangup:
+        out += _hangup_or_wait(talk_ms, True, 1, uac=False)
+    else:
+        out += _hangup_or_wait(talk_ms, False, 0, uac=False)
+    return out + "</scenario>\n"
+
+
+def register_scenario(expires: int = 3600) -> str:
+    reg = """
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[user]@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[user]@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: {cseq} REGISTER
+      Contact: <sip:[user]@[local_ip]:[local_port]>
+      Expires: {expires}
+      Max-Forwards: 70
+      {auth}
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+    return (HEAD.format(name="register")
+            + reg.format(cseq=1, expires=expires, auth="")
+            + '  <recv response="401" auth="true"/>\n'
+            + reg.format(cseq=2, expires=expires, auth="[authentication]")
+            + '  <recv response="200"/>\n</scenario>\n')
+
+
+@dataclass
+class Sipp:
+    """One SIPp process; ``wait()`` answers its exit status (0: the scenario ran as written)."""
+
+    scenario: str
+    workdir: Path
+    port: int
+    media_port: int
+    target: str = "127.0.0.1:5060"
+    service: str = ""
+    user: str = ""
+    password: str = ""
+    calls: int = 1
+    timeout_s: int = 60
+    name: str = "sipp"
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> Sipp:
+        sipp = shutil.which("sipp")
+        assert sipp, "sipp (sip-tester) is not installed"
+        path = self.workdir / f"{self.name}.xml"
+        path.write_text(self.scenario)
+        cmd = [
+            sipp, "-sf", str(path), "-i", "127.0.0.1", "-p", str(self.port), "-mi", "127.0.0.1",
+            "-mp", str(self.media_port), "-nostdin", "-trace_err",
+            "-error_file", str(self.workdir / f"{self.name}.errors.log"),
+            "-timeout", f"{self.timeout_s}s", "-timeout_error", "-max_recv_loops", "1000",
+            "-m", str(self.calls), "-l", str(self.calls),
+        ]
+        if self.service:
+            cmd += ["-s", self.service]
+        if self.user:
+            cmd += ["-key", "user", self.user]
+        if self.password:
+            cmd += ["-au", self.user, "-ap", self.password]
+        if self.target:
+            cmd.append(self.target)
+        self.process = subprocess.Popen(
+            cmd, cwd=self.workdir, stdin=subprocess.DEVNULL,
+            stdout=open(self.workdir / f"{self.name}.out", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        return self
+
+    async def wait(self, timeout: float | None = None) -> int:
+        assert self.process is not None
+        return await asyncio.wait_for(asyncio.to_thread(self.process.wait), timeout or self.timeout_s + 10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def diagnostics(self) -> str:
+        parts = []
+        for suffix in (".out", ".errors.log"):
+            p = self.workdir / f"{self.name}{suffix}"
+            if p.exists():
+                parts.append(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}")
+        return "\n".join(parts)
