@@ -8,6 +8,7 @@ created it, and only a known id lets the event find its call.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,11 @@ class AriSettings:
     request_timeout: float = 10.0
 
 
+def basic_auth_header(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
 def _encode(params: Params | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in (params or {}).items():
@@ -52,7 +58,7 @@ class AriClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                auth=aiohttp.BasicAuth(self.settings.username, self.settings.password),
+                headers=basic_auth_header(self.settings.username, self.settings.password),
                 timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
             )
         return self._session
@@ -112,7 +118,7 @@ class AriClient:
             params["formats"] = formats
         body: JsonObject | None = None
         if caller_id:
-            body = {"variables": {"CALLERID(num)": caller_id}}
+            body = {"variables": {"CALLERID(num)": caller_id, "CALLERID(num-pres)": "allowed"}}
         return Channel.from_json(await self.request("POST", "/channels/create", params, json=body))
 
     async def dial(self, channel_id: str, timeout: int, caller: str | None = None) -> None:
@@ -161,7 +167,9 @@ class AriClient:
 
     async def add_to_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
         await self.request(
-            "POST", f"/bridges/{quote(bridge_id)}/addChannel", {"channel": ",".join(channel_ids)}
+            "POST", f"/bridges/{quote(bridge_id)}/addChannel",
+            # No connected-line updates: they become re-INVITEs/UPDATEs on the trunk mid-call.
+            {"channel": ",".join(channel_ids), "inhibitConnectedLineUpdates": True},
         )
 
     async def destroy_bridge(self, bridge_id: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from callrec_ari.ari.client import AriSettings
+from callrec_ari.ari.client import AriSettings, basic_auth_header
 from callrec_ari.ari.events import AriEvent
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ class EventStream:
 
     async def run(self) -> None:
         attempt = 0
-        auth = aiohttp.BasicAuth(self.settings.username, self.settings.password)
-        async with aiohttp.ClientSession(auth=auth) as session:
+        headers = basic_auth_header(self.settings.username, self.settings.password)
+        async with aiohttp.ClientSession(headers=headers) as session:
             while True:
                 try:
                     async with session.ws_connect(

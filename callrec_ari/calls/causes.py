@@ -28,13 +28,15 @@ _BY_DIALSTATUS = {
 def cause_for_caller(dialstatus: str | None, callee_cause: int | None, answered: bool) -> int:
     """The cause to hang up the caller with after the callee's leg ended.
 
-    Once answered, the call simply ends (normal clearing). Before answer, the callee's own cause
-    is the most precise when it is a failure; otherwise the dial status decides.
+    Once answered, the call simply ends (normal clearing). Before answer, the dial status says
+    what happened (our own dial timeout is NOANSWER, though the callee channel is then torn down
+    with another cause); failing that, the callee's own hangup cause.
     """
     if answered:
         return NORMAL_CLEARING
+    status = (dialstatus or "").upper()
+    if status in _BY_DIALSTATUS and status != "CANCEL":
+        return _BY_DIALSTATUS[status]
     if callee_cause and callee_cause not in (0, NORMAL_CLEARING):
         return callee_cause
-    if dialstatus and dialstatus.upper() in _BY_DIALSTATUS:
-        return _BY_DIALSTATUS[dialstatus.upper()]
-    return NO_ANSWER if dialstatus else FAILURE
+    return FAILURE

@@ -175,11 +175,18 @@ class CallSession:
         self._bridge_created = True
         self._move(CallState.DIALING)
         self._legs_alive.add(self.callee_id)
-        await self.ari.create_channel(
-            self.plan.callee_endpoint, self.callee_id,
-            app_args=("leg=callee", f"call={self.call_id}"),
-            caller_id=self.plan.caller_id,
-        )
+        try:
+            await self.ari.create_channel(
+                self.plan.callee_endpoint, self.callee_id,
+                app_args=("leg=callee", f"call={self.call_id}"),
+                caller_id=self.plan.caller_id,
+            )
+        except AriError as exc:
+            # No contact for the endpoint (an unregistered line), or no route: the other party is
+            # unreachable, which the caller hears as such (cause 20 -> SIP 480).
+            log.warning("call=%s callee %s unreachable: %s", self.call_id, self.plan.callee_endpoint, exc)
+            self._legs_alive.discard(self.callee_id)
+            await self._end("app", causes.SUBSCRIBER_ABSENT)
 
     async def _callee_entered_stasis(self) -> None:
         # Dial only now: right after /channels/create the channel may not be in Stasis yet (409).
@@ -280,7 +287,11 @@ class CallSession:
         leg = channel.id
         if event.type in _GONE_EVENTS:
             self._legs_alive.discard(leg)
-        if leg == self.callee_id and event.cause is not None:
+        if leg != self.caller_id and event.type != "ChannelDestroyed":
+            # For the callee, wait for ChannelDestroyed: only it carries the final cause (17 busy,
+            # 19 no answer...), after HangupRequest and StasisEnd.
+            return
+        if leg == self.callee_id and event.cause is not None and event.type == "ChannelDestroyed":
             self._callee_cause = event.cause
         if self.state in (CallState.ENDING, CallState.ENDED):
             return
@@ -288,7 +299,7 @@ class CallSession:
             await self._end("caller", event.cause or causes.NORMAL_CLEARING)
         elif leg == self.callee_id:
             cause = causes.cause_for_caller(
-                self._dialstatus, self._callee_cause or event.cause, self.times.answered is not None
+                self._dialstatus, self._callee_cause, self.times.answered is not None
             )
             await self._end("callee", cause)
 

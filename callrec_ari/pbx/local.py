@@ -17,6 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
+from callrec_ari.ari.client import basic_auth_header
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -58,9 +60,8 @@ def external_target() -> AsteriskTarget | None:
 
 async def wait_for_ari(target: AsteriskTarget, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    auth = aiohttp.BasicAuth(target.username, target.password)
     last = "no answer"
-    async with aiohttp.ClientSession(auth=auth) as session:
+    async with aiohttp.ClientSession(headers=basic_auth_header(target.username, target.password)) as session:
         while time.monotonic() < deadline:
             try:
                 async with session.get(f"{target.ari_url}/asterisk/info",

@@ -42,24 +42,25 @@ def tone_file(directory: Path, freq: int, seconds: int = 120) -> Path:
 
 
 def uac_scenario(*, tone: Path, talk_ms: int, expect: int = 200, auth: bool = True,
-                 hangup: bool = True, headers: str = "") -> str:
+                 hangup: bool = True, headers: str = "", cancel_after_ms: int = 0) -> str:
     """A subscriber line placing a call: INVITE (with digest auth), then talk_ms of its tone, then BYE.
 
     With ``expect`` other than 200 the call must fail with that final answer. With hangup=False the
     caller waits for the other side's BYE instead.
     """
+    # An empty line would end the headers: only add lines that have something in them.
+    extra = "".join(f"\n      {h}" for h in headers.splitlines() if h.strip())
     invite = f"""
   <send retrans="500">
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-inv{{cseq}}
       From: <sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: {{cseq}} INVITE
       Contact: <sip:[user]@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      {{auth}}{headers}
+      Max-Forwards: 70{{auth}}{extra}
       Content-Type: application/sdp
       Content-Length: [len]
 
@@ -85,11 +86,43 @@ def uac_scenario(*, tone: Path, talk_ms: int, expect: int = 200, auth: bool = Tr
     ]]>
   </send>
 """
-        out += invite.replace("{cseq}", "2").replace("{auth}", "[authentication]")
+        out += invite.replace("{cseq}", "2").replace("{auth}", "\n      [authentication]")
         cseq = 2
     else:
         out += invite.replace("{cseq}", "1").replace("{auth}", "")
         cseq = 1
+    if cancel_after_ms:
+        return out + f"""
+  <recv response="100" optional="true"/>
+  <recv response="180"/>
+  <pause milliseconds="{cancel_after_ms}"/>
+  <send>
+    <![CDATA[
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-inv{cseq}
+      From: <sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv response="487"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-inv{cseq}
+      From: <sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
     out += """
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
@@ -113,7 +146,7 @@ def uac_scenario(*, tone: Path, talk_ms: int, expect: int = 200, auth: bool = Tr
 """
         return out
     out += f"""
-  <recv response="200" rtd="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
   <send>
     <![CDATA[
       ACK [next_url] SIP/2.0
@@ -282,8 +315,7 @@ def register_scenario(expires: int = 3600) -> str:
       CSeq: {cseq} REGISTER
       Contact: <sip:[user]@[local_ip]:[local_port]>
       Expires: {expires}
-      Max-Forwards: 70
-      {auth}
+      Max-Forwards: 70{auth}
       Content-Length: 0
     ]]>
   </send>
@@ -291,7 +323,7 @@ def register_scenario(expires: int = 3600) -> str:
     return (HEAD.format(name="register")
             + reg.format(cseq=1, expires=expires, auth="")
             + '  <recv response="401" auth="true"/>\n'
-            + reg.format(cseq=2, expires=expires, auth="[authentication]")
+            + reg.format(cseq=2, expires=expires, auth="\n      [authentication]")
             + '  <recv response="200"/>\n</scenario>\n')
 
 

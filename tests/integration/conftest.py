@@ -1,0 +1,149 @@
+"""The integration tier: a real Asterisk 22, the real app, real SIP parties (SIPp).
+
+Asterisk comes from scripts/asterisk-root.sh (a Debian sid root, built once and cached) or from
+CALLREC_ARI_URL when one is already running. Every test starts from a clean Asterisk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callrec_ari.ari.client import AriClient, AriSettings
+from callrec_ari.ari.errors import AriError
+from callrec_ari.app import CallrecApp
+from callrec_ari.calls.session import CallOutcome
+from callrec_ari.config import Config, load_config
+from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
+from tests.support.sipp import tone_file
+
+CALLER_TONE = 1200
+CALLEE_TONE = 1800
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.asterisk)
+
+
+@pytest.fixture(scope="session")
+def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskTarget]:
+    target = external_target()
+    if target is not None:
+        yield target
+        return
+    if os.geteuid() != 0:
+        pytest.fail("the local Asterisk needs root (debootstrap, chroot); or set CALLREC_ARI_URL")
+    if not shutil.which("sipp"):
+        pytest.fail("sipp is not installed: run `make deps` (apt: sip-tester)")
+    log = tmp_path_factory.mktemp("asterisk") / "asterisk.log"
+    local = LocalAsterisk(log)
+    try:
+        target = asyncio.run(local.start(timeout=90))
+    except Exception:
+        local.stop()
+        raise
+    try:
+        yield target
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def tones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("tones")
+    return {"caller": tone_file(d, CALLER_TONE), "callee": tone_file(d, CALLEE_TONE)}
+
+
+@pytest.fixture
+async def ari(asterisk: AsteriskTarget) -> AsyncIterator[AriClient]:
+    client = AriClient(AriSettings(asterisk.ari_url, asterisk.username, asterisk.password))
+    await reset_asterisk(client)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def reset_asterisk(client: AriClient) -> None:
+    """No test depends on another's leftovers: hang up every channel, destroy every bridge."""
+    for channel in await client.list_channels():
+        with contextlib.suppress(AriError):
+            await client.hangup(channel.id)
+    for bridge in await client.list_bridges():
+        with contextlib.suppress(AriError):
+            await client.destroy_bridge(str(bridge["id"]))
+    for _ in range(50):
+        if not await client.list_channels():
+            return
+        await asyncio.sleep(0.1)
+
+
+async def asterisk_leftovers(client: AriClient, recordings: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What of ours is still in Asterisk: channels, bridges and live recordings (should be none)."""
+    live = []
+    for name in recordings:
+        with contextlib.suppress(AriError):
+            live.append((await client.live_recording(name))["name"])
+    return {
+        "channels": [c.name for c in await client.list_channels()],
+        "bridges": [b["id"] for b in await client.list_bridges()],
+        "live_recordings": live,
+    }
+
+
+async def assert_clean(client: AriClient, recordings: tuple[str, ...] = (), wait: float = 5.0) -> None:
+    left: dict[str, Any] = {}
+    for _ in range(int(wait / 0.1)):
+        left = await asterisk_leftovers(client, recordings)
+        if not any(left.values()):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"Asterisk is not clean after the call: {left}")
+
+
+class RunningApp:
+    def __init__(self, app: CallrecApp) -> None:
+        self.app = app
+        self.outcomes: asyncio.Queue[CallOutcome] = asyncio.Queue()
+
+    async def outcome(self, timeout: float = 60.0) -> CallOutcome:
+        return await asyncio.wait_for(self.outcomes.get(), timeout)
+
+
+@pytest.fixture
+async def start_app(
+    asterisk: AsteriskTarget, ari: AriClient
+) -> AsyncIterator[Callable[..., Awaitable[RunningApp]]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(**overrides: Any) -> RunningApp:
+        config: Config = load_config(
+            env={}, ari_url=asterisk.ari_url, ari_username=asterisk.username,
+            ari_password=asterisk.password, **overrides,
+        )
+        holder: list[RunningApp] = []
+
+        async def finished(outcome: CallOutcome) -> None:
+            holder[0].outcomes.put_nowait(outcome)
+
+        app = CallrecApp(config, on_finished=finished)
+        running = RunningApp(app)
+        holder.append(running)
+        tasks.append(asyncio.create_task(app.run()))
+        await asyncio.wait_for(app.ready.wait(), 15)
+        return running
+
+    yield start
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
