@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -72,15 +73,23 @@ class CallrecApp:
             await self._extra_on_finished(outcome)
 
     async def run(self) -> None:
+        stream_task: asyncio.Task[None] | None = None
         try:
-            async with asyncio.TaskGroup() as tasks:
-                self.manager = CallManager(self.ari, self.config, tasks, on_finished=self._finished)
+            # The events stream outlives the calls: a call being cancelled still needs its events
+            # (legs destroyed, recording finished) to clean up in Asterisk.
+            async with asyncio.TaskGroup() as calls:
+                self.manager = CallManager(self.ari, self.config, calls, on_finished=self._finished)
                 self.stream = EventStream(
                     ari_settings(self.config), self.manager.on_event, on_connect=self._connected,
                     on_disconnect=self._disconnected,
                 )
-                tasks.create_task(self.stream.run(), name="ari-events")
+                stream_task = asyncio.create_task(self.stream.run(), name="ari-events")
+                await asyncio.shield(stream_task)
         finally:
+            if stream_task is not None and not stream_task.done():
+                stream_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stream_task
             await self.ari.close()
 
     async def _connected(self, reconnect: bool) -> None:

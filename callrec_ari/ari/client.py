@@ -7,7 +7,6 @@ created it, and only a known id lets the event find its call.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections.abc import Mapping, Sequence
@@ -89,7 +88,7 @@ class AriClient:
                 if resp.content_type == "application/json":
                     return await resp.json()
                 return body
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             raise AriUnavailable(method, path, 0, str(exc) or type(exc).__name__) from exc
 
     # --- asterisk / applications ---------------------------------------------------------------

@@ -66,7 +66,9 @@ class AriEvent:
             bridge_id=str(bridge["id"]) if isinstance(bridge, dict) and "id" in bridge else None,
             playback_id=str(playback["id"]) if isinstance(playback, dict) and "id" in playback else None,
             playback_target=str(playback.get("target_uri", "")) if isinstance(playback, dict) else None,
-            recording_name=str(recording["name"]) if isinstance(recording, dict) and "name" in recording else None,
+            recording_name=(
+                str(recording["name"]) if isinstance(recording, dict) and "name" in recording else None
+            ),
             recording_target=str(recording.get("target_uri", "")) if isinstance(recording, dict) else None,
             args=tuple(str(a) for a in data.get("args", ()) or ()),
             cause=int(cause) if isinstance(cause, int) else None,

@@ -89,7 +89,7 @@ class EventStream:
                             await self.on_connect(reconnect)
                         await self._pump(ws)
                     log.warning("ari events socket closed by Asterisk")
-                except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                     log.warning("ari events unavailable: %s", exc or type(exc).__name__)
                 if self.connected.is_set():
                     self.connected.clear()

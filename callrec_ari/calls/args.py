@@ -37,11 +37,12 @@ def parse_args(args: Sequence[str]) -> StasisArgs:
     direction = values.get("direction", "")
     if direction not in ("outgoing", "incoming"):
         raise BadStasisArgs(f"stasis argument direction={direction!r} must be outgoing or incoming")
-    flags = {k: values.get(k, "0") == "1" for k in ("roaming", "voip", "extension")}
     return StasisArgs(
         direction="outgoing" if direction == "outgoing" else "incoming",
         dialled=values.get("dialled", ""),
         caller=values.get("caller", ""),
         line=values.get("line", ""),
-        **flags,
+        roaming=values.get("roaming") == "1",
+        voip=values.get("voip") == "1",
+        extension=values.get("extension") == "1",
     )

@@ -69,7 +69,7 @@ async def wait_for_ari(target: AsteriskTarget, timeout: float = 60.0) -> None:
                     if resp.status == 200:
                         return
                     last = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 last = str(exc) or type(exc).__name__
             await asyncio.sleep(0.2)
     raise AsteriskUnavailable(f"ARI at {target.ari_url} did not answer within {timeout:.0f}s ({last})")
@@ -93,13 +93,16 @@ class LocalAsterisk:
     def build(self) -> None:
         subprocess.run(["bash", str(SCRIPT), "build"], check=True)
 
-    async def start(self, timeout: float = 60.0) -> AsteriskTarget:
-        await asyncio.to_thread(self.build)
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self.build()
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        return subprocess.Popen(
             ["bash", str(SCRIPT), "run"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    async def start(self, timeout: float = 60.0) -> AsteriskTarget:
+        self.process = await asyncio.to_thread(self._spawn)
         try:
             await wait_for_ari(self.target, timeout)
         except AsteriskUnavailable:

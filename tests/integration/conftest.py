@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from callrec_ari.app import CallrecApp
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError
-from callrec_ari.app import CallrecApp
 from callrec_ari.calls.session import CallOutcome
 from callrec_ari.config import Config, load_config
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target

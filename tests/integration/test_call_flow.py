@@ -71,13 +71,15 @@ def assert_notice_then_both_parties(audio: Audio, talk_s: float) -> None:
         assert first.size, f"the {name}'s tone is never in the recording"
         first_s = Audio.time_of(int(first[0]))
         # One window of slack for the unmute racing the window edge.
-        assert first_s >= beep_end - 0.05, f"{name} heard at {first_s:.2f}s, before the tone ended at {beep_end:.2f}s"
+        assert first_s >= beep_end - 0.05, (
+            f"{name} heard at {first_s:.2f}s, before the tone ended at {beep_end:.2f}s"
+        )
         after = present[int((beep_end + 0.5) / 0.05): int((beep_end + talk_s - 1.5) / 0.05)]
         assert after.size > 20 and after.mean() > 0.9, f"{name} missing after the tone ({after.mean():.2f})"
 
 
 async def fetch_recording(ari: AriClient, name: str) -> Audio:
-    data = await ari.stored_recording_file(f"{name}.wav" if False else name)
+    data = await ari.stored_recording_file(name)
     return Audio.from_wav_bytes(data)
 
 

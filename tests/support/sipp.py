@@ -366,7 +366,7 @@ class Sipp:
             cmd.append(self.target)
         self.process = subprocess.Popen(
             cmd, cwd=self.workdir, stdin=subprocess.DEVNULL,
-            stdout=open(self.workdir / f"{self.name}.out", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+            stdout=open(self.workdir / f"{self.name}.out", "wb"), stderr=subprocess.STDOUT,
         )
         return self
 

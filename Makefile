@@ -1,0 +1,53 @@
+# callrec: `make run` for the demo, `make test` for the whole suite. Run as root on Debian 12.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv
+PYTEST_ARGS ?=
+
+.PHONY: help deps venv asterisk run test test-unit test-integration lint clean-asterisk
+
+help:
+	@echo "make run    start Asterisk 22 and callrec in the foreground (Ctrl-C stops both)"
+	@echo "make test   install what is needed, lint, and run the whole test suite"
+	@echo "make lint   ruff and mypy only"
+
+# System packages from Debian (bookworm): only those missing are installed.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The Asterisk 22 root (Debian sid, debootstrap), built once and cached in /var/cache/callrec.
+asterisk: deps
+	bash scripts/asterisk-root.sh build
+
+run: deps venv asterisk
+	$(VENV)/bin/callrec run --with-asterisk --config config/demo.toml
+
+lint: venv
+	$(VENV)/bin/ruff check callrec_ari tests
+	$(VENV)/bin/mypy
+
+test-unit: venv
+	$(PY) -m pytest -q -m "not asterisk" $(PYTEST_ARGS)
+
+test-integration: deps venv asterisk
+	$(PY) -m pytest -q -m asterisk $(PYTEST_ARGS)
+
+test: deps venv asterisk lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean-asterisk:
+	rm -rf /var/cache/callrec/asterisk-sid
