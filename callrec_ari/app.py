@@ -74,14 +74,19 @@ class CallrecApp:
 
     async def run(self) -> None:
         stream_task: asyncio.Task[None] | None = None
+        stack = contextlib.ExitStack()
         try:
             # The events stream outlives the calls: a call being cancelled still needs its events
             # (legs destroyed, recording finished) to clean up in Asterisk.
             async with asyncio.TaskGroup() as calls:
                 self.manager = CallManager(self.ari, self.config, calls, on_finished=self._finished)
+                transcript = (
+                    stack.enter_context(open(self.config.ari_transcript, "a", buffering=1))  # noqa: SIM115
+                    if self.config.ari_transcript else None
+                )
                 self.stream = EventStream(
                     ari_settings(self.config), self.manager.on_event, on_connect=self._connected,
-                    on_disconnect=self._disconnected,
+                    on_disconnect=self._disconnected, transcript=transcript,
                 )
                 stream_task = asyncio.create_task(self.stream.run(), name="ari-events")
                 await asyncio.shield(stream_task)
@@ -91,6 +96,7 @@ class CallrecApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await stream_task
             await self.ari.close()
+            stack.close()
 
     async def _connected(self, reconnect: bool) -> None:
         self.ready.set()

@@ -56,7 +56,7 @@ class Config:
     cleanup_timeout: float = 5.0  # bound on the shielded cleanup of one call
     allow_00: tuple[str, ...] = ()  # R3.4: numbers starting with 00 recorded when they match these
     lines: tuple[LineConfig, ...] = DEMO_LINES
-    log_json: bool = False
+    ari_transcript: str = ""  # if set, every raw ARI event is appended here (JSON lines)
 
     def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
         return next((line for line in self.lines if line.endpoint == endpoint), None)

@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 import aiohttp
 
@@ -48,12 +49,15 @@ class EventStream:
         on_connect: ConnectHandler | None = None,
         on_disconnect: Callable[[], Awaitable[None]] | None = None,
         backoff: Backoff = Backoff(),
+        transcript: TextIO | None = None,
     ) -> None:
         self.settings = settings
         self.on_event = on_event
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self.backoff = backoff
+        # Raw events, one JSON per line: what an operator or a component test replays.
+        self.transcript = transcript
         self.connected = asyncio.Event()
         self.connections = 0
         self.reconnects = 0
@@ -103,6 +107,8 @@ class EventStream:
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
             if message.type == aiohttp.WSMsgType.TEXT:
+                if self.transcript is not None:
+                    self.transcript.write(message.data.replace("\n", " ") + "\n")
                 try:
                     data = json.loads(message.data)
                 except ValueError:

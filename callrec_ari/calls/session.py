@@ -287,9 +287,7 @@ class CallSession:
         leg = channel.id
         if event.type in _GONE_EVENTS:
             self._legs_alive.discard(leg)
-        if leg != self.caller_id and event.type != "ChannelDestroyed":
-            # For the callee, wait for ChannelDestroyed: only it carries the final cause (17 busy,
-            # 19 no answer...), after HangupRequest and StasisEnd.
+        if leg != self.caller_id and not self._callee_gone_for_sure(event):
             return
         if leg == self.callee_id and event.cause is not None and event.type == "ChannelDestroyed":
             self._callee_cause = event.cause
@@ -302,6 +300,14 @@ class CallSession:
                 self._dialstatus, self._callee_cause, self.times.answered is not None
             )
             await self._end("callee", cause)
+
+    def _callee_gone_for_sure(self, event: AriEvent) -> bool:
+        """Before answer, wait for ChannelDestroyed: only it carries the final cause (17 busy, 19 no
+        answer...), after HangupRequest and StasisEnd. Once answered, StasisEnd is enough (Asterisk
+        may not send ChannelDestroyed after the channel left our application)."""
+        if event.type == "ChannelDestroyed":
+            return True
+        return event.type == "StasisEnd" and self.times.answered is not None
 
     async def _end(self, by: str, cause: int) -> None:
         if self.state in (CallState.ENDING, CallState.ENDED):
