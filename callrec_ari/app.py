@@ -81,7 +81,7 @@ class CallrecApp:
             async with asyncio.TaskGroup() as calls:
                 self.manager = CallManager(self.ari, self.config, calls, on_finished=self._finished)
                 transcript = (
-                    stack.enter_context(open(self.config.ari_transcript, "a", buffering=1))  # noqa: SIM115
+                    stack.enter_context(open(self.config.ari_transcript, "a", buffering=1))  # noqa: ASYNC230
                     if self.config.ari_transcript else None
                 )
                 self.stream = EventStream(

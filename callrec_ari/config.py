@@ -119,7 +119,26 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         if key not in _field_types:
             raise ConfigError(f"unknown config key {key!r}")
         values[key] = value
-    return replace(Config(), **values)
+    config = replace(Config(), **values)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Refuse at start-up what would otherwise refuse every call later."""
+    from callrec_ari.rules.numbers import InvalidAllowList, check_allow_00
+
+    try:
+        check_allow_00(config.allow_00)
+    except InvalidAllowList as exc:
+        raise ConfigError(f"allow_00: {exc}") from exc
+    seen: set[str] = set()
+    for line in config.lines:
+        if line.number in seen:
+            raise ConfigError(f"lines: number {line.number} is listed twice")
+        seen.add(line.number)
+        if not line.omit_notice and not line.notice:
+            raise ConfigError(f"lines: line {line.endpoint} plays a notice but names none")
 
 
 __all__ = ["DEMO_LINES", "Config", "ConfigError", "LineConfig", "load_config"]

@@ -106,7 +106,7 @@ class AriClient:
 
     async def create_channel(
         self, endpoint: str, channel_id: str, app_args: Sequence[str] = (),
-        caller_id: str | None = None, formats: str | None = None,
+        caller_id: str | None = None, formats: str | None = None, withheld: bool = False,
     ) -> Channel:
         """Create an outgoing channel in our app without dialing it (dial() rings it)."""
         params: dict[str, str | int | bool] = {
@@ -117,7 +117,9 @@ class AriClient:
             params["formats"] = formats
         body: JsonObject | None = None
         if caller_id:
-            body = {"variables": {"CALLERID(num)": caller_id, "CALLERID(num-pres)": "allowed"}}
+            # 184 (withheld): the number still travels (PAI with Privacy: id) but is not shown.
+            presentation = "prohib" if withheld else "allowed"
+            body = {"variables": {"CALLERID(num)": caller_id, "CALLERID(num-pres)": presentation}}
         return Channel.from_json(await self.request("POST", "/channels/create", params, json=body))
 
     async def dial(self, channel_id: str, timeout: int, caller: str | None = None) -> None:

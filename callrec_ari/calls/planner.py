@@ -83,6 +83,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str) -> CallPlan:
         caller_number, callee_number, line_endpoint = line.number, decision.number, line.endpoint
         record = decision.recordable or other_records
         reason = str(decision.reason)
+        withheld = decision.withheld
     else:
         line = config.line_by_number(args.dialled)
         if line is None:
@@ -96,6 +97,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str) -> CallPlan:
         caller_number, callee_number, line_endpoint = args.caller, line.number, line.endpoint
         record = decision.recordable
         reason = str(decision.reason)
+        withheld = decision.withheld
     notices = plan_notices(caller, callee)
     return CallPlan(
         call_id=call_id,
@@ -111,4 +113,5 @@ def plan_call(args: StasisArgs, config: Config, call_id: str) -> CallPlan:
         tone=config.tone,
         notice_reason=str(notices.reason),
         caller_id=caller_number or None,
+        caller_withheld=withheld,
     )

@@ -180,6 +180,7 @@ class CallSession:
                 self.plan.callee_endpoint, self.callee_id,
                 app_args=("leg=callee", f"call={self.call_id}"),
                 caller_id=self.plan.caller_id,
+                withheld=self.plan.caller_withheld,
             )
         except AriError as exc:
             # No contact for the endpoint (an unregistered line), or no route: the other party is

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -115,17 +116,24 @@ class RunningApp:
         self.app = app
         self.outcomes: asyncio.Queue[CallOutcome] = asyncio.Queue()
 
+    def events(self, *types: str) -> list[dict[str, Any]]:
+        """The raw ARI events Asterisk sent the app so far (from its transcript), optionally by type."""
+        with open(self.app.config.ari_transcript) as fh:
+            events = [json.loads(line) for line in fh if line.strip()]
+        return [e for e in events if not types or e.get("type") in types]
+
     async def outcome(self, timeout: float = 60.0) -> CallOutcome:
         return await asyncio.wait_for(self.outcomes.get(), timeout)
 
 
 @pytest.fixture
 async def start_app(
-    asterisk: AsteriskTarget, ari: AriClient
+    asterisk: AsteriskTarget, ari: AriClient, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Awaitable[RunningApp]]]:
     tasks: list[asyncio.Task[None]] = []
 
     async def start(**overrides: Any) -> RunningApp:
+        overrides.setdefault("ari_transcript", str(tmp_path / f"ari-events-{len(tasks)}.jsonl"))
         config: Config = load_config(
             env={}, ari_url=asterisk.ari_url, ari_username=asterisk.username,
             ari_password=asterisk.password, **overrides,
