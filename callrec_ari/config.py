@@ -85,10 +85,31 @@ def _coerce(name: str, value: Any) -> Any:
                 value = [v for v in value.replace(",", " ").split() if v]
             return tuple(str(v) for v in value)
         if name == "lines":
-            return tuple(LineConfig(**dict(item)) for item in value)
+            return tuple(_line(item) for item in value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config key {name!r}: {exc}") from exc
     return str(value)
+
+
+_LINE_TYPES = {f.name: f.type for f in fields(LineConfig)}
+
+
+def _line(item: Any) -> LineConfig:
+    """One [[lines]] table, strictly typed: a flag written as "false" must not read as true (R5.4)."""
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"lines: each entry must be a table, not {item!r}")
+    for key, value in item.items():
+        kind = _LINE_TYPES.get(key)
+        if kind is None:
+            raise ConfigError(f"lines: unknown key {key!r}")
+        expected = bool if kind == "bool" else str
+        if not isinstance(value, expected):
+            raise ConfigError(f"lines: {key} = {value!r} must be a {expected.__name__}"
+                              + (" (quote phone numbers)" if key == "number" else ""))
+    try:
+        return LineConfig(**dict(item))
+    except TypeError as exc:
+        raise ConfigError(f"lines: {exc}") from exc
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None,

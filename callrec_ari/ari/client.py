@@ -79,9 +79,11 @@ class AriClient:
                     message = body.decode("utf-8", "replace")
                     if resp.content_type == "application/json":
                         try:
-                            message = str((await resp.json()).get("message", message))
+                            data = await resp.json()
                         except ValueError:
-                            pass
+                            data = None
+                        if isinstance(data, dict):
+                            message = str(data.get("message", message))
                     raise error_for(method, path, resp.status, message)
                 if not body:
                     return None

@@ -90,7 +90,10 @@ class EventStream:
                         log.info("ari events connected app=%s reconnect=%s", self.settings.app, reconnect)
                         self.connected.set()
                         if self.on_connect is not None:
-                            await self.on_connect(reconnect)
+                            try:
+                                await self.on_connect(reconnect)
+                            except Exception:  # reconciliation failing must not end the stream
+                                log.exception("ari events: on_connect failed")
                         await self._pump(ws)
                     log.warning("ari events socket closed by Asterisk")
                 except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -98,7 +101,10 @@ class EventStream:
                 if self.connected.is_set():
                     self.connected.clear()
                     if self.on_disconnect is not None:
-                        await self.on_disconnect()
+                        try:
+                            await self.on_disconnect()
+                        except Exception:
+                            log.exception("ari events: on_disconnect failed")
                 delay = self.backoff.delay(attempt)
                 attempt += 1
                 log.info("ari events reconnecting in %.2fs (attempt %d)", delay, attempt)

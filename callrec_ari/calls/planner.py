@@ -82,7 +82,8 @@ def plan_call(args: StasisArgs, config: Config, call_id: str) -> CallPlan:
         caller = _party(line, decision.recordable)
         caller_number, callee_number, line_endpoint = line.number, decision.number, line.endpoint
         record = decision.recordable or other_records
-        reason = str(decision.reason)
+        # The reason says why the call is (not) recorded: the callee's line when only it records.
+        reason = str(decision.reason) if decision.recordable or not other_records else "recorded-by-callee"
         withheld = decision.withheld
     else:
         line = config.line_by_number(args.dialled)

@@ -1,0 +1,315 @@
+"""plan_call: the config's lines and the rules turned into a CallPlan (pure, no doubles)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from callrec_ari.calls.args import StasisArgs
+from callrec_ari.calls.plan import CallPlan
+from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
+from callrec_ari.config import Config, LineConfig
+
+A = LineConfig(endpoint="1001", number="09000001001", notice="callrec/notice-a")
+B = LineConfig(endpoint="1002", number="09000001002", notice="callrec/notice-b")
+OMITS = LineConfig(endpoint="1003", number="09000001003", notice="callrec/notice-c", omit_notice=True)
+NOT_STARTED = LineConfig(endpoint="1004", number="09000001004", recording_started=False)
+SUSPENDED = LineConfig(endpoint="1005", number="09000001005", contract_suspended=True)
+LINE_SUSPENDED = LineConfig(endpoint="1006", number="09000001006", line_suspended=True)
+NO_CONSENT = LineConfig(endpoint="1007", number="09000001007", consent=False)
+CUSTOM_MEDIA = LineConfig(endpoint="1008", number="09000001008", notice="recording:notices/acme")
+
+CONFIG = Config(lines=(A, B, OMITS, NOT_STARTED, SUSPENDED, LINE_SUSPENDED, NO_CONSENT, CUSTOM_MEDIA))
+CALL = "20261128T190256-fbe4fd8c"
+OUTSIDE_NUMBER = "0312345678"
+
+
+def out(line: LineConfig, dialled: str, roaming: bool = False, voip: bool = False,
+        extension: bool = False) -> StasisArgs:
+    return StasisArgs(direction="outgoing", line=line.endpoint, dialled=dialled, caller=line.number,
+                      roaming=roaming, voip=voip, extension=extension)
+
+
+def inc(dialled: str, caller: str = OUTSIDE_NUMBER, roaming: bool = False, voip: bool = False,
+        extension: bool = False) -> StasisArgs:
+    return StasisArgs(direction="incoming", dialled=dialled, caller=caller, roaming=roaming, voip=voip,
+                      extension=extension)
+
+
+def plan(args: StasisArgs, config: Config = CONFIG) -> CallPlan:
+    return plan_call(args, config, CALL)
+
+
+def sound(line: LineConfig) -> tuple[str, ...]:
+    return (f"sound:{line.notice}",)
+
+
+# --- outgoing ---------------------------------------------------------------------------------------
+
+def test_outgoing_to_an_outside_number() -> None:
+    p = plan(out(A, OUTSIDE_NUMBER))
+    assert p == CallPlan(
+        call_id=CALL, direction="outgoing", caller_number=A.number, callee_number=OUTSIDE_NUMBER,
+        line="1001", callee_endpoint="PJSIP/0312345678@carrier", record=True, reason="recorded",
+        to_caller=sound(A), to_callee=sound(A), tone="sound:beep", notice_reason="notice-to-both",
+        caller_id=A.number,
+    )
+    assert p.plays_notice and p.notice_same_for_both
+
+
+@pytest.mark.parametrize(
+    ("dialled", "effective"),
+    [
+        ("1840312345678", "0312345678"),  # 184: withhold caller ID, stripped (R3.5)
+        ("1860312345678", "0312345678"),
+        ("13111840312345678", "0312345678"),
+        ("+81312345678", "0312345678"),
+        (" 0312345678 ", "0312345678"),
+    ],
+)
+def test_outgoing_dials_the_effective_number(dialled: str, effective: str) -> None:
+    p = plan(out(A, dialled))
+    assert p.callee_number == effective
+    assert p.callee_endpoint == f"PJSIP/{effective}@carrier"
+    assert p.record and p.reason == "recorded"
+
+
+def test_outgoing_to_another_subscriber_line_each_hears_the_others_notice() -> None:
+    p = plan(out(A, B.number))
+    assert p.callee_endpoint == "PJSIP/1002"
+    assert (p.caller_number, p.callee_number, p.line) == (A.number, B.number, "1001")
+    assert p.record
+    # R2.3: both record and announce, so each line's notice plays only to the other party.
+    assert p.to_caller == sound(B)
+    assert p.to_callee == sound(A)
+    assert p.notice_reason == "notice-to-other-party"
+    assert not p.notice_same_for_both
+
+
+def test_outgoing_to_a_subscriber_line_dialled_in_plus_format() -> None:
+    p = plan(out(A, "+819000001002"))
+    assert p.callee_endpoint == "PJSIP/1002" and p.callee_number == B.number
+    assert p.to_caller == sound(B)
+
+
+def test_line_and_outside_endpoint_templates_come_from_config() -> None:
+    config = Config(lines=(A, B), outside_endpoint="PJSIP/{number}@trunk2",
+                    line_endpoint="PJSIP/line-{endpoint}", tone="sound:custom-beep")
+    assert plan(out(A, OUTSIDE_NUMBER), config).callee_endpoint == "PJSIP/0312345678@trunk2"
+    assert plan(out(A, B.number), config).callee_endpoint == "PJSIP/line-1002"
+    assert plan(out(A, B.number), config).tone == "sound:custom-beep"
+
+
+@pytest.mark.parametrize(
+    ("dialled", "reason"),
+    [("117", "excluded-1xx"), ("110", "excluded-1xx"), ("184117", "excluded-1xx"),
+     ("0033123456789", "excluded-00"), ("+33123456789", "excluded-00")],
+)
+def test_outgoing_to_an_excluded_number(dialled: str, reason: str) -> None:
+    p = plan(out(A, dialled))
+    assert not p.record
+    assert p.reason == reason
+    assert (p.to_caller, p.to_callee) == ((), ())
+    assert p.notice_reason == "not-recorded"
+    assert not p.plays_notice
+    assert p.callee_endpoint.endswith("@carrier")  # the call still goes through, unrecorded
+
+
+def test_voicemail_playback_is_recorded() -> None:
+    p = plan(out(A, "14161234"))
+    assert p.record and p.reason == "voicemail-1416"
+
+
+def test_allow_00_from_config() -> None:
+    config = Config(lines=(A,), allow_00=("0033",))
+    p = plan(out(A, "0033123456789"), config)
+    assert p.record and p.reason == "allowed-00"
+    assert not plan(out(A, "0044123456789"), config).record
+
+
+@pytest.mark.parametrize(
+    ("flag", "reason"), [("roaming", "roaming"), ("voip", "voip-app"), ("extension", "extension-call")]
+)
+def test_outgoing_access_flags_are_not_recorded(flag: str, reason: str) -> None:
+    p = plan(out(A, OUTSIDE_NUMBER, **{flag: True}))
+    assert not p.record
+    assert p.reason == reason
+    assert p.notice_reason == "not-recorded"
+    assert (p.to_caller, p.to_callee) == ((), ())
+
+
+def test_roaming_caller_to_a_recording_line_the_callee_line_records() -> None:
+    p = plan(out(A, B.number, roaming=True))
+    assert p.record  # B's recording does not depend on A's access path
+    assert p.to_caller == p.to_callee == sound(B)
+    assert p.notice_reason == "notice-to-both"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [(NOT_STARTED, "line-not-started"), (SUSPENDED, "contract-suspended"),
+     (LINE_SUSPENDED, "line-suspended"), (NO_CONSENT, "no-consent")],
+)
+def test_outgoing_from_a_line_that_does_not_record(line: LineConfig, reason: str) -> None:
+    p = plan(out(line, OUTSIDE_NUMBER))
+    assert not p.record and p.reason == reason
+    assert not p.plays_notice
+
+
+def test_outgoing_to_a_line_that_does_not_record() -> None:
+    p = plan(out(A, NOT_STARTED.number))
+    assert p.record
+    assert p.to_caller == p.to_callee == sound(A)
+    assert p.notice_reason == "notice-to-both"
+
+
+def test_outgoing_from_a_line_that_does_not_record_to_a_recording_line() -> None:
+    p = plan(out(NOT_STARTED, A.number))
+    assert p.record
+    assert p.to_caller == p.to_callee == sound(A)
+
+
+def test_notice_with_a_media_scheme_is_kept_as_is() -> None:
+    p = plan(out(CUSTOM_MEDIA, OUTSIDE_NUMBER))
+    assert p.to_caller == p.to_callee == ("recording:notices/acme",)
+
+
+def test_unknown_endpoint_is_refused() -> None:
+    with pytest.raises(CallRefused) as info:
+        plan(StasisArgs(direction="outgoing", line="9999", dialled=OUTSIDE_NUMBER))
+    assert info.value.error_id == "unknown-line"
+    assert info.value.cause == 21
+    assert "9999" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("dialled", "error_id"),
+    [("03-1234-5678", "number-non-digit"), ("", "number-empty"), ("+", "number-empty"),
+     ("184", "number-only-prefixes"), ("+0312345678", "number-bad-plus"), ("*21#", "number-non-digit")],
+)
+def test_invalid_number_is_refused_with_cause_28(dialled: str, error_id: str) -> None:
+    with pytest.raises(CallRefused) as info:
+        plan(out(A, dialled))
+    assert info.value.cause == 28  # invalid number format
+    assert info.value.error_id == error_id
+    assert str(info.value).startswith("number ")
+
+
+def test_invalid_number_is_refused_even_from_a_line_that_does_not_record() -> None:
+    with pytest.raises(CallRefused) as info:
+        plan(out(SUSPENDED, "abc"))
+    assert info.value.cause == 28
+
+
+# --- incoming ---------------------------------------------------------------------------------------
+
+def test_incoming_to_a_line() -> None:
+    p = plan(inc(B.number))
+    assert p == CallPlan(
+        call_id=CALL, direction="incoming", caller_number=OUTSIDE_NUMBER, callee_number=B.number,
+        line="1002", callee_endpoint="PJSIP/1002", record=True, reason="recorded",
+        to_caller=sound(B), to_callee=sound(B), tone="sound:beep", notice_reason="notice-to-both",
+        caller_id=OUTSIDE_NUMBER,
+    )
+
+
+@pytest.mark.parametrize("caller", ["", "anonymous", "0033123456789", "117"])
+def test_incoming_caller_number_is_never_classified(caller: str) -> None:
+    p = plan(inc(B.number, caller=caller))
+    assert p.record and p.reason == "recorded"
+    assert p.caller_id == (caller or None)
+
+
+@pytest.mark.parametrize(
+    ("flag", "reason"), [("roaming", "roaming"), ("voip", "voip-app"), ("extension", "extension-call")]
+)
+def test_incoming_access_flags_are_not_recorded(flag: str, reason: str) -> None:
+    p = plan(inc(B.number, OUTSIDE_NUMBER, **{flag: True}))
+    assert not p.record and p.reason == reason
+    assert p.notice_reason == "not-recorded"
+
+
+def test_incoming_to_a_line_that_does_not_record() -> None:
+    p = plan(inc(SUSPENDED.number))
+    assert not p.record and p.reason == "contract-suspended"
+    assert p.callee_endpoint == "PJSIP/1005"
+
+
+@pytest.mark.parametrize("dialled", ["0312345678", "", "09000001999"])
+def test_incoming_to_an_unknown_number_is_refused_with_cause_1(dialled: str) -> None:
+    with pytest.raises(CallRefused) as info:
+        plan(inc(dialled))
+    assert info.value.cause == 1  # unallocated number
+    assert info.value.error_id == "unknown-number"
+
+
+# --- notice omission (R2.3) -------------------------------------------------------------------------
+
+def test_omitting_line_to_outside_is_recorded_without_notice() -> None:
+    p = plan(out(OMITS, OUTSIDE_NUMBER))
+    assert p.record
+    assert (p.to_caller, p.to_callee) == ((), ())
+    assert p.notice_reason == "notice-omitted"
+    assert not p.plays_notice
+
+
+def test_incoming_to_an_omitting_line() -> None:
+    p = plan(inc(OMITS.number))
+    assert p.record and not p.plays_notice
+    assert p.notice_reason == "notice-omitted"
+
+
+def test_announcing_line_to_an_omitting_line_plays_its_notice_to_both() -> None:
+    p = plan(out(A, OMITS.number))
+    assert p.record
+    assert p.to_caller == p.to_callee == sound(A)
+    assert p.notice_reason == "notice-to-both-other-omits"
+
+
+def test_omitting_line_to_an_announcing_line_hears_the_announcing_notice() -> None:
+    p = plan(out(OMITS, B.number))
+    assert p.to_caller == p.to_callee == sound(B)
+    assert p.notice_reason == "notice-to-both-other-omits"
+
+
+def test_both_lines_omit() -> None:
+    other = LineConfig(endpoint="2001", number="09000002001", omit_notice=True)
+    p = plan(out(OMITS, other.number), Config(lines=(OMITS, other)))
+    assert p.record and not p.plays_notice and p.notice_reason == "notice-omitted"
+
+
+# --- caller ID presentation (R3.5: 184 withholds, 186 presents, the last wins) ----------------------
+
+@pytest.mark.parametrize(
+    ("dialled", "withheld"),
+    [("0312345678", False), ("1840312345678", True), ("1860312345678", False),
+     ("1841860312345678", False), ("1861840312345678", True), ("13111840312345678", True)],
+)
+def test_outgoing_caller_id_presentation(dialled: str, withheld: bool) -> None:
+    p = plan(out(A, dialled))
+    assert p.caller_id == A.number  # the number still travels (network-asserted), ...
+    assert p.caller_withheld is withheld  # ... but is not shown to the callee when withheld
+
+
+def test_withholding_changes_neither_recording_nor_notice() -> None:
+    shown, hidden = plan(out(A, "0312345678")), plan(out(A, "1840312345678"))
+    assert shown.record == hidden.record
+    assert (shown.to_caller, shown.to_callee) == (hidden.to_caller, hidden.to_callee)
+
+
+@pytest.mark.parametrize(("caller", "withheld"), [("", True), ("anonymous", True), (OUTSIDE_NUMBER, False)])
+def test_incoming_caller_id_presentation(caller: str, withheld: bool) -> None:
+    assert plan(inc(B.number, caller=caller)).caller_withheld is withheld
+
+
+# --- call ids ---------------------------------------------------------------------------------------
+
+def test_new_call_id_is_sortable_and_unique() -> None:
+    now = datetime(2026, 11, 28, 19, 2, 56, tzinfo=UTC)
+    first, second = new_call_id(now), new_call_id(now)
+    assert re.fullmatch(r"20261128T190256-[0-9a-f]{8}", first)
+    assert first != second
+    assert new_call_id(datetime(2026, 11, 28, 19, 2, 57, tzinfo=UTC)) > first
+    assert re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{8}", new_call_id())
