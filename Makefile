@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv
+APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv openssh-server openssh-client
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv asterisk run test test-unit test-integration lint clean-asterisk
@@ -34,7 +34,7 @@ asterisk: deps
 	bash scripts/asterisk-root.sh build
 
 run: deps venv asterisk
-	$(VENV)/bin/callrec run --with-asterisk --config config/demo.toml
+	bash scripts/run-demo.sh
 
 lint: venv
 	$(VENV)/bin/ruff check callrec_ari tests

@@ -7,12 +7,15 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.stream import EventStream
 from callrec_ari.calls.manager import CallManager
 from callrec_ari.calls.session import CallOutcome
 from callrec_ari.config import Config
+from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.recording.collect import collect_segments
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,8 @@ def outcome_record(outcome: CallOutcome) -> dict[str, object]:
     return {
         "call_id": plan.call_id,
         "direction": plan.direction,
-        "line": plan.line,
+        "line": plan.caller_number if plan.direction == "outgoing" else plan.callee_number,
+        "line_endpoint": plan.line,
         "caller": plan.caller_number,
         "callee": plan.callee_number,
         "recorded": plan.record,
@@ -59,8 +63,12 @@ class CallrecApp:
         self,
         config: Config,
         on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
+        submitter: RecordingSubmitter | None = None,
+        spool_dir: Path = Path("spool"),
     ) -> None:
         self.config = config
+        self.submitter = submitter
+        self.spool_dir = spool_dir
         self.ari = AriClient(ari_settings(config))
         self._extra_on_finished = on_finished
         self.manager: CallManager | None = None
@@ -68,7 +76,10 @@ class CallrecApp:
         self.ready = asyncio.Event()
 
     async def _finished(self, outcome: CallOutcome) -> None:
-        log.info("call=%s finished %s", outcome.plan.call_id, json.dumps(outcome_record(outcome)))
+        record = outcome_record(outcome)
+        log.info("call=%s finished %s", outcome.plan.call_id, json.dumps(record))
+        if self.submitter is not None and outcome.segments:
+            await self._hand_over(outcome, record)
         if self._extra_on_finished is not None:
             await self._extra_on_finished(outcome)
 
@@ -97,6 +108,23 @@ class CallrecApp:
                     await stream_task
             await self.ari.close()
             stack.close()
+
+    async def _hand_over(self, outcome: CallOutcome, record: dict[str, object]) -> None:
+        """File delivery (R1.1): package the segments and queue them. On any failure the files stay
+        where they are (never lost) and the error is logged with the call id."""
+        assert self.submitter is not None
+        call_id = outcome.plan.call_id
+        try:
+            segments = await collect_segments(
+                outcome.segments, self.config.recording_format, self.config.asterisk_recording_dir,
+                self.spool_dir, self.ari,
+            )
+            job = await self.submitter.submit_async(record, segments)
+        except Exception as exc:  # keep the app up; the recording stays on disk for an operator
+            log.error("call=%s could not be queued for delivery (%s): %s", call_id,
+                      getattr(exc, "error_id", type(exc).__name__), exc)
+            return
+        log.info("call=%s queued for delivery job=%s", call_id, getattr(job, "key", job))
 
     async def _connected(self, reconnect: bool) -> None:
         self.ready.set()

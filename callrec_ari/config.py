@@ -50,6 +50,7 @@ class Config:
     tone: str = "sound:beep"  # played after the notice; the parties talk once it has ended
     recording_prefix: str = "callrec"  # folder under Asterisk's recording directory
     recording_format: str = "wav"
+    segment_seconds: float = 3600.0  # R1.2: a long call is split into segments of this length
     # Asterisk's recording directory as seen from this host (for `make run`'s message and the
     # packager); empty when Asterisk is remote and recordings are fetched over ARI.
     asterisk_recording_dir: str = ""
@@ -66,6 +67,7 @@ class Config:
 
 
 _ENV_PREFIX = "CALLREC_"
+_OTHER_TABLES = frozenset({"delivery"})
 _field_types = {f.name: f.type for f in fields(Config)}
 
 
@@ -127,6 +129,8 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from exc
         for key, value in data.items():
+            if key in _OTHER_TABLES:
+                continue  # read by the capability that owns it (e.g. delivery settings)
             if key not in _field_types:
                 raise ConfigError(f"config file {path}: unknown key {key!r}")
             values[key] = _coerce(key, value)
@@ -153,6 +157,8 @@ def validate(config: Config) -> None:
         check_allow_00(config.allow_00)
     except InvalidAllowList as exc:
         raise ConfigError(f"allow_00: {exc}") from exc
+    if config.segment_seconds < 1:
+        raise ConfigError("segment_seconds must be at least 1")
     seen: set[str] = set()
     for line in config.lines:
         if line.number in seen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import callrec_ari.contracts  # noqa: F401  (registers its tables on Base.metadata)
 from callrec_ari.db import Base, database_url, make_engine
 
 config = context.config

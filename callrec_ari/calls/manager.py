@@ -90,6 +90,7 @@ class CallManager:
             recording_format=self.config.recording_format,
             dial_timeout=self.config.dial_timeout,
             cleanup_timeout=self.config.cleanup_timeout,
+            segment_seconds=self.config.segment_seconds,
         )
         for resource in session.resources:
             self._owners[resource] = session

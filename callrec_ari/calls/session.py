@@ -21,10 +21,12 @@ from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import causes
 from callrec_ari.calls.plan import CallPlan
 from callrec_ari.calls.state import CallState, IllegalTransition, transition
+from callrec_ari.recording.segments import SegmentedRecording
 
 log = logging.getLogger(__name__)
 
 _GONE_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed"})
+_SEGMENT_DUE = "callrec.SegmentDue"  # our own timer, queued among the call's events
 
 
 def _now() -> datetime:
@@ -41,6 +43,13 @@ class CallTimes:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedSegment:
+    name: str  # Asterisk recording name (a file <name>.<format> under its recording directory)
+    index: int  # 1-based
+    started_at: datetime | None  # Asterisk's RecordingStarted time
+
+
+@dataclass(frozen=True, slots=True)
 class CallOutcome:
     """What a finished call leaves behind, for the call record and delivery."""
 
@@ -50,6 +59,7 @@ class CallOutcome:
     end_cause: int
     hangup_by: str  # "caller", "callee" or "app"
     recordings: tuple[str, ...]  # Asterisk recording names, in order
+    segments: tuple[RecordedSegment, ...]  # the same, with when each began (to trim overlaps)
     recording_failed: bool
     notice_failed: bool = False
 
@@ -66,13 +76,14 @@ class CallSession:
         recording_format: str = "wav",
         dial_timeout: int = 60,
         cleanup_timeout: float = 5.0,
+        segment_seconds: float = 3600.0,
     ) -> None:
         self.plan = plan
         self.call_id = plan.call_id
         self.ari = ari
         self._claim = claim
         self._on_finished = on_finished
-        self.recording_format = recording_format
+        self.segment_seconds = segment_seconds
         self.dial_timeout = dial_timeout
         self.cleanup_timeout = cleanup_timeout
         self.queue: asyncio.Queue[AriEvent] = asyncio.Queue()
@@ -81,12 +92,11 @@ class CallSession:
         self.caller_id = caller_channel_id
         self.callee_id = f"{self.call_id}-callee"
         self.bridge_id = self.call_id
-        self.recording_name = f"{recording_prefix}/{self.call_id}/{self.call_id}-001"
+        self.recording = SegmentedRecording(ari, self.bridge_id, self.call_id, recording_prefix,
+                                            recording_format)
+        self._roll_timer: asyncio.TimerHandle | None = None
         self._legs_alive: set[str] = {self.caller_id}
         self._playbacks: set[str] = set()
-        self._recording_live = False
-        self._recording_started = False
-        self._recording_failed = False
         self._notice_failed = False
         self._bridge_created = False
         self._dialstatus: str | None = None
@@ -97,7 +107,7 @@ class CallSession:
     @property
     def resources(self) -> tuple[str, ...]:
         """The ids this call owns from the start (claimed by the manager before it runs)."""
-        return (self.caller_id, self.callee_id, self.bridge_id, self.recording_name)
+        return (self.caller_id, self.callee_id, self.bridge_id, self.recording.next_name)
 
     # ---- the loop --------------------------------------------------------------------------------
     async def run(self) -> CallOutcome:
@@ -121,8 +131,11 @@ class CallSession:
             answered=self.times.answered is not None,
             end_cause=self._end_cause,
             hangup_by=self._hangup_by,
-            recordings=(self.recording_name,) if self._recording_started else (),
-            recording_failed=self._recording_failed,
+            recordings=tuple(s.name for s in self.recording.started),
+            segments=tuple(
+                RecordedSegment(s.name, s.index, s.started_at) for s in self.recording.started
+            ),
+            recording_failed=self.recording.failed,
             notice_failed=self._notice_failed,
         )
         if self._on_finished is not None:
@@ -146,11 +159,12 @@ class CallSession:
             elif event.type == "ChannelStateChange" and event.channel:
                 if event.channel.id == self.callee_id and event.channel.state == "Up":
                     await self._callee_answered()
-            elif event.type == "RecordingStarted" and event.recording_name == self.recording_name:
-                await self._recording_began()
+            elif event.type == "RecordingStarted" and self.recording.owns(event.recording_name):
+                await self._recording_began(event)
             elif event.type in ("RecordingFinished", "RecordingFailed"):
-                if event.recording_name == self.recording_name:
-                    await self._recording_ended(failed=event.type == "RecordingFailed")
+                self._recording_ended(event)
+            elif event.type == _SEGMENT_DUE:
+                await self._segment_due()
             elif event.type == "PlaybackFinished" and event.playback_id in self._playbacks:
                 await self._playback_finished(event.playback_id or "", failed=event.playback_failed)
         except AriNotFound as exc:
@@ -217,18 +231,39 @@ class CallSession:
             return
         # The recording starts at answer so the file itself proves the notice was played.
         try:
-            await self.ari.record_bridge(self.bridge_id, self.recording_name, self.recording_format)
-            self._recording_live = True
+            await self.recording.start_next()
         except AriError as exc:
-            self._recording_failed = True
             log.error("call=%s recording could not start: %s", self.call_id, exc)
             await self._play_notice()
 
-    async def _recording_began(self) -> None:
-        self._recording_started = True
-        log.info("call=%s recording started name=%s", self.call_id, self.recording_name)
+    async def _recording_began(self, event: AriEvent) -> None:
+        segment = await self.recording.began(event.recording_name or "", event.timestamp)
+        if segment is None:
+            return
+        log.info("call=%s recording started name=%s", self.call_id, segment.name)
+        self._schedule_roll()
         if self.state is CallState.CONNECTING:
             await self._play_notice()
+
+    def _schedule_roll(self) -> None:
+        """R1.2: the next segment is due segment_seconds after this one began."""
+        if self._roll_timer is not None:
+            self._roll_timer.cancel()
+        due = AriEvent(type=_SEGMENT_DUE, timestamp="", application="")
+        self._roll_timer = asyncio.get_running_loop().call_later(
+            self.segment_seconds, self.queue.put_nowait, due
+        )
+
+    async def _segment_due(self) -> None:
+        if self.state in (CallState.ENDING, CallState.ENDED):
+            return
+        self._claim(self.recording.next_name)
+        try:
+            await self.recording.start_next()  # the current one stops once this one has started
+        except AriError as exc:
+            # Keep the running segment going rather than lose audio; try again a period later.
+            log.error("call=%s next segment could not start: %s", self.call_id, exc)
+            self._schedule_roll()
 
     async def _play_notice(self) -> None:
         if not self.plan.plays_notice:
@@ -323,16 +358,18 @@ class CallSession:
             with contextlib.suppress(AriNotFound):
                 await self.ari.hangup(leg, cause)
 
-    async def _recording_ended(self, failed: bool) -> None:
-        self._recording_live = False
+    def _recording_ended(self, event: AriEvent) -> None:
+        failed = event.type == "RecordingFailed"
+        segment = self.recording.ended(event.recording_name or "", failed)
+        if segment is None:
+            return
         if failed:
-            self._recording_failed = True
-            log.error("call=%s recording failed name=%s", self.call_id, self.recording_name)
+            log.error("call=%s recording failed name=%s", self.call_id, segment.name)
         else:
-            log.info("call=%s recording finished name=%s", self.call_id, self.recording_name)
+            log.info("call=%s recording finished name=%s", self.call_id, segment.name)
 
     def _nothing_left(self) -> bool:
-        return not self._legs_alive and not self._recording_live
+        return not self._legs_alive and not self.recording.live
 
     # ---- cleanup: always, shielded, bounded ---------------------------------------------------------
     async def _cleanup(self) -> None:
@@ -341,20 +378,19 @@ class CallSession:
             async with asyncio.timeout(self.cleanup_timeout):
                 if self.state is not CallState.ENDING and self.state is not CallState.ENDED:
                     await self._end("app", causes.NORMAL_CLEARING)
-                if self._recording_live:
-                    with contextlib.suppress(AriNotFound):
-                        await self.ari.stop_recording(self.recording_name)
+                if self._roll_timer is not None:
+                    self._roll_timer.cancel()
+                await self.recording.stop_all()
                 # Let the remaining events (legs destroyed, recording finished) drain.
                 while not self._nothing_left():
                     event = await self.queue.get()
                     if event.type in _GONE_EVENTS and event.channel:
                         self._legs_alive.discard(event.channel.id)
                     elif event.type in ("RecordingFinished", "RecordingFailed"):
-                        if event.recording_name == self.recording_name:
-                            await self._recording_ended(failed=event.type == "RecordingFailed")
+                        self._recording_ended(event)
         except TimeoutError:
             log.error("call=%s cleanup did not finish in %.1fs: legs=%s recording_live=%s",
-                      self.call_id, self.cleanup_timeout, sorted(self._legs_alive), self._recording_live)
+                      self.call_id, self.cleanup_timeout, sorted(self._legs_alive), self.recording.live)
         except AriError as exc:
             log.error("call=%s cleanup: %s", self.call_id, exc)
         finally:

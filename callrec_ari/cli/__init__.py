@@ -7,14 +7,22 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from callrec_ari.cli import rules_cmd, run_cmd
+from callrec_ari.cli import (
+    billing_cmd,
+    contracts_cmd,
+    db_cmd,
+    deliver_cmd,
+    receiver_cmd,
+    rules_cmd,
+    run_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callrec", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run_cmd, rules_cmd):
+    for module in (run_cmd, deliver_cmd, receiver_cmd, rules_cmd, contracts_cmd, billing_cmd, db_cmd):
         module.register(sub)
     return parser
 

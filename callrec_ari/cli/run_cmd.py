@@ -12,6 +12,8 @@ from pathlib import Path
 
 from callrec_ari.app import CallrecApp
 from callrec_ari.config import Config, ConfigError, load_config
+from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
+from callrec_ari.delivery.settings import DeliveryConfigError
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also start the project's Asterisk 22 (unless CALLREC_ARI_URL names one already running)",
     )
     parser.add_argument("--asterisk-log", default="asterisk.log", help="where the local Asterisk logs")
+    parser.add_argument(
+        "--no-delivery", action="store_true",
+        help="record only: do not package and queue recordings for file delivery",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -57,8 +63,14 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
             config = load_config(
                 args.config, ari_url=target.ari_url, ari_username=target.username,
                 ari_password=target.password,
+                asterisk_recording_dir=str(target.recording_dir or config.asterisk_recording_dir),
             )
-        app = CallrecApp(config)
+        submitter = None
+        spool = Path("spool")
+        if not args.no_delivery:
+            delivery = load_delivery_settings(args.config)
+            submitter, spool = RecordingSubmitter(delivery), Path(delivery.spool_dir)
+        app = CallrecApp(config, submitter=submitter, spool_dir=spool)
         runner = asyncio.create_task(app.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -83,7 +95,9 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-    except ConfigError as exc:
+        if not args.no_delivery:
+            load_delivery_settings(args.config)
+    except (ConfigError, DeliveryConfigError) as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return 2
     return asyncio.run(_main(args, config))

@@ -71,7 +71,8 @@ def upgrade() -> None:
     sa.Column("status_code", sa.Integer(), nullable=True),
     sa.Column("error_id", sa.String(length=64), nullable=True),
     sa.Column("detail", sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"], name=op.f("fk_delivery_attempts_delivery_id_deliveries"), ondelete="CASCADE"),
+    sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"],
+                            name=op.f("fk_delivery_attempts_delivery_id_deliveries"), ondelete="CASCADE"),
     sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempts"))
     )
     with op.batch_alter_table("delivery_attempts", schema=None) as batch_op:

@@ -1,0 +1,61 @@
+"""``callrec receiver``: the reference customer receiver (docs/delivery-protocol.md).
+
+Stores each verified upload as DIR/<key>.zip. The secret may come from $CALLREC_RECEIVER_SECRET.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from callrec_ari.receiver.app import serve
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+async def _run(directory: Path, secret: str, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(directory, secret, host, port, stop)
+
+
+def receiver(args: argparse.Namespace) -> int:
+    """Handler of ``receiver``."""
+    secret: str = args.secret or os.environ.get("CALLREC_RECEIVER_SECRET", "")
+    if not secret:
+        print("callrec: error: --secret (or $CALLREC_RECEIVER_SECRET) is required", file=sys.stderr)
+        return EXIT_USAGE
+    asyncio.run(_run(Path(args.dir), secret, args.host, args.port))
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("receiver", help="run the reference customer receiver", description=__doc__)
+    parser.add_argument("--dir", required=True, metavar="DIR", help="where verified ZIPs are stored")
+    parser.add_argument("--secret", default=None, help="the connection's HMAC secret")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8089, help="listen port (default 8089)")
+    parser.set_defaults(handler=receiver)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry (``python -m callrec_ari.cli.receiver_cmd``)."""
+    parser = argparse.ArgumentParser(prog="callrec")
+    register(parser.add_subparsers(dest="command", required=True))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser.parse_args(["receiver", *(sys.argv[1:] if argv is None else argv)])
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

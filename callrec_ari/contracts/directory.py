@@ -1,0 +1,48 @@
+"""Read API for the call flow: a subscriber line as :class:`~callrec_ari.config.LineConfig`.
+
+Only enrolled lines (``removed_at`` unset) are found; a removed line is an ordinary outside number.
+The suspension flags and the contract's notice omission travel with the line so the recording and
+notice rules (R2.3, R5.5) decide with what the operator set.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from callrec_ari.config import LineConfig
+from callrec_ari.contracts.models import Contract, Line
+
+DEFAULT_NOTICE = LineConfig(endpoint="", number="").notice
+
+
+def to_line_config(line: Line, contract: Contract) -> LineConfig:
+    return LineConfig(
+        endpoint=line.endpoint,
+        number=line.number,
+        notice=line.notice or DEFAULT_NOTICE,
+        recording_started=line.recording_started,
+        consent=line.consent,
+        omit_notice=contract.omit_notice,
+        contract_suspended=contract.suspended,
+        line_suspended=line.suspended,
+    )
+
+
+def _find(session: Session, condition: ColumnElement[bool]) -> LineConfig | None:
+    row = session.execute(
+        select(Line, Contract).join(Contract, Line.contract_id == Contract.id)
+        .where(condition, Line.removed_at.is_(None))
+    ).first()
+    return None if row is None else to_line_config(row[0], row[1])
+
+
+def line_by_endpoint(session: Session, endpoint: str) -> LineConfig | None:
+    return _find(session, Line.endpoint == endpoint)
+
+
+def line_by_number(session: Session, number: str) -> LineConfig | None:
+    return _find(session, Line.number == number)
+
+
+__all__ = ["DEFAULT_NOTICE", "line_by_endpoint", "line_by_number", "to_line_config"]

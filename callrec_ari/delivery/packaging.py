@@ -1,0 +1,142 @@
+"""Package one recorded call: its WAV segments, head overlaps trimmed, plus manifest.json, in one ZIP.
+
+Written as ``<key>.zip.part``, fsynced, then renamed, so a ZIP in the outbox is always complete.
+Deterministic: the same call packaged twice gives the same bytes (the receiver's idempotency and a
+re-run after a crash rely on it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from callrec_ari.delivery.wavfile import BadWav, iter_trimmed, read_info
+from callrec_ari.rules.manifest import (
+    MANIFEST_NAME,
+    CallRecord,
+    InvalidCallRecord,
+    SegmentEntry,
+    build_manifest,
+    idempotency_key,
+    manifest_bytes,
+    overlap_frames,
+    parse_call_record,
+    parse_utc,
+    segment_name,
+    zip_name,
+)
+
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A WAV written by Asterisk and the UTC time its first frame was recorded."""
+
+    path: Path
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    call: CallRecord
+    key: str
+    zip_path: Path
+    size: int
+    sha256: str
+    wav_paths: tuple[Path, ...]
+    manifest: dict[str, Any]
+
+
+def as_segments(items: Sequence[Segment | tuple[str | Path, str | datetime]]) -> list[Segment]:
+    out: list[Segment] = []
+    for i, item in enumerate(items, start=1):
+        if isinstance(item, Segment):
+            out.append(item)
+        else:
+            path, started = item
+            out.append(Segment(Path(path), parse_utc(started, f"segment {i} started_at")))
+    return out
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and sha256 of a file, read in chunks (flat memory)."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(READ_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _zip_info(name: str, stamp: datetime) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=(max(stamp.year, 1980), stamp.month, stamp.day,
+                                            stamp.hour, stamp.minute, stamp.second))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def package_call(record: Mapping[str, Any] | CallRecord,
+                 segments: Sequence[Segment | tuple[str | Path, str | datetime]],
+                 outbox: Path) -> Package:
+    """Build ``<outbox>/<key>.zip`` for one call. Raises InvalidCallRecord or BadWav on bad input."""
+    call = record if isinstance(record, CallRecord) else parse_call_record(record)
+    segs = as_segments(segments)
+    if not segs:
+        raise InvalidCallRecord(f"call {call.call_id}: no segments to package")
+    infos = [read_info(s.path) for s in segs]
+    if len({(i.sample_rate, i.channels, i.sample_width) for i in infos}) != 1:
+        raise BadWav(f"call {call.call_id}: segments differ in sample rate, channels or width")
+    key = idempotency_key(call.call_id)
+    outbox.mkdir(parents=True, exist_ok=True)
+    final = outbox / zip_name(key)
+    part = final.with_name(final.name + ".part")
+    entries: list[SegmentEntry] = []
+    with zipfile.ZipFile(part, "w", allowZip64=True) as zf:
+        for order, (seg, info) in enumerate(zip(segs, infos, strict=True), start=1):
+            trim = 0
+            if order > 1:
+                prev, prev_info = segs[order - 2], infos[order - 2]
+                trim = overlap_frames(prev.started_at, prev_info.frames, seg.started_at,
+                                      info.sample_rate, info.frames)
+            name = segment_name(order)
+            digest, size = hashlib.sha256(), 0
+            with zf.open(_zip_info(name, call.ended), "w", force_zip64=True) as out:
+                for chunk in iter_trimmed(info, trim):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+            entries.append(SegmentEntry(
+                order=order, name=name,
+                started_at=seg.started_at + timedelta(microseconds=trim * 1_000_000 // info.sample_rate),
+                frames=info.frames - trim, sample_rate=info.sample_rate, trimmed_frames=trim,
+                size=size, sha256=digest.hexdigest(),
+            ))
+        manifest = build_manifest(call, key, entries)
+        zf.writestr(_zip_info(MANIFEST_NAME, call.ended), manifest_bytes(manifest))
+    with part.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(part, final)
+    fsync_dir(outbox)
+    size, sha = file_digest(final)
+    return Package(call=call, key=key, zip_path=final, size=size, sha256=sha,
+                   wav_paths=tuple(s.path for s in segs), manifest=manifest)
+
+
+__all__ = ["Package", "Segment", "as_segments", "file_digest", "fsync_dir", "package_call"]

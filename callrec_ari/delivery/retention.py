@@ -1,0 +1,62 @@
+"""Deleting recordings from the platform: after the customer's acknowledgement (R1.1), or when
+still undelivered at the retention deadline (R1.3), the latter with an audit record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from callrec_ari.delivery.queue import DeliveryQueue, Job
+
+log = logging.getLogger(__name__)
+
+
+def remove_files(paths: tuple[Path, ...]) -> tuple[list[str], list[str]]:
+    """Delete each file; returns (removed, already missing). Other OS errors propagate."""
+    removed: list[str] = []
+    missing: list[str] = []
+    for path in paths:
+        try:
+            path.unlink()
+            removed.append(str(path))
+        except FileNotFoundError:
+            missing.append(str(path))
+    return removed, missing
+
+
+def job_files(job: Job) -> tuple[Path, ...]:
+    return (job.zip_path, job.zip_path.with_name(job.zip_path.name + ".part"), *job.wav_paths)
+
+
+async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str) -> None:
+    removed, _missing = await asyncio.to_thread(remove_files, job_files(job))
+    await asyncio.to_thread(queue.files_removed, job.id)
+    await asyncio.to_thread(queue.audit, actor, "recording-delivered", job.call_id, "acknowledged",
+                            {"key": job.key, "sha256": job.zip_sha256, "removed": removed})
+    log.info("call %s: delivered, %d files removed from the platform", job.call_id, len(removed))
+
+
+async def sweep_delivered(queue: DeliveryQueue, actor: str) -> int:
+    """Finish deletions a stopped worker left undone after an acknowledgement."""
+    jobs = await asyncio.to_thread(queue.delivered_with_files)
+    for job in jobs:
+        await remove_delivered(queue, job, actor)
+    return len(jobs)
+
+
+async def purge_expired(queue: DeliveryQueue, actor: str) -> int:
+    """R1.3: recordings still undelivered at their deadline are deleted, and the deletion audited."""
+    jobs = await asyncio.to_thread(queue.expired)
+    for job in jobs:
+        removed, missing = await asyncio.to_thread(remove_files, job_files(job))
+        details = {"key": job.key, "state": job.state, "expires_at": job.expires_at.isoformat(),
+                   "attempts": job.attempt_count, "last_error": job.last_error,
+                   "removed": removed, "missing": missing, "sha256": job.zip_sha256}
+        await asyncio.to_thread(queue.purge, job.id, actor, "undelivered-at-retention-deadline", details)
+        log.warning("call %s: undelivered at its retention deadline %s, purged (%d files; last error %s)",
+                    job.call_id, job.expires_at.isoformat(), len(removed), job.last_error)
+    return len(jobs)
+
+
+__all__ = ["job_files", "purge_expired", "remove_delivered", "remove_files", "sweep_delivered"]

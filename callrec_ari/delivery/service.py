@@ -1,0 +1,70 @@
+"""The delivery capability's entry points: hand over a finished call, build a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from callrec_ari.db.engine import make_engine, make_sessionmaker
+from callrec_ari.delivery.clock import Clock, utcnow
+from callrec_ari.delivery.http_transport import HttpTransport
+from callrec_ari.delivery.packaging import Segment, package_call
+from callrec_ari.delivery.queue import DeliveryQueue, Job
+from callrec_ari.delivery.settings import DeliverySettings
+from callrec_ari.delivery.sftp_transport import SftpTransport
+from callrec_ari.delivery.transport import Transport
+from callrec_ari.delivery.worker import DeliveryWorker
+
+log = logging.getLogger(__name__)
+SegmentSpec = Segment | tuple[str | Path, str | datetime]
+
+
+def make_transport(settings: DeliverySettings) -> Transport:
+    c = settings.connection
+    if c.type == "sftp":
+        return SftpTransport(c.sftp_host, c.sftp_port, c.sftp_user, c.sftp_key, c.sftp_path,
+                             c.sftp_known_hosts, settings.connect_timeout)
+    return HttpTransport(c.url, c.secret, settings.connect_timeout, settings.read_timeout)
+
+
+class RecordingSubmitter:
+    """What the call flow calls when a recorded call has ended (file delivery, R1.1/R1.2)."""
+
+    def __init__(self, settings: DeliverySettings, sessions: sessionmaker[Session] | None = None,
+                 clock: Clock = utcnow) -> None:
+        self._settings = settings
+        self._sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
+        self._queue = DeliveryQueue(self._sessions, settings.node, clock)
+
+    def submit(self, call: Mapping[str, Any], segments: Sequence[SegmentSpec]) -> Job:
+        """Package the call into one ZIP in the outbox and queue it durably. Blocking (disk, DB).
+
+        Idempotent per call id. Raises InvalidCallRecord / BadWav (both with ``error_id``) on bad input;
+        the WAVs are then left untouched.
+        """
+        pkg = package_call(call, segments, self._settings.outbox)
+        job = self._queue.enqueue(pkg, self._settings.connection.name,
+                                  timedelta(days=self._settings.retention_days))
+        log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery",
+                 pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
+        return job
+
+    async def submit_async(self, call: Mapping[str, Any], segments: Sequence[SegmentSpec]) -> Job:
+        """:meth:`submit` in a thread, for the asyncio call flow."""
+        return await asyncio.to_thread(self.submit, call, segments)
+
+
+def make_worker(settings: DeliverySettings, sessions: sessionmaker[Session] | None = None,
+                clock: Clock = utcnow, transport: Transport | None = None) -> DeliveryWorker:
+    sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
+    queue = DeliveryQueue(sessions, settings.node, clock)
+    return DeliveryWorker(settings, queue, transport or make_transport(settings), clock)
+
+
+__all__ = ["RecordingSubmitter", "SegmentSpec", "make_transport", "make_worker"]

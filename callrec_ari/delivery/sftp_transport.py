@@ -1,0 +1,59 @@
+"""SFTP upload (asyncssh): write ``<key>.zip.part``, check its size, rename onto ``<key>.zip``.
+
+The rename is the acknowledgement: a customer process only ever sees complete ZIPs. Uploading the
+same ZIP again overwrites it with identical bytes, so a retry after a crash is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncssh
+
+from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Upload
+from callrec_ari.rules.delivery import FailureKind
+from callrec_ari.rules.manifest import zip_name
+
+
+class SftpTransport:
+    name = "sftp"
+
+    def __init__(self, host: str, port: int, user: str, key_path: str, remote_dir: str,
+                 known_hosts: str = "", connect_timeout: float = 10.0) -> None:
+        self._host, self._port, self._user = host, port, user
+        self._key_path, self._remote_dir = key_path, remote_dir.rstrip("/") or "/"
+        self._known_hosts = known_hosts or ()
+        self._connect_timeout = connect_timeout
+
+    async def send(self, upload: Upload) -> Receipt:
+        if not upload.path.exists():
+            raise DeliveryFailure.from_kind(FailureKind.LOCAL_FILE, f"ZIP missing: {upload.path}")
+        final = f"{self._remote_dir}/{zip_name(upload.key)}"
+        part = final + ".part"
+        try:
+            async with asyncssh.connect(
+                self._host, self._port, username=self._user, client_keys=[self._key_path],
+                known_hosts=self._known_hosts or None, connect_timeout=self._connect_timeout,
+            ) as conn, conn.start_sftp_client() as sftp:
+                await sftp.put(str(upload.path), part)  # streamed in blocks from disk
+                size = (await sftp.stat(part)).size
+                if size != upload.size:
+                    raise DeliveryFailure.from_kind(FailureKind.REMOTE_IO,
+                                                    f"remote size {size}, expected {upload.size}")
+                await sftp.posix_rename(part, final)
+        except asyncssh.PermissionDenied as exc:
+            raise DeliveryFailure.from_kind(FailureKind.AUTH, f"SSH authentication refused: {exc}") from exc
+        except asyncssh.SFTPError as exc:
+            kind = (FailureKind.REMOTE_PATH
+                    if exc.code in (asyncssh.FX_NO_SUCH_FILE, asyncssh.FX_PERMISSION_DENIED)
+                    else FailureKind.REMOTE_IO)
+            raise DeliveryFailure.from_kind(kind, f"SFTP {exc.code}: {exc.reason}") from exc
+        except TimeoutError as exc:
+            raise DeliveryFailure.from_kind(FailureKind.TIMEOUT, "SSH timed out") from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise DeliveryFailure.from_kind(FailureKind.CONNECTION, f"{type(exc).__name__}: {exc}") from exc
+        return Receipt(self.name, {"path": final, "size": upload.size})
+
+    async def close(self) -> None:
+        return None
+
+
+__all__ = ["SftpTransport"]

@@ -1,0 +1,66 @@
+"""Reading Asterisk's PCM WAVs and writing a (head-trimmed) copy as a stream, chunk by chunk."""
+
+from __future__ import annotations
+
+import struct
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK_FRAMES = 32_768
+
+
+class BadWav(ValueError):
+    error_id = "segment-unreadable"
+
+
+@dataclass(frozen=True, slots=True)
+class WavInfo:
+    path: Path
+    channels: int
+    sample_width: int  # bytes per sample
+    sample_rate: int
+    frames: int
+
+    @property
+    def frame_size(self) -> int:
+        return self.channels * self.sample_width
+
+
+def read_info(path: Path) -> WavInfo:
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return WavInfo(path, wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise BadWav(f"cannot read WAV {path}: {exc}") from exc
+
+
+def wav_header(info: WavInfo, frames: int) -> bytes:
+    """Canonical 44-byte PCM header: written first, so the copy never needs a seek."""
+    data_len = frames * info.frame_size
+    byte_rate = info.sample_rate * info.frame_size
+    return (
+        b"RIFF" + struct.pack("<I", 36 + data_len) + b"WAVE"
+        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, info.channels, info.sample_rate, byte_rate,
+                                info.frame_size, info.sample_width * 8)
+        + b"data" + struct.pack("<I", data_len)
+    )
+
+
+def iter_trimmed(info: WavInfo, skip_frames: int) -> Iterator[bytes]:
+    """The WAV without its first ``skip_frames`` frames: header, then the PCM data in chunks."""
+    keep = info.frames - skip_frames
+    yield wav_header(info, keep)
+    with wave.open(str(info.path), "rb") as wav:
+        wav.setpos(skip_frames)
+        left = keep
+        while left > 0:
+            data = wav.readframes(min(CHUNK_FRAMES, left))
+            if not data:
+                raise BadWav(f"{info.path}: file shorter than its header says")
+            left -= len(data) // info.frame_size
+            yield data
+
+
+__all__ = ["BadWav", "WavInfo", "iter_trimmed", "read_info", "wav_header"]

@@ -1,0 +1,128 @@
+"""The reference customer receiver (aiohttp): the protocol in docs/delivery-protocol.md, server side.
+
+Streams the body to a temporary file while computing its HMAC and sha256; checks the signature,
+then the ZIP and every checksum in its manifest; stores ``<key>.zip`` atomically (fsync + rename);
+answers 200 only then. The same key with the same bytes again is a harmless 200 (``duplicate``);
+the same key with other bytes is a 409 ``replayed-upload``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from aiohttp import web
+
+from callrec_ari.delivery.packaging import file_digest, fsync_dir
+from callrec_ari.delivery.signing import HEADER_KEY, HEADER_SIGNATURE, new_mac, signature_matches
+from callrec_ari.receiver.verify import UploadRejected, verify_zip
+from callrec_ari.rules.manifest import is_safe_key, zip_name
+
+log = logging.getLogger(__name__)
+UPLOAD_PATH = "/recordings"
+CHUNK = 1 << 16
+
+
+class Receiver:
+    def __init__(self, directory: Path, secret: str, max_bytes: int = 4 << 30) -> None:
+        self.directory = directory
+        self._secret = secret
+        self._max_bytes = max_bytes
+        self._incoming = directory / ".incoming"
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def app(self) -> web.Application:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._incoming.mkdir(exist_ok=True)
+        app = web.Application()
+        app.router.add_post(UPLOAD_PATH, self.upload)
+        app.router.add_get("/health", self.health)
+        return app
+
+    async def health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def upload(self, request: web.Request) -> web.Response:
+        try:
+            return await self._upload(request)
+        except UploadRejected as exc:
+            log.warning("upload refused: %s %s", exc.error_id, exc)
+            return web.json_response(exc.to_json(), status=exc.status)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        key = request.headers.get(HEADER_KEY, "")
+        if not is_safe_key(key):
+            raise UploadRejected(400, "idempotency-key-invalid",
+                                 f"header {HEADER_KEY} missing or not [A-Za-z0-9._-]{{1,128}}")
+        if not request.headers.get(HEADER_SIGNATURE):
+            raise UploadRejected(401, "signature-missing", f"header {HEADER_SIGNATURE} is required")
+        fd, tmp_name = tempfile.mkstemp(dir=self._incoming, suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            mac, sha, size = new_mac(self._secret), hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.content.iter_chunked(CHUNK):
+                    size += len(chunk)
+                    if size > self._max_bytes:
+                        raise UploadRejected(413, "too-large", f"body over {self._max_bytes} bytes")
+                    mac.update(chunk)
+                    sha.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if request.content_length is not None and size != request.content_length:
+                raise UploadRejected(400, "body-truncated", f"got {size} of {request.content_length} bytes")
+            if not signature_matches(request.headers.get(HEADER_SIGNATURE), mac.hexdigest()):
+                raise UploadRejected(401, "signature-invalid", "HMAC-SHA256 of the body does not match")
+            manifest = await asyncio.to_thread(verify_zip, tmp)
+            if manifest.idempotency_key != key:
+                raise UploadRejected(422, "idempotency-key-mismatch",
+                                     f"header key {key!r} differs from the manifest's")
+            return await self._store(tmp, key, sha.hexdigest(), size, manifest.call_id)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    async def _store(self, tmp: Path, key: str, sha256: str, size: int, call_id: str) -> web.Response:
+        final = self.directory / zip_name(key)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            stored = await asyncio.to_thread(_stored_digest, final)
+            if stored is not None:
+                if stored != sha256:
+                    raise UploadRejected(409, "replayed-upload",
+                                         f"key {key!r} is already stored with different content")
+                duplicate = True
+            else:
+                os.replace(tmp, final)
+                await asyncio.to_thread(fsync_dir, self.directory)
+                duplicate = False
+        log.info("stored %s (call %s, %d bytes, duplicate=%s)", final.name, call_id, size, duplicate)
+        return web.json_response({"status": "stored", "key": key, "call_id": call_id, "sha256": sha256,
+                                  "size": size, "duplicate": duplicate})
+
+
+def _stored_digest(path: Path) -> str | None:
+    try:
+        return file_digest(path)[1]
+    except FileNotFoundError:
+        return None
+
+
+async def serve(directory: Path, secret: str, host: str, port: int, stop: asyncio.Event) -> None:
+    runner = web.AppRunner(Receiver(directory, secret).app())
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        log.info("receiver listening on http://%s:%d%s, storing into %s", host, port, UPLOAD_PATH, directory)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+__all__ = ["UPLOAD_PATH", "Receiver", "serve"]

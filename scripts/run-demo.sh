@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# make run: the reference receiver, the delivery worker and the ARI app with a local Asterisk 22,
+# all in the foreground of this terminal. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CALLREC_CONFIG=${CALLREC_CONFIG:-config/demo.toml}
+export CALLREC_DATABASE_URL=${CALLREC_DATABASE_URL:-sqlite:///var/callrec.db}
+bin=.venv/bin
+mkdir -p var/received var/spool
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+$bin/callrec db upgrade
+$bin/callrec receiver --dir var/received --secret demo-secret --port 8089 &
+pids+=($!)
+$bin/callrec deliver --no-migrate &
+pids+=($!)
+echo "Delivered recordings (ZIPs) arrive in $(pwd)/var/received"
+$bin/callrec run --with-asterisk &
+pids+=($!)
+wait "${pids[-1]}"

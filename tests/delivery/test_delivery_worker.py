@@ -1,0 +1,145 @@
+"""The worker against the real receiver over loopback HTTP, with a moved clock (R1.1, R1.3, R7.1)."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
+from callrec_ari.delivery.clock import ManualClock
+from callrec_ari.delivery.service import RecordingSubmitter, make_worker
+from callrec_ari.delivery.settings import DeliverySettings
+from callrec_ari.receiver.verify import verify_zip
+from callrec_ari.rules.delivery import DeliveryState
+from tests.delivery.conftest import RunningReceiver, call_record, segments_for, spool_files, with_connection
+
+
+def submit_calls(settings: DeliverySettings, sessions: sessionmaker[Session], clock: ManualClock,
+                 spool: Path, n: int) -> None:
+    submitter = RecordingSubmitter(settings, sessions, clock)
+    for i in range(n):
+        call_id = f"call-{i}"
+        submitter.submit(call_record(call_id), segments_for(spool, call_id))
+
+
+def outbox_zips(settings: DeliverySettings) -> list[Path]:
+    return sorted(settings.outbox.glob("*.zip"))
+
+
+def states(sessions: sessionmaker[Session]) -> dict[str, str]:
+    with sessions() as s:
+        return {d.call_id: d.state for d in s.scalars(select(Delivery))}
+
+
+async def test_receiver_down_then_up_everything_arrives_once(
+        settings: DeliverySettings, sessions: sessionmaker[Session], clock: ManualClock,
+        receiver: RunningReceiver, tmp_path: Path) -> None:
+    # GIVEN three recorded calls queued while the customer equipment is down
+    spool = tmp_path / "asterisk"
+    submit_calls(settings, sessions, clock, spool, 3)
+    worker = make_worker(settings, sessions, clock)
+    await worker.recover()
+    stats = await worker.run_once()
+    assert (stats.delivered, stats.retrying) == (0, 3)
+    # THEN every attempt is on record, nothing is deleted, nothing is due before the retry interval
+    with sessions() as s:
+        attempts = s.scalars(select(DeliveryAttempt)).all()
+        assert len(attempts) == 3 * settings.burst_attempts
+        assert {a.outcome for a in attempts} == {"transient"}
+        assert {a.error_id for a in attempts} == {"connection"}
+    assert len(outbox_zips(settings)) == 3
+    assert (await worker.run_once()).retrying == 0
+    # WHEN the receiver comes back and the retry interval has passed
+    await receiver.start()
+    clock.advance(timedelta(seconds=settings.retry_interval))
+    stats = await worker.run_once()
+    # THEN each call arrives exactly once, intact, and the platform keeps nothing
+    assert stats.delivered == 3
+    assert [p.name for p in receiver.stored()] == ["call-0.zip", "call-1.zip", "call-2.zip"]
+    for path in receiver.stored():
+        verify_zip(path)
+    assert set(states(sessions).values()) == {DeliveryState.DELIVERED}
+    assert spool_files(settings, spool) == []
+    clock.advance(timedelta(days=1))
+    assert (await worker.run_once()).delivered == 0
+    assert len(receiver.stored()) == 3
+    await worker._transport.close()
+
+
+async def test_receiver_down_past_seven_days_purged_and_audited(
+        settings: DeliverySettings, sessions: sessionmaker[Session], clock: ManualClock,
+        receiver: RunningReceiver, tmp_path: Path) -> None:
+    spool = tmp_path / "asterisk"
+    submit_calls(settings, sessions, clock, spool, 2)
+    worker = make_worker(settings, sessions, clock)
+    assert (await worker.run_once()).retrying == 2
+    # one minute before the deadline it is still kept and retried
+    clock.now = clock.now.replace() + timedelta(days=7) - timedelta(minutes=1)
+    stats = await worker.run_once()
+    assert (stats.purged, stats.retrying) == (0, 2)
+    assert len(spool_files(settings, spool)) == 2 + 4
+    # WHEN the clock passes 7 days after the call ended
+    clock.advance(timedelta(minutes=2))
+    stats = await worker.run_once()
+    # THEN both are purged, with an audit record each, and nothing is left on the platform
+    assert stats.purged == 2
+    assert spool_files(settings, spool) == []
+    assert set(states(sessions).values()) == {DeliveryState.PURGED}
+    with sessions() as s:
+        audit = s.scalars(select(AuditRecord).order_by(AuditRecord.subject)).all()
+    assert [(a.action, a.subject, a.reason) for a in audit] == [
+        ("recording-purged", "call-0", "undelivered-at-retention-deadline"),
+        ("recording-purged", "call-1", "undelivered-at-retention-deadline"),
+    ]
+    assert len(audit[0].details["removed"]) == 3  # the ZIP and its two WAVs
+    assert audit[0].details["attempts"] == 2 * settings.burst_attempts  # two failed bursts
+    # a receiver coming back later gets nothing
+    await receiver.start()
+    clock.advance(timedelta(days=1))
+    assert (await worker.run_once()).delivered == 0
+    assert receiver.stored() == []
+    await worker._transport.close()
+
+
+async def test_wrong_secret_is_refused_and_nothing_is_deleted_until_a_good_ack(
+        settings: DeliverySettings, sessions: sessionmaker[Session], clock: ManualClock,
+        receiver: RunningReceiver, tmp_path: Path) -> None:
+    spool = tmp_path / "asterisk"
+    bad = with_connection(settings, secret="not-the-customers-secret")
+    submit_calls(bad, sessions, clock, spool, 1)
+    await receiver.start()
+    worker = make_worker(bad, sessions, clock)
+    stats = await worker.run_once()
+    # THEN the 401 is permanent: one attempt, rejected, files kept, nothing stored
+    assert stats.rejected == 1
+    with sessions() as s:
+        row = s.scalars(select(Delivery)).one()
+        assert row.state == DeliveryState.REJECTED
+        assert row.attempt_count == 1
+        assert row.last_error is not None and row.last_error.startswith("signature-invalid")
+    assert receiver.stored() == []
+    assert len(spool_files(settings, spool)) == 3
+    await worker._transport.close()
+
+
+async def test_segments_play_back_to_back_without_loss_or_doubling(
+        settings: DeliverySettings, sessions: sessionmaker[Session], clock: ManualClock,
+        receiver: RunningReceiver, tmp_path: Path) -> None:
+    import struct
+
+    spool = tmp_path / "asterisk"
+    submitter = RecordingSubmitter(settings, sessions, clock)
+    submitter.submit(call_record("long"), segments_for(spool, "long", (1.0, 1.5, 0.5), overlap=0.3))
+    await receiver.start()
+    worker = make_worker(settings, sessions, clock)
+    assert (await worker.run_once()).delivered == 1
+    with zipfile.ZipFile(receiver.stored()[0]) as zf:
+        pcm = b"".join(zf.read(f"segment-00{i}.wav")[44:] for i in (1, 2, 3))
+    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
+    assert list(samples) == [n % 30000 for n in range(len(samples))]
+    assert len(samples) == 8000 + 12000 + 4000 - 2 * 2400
+    await worker._transport.close()
