@@ -9,11 +9,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.stream import EventStream
+from callrec_ari.calls.lines import DatabaseLines
 from callrec_ari.calls.manager import CallManager
 from callrec_ari.calls.session import CallOutcome
 from callrec_ari.config import Config
+from callrec_ari.contracts import record_call
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.recording.collect import collect_segments
 
@@ -65,8 +69,10 @@ class CallrecApp:
         on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
         submitter: RecordingSubmitter | None = None,
         spool_dir: Path = Path("spool"),
+        db: sessionmaker[Session] | None = None,
     ) -> None:
         self.config = config
+        self.db = db
         self.submitter = submitter
         self.spool_dir = spool_dir
         self.ari = AriClient(ari_settings(config))
@@ -78,6 +84,8 @@ class CallrecApp:
     async def _finished(self, outcome: CallOutcome) -> None:
         record = outcome_record(outcome)
         log.info("call=%s finished %s", outcome.plan.call_id, json.dumps(record))
+        if self.db is not None:
+            await self._store_call_record(outcome, record)
         if self.submitter is not None and outcome.segments:
             await self._hand_over(outcome, record)
         if self._extra_on_finished is not None:
@@ -90,7 +98,10 @@ class CallrecApp:
             # The events stream outlives the calls: a call being cancelled still needs its events
             # (legs destroyed, recording finished) to clean up in Asterisk.
             async with asyncio.TaskGroup() as calls:
-                self.manager = CallManager(self.ari, self.config, calls, on_finished=self._finished)
+                lines = DatabaseLines(self.db) if self.config.lines_from == "database" and self.db else None
+                self.manager = CallManager(
+                    self.ari, self.config, calls, on_finished=self._finished, lines=lines
+                )
                 transcript = (
                     stack.enter_context(open(self.config.ari_transcript, "a", buffering=1))  # noqa: ASYNC230
                     if self.config.ari_transcript else None
@@ -108,6 +119,23 @@ class CallrecApp:
                     await stream_task
             await self.ari.close()
             stack.close()
+
+    async def _store_call_record(self, outcome: CallOutcome, record: dict[str, object]) -> None:
+        """The call record (R2.4 billing start, R6) in the contracts database."""
+        assert self.db is not None
+        row = dict(record, line=outcome.plan.line)
+        if outcome.plan.record:
+            row["delivery_type"] = "file"
+
+        def store() -> None:
+            assert self.db is not None
+            with self.db.begin() as session:
+                record_call(session, row)
+
+        try:
+            await asyncio.to_thread(store)
+        except Exception as exc:
+            log.error("call=%s call record not stored: %s", outcome.plan.call_id, exc)
 
     async def _hand_over(self, outcome: CallOutcome, record: dict[str, object]) -> None:
         """File delivery (R1.1): package the segments and queue them. On any failure the files stay

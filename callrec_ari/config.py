@@ -57,6 +57,9 @@ class Config:
     cleanup_timeout: float = 5.0  # bound on the shielded cleanup of one call
     allow_00: tuple[str, ...] = ()  # R3.4: numbers starting with 00 recorded when they match these
     lines: tuple[LineConfig, ...] = DEMO_LINES
+    # Where subscriber lines come from: "config" (the lines above) or "database" (the contracts
+    # tables, read per call, so portal changes apply to the next call).
+    lines_from: str = "config"
     ari_transcript: str = ""  # if set, every raw ARI event is appended here (JSON lines)
 
     def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
@@ -157,6 +160,8 @@ def validate(config: Config) -> None:
         check_allow_00(config.allow_00)
     except InvalidAllowList as exc:
         raise ConfigError(f"allow_00: {exc}") from exc
+    if config.lines_from not in ("config", "database"):
+        raise ConfigError(f"lines_from = {config.lines_from!r} must be config or database")
     if config.segment_seconds < 1:
         raise ConfigError("segment_seconds must be at least 1")
     seen: set[str] = set()

@@ -16,6 +16,6 @@ pids+=($!)
 $bin/callrec deliver --no-migrate &
 pids+=($!)
 echo "Delivered recordings (ZIPs) arrive in $(pwd)/var/received"
-$bin/callrec run --with-asterisk &
+$bin/callrec run --with-asterisk --no-migrate &
 pids+=($!)
 wait "${pids[-1]}"

@@ -15,6 +15,7 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls.args import BadStasisArgs, parse_args
+from callrec_ari.calls.lines import ConfigLines, LineDirectory
 from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
 from callrec_ari.calls.session import CallOutcome, CallSession
 from callrec_ari.config import Config
@@ -29,12 +30,15 @@ class CallManager:
         config: Config,
         tasks: asyncio.TaskGroup,
         on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
+        lines: LineDirectory | None = None,
     ) -> None:
         self.ari = ari
         self.config = config
+        self.lines: LineDirectory = lines or ConfigLines(config)
         self._tasks = tasks
         self._on_finished = on_finished
         self._owners: dict[str, CallSession] = {}
+        self._planning: dict[str, list[AriEvent]] = {}
         self.sessions: dict[str, CallSession] = {}
         self.accepting = True
         self.idle = asyncio.Event()
@@ -51,14 +55,27 @@ class CallManager:
         if session is not None:
             session.queue.put_nowait(event)
             return
+        for channel_id in event.channel_ids:
+            if channel_id in self._planning:
+                # The call is being planned: keep its events, in order, for the session to come.
+                self._planning[channel_id].append(event)
+                return
         if event.type == "StasisStart" and event.channel is not None:
-            await self._new_call(event)
+            # Planning may read the database: never hold the events of other calls behind it.
+            self._planning[event.channel.id] = []
+            self._tasks.create_task(self._new_call(event), name=f"plan-{event.channel.id}")
         else:
             log.debug("event %s for nothing of ours: %s", event.type, event.channel_ids or event.bridge_ids)
 
     async def _new_call(self, event: AriEvent) -> None:
         assert event.channel is not None
         channel_id = event.channel.id
+        try:
+            await self._plan_and_start(event, channel_id)
+        finally:
+            self._planning.pop(channel_id, None)
+
+    async def _plan_and_start(self, event: AriEvent, channel_id: str) -> None:
         call_id = new_call_id()
         try:
             args = parse_args(event.args)
@@ -71,7 +88,8 @@ class CallManager:
                 log.warning("call=%s refused: draining, not taking new calls", call_id)
                 await self._hangup_quietly(channel_id, 34)
                 return
-            plan = plan_call(args, self.config, call_id)
+            # The line lookup may hit the database: off the event loop, so other calls' events flow.
+            plan = await asyncio.to_thread(plan_call, args, self.config, call_id, self.lines)
         except BadStasisArgs as exc:
             log.error("call=%s refused channel=%s: %s", call_id, channel_id, exc)
             await self._hangup_quietly(channel_id, 38)
@@ -94,6 +112,8 @@ class CallManager:
         )
         for resource in session.resources:
             self._owners[resource] = session
+        for early in self._planning.get(channel_id, ()):
+            session.queue.put_nowait(early)
         self.sessions[call_id] = session
         self.idle.clear()
         self._tasks.create_task(self._run(session), name=f"call-{call_id}")

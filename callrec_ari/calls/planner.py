@@ -10,6 +10,7 @@ import secrets
 from datetime import UTC, datetime
 
 from callrec_ari.calls.args import StasisArgs
+from callrec_ari.calls.lines import ConfigLines, LineDirectory
 from callrec_ari.calls.plan import CallPlan
 from callrec_ari.config import Config, LineConfig
 from callrec_ari.rules import (
@@ -54,11 +55,15 @@ def _sounds(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n if ":" in n else f"sound:{n}" for n in names)
 
 
-def plan_call(args: StasisArgs, config: Config, call_id: str) -> CallPlan:
-    """The plan for a call entering Stasis with ``args``; CallRefused when it cannot be placed."""
+def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirectory | None = None) -> CallPlan:
+    """The plan for a call entering Stasis with ``args``; CallRefused when it cannot be placed.
+
+    ``lines`` defaults to the configuration's lines; with the database it blocks (run it in a thread).
+    """
+    lines = lines or ConfigLines(config)
     context = AccessContext(roaming=args.roaming, voip=args.voip, extension=args.extension)
     if args.direction == "outgoing":
-        line = config.line_by_endpoint(args.line)
+        line = lines.by_endpoint(args.line)
         if line is None:
             raise CallRefused("unknown-line", f"endpoint {args.line!r} is not a subscriber line", 21)
         try:
@@ -68,7 +73,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str) -> CallPlan:
             )
         except ValueError as exc:  # InvalidNumber: a clear refusal, never a crash
             raise CallRefused(getattr(exc, "error_id", "number-invalid"), str(exc), 28) from exc
-        other = config.line_by_number(decision.number)
+        other = lines.by_number(decision.number)
         if other is not None:
             other_records = decide_recording(
                 direction="incoming", dialled=line.number, context=AccessContext(), line=_state(other)
@@ -86,7 +91,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str) -> CallPlan:
         reason = str(decision.reason) if decision.recordable or not other_records else "recorded-by-callee"
         withheld = decision.withheld
     else:
-        line = config.line_by_number(args.dialled)
+        line = lines.by_number(args.dialled)
         if line is None:
             raise CallRefused("unknown-number", f"{args.dialled!r} is not a subscriber line's number", 1)
         decision = decide_recording(

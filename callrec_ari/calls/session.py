@@ -112,7 +112,12 @@ class CallSession:
     # ---- the loop --------------------------------------------------------------------------------
     async def run(self) -> CallOutcome:
         try:
-            await self._start()
+            try:
+                await self._start()
+            except AriNotFound as exc:
+                log.info("call=%s caller gone before the call could start: %s", self.call_id, exc)
+                self._legs_alive.discard(self.caller_id)
+                await self._end("caller", causes.NORMAL_CLEARING)
             while self.state is not CallState.ENDED:
                 if self.state is CallState.ENDING and self._nothing_left():
                     break

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from callrec_ari.app import CallrecApp
 from callrec_ari.config import Config, ConfigError, load_config
+from callrec_ari.db import database_url, make_engine, make_sessionmaker
+from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
 from callrec_ari.delivery.settings import DeliveryConfigError
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
@@ -27,6 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also start the project's Asterisk 22 (unless CALLREC_ARI_URL names one already running)",
     )
     parser.add_argument("--asterisk-log", default="asterisk.log", help="where the local Asterisk logs")
+    parser.add_argument("--no-migrate", action="store_true", help="do not upgrade the database first")
     parser.add_argument(
         "--no-delivery", action="store_true",
         help="record only: do not package and queue recordings for file delivery",
@@ -70,7 +73,11 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
         if not args.no_delivery:
             delivery = load_delivery_settings(args.config)
             submitter, spool = RecordingSubmitter(delivery), Path(delivery.spool_dir)
-        app = CallrecApp(config, submitter=submitter, spool_dir=spool)
+        url = database_url()
+        if not args.no_migrate:
+            await asyncio.to_thread(upgrade, url)
+        db = make_sessionmaker(make_engine(url))
+        app = CallrecApp(config, submitter=submitter, spool_dir=spool, db=db)
         runner = asyncio.create_task(app.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

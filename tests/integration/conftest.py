@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -41,6 +42,16 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskTarge
     if target is not None:
         yield target
         return
+    # One local Asterisk (and its fixed SIP/ARI/RTP ports) per machine: concurrent test runs queue.
+    lock = open("/tmp/callrec-asterisk.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        yield from _local_asterisk(tmp_path_factory)
+    finally:
+        lock.close()
+
+
+def _local_asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskTarget]:
     if os.geteuid() != 0:
         pytest.fail("the local Asterisk needs root (debootstrap, chroot); or set CALLREC_ARI_URL")
     if not shutil.which("sipp"):
@@ -133,6 +144,8 @@ async def start_app(
     tasks: list[asyncio.Task[None]] = []
 
     async def start(**overrides: Any) -> RunningApp:
+        """The app with config ``overrides``; ``db``, ``submitter``, ``spool_dir`` go to CallrecApp."""
+        app_kwargs = {k: overrides.pop(k) for k in ("db", "submitter", "spool_dir") if k in overrides}
         overrides.setdefault("ari_transcript", str(tmp_path / f"ari-events-{len(tasks)}.jsonl"))
         config: Config = load_config(
             env={}, ari_url=asterisk.ari_url, ari_username=asterisk.username,
@@ -143,7 +156,7 @@ async def start_app(
         async def finished(outcome: CallOutcome) -> None:
             holder[0].outcomes.put_nowait(outcome)
 
-        app = CallrecApp(config, on_finished=finished)
+        app = CallrecApp(config, on_finished=finished, **app_kwargs)
         running = RunningApp(app)
         holder.append(running)
         tasks.append(asyncio.create_task(app.run()))

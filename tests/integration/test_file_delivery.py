@@ -62,9 +62,9 @@ async def test_segmented_call_arrives_as_one_zip_and_leaves_nothing_behind(
         app = await start_app(
             segment_seconds=4,
             asterisk_recording_dir=str(asterisk.recording_dir or ""),
+            submitter=RecordingSubmitter(settings),
+            spool_dir=Path(settings.spool_dir),
         )
-        app.app.submitter = RecordingSubmitter(settings)
-        app.app.spool_dir = Path(settings.spool_dir)
         rc = await run_parties(
             uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=13_000),
             uas(tmp_path, tone=tones["callee"]),
