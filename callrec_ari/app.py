@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.stream import EventStream
+from callrec_ari.calls.finish import CallFinisher
 from callrec_ari.calls.lines import DatabaseLines
 from callrec_ari.calls.manager import CallManager
 from callrec_ari.calls.session import CallOutcome
 from callrec_ari.config import Config
-from callrec_ari.contracts import record_call
 from callrec_ari.delivery import RecordingSubmitter
-from callrec_ari.recording.collect import collect_segments
+from callrec_ari.observability.checks import check_database, check_spool, spool_state
+from callrec_ari.observability.http import Check
+from callrec_ari.observability.http import serve as serve_http
+from callrec_ari.observability.metrics import ARI_CONNECTED, ARI_RECONNECTS
 
 log = logging.getLogger(__name__)
 
@@ -28,36 +31,6 @@ def ari_settings(config: Config) -> AriSettings:
     return AriSettings(
         url=config.ari_url, username=config.ari_username, password=config.ari_password, app=config.ari_app
     )
-
-
-def outcome_record(outcome: CallOutcome) -> dict[str, object]:
-    """The finished call as one JSON-able record (logged; the call records table stores the same)."""
-    plan, times = outcome.plan, outcome.times
-
-    def iso(value: object) -> str | None:
-        return value.isoformat() if hasattr(value, "isoformat") else None
-
-    return {
-        "call_id": plan.call_id,
-        "direction": plan.direction,
-        "line": plan.caller_number if plan.direction == "outgoing" else plan.callee_number,
-        "line_endpoint": plan.line,
-        "caller": plan.caller_number,
-        "callee": plan.callee_number,
-        "recorded": plan.record,
-        "reason": plan.reason,
-        "notice_reason": plan.notice_reason,
-        "started": iso(times.started),
-        "answered": iso(times.answered),
-        "notice_started": iso(times.notice_started),
-        "billing_start": iso(times.notice_started or times.answered),
-        "ended": iso(times.ended),
-        "end_cause": outcome.end_cause,
-        "hangup_by": outcome.hangup_by,
-        "recordings": list(outcome.recordings),
-        "recording_failed": outcome.recording_failed,
-        "notice_failed": outcome.notice_failed,
-    }
 
 
 class CallrecApp:
@@ -73,21 +46,18 @@ class CallrecApp:
     ) -> None:
         self.config = config
         self.db = db
-        self.submitter = submitter
-        self.spool_dir = spool_dir
         self.ari = AriClient(ari_settings(config))
+        self.finisher = CallFinisher(config, self.ari, db, submitter, spool_dir)
+        # Where recordings are written: Asterisk's directory when on this host, else our spool.
+        self.recording_dir = Path(config.asterisk_recording_dir or spool_dir)
+        self.http: web.AppRunner | None = None
         self._extra_on_finished = on_finished
         self.manager: CallManager | None = None
         self.stream: EventStream | None = None
         self.ready = asyncio.Event()
 
     async def _finished(self, outcome: CallOutcome) -> None:
-        record = outcome_record(outcome)
-        log.info("call=%s finished %s", outcome.plan.call_id, json.dumps(record))
-        if self.db is not None:
-            await self._store_call_record(outcome, record)
-        if self.submitter is not None and outcome.segments:
-            await self._hand_over(outcome, record)
+        await self.finisher(outcome)
         if self._extra_on_finished is not None:
             await self._extra_on_finished(outcome)
 
@@ -100,8 +70,11 @@ class CallrecApp:
             async with asyncio.TaskGroup() as calls:
                 lines = DatabaseLines(self.db) if self.config.lines_from == "database" and self.db else None
                 self.manager = CallManager(
-                    self.ari, self.config, calls, on_finished=self._finished, lines=lines
+                    self.ari, self.config, calls, on_finished=self._finished, lines=lines,
+                    spool_has_room=self._spool_has_room,
                 )
+                if self.config.http_port:
+                    self.http = await serve_http(self._checks(), self.config.http_host, self.config.http_port)
                 transcript = (
                     stack.enter_context(open(self.config.ari_transcript, "a", buffering=1))  # noqa: ASYNC230
                     if self.config.ari_transcript else None
@@ -118,44 +91,50 @@ class CallrecApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await stream_task
             await self.ari.close()
+            if self.http is not None:
+                await self.http.cleanup()
             stack.close()
 
-    async def _store_call_record(self, outcome: CallOutcome, record: dict[str, object]) -> None:
-        """The call record (R2.4 billing start, R6) in the contracts database."""
-        assert self.db is not None
-        row = dict(record, line=outcome.plan.line)
-        if outcome.plan.record:
-            row["delivery_type"] = "file"
-
-        def store() -> None:
-            assert self.db is not None
-            with self.db.begin() as session:
-                record_call(session, row)
-
+    async def drain(self, timeout: float | None = None) -> bool:
+        """SIGTERM: take no new calls, let those in progress finish for up to ``timeout``; True when
+        they all did. The caller then cancels run(), which ends what is left (recordings finalized)."""
+        if self.manager is None:
+            return True
+        self.manager.accepting = False
+        log.info("draining: no new calls; %d in progress", len(self.manager.sessions))
         try:
-            await asyncio.to_thread(store)
-        except Exception as exc:
-            log.error("call=%s call record not stored: %s", outcome.plan.call_id, exc)
+            await asyncio.wait_for(self.manager.idle.wait(), timeout or self.config.drain_timeout)
+            return True
+        except TimeoutError:
+            log.warning("drain: %d calls still in progress after %.0fs: ending them",
+                        len(self.manager.sessions), timeout or self.config.drain_timeout)
+            return False
 
-    async def _hand_over(self, outcome: CallOutcome, record: dict[str, object]) -> None:
-        """File delivery (R1.1): package the segments and queue them. On any failure the files stay
-        where they are (never lost) and the error is logged with the call id."""
-        assert self.submitter is not None
-        call_id = outcome.plan.call_id
-        try:
-            segments = await collect_segments(
-                outcome.segments, self.config.recording_format, self.config.asterisk_recording_dir,
-                self.spool_dir, self.ari,
-            )
-            job = await self.submitter.submit_async(record, segments)
-        except Exception as exc:  # keep the app up; the recording stays on disk for an operator
-            log.error("call=%s could not be queued for delivery (%s): %s", call_id,
-                      getattr(exc, "error_id", type(exc).__name__), exc)
-            return
-        log.info("call=%s queued for delivery job=%s", call_id, getattr(job, "key", job))
+    def _spool_has_room(self) -> bool:
+        room, _ = spool_state(self.recording_dir, self.config.spool_min_free_mb << 20)
+        return room
+
+    def _checks(self) -> dict[str, Check]:
+        async def ari() -> tuple[bool, str]:
+            up = self.stream is not None and self.stream.connected.is_set()
+            return up, "events socket connected" if up else "events socket down"
+
+        checks: dict[str, Check] = {
+            "ari": ari,
+            "spool": lambda: check_spool(self.recording_dir, self.config.spool_min_free_mb << 20),
+        }
+        if self.db is not None:
+            db = self.db
+            checks["database"] = lambda: check_database(db)
+        return checks
 
     async def _connected(self, reconnect: bool) -> None:
+        ARI_CONNECTED.set(1)
+        if reconnect:
+            ARI_RECONNECTS.inc()
         self.ready.set()
 
     async def _disconnected(self) -> None:
+        ARI_CONNECTED.set(0)
+        log.error("ARI events socket down: new calls cannot enter the app until it is back")
         self.ready.clear()

@@ -61,6 +61,11 @@ class Config:
     # tables, read per call, so portal changes apply to the next call).
     lines_from: str = "config"
     ari_transcript: str = ""  # if set, every raw ARI event is appended here (JSON lines)
+    log_format: str = "text"  # "json": one JSON object per line (the operators' event log)
+    http_host: str = "127.0.0.1"  # /metrics, /healthz, /readyz
+    http_port: int = 8091  # 0: no HTTP server
+    spool_min_free_mb: int = 512  # below this, new calls are connected unrecorded and an alert raised
+    drain_timeout: float = 30.0  # SIGTERM: how long calls in progress may go on before being ended
 
     def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
         return next((line for line in self.lines if line.endpoint == endpoint), None)
@@ -162,6 +167,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"allow_00: {exc}") from exc
     if config.lines_from not in ("config", "database"):
         raise ConfigError(f"lines_from = {config.lines_from!r} must be config or database")
+    if config.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format = {config.log_format!r} must be text or json")
     if config.segment_seconds < 1:
         raise ConfigError("segment_seconds must be at least 1")
     seen: set[str] = set()

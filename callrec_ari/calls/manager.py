@@ -10,15 +10,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent
-from callrec_ari.calls.args import BadStasisArgs, parse_args
+from callrec_ari.calls.args import BadStasisArgs, StasisArgs, parse_args
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
+from callrec_ari.calls.plan import CallPlan
 from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
 from callrec_ari.calls.session import CallOutcome, CallSession
 from callrec_ari.config import Config
+from callrec_ari.observability.context import bind_call
+from callrec_ari.observability.metrics import ACTIVE_CALLS, CALLS
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +35,12 @@ class CallManager:
         tasks: asyncio.TaskGroup,
         on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
         lines: LineDirectory | None = None,
+        spool_has_room: Callable[[], bool] | None = None,
     ) -> None:
         self.ari = ari
         self.config = config
         self.lines: LineDirectory = lines or ConfigLines(config)
+        self._spool_has_room = spool_has_room
         self._tasks = tasks
         self._on_finished = on_finished
         self._owners: dict[str, CallSession] = {}
@@ -77,6 +83,9 @@ class CallManager:
 
     async def _plan_and_start(self, event: AriEvent, channel_id: str) -> None:
         call_id = new_call_id()
+        bind_call(call_id)
+        log.info("call=%s ari StasisStart %s args=%s", call_id, channel_id, ",".join(event.args),
+                 extra={"event": "StasisStart"})
         try:
             args = parse_args(event.args)
             if args.leg:
@@ -89,12 +98,14 @@ class CallManager:
                 await self._hangup_quietly(channel_id, 34)
                 return
             # The line lookup may hit the database: off the event loop, so other calls' events flow.
-            plan = await asyncio.to_thread(plan_call, args, self.config, call_id, self.lines)
+            plan = await asyncio.to_thread(self._plan, args, call_id)
         except BadStasisArgs as exc:
+            CALLS.labels("refused").inc()
             log.error("call=%s refused channel=%s: %s", call_id, channel_id, exc)
             await self._hangup_quietly(channel_id, 38)
             return
         except CallRefused as exc:
+            CALLS.labels("refused").inc()
             log.warning("call=%s refused channel=%s reason=%s: %s", call_id, channel_id, exc.error_id, exc)
             await self._hangup_quietly(channel_id, exc.cause)
             return
@@ -118,10 +129,21 @@ class CallManager:
         self.idle.clear()
         self._tasks.create_task(self._run(session), name=f"call-{call_id}")
 
+    def _plan(self, args: StasisArgs, call_id: str) -> CallPlan:
+        plan = plan_call(args, self.config, call_id, self.lines)
+        if plan.record and self._spool_has_room is not None and not self._spool_has_room():
+            # Telephony first: the call goes through, unrecorded, and the operator is alerted.
+            log.error("call=%s spool nearly full: connecting without recording", call_id,
+                      extra={"call_id": call_id, "alert": "spool-low"})
+            plan = replace(plan, record=False, reason="spool-low", to_caller=(), to_callee=())
+        return plan
+
     async def _run(self, session: CallSession) -> None:
+        ACTIVE_CALLS.inc()
         try:
             await session.run()
         finally:
+            ACTIVE_CALLS.dec()
             for key in [k for k, s in self._owners.items() if s is session]:
                 del self._owners[key]
             self.sessions.pop(session.call_id, None)

@@ -21,6 +21,8 @@ from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import causes
 from callrec_ari.calls.plan import CallPlan
 from callrec_ari.calls.state import CallState, IllegalTransition, transition
+from callrec_ari.observability.context import bind_call
+from callrec_ari.observability.metrics import NOTICE_LATENCY, RECORDINGS_IN_PROGRESS
 from callrec_ari.recording.segments import SegmentedRecording
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ class CallSession:
 
     # ---- the loop --------------------------------------------------------------------------------
     async def run(self) -> CallOutcome:
+        bind_call(self.call_id)  # every log line of this task carries the call id
         try:
             try:
                 await self._start()
@@ -153,7 +156,8 @@ class CallSession:
         log.info("call=%s state %s -> %s", self.call_id, old, new)
 
     async def _dispatch(self, event: AriEvent) -> None:
-        log.debug("call=%s event %s", self.call_id, event.type)
+        log.info("call=%s ari %s %s", self.call_id, event.type, ",".join(event.channel_ids),
+                 extra={"event": event.type, "state": str(self.state)})
         try:
             if event.type in _GONE_EVENTS or event.type == "ChannelHangupRequest":
                 await self._leg_gone(event)
@@ -246,6 +250,7 @@ class CallSession:
         if segment is None:
             return
         log.info("call=%s recording started name=%s", self.call_id, segment.name)
+        RECORDINGS_IN_PROGRESS.inc()
         self._schedule_roll()
         if self.state is CallState.CONNECTING:
             await self._play_notice()
@@ -276,6 +281,8 @@ class CallSession:
             return
         self._move(CallState.NOTICE)
         self.times.notice_started = _now()
+        if self.times.answered is not None:
+            NOTICE_LATENCY.observe((self.times.notice_started - self.times.answered).total_seconds())
         try:
             await self._start_notice_playbacks()
         except AriNotFound:
@@ -365,9 +372,12 @@ class CallSession:
 
     def _recording_ended(self, event: AriEvent) -> None:
         failed = event.type == "RecordingFailed"
+        was_live = bool((s := self.recording.owns(event.recording_name)) and s.live and s.started_at)
         segment = self.recording.ended(event.recording_name or "", failed)
         if segment is None:
             return
+        if was_live:
+            RECORDINGS_IN_PROGRESS.dec()
         if failed:
             log.error("call=%s recording failed name=%s", self.call_id, segment.name)
         else:

@@ -16,6 +16,7 @@ from callrec_ari.cli import (
     rules_cmd,
     run_cmd,
 )
+from callrec_ari.observability.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,11 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr)
     code: int = args.handler(args)
     return code
 

@@ -16,6 +16,7 @@ from callrec_ari.db import database_url, make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
 from callrec_ari.delivery.settings import DeliveryConfigError
+from callrec_ari.observability.logs import setup_logging
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
         if target is not None:
             print(banner(config, target), flush=True)
         await asyncio.wait({asyncio.create_task(stop.wait()), runner}, return_when=asyncio.FIRST_COMPLETED)
+        if not runner.done():
+            # SIGTERM/Ctrl-C: drain (no new calls, those in progress may finish), then end the rest;
+            # their recordings are finalized and handed to delivery on the way out.
+            await app.drain()
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
@@ -102,6 +107,8 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        setup_logging(json_lines=config.log_format == "json",
+                      level=logging.getLogger().getEffectiveLevel())
         if not args.no_delivery:
             load_delivery_settings(args.config)
     except (ConfigError, DeliveryConfigError) as exc:

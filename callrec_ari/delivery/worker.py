@@ -20,6 +20,8 @@ from callrec_ari.delivery.queue import INTERRUPTED, DeliveryQueue, Job
 from callrec_ari.delivery.retention import purge_expired, remove_delivered, sweep_delivered
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Transport, Upload
+from callrec_ari.observability.context import bind_call
+from callrec_ari.observability.metrics import DELIVERIES, DELIVERY_FAILURES
 from callrec_ari.rules.delivery import Outcome, next_attempt_at
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,7 @@ class DeliveryWorker:
             await self._transport.close()
 
     async def _deliver(self, job: Job) -> Outcome:
+        bind_call(job.call_id)  # this task's log lines carry the call id
         s = self._settings
 
         retrying = AsyncRetrying(
@@ -116,15 +119,24 @@ class DeliveryWorker:
             if exc.transient:
                 when = next_attempt_at(self._clock(), timedelta(seconds=s.retry_interval), job.expires_at)
                 await asyncio.to_thread(self._queue.reschedule, job.id, when, f"{exc.error_id}: {exc}")
-                log.info("call %s: delivery failed (%s), next try at %s", job.call_id, exc, when.isoformat())
+                log.info("call %s: delivery failed (%s), next try at %s", job.call_id, exc, when.isoformat(),
+                         extra={"event": "DeliveryRetrying", "error_id": exc.error_id})
+                DELIVERIES.labels("retrying").inc()
+                DELIVERY_FAILURES.labels(exc.error_id).inc()
                 return Outcome.TRANSIENT
             await asyncio.to_thread(self._queue.reject, job.id, f"{exc.error_id}: {exc}")
             log.error("call %s: delivery refused permanently (%s); kept until %s", job.call_id, exc,
-                      job.expires_at.isoformat())
+                      job.expires_at.isoformat(),
+                      extra={"event": "DeliveryRefused", "error_id": exc.error_id})
+            DELIVERIES.labels("refused").inc()
+            DELIVERY_FAILURES.labels(exc.error_id).inc()
             return Outcome.PERMANENT
         await asyncio.to_thread(self._queue.mark_delivered, job.id,
                                 {"transport": receipt.transport, **receipt.detail})
         await remove_delivered(self._queue, job, self._actor)
+        DELIVERIES.labels("delivered").inc()
+        log.info("call %s: delivered via %s and removed from the platform", job.call_id, receipt.transport,
+                 extra={"event": "Delivered"})
         return Outcome.DELIVERED
 
     async def _attempt(self, job: Job) -> Receipt:

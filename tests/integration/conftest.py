@@ -146,6 +146,7 @@ async def start_app(
     async def start(**overrides: Any) -> RunningApp:
         """The app with config ``overrides``; ``db``, ``submitter``, ``spool_dir`` go to CallrecApp."""
         app_kwargs = {k: overrides.pop(k) for k in ("db", "submitter", "spool_dir") if k in overrides}
+        overrides.setdefault("http_port", 0)
         overrides.setdefault("ari_transcript", str(tmp_path / f"ari-events-{len(tasks)}.jsonl"))
         config: Config = load_config(
             env={}, ari_url=asterisk.ari_url, ari_username=asterisk.username,

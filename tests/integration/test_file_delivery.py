@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import socket
 import zipfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.service import make_worker
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
+from callrec_ari.observability.logs import CallIdFilter, JsonFormatter
 from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.receiver.app import serve
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, assert_clean
@@ -55,6 +57,13 @@ async def test_segmented_call_arrives_as_one_zip_and_leaves_nothing_behind(
         connection=ConnectionSettings(type="http", url=f"http://127.0.0.1:{port}/recordings", secret=SECRET),
     )
     upgrade(settings.database_url)
+    # The operators' event log: JSON lines, as `callrec run` writes them with log_format = "json".
+    log_stream = io.StringIO()
+    handler = logging.StreamHandler(log_stream)
+    handler.addFilter(CallIdFilter())
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
     stop = asyncio.Event()
     receiver = asyncio.create_task(serve(received, SECRET, "127.0.0.1", port, stop))
     worker = asyncio.create_task(make_worker(settings).run(stop))
@@ -77,6 +86,7 @@ async def test_segmented_call_arrives_as_one_zip_and_leaves_nothing_behind(
     finally:
         stop.set()
         await asyncio.gather(receiver, worker)
+        logging.getLogger().removeHandler(handler)
 
     zips = list(received.glob("*.zip"))
     assert len(zips) == 1, zips
@@ -103,6 +113,20 @@ async def test_segmented_call_arrives_as_one_zip_and_leaves_nothing_behind(
         assert left == [], left
     stored = [r["name"] for r in await ari.stored_recordings()]
     assert not [n for n in stored if outcome.plan.call_id in n]
+
+
+    # An operator follows the call by its id, from StasisStart to delivery, in order.
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    mine = [line for line in lines if line.get("call_id") == outcome.plan.call_id]
+    events = [line.get("event") or line["msg"] for line in mine]
+    milestones = ["StasisStart", "Dial", "RecordingStarted", "PlaybackFinished", "StasisEnd",
+                  "CallFinished", "Delivered"]
+    assert events.count("RecordingFinished") == len(outcome.segments)
+    positions = [next((i for i, e in enumerate(events) if e == m), -1) for m in milestones]
+    assert -1 not in positions, dict(zip(milestones, positions, strict=True))
+    assert positions == sorted(positions), dict(zip(milestones, positions, strict=True))
+    decision = [line["msg"] for line in mine if "record=True reason=recorded" in line["msg"]]
+    assert decision, "the recording decision is not in the event log"
 
 
 def _frames(wav: bytes) -> bytes:

@@ -1,0 +1,1 @@
+"""What operators see: the JSON event log, Prometheus metrics, health and readiness."""

@@ -1,0 +1,40 @@
+"""Prometheus metrics, in one registry of our own (served at /metrics by the app's HTTP server)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+ACTIVE_CALLS = Gauge("callrec_active_calls", "Calls the app is handling now", registry=REGISTRY)
+RECORDINGS_IN_PROGRESS = Gauge(
+    "callrec_recordings_in_progress", "Bridge recordings running now", registry=REGISTRY
+)
+CALLS = Counter(
+    "callrec_calls_total", "Calls taken into the app, by outcome", ["outcome"], registry=REGISTRY
+)
+NOTICE_LATENCY = Histogram(
+    "callrec_notice_latency_seconds", "From the callee's answer to the notice playback starting",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0), registry=REGISTRY,
+)
+DELIVERY_QUEUE_DEPTH = Gauge(
+    "callrec_delivery_queue_depth", "Recordings waiting for delivery", registry=REGISTRY
+)
+DELIVERY_QUEUE_AGE = Gauge(
+    "callrec_delivery_queue_oldest_seconds", "Age of the oldest undelivered recording", registry=REGISTRY
+)
+DELIVERIES = Counter(
+    "callrec_deliveries_total", "Delivery attempts by result", ["result"], registry=REGISTRY
+)
+DELIVERY_FAILURES = Counter(
+    "callrec_delivery_failures_total", "Failed delivery attempts by reason (error id)", ["reason"],
+    registry=REGISTRY,
+)
+STREAM_LOSSES = Counter(
+    "callrec_stream_losses_total", "Stream delivery losses by reason", ["reason"], registry=REGISTRY
+)
+ARI_RECONNECTS = Counter("callrec_ari_reconnects_total", "ARI events socket reconnections", registry=REGISTRY)
+ARI_CONNECTED = Gauge("callrec_ari_connected", "1 while the ARI events socket is up", registry=REGISTRY)
+SPOOL_FREE_BYTES = Gauge("callrec_spool_free_bytes", "Free bytes where recordings are written",
+                         registry=REGISTRY)
+SPOOL_LOW = Gauge("callrec_spool_low", "1 while free space is below the alert threshold", registry=REGISTRY)
