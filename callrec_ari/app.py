@@ -12,11 +12,14 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.ari.client import AriClient, AriSettings
+from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.stream import EventStream
 from callrec_ari.calls.finish import CallFinisher
+from callrec_ari.calls.journal import CallJournal
 from callrec_ari.calls.lines import DatabaseLines
 from callrec_ari.calls.manager import CallManager
-from callrec_ari.calls.session import CallOutcome
+from callrec_ari.calls.outcome import CallOutcome
+from callrec_ari.calls.reconcile import reconcile
 from callrec_ari.config import Config
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.observability.checks import check_database, check_spool, spool_state
@@ -51,6 +54,10 @@ class CallrecApp:
         # Where recordings are written: Asterisk's directory when on this host, else our spool.
         self.recording_dir = Path(config.asterisk_recording_dir or spool_dir)
         self.http: web.AppRunner | None = None
+        # Calls in progress, on disk, so a restarted app finishes what a killed one started.
+        self.journal = CallJournal(spool_dir / "active")
+        self._calls: asyncio.TaskGroup | None = None
+        self.reconciled = asyncio.Event()
         self._extra_on_finished = on_finished
         self.manager: CallManager | None = None
         self.stream: EventStream | None = None
@@ -69,9 +76,10 @@ class CallrecApp:
             # (legs destroyed, recording finished) to clean up in Asterisk.
             async with asyncio.TaskGroup() as calls:
                 lines = DatabaseLines(self.db) if self.config.lines_from == "database" and self.db else None
+                self._calls = calls
                 self.manager = CallManager(
                     self.ari, self.config, calls, on_finished=self._finished, lines=lines,
-                    spool_has_room=self._spool_has_room,
+                    spool_has_room=self._spool_has_room, journal=self.journal,
                 )
                 if self.config.http_port:
                     self.http = await serve_http(self._checks(), self.config.http_host, self.config.http_port)
@@ -133,6 +141,19 @@ class CallrecApp:
         if reconnect:
             ARI_RECONNECTS.inc()
         self.ready.set()
+        if self._calls is not None and self.manager is not None:
+            # In its own task: the events of new calls must keep flowing meanwhile.
+            self.reconciled.clear()
+            self._calls.create_task(self._reconcile(), name="reconcile")
+
+    async def _reconcile(self) -> None:
+        assert self.manager is not None
+        try:
+            await reconcile(self.manager, self.journal)
+        except AriError as exc:
+            log.error("reconcile failed (%s); will try again at the next connection", exc)
+        finally:
+            self.reconciled.set()
 
     async def _disconnected(self) -> None:
         ARI_CONNECTED.set(0)

@@ -75,7 +75,7 @@ class Config:
 
 
 _ENV_PREFIX = "CALLREC_"
-_OTHER_TABLES = frozenset({"delivery"})
+_OTHER_TABLES = frozenset({"delivery", "stream"})
 _field_types = {f.name: f.type for f in fields(Config)}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.ari.client import AriClient
-from callrec_ari.calls.session import CallOutcome
+from callrec_ari.calls.outcome import CallOutcome
 from callrec_ari.config import Config
 from callrec_ari.contracts import record_call
 from callrec_ari.delivery import RecordingSubmitter

@@ -11,15 +11,18 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls.args import BadStasisArgs, StasisArgs, parse_args
+from callrec_ari.calls.journal import CallJournal, JournalEntry
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
+from callrec_ari.calls.outcome import CallOutcome
 from callrec_ari.calls.plan import CallPlan
 from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
-from callrec_ari.calls.session import CallOutcome, CallSession
+from callrec_ari.calls.session import CallSession
 from callrec_ari.config import Config
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import ACTIVE_CALLS, CALLS
@@ -36,11 +39,13 @@ class CallManager:
         on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
         lines: LineDirectory | None = None,
         spool_has_room: Callable[[], bool] | None = None,
+        journal: CallJournal | None = None,
     ) -> None:
         self.ari = ari
         self.config = config
         self.lines: LineDirectory = lines or ConfigLines(config)
         self._spool_has_room = spool_has_room
+        self.journal = journal
         self._tasks = tasks
         self._on_finished = on_finished
         self._owners: dict[str, CallSession] = {}
@@ -94,8 +99,9 @@ class CallManager:
                 await self._hangup_quietly(channel_id, 16)
                 return
             if not self.accepting:
-                log.warning("call=%s refused: draining, not taking new calls", call_id)
-                await self._hangup_quietly(channel_id, 34)
+                # Draining: the call is not taken into the app; the dialplan connects it plainly.
+                log.warning("call=%s draining: handed back to the dialplan, unrecorded", call_id)
+                await self._hand_back(channel_id)
                 return
             # The line lookup may hit the database: off the event loop, so other calls' events flow.
             plan = await asyncio.to_thread(self._plan, args, call_id)
@@ -109,25 +115,54 @@ class CallManager:
             log.warning("call=%s refused channel=%s reason=%s: %s", call_id, channel_id, exc.error_id, exc)
             await self._hangup_quietly(channel_id, exc.cause)
             return
-        session = CallSession(
-            plan,
-            channel_id,
-            self.ari,
-            claim=lambda resource: self._owners.__setitem__(resource, session),
+        holder: list[CallSession] = []
+        session = CallSession(plan, channel_id, **self._session_kwargs(holder))
+        holder.append(session)
+        for early in self._planning.get(channel_id, ()):
+            session.queue.put_nowait(early)
+        self._launch(session)
+
+    def _session_kwargs(self, holder: list[CallSession]) -> dict[str, Any]:
+        return dict(
+            ari=self.ari,
+            claim=lambda resource: self._owners.__setitem__(resource, holder[0]),
             on_finished=self._on_finished,
             recording_prefix=self.config.recording_prefix,
             recording_format=self.config.recording_format,
             dial_timeout=self.config.dial_timeout,
             cleanup_timeout=self.config.cleanup_timeout,
             segment_seconds=self.config.segment_seconds,
+            journal=self.journal.write if self.journal is not None else None,
         )
+
+    def owned_channels(self) -> list[str]:
+        return [key for key, s in self._owners.items() if key in (s.caller_id, s.callee_id)]
+
+    def is_planning(self, channel_id: str) -> bool:
+        return channel_id in self._planning
+
+    async def finish(self, outcome: CallOutcome) -> None:
+        if self._on_finished is not None:
+            await self._on_finished(outcome)
+
+    def _launch(self, session: CallSession) -> None:
         for resource in session.resources:
             self._owners[resource] = session
-        for early in self._planning.get(channel_id, ()):
-            session.queue.put_nowait(early)
-        self.sessions[call_id] = session
+        self.sessions[session.call_id] = session
         self.idle.clear()
-        self._tasks.create_task(self._run(session), name=f"call-{call_id}")
+        self._tasks.create_task(self._run(session), name=f"call-{session.call_id}")
+
+    def adopt(self, entry: JournalEntry, live_legs: set[str], live_segments: set[str],
+              live_playbacks: set[str]) -> CallSession:
+        """Carry on with a call a previous run left in Asterisk (reconcile.py)."""
+        holder: list[CallSession] = []
+        session = CallSession.adopt(entry, live_legs, live_segments, live_playbacks,
+                                    **self._session_kwargs(holder))
+        holder.append(session)
+        for name in (*(s.name for s in entry.segments), *live_playbacks):
+            self._owners[name] = session
+        self._launch(session)
+        return session
 
     def _plan(self, args: StasisArgs, call_id: str) -> CallPlan:
         plan = plan_call(args, self.config, call_id, self.lines)
@@ -142,6 +177,8 @@ class CallManager:
         ACTIVE_CALLS.inc()
         try:
             await session.run()
+            if self.journal is not None:
+                self.journal.remove(session.call_id)  # handed over: nothing left to finish
         finally:
             ACTIVE_CALLS.dec()
             for key in [k for k, s in self._owners.items() if s is session]:
@@ -149,6 +186,15 @@ class CallManager:
             self.sessions.pop(session.call_id, None)
             if not self.sessions:
                 self.idle.set()
+
+    async def _hand_back(self, channel_id: str) -> None:
+        try:
+            await self.ari.request("POST", f"/channels/{channel_id}/variable",
+                                   {"variable": "CALLREC_FALLBACK", "value": "1"})
+            await self.ari.request("POST", f"/channels/{channel_id}/continue")
+        except AriError as exc:
+            log.error("channel %s could not be handed back to the dialplan: %s", channel_id, exc)
+            await self._hangup_quietly(channel_id, 34)
 
     async def _hangup_quietly(self, channel_id: str, cause: int) -> None:
         with contextlib.suppress(AriError):

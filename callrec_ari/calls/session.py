@@ -12,13 +12,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from typing import Any
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import causes
+from callrec_ari.calls.journal import JournalEntry
+from callrec_ari.calls.outcome import CallOutcome, CallTimes, RecordedSegment, now_utc
 from callrec_ari.calls.plan import CallPlan
 from callrec_ari.calls.state import CallState, IllegalTransition, transition
 from callrec_ari.observability.context import bind_call
@@ -29,41 +30,6 @@ log = logging.getLogger(__name__)
 
 _GONE_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed"})
 _SEGMENT_DUE = "callrec.SegmentDue"  # our own timer, queued among the call's events
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(slots=True)
-class CallTimes:
-    started: datetime = field(default_factory=_now)
-    answered: datetime | None = None
-    notice_started: datetime | None = None  # the billing start (R2.4)
-    talk_started: datetime | None = None
-    ended: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedSegment:
-    name: str  # Asterisk recording name (a file <name>.<format> under its recording directory)
-    index: int  # 1-based
-    started_at: datetime | None  # Asterisk's RecordingStarted time
-
-
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
-    """What a finished call leaves behind, for the call record and delivery."""
-
-    plan: CallPlan
-    times: CallTimes
-    answered: bool
-    end_cause: int
-    hangup_by: str  # "caller", "callee" or "app"
-    recordings: tuple[str, ...]  # Asterisk recording names, in order
-    segments: tuple[RecordedSegment, ...]  # the same, with when each began (to trim overlaps)
-    recording_failed: bool
-    notice_failed: bool = False
 
 
 class CallSession:
@@ -79,6 +45,7 @@ class CallSession:
         dial_timeout: int = 60,
         cleanup_timeout: float = 5.0,
         segment_seconds: float = 3600.0,
+        journal: Callable[[JournalEntry], None] | None = None,
     ) -> None:
         self.plan = plan
         self.call_id = plan.call_id
@@ -105,18 +72,56 @@ class CallSession:
         self._callee_cause: int | None = None
         self._end_cause = causes.NORMAL_CLEARING
         self._hangup_by = "app"
+        self._journal = journal
+        self._adopted = False
+
+    @property
+    def legs_alive(self) -> frozenset[str]:
+        return frozenset(self._legs_alive)
 
     @property
     def resources(self) -> tuple[str, ...]:
         """The ids this call owns from the start (claimed by the manager before it runs)."""
         return (self.caller_id, self.callee_id, self.bridge_id, self.recording.next_name)
 
+    @classmethod
+    def adopt(
+        cls, entry: JournalEntry, live_legs: set[str], live_segments: set[str], live_playbacks: set[str],
+        **kwargs: Any,
+    ) -> CallSession:
+        """A call a previous run of the app left in Asterisk (killed, restarted): carry on with it."""
+        session = cls(entry.plan, entry.caller_id, **kwargs)
+        session.state = CallState(entry.state)
+        session.times = entry.times
+        session._legs_alive = set(live_legs)
+        session._playbacks = set(live_playbacks)
+        session._bridge_created = True
+        session._adopted = True
+        session.recording.restore(entry.segments, live_segments)
+        return session
+
+    def checkpoint(self) -> None:
+        """Write where the call stands, for a restarted app (see journal.py)."""
+        if self._journal is None:
+            return
+        try:
+            self._journal(JournalEntry(
+                plan=self.plan, state=str(self.state), caller_id=self.caller_id, callee_id=self.callee_id,
+                bridge_id=self.bridge_id, times=self.times,
+                segments=tuple(RecordedSegment(s.name, s.index, s.started_at)
+                               for s in self.recording.segments),
+                playbacks=tuple(sorted(self._playbacks)),
+            ))
+        except OSError as exc:
+            log.error("call=%s journal not written: %s", self.call_id, exc)
+
     # ---- the loop --------------------------------------------------------------------------------
     async def run(self) -> CallOutcome:
         bind_call(self.call_id)  # every log line of this task carries the call id
+        cancelled = False
         try:
             try:
-                await self._start()
+                await (self._resume() if self._adopted else self._start())
             except AriNotFound as exc:
                 log.info("call=%s caller gone before the call could start: %s", self.call_id, exc)
                 self._legs_alive.discard(self.caller_id)
@@ -127,8 +132,9 @@ class CallSession:
                 event = await self.queue.get()
                 await self._dispatch(event)
         except asyncio.CancelledError:
+            # Shutdown: the call is ended below, and its recording still handed over.
             log.warning("call=%s cancelled in state %s", self.call_id, self.state)
-            raise
+            cancelled = True
         except Exception:
             log.exception("call=%s failed in state %s", self.call_id, self.state)
         finally:
@@ -147,13 +153,32 @@ class CallSession:
             notice_failed=self._notice_failed,
         )
         if self._on_finished is not None:
-            await self._on_finished(outcome)
+            await asyncio.shield(self._on_finished(outcome))
+        if cancelled:
+            raise asyncio.CancelledError
         return outcome
 
     def _move(self, new: CallState) -> None:
         old = self.state
         self.state = transition(old, new)
         log.info("call=%s state %s -> %s", self.call_id, old, new)
+        self.checkpoint()
+
+    async def _resume(self) -> None:
+        log.info("call=%s adopted in state %s: legs=%s segments live=%s", self.call_id, self.state,
+                 sorted(self._legs_alive), [s.name for s in self.recording.segments if s.live])
+        if len(self._legs_alive) < 2 or self.state not in (CallState.NOTICE, CallState.TALKING):
+            # Not connected yet, or a leg is already gone: end it cleanly (cause 41, temporary failure).
+            await self._end("app", causes.TEMPORARY_FAILURE)
+            return
+        if self.state is CallState.NOTICE and not self._playbacks:
+            await self._talk()
+        if self.plan.record and self.state is CallState.TALKING and not self.recording.live:
+            # The recorder did not survive: start a new segment rather than lose the rest of the call.
+            self._claim(self.recording.next_name)
+            await self.recording.start_next()
+        elif self.recording.live:
+            self._schedule_roll()
 
     async def _dispatch(self, event: AriEvent) -> None:
         log.info("call=%s ari %s %s", self.call_id, event.type, ",".join(event.channel_ids),
@@ -230,7 +255,7 @@ class CallSession:
         if self.state is not CallState.RINGING:
             return  # Dial ANSWER and ChannelStateChange Up both announce it
         self._move(CallState.CONNECTING)
-        self.times.answered = _now()
+        self.times.answered = now_utc()
         if self.plan.record:
             await self.ari.mute(self.callee_id, "in")
         await self.ari.answer(self.caller_id)
@@ -251,6 +276,7 @@ class CallSession:
             return
         log.info("call=%s recording started name=%s", self.call_id, segment.name)
         RECORDINGS_IN_PROGRESS.inc()
+        self.checkpoint()
         self._schedule_roll()
         if self.state is CallState.CONNECTING:
             await self._play_notice()
@@ -280,7 +306,7 @@ class CallSession:
             await self._talk()
             return
         self._move(CallState.NOTICE)
-        self.times.notice_started = _now()
+        self.times.notice_started = now_utc()
         if self.times.answered is not None:
             NOTICE_LATENCY.observe((self.times.notice_started - self.times.answered).total_seconds())
         try:
@@ -308,6 +334,7 @@ class CallSession:
                 self._playbacks.add(playback_id)
                 self._claim(playback_id)
                 await self.ari.play_on_channel(leg, media + tone, playback_id)
+        self.checkpoint()
         log.info("call=%s notice started to_caller=%s to_callee=%s", self.call_id,
                  ",".join(self.plan.to_caller), ",".join(self.plan.to_callee))
 
@@ -321,7 +348,7 @@ class CallSession:
     # ---- step 5: talk -------------------------------------------------------------------------------
     async def _talk(self) -> None:
         self._move(CallState.TALKING)
-        self.times.talk_started = _now()
+        self.times.talk_started = now_utc()
         if self.plan.record:
             for leg in (self.caller_id, self.callee_id):
                 await self.ari.unmute(leg, "in")
@@ -363,7 +390,7 @@ class CallSession:
         self._hangup_by = by
         self._end_cause = cause
         self._move(CallState.ENDING)
-        self.times.ended = _now()
+        self.times.ended = now_utc()
         log.info("call=%s ending hangup_by=%s cause=%s dialstatus=%s", self.call_id, by, cause,
                  self._dialstatus)
         for leg in list(self._legs_alive):

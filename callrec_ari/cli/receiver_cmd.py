@@ -1,6 +1,8 @@
 """``callrec receiver``: the reference customer receiver (docs/delivery-protocol.md).
 
 Stores each verified upload as DIR/<key>.zip. The secret may come from $CALLREC_RECEIVER_SECRET.
+With --stream-port it also takes stream delivery (docs/stream-protocol.md): RTP on that UDP port,
+notifications on POST /streams of the HTTP port, each call written to DIR/streams/<call_id>.wav + .json.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from callrec_ari.receiver.app import serve
+from callrec_ari.receiver.app import StreamOptions, serve
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 
 
-async def _run(directory: Path, secret: str, host: str, port: int) -> None:
+async def _run(directory: Path, secret: str, host: str, port: int, stream: StreamOptions | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(directory, secret, host, port, stop)
+    await serve(directory, secret, host, port, stop, stream)
 
 
 def receiver(args: argparse.Namespace) -> int:
@@ -34,7 +36,13 @@ def receiver(args: argparse.Namespace) -> int:
     if not secret:
         print("callrec: error: --secret (or $CALLREC_RECEIVER_SECRET) is required", file=sys.stderr)
         return EXIT_USAGE
-    asyncio.run(_run(Path(args.dir), secret, args.host, args.port))
+    if args.stream_idle_timeout <= 0:
+        print("callrec: error: --stream-idle-timeout must be > 0", file=sys.stderr)
+        return EXIT_USAGE
+    stream = None
+    if args.stream_port is not None:
+        stream = StreamOptions(args.stream_port, args.stream_host or "", args.stream_idle_timeout)
+    asyncio.run(_run(Path(args.dir), secret, args.host, args.port, stream))
     return EXIT_OK
 
 
@@ -44,6 +52,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--secret", default=None, help="the connection's HMAC secret")
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8089, help="listen port (default 8089)")
+    parser.add_argument("--stream-port", type=int, default=None, metavar="UDP_PORT",
+                        help="also take stream delivery: RTP on this UDP port (0 = any free port)")
+    parser.add_argument("--stream-host", default=None,
+                        help="UDP listen address for RTP (default: the --host address)")
+    parser.add_argument("--stream-idle-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="finalize a stream after this long without packets or notifications "
+                             "(default 10)")
     parser.set_defaults(handler=receiver)
 
 

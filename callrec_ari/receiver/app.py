@@ -14,18 +14,29 @@ import hashlib
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from callrec_ari.delivery.packaging import file_digest, fsync_dir
 from callrec_ari.delivery.signing import HEADER_KEY, HEADER_SIGNATURE, new_mac, signature_matches
+from callrec_ari.receiver.stream import StreamReceiver
 from callrec_ari.receiver.verify import UploadRejected, verify_zip
 from callrec_ari.rules.manifest import is_safe_key, zip_name
 
 log = logging.getLogger(__name__)
 UPLOAD_PATH = "/recordings"
 CHUNK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """Stream delivery on the reference receiver (docs/stream-protocol.md)."""
+
+    port: int  # UDP port for RTP
+    host: str = ""  # UDP address; empty = the HTTP listen address
+    idle_timeout: float = 10.0  # seconds without packets nor notifications before a call is finalized
 
 
 class Receiver:
@@ -114,15 +125,27 @@ def _stored_digest(path: Path) -> str | None:
         return None
 
 
-async def serve(directory: Path, secret: str, host: str, port: int, stop: asyncio.Event) -> None:
-    runner = web.AppRunner(Receiver(directory, secret).app())
+async def serve(directory: Path, secret: str, host: str, port: int, stop: asyncio.Event,
+                stream: StreamOptions | None = None) -> None:
+    """File delivery on ``POST /recordings``; with ``stream``, also stream delivery: RTP on its UDP
+    port and the control notifications on ``POST /streams`` of the same HTTP port."""
+    app = Receiver(directory, secret).app()
+    streams: StreamReceiver | None = None
+    if stream is not None:
+        streams = StreamReceiver(directory / "streams", secret, idle_timeout=stream.idle_timeout)
+        streams.add_routes(app)
+    runner = web.AppRunner(app)
     await runner.setup()
     try:
+        if streams is not None and stream is not None:
+            await streams.start(stream.host or host, stream.port)
         await web.TCPSite(runner, host, port).start()
         log.info("receiver listening on http://%s:%d%s, storing into %s", host, port, UPLOAD_PATH, directory)
         await stop.wait()
     finally:
         await runner.cleanup()
+        if streams is not None:
+            await streams.stop()  # finalizes the calls still open
 
 
-__all__ = ["UPLOAD_PATH", "Receiver", "serve"]
+__all__ = ["UPLOAD_PATH", "Receiver", "StreamOptions", "serve"]

@@ -9,18 +9,39 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from datetime import datetime
 from pathlib import Path
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
-from callrec_ari.calls.session import RecordedSegment
+from callrec_ari.calls.outcome import RecordedSegment
 
 log = logging.getLogger(__name__)
 
 
 class SegmentMissing(RuntimeError):
     error_id = "segment-missing"
+
+
+def repair_wav_header(path: Path) -> bool:
+    """Asterisk writes the sizes in a WAV header when it closes the file: after a crash they are
+    stale. Rewrite them from the file's length so every sample written is kept. True if changed."""
+    with open(path, "r+b") as fh:
+        head = fh.read(44)
+        if len(head) < 44 or head[:4] != b"RIFF" or head[8:12] != b"WAVE" or head[36:40] != b"data":
+            return False  # not the canonical 44-byte PCM header Asterisk writes: leave it alone
+        block_align = struct.unpack_from("<H", head, 32)[0] or 1
+        size = os.fstat(fh.fileno()).st_size
+        data = (size - 44) // block_align * block_align
+        riff, data_len = struct.unpack_from("<I", head, 4)[0], struct.unpack_from("<I", head, 40)[0]
+        if data_len == data and riff == 36 + data:
+            return False
+        fh.seek(4)
+        fh.write(struct.pack("<I", 36 + data))
+        fh.seek(40)
+        fh.write(struct.pack("<I", data))
+        return True
 
 
 async def collect_segments(
@@ -34,6 +55,8 @@ async def collect_segments(
             path = Path(recording_dir) / f"{segment.name}.{fmt}"
             if not path.is_file():
                 raise SegmentMissing(f"{path} is not there: is asterisk_recording_dir right?")
+            if fmt == "wav" and repair_wav_header(path):
+                log.warning("segment %s: WAV header repaired (the recorder was stopped abruptly)", path)
         else:
             path = spool_dir / "incoming" / f"{segment.name}.{fmt}"
             path.parent.mkdir(parents=True, exist_ok=True)

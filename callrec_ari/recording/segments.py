@@ -11,6 +11,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriNotFound
@@ -67,6 +68,13 @@ class SegmentedRecording:
 
     def owns(self, name: str | None) -> Segment | None:
         return next((s for s in self.segments if s.name == name), None)
+
+    def restore(self, segments: tuple[Any, ...], live: set[str]) -> None:
+        """Segments known from a journal; ``live`` are those Asterisk still records."""
+        self.segments = [
+            Segment(s.name, s.index, s.started_at, live=s.name in live, finished=s.name not in live)
+            for s in segments
+        ]
 
     async def start_next(self) -> Segment:
         """Ask Asterisk for the next segment; the caller claims ``next_name`` for routing first."""

@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,12 @@ import pytest
 from callrec_ari.app import CallrecApp
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError
-from callrec_ari.calls.session import CallOutcome
+from callrec_ari.calls.outcome import CallOutcome
 from callrec_ari.config import Config, load_config
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
 from tests.support.sipp import tone_file
 
+LOCAL: list[LocalAsterisk] = []  # the Asterisk this session started, for the fault tests
 CALLER_TONE = 1200
 CALLEE_TONE = 1800
 
@@ -58,6 +60,7 @@ def _local_asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asteri
         pytest.fail("sipp is not installed: run `make deps` (apt: sip-tester)")
     log = tmp_path_factory.mktemp("asterisk") / "asterisk.log"
     local = LocalAsterisk(log)
+    LOCAL.append(local)
     try:
         target = asyncio.run(local.start(timeout=90))
     except Exception:
@@ -146,6 +149,7 @@ async def start_app(
     async def start(**overrides: Any) -> RunningApp:
         """The app with config ``overrides``; ``db``, ``submitter``, ``spool_dir`` go to CallrecApp."""
         app_kwargs = {k: overrides.pop(k) for k in ("db", "submitter", "spool_dir") if k in overrides}
+        app_kwargs.setdefault("spool_dir", tmp_path / f"spool-{len(tasks)}")
         overrides.setdefault("http_port", 0)
         overrides.setdefault("ari_transcript", str(tmp_path / f"ari-events-{len(tasks)}.jsonl"))
         config: Config = load_config(
@@ -169,3 +173,67 @@ async def start_app(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@pytest.fixture
+def local_asterisk(asterisk: AsteriskTarget) -> LocalAsterisk:
+    """The project's own Asterisk, for tests that stop and start it (not one given by the environment)."""
+    if not LOCAL:
+        pytest.skip("Asterisk is external (CALLREC_ARI_URL): the restart test needs the local one")
+    return LOCAL[0]
+
+
+class DeliveryEnv:
+    """The reference receiver and a delivery worker, in this process, on loopback."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.received = tmp_path / "received"
+        self.secret = "integration-secret"
+        self.settings = DeliverySettings(
+            database_url=f"sqlite:///{tmp_path / 'callrec.db'}",
+            spool_dir=str(tmp_path / "spool"),
+            poll_interval=0.2, retry_interval=1.0, backoff_initial=0.1, backoff_max=0.5,
+            connection=ConnectionSettings(type="http", url=f"http://127.0.0.1:{self.port}/recordings",
+                                          secret=self.secret),
+        )
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> DeliveryEnv:
+        from callrec_ari.db.migrate import upgrade
+        from callrec_ari.delivery.service import make_worker
+        from callrec_ari.receiver.app import serve
+
+        await asyncio.to_thread(upgrade, self.settings.database_url)
+        self.tasks.append(asyncio.create_task(serve(self.received, self.secret, "127.0.0.1", self.port,
+                                                    self.stop)))
+        self.tasks.append(asyncio.create_task(make_worker(self.settings).run(self.stop)))
+        return self
+
+    def zips(self) -> list[Path]:
+        return sorted(self.received.glob("*.zip"))
+
+    async def wait_for_zips(self, count: int, timeout: float = 30.0) -> list[Path]:
+        for _ in range(int(timeout / 0.1)):
+            if len(self.zips()) >= count:
+                return self.zips()
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{len(self.zips())} ZIPs arrived, expected {count}")
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+@pytest.fixture
+async def delivery_env(tmp_path: Path) -> AsyncIterator[DeliveryEnv]:
+    env = await DeliveryEnv(tmp_path).start()
+    try:
+        yield env
+    finally:
+        await env.close()

@@ -1,0 +1,133 @@
+"""After (re)connecting to ARI: make what the app believes match what Asterisk reports.
+
+While the events socket was down (app killed, Asterisk restarted, network), events were lost.
+- A call of ours whose channels Asterisk no longer has ended during the outage: its session is told.
+- A call in the journal with no session (the app was killed) is adopted if its legs are still up in
+  Asterisk, else finalized: what was recorded is packaged and delivered, nothing is lost.
+- A channel in our application that nobody owns is hung up; a bridge of ours that nobody owns is
+  destroyed, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from callrec_ari.ari.errors import AriError, AriNotFound
+from callrec_ari.ari.events import AriEvent, Channel
+from callrec_ari.calls import causes
+from callrec_ari.calls.journal import CallJournal, JournalEntry
+from callrec_ari.calls.outcome import CallOutcome, now_utc
+
+if TYPE_CHECKING:
+    from callrec_ari.calls.manager import CallManager
+
+log = logging.getLogger(__name__)
+
+
+def _gone(channel_id: str) -> AriEvent:
+    return AriEvent(type="ChannelDestroyed", timestamp="", application="", cause=causes.FAILURE,
+                    channel=Channel(id=channel_id, name="", state="Down"))
+
+
+def _recording_over(name: str) -> AriEvent:
+    return AriEvent(type="RecordingFinished", timestamp="", application="", recording_name=name)
+
+
+async def reconcile(
+    manager: CallManager, journal: CallJournal | None, orphan_grace: float = 1.0
+) -> dict[str, int]:
+    ari = manager.ari
+    channels = {c.id for c in await ari.list_channels()}
+    bridges = {str(b["id"]) for b in await ari.list_bridges()}
+    counts = {"ended": 0, "adopted": 0, "finalized": 0, "orphans": 0}
+
+    for session in list(manager.sessions.values()):
+        gone = [leg for leg in session.legs_alive if leg not in channels]
+        if not gone:
+            continue
+        counts["ended"] += 1
+        log.warning("call=%s legs %s vanished while ARI was down", session.call_id, gone)
+        for leg in gone:
+            session.queue.put_nowait(_gone(leg))
+        if session.bridge_id not in bridges:
+            for segment in session.recording.segments:
+                if segment.live:  # Asterisk went away mid-recording: the file is what there is
+                    session.queue.put_nowait(_recording_over(segment.name))
+
+    owned = set(manager.sessions)
+    for entry in journal.load_all() if journal is not None else ():
+        if entry.call_id in owned:
+            continue
+        legs = {leg for leg in (entry.caller_id, entry.callee_id) if leg in channels}
+        if legs and entry.bridge_id in bridges:
+            live = {s.name for s in entry.segments if await _is_live(manager, s.name)}
+            playbacks = {p for p in entry.playbacks if await _playback_exists(manager, p)}
+            manager.adopt(entry, legs, live, playbacks)
+            counts["adopted"] += 1
+        else:
+            await _finalize(manager, entry, legs, entry.bridge_id in bridges)
+            if journal is not None:
+                journal.remove(entry.call_id)
+            counts["finalized"] += 1
+
+    try:
+        app = await ari.application()
+    except AriError as exc:
+        log.error("reconcile: application state unavailable: %s", exc)
+        return counts
+    # A new call's StasisStart may still be on its way to us: give events a moment before deciding
+    # that a channel belongs to nobody.
+    await asyncio.sleep(orphan_grace)
+    known = set(manager.owned_channels())
+    for channel_id in app.get("channel_ids", []):
+        if channel_id not in known and not manager.is_planning(channel_id):
+            counts["orphans"] += 1
+            log.warning("reconcile: channel %s in our application belongs to no call: hanging up", channel_id)
+            with contextlib.suppress(AriError):
+                await ari.hangup(channel_id, causes.NORMAL_CLEARING)
+    if any(counts.values()):
+        log.info("reconciled with Asterisk: %s", counts)
+    return counts
+
+
+async def _is_live(manager: CallManager, name: str) -> bool:
+    try:
+        await manager.ari.live_recording(name)
+        return True
+    except AriNotFound:
+        return False
+
+
+async def _playback_exists(manager: CallManager, playback_id: str) -> bool:
+    try:
+        await manager.ari.request("GET", f"/playbacks/{playback_id}")
+        return True
+    except AriNotFound:
+        return False
+
+
+async def _finalize(manager: CallManager, entry: JournalEntry, legs: set[str], bridge_left: bool) -> None:
+    """The call ended while nobody watched: clear what is left, hand its recording over."""
+    ari = manager.ari
+    for leg in legs:
+        with contextlib.suppress(AriError):
+            await ari.hangup(leg, causes.TEMPORARY_FAILURE)
+    if bridge_left:
+        with contextlib.suppress(AriError):
+            await ari.destroy_bridge(entry.bridge_id)
+    times = entry.times
+    if times.ended is None:
+        times.ended = now_utc()
+    outcome = CallOutcome(
+        plan=entry.plan, times=times, answered=times.answered is not None,
+        end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
+        recordings=tuple(s.name for s in entry.segments if s.started_at is not None),
+        segments=tuple(s for s in entry.segments if s.started_at is not None),
+        recording_failed=False,
+    )
+    log.warning("call=%s finalized after a restart: %d segments", entry.call_id, len(outcome.segments),
+                extra={"call_id": entry.call_id, "event": "CallFinalized"})
+    await manager.finish(outcome)

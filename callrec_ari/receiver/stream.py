@@ -1,0 +1,280 @@
+"""The reference receiver for stream delivery (docs/stream-protocol.md), the customer's side.
+
+An asyncio UDP listener takes the RTP from Asterisk's externalMedia channels; signed ``start``
+notifications on ``POST /streams`` say which call each RTP source (address:port) carries. Packets
+from a source not announced yet are held briefly (the notification and the first packets race), then
+attached. Each call is written live to ``<dir>/<call_id>.wav.part``: lost packets become silence of
+their length (by RTP timestamp), duplicates and packets arriving after their place was written are
+dropped. ``end``, or no packet nor notification for ``idle_timeout`` seconds, finalizes it:
+``<call_id>.wav`` (8 kHz for ulaw, 16 kHz for slin16, 16-bit mono) and ``<call_id>.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from callrec_ari.delivery.signing import HEADER_SIGNATURE, new_mac, signature_matches
+from callrec_ari.receiver.stream_file import StreamCall, StreamFile, free_stem
+from callrec_ari.rules.manifest import format_utc
+from callrec_ari.rules.stream import (
+    FORMATS,
+    InvalidRtp,
+    RtpPacket,
+    decode_payload,
+    parse_rtp,
+    payload_samples,
+    place_packet,
+)
+from callrec_ari.streaming import protocol
+from callrec_ari.streaming.metadata import StreamMetadata
+
+log = logging.getLogger(__name__)
+
+Source = tuple[str, int]
+MAX_GAP_SECONDS: Final = 60.0  # a bigger RTP timestamp jump is a restart, not a loss
+MAX_PENDING_SOURCES: Final = 256
+MAX_PENDING_PACKETS: Final = 500  # per source: 10 s of 20 ms packets
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalize(addr: Any) -> Source:
+    """A datagram's source as (canonical IP, port); IPv4-mapped IPv6 as plain IPv4."""
+    ip = ipaddress.ip_address(addr[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip), int(addr[1])
+
+
+class StreamReceiver(asyncio.DatagramProtocol):
+    def __init__(self, directory: Path, secret: str, idle_timeout: float = 10.0,
+                 pending_seconds: float = 3.0) -> None:
+        self.directory = directory
+        self._secret = secret
+        self.idle_timeout = idle_timeout
+        self.pending_seconds = pending_seconds
+        self.calls: dict[str, StreamCall] = {}  # active, by call id
+        self.finished: dict[str, dict[str, Any]] = {}  # call id -> its JSON document (recent ones)
+        self._by_source: dict[Source, StreamCall] = {}
+        self._pending: dict[Source, deque[tuple[float, datetime, bytes]]] = {}
+        self.unattributed_packets = 0
+        self.invalid_packets = 0
+        self._transport: asyncio.DatagramTransport | None = None
+        self._janitor: asyncio.Task[None] | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------------
+    async def start(self, host: str, port: int) -> Source:
+        """Listen for RTP; returns the bound (host, port) (``port`` 0 picks a free one)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
+        self._transport = transport
+        self._janitor = asyncio.create_task(self._sweep_forever(), name="stream-receiver-janitor")
+        bound = transport.get_extra_info("sockname")
+        log.info("stream receiver: RTP on udp %s:%d, writing into %s", bound[0], bound[1], self.directory)
+        return str(bound[0]), int(bound[1])
+
+    async def stop(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+            self._janitor = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        for call in list(self.calls.values()):
+            self._finish(call, "receiver-stopped")
+        self._pending.clear()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(protocol.CONTROL_PATH, self.control)
+
+    # -- RTP ----------------------------------------------------------------------------------------
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            self._packet(data, normalize(addr), time.monotonic(), _now())
+        except Exception:  # one bad packet or disk error must not kill the listener
+            log.exception("stream receiver: packet from %s not handled", addr)
+
+    def _packet(self, data: bytes, source: Source, mono: float, wall: datetime) -> None:
+        call = self._by_source.get(source)
+        if call is None:
+            self._hold(data, source, mono, wall)
+            return
+        try:
+            packet = parse_rtp(data)
+        except InvalidRtp as exc:
+            self.invalid_packets += 1
+            log.debug("call %s: %s", call.metadata.call_id, exc)
+            return
+        self._write(call, packet, mono, wall)
+
+    def _hold(self, data: bytes, source: Source, mono: float, wall: datetime) -> None:
+        queue = self._pending.get(source)
+        if queue is None:
+            if len(self._pending) >= MAX_PENDING_SOURCES:
+                self.unattributed_packets += 1
+                return
+            queue = self._pending[source] = deque(maxlen=MAX_PENDING_PACKETS)
+            log.info("stream receiver: RTP from %s:%d before its start notification, holding it", *source)
+        if len(queue) == queue.maxlen:
+            self.unattributed_packets += 1
+        queue.append((mono, wall, data))
+
+    def _write(self, call: StreamCall, packet: RtpPacket, mono: float, wall: datetime) -> None:
+        stats, fmt = call.stats, FORMATS[call.metadata.format]
+        call.last_activity = mono
+        if packet.payload_type != call.metadata.payload_type:
+            stats.unexpected_payload += 1  # comfort noise, DTMF events…: not audio of this format
+            return
+        stats.packets += 1
+        if stats.first_packet_at is None:
+            stats.first_packet_at = wall
+            log.info("call %s: first RTP packet at %s", call.metadata.call_id, format_utc(wall))
+        stats.last_packet_at = wall
+        samples = payload_samples(fmt, packet.payload)
+        placement, call.timeline = place_packet(call.timeline, packet.sequence, packet.timestamp,
+                                                packet.ssrc, samples, int(MAX_GAP_SECONDS * fmt.sample_rate))
+        if placement.action == "drop":
+            if placement.reason == "duplicate":
+                stats.duplicates += 1
+            else:
+                stats.late += 1
+            return
+        if placement.reason == "discontinuity":
+            stats.discontinuities += 1
+        stats.lost += placement.lost_packets
+        if placement.silence:
+            call.file.write_silence(placement.silence)
+        pcm = decode_payload(fmt, packet.payload)
+        call.file.write_pcm(pcm[2 * placement.trim:])
+
+    # -- control ------------------------------------------------------------------------------------
+    async def control(self, request: web.Request) -> web.Response:
+        try:
+            return await self._control(request)
+        except protocol.InvalidNotification as exc:
+            status = 401 if exc.error_id.startswith("signature") else (
+                413 if exc.error_id == "too-large" else 422 if exc.error_id == "metadata-invalid" else 400)
+            log.warning("stream notification refused: %s %s", exc.error_id, exc)
+            return _error(status, exc.error_id, str(exc))
+
+    async def _control(self, request: web.Request) -> web.Response:
+        buffer = bytearray()
+        async for chunk in request.content.iter_chunked(8192):
+            buffer += chunk
+            if len(buffer) > protocol.MAX_BODY:
+                raise protocol.InvalidNotification("too-large", f"body over {protocol.MAX_BODY} bytes")
+        body = bytes(buffer)
+        header = request.headers.get(HEADER_SIGNATURE)
+        if not header:
+            raise protocol.InvalidNotification("signature-missing", f"header {HEADER_SIGNATURE} is required")
+        mac = new_mac(self._secret)
+        mac.update(body)
+        if not signature_matches(header, mac.hexdigest()):
+            raise protocol.InvalidNotification("signature-invalid", "HMAC-SHA256 of the body does not match")
+        note = protocol.parse(body)
+        if note.event == "start":
+            assert note.metadata is not None
+            return self._on_start(note.metadata)
+        call = self.calls.get(note.call_id)
+        if note.event == "end":
+            if call is None:
+                if note.call_id in self.finished:
+                    return web.json_response({"status": "finalized", "duplicate": True,
+                                              **self.finished[note.call_id]})
+                return _error(404, "stream-unknown", f"no stream for call {note.call_id!r}")
+            return web.json_response({"status": "finalized", "duplicate": False,
+                                      **self._finish(call, note.reason or "end")})
+        if call is None:  # heartbeat: 404 asks the platform to send start again
+            return _error(404, "stream-unknown", f"no stream for call {note.call_id!r}")
+        call.last_activity = time.monotonic()
+        return web.json_response({"status": "ok", "call_id": note.call_id, "packets": call.stats.packets,
+                                  "lost": call.stats.lost})
+
+    def _on_start(self, meta: StreamMetadata) -> web.Response:
+        existing = self.calls.get(meta.call_id)
+        if existing is not None:
+            if existing.metadata == meta:
+                existing.last_activity = time.monotonic()
+                return web.json_response({"status": "started", "call_id": meta.call_id, "duplicate": True,
+                                          "file": existing.file.wav.name})
+            return _error(409, "stream-conflict",
+                          f"call {meta.call_id!r} is already streaming with other metadata")
+        source = meta.source
+        if (holder := self._by_source.get(source)) is not None:
+            # Asterisk reuses RTP ports: the platform says this source is another call now.
+            log.warning("call %s: source %s reused by call %s, finalizing", holder.metadata.call_id,
+                        meta.rtp_source, meta.call_id)
+            self._finish(holder, "source-reused")
+        stream_file = StreamFile(self.directory, free_stem(self.directory, meta.call_id), meta.sample_rate)
+        call = StreamCall(meta, stream_file, _now())
+        self.calls[meta.call_id] = call
+        self._by_source[source] = call
+        self.finished.pop(meta.call_id, None)
+        held = self._pending.pop(source, None) or ()
+        for mono, wall, data in held:
+            self._packet(data, source, mono, wall)
+        log.info("call %s: stream started from %s (%s, %d Hz) into %s, %d packets held before", meta.call_id,
+                 meta.rtp_source, meta.format, meta.sample_rate, stream_file.wav.name, len(held))
+        return web.json_response({"status": "started", "call_id": meta.call_id, "duplicate": False,
+                                  "file": stream_file.wav.name})
+
+    # -- finishing ----------------------------------------------------------------------------------
+    def _finish(self, call: StreamCall, reason: str) -> dict[str, Any]:
+        call.end_reason, call.ended_at = reason, _now()
+        self.calls.pop(call.metadata.call_id, None)
+        if self._by_source.get(call.metadata.source) is call:
+            del self._by_source[call.metadata.source]
+        document = call.document()
+        call.file.finalize(document)
+        self.finished[call.metadata.call_id] = document
+        while len(self.finished) > 1000:
+            self.finished.pop(next(iter(self.finished)))
+        log.info("call %s: stream finalized (%s): %s, %.3f s, %d packets, %d lost", call.metadata.call_id,
+                 reason, call.file.wav.name, document["duration_seconds"], call.stats.packets,
+                 call.stats.lost)
+        return document
+
+    def sweep(self, now: float | None = None) -> None:
+        """Finalize idle calls, drop held packets nobody announced in time."""
+        now = time.monotonic() if now is None else now
+        for call in list(self.calls.values()):
+            if now - call.last_activity >= self.idle_timeout:
+                self._finish(call, "idle-timeout")
+        for source, queue in list(self._pending.items()):
+            while queue and now - queue[0][0] >= self.pending_seconds:
+                queue.popleft()
+                self.unattributed_packets += 1
+            if not queue:
+                del self._pending[source]
+                log.warning("stream receiver: RTP from %s:%d never announced, dropped", *source)
+
+    async def _sweep_forever(self) -> None:
+        interval = max(0.05, min(self.idle_timeout, self.pending_seconds) / 4)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("stream receiver: sweep failed")
+
+
+def _error(status: int, error_id: str, message: str) -> web.Response:
+    return web.json_response({"status": "rejected", "error_id": error_id, "message": message}, status=status)
+
+
+__all__ = ["StreamReceiver", "normalize"]

@@ -1,0 +1,111 @@
+"""Stream delivery settings: one frozen object from defaults < the TOML ``[stream]`` table < environment.
+
+Same file as :func:`callrec_ari.config.load_config` ($CALLREC_CONFIG). Keys of ``[stream]`` map to
+``CALLREC_STREAM_<KEY>`` (for example ``CALLREC_STREAM_CONTROL_URL``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from callrec_ari.rules.stream import FORMAT_NAMES, stream_format
+
+MAX_TIMEOUT = 2.0  # a notification must never hold the call flow longer than this
+
+
+class StreamConfigError(ValueError):
+    error_id = "stream-config-invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """One stream connection (R1.4, R1.5): where the audio and the notifications go."""
+
+    control_url: str = "http://127.0.0.1:8089/streams"  # signed start/heartbeat/end notifications
+    rtp_host: str = "127.0.0.1"  # the customer's RTP listener (externalMedia external_host)
+    rtp_port: int = 8090
+    secret: str = ""  # HMAC-SHA256 key of this connection
+    format: str = "ulaw"  # "ulaw" (8 kHz µ-law, PT 0) or "slin16" (16 kHz L16, PT 118)
+    heartbeat_seconds: float = 5.0  # a dead customer endpoint shows within this (ICMP is not reported)
+    timeout_seconds: float = 2.0  # per notification, connect included
+
+    @property
+    def external_host(self) -> str:
+        """``host:port`` as ARI's externalMedia ``external_host`` wants it (IPv6 in brackets)."""
+        host = f"[{self.rtp_host}]" if ":" in self.rtp_host else self.rtp_host
+        return f"{host}:{self.rtp_port}"
+
+    @property
+    def sample_rate(self) -> int:
+        return stream_format(self.format).sample_rate
+
+    @property
+    def payload_type(self) -> int:
+        return stream_format(self.format).payload_type
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    kinds = {f.name: f.type for f in fields(StreamSettings)}
+    if key not in kinds:
+        raise StreamConfigError(f"{where}: unknown key {key!r}")
+    try:
+        if kinds[key] == "int":
+            if isinstance(value, bool):
+                raise ValueError("a number is expected, not a boolean")
+            return int(value)
+        if kinds[key] == "float":
+            if isinstance(value, bool):
+                raise ValueError("a number is expected, not a boolean")
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise StreamConfigError(f"{where}: key {key!r}: {exc}") from exc
+    return str(value)
+
+
+def validate(settings: StreamSettings) -> StreamSettings:
+    if not settings.control_url.startswith(("http://", "https://")):
+        raise StreamConfigError(f"control_url must be http(s)://…, got {settings.control_url!r}")
+    if not settings.secret:
+        raise StreamConfigError("secret is required (HMAC-SHA256 key of the connection)")
+    if settings.format not in FORMAT_NAMES:
+        raise StreamConfigError(f"format must be one of {FORMAT_NAMES}, got {settings.format!r}")
+    if not settings.rtp_host or not 0 < settings.rtp_port < 65536:
+        raise StreamConfigError("rtp_host must be set and rtp_port in 1..65535")
+    if settings.heartbeat_seconds <= 0:
+        raise StreamConfigError("heartbeat_seconds must be > 0")
+    if not 0 < settings.timeout_seconds <= MAX_TIMEOUT:
+        raise StreamConfigError(f"timeout_seconds must be in (0, {MAX_TIMEOUT}]")
+    return settings
+
+
+def load_stream_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                         **overrides: Any) -> StreamSettings:
+    """Defaults < TOML ``[stream]`` (``path`` or $CALLREC_CONFIG) < environment < overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = path or env.get("CALLREC_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                table = tomllib.load(fh).get("stream", {})
+        except OSError as exc:
+            raise StreamConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise StreamConfigError(f"config file {path}: {exc}") from exc
+        for key, value in table.items():
+            values[key] = _coerce(key, value, f"{path} [stream]")
+    for f in fields(StreamSettings):
+        raw = env.get("CALLREC_STREAM_" + f.name.upper())
+        if raw is not None:
+            values[f.name] = _coerce(f.name, raw, "CALLREC_STREAM_" + f.name.upper())
+    for key, value in overrides.items():
+        values[key] = _coerce(key, value, "override")
+    return validate(replace(StreamSettings(), **values))
+
+
+__all__ = ["MAX_TIMEOUT", "StreamConfigError", "StreamSettings", "load_stream_settings", "validate"]

@@ -1,0 +1,64 @@
+"""``callrec receiver --stream-port``: file delivery and stream delivery served together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import aiohttp
+
+from callrec_ari.cli.receiver_cmd import register
+from callrec_ari.receiver.app import StreamOptions, serve
+from callrec_ari.streaming.metadata import build_metadata
+from callrec_ari.streaming.notify import StreamNotifier
+from callrec_ari.streaming.settings import StreamSettings
+from tests.streaming.conftest import SECRET, STARTED, RtpSender, rtp_packets, sine
+
+
+def free_port(kind: socket.SocketKind) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_flags() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["receiver", "--dir", "d", "--stream-port", "4000",
+                              "--stream-idle-timeout", "3"])
+    assert (args.stream_port, args.stream_host, args.stream_idle_timeout) == (4000, None, 3.0)
+    assert parser.parse_args(["receiver", "--dir", "d"]).stream_port is None
+
+
+async def test_serve_takes_files_and_streams_on_one_http_port(tmp_path: Path) -> None:
+    http_port, udp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(tmp_path, SECRET, "127.0.0.1", http_port, stop,
+                                       StreamOptions(udp_port, idle_timeout=5)))
+    sender = RtpSender(("127.0.0.1", udp_port))
+    try:
+        settings = StreamSettings(control_url=f"http://127.0.0.1:{http_port}/streams", rtp_port=udp_port,
+                                  secret=SECRET)
+        meta = build_metadata(call_id="c-cli", line="1", caller="2", callee="3", direction="outgoing",
+                              started_at=STARTED, rtp_source=sender.source, settings=settings)
+        async with StreamNotifier(settings) as notifier:
+            for _ in range(50):
+                if await notifier.start(meta):
+                    break
+                await asyncio.sleep(0.05)  # the server is still binding
+            await sender.send(rtp_packets(sine(1000, 0.2, 8000), "ulaw"))
+            await asyncio.sleep(0.05)
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{http_port}/health") as r:
+                assert r.status == 200  # file delivery's receiver is there too
+        stop.set()
+        await server  # stopping finalizes the open stream
+    finally:
+        sender.close()
+        stop.set()
+    doc = json.loads((tmp_path / "streams" / "c-cli.json").read_text())
+    assert (doc["end_reason"], doc["frames"]) == ("receiver-stopped", 1600)

@@ -1,0 +1,109 @@
+"""The platform's notifier when the customer is down, slow or refusing: it answers quickly, logs the
+loss with the call id, counts it, and never raises into the call flow (R1.4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from callrec_ari.streaming.notify import REJECTED, UNREACHABLE, StreamNotifier
+from tests.streaming.conftest import Rig, RtpSender, start_rig
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port  # nothing listens there once the socket is closed
+
+
+@pytest.fixture
+async def hanging_url() -> AsyncIterator[str]:
+    """An endpoint that accepts the connection and never answers."""
+    async def hang(_request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/streams", hang)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/streams"
+    await runner.cleanup()
+
+
+async def test_receiver_down_fails_fast_logs_counts_and_never_raises(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    sender = RtpSender(rig.rtp)
+    settings = rig.settings(control_url=f"http://127.0.0.1:{closed_port()}/streams")
+    meta = rig.metadata("1700000000.77", sender)
+    sender.close()
+    caplog.set_level(logging.INFO, logger="callrec_ari.streaming")
+    began = time.monotonic()
+    async with StreamNotifier(settings) as notifier:
+        start = await notifier.start(meta)
+        beat = await notifier.heartbeat(meta.call_id)
+        end = await notifier.end(meta.call_id, "hangup")
+    assert time.monotonic() - began < 2.0
+    assert not start and not beat and not end
+    assert {start.error_id, beat.error_id, end.error_id} == {UNREACHABLE}
+    c = notifier.counters
+    assert (c.notifications_sent, c.notifications_failed, c.endpoint_unreachable) == (3, 3, 3)
+    assert c.streams_unannounced == 1 and not notifier.endpoint_up(meta.call_id)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("1700000000.77" in m and UNREACHABLE in m for m in warnings)
+
+
+async def test_a_silent_endpoint_costs_at_most_the_timeout(rig: Rig, hanging_url: str) -> None:
+    sender = RtpSender(rig.rtp)
+    meta = rig.metadata("c-hang", sender)
+    sender.close()
+    began = time.monotonic()
+    async with StreamNotifier(rig.settings(control_url=hanging_url, timeout_seconds=0.3)) as notifier:
+        result = await notifier.start(meta)
+    assert (result.ok, result.error_id) == (False, UNREACHABLE)
+    assert time.monotonic() - began < 1.0
+
+
+async def test_endpoint_lost_mid_call_is_one_warning_and_one_interrupted_stream(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rig, runner = await start_rig(tmp_path)
+    sender = RtpSender(rig.rtp)
+    meta = rig.metadata("c-mid", sender)
+    sender.close()
+    caplog.set_level(logging.WARNING, logger="callrec_ari.streaming")
+    try:
+        async with StreamNotifier(rig.settings()) as notifier:
+            assert await notifier.start(meta) and notifier.endpoint_up("c-mid")
+            await runner.cleanup()  # the customer's equipment dies mid-call
+            await rig.streams.stop()
+            beats = [await notifier.heartbeat("c-mid") for _ in range(3)]
+    finally:
+        await runner.cleanup()
+    assert not any(beats) and notifier.counters.streams_interrupted == 1
+    lost = [r for r in caplog.records if "c-mid" in r.getMessage() and "lost" in r.getMessage()]
+    assert len(lost) == 1
+
+
+async def test_a_refusal_is_rejected_with_the_customers_reason(rig: Rig) -> None:
+    sender = RtpSender(rig.rtp)
+    meta = rig.metadata("c-refused", sender)
+    sender.close()
+    async with StreamNotifier(rig.settings(secret="not-the-customers")) as notifier:
+        result = await notifier.start(meta)
+        run = asyncio.create_task(notifier.run_heartbeats("c-refused"))
+        await asyncio.sleep(0.35)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    assert (result.error_id, result.status, result.remote_error_id) == (REJECTED, 401, "signature-invalid")
+    assert notifier.counters.endpoint_rejected >= 3  # the start and heartbeats every 0.1 s
+    assert not list(rig.directory.iterdir())
