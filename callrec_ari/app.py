@@ -26,6 +26,7 @@ from callrec_ari.observability.checks import check_database, check_spool, spool_
 from callrec_ari.observability.http import Check
 from callrec_ari.observability.http import serve as serve_http
 from callrec_ari.observability.metrics import ARI_CONNECTED, ARI_RECONNECTS
+from callrec_ari.streaming.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,11 @@ class CallrecApp:
         submitter: RecordingSubmitter | None = None,
         spool_dir: Path = Path("spool"),
         db: sessionmaker[Session] | None = None,
+        stream_settings: StreamSettings | None = None,
     ) -> None:
         self.config = config
         self.db = db
+        self.stream_settings = stream_settings
         self.ari = AriClient(ari_settings(config))
         self.finisher = CallFinisher(config, self.ari, db, submitter, spool_dir)
         # Where recordings are written: Asterisk's directory when on this host, else our spool.
@@ -80,6 +83,7 @@ class CallrecApp:
                 self.manager = CallManager(
                     self.ari, self.config, calls, on_finished=self._finished, lines=lines,
                     spool_has_room=self._spool_has_room, journal=self.journal,
+                    stream_settings=self.stream_settings,
                 )
                 if self.config.http_port:
                     self.http = await serve_http(self._checks(), self.config.http_host, self.config.http_port)

@@ -29,6 +29,7 @@ class LineConfig:
     omit_notice: bool = False  # R2.3: the contract chose to omit the notice
     contract_suspended: bool = False  # R5.5
     line_suspended: bool = False  # R5.5
+    delivery: str = "file"  # R1.5: "file" (recorded, zipped, pushed) or "stream" (real time, nothing kept)
 
 
 DEMO_LINES = tuple(
@@ -176,6 +177,8 @@ def validate(config: Config) -> None:
         if line.number in seen:
             raise ConfigError(f"lines: number {line.number} is listed twice")
         seen.add(line.number)
+        if line.delivery not in ("file", "stream"):
+            raise ConfigError(f"lines: line {line.endpoint} delivery must be file or stream")
         if not line.omit_notice and not line.notice:
             raise ConfigError(f"lines: line {line.endpoint} plays a notice but names none")
 

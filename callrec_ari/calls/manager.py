@@ -26,6 +26,7 @@ from callrec_ari.calls.session import CallSession
 from callrec_ari.config import Config
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import ACTIVE_CALLS, CALLS
+from callrec_ari.streaming.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,14 @@ class CallManager:
         lines: LineDirectory | None = None,
         spool_has_room: Callable[[], bool] | None = None,
         journal: CallJournal | None = None,
+        stream_settings: StreamSettings | None = None,
     ) -> None:
         self.ari = ari
         self.config = config
         self.lines: LineDirectory = lines or ConfigLines(config)
         self._spool_has_room = spool_has_room
         self.journal = journal
+        self.stream_settings = stream_settings
         self._tasks = tasks
         self._on_finished = on_finished
         self._owners: dict[str, CallSession] = {}
@@ -133,6 +136,7 @@ class CallManager:
             cleanup_timeout=self.config.cleanup_timeout,
             segment_seconds=self.config.segment_seconds,
             journal=self.journal.write if self.journal is not None else None,
+            stream_settings=self.stream_settings,
         )
 
     def owned_channels(self) -> list[str]:

@@ -21,6 +21,7 @@ class CallPlan:
     tone: str = "sound:beep"
     notice_reason: str = ""
     caller_id: str | None = None  # number presented to the callee
+    delivery: str = "file"  # "file" or "stream" (R1.5), from the line whose contract records
     caller_withheld: bool = False  # 184 dialled: the callee is not shown the number (R2.2)
     extra: dict[str, str] = field(default_factory=dict)
 

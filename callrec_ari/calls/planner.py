@@ -87,6 +87,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         caller = _party(line, decision.recordable)
         caller_number, callee_number, line_endpoint = line.number, decision.number, line.endpoint
         record = decision.recordable or other_records
+        delivery = line.delivery if decision.recordable else (other.delivery if other else "file")
         # The reason says why the call is (not) recorded: the callee's line when only it records.
         reason = str(decision.reason) if decision.recordable or not other_records else "recorded-by-callee"
         withheld = decision.withheld
@@ -104,6 +105,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         record = decision.recordable
         reason = str(decision.reason)
         withheld = decision.withheld
+        delivery = line.delivery
     notices = plan_notices(caller, callee)
     return CallPlan(
         call_id=call_id,
@@ -120,4 +122,5 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         notice_reason=str(notices.reason),
         caller_id=caller_number or None,
         caller_withheld=withheld,
+        delivery=delivery,
     )

@@ -25,6 +25,8 @@ from callrec_ari.calls.state import CallState, IllegalTransition, transition
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import NOTICE_LATENCY, RECORDINGS_IN_PROGRESS
 from callrec_ari.recording.segments import SegmentedRecording
+from callrec_ari.streaming.settings import StreamSettings
+from callrec_ari.streaming.tap import StreamTap
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class CallSession:
         cleanup_timeout: float = 5.0,
         segment_seconds: float = 3600.0,
         journal: Callable[[JournalEntry], None] | None = None,
+        stream_settings: StreamSettings | None = None,
     ) -> None:
         self.plan = plan
         self.call_id = plan.call_id
@@ -73,6 +76,9 @@ class CallSession:
         self._end_cause = causes.NORMAL_CLEARING
         self._hangup_by = "app"
         self._journal = journal
+        self.tap: StreamTap | None = None
+        if plan.record and plan.delivery == "stream" and stream_settings is not None:
+            self.tap = StreamTap(ari, stream_settings, plan, self.bridge_id)
         self._adopted = False
 
     @property
@@ -263,6 +269,10 @@ class CallSession:
         if not self.plan.record:
             await self._talk()
             return
+        if self.tap is not None:
+            # Stream delivery: nothing is recorded on the platform; the stream starts after the tone.
+            await self._play_notice()
+            return
         # The recording starts at answer so the file itself proves the notice was played.
         try:
             await self.recording.start_next()
@@ -352,6 +362,11 @@ class CallSession:
         if self.plan.record:
             for leg in (self.caller_id, self.callee_id):
                 await self.ari.unmute(leg, "in")
+        if self.tap is not None:
+            self._claim(self.tap.channel_id)
+            self._legs_alive.add(self.tap.channel_id)
+            if not await self.tap.begin(self.times.talk_started):
+                self._legs_alive.discard(self.tap.channel_id)
         log.info("call=%s talking", self.call_id)
 
     # ---- step 6: hangup of either leg --------------------------------------------------------------
@@ -423,6 +438,8 @@ class CallSession:
                 if self._roll_timer is not None:
                     self._roll_timer.cancel()
                 await self.recording.stop_all()
+                if self.tap is not None:
+                    await self.tap.finish(reason=f"hangup-{self._hangup_by}")
                 # Let the remaining events (legs destroyed, recording finished) drain.
                 while not self._nothing_left():
                     event = await self.queue.get()

@@ -26,6 +26,9 @@ def to_line_config(line: Line, contract: Contract) -> LineConfig:
         omit_notice=contract.omit_notice,
         contract_suspended=contract.suspended,
         line_suspended=line.suspended,
+        # R1.5: the contract's live connection decides; stream only when it has a stream one.
+        delivery="stream" if any(c.type == "stream" and c.removed_at is None for c in contract.connections)
+        else "file",
     )
 
 

@@ -148,7 +148,8 @@ async def start_app(
 
     async def start(**overrides: Any) -> RunningApp:
         """The app with config ``overrides``; ``db``, ``submitter``, ``spool_dir`` go to CallrecApp."""
-        app_kwargs = {k: overrides.pop(k) for k in ("db", "submitter", "spool_dir") if k in overrides}
+        app_kwargs = {k: overrides.pop(k) for k in ("db", "submitter", "spool_dir", "stream_settings")
+                      if k in overrides}
         app_kwargs.setdefault("spool_dir", tmp_path / f"spool-{len(tasks)}")
         overrides.setdefault("http_port", 0)
         overrides.setdefault("ari_transcript", str(tmp_path / f"ari-events-{len(tasks)}.jsonl"))
