@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv openssh-server openssh-client
+APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv openssh-server openssh-client chromium
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv asterisk run test test-unit test-integration lint clean-asterisk
@@ -51,3 +51,8 @@ test: deps venv asterisk lint
 
 clean-asterisk:
 	rm -rf /var/cache/callrec/asterisk-sid
+
+# Benchmarks (issue 8): not part of `make test`. BENCH_QUICK=1 for a < 5 min smoke run.
+.PHONY: bench
+bench: deps venv asterisk
+	$(PY) -m bench.run --profile

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import callrec_ari.contracts  # noqa: F401  (registers its tables on Base.metadata)
+import callrec_ari.contracts
+import callrec_ari.portal  # noqa: F401
 from callrec_ari.db import Base, database_url, make_engine
 
 config = context.config

@@ -12,18 +12,22 @@ from callrec_ari.cli import (
     contracts_cmd,
     db_cmd,
     deliver_cmd,
+    portal_cmd,
     receiver_cmd,
     rules_cmd,
     run_cmd,
 )
 from callrec_ari.observability.logs import setup_logging
 
+_SERVICES = frozenset({"run", "deliver", "receiver", "portal"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callrec", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run_cmd, deliver_cmd, receiver_cmd, rules_cmd, contracts_cmd, billing_cmd, db_cmd):
+    commands = (run_cmd, deliver_cmd, receiver_cmd, rules_cmd, contracts_cmd, billing_cmd, portal_cmd, db_cmd)
+    for module in commands:
         module.register(sub)
     return parser
 
@@ -31,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr)
+    # Services log what they do; one-shot commands stay quiet but for warnings (stdout is their answer).
+    quiet = logging.INFO if args.command in _SERVICES else logging.WARNING
+    setup_logging(level=logging.DEBUG if args.verbose else quiet)
     code: int = args.handler(args)
     return code
 

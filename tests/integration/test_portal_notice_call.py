@@ -9,7 +9,6 @@ reads as ``callrec/custom``). Nothing is restarted between the approval and the 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from callrec_ari.ari.client import AriClient
-from callrec_ari.config import Config
 from callrec_ari.contracts.directory import to_line_config
 from callrec_ari.contracts.models import Contract, Line
 from callrec_ari.db import make_engine, make_sessionmaker
@@ -95,12 +93,8 @@ async def test_notice_approved_in_the_portal_plays_on_the_next_call(
     written.append(Path(settings.notices_dir) / f"{sound.removeprefix('callrec/custom/')}.wav")
     try:
         assert written[0].exists()
-        # The call flow reads lines from the database per call once it takes a database URL; until then
-        # it is handed the lines as the database has them now.
-        if "database_url" in {f.name for f in dataclasses.fields(Config)}:
-            app = await start_app(database_url=url)
-        else:
-            app = await start_app(lines=db_lines(url))
+        # The call flow reads the line from the database on each call: no restart after the approval.
+        app = await start_app(lines_from="database", db=make_sessionmaker(make_engine(url)))
         rc = await run_parties(
             uac(tmp_path, OUTSIDE, user="1001", tone=tones["caller"], talk_ms=3_000),
             uas(tmp_path, tone=tones["callee"]),

@@ -1,0 +1,374 @@
+"""Capacity: SIPp load (RTP both ways) through the real Asterisk 22, with our app + file delivery, and
+through the plain-dialplan baseline ([bench-baseline]: MixMonitor + Dial, no ARI app).
+
+One Asterisk (scripts/asterisk-root.sh) for the whole run, under the machine's Asterisk lock. For each
+rate, the baseline run and the app run happen back to back on the same Asterisk, so their ratio is
+measured under the same conditions. The app (`callrec run`), the delivery worker (`callrec deliver`)
+and the reference receiver (`callrec receiver`) are separate processes; CPU is read from
+/proc/<pid>/stat (utime+stime, all threads) before and after each run:
+  - Asterisk: the asterisk process inside the chroot;
+  - app: `callrec run` + `callrec deliver` (the receiver is the customer's side and is not counted).
+A run's CPU window closes once the last call has ended and (app) the last ZIP has been acknowledged
+by the receiver, so packaging and upload are inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import wave
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import (
+    QUICK,
+    ROOT,
+    VENV_BIN,
+    cpu_seconds,
+    find_descendant,
+    free_port,
+    log,
+    stop_process,
+    wait_until,
+)
+from bench.latency import notice_latencies_ms, summary
+
+sys.path.insert(0, str(ROOT))
+from callrec_ari.pbx.local import LocalAsterisk, root_path  # noqa: E402
+from tests.support.audio import Audio  # noqa: E402
+from tests.support.sipp import tone_file, uac_scenario, uas_scenario  # noqa: E402
+
+OUTSIDE = "0312345678"
+CALLER_TONE, CALLEE_TONE = 1200, 1800
+SECRET = "bench-secret"
+ARI = "http://127.0.0.1:8088/ari"
+ARI_AUTH = "Basic " + base64.b64encode(b"callrec:callrec").decode()
+UAC_PORT, UAC_MEDIA = 5070, 6000
+UAS_PORT, UAS_MEDIA = 5080, 6010
+NOTICE_END_S = 5.0  # notice (3.5 s) + beep (0.44 s) + margin: both tones must be heard after this
+
+
+@dataclass
+class Plan:
+    rates: list[float]
+    talk_s: float
+    window_s: float  # seconds of call arrivals per rate
+
+
+def plan() -> Plan:
+    if QUICK:
+        return Plan(rates=[1, 2], talk_s=8, window_s=6)
+    # 20-second calls. Asterisk's RTP range (dialplan/rtp.conf: 20000-20999) holds ~500 channels,
+    # i.e. ~250 calls in flight (2 legs each): 8 cps x ~22 s is ~180 calls, 10 cps would be ~220
+    # (too close to the edge to tell Asterisk from port exhaustion), 20 cps cannot fit at all.
+    return Plan(rates=[2, 4, 6, 8], talk_s=20, window_s=25)
+
+
+def ari_get(path: str) -> Any:
+    req = urllib.request.Request(ARI + path, headers={"Authorization": ARI_AUTH})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def ari_delete(path: str) -> None:
+    req = urllib.request.Request(ARI + path, headers={"Authorization": ARI_AUTH}, method="DELETE")
+    try:
+        urllib.request.urlopen(req, timeout=5).close()
+    except Exception:  # noqa: BLE001 - best effort cleanup
+        pass
+
+
+def channel_count() -> int:
+    try:
+        return len(ari_get("/channels"))
+    except Exception:  # noqa: BLE001
+        return -1
+
+
+@dataclass
+class Stack:
+    """Asterisk + app + worker + receiver + the answering SIPp, all started (and stopped) by us."""
+
+    work: Path
+    asterisk: LocalAsterisk | None = None
+    asterisk_pid: int = 0
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    received: Path = Path()
+    baseline_dir: Path = Path()
+    transcript: Path = Path()
+    tones: dict[str, Path] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.tones = {"caller": tone_file(self.work, CALLER_TONE, 200),
+                      "callee": tone_file(self.work, CALLEE_TONE, 200)}
+        log("starting Asterisk 22 (scripts/asterisk-root.sh run)")
+        self.asterisk = LocalAsterisk(self.work / "asterisk.log")
+        asyncio.run(self.asterisk.start(timeout=120))
+        assert self.asterisk.process is not None
+        self.asterisk_pid = find_descendant(self.asterisk.process.pid, "asterisk")
+        rec_dir = root_path() / "var/spool/asterisk/recording"
+        self.baseline_dir = rec_dir / "bench"
+        self.baseline_dir.mkdir(parents=True, exist_ok=True)
+        st = rec_dir.stat()
+        os.chown(self.baseline_dir, st.st_uid, st.st_gid)
+        for f in self.baseline_dir.glob("*.wav"):
+            f.unlink()
+
+        self.received = self.work / "received"
+        port = free_port()
+        self.transcript = self.work / "ari-events.jsonl"
+        cfg = self.work / "callrec.toml"
+        cfg.write_text(f"""
+ari_url = "{ARI}"
+ari_transcript = "{self.transcript}"
+http_port = 0
+asterisk_recording_dir = "{rec_dir}"
+
+[delivery]
+spool_dir = "{self.work / 'spool'}"
+poll_interval = 0.2
+retry_interval = 5.0
+backoff_initial = 0.2
+backoff_max = 1.0
+
+[delivery.connection]
+url = "http://127.0.0.1:{port}/recordings"
+secret = "{SECRET}"
+""")
+        env = dict(os.environ, CALLREC_ARI_URL=ARI, CALLREC_ASTERISK_RECORDING_DIR=str(rec_dir),
+                   CALLREC_DATABASE_URL=f"sqlite:///{self.work / 'callrec.db'}", CALLREC_CONFIG=str(cfg))
+        cr = str(VENV_BIN / "callrec")
+        self.procs["receiver"] = self._spawn("receiver", [cr, "receiver", "--dir", str(self.received),
+                                                          "--secret", SECRET, "--port", str(port)], env)
+        self.procs["app"] = self._spawn("app", [cr, "run", "--config", str(cfg)], env)
+        if not wait_until(self._app_ready, 60):
+            raise RuntimeError(f"callrec run did not register with ARI: see {self.work / 'app.log'}")
+        self.procs["worker"] = self._spawn("worker", [cr, "deliver", "--config", str(cfg), "--no-migrate"], env)
+        uas = self.work / "uas.xml"
+        uas.write_text(uas_scenario(tone=self.tones["callee"]))
+        self.procs["uas"] = self._spawn("uas", [
+            "sipp", "-sf", str(uas), "-i", "127.0.0.1", "-p", str(UAS_PORT), "-mi", "127.0.0.1",
+            "-mp", str(UAS_MEDIA), "-nostdin", "-l", "5000", "-trace_err",
+            "-error_file", str(self.work / "uas.errors.log"),
+        ], env)
+        time.sleep(1.0)
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}: see {self.work / (name + '.log')}")
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        out = open(self.work / f"{name}.log", "ab")
+        return subprocess.Popen(cmd, cwd=self.work, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+    def _app_ready(self) -> bool:
+        if self.procs["app"].poll() is not None:
+            raise RuntimeError(f"callrec run exited: see {self.work / 'app.log'}")
+        try:
+            ari_get("/applications/callrec")
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    def stop(self) -> None:
+        for name in ("uas", "worker", "app", "receiver"):
+            proc = self.procs.pop(name, None)
+            if proc is not None:
+                stop_process(proc, signal.SIGUSR1 if name == "uas" else signal.SIGTERM)
+        if self.asterisk is not None:
+            self.asterisk.stop()
+            self.asterisk = None
+
+    def cpu(self) -> dict[str, float]:
+        return {"asterisk": cpu_seconds(self.asterisk_pid),
+                "app": cpu_seconds(self.procs["app"].pid) + cpu_seconds(self.procs["worker"].pid)}
+
+
+def sipp_stats(path: Path) -> dict[str, int]:
+    """The last row of SIPp's -trace_stat CSV: calls created, successful, failed."""
+    try:
+        rows = list(csv.reader(io.StringIO(path.read_text(errors="replace")), delimiter=";"))
+    except FileNotFoundError:
+        return {"created": 0, "successful": 0, "failed": 0}
+    head, last = rows[0], rows[-1]
+    col = {name: i for i, name in enumerate(head)}
+
+    def get(name: str) -> int:
+        try:
+            return int(last[col[name]])
+        except (KeyError, ValueError, IndexError):
+            return 0
+
+    return {"created": get("TotalCallCreated"), "successful": get("SuccessfulCall(C)"),
+            "failed": get("FailedCall(C)")}
+
+
+def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float) -> str | None:
+    """None if the recording is complete and correct, else why not."""
+    d = pcm_audio.duration
+    if not (talk_s - 1.5 <= d <= talk_s + slack_after):
+        return f"duration {d:.2f}s (call {talk_s:.0f}s)"
+    talk = slice(int(NOTICE_END_S / 0.05), int((d - 0.5) / 0.05))
+    for freq in (CALLER_TONE, CALLEE_TONE):
+        present = pcm_audio.present(freq)[talk]
+        if present.size == 0 or present.mean() < 0.9:
+            return f"tone {freq} Hz in {present.mean() if present.size else 0:.0%} of the talk"
+    return None
+
+
+def check_zip(path: Path, talk_s: float) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            manifest = json.loads(z.read("manifest.json"))
+            names = [s["name"] for s in sorted(manifest["segments"], key=lambda s: s["order"])]
+            pcm = b""
+            for n in names:
+                with wave.open(io.BytesIO(z.read(n))) as w:
+                    pcm += w.readframes(w.getnframes())
+    except Exception as exc:  # noqa: BLE001
+        return f"unreadable: {exc!r}"
+    audio = Audio(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, 8000)
+    return check_audio(audio, talk_s, 1.0)
+
+
+def check_wav(path: Path, talk_s: float) -> str | None:
+    try:
+        audio = Audio.from_wav_bytes(path.read_bytes())
+    except Exception as exc:  # noqa: BLE001
+        return f"unreadable: {exc!r}"
+    # The baseline's Dial A() announcement can delay the caller's answer by the notice length.
+    return check_audio(audio, talk_s, 6.0)
+
+
+def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
+    """One run: rate x window calls of talk_s seconds, through the app ("app") or the dialplan ("dialplan")."""
+    calls = max(1, int(round(rate * p.window_s)))
+    tag = f"{mode}-{rate:g}cps"
+    service = OUTSIDE if mode == "app" else "9" + OUTSIDE
+    scenario = stack.work / f"uac-{tag}.xml"
+    scenario.write_text(uac_scenario(tone=stack.tones["caller"], talk_ms=int(p.talk_s * 1000)))
+    stat = stack.work / f"uac-{tag}.csv"
+    limit = int(rate * (p.talk_s + 15)) + 10
+    budget = p.window_s + p.talk_s + 120
+    before_zips = set(stack.received.glob("*.zip"))
+    before_wavs = set(stack.baseline_dir.glob("*.wav"))
+    cpu0, t0, wall0 = stack.cpu(), time.time(), time.monotonic()
+    uac = subprocess.Popen([
+        "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(UAC_PORT), "-mi", "127.0.0.1",
+        "-mp", str(UAC_MEDIA), "-nostdin", "-m", str(calls), "-r", str(rate), "-rp", "1000",
+        "-l", str(limit), "-s", service, "-key", "user", "1001", "-au", "1001", "-ap", "callrec1001",
+        "-recv_timeout", "30000", "-timeout", f"{int(budget)}s", "-timeout_error",
+        "-trace_err", "-error_file", str(stack.work / f"uac-{tag}.errors.log"),
+        "-trace_stat", "-stf", str(stat), "-fd", "5",
+        "127.0.0.1:5060",
+    ], cwd=stack.work, stdin=subprocess.DEVNULL, stdout=open(stack.work / f"uac-{tag}.out", "wb"),
+        stderr=subprocess.STDOUT)
+    try:
+        rc = uac.wait(budget + 30)
+    except subprocess.TimeoutExpired:
+        stop_process(uac, signal.SIGUSR1)
+        rc = -1
+    t_calls_done = time.time()
+    stats = sipp_stats(stat)
+    wait_until(lambda: channel_count() == 0, 60)
+    leftover = channel_count()
+    if mode == "app":
+        # File delivery is part of the load: close the window once every answered call is acknowledged.
+        def delivered() -> bool:
+            return len(set(stack.received.glob("*.zip")) - before_zips) >= stats["successful"]
+        wait_until(delivered, 120)
+    else:
+        time.sleep(1.0)  # MixMonitor closes its file on hangup
+    cpu1, wall = stack.cpu(), time.monotonic() - wall0
+    if leftover:
+        for ch in ari_get("/channels") if leftover > 0 else []:
+            ari_delete(f"/channels/{ch['id']}")
+
+    bad, reasons = 0, {}
+    if mode == "app":
+        new = sorted(set(stack.received.glob("*.zip")) - before_zips)
+        files = new
+        checker = check_zip
+    else:
+        new = sorted(set(stack.baseline_dir.glob("*.wav")) - before_wavs)
+        files = new
+        checker = check_wav
+    good = 0
+    for f in files:
+        why = checker(f, p.talk_s)
+        if why is None:
+            good += 1
+        else:
+            reasons[f.name] = why
+    bad = max(0, stats["successful"] - good)
+    for f in files:  # keep the disk clean between runs
+        f.unlink(missing_ok=True)
+
+    placed = stats["created"] or calls
+    d_ast = cpu1["asterisk"] - cpu0["asterisk"]
+    d_app = cpu1["app"] - cpu0["app"] if mode == "app" else 0.0
+    result: dict[str, Any] = {
+        "mode": mode, "cps": rate, "calls": placed, "answered": stats["successful"],
+        "failed": stats["failed"] + max(0, placed - stats["successful"] - stats["failed"]),
+        "recordings": len(files), "bad_recordings": bad, "bad_examples": dict(list(reasons.items())[:5]),
+        "cpu_s_asterisk": round(d_ast, 2), "cpu_s_app": round(d_app, 2),
+        "cpu_per_call_asterisk": round(d_ast / placed, 4), "cpu_per_call_app": round(d_app / placed, 4),
+        "wall_s": round(wall, 1), "sipp_rc": rc, "channels_left": leftover,
+    }
+    if mode == "app":
+        lat = notice_latencies_ms(stack.transcript, since=t0 - 1, until=t_calls_done + 1)
+        result["notice_latency"] = summary(lat)
+    log(f"{tag}: {json.dumps({k: v for k, v in result.items() if k != 'bad_examples'})}")
+    if reasons:
+        log(f"{tag}: bad recordings, e.g. {result['bad_examples']}")
+    return result
+
+
+def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
+    p = plan()
+    stack = Stack(work)
+    runs: list[dict[str, Any]] = []
+    profile_out: dict[str, Any] = {}
+    try:
+        stack.start()
+        for rate in p.rates:
+            # Settle between runs: no channels from the previous one.
+            wait_until(lambda: channel_count() == 0, 30)
+            base = run_load(stack, "dialplan", rate, p)
+            wait_until(lambda: channel_count() == 0, 30)
+            spy = None
+            if profile and rate == p.rates[-1] and shutil.which(str(VENV_BIN / "py-spy")):
+                spy = subprocess.Popen([
+                    str(VENV_BIN / "py-spy"), "record", "--pid", str(stack.procs["app"].pid),
+                    "--format", "raw", "--output", str(work / "app-profile.txt"), "--rate", "50",
+                    "--nonblocking", "--duration", str(int(p.window_s + p.talk_s + 10)),
+                ], stdout=open(work / "py-spy.log", "wb"), stderr=subprocess.STDOUT)
+            app = run_load(stack, "app", rate, p)
+            if spy is not None:
+                try:
+                    spy.wait(60)
+                except subprocess.TimeoutExpired:
+                    stop_process(spy, signal.SIGINT)
+                profile_out = {"raw": str(work / "app-profile.txt"), "cps": rate}
+            total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
+            ratio = total_app / base["cpu_per_call_asterisk"] if base["cpu_per_call_asterisk"] else None
+            app["cpu_ratio_vs_dialplan"] = None if ratio is None else round(ratio, 2)
+            runs.append({"app": app, "dialplan": base})
+    finally:
+        stack.stop()
+    return {"plan": p.__dict__, "runs": runs, "profile": profile_out, "work": str(work)}

@@ -1,0 +1,139 @@
+"""Shared pieces of the benchmarks: the machine lock, process CPU and memory from /proc, waiting."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = ROOT / ".venv" / "bin"
+LOCK_PATH = "/tmp/callrec-asterisk.lock"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+@contextmanager
+def asterisk_lock(timeout: float = 1800.0) -> Iterator[None]:
+    """The machine's one-Asterisk lock (the tests take the same one): held while we run Asterisk,
+    SIPp, and use ports 5060/5070/5080/5090, 8088 and media 6000-6030."""
+    fh = open(LOCK_PATH, "w")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                fh.close()
+                raise TimeoutError(f"{LOCK_PATH} still held by someone else after {timeout:.0f}s")
+            log("waiting for the Asterisk lock (tests or another benchmark are running)")
+            time.sleep(5)
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except FileNotFoundError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def vm_hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == pid:
+            out.append(int(entry))
+    return out
+
+
+def find_descendant(pid: int, comm: str, timeout: float = 30.0) -> int:
+    """The pid of the first descendant of ``pid`` named ``comm`` (e.g. asterisk under its chroot)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        todo, seen = [pid], 0
+        while todo and seen < 10_000:
+            p = todo.pop()
+            seen += 1
+            try:
+                name = Path(f"/proc/{p}/comm").read_text().strip()
+            except OSError:
+                name = ""
+            if name == comm:
+                return p
+            todo.extend(children(p))
+        time.sleep(0.2)
+    raise RuntimeError(f"no process {comm!r} under pid {pid}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.25) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Stop a process this benchmark started (by its own pid only)."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)

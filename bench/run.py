@@ -1,0 +1,190 @@
+"""`make bench`: capacity + notice latency (real Asterisk 22, SIPp) and delivery throughput, each next to
+its baseline. Writes bench/results.json and bench/results.md. BENCH_QUICK=1: small rates and files.
+
+Usage: .venv/bin/python -m bench.run [--only capacity|delivery] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import QUICK, ROOT, VENV_BIN, asterisk_lock, log
+
+OUT_JSON = ROOT / "bench" / "results.json"
+OUT_MD = ROOT / "bench" / "results.md"
+
+
+def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
+                  elapsed: float) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    if cap is not None:
+        rows, lat = [], {}
+        for run in cap["runs"]:
+            app, base = run["app"], run["dialplan"]
+            rows.append({
+                "cps": app["cps"], "calls": app["calls"], "failed": app["failed"],
+                "bad_recordings": app["bad_recordings"], "cpu_per_call_app": app["cpu_per_call_app"],
+                "cpu_per_call_asterisk": app["cpu_per_call_asterisk"],
+                "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
+                "dialplan": {k: base[k] for k in ("calls", "failed", "bad_recordings", "cpu_per_call_asterisk")},
+            })
+            lat[str(app["cps"])] = {"p50": app["notice_latency"]["p50"], "p99": app["notice_latency"]["p99"],
+                                    "n": app["notice_latency"]["n"]}
+
+        def clean(mode: str) -> float | None:
+            ok = [r[mode]["cps"] for r in cap["runs"] if r[mode]["failed"] == 0 and r[mode]["bad_recordings"] == 0]
+            return max(ok) if ok else None
+
+        res["capacity"] = rows
+        res["max_clean_cps"] = clean("app")
+        res["max_clean_cps_dialplan"] = clean("dialplan")
+        res["notice_latency_ms"] = lat
+    if delivery is not None:
+        res["delivery"] = {k: delivery[k] for k in ("mb_per_s", "baseline_mb_per_s", "ratio", "peak_rss_mb_1gb")}
+    res["meta"] = {
+        "quick": QUICK, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
+        "cpus": os.cpu_count(), "elapsed_s": round(elapsed, 1),
+        "command": ("BENCH_QUICK=1 " if QUICK else "") + "make bench",
+        "capacity_plan": cap["plan"] if cap else None,
+        "latency_source": "ARI event timestamps: callee Dial ANSWER -> first notice PlaybackStarted",
+    }
+    res["raw"] = {"capacity_runs": cap["runs"] if cap else None,
+                  "delivery_details": delivery["details"] if delivery else None,
+                  "profile": cap.get("profile_summary") if cap else None}
+    return res
+
+
+def render_md(res: dict[str, Any]) -> str:
+    m = res["meta"]
+    out = [f"# callrec benchmarks ({'QUICK mode, ' if m['quick'] else ''}{m['date']}, {m['cpus']} CPUs)", "",
+           f"Reproduce: `{m['command']}` (about {m['elapsed_s'] / 60:.0f} min). Figures from one run; "
+           "each next to its baseline on the same machine.", ""]
+    if "capacity" in res:
+        p = m["capacity_plan"]
+        out += ["## Capacity (SIPp, RTP both ways, real Asterisk 22)", "",
+                f"Calls of {p['talk_s']:g} s, arrivals for {p['window_s']:g} s per rate, one caller line (1001) "
+                "dialling an outside number answered by SIPp on the carrier trunk. **app** = Asterisk + "
+                "`callrec run` + `callrec deliver` (every recording zipped and acknowledged by the reference "
+                "receiver inside the measured window); **dialplan** = the same load through "
+                "`[bench-baseline]` (MixMonitor + Dial, notice by Dial's A() option, no ARI app). "
+                "CPU = utime+stime from /proc per process; per call = CPU of the run / calls placed. "
+                "A recording is good when its length matches the call (±1.5 s) and both parties' tones "
+                "are in ≥ 90 % of the talk after the notice.", "",
+                "| cps | calls | failed | bad rec. | CPU/call app (s) | CPU/call Asterisk (s) | "
+                "dialplan: failed / bad / CPU/call Asterisk (s) | total CPU vs dialplan |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in res["capacity"]:
+            d = r["dialplan"]
+            out.append(f"| {r['cps']:g} | {r['calls']} | {r['failed']} | {r['bad_recordings']} | "
+                       f"{r['cpu_per_call_app']:.3f} | {r['cpu_per_call_asterisk']:.3f} | "
+                       f"{d['failed']} / {d['bad_recordings']} / {d['cpu_per_call_asterisk']:.3f} | "
+                       f"{r['cpu_ratio_vs_dialplan']}× |")
+        out += ["", f"Highest clean rate (0 failed, 0 bad recordings): **app {res['max_clean_cps']} cps**, "
+                f"dialplan {res['max_clean_cps_dialplan']} cps (highest rate tried: {p['rates'][-1]:g} cps).", "",
+                "## Notice latency (callee answer → notice starts)", "",
+                "From ARI event timestamps in the app's transcript (`ari_transcript`): the callee's `Dial` "
+                "event with `dialstatus=ANSWER` to the first `PlaybackStarted` of the notice on that call's "
+                "bridge. Both stamped by Asterisk (ms). Not a packet capture: the first notice RTP frame "
+                "leaves within one 20 ms frame after PlaybackStarted.", "",
+                "| cps | p50 (ms) | p99 (ms) | calls |", "|---|---|---|---|"]
+        for cps, v in res["notice_latency_ms"].items():
+            out.append(f"| {float(cps):g} | {v['p50']} | {v['p99']} | {v['n']} |")
+        out.append("")
+    if "delivery" in res:
+        d, x = res["delivery"], res["raw"]["delivery_details"]
+        out += ["## Delivery (ZIP + upload to the reference receiver)", "",
+                f"{x['calls']} calls × {x['segments_per_call']} WAV segments × {x['segment_seconds']:g} s "
+                f"({x['wav_mb']} MB of WAV, MB = 10^6 bytes). Ours: `RecordingSubmitter.submit` per call "
+                "(what the app runs at call end) then `callrec deliver` (4 uploads in flight) until every ZIP "
+                "is acknowledged. Baseline: `zip -6` per call, then `curl` with the same HMAC/sha256 headers "
+                "(`openssl dgst`, `sha256sum`), 4 in flight (bench/zip_curl.sh).", "",
+                "| | MB/s | time (s) |", "|---|---|---|",
+                f"| ours (package {x['ours_package_s']} s + upload {x['ours_upload_s']} s) | {d['mb_per_s']} | "
+                f"{x['ours_package_s'] + x['ours_upload_s']:.2f} |",
+                f"| zip + curl | {d['baseline_mb_per_s']} | {x['baseline_s']} |",
+                f"| ratio (ours / baseline) | {d['ratio']} | |", "",
+                f"Peak RSS (VmHWM) of `callrec deliver --once` uploading one {x['big_recording_mb']:.0f} MB "
+                f"recording: **{d['peak_rss_mb_1gb']} MB** (upload {x['big_upload_s']} s); packaging it "
+                f"(`RecordingSubmitter.submit` in its own process): {x['peak_rss_mb_packaging_1gb']} MB "
+                f"({x['big_package_s']} s).", ""]
+    prof = res["raw"].get("profile")
+    if prof:
+        out += ["## Where the app's time goes (py-spy, highest rate)", "", "```", prof, "```", ""]
+    return "\n".join(out)
+
+
+def summarize_profile(raw: Path, top: int = 15) -> str | None:
+    """py-spy raw (collapsed stacks) -> the functions with the most samples (self and inclusive)."""
+    if not raw.exists():
+        return None
+    incl: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        count = int(n)
+        total += count
+        frames = stack.split(";")
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    if not total:
+        return None
+    lines = [f"{total} samples (all threads, idle included). Self time:"]
+    for f, c in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * c / total:5.1f}%  {f[:150]}")
+    lines.append("Inclusive (callrec_ari frames):")
+    ours = [(f, c) for f, c in incl.items() if "callrec_ari" in f]
+    for f, c in sorted(ours, key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * c / total:5.1f}%  {f[:150]}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="bench")
+    ap.add_argument("--only", choices=["capacity", "delivery"])
+    ap.add_argument("--profile", action="store_true", help="py-spy the app at the highest rate")
+    ap.add_argument("--work", default=f"/tmp/callrec-bench-{os.getpid()}")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench: needs root (the local Asterisk runs in a chroot)", file=sys.stderr)
+        return 2
+    for tool in ("sipp", "sox", "zip", "curl", "openssl"):
+        if not shutil.which(tool):
+            print(f"bench: {tool} is missing", file=sys.stderr)
+            return 2
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    cap = delivery = None
+    if args.only in (None, "delivery"):
+        from bench.delivery import run_delivery
+        delivery = run_delivery(work / "delivery")
+    if args.only in (None, "capacity"):
+        from bench.capacity import run_capacity
+        profile = args.profile and (VENV_BIN / "py-spy").exists()
+        with asterisk_lock():
+            cap = run_capacity(work / "capacity", profile=profile)
+        if profile and cap.get("profile"):
+            cap["profile_summary"] = summarize_profile(Path(cap["profile"]["raw"]))
+    res = build_results(cap, delivery, time.monotonic() - t0)
+    OUT_JSON.write_text(json.dumps(res, indent=2) + "\n")
+    OUT_MD.write_text(render_md(res))
+    log(f"wrote {OUT_JSON.relative_to(ROOT)} and {OUT_MD.relative_to(ROOT)} (work files in {work})")
+    subprocess.run(["cat", str(OUT_MD)], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

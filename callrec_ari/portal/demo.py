@@ -1,0 +1,61 @@
+"""Demo data for ``callrec portal --create-demo``: one contract with the demo lines 1001-1004 (the SIP
+accounts `make run` prints), a second contract to show isolation, and one account per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callrec_ari.contracts import service
+from callrec_ari.contracts.models import Contract, Line
+from callrec_ari.portal import auth
+from callrec_ari.portal.models import CUSTOMER_ADMIN, OPERATOR, PortalUser
+from callrec_ari.rules.enrollment import LineRequest
+
+DEMO_HOLDER = "Demo Trading Co."
+OTHER_HOLDER = "Other Logistics Ltd."
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    login: str
+    password: str
+    role: str
+
+
+DEMO_LOGINS = (
+    DemoLogin("admin@demo.example", "demo-admin-pass", CUSTOMER_ADMIN),
+    DemoLogin("operator@carrier.example", "demo-operator-pass", OPERATOR),
+    DemoLogin("admin@other.example", "other-admin-pass", CUSTOMER_ADMIN),
+)
+
+
+def _contract(session: Session, holder: str) -> Contract:
+    found = session.scalars(select(Contract).where(Contract.holder_name == holder)).first()
+    return found or service.create_contract(session, holder)
+
+
+def create_demo(session: Session) -> list[DemoLogin]:
+    """Idempotent: running it again changes nothing that exists."""
+    demo, other = _contract(session, DEMO_HOLDER), _contract(session, OTHER_HOLDER)
+    for n in (1001, 1002, 1003, 1004):
+        number = f"0900000{n}"
+        existing = session.scalars(
+            select(Line).where(Line.number == number, Line.removed_at.is_(None))
+        ).first()
+        if existing is None:
+            service.enroll_line(
+                session,
+                demo.id,
+                LineRequest(number=number, endpoint=str(n), holder_name=DEMO_HOLDER, services=()),
+            )
+    for item in DEMO_LOGINS:
+        if session.scalars(select(PortalUser).where(PortalUser.login == item.login)).first() is None:
+            contract_id = None if item.role == OPERATOR else (demo.id if "demo" in item.login else other.id)
+            auth.create_user(session, item.login, item.password, role=item.role, contract_id=contract_id)
+    return list(DEMO_LOGINS)
+
+
+__all__ = ["DEMO_HOLDER", "DEMO_LOGINS", "DemoLogin", "create_demo"]

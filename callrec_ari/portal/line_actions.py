@@ -1,0 +1,140 @@
+"""Customer Control's line switches (R4.1, R4.3, R5.4) and the notice choice (R2.7).
+
+All or nothing: a batch with one refused line changes no line. Each change is audited. The call
+flow reads lines per call, so a change applies from the next call on (no restart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from callrec_ari.contracts.models import Line
+from callrec_ari.notices.service import choices
+from callrec_ari.portal import audit
+from callrec_ari.portal.errors import BadInput, PortalError
+from callrec_ari.portal.tenancy import Scope
+
+MAX_BATCH = 1000
+
+
+def _lines(session: Session, scope: Scope, numbers: Sequence[str]) -> list[Line]:
+    unique = list(dict.fromkeys(numbers))
+    if not unique:
+        raise BadInput("lines-missing", "select at least one line")
+    if len(unique) > MAX_BATCH:
+        raise BadInput("too-many-lines", f"at most {MAX_BATCH} lines at once")
+    return [scope.line(session, n) for n in unique]
+
+
+def start_refusal(line: Line) -> str | None:
+    """Why a line cannot start recording, or None (pure, over the line and its contract)."""
+    if line.contract.suspended:
+        reason = line.contract.suspended_reason
+        return f"{line.number}: the service is suspended for this contract (R5.5): {reason}"
+    if line.suspended:
+        return f"{line.number}: the service is suspended for this line (R5.5): {line.suspended_reason}"
+    if not line.consent:
+        return f"{line.number}: record the user's consent first (R5.4)"
+    return None
+
+
+def set_recording(session: Session, scope: Scope, numbers: Sequence[str], started: bool) -> list[Line]:
+    scope.require_customer()
+    lines = _lines(session, scope, numbers)
+    if started:
+        refusals = [r for r in map(start_refusal, lines) if r]
+        if refusals:
+            error_id = "consent-missing" if all("consent" in r for r in refusals) else "recording-refused"
+            raise BadInput(
+                error_id,
+                "recording not started on any line: "
+                + "; ".join(refusals[:20])
+                + (f" (and {len(refusals) - 20} more)" if len(refusals) > 20 else ""),
+            )
+    for line in lines:
+        if line.recording_started != started:
+            line.recording_started = started
+            audit.record(
+                session,
+                scope,
+                "recording-started" if started else "recording-stopped",
+                line.contract_id,
+                number=line.number,
+            )
+    session.flush()
+    return lines
+
+
+def set_consent(session: Session, scope: Scope, number: str, consent: bool) -> Line:
+    """Withdrawn consent also stops the recording: a line records only with consent (R5.4)."""
+    scope.require_customer()
+    line = scope.line(session, number)
+    if line.consent != consent:
+        line.consent = consent
+        audit.record(
+            session,
+            scope,
+            "consent-recorded" if consent else "consent-withdrawn",
+            line.contract_id,
+            number=line.number,
+        )
+    if not consent and line.recording_started:
+        line.recording_started = False
+        audit.record(
+            session,
+            scope,
+            "recording-stopped",
+            line.contract_id,
+            number=line.number,
+            because="consent-withdrawn",
+        )
+    session.flush()
+    return line
+
+
+def set_notice(session: Session, scope: Scope, number: str, notice: str) -> Line:
+    scope.require_customer()
+    line = scope.line(session, number)
+    allowed = choices(session, line.contract_id)
+    if notice not in allowed:
+        raise BadInput("notice-invalid", f"choose one of: {', '.join(allowed)}")
+    if line.notice != notice:
+        audit.record(
+            session,
+            scope,
+            "notice-chosen",
+            line.contract_id,
+            number=line.number,
+            before=line.notice,
+            after=notice,
+        )
+        line.notice = notice
+    session.flush()
+    return line
+
+
+def suspend_line(session: Session, scope: Scope, number: str, reason: str, lift: bool) -> Line:
+    """R5.5: the operator stops (or restarts) one line's service for privacy reasons."""
+    scope.require_operator()
+    line = scope.line(session, number)
+    reason = reason.strip()
+    if not lift and not reason:
+        raise BadInput("reason-missing", "a suspension needs a reason (R5.5)")
+    if not lift and line.suspended:
+        raise PortalError("already-suspended", f"line {number} is already suspended", 409)
+    line.suspended, line.suspended_reason = not lift, None if lift else reason[:1000]
+    audit.record(
+        session,
+        scope,
+        "line-resumed" if lift else "line-suspended",
+        line.contract_id,
+        reason=(reason or "lifted")[:128],
+        number=line.number,
+    )
+    session.flush()
+    return line
+
+
+__all__ = ["set_consent", "set_notice", "set_recording", "start_refusal", "suspend_line"]

@@ -1,0 +1,228 @@
+"""The OpenAPI 3.0 document of the JSON API (served at /api/openapi.json).
+
+Kept next to the handlers' contracts by hand; tests/portal/test_openapi.py checks that every
+/api/v1 route is documented and runs schemathesis over it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"$ref": "#/components/schemas/Error"}
+_OBJ: dict[str, Any] = {"type": "object"}
+
+
+def _resp(ok: str = "200", schema: dict[str, Any] | None = None, *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        ok: {"description": "OK", "content": {"application/json": {"schema": schema or _OBJ}}}
+    }
+    for code in (400, 401, 403, 404, *errors):
+        out[str(code)] = {"description": "refused", "content": {"application/json": {"schema": _ERR}}}
+    return out
+
+
+def _json_body(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = required
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _path(name: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+
+
+def _query(name: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+
+
+_B, _S = {"type": "boolean"}, {"type": "string"}
+_SUSPEND = _json_body({"reason": _S, "lift": _B})
+
+
+def document() -> dict[str, Any]:
+    op = _resp
+    paths: dict[str, Any] = {
+        "/api/v1/session": {
+            "post": {
+                "summary": "Log in; sets the session cookie, returns the CSRF token",
+                "security": [],
+                "requestBody": _json_body({"login": _S, "password": _S}, ["login", "password"]),
+                "responses": op("200", None, 429),
+            },
+            "delete": {"summary": "Log out", "responses": op()},
+        },
+        "/api/v1/me": {"get": {"summary": "Who is logged in, and the CSRF token", "responses": op()}},
+        "/api/v1/lines": {
+            "get": {
+                "summary": "The contract's lines (search, paging)",
+                "parameters": [_query("q"), _query("page", "integer"), _query("per_page", "integer")],
+                "responses": op(),
+            }
+        },
+        "/api/v1/lines/recording": {
+            "post": {
+                "summary": "Start or stop recording on many lines at once (all or nothing; R4.1, R5.4)",
+                "requestBody": _json_body(
+                    {"numbers": {"type": "array", "items": _S}, "recording_started": _B},
+                    ["numbers", "recording_started"],
+                ),
+                "responses": op(),
+            }
+        },
+        "/api/v1/lines/{number}": {
+            "get": {"summary": "One line", "parameters": [_path("number")], "responses": op()},
+            "patch": {
+                "summary": "Consent, notice, recording switch of one line",
+                "parameters": [_path("number")],
+                "requestBody": _json_body({"consent": _B, "recording_started": _B, "notice": _S}),
+                "responses": op(),
+            },
+        },
+        "/api/v1/contract": {
+            "get": {"summary": "The contract and its connections", "responses": op()},
+            "patch": {
+                "summary": "The notice-omission option (R2.3)",
+                "requestBody": _json_body({"omit_notice": _B}, ["omit_notice"]),
+                "responses": op(),
+            },
+        },
+        "/api/v1/connections": {
+            "get": {"summary": "Connections to the customer equipment (R1.5)", "responses": op()},
+            "post": {
+                "summary": "Add a connection",
+                "requestBody": _json_body(
+                    {"type": {"type": "string", "enum": ["file", "stream"]}, "endpoint": _S, "secret": _S},
+                    ["type", "endpoint", "secret"],
+                ),
+                "responses": op("201"),
+            },
+        },
+        "/api/v1/connections/{id}": {
+            "delete": {
+                "summary": "Remove a connection",
+                "parameters": [_path("id", "integer")],
+                "responses": op(),
+            }
+        },
+        "/api/v1/connections/{id}/test": {
+            "post": {
+                "summary": "Send a test file to the customer equipment",
+                "parameters": [_path("id", "integer")],
+                "responses": op(),
+            }
+        },
+        "/api/v1/deliveries": {"get": {"summary": "Delivery status of recent calls", "responses": op()}},
+        "/api/v1/notices": {
+            "get": {"summary": "Uploaded notices", "parameters": [_query("state")], "responses": op()},
+            "post": {
+                "summary": "Upload a notice (PCM WAV); it waits for the operator (R2.7)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "label": _S,
+                                    "numbers": {"type": "array", "items": _S},
+                                },
+                                "required": ["file", "label"],
+                            }
+                        }
+                    },
+                },
+                "responses": op("201", None, 413, 422),
+            },
+        },
+        "/api/v1/notices/{id}/audio": {
+            "get": {
+                "summary": "The converted notice (8 kHz 16-bit mono WAV)",
+                "parameters": [_path("id", "integer")],
+                "responses": {
+                    "200": {
+                        "description": "WAV",
+                        "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "404": {"description": "not found"},
+                },
+            }
+        },
+        "/api/v1/audit": {"get": {"summary": "Audit log of the contract", "responses": op()}},
+        "/api/v1/invoice": {
+            "get": {
+                "summary": "This month's (or ?month=YYYY-MM) charges (R6)",
+                "parameters": [_query("month")],
+                "responses": op(),
+            }
+        },
+        "/api/v1/operator/contracts": {
+            "get": {"summary": "Operator: contracts", "parameters": [_query("q")], "responses": op()}
+        },
+        "/api/v1/operator/contracts/{id}": {
+            "get": {
+                "summary": "Operator: one contract, its lines",
+                "parameters": [_path("id", "integer"), _query("q"), _query("page", "integer")],
+                "responses": op(),
+            }
+        },
+        "/api/v1/operator/contracts/{id}/suspension": {
+            "post": {
+                "summary": "Operator: suspend (or lift) a contract (R5.5)",
+                "parameters": [_path("id", "integer")],
+                "requestBody": _SUSPEND,
+                "responses": op("200", None, 409),
+            }
+        },
+        "/api/v1/operator/lines/{number}/suspension": {
+            "post": {
+                "summary": "Operator: suspend (or lift) a line (R5.5)",
+                "parameters": [_path("number")],
+                "requestBody": _SUSPEND,
+                "responses": op("200", None, 409),
+            }
+        },
+        "/api/v1/operator/notices/{id}/approve": {
+            "post": {
+                "summary": "Operator: approve an uploaded notice; it plays from the next call",
+                "parameters": [_path("id", "integer")],
+                "responses": op("200", None, 409),
+            }
+        },
+        "/api/v1/operator/notices/{id}/reject": {
+            "post": {
+                "summary": "Operator: reject an uploaded notice",
+                "parameters": [_path("id", "integer")],
+                "requestBody": _json_body({"reason": _S}, ["reason"]),
+                "responses": op("200", None, 409),
+            }
+        },
+        "/api/v1/operator/audit": {"get": {"summary": "Operator: the whole audit log", "responses": op()}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "callrec Customer Control API",
+            "version": "1",
+            "description": "Session cookie from POST /api/v1/session; send X-CSRF-Token on changes.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error_id", "message"],
+                    "properties": {"error_id": _S, "message": _S},
+                }
+            },
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "callrec_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
+        },
+        "security": [{"session": [], "csrf": []}],
+    }
+
+
+__all__ = ["document"]

@@ -1,0 +1,93 @@
+"""A real portal process (``callrec portal --create-demo``) and Debian's chromium, headless, driven by
+Playwright for Python. No browser is downloaded: chromium comes from apt (/usr/bin/chromium)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@dataclass(frozen=True)
+class Portal:
+    url: str
+    database_url: str
+    notices_dir: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def portal(tmp_path: Path) -> Iterator[Portal]:
+    port, db = _free_port(), f"sqlite:///{tmp_path / 'portal.db'}"
+    notices = tmp_path / "sounds" / "callrec" / "custom"
+    log = (tmp_path / "portal.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "callrec_ari.cli.portal_cmd",
+            "--port",
+            str(port),
+            "--create-demo",
+            "--database-url",
+            db,
+            "--notices-dir",
+            str(notices),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            if proc.poll() is not None:
+                pytest.fail(f"portal exited: {(tmp_path / 'portal.log').read_text()}")
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield Portal(url, db, notices)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: apt-get install -y chromium (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_context().new_page()
+        finally:
+            browser.close()
