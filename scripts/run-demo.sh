@@ -11,11 +11,13 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 $bin/callrec db upgrade
-$bin/callrec receiver --dir var/received --secret demo-secret --port 8089 &
+$bin/callrec portal --create-demo --port 8090 &
+pids+=($!)
+$bin/callrec receiver --dir var/received --secret demo-secret --port 8089 --stream-port 8092 &
 pids+=($!)
 $bin/callrec deliver --no-migrate &
 pids+=($!)
-echo "Delivered recordings (ZIPs) arrive in $(pwd)/var/received"
+echo "Delivered recordings (ZIPs) arrive in $(pwd)/var/received; streams in var/received/streams"
 $bin/callrec run --with-asterisk --no-migrate &
 pids+=($!)
 wait "${pids[-1]}"

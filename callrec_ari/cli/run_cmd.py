@@ -18,6 +18,7 @@ from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
 from callrec_ari.delivery.settings import DeliveryConfigError
 from callrec_ari.observability.logs import setup_logging
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
+from callrec_ari.streaming.settings import StreamConfigError, load_stream_settings
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
         if not args.no_migrate:
             await asyncio.to_thread(upgrade, url)
         db = make_sessionmaker(make_engine(url))
-        app = CallrecApp(config, submitter=submitter, spool_dir=spool, db=db)
+        app = CallrecApp(config, submitter=submitter, spool_dir=spool, db=db,
+                         stream_settings=load_stream_settings(args.config))
         runner = asyncio.create_task(app.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -111,7 +113,8 @@ def _run(args: argparse.Namespace) -> int:
                       level=logging.getLogger().getEffectiveLevel())
         if not args.no_delivery:
             load_delivery_settings(args.config)
-    except (ConfigError, DeliveryConfigError) as exc:
+        load_stream_settings(args.config)
+    except (ConfigError, DeliveryConfigError, StreamConfigError) as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return 2
     return asyncio.run(_main(args, config))

@@ -50,6 +50,8 @@ def create_demo(session: Session) -> list[DemoLogin]:
                 session,
                 demo.id,
                 LineRequest(number=number, endpoint=str(n), holder_name=DEMO_HOLDER, services=()),
+                # The demo records from the first call; stop a line in the portal to see the difference.
+                recording_started=True, consent=True,
             )
     for item in DEMO_LOGINS:
         if session.scalars(select(PortalUser).where(PortalUser.login == item.login)).first() is None:

@@ -15,11 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
 
 from callrec_ari.ari.client import AriClient
-from callrec_ari.contracts.directory import to_line_config
-from callrec_ari.contracts.models import Contract, Line
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.portal.app import make_app
@@ -38,15 +35,6 @@ async def portal_login(client: TestClient[Any, Any], login: str, password: str) 
     assert resp.status == 200, await resp.text()
     token: str = (await resp.json())["csrf_token"]
     return token
-
-
-def db_lines(url: str) -> tuple[Any, ...]:
-    engine = make_engine(url)
-    with make_sessionmaker(engine)() as s:
-        rows = s.execute(select(Line, Contract).join(Contract).where(Line.removed_at.is_(None))).all()
-        out = tuple(to_line_config(line, contract) for line, contract in rows)
-    engine.dispose()
-    return out
 
 
 async def test_notice_approved_in_the_portal_plays_on_the_next_call(
