@@ -11,7 +11,7 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 $bin/callrec db upgrade
-$bin/callrec portal --create-demo --port 8090 &
+CALLREC_PORTAL_SERVICE_HEALTH_URL=http://127.0.0.1:8091/readyz $bin/callrec portal --create-demo --port 8090 &
 pids+=($!)
 $bin/callrec receiver --dir var/received --secret demo-secret --port 8089 --stream-port 8092 &
 pids+=($!)

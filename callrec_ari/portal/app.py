@@ -11,7 +11,8 @@ import jinja2
 from aiohttp import web
 
 from callrec_ari.db import make_engine, make_sessionmaker
-from callrec_ari.portal import api, api_operator, openapi, views, views_operator
+from callrec_ari.portal import api, api_operator, openapi, service_health, views, views_operator
+from callrec_ari.portal.service_health import ALERTS_KEY
 from callrec_ari.portal.settings import PortalSettings
 from callrec_ari.portal.web import (
     CSRF_KEY,
@@ -33,6 +34,7 @@ async def _context(request: web.Request) -> dict[str, Any]:
         "csrf": request.get(CSRF_KEY, ""),
         "done": request.query.get("done", ""),
         "path": request.path,
+        "service_alerts": list(request.app.get(ALERTS_KEY) or ()),
     }
 
 
@@ -58,6 +60,7 @@ def make_app(settings: PortalSettings) -> web.Application:
         client_max_size=settings.limits.max_bytes + UPLOAD_OVERHEAD,
     )
     app[SETTINGS_KEY] = settings
+    service_health.install(app, settings.service_health_url, settings.service_health_interval)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

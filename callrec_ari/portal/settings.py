@@ -31,6 +31,8 @@ class PortalSettings:
     limits: AudioLimits = field(default_factory=AudioLimits)
     page_size: int = 50
     test_send_timeout: float = 10.0  # "send a test file": seconds to connect and to get the answer
+    service_health_url: str = ""  # the ARI app's /readyz: failing checks show as a banner on every page
+    service_health_interval: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> PortalSettings:
@@ -41,6 +43,8 @@ class PortalSettings:
         }
         if env.get("CALLREC_PORTAL_NOTICES_DIR"):
             values["notices_dir"] = env["CALLREC_PORTAL_NOTICES_DIR"]
+        if env.get("CALLREC_PORTAL_SERVICE_HEALTH_URL"):
+            values["service_health_url"] = env["CALLREC_PORTAL_SERVICE_HEALTH_URL"]
         if env.get("CALLREC_PORTAL_COOKIE_SECURE"):
             values["cookie_secure"] = env["CALLREC_PORTAL_COOKIE_SECURE"].lower() in ("1", "true", "yes")
         values.update({k: v for k, v in overrides.items() if v is not None})
