@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from callrec_ari.contracts.service import set_line_state
+from callrec_ari.db import make_engine, make_sessionmaker
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -72,6 +75,11 @@ def portal(tmp_path: Path) -> Iterator[Portal]:
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)
+        # The demo enrolls its lines recording, with consent; this story starts from a fresh line.
+        engine = make_engine(db)
+        with make_sessionmaker(engine).begin() as session:
+            set_line_state(session, "09000001001", recording_started=False, consent=False)
+        engine.dispose()
         yield Portal(url, db, notices)
     finally:
         proc.terminate()
