@@ -82,6 +82,7 @@ def error_response(request: web.Request, error: PortalError) -> web.StreamRespon
         "csrf": request.get(CSRF_KEY, ""),
         "done": "",
         "path": request.path,
+        "service_alerts": [],
     }
     return aiohttp_jinja2.render_template("error.html", request, context, status=error.status)
 
