@@ -3,6 +3,7 @@ Playwright for Python. No browser is downloaded: chromium comes from apt (/usr/b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -43,24 +45,14 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def portal(tmp_path: Path) -> Iterator[Portal]:
+@contextlib.contextmanager
+def running_portal(tmp_path: Path, notices: Path) -> Iterator[Portal]:
+    """`callrec portal --create-demo` in its own process, on a fresh SQLite database."""
     port, db = _free_port(), f"sqlite:///{tmp_path / 'portal.db'}"
-    notices = tmp_path / "sounds" / "callrec" / "custom"
     log = (tmp_path / "portal.log").open("w")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "callrec_ari.cli.portal_cmd",
-            "--port",
-            str(port),
-            "--create-demo",
-            "--database-url",
-            db,
-            "--notices-dir",
-            str(notices),
-        ],
+        [sys.executable, "-m", "callrec_ari.cli.portal_cmd", "--port", str(port), "--create-demo",
+         "--database-url", db, "--notices-dir", str(notices)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -88,7 +80,14 @@ def portal(tmp_path: Path) -> Iterator[Portal]:
 
 
 @pytest.fixture
-def browser_page() -> Iterator[object]:
+def portal(tmp_path: Path) -> Iterator[Portal]:
+    with running_portal(tmp_path, tmp_path / "sounds" / "callrec" / "custom") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def chromium_page() -> Iterator[Any]:
+    """A headless page of Debian's chromium (usable from a worker thread of an async test too)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: apt-get install -y chromium (never `playwright install`)")
     from playwright.sync_api import sync_playwright
@@ -99,3 +98,9 @@ def browser_page() -> Iterator[object]:
             yield browser.new_context().new_page()
         finally:
             browser.close()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[object]:
+    with chromium_page() as page:
+        yield page

@@ -1,6 +1,6 @@
 """In a real browser: a customer administrator logs in, records consent and starts recording on a
 line, uploads a notice; an operator approves it; the line's notice is the uploaded one (R4.1, R5.4,
-R2.7). The real call that then plays it is tests/integration/test_portal_notice_call.py."""
+R2.7). tests/integration/test_portal_notice_call.py runs the same story, then a real call plays it."""
 
 from __future__ import annotations
 
@@ -27,7 +27,11 @@ def log_in(page: Any, portal: Portal, login: str, password: str) -> None:
 
 
 def test_customer_and_operator_in_the_browser(portal: Portal, browser_page: Any, tmp_path: Path) -> None:
-    page = browser_page
+    customer_and_operator_story(browser_page, portal, tmp_path)
+
+
+def customer_and_operator_story(page: Any, portal: Portal, tmp_path: Path) -> str:
+    """The whole story in the browser; answers the notice (sound name) now set on the line."""
     admin, operator = DEMO_LOGINS[0], DEMO_LOGINS[1]
     log_in(page, portal, admin.login, admin.password)
     row = page.locator(f"#line-{LINE}")
@@ -72,3 +76,4 @@ def test_customer_and_operator_in_the_browser(portal: Portal, browser_page: Any,
     wav_path = portal.notices_dir / (shown.removeprefix("callrec/custom/") + ".wav")
     with wave.open(str(wav_path)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+    return shown
