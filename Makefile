@@ -5,8 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv openssh-server openssh-client chromium
 PYTEST_ARGS ?=
+# The PostgreSQL server the database-backed tests also run against (production's database).
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help deps venv asterisk run test test-unit test-integration lint clean-asterisk
+.PHONY: help deps venv asterisk run test test-unit test-integration test-postgres lint clean-asterisk
 
 help:
 	@echo "make run    start Asterisk 22 and callrec in the foreground (Ctrl-C stops both)"
@@ -48,6 +50,12 @@ test-integration: deps venv asterisk
 
 test: deps venv asterisk lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	@echo "--- the database-backed component tests again, on PostgreSQL ($(PG_URL))"
+	CALLREC_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q tests/delivery tests/portal $(PYTEST_ARGS)
+
+# The whole suite against PostgreSQL (every test database is created on that server and dropped).
+test-postgres: deps venv asterisk
+	CALLREC_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean-asterisk:
 	rm -rf /var/cache/callrec/asterisk-sid

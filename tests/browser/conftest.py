@@ -19,6 +19,7 @@ import requests
 
 from callrec_ari.contracts.service import set_line_state
 from callrec_ari.db import make_engine, make_sessionmaker
+from tests.support.databases import fresh_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -48,7 +49,12 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def running_portal(tmp_path: Path, notices: Path) -> Iterator[Portal]:
     """`callrec portal --create-demo` in its own process, on a fresh SQLite database."""
-    port, db = _free_port(), f"sqlite:///{tmp_path / 'portal.db'}"
+    port = _free_port()
+    with fresh_database(tmp_path, "portal") as db:
+        yield from _portal_process(tmp_path, notices, port, db)
+
+
+def _portal_process(tmp_path: Path, notices: Path, port: int, db: str) -> Iterator[Portal]:
     log = (tmp_path / "portal.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "callrec_ari.cli.portal_cmd", "--port", str(port), "--create-demo",

@@ -77,8 +77,8 @@ def segments_for(spool: Path, call_id: str, seconds: tuple[float, ...] = (1.0, 1
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'callrec.db'}"
+def db_url(fresh_db_url: str) -> str:
+    url = fresh_db_url
     upgrade(url)
     return url
 

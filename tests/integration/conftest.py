@@ -187,7 +187,7 @@ def local_asterisk(asterisk: AsteriskTarget) -> LocalAsterisk:
 class DeliveryEnv:
     """The reference receiver and a delivery worker, in this process, on loopback."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, database: str) -> None:
         from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 
         with socket.socket() as s:
@@ -196,7 +196,7 @@ class DeliveryEnv:
         self.received = tmp_path / "received"
         self.secret = "integration-secret"
         self.settings = DeliverySettings(
-            database_url=f"sqlite:///{tmp_path / 'callrec.db'}",
+            database_url=database,
             spool_dir=str(tmp_path / "spool"),
             poll_interval=0.2, retry_interval=1.0, backoff_initial=0.1, backoff_max=0.5,
             connection=ConnectionSettings(type="http", url=f"http://127.0.0.1:{self.port}/recordings",
@@ -232,8 +232,8 @@ class DeliveryEnv:
 
 
 @pytest.fixture
-async def delivery_env(tmp_path: Path) -> AsyncIterator[DeliveryEnv]:
-    env = await DeliveryEnv(tmp_path).start()
+async def delivery_env(tmp_path: Path, fresh_db_url: str) -> AsyncIterator[DeliveryEnv]:
+    env = await DeliveryEnv(tmp_path, fresh_db_url).start()
     try:
         yield env
     finally:

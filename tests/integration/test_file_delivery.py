@@ -46,12 +46,12 @@ async def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no
 
 
 async def test_segmented_call_arrives_as_one_zip_and_leaves_nothing_behind(
-    start_app: StartApp, ari: AriClient, asterisk: AsteriskTarget, tones, tmp_path: Path
+    start_app: StartApp, ari: AriClient, asterisk: AsteriskTarget, tones, tmp_path: Path, fresh_db_url: str
 ):
     received = tmp_path / "received"
     port = free_port()
     settings = DeliverySettings(
-        database_url=f"sqlite:///{tmp_path / 'callrec.db'}",
+        database_url=fresh_db_url,
         spool_dir=str(tmp_path / "spool"),
         poll_interval=0.2, retry_interval=1.0, backoff_initial=0.1, backoff_max=0.5,
         connection=ConnectionSettings(type="http", url=f"http://127.0.0.1:{port}/recordings", secret=SECRET),

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.asterisk
 
 
 async def test_portal_changes_apply_to_the_next_call(
-    start_app: StartApp, ari: AriClient, tones, tmp_path: Path
+    start_app: StartApp, ari: AriClient, tones, tmp_path: Path, fresh_db_url: str
 ):
-    url = f"sqlite:///{tmp_path / 'callrec.db'}"
+    url = fresh_db_url
     upgrade(url)
     db = make_sessionmaker(make_engine(url))
     with db.begin() as session:

@@ -1,6 +1,8 @@
 """Stream delivery (R1.4) on the real Asterisk: the call's audio reaches the customer's receiver in
 real time after the notice and the tone; nothing is kept on the platform; a customer endpoint that
-is absent or dies mid-call never disturbs the call.
+is absent or dies mid-call never disturbs the call. Each test runs over both transports: RTP/UDP and
+WebSocket (chan_websocket, connecting to the `callrec-test` entry of dialplan/websocket_client.conf,
+hence the receiver's fixed HTTP port WS_PORT).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from tests.support.audio import Audio
 pytestmark = pytest.mark.asterisk
 SECRET = "stream-secret"
 STREAM_LINES = tuple(replace(line, delivery="stream") for line in DEMO_LINES)
+WS_CONNECTION = "callrec-test"  # dialplan/websocket_client.conf
+WS_PORT = 18097  # its uri: ws://127.0.0.1:18097/media
+TRANSPORTS = ["rtp", "websocket"]
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -36,9 +41,15 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def settings(http_port: int, rtp_port: int) -> StreamSettings:
+def settings(http_port: int, rtp_port: int, transport: str = "rtp") -> StreamSettings:
     return StreamSettings(control_url=f"http://127.0.0.1:{http_port}/streams", rtp_host="127.0.0.1",
-                          rtp_port=rtp_port, secret=SECRET, format="ulaw", heartbeat_seconds=1.0)
+                          rtp_port=rtp_port, secret=SECRET, format="ulaw", heartbeat_seconds=1.0,
+                          transport=transport, websocket_connection=WS_CONNECTION)
+
+
+def ports(transport: str) -> tuple[int, int]:
+    """(receiver HTTP port, RTP port): over WebSocket, Asterisk connects to the configured URI."""
+    return (WS_PORT if transport == "websocket" else free_port()), free_port(socket.SOCK_DGRAM)
 
 
 def read_wav(path: Path) -> Audio:
@@ -48,10 +59,11 @@ def read_wav(path: Path) -> Audio:
     return Audio(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, rate)
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_stream_reaches_the_receiver_after_the_notice(
-    start_app: StartApp, ari: AriClient, asterisk: AsteriskTarget, tones, tmp_path: Path
+    start_app: StartApp, ari: AriClient, asterisk: AsteriskTarget, tones, tmp_path: Path, transport: str
 ):
-    http_port, rtp_port = free_port(), free_port(socket.SOCK_DGRAM)
+    http_port, rtp_port = ports(transport)
     received = tmp_path / "received"
     stop = asyncio.Event()
     receiver = asyncio.create_task(serve(received, SECRET, "127.0.0.1", http_port, stop,
@@ -59,7 +71,7 @@ async def test_stream_reaches_the_receiver_after_the_notice(
     await asyncio.sleep(0.3)
     spool = tmp_path / "spool"
     try:
-        app = await start_app(lines=STREAM_LINES, stream_settings=settings(http_port, rtp_port),
+        app = await start_app(lines=STREAM_LINES, stream_settings=settings(http_port, rtp_port, transport),
                               spool_dir=spool)
         assert await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=10_000),
                                  uas(tmp_path, tone=tones["callee"])) == (0, 0)
@@ -79,6 +91,9 @@ async def test_stream_reaches_the_receiver_after_the_notice(
     described = meta["metadata"] if isinstance(meta["metadata"], dict) else json.loads(meta["metadata"])
     assert described["call_id"] == outcome.plan.call_id and described["callee"] == OUTSIDE
     assert described["direction"] == "outgoing" and described["format"] == "ulaw"
+    assert described["transport"] == transport
+    if transport == "websocket":
+        assert described["channel_id"] == f"{outcome.plan.call_id}-stream"
     audio = read_wav(wavs[0])
     # Both parties, from the start of the stream (after the notice and tone), to the end of the call.
     assert 4.0 < audio.duration < 7.5, audio.duration
@@ -90,16 +105,17 @@ async def test_stream_reaches_the_receiver_after_the_notice(
     first = datetime.fromisoformat(str(meta["first_packet_at"]))
     assert outcome.times.talk_started is not None
     delay_ms = (first - outcome.times.talk_started).total_seconds() * 1000
-    print(f"\ntone end -> first stream audio at the receiver: {delay_ms:.1f} ms")
+    print(f"\ntone end -> first stream audio at the receiver ({transport}): {delay_ms:.1f} ms")
     assert not list(spool.rglob("*.wav")) and not list(spool.rglob("*.zip"))
     await assert_clean(ari)
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("when", ["absent", "killed-mid-call"])
 async def test_customer_down_the_call_goes_on(
-    start_app: StartApp, ari: AriClient, tones, tmp_path: Path, when: str
+    start_app: StartApp, ari: AriClient, tones, tmp_path: Path, when: str, transport: str
 ):
-    http_port, rtp_port = free_port(), free_port(socket.SOCK_DGRAM)
+    http_port, rtp_port = ports(transport)
     stop = asyncio.Event()
     receiver = None
     if when == "killed-mid-call":
@@ -107,7 +123,8 @@ async def test_customer_down_the_call_goes_on(
                                              stream=StreamOptions(rtp_port, "127.0.0.1", 10.0)))
         await asyncio.sleep(0.3)
     spool = tmp_path / "spool"
-    app = await start_app(lines=STREAM_LINES, stream_settings=settings(http_port, rtp_port), spool_dir=spool)
+    app = await start_app(lines=STREAM_LINES, stream_settings=settings(http_port, rtp_port, transport),
+                          spool_dir=spool)
     parties = asyncio.create_task(run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=10_000),
                                               uas(tmp_path, tone=tones["callee"])))
     if receiver is not None:
@@ -120,7 +137,11 @@ async def test_customer_down_the_call_goes_on(
     assert outcome.answered and outcome.times.talk_started is not None and outcome.hangup_by == "caller"
     assert not list(spool.rglob("*.wav")), "nothing may be kept on the platform"
     assert app.events("PlaybackFinished"), "the notice still played"
-    assert app.events("StasisStart") and any(
-        e["channel"]["id"].endswith("-stream") for e in app.events("StasisStart")
-    ), "the stream channel was created"
+    if transport == "websocket" and when == "absent":
+        # chan_websocket could not connect: the channel never entered the app, Asterisk hung it up
+        assert any(e.get("channel", {}).get("id", "").endswith("-stream") for e in app.events()), \
+            "the stream channel was created"
+    else:
+        assert any(e["channel"]["id"].endswith("-stream") for e in app.events("StasisStart")), \
+            "the stream channel was created"
     await assert_clean(ari)

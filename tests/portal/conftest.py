@@ -109,8 +109,8 @@ def _populate(s: Session, tmp: Path, limits: AudioLimits) -> dict[str, int]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    url = f"sqlite:///{tmp_path / 'portal.db'}"
+def world(tmp_path: Path, fresh_db_url: str) -> World:
+    url = fresh_db_url
     upgrade(url)
     settings = PortalSettings(database_url=url, notices_dir=str(tmp_path / "notices"), test_send_timeout=2.0)
     engine = make_engine(url)

@@ -22,9 +22,9 @@ def test_arguments() -> None:
 
 
 def test_create_demo_prints_logins_and_is_idempotent(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fresh_db_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    url = fresh_db_url
     upgrade(url)
     portal_cmd._demo(url)
     portal_cmd._demo(url)

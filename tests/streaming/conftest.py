@@ -114,6 +114,7 @@ async def start_rig(directory: Path, **kwargs: Any) -> tuple[Rig, web.AppRunner]
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     rtp = await streams.start("127.0.0.1", 0)
+    assert rtp is not None
     port = runner.addresses[0][1]
     return Rig(streams, directory / "streams", rtp, port), runner
 

@@ -25,7 +25,7 @@ def test_built_metadata_is_the_documented_shape() -> None:
     assert good() == {
         "version": 1, "call_id": "1700000000.42", "line": "09000001001", "caller": "", "callee": "0312345678",
         "direction": "incoming", "started_at": "2025-03-01T12:00:00.000000Z", "format": "slin16",
-        "sample_rate": 16000, "payload_type": 118, "rtp_source": "192.0.2.10:10000",
+        "sample_rate": 16000, "payload_type": 118, "transport": "rtp", "rtp_source": "192.0.2.10:10000",
         "rtp_destination": "203.0.113.5:40000"}
     meta = parse_metadata(good())
     assert meta.started_at == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
