@@ -19,6 +19,7 @@ from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import causes
 from callrec_ari.calls.journal import JournalEntry
+from callrec_ari.calls.notice import NoticePlayer
 from callrec_ari.calls.outcome import CallOutcome, CallTimes, RecordedSegment, now_utc
 from callrec_ari.calls.plan import CallPlan
 from callrec_ari.calls.state import CallState, IllegalTransition, transition
@@ -68,8 +69,7 @@ class CallSession:
                                             recording_format)
         self._roll_timer: asyncio.TimerHandle | None = None
         self._legs_alive: set[str] = {self.caller_id}
-        self._playbacks: set[str] = set()
-        self._notice_failed = False
+        self.notice = NoticePlayer(ari, plan, claim)
         self._bridge_created = False
         self._dialstatus: str | None = None
         self._callee_cause: int | None = None
@@ -100,7 +100,7 @@ class CallSession:
         session.state = CallState(entry.state)
         session.times = entry.times
         session._legs_alive = set(live_legs)
-        session._playbacks = set(live_playbacks)
+        session.notice.pending = set(live_playbacks)
         session._bridge_created = True
         session._adopted = True
         session.recording.restore(entry.segments, live_segments)
@@ -116,7 +116,7 @@ class CallSession:
                 bridge_id=self.bridge_id, times=self.times,
                 segments=tuple(RecordedSegment(s.name, s.index, s.started_at)
                                for s in self.recording.segments),
-                playbacks=tuple(sorted(self._playbacks)),
+                playbacks=tuple(sorted(self.notice.pending)),
             ))
         except OSError as exc:
             log.error("call=%s journal not written: %s", self.call_id, exc)
@@ -156,7 +156,7 @@ class CallSession:
                 RecordedSegment(s.name, s.index, s.started_at) for s in self.recording.started
             ),
             recording_failed=self.recording.failed,
-            notice_failed=self._notice_failed,
+            notice_failed=self.notice.failed,
         )
         if self._on_finished is not None:
             await asyncio.shield(self._on_finished(outcome))
@@ -177,7 +177,7 @@ class CallSession:
             # Not connected yet, or a leg is already gone: end it cleanly (cause 41, temporary failure).
             await self._end("app", causes.TEMPORARY_FAILURE)
             return
-        if self.state is CallState.NOTICE and not self._playbacks:
+        if self.state is CallState.NOTICE and not self.notice.pending:
             await self._talk()
         if self.plan.record and self.state is CallState.TALKING and not self.recording.live:
             # The recorder did not survive: start a new segment rather than lose the rest of the call.
@@ -205,7 +205,7 @@ class CallSession:
                 self._recording_ended(event)
             elif event.type == _SEGMENT_DUE:
                 await self._segment_due()
-            elif event.type == "PlaybackFinished" and event.playback_id in self._playbacks:
+            elif event.type == "PlaybackFinished" and self.notice.owns(event.playback_id):
                 await self._playback_finished(event.playback_id or "", failed=event.playback_failed)
         except AriNotFound as exc:
             # A leg vanished between the event and our request: the call is ending.
@@ -320,39 +320,18 @@ class CallSession:
         if self.times.answered is not None:
             NOTICE_LATENCY.observe((self.times.notice_started - self.times.answered).total_seconds())
         try:
-            await self._start_notice_playbacks()
+            await self.notice.start(self.bridge_id, self.caller_id, self.callee_id)
+            self.checkpoint()
         except AriNotFound:
             raise
         except AriError as exc:
             # The parties must not be left muted in silence: connect them, and say so loudly.
-            self._notice_failed = True
             log.error("call=%s notice could not play: %s; connecting the parties", self.call_id, exc)
-            self._playbacks.clear()
+            self.notice.abandon()
             await self._talk()
 
-    async def _start_notice_playbacks(self) -> None:
-        tone = (self.plan.tone,) if self.plan.tone else ()
-        if self.plan.notice_same_for_both:
-            playback_id = f"{self.call_id}-notice"
-            self._playbacks.add(playback_id)
-            self._claim(playback_id)
-            await self.ari.play_on_bridge(self.bridge_id, self.plan.to_caller + tone, playback_id)
-        else:
-            # R2.3: each party hears the other line's notice; played per channel.
-            for leg, media in ((self.caller_id, self.plan.to_caller), (self.callee_id, self.plan.to_callee)):
-                playback_id = f"{self.call_id}-notice-{'caller' if leg == self.caller_id else 'callee'}"
-                self._playbacks.add(playback_id)
-                self._claim(playback_id)
-                await self.ari.play_on_channel(leg, media + tone, playback_id)
-        self.checkpoint()
-        log.info("call=%s notice started to_caller=%s to_callee=%s", self.call_id,
-                 ",".join(self.plan.to_caller), ",".join(self.plan.to_callee))
-
     async def _playback_finished(self, playback_id: str, failed: bool) -> None:
-        self._playbacks.discard(playback_id)
-        if failed:
-            log.error("call=%s notice playback %s failed", self.call_id, playback_id)
-        if not self._playbacks and self.state is CallState.NOTICE:
+        if self.notice.finished(playback_id, failed) and self.state is CallState.NOTICE:
             await self._talk()
 
     # ---- step 5: talk -------------------------------------------------------------------------------

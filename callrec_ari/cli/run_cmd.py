@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+import tomllib
 from pathlib import Path
 
 from callrec_ari.app import CallrecApp
@@ -18,7 +20,7 @@ from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
 from callrec_ari.delivery.settings import DeliveryConfigError
 from callrec_ari.observability.logs import setup_logging
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
-from callrec_ari.streaming.settings import StreamConfigError, load_stream_settings
+from callrec_ari.streaming.settings import StreamConfigError, StreamSettings, load_stream_settings
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
             await asyncio.to_thread(upgrade, url)
         db = make_sessionmaker(make_engine(url))
         app = CallrecApp(config, submitter=submitter, spool_dir=spool, db=db,
-                         stream_settings=load_stream_settings(args.config))
+                         stream_settings=_stream_settings(args.config))
         runner = asyncio.create_task(app.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -106,6 +108,21 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
             await asyncio.to_thread(asterisk.stop)
 
 
+def _stream_settings(path: str | None) -> StreamSettings | None:
+    """Stream delivery is configured when the file has a [stream] table or CALLREC_STREAM_* is set."""
+    path = path or os.environ.get("CALLREC_CONFIG")
+    in_file = False
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                in_file = "stream" in tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            in_file = False  # load_config reports the file's problem
+    if not in_file and not any(k.startswith("CALLREC_STREAM_") for k in os.environ):
+        return None
+    return load_stream_settings(path)
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
@@ -113,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
                       level=logging.getLogger().getEffectiveLevel())
         if not args.no_delivery:
             load_delivery_settings(args.config)
-        load_stream_settings(args.config)
+        _stream_settings(args.config)
     except (ConfigError, DeliveryConfigError, StreamConfigError) as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return 2
