@@ -14,7 +14,7 @@ import pytest
 from callrec_ari.ari.client import AriClient
 from callrec_ari.config import DEMO_LINES
 from tests.integration.conftest import assert_clean
-from tests.integration.test_call_flow import StartApp, run_parties, uac, uas
+from tests.integration.test_call_flow import OUTSIDE, StartApp, run_parties, uac, uas
 from tests.support.sipp import Sipp, register_scenario, uas_scenario
 
 pytestmark = pytest.mark.asterisk
@@ -120,4 +120,40 @@ async def test_other_party_omits_so_caller_hears_its_own_notice(
     assert started and all(t == bridge for t, _ in started), started
     assert started[0][1] == f"sound:{NOTICE_1001}"
     assert outcome.recordings
+    await assert_clean(ari, outcome.recordings)
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [("X-Callrec-Roaming: 1", "roaming"), ("X-Callrec-VoIP: 1", "voip-app"),
+     ("X-Callrec-Extension: 1", "extension-call")],
+    ids=["roaming", "voip", "extension"],
+)
+async def test_access_context_from_the_network_edge_headers(
+    start_app: StartApp, ari: AriClient, tones, tmp_path, header: str, reason: str
+):
+    """R3.2, R3.4: the edge marks roaming / VoIP / extension calls with a SIP header (dialplan/
+    pjsip.conf); the dialplan passes it on and such a call is connected plainly, unrecorded."""
+    app = await start_app()
+    rc = await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=2_000, headers=header),
+                           uas(tmp_path, tone=tones["callee"]))
+    assert rc == (0, 0)
+    outcome = await app.outcome()
+    assert outcome.answered and not outcome.plan.record and outcome.plan.reason == reason
+    assert app.events("PlaybackStarted", "RecordingStarted") == []
+    await assert_clean(ari)
+
+
+async def test_a_header_that_is_not_exactly_1_changes_nothing(
+    start_app: StartApp, ari: AriClient, tones, tmp_path
+):
+    """Only "1" counts: the dialplan normalises the edge's headers so no value can inject arguments."""
+    app = await start_app()
+    rc = await run_parties(
+        uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=5_000, headers="X-Callrec-Roaming: 1,x=1"),
+        uas(tmp_path, tone=tones["callee"]),
+    )
+    assert rc == (0, 0)
+    outcome = await app.outcome()
+    assert outcome.plan.record and outcome.plan.reason == "recorded"
     await assert_clean(ari, outcome.recordings)
