@@ -42,15 +42,16 @@ from bench.common import (
     find_descendant,
     free_port,
     log,
+    machine_busy_seconds,
     stop_process,
     wait_until,
 )
 from bench.latency import notice_latencies_ms, summary
 
 sys.path.insert(0, str(ROOT))
-from callrec_ari.pbx.local import LocalAsterisk, root_path  # noqa: E402
-from tests.support.audio import Audio  # noqa: E402
-from tests.support.sipp import tone_file, uac_scenario, uas_scenario  # noqa: E402
+from callrec_ari.pbx.local import LocalAsterisk, root_path
+from tests.support.audio import Audio
+from tests.support.sipp import tone_file, uac_scenario, uas_scenario
 
 OUTSIDE = "0312345678"
 CALLER_TONE, CALLEE_TONE = 1200, 1800
@@ -59,6 +60,7 @@ ARI = "http://127.0.0.1:8088/ari"
 ARI_AUTH = "Basic " + base64.b64encode(b"callrec:callrec").decode()
 UAC_PORT, UAC_MEDIA = 5070, 6000
 UAS_PORT, UAS_MEDIA = 5080, 6010
+CPUS = os.cpu_count() or 1
 NOTICE_END_S = 5.0  # notice (3.5 s) + beep (0.44 s) + margin: both tones must be heard after this
 
 
@@ -88,14 +90,14 @@ def ari_delete(path: str) -> None:
     req = urllib.request.Request(ARI + path, headers={"Authorization": ARI_AUTH}, method="DELETE")
     try:
         urllib.request.urlopen(req, timeout=5).close()
-    except Exception:  # noqa: BLE001 - best effort cleanup
+    except Exception:
         pass
 
 
 def channel_count() -> int:
     try:
         return len(ari_get("/channels"))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return -1
 
 
@@ -111,6 +113,7 @@ class Stack:
     baseline_dir: Path = Path()
     transcript: Path = Path()
     tones: dict[str, Path] = field(default_factory=dict)
+    _env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -150,8 +153,13 @@ backoff_max = 1.0
 url = "http://127.0.0.1:{port}/recordings"
 secret = "{SECRET}"
 """)
+        if (ROOT / "callrec_ari" / "streaming" / "settings.py").exists():
+            # `callrec run` validates the stream connection at start even when every line uses files.
+            with cfg.open("a") as fh:
+                fh.write(f'\n[stream]\nsecret = "{SECRET}"\n')
         env = dict(os.environ, CALLREC_ARI_URL=ARI, CALLREC_ASTERISK_RECORDING_DIR=str(rec_dir),
                    CALLREC_DATABASE_URL=f"sqlite:///{self.work / 'callrec.db'}", CALLREC_CONFIG=str(cfg))
+        self._env = env
         cr = str(VENV_BIN / "callrec")
         self.procs["receiver"] = self._spawn("receiver", [cr, "receiver", "--dir", str(self.received),
                                                           "--secret", SECRET, "--port", str(port)], env)
@@ -171,6 +179,12 @@ secret = "{SECRET}"
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}: see {self.work / (name + '.log')}")
 
+    def restart_app(self) -> None:
+        stop_process(self.procs["app"])
+        self.transcript.rename(self.transcript.with_suffix(f".{int(time.time())}.jsonl"))
+        self.procs["app"] = self._spawn("app", self.procs["app"].args, self._env)  # type: ignore[arg-type]
+        wait_until(self._app_ready, 60)
+
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = open(self.work / f"{name}.log", "ab")
         return subprocess.Popen(cmd, cwd=self.work, env=env, stdin=subprocess.DEVNULL, stdout=out,
@@ -182,7 +196,7 @@ secret = "{SECRET}"
         try:
             ari_get("/applications/callrec")
             return True
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
 
     def stop(self) -> None:
@@ -240,7 +254,7 @@ def check_zip(path: Path, talk_s: float) -> str | None:
             for n in names:
                 with wave.open(io.BytesIO(z.read(n))) as w:
                     pcm += w.readframes(w.getnframes())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"unreadable: {exc!r}"
     audio = Audio(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, 8000)
     return check_audio(audio, talk_s, 1.0)
@@ -249,7 +263,7 @@ def check_zip(path: Path, talk_s: float) -> str | None:
 def check_wav(path: Path, talk_s: float) -> str | None:
     try:
         audio = Audio.from_wav_bytes(path.read_bytes())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"unreadable: {exc!r}"
     # The baseline's Dial A() announcement can delay the caller's answer by the notice length.
     return check_audio(audio, talk_s, 6.0)
@@ -257,7 +271,7 @@ def check_wav(path: Path, talk_s: float) -> str | None:
 
 def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     """One run: rate x window calls of talk_s seconds, through the app ("app") or the dialplan ("dialplan")."""
-    calls = max(1, int(round(rate * p.window_s)))
+    calls = max(1, round(rate * p.window_s))
     tag = f"{mode}-{rate:g}cps"
     service = OUTSIDE if mode == "app" else "9" + OUTSIDE
     scenario = stack.work / f"uac-{tag}.xml"
@@ -268,6 +282,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     before_zips = set(stack.received.glob("*.zip"))
     before_wavs = set(stack.baseline_dir.glob("*.wav"))
     cpu0, t0, wall0 = stack.cpu(), time.time(), time.monotonic()
+    busy0 = machine_busy_seconds()
     uac = subprocess.Popen([
         "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(UAC_PORT), "-mi", "127.0.0.1",
         "-mp", str(UAC_MEDIA), "-nostdin", "-m", str(calls), "-r", str(rate), "-rp", "1000",
@@ -295,10 +310,14 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     else:
         time.sleep(1.0)  # MixMonitor closes its file on hangup
     cpu1, wall = stack.cpu(), time.monotonic() - wall0
+    busy = machine_busy_seconds() - busy0
     if leftover:
         for ch in ari_get("/channels") if leftover > 0 else []:
             ari_delete(f"/channels/{ch['id']}")
 
+    placed = stats["created"] or calls
+    d_ast = cpu1["asterisk"] - cpu0["asterisk"]
+    d_app = cpu1["app"] - cpu0["app"] if mode == "app" else 0.0
     bad, reasons = 0, {}
     if mode == "app":
         new = sorted(set(stack.received.glob("*.zip")) - before_zips)
@@ -319,18 +338,25 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     for f in files:  # keep the disk clean between runs
         f.unlink(missing_ok=True)
 
-    placed = stats["created"] or calls
-    d_ast = cpu1["asterisk"] - cpu0["asterisk"]
-    d_app = cpu1["app"] - cpu0["app"] if mode == "app" else 0.0
     result: dict[str, Any] = {
         "mode": mode, "cps": rate, "calls": placed, "answered": stats["successful"],
         "failed": stats["failed"] + max(0, placed - stats["successful"] - stats["failed"]),
         "recordings": len(files), "bad_recordings": bad, "bad_examples": dict(list(reasons.items())[:5]),
         "cpu_s_asterisk": round(d_ast, 2), "cpu_s_app": round(d_app, 2),
         "cpu_per_call_asterisk": round(d_ast / placed, 4), "cpu_per_call_app": round(d_app / placed, 4),
-        "wall_s": round(wall, 1), "sipp_rc": rc, "channels_left": leftover,
+        "wall_s": round(wall, 1), "sipp_rc": rc,
+        # The whole machine's busy CPU in the window, and the share of it not Asterisk's or the app's
+        # (SIPp, the receiver, this script, and anything else running on the machine at the time).
+        "machine_busy_s": round(busy, 1), "machine_busy_pct": round(100 * busy / (wall * CPUS), 1),
+        "other_cpu_s": round(busy - d_ast - d_app, 1), "channels_left": leftover,
     }
     if mode == "app":
+        # Another client registering the app name on this Asterisk takes our events away (seen once on the
+        # shared machine): the run is then void, and the app is restarted for the next one.
+        replaced = '"ApplicationReplaced"' in stack.transcript.read_text(errors="replace")
+        if replaced:
+            result["void"] = "ApplicationReplaced: another ARI client took the app name during the run"
+            stack.restart_app()
         lat = notice_latencies_ms(stack.transcript, since=t0 - 1, until=t_calls_done + 1)
         result["notice_latency"] = summary(lat)
     log(f"{tag}: {json.dumps({k: v for k, v in result.items() if k != 'bad_examples'})}")

@@ -33,10 +33,10 @@ def asterisk_lock(timeout: float = 1800.0) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
-        except BlockingIOError:
+        except BlockingIOError as exc:
             if time.monotonic() > deadline:
                 fh.close()
-                raise TimeoutError(f"{LOCK_PATH} still held by someone else after {timeout:.0f}s")
+                raise TimeoutError(f"{LOCK_PATH} still held by someone else after {timeout:.0f}s") from exc
             log("waiting for the Asterisk lock (tests or another benchmark are running)")
             time.sleep(5)
     try:
@@ -55,6 +55,14 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all CPUs, /proc/stat: everything but idle and iowait)."""
+    with open("/proc/stat") as fh:
+        parts = fh.readline().split()[1:]
+    vals = [int(v) for v in parts[:8]]
+    return (sum(vals) - vals[3] - vals[4]) / CLK_TCK
 
 
 def vm_hwm_kb(pid: int) -> int:

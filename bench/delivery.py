@@ -27,9 +27,9 @@ import numpy as np
 from bench.common import QUICK, ROOT, VENV_BIN, free_port, log, stop_process, vm_hwm_kb, wait_until
 
 sys.path.insert(0, str(ROOT))
-from callrec_ari.db.migrate import upgrade  # noqa: E402
-from callrec_ari.delivery import RecordingSubmitter  # noqa: E402
-from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings  # noqa: E402
+from callrec_ari.db.migrate import upgrade
+from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 
 SECRET = "bench-secret"
 RATE = 8000

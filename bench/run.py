@@ -87,7 +87,13 @@ def render_md(res: dict[str, Any]) -> str:
             out.append(f"| {r['cps']:g} | {r['calls']} | {r['failed']} | {r['bad_recordings']} | "
                        f"{r['cpu_per_call_app']:.3f} | {r['cpu_per_call_asterisk']:.3f} | "
                        f"{d['failed']} / {d['bad_recordings']} / {d['cpu_per_call_asterisk']:.3f} | "
-                       f"{r['cpu_ratio_vs_dialplan']}× |")
+                       f"{r['cpu_ratio_vs_dialplan']}x |")
+        for run in res["raw"]["capacity_runs"] or []:
+            for mode in ("app", "dialplan"):
+                r = run[mode]
+                if r["bad_examples"]:
+                    ex = "; ".join(str(why) for why in list(r["bad_examples"].values())[:3])
+                    out.append(f"\n{mode} at {r['cps']:g} cps: {r['bad_recordings']} bad, e.g. {ex}.")
         out += ["", f"Highest clean rate (0 failed, 0 bad recordings): **app {res['max_clean_cps']} cps**, "
                 f"dialplan {res['max_clean_cps_dialplan']} cps (highest rate tried: {p['rates'][-1]:g} cps).", "",
                 "## Notice latency (callee answer → notice starts)", "",
@@ -102,7 +108,7 @@ def render_md(res: dict[str, Any]) -> str:
     if "delivery" in res:
         d, x = res["delivery"], res["raw"]["delivery_details"]
         out += ["## Delivery (ZIP + upload to the reference receiver)", "",
-                f"{x['calls']} calls × {x['segments_per_call']} WAV segments × {x['segment_seconds']:g} s "
+                f"{x['calls']} calls x {x['segments_per_call']} WAV segments x {x['segment_seconds']:g} s "
                 f"({x['wav_mb']} MB of WAV, MB = 10^6 bytes). Ours: `RecordingSubmitter.submit` per call "
                 "(what the app runs at call end) then `callrec deliver` (4 uploads in flight) until every ZIP "
                 "is acknowledged. Baseline: `zip -6` per call, then `curl` with the same HMAC/sha256 headers "
@@ -116,6 +122,8 @@ def render_md(res: dict[str, Any]) -> str:
                 f"recording: **{d['peak_rss_mb_1gb']} MB** (upload {x['big_upload_s']} s); packaging it "
                 f"(`RecordingSubmitter.submit` in its own process): {x['peak_rss_mb_packaging_1gb']} MB "
                 f"({x['big_package_s']} s).", ""]
+    if m.get("notes"):
+        out += ["## Notes on this run", ""] + [f"- {n}" for n in m["notes"]] + [""]
     prof = res["raw"].get("profile")
     if prof:
         out += ["## Where the app's time goes (py-spy, highest rate)", "", "```", prof, "```", ""]
@@ -141,7 +149,7 @@ def summarize_profile(raw: Path, top: int = 15) -> str | None:
         own[frames[-1]] = own.get(frames[-1], 0) + count
     if not total:
         return None
-    lines = [f"{total} samples (all threads, idle included). Self time:"]
+    lines = [f"{total} samples (all threads; py-spy leaves out idle samples by default). Self time:"]
     for f, c in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
         lines.append(f"  {100 * c / total:5.1f}%  {f[:150]}")
     lines.append("Inclusive (callrec_ari frames):")
@@ -156,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=["capacity", "delivery"])
     ap.add_argument("--profile", action="store_true", help="py-spy the app at the highest rate")
     ap.add_argument("--work", default=f"/tmp/callrec-bench-{os.getpid()}")
+    ap.add_argument("--render", action="store_true", help="only rewrite results.md from results.json")
     args = ap.parse_args(argv)
+    if args.render:
+        OUT_MD.write_text(render_md(json.loads(OUT_JSON.read_text())))
+        return 0
     if os.geteuid() != 0:
         print("bench: needs root (the local Asterisk runs in a chroot)", file=sys.stderr)
         return 2
@@ -179,6 +191,22 @@ def main(argv: list[str] | None = None) -> int:
         if profile and cap.get("profile"):
             cap["profile_summary"] = summarize_profile(Path(cap["profile"]["raw"]))
     res = build_results(cap, delivery, time.monotonic() - t0)
+    if args.only and OUT_JSON.exists():
+        # Keep the other half of the last full run, so results.json always has every key.
+        old = json.loads(OUT_JSON.read_text())
+        keep = ["delivery"] if args.only == "capacity" else [
+            "capacity", "max_clean_cps", "max_clean_cps_dialplan", "notice_latency_ms"]
+        for key in keep:
+            if key in old:
+                res[key] = old[key]
+        raw = old.get("raw", {})
+        if args.only == "capacity":
+            res["raw"]["delivery_details"] = raw.get("delivery_details")
+            res["meta"]["delivery_from"] = old.get("meta", {}).get("date")
+        else:
+            res["raw"]["capacity_runs"], res["raw"]["profile"] = raw.get("capacity_runs"), raw.get("profile")
+            res["meta"]["capacity_plan"] = old.get("meta", {}).get("capacity_plan")
+            res["meta"]["capacity_from"] = old.get("meta", {}).get("date")
     OUT_JSON.write_text(json.dumps(res, indent=2) + "\n")
     OUT_MD.write_text(render_md(res))
     log(f"wrote {OUT_JSON.relative_to(ROOT)} and {OUT_MD.relative_to(ROOT)} (work files in {work})")

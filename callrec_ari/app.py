@@ -129,6 +129,8 @@ class CallrecApp:
     def _checks(self) -> dict[str, Check]:
         async def ari() -> tuple[bool, str]:
             up = self.stream is not None and self.stream.connected.is_set()
+            if self.stream is not None and self.stream.replaced:
+                return False, "application taken over by another ARI client"
             return up, "events socket connected" if up else "events socket down"
 
         checks: dict[str, Check] = {

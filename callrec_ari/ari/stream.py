@@ -50,17 +50,20 @@ class EventStream:
         on_disconnect: Callable[[], Awaitable[None]] | None = None,
         backoff: Backoff = Backoff(),
         transcript: TextIO | None = None,
+        replaced_pause: float = 30.0,
     ) -> None:
         self.settings = settings
         self.on_event = on_event
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self.backoff = backoff
+        self.replaced_pause = replaced_pause
         # Raw events, one JSON per line: what an operator or a component test replays.
         self.transcript = transcript
         self.connected = asyncio.Event()
         self.connections = 0
         self.reconnects = 0
+        self.replaced = False  # another client took our application name (see _pump)
 
     def _ws_url(self) -> str:
         base = self.settings.url.rstrip("/")
@@ -83,6 +86,7 @@ class EventStream:
                         max_msg_size=16 * 1024 * 1024,
                     ) as ws:
                         attempt = 0
+                        self.replaced = False
                         reconnect = self.connections > 0
                         self.connections += 1
                         if reconnect:
@@ -106,6 +110,8 @@ class EventStream:
                         except Exception:
                             log.exception("ari events: on_disconnect failed")
                 delay = self.backoff.delay(attempt)
+                if self.replaced:
+                    delay = max(delay, self.replaced_pause)
                 attempt += 1
                 log.info("ari events reconnecting in %.2fs (attempt %d)", delay, attempt)
                 await asyncio.sleep(delay)
@@ -123,6 +129,15 @@ class EventStream:
                 if not isinstance(data, dict):
                     continue
                 event = AriEvent.from_json(data)
+                if event.type == "ApplicationReplaced":
+                    # Another client registered our application name: Asterisk now sends it our
+                    # events. Say so loudly, let go, and only try again after a long pause, so two
+                    # instances configured alike do not fight over the calls.
+                    self.replaced = True
+                    log.error("ari events: application %r was taken over by another ARI client; "
+                              "calls are not recorded by this instance", self.settings.app)
+                    await ws.close()
+                    break
                 try:
                     await self.on_event(event)
                 except Exception:  # one bad event must never kill the stream

@@ -250,3 +250,20 @@ def test_backoff_is_reproducible_with_a_seed() -> None:
 
 def test_backoff_without_rng_uses_the_module_random() -> None:
     assert 5.0 <= Backoff().delay(10) <= 10.0
+
+
+async def test_application_replaced_lets_go_and_waits_before_trying_again(fake: FakeAri) -> None:
+    """Another ARI client took our application name: no fighting over it; retried after a long pause."""
+    replaced = json.dumps({"type": "ApplicationReplaced", "application": "callrec",
+                           "timestamp": "2026-11-28T19:00:00.000+0000"})
+    fake.add_ws_session([ANSWERED[0], replaced, ANSWERED[1]], close=False)
+    fake.add_ws_session([ANSWERED[2]], close=False)
+    owner = Recorder()
+    stream = make_stream(fake, owner, replaced_pause=0.5)
+    async with running(stream):
+        await until(lambda: stream.replaced)
+        await asyncio.sleep(0.2)
+        assert [e.raw for e in owner.events] == [json.loads(ANSWERED[0])]  # nothing after it
+        assert len(fake.ws_connections) == 1  # not straight back
+        await until(lambda: len(owner.events) == 2, timeout=3.0)
+    assert owner.connects == [False, True] and not stream.replaced
