@@ -120,6 +120,8 @@ class Stack:
         self.tones = {"caller": tone_file(self.work, CALLER_TONE, 200),
                       "callee": tone_file(self.work, CALLEE_TONE, 200)}
         log("starting Asterisk 22 (scripts/asterisk-root.sh run)")
+        # The baseline's dialplan lives in bench/asterisk/, added for this run only.
+        os.environ["CALLREC_ASTERISK_EXTRA_CONF"] = str(Path(__file__).resolve().parent / "asterisk")
         self.asterisk = LocalAsterisk(self.work / "asterisk.log")
         asyncio.run(self.asterisk.start(timeout=120))
         assert self.asterisk.process is not None

@@ -13,7 +13,8 @@
 #   scripts/asterisk-root.sh path      print the root's path
 #
 # Environment: CALLREC_ASTERISK_ROOT (default /var/cache/callrec/asterisk-sid),
-#              CALLREC_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+#              CALLREC_DEBIAN_MIRROR (default http://deb.debian.org/debian),
+#              CALLREC_ASTERISK_EXTRA_CONF (a folder of extra .conf files for this run, e.g. bench/asterisk).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -81,6 +82,10 @@ sync_config() {
     rm -rf "$etc"
     mkdir -p "$etc"
     cp "$here"/dialplan/*.conf "$etc/"
+    # Extra files for this run only (make bench's baseline): never part of the shipped dialplan/.
+    if [ -n "${CALLREC_ASTERISK_EXTRA_CONF:-}" ]; then
+        cp "$CALLREC_ASTERISK_EXTRA_CONF"/*.conf "$etc/"
+    fi
     # Language-independent folder: sounds/en is an absolute symlink that only resolves inside the root.
     local sounds="$root/usr/share/asterisk/sounds/callrec"
     rm -rf "$sounds"
