@@ -2,7 +2,9 @@
 
 Stores each verified upload as DIR/<key>.zip. The secret may come from $CALLREC_RECEIVER_SECRET.
 With --stream-port it also takes stream delivery (docs/stream-protocol.md): RTP on that UDP port,
-notifications on POST /streams of the HTTP port, each call written to DIR/streams/<call_id>.wav + .json.
+notifications on POST /streams and WebSocket streams (Asterisk's chan_websocket) on GET /media of the
+HTTP port, each call written to DIR/streams/<call_id>.wav + .json. --stream-websocket alone: the
+WebSocket transport without any UDP port.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def receiver(args: argparse.Namespace) -> int:
         print("callrec: error: --stream-idle-timeout must be > 0", file=sys.stderr)
         return EXIT_USAGE
     stream = None
-    if args.stream_port is not None:
+    if args.stream_port is not None or args.stream_websocket:
         stream = StreamOptions(args.stream_port, args.stream_host or "", args.stream_idle_timeout)
     asyncio.run(_run(Path(args.dir), secret, args.host, args.port, stream))
     return EXIT_OK
@@ -54,6 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--port", type=int, default=8089, help="listen port (default 8089)")
     parser.add_argument("--stream-port", type=int, default=None, metavar="UDP_PORT",
                         help="also take stream delivery: RTP on this UDP port (0 = any free port)")
+    parser.add_argument("--stream-websocket", action="store_true",
+                        help="take stream delivery over WebSocket (GET /media of the HTTP port); "
+                             "implied by --stream-port")
     parser.add_argument("--stream-host", default=None,
                         help="UDP listen address for RTP (default: the --host address)")
     parser.add_argument("--stream-idle-timeout", type=float, default=10.0, metavar="SECONDS",

@@ -34,7 +34,7 @@ CHUNK = 1 << 16
 class StreamOptions:
     """Stream delivery on the reference receiver (docs/stream-protocol.md)."""
 
-    port: int  # UDP port for RTP
+    port: int | None  # UDP port for RTP; None: no RTP (the WebSocket transport only)
     host: str = ""  # UDP address; empty = the HTTP listen address
     idle_timeout: float = 10.0  # seconds without packets nor notifications before a call is finalized
 
@@ -128,7 +128,8 @@ def _stored_digest(path: Path) -> str | None:
 async def serve(directory: Path, secret: str, host: str, port: int, stop: asyncio.Event,
                 stream: StreamOptions | None = None) -> None:
     """File delivery on ``POST /recordings``; with ``stream``, also stream delivery: RTP on its UDP
-    port and the control notifications on ``POST /streams`` of the same HTTP port."""
+    port, the control notifications on ``POST /streams`` and Asterisk's WebSocket streams on
+    ``GET /media`` of the same HTTP port."""
     app = Receiver(directory, secret).app()
     streams: StreamReceiver | None = None
     if stream is not None:

@@ -1,9 +1,11 @@
-"""The stream metadata document: which call an RTP stream carries (docs/stream-protocol.md).
+"""The stream metadata document: which call a stream carries (docs/stream-protocol.md).
 
 Built by the platform at stream start and sent in the signed ``start`` notification; validated by the
-reference receiver. The receiver ties RTP packets to the call by their source, ``rtp_source``: the
+reference receiver. Over RTP the receiver ties packets to the call by their source, ``rtp_source``: the
 local address and port of Asterisk's externalMedia channel (channel variables
-``UNICASTRTP_LOCAL_ADDRESS`` and ``UNICASTRTP_LOCAL_PORT``).
+``UNICASTRTP_LOCAL_ADDRESS`` and ``UNICASTRTP_LOCAL_PORT``). Over WebSocket it ties the connection to
+the call by ``channel_id``: the externalMedia channel's id, which Asterisk's first message on the
+connection (``MEDIA_START``) names.
 """
 
 from __future__ import annotations
@@ -37,15 +39,24 @@ class StreamMetadata:
     format: str  # "ulaw" | "slin16"
     sample_rate: int
     payload_type: int
-    rtp_source: str  # "ip:port" the RTP comes from (Asterisk's side)
-    rtp_destination: str  # "host:port" it goes to (the customer's RTP listener)
+    rtp_source: str  # rtp: "ip:port" the RTP comes from (Asterisk's side); websocket: ""
+    rtp_destination: str  # rtp: "host:port" it goes to (the customer's RTP listener); websocket: ""
     version: int = METADATA_VERSION
+    transport: str = "rtp"  # "rtp" | "websocket"
+    channel_id: str = ""  # websocket: the channel_id of the connection's MEDIA_START
+    websocket_connection: str = ""  # websocket: Asterisk's websocket_client.conf entry, for your logs
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "call_id": self.call_id, "line": self.line, "caller": self.caller,
-                "callee": self.callee, "direction": self.direction, "started_at": format_utc(self.started_at),
-                "format": self.format, "sample_rate": self.sample_rate, "payload_type": self.payload_type,
-                "rtp_source": self.rtp_source, "rtp_destination": self.rtp_destination}
+        doc: dict[str, Any] = {
+            "version": self.version, "call_id": self.call_id, "line": self.line, "caller": self.caller,
+            "callee": self.callee, "direction": self.direction, "started_at": format_utc(self.started_at),
+            "format": self.format, "sample_rate": self.sample_rate, "payload_type": self.payload_type,
+            "transport": self.transport}
+        if self.transport == "websocket":
+            doc.update(channel_id=self.channel_id, websocket_connection=self.websocket_connection)
+        else:
+            doc.update(rtp_source=self.rtp_source, rtp_destination=self.rtp_destination)
+        return doc
 
     @property
     def source(self) -> tuple[str, int]:
@@ -69,14 +80,19 @@ def split_host_port(value: str, field: str, *, numeric: bool = False) -> tuple[s
 
 
 def build_metadata(*, call_id: str, line: str, caller: str, callee: str, direction: str,
-                   started_at: datetime, rtp_source: str, settings: StreamSettings) -> StreamMetadata:
-    """The metadata of one call's stream, from the call and the connection's settings. Validated:
-    a bad field raises :class:`InvalidStreamMetadata` here, on the platform, not at the customer."""
+                   started_at: datetime, settings: StreamSettings, rtp_source: str = "",
+                   channel_id: str = "") -> StreamMetadata:
+    """The metadata of one call's stream, from the call and the connection's settings: ``rtp_source``
+    for the RTP transport, ``channel_id`` for the WebSocket one. Validated: a bad field raises
+    :class:`InvalidStreamMetadata` here, on the platform, not at the customer."""
     fmt = stream_format(settings.format)
+    websocket = settings.transport == "websocket"
     meta = StreamMetadata(call_id=call_id, line=line, caller=caller, callee=callee, direction=direction,
                           started_at=started_at, format=fmt.name, sample_rate=fmt.sample_rate,
-                          payload_type=fmt.payload_type, rtp_source=rtp_source,
-                          rtp_destination=settings.external_host)
+                          payload_type=fmt.payload_type, rtp_source="" if websocket else rtp_source,
+                          rtp_destination="" if websocket else settings.external_host,
+                          transport=settings.transport, channel_id=channel_id if websocket else "",
+                          websocket_connection=settings.websocket_connection if websocket else "")
     return parse_metadata(meta.to_json())
 
 
@@ -119,14 +135,24 @@ def parse_metadata(data: object) -> StreamMetadata:
         started_at = parse_utc(data.get("started_at"), "started_at")
     except InvalidCallRecord as exc:
         raise InvalidStreamMetadata(str(exc)) from exc
-    source_host, source_port = split_host_port(_text(data, "rtp_source"), "rtp_source", numeric=True)
-    split_host_port(_text(data, "rtp_destination"), "rtp_destination")
-    return StreamMetadata(
+    common: dict[str, Any] = dict(
         call_id=call_id, line=_text(data, "line"), caller=_text(data, "caller", allow_empty=True),
         callee=_text(data, "callee", allow_empty=True), direction=direction, started_at=started_at,
-        format=fmt_name, sample_rate=rate, payload_type=payload_type,
-        rtp_source=format_host_port(source_host, source_port),
-        rtp_destination=_text(data, "rtp_destination"))
+        format=fmt_name, sample_rate=rate, payload_type=payload_type)
+    transport = data.get("transport", "rtp")
+    if transport == "websocket":
+        channel_id = _text(data, "channel_id")
+        if len(channel_id) > MAX_CALL_ID or not channel_id.isprintable() or " " in channel_id:
+            raise InvalidStreamMetadata(f"channel_id: printable without spaces, at most {MAX_CALL_ID}")
+        return StreamMetadata(**common, rtp_source="", rtp_destination="", transport="websocket",
+                              channel_id=channel_id,
+                              websocket_connection=_text(data, "websocket_connection", allow_empty=True))
+    if transport != "rtp":
+        raise InvalidStreamMetadata(f"transport: expected 'rtp' or 'websocket', got {transport!r}")
+    source_host, source_port = split_host_port(_text(data, "rtp_source"), "rtp_source", numeric=True)
+    split_host_port(_text(data, "rtp_destination"), "rtp_destination")
+    return StreamMetadata(**common, rtp_source=format_host_port(source_host, source_port),
+                          rtp_destination=_text(data, "rtp_destination"))
 
 
 def format_host_port(host: str, port: int) -> str:

@@ -7,6 +7,7 @@ Same file as :func:`callrec_ari.config.load_config` ($CALLREC_CONFIG). Keys of `
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -16,6 +17,8 @@ from typing import Any
 from callrec_ari.rules.stream import FORMAT_NAMES, stream_format
 
 MAX_TIMEOUT = 2.0  # a notification must never hold the call flow longer than this
+TRANSPORTS = ("rtp", "websocket")
+_CONNECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class StreamConfigError(ValueError):
@@ -24,7 +27,13 @@ class StreamConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class StreamSettings:
-    """One stream connection (R1.4, R1.5): where the audio and the notifications go."""
+    """One stream connection (R1.4, R1.5): where the audio and the notifications go.
+
+    ``transport = "rtp"``: the audio goes as RTP/UDP to ``rtp_host:rtp_port``. ``transport =
+    "websocket"`` (Asterisk 22.6+, chan_websocket): Asterisk opens a WebSocket per call to the URI of
+    the ``websocket_client.conf`` entry named ``websocket_connection`` (dialplan/websocket_client.conf);
+    the customer's URL lives there, in Asterisk's configuration, not here.
+    """
 
     control_url: str = "http://127.0.0.1:8089/streams"  # signed start/heartbeat/end notifications
     rtp_host: str = "127.0.0.1"  # the customer's RTP listener (externalMedia external_host)
@@ -33,6 +42,9 @@ class StreamSettings:
     format: str = "ulaw"  # "ulaw" (8 kHz µ-law, PT 0) or "slin16" (16 kHz L16, PT 118)
     heartbeat_seconds: float = 5.0  # a dead customer endpoint shows within this (ICMP is not reported)
     timeout_seconds: float = 2.0  # per notification, connect included
+    transport: str = "rtp"  # "rtp" (RTP over UDP) or "websocket" (chan_websocket, Asterisk 22.6+)
+    websocket_connection: str = "callrec"  # websocket: the websocket_client.conf entry (its id)
+    websocket_ready_seconds: float = 2.0  # how long the stream channel may take to be up (connected)
 
     @property
     def external_host(self) -> str:
@@ -74,8 +86,15 @@ def validate(settings: StreamSettings) -> StreamSettings:
         raise StreamConfigError("secret is required (HMAC-SHA256 key of the connection)")
     if settings.format not in FORMAT_NAMES:
         raise StreamConfigError(f"format must be one of {FORMAT_NAMES}, got {settings.format!r}")
-    if not settings.rtp_host or not 0 < settings.rtp_port < 65536:
+    if settings.transport not in TRANSPORTS:
+        raise StreamConfigError(f"transport must be one of {TRANSPORTS}, got {settings.transport!r}")
+    if settings.transport == "rtp" and (not settings.rtp_host or not 0 < settings.rtp_port < 65536):
         raise StreamConfigError("rtp_host must be set and rtp_port in 1..65535")
+    if settings.transport == "websocket" and not _CONNECTION_ID.fullmatch(settings.websocket_connection):
+        raise StreamConfigError("websocket_connection must be the id of a websocket_client.conf entry "
+                                f"([A-Za-z0-9._-], at most 64), got {settings.websocket_connection!r}")
+    if not 0 < settings.websocket_ready_seconds <= 10:
+        raise StreamConfigError("websocket_ready_seconds must be in (0, 10]")
     if settings.heartbeat_seconds <= 0:
         raise StreamConfigError("heartbeat_seconds must be > 0")
     if not 0 < settings.timeout_seconds <= MAX_TIMEOUT:
@@ -108,4 +127,5 @@ def load_stream_settings(path: str | Path | None = None, env: Mapping[str, str] 
     return validate(replace(StreamSettings(), **values))
 
 
-__all__ = ["MAX_TIMEOUT", "StreamConfigError", "StreamSettings", "load_stream_settings", "validate"]
+__all__ = ["MAX_TIMEOUT", "TRANSPORTS", "StreamConfigError", "StreamSettings", "load_stream_settings",
+           "validate"]

@@ -1,5 +1,16 @@
 """Stream delivery for one call (R1.4): an externalMedia channel on the call's bridge, sending the
-call's audio as RTP to the customer, announced and kept alive by signed notifications.
+call's audio to the customer, announced and kept alive by signed notifications.
+
+Two transports (``StreamSettings.transport``):
+
+- ``rtp``: RTP over UDP to the customer's host:port. The channel is up as soon as ARI answers.
+- ``websocket`` (Asterisk 22.6+, chan_websocket): ARI ``externalMedia`` with ``transport=websocket``,
+  ``connection_type=client`` and ``external_host`` = the id of a ``websocket_client.conf`` entry, whose
+  URI is the customer's server. Asterisk connects to it when it dials the channel (in a thread of its
+  own, after ARI answered), sends ``MEDIA_START`` (JSON control messages, ``f(json)``) naming the
+  channel id, then the audio as binary messages. The channel enters our application only once
+  connected, so :meth:`StreamTap.begin` waits for that, bounded by ``websocket_ready_seconds``; when
+  the connection fails Asterisk hangs the channel up and the call goes on unstreamed.
 
 Nothing is written on the platform. When the customer is down the audio is dropped, the loss is
 logged and counted, and the call goes on untouched.
@@ -10,17 +21,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime
+from typing import Any
 
 from callrec_ari.ari.client import AriClient
-from callrec_ari.ari.errors import AriError
+from callrec_ari.ari.errors import AriConflict, AriError, AriNotFound, AriUnprocessable
 from callrec_ari.calls.plan import CallPlan
 from callrec_ari.observability.metrics import STREAM_LOSSES
-from callrec_ari.streaming.metadata import build_metadata
-from callrec_ari.streaming.notify import StreamNotifier
+from callrec_ari.streaming.metadata import StreamMetadata, build_metadata
+from callrec_ari.streaming.notify import UNREACHABLE, StreamNotifier
 from callrec_ari.streaming.settings import StreamSettings
 
 log = logging.getLogger(__name__)
+
+READY_POLL_SECONDS = 0.01
+# chan_websocket options appended to the dial string (ARI ``transport_data``): JSON control messages,
+# so that MEDIA_START carries the channel variables (our call metadata) and parses unambiguously.
+WEBSOCKET_TRANSPORT_DATA = "f(json)"
 
 
 class StreamTap:
@@ -34,43 +52,121 @@ class StreamTap:
         self._notifier: StreamNotifier | None = None
         self._heartbeats: asyncio.Task[None] | None = None
 
-    async def begin(self, started_at: datetime) -> bool:
-        """Create the externalMedia channel, join it to the bridge, announce the stream. The channel id
-        must be claimed by the caller first (its events belong to the call)."""
-        self.started_at = started_at
-        try:
-            channel = await self.ari.request("POST", "/channels/externalMedia", {
-                "channelId": self.channel_id, "app": self.ari.settings.app,
-                "external_host": self.settings.external_host, "format": self.settings.format,
-                "encapsulation": "rtp", "transport": "udp", "direction": "both",
-            })
-            # The customer must never be heard in the call: nothing it sends enters the bridge.
-            await self.ari.mute(self.channel_id, "in")
-            await self.ari.add_to_bridge(self.bridge_id, (self.channel_id,))
-        except AriError as exc:
-            STREAM_LOSSES.labels("stream-channel-failed").inc()
-            log.error("call=%s stream channel could not start: %s; the call goes on unstreamed",
-                      self.plan.call_id, exc)
-            return False
-        variables = (channel or {}).get("channelvars") or {}
-        address = variables.get("UNICASTRTP_LOCAL_ADDRESS", "")
-        port = variables.get("UNICASTRTP_LOCAL_PORT", "")
-        source = f"{address}:{port}"
-        meta = build_metadata(
+    def _metadata(self, started_at: datetime, rtp_source: str = "") -> StreamMetadata:
+        return build_metadata(
             call_id=self.plan.call_id,
             line=self.plan.caller_number if self.plan.direction == "outgoing" else self.plan.callee_number,
             caller="" if self.plan.caller_withheld else self.plan.caller_number,
             callee=self.plan.callee_number, direction=self.plan.direction, started_at=started_at,
-            rtp_source=source, settings=self.settings,
+            rtp_source=rtp_source, channel_id=self.channel_id, settings=self.settings,
         )
+
+    @property
+    def destination(self) -> str:
+        if self.settings.transport == "websocket":
+            return f"websocket connection {self.settings.websocket_connection!r}"
+        return self.settings.external_host
+
+    async def begin(self, started_at: datetime) -> bool:
+        """Create the externalMedia channel, join it to the bridge, announce the stream. The channel id
+        must be claimed by the caller first (its events belong to the call). False: no stream (the
+        loss is logged and counted); the channel, if it was created, is gone or going."""
+        self.started_at = started_at
+        if self.settings.transport == "websocket":
+            meta = self._metadata(started_at)
+            if not await self._begin_websocket():
+                return False
+            source = self.channel_id
+        else:
+            try:
+                channel = await self._external_media({
+                    "external_host": self.settings.external_host, "encapsulation": "rtp",
+                    "transport": "udp", "direction": "both"})
+            except AriError as exc:
+                return self._failed("stream-channel-failed", str(exc))
+            if not await self._join_when_ready():
+                return False
+            variables = (channel or {}).get("channelvars") or {}
+            address = variables.get("UNICASTRTP_LOCAL_ADDRESS", "")
+            port = variables.get("UNICASTRTP_LOCAL_PORT", "")
+            source = f"{address}:{port}"
+            meta = self._metadata(started_at, rtp_source=source)
         self._notifier = await StreamNotifier(self.settings).__aenter__()
         result = await self._notifier.start(meta)
         if not result:
             STREAM_LOSSES.labels(result.error_id or "stream-start-failed").inc()
         self._heartbeats = asyncio.create_task(self._beat(), name=f"stream-heartbeat-{self.plan.call_id}")
-        log.info("call=%s streaming to %s from %s (customer %s)", self.plan.call_id,
-                 self.settings.external_host, source, "acknowledged" if result else "NOT reachable")
+        log.info("call=%s streaming over %s to %s from %s (customer %s)", self.plan.call_id,
+                 self.settings.transport, self.destination, source,
+                 "acknowledged" if result else "NOT reachable")
         return True
+
+    async def _external_media(self, params: dict[str, str]) -> Any:
+        return await self.ari.request("POST", "/channels/externalMedia", {
+            "channelId": self.channel_id, "app": self.ari.settings.app, "format": self.settings.format,
+            **params,
+        }, json=self._variables())
+
+    def _variables(self) -> dict[str, Any] | None:
+        if self.settings.transport != "websocket":
+            return None
+        # Readable by the customer in MEDIA_START's channel_variables (unsigned: informative only;
+        # the signed start notification is what attributes the stream).
+        return {"variables": {"CALLREC_CALL_ID": self.plan.call_id}}
+
+    async def _join(self) -> None:
+        # The customer must never be heard in the call: nothing it sends enters the bridge.
+        await self.ari.mute(self.channel_id, "in")
+        await self.ari.add_to_bridge(self.bridge_id, (self.channel_id,))
+
+    async def _begin_websocket(self) -> bool:
+        try:
+            await self._external_media({
+                "external_host": self.settings.websocket_connection, "encapsulation": "none",
+                "transport": "websocket", "connection_type": "client",
+                "transport_data": WEBSOCKET_TRANSPORT_DATA, "direction": "in"})
+        except AriError as exc:
+            # 400 "external_host must be a valid websocket_client connection id": not configured.
+            return self._failed("stream-channel-failed", str(exc))
+        # Asterisk connects to the customer in the dial thread; the channel is answered and enters our
+        # application only once the WebSocket is up (or is hung up when it cannot connect).
+        return await self._join_when_ready()
+
+    async def _join_when_ready(self) -> bool:
+        """Mute and bridge the channel as soon as it is in our application. externalMedia answers
+        before its dial thread has run: even the RTP channel may not be in Stasis yet (409); the
+        WebSocket one only enters once connected to the customer, or is hung up (404) if it cannot."""
+        deadline = time.monotonic() + self.settings.websocket_ready_seconds
+        began = time.monotonic()
+        while True:
+            try:
+                await self._join()
+                break
+            except AriNotFound as exc:
+                # chan_websocket could not connect (refused, timeout, HTTP error): the channel is gone.
+                return self._failed(UNREACHABLE, f"the stream channel is gone: {exc}")
+            except (AriConflict, AriUnprocessable) as exc:  # not in our application yet
+                if time.monotonic() >= deadline:
+                    with contextlib.suppress(AriError):
+                        await self.ari.hangup(self.channel_id)
+                    websocket = self.settings.transport == "websocket"
+                    detail = f"not up within {self.settings.websocket_ready_seconds:.1f}s: {exc}"
+                    return self._failed(UNREACHABLE if websocket else "stream-channel-failed", detail)
+                await asyncio.sleep(READY_POLL_SECONDS)
+            except AriError as exc:
+                with contextlib.suppress(AriError):
+                    await self.ari.hangup(self.channel_id)
+                return self._failed("stream-channel-failed", str(exc))
+        log.info("call=%s stream channel %s up and bridged in %.0f ms", self.plan.call_id, self.channel_id,
+                 (time.monotonic() - began) * 1000)
+        return True
+
+    def _failed(self, error_id: str, detail: str) -> bool:
+        STREAM_LOSSES.labels(error_id).inc()
+        log.error("call=%s stream over %s to %s could not start [%s]: %s; the call goes on unstreamed, "
+                  "its audio is not kept (R1.4)", self.plan.call_id, self.settings.transport,
+                  self.destination, error_id, detail)
+        return False
 
     async def _beat(self) -> None:
         assert self._notifier is not None

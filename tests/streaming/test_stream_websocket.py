@@ -280,7 +280,9 @@ class FakeAri:
 
     async def request(self, method: str, path: str, params: Any = None, json: Any = None) -> Any:
         self.calls.append(("request", (method, path, params, json)))
-        return {"id": params["channelId"], "channelvars": {"MEDIA_WEBSOCKET_CONNECTION_ID": "callrec"}}
+        return {"id": params["channelId"], "channelvars": {"MEDIA_WEBSOCKET_CONNECTION_ID": "callrec",
+                                                           "UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1",
+                                                           "UNICASTRTP_LOCAL_PORT": "10000"}}
 
     async def mute(self, channel_id: str, direction: str = "in") -> None:
         self.calls.append(("mute", channel_id))
@@ -319,6 +321,17 @@ async def test_tap_creates_a_websocket_channel_and_joins_once_connected(rig: Rig
     # the receiver was told which channel carries the call
     assert "1700000000.9" not in rig.streams.calls and "1700000000.9" in rig.streams.finished
     assert rig.streams.finished["1700000000.9"]["metadata"]["channel_id"] == "1700000000.9-stream"
+
+
+async def test_tap_waits_for_the_rtp_channel_too(rig: Rig) -> None:
+    # externalMedia answers before its dial thread ran: even UnicastRTP may not be in Stasis yet (409)
+    ari = FakeAri(not_in_stasis_for=2)
+    tap = StreamTap(ari, rig.settings(), PLAN, "bridge-1")  # type: ignore[arg-type]
+    assert await tap.begin(datetime.now(STARTED.tzinfo))
+    await tap.finish("hangup-caller")
+    assert ari.calls[0][1][2]["transport"] == "udp" and ari.calls[0][1][3] is None
+    assert [c[0] for c in ari.calls[1:]] == ["mute"] * 3 + ["add"]
+    assert rig.streams.finished["1700000000.9"]["metadata"]["rtp_source"] == "127.0.0.1:10000"
 
 
 @pytest.mark.parametrize("case", ["connect-failed", "never-ready"])
