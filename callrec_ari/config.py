@@ -6,11 +6,12 @@ Handed to constructors; nothing imports a global config. Every key is read somew
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+from callrec_ari.settings_file import read_toml
 
 
 class ConfigError(ValueError):
@@ -130,14 +131,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     values: dict[str, Any] = {}
     path = path or env.get("CALLREC_CONFIG")
     if path:
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path}: {exc}") from exc
-        for key, value in data.items():
+        for key, value in read_toml(path, ConfigError).items():
             if key in _OTHER_TABLES:
                 continue  # read by the capability that owns it (e.g. delivery settings)
             if key not in _field_types:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import socket
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from callrec_ari.db.engine import database_url
+from callrec_ari.settings_file import coerce_scalar, read_toml
 
 
 class DeliveryConfigError(ValueError):
@@ -65,15 +65,10 @@ def _coerce(cls: type[Any], key: str, value: Any, where: str) -> Any:
     kinds = {f.name: f.type for f in fields(cls)}
     if key not in kinds or key == "connection":
         raise DeliveryConfigError(f"{where}: unknown key {key!r}")
-    kind = kinds[key]
     try:
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
+        return coerce_scalar(str(kinds[key]), value)
     except (TypeError, ValueError) as exc:
         raise DeliveryConfigError(f"{where}: key {key!r}: {exc}") from exc
-    return str(value)
 
 
 def _env_values(cls: type[Any], env: Mapping[str, str], prefix: str) -> dict[str, Any]:
@@ -108,13 +103,7 @@ def load_delivery_settings(path: str | Path | None = None, env: Mapping[str, str
     conn: dict[str, Any] = {}
     path = path or env.get("CALLREC_CONFIG")
     if path:
-        try:
-            with open(path, "rb") as fh:
-                table = tomllib.load(fh).get("delivery", {})
-        except OSError as exc:
-            raise DeliveryConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise DeliveryConfigError(f"config file {path}: {exc}") from exc
+        table = read_toml(path, DeliveryConfigError, "delivery")
         for key, value in table.items():
             if key == "connection":
                 for ckey, cvalue in dict(value).items():

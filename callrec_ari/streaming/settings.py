@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from callrec_ari.rules.stream import FORMAT_NAMES, stream_format
+from callrec_ari.settings_file import coerce_scalar, read_toml
 
 MAX_TIMEOUT = 2.0  # a notification must never hold the call flow longer than this
 TRANSPORTS = ("rtp", "websocket")
@@ -66,17 +66,9 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     if key not in kinds:
         raise StreamConfigError(f"{where}: unknown key {key!r}")
     try:
-        if kinds[key] == "int":
-            if isinstance(value, bool):
-                raise ValueError("a number is expected, not a boolean")
-            return int(value)
-        if kinds[key] == "float":
-            if isinstance(value, bool):
-                raise ValueError("a number is expected, not a boolean")
-            return float(value)
+        return coerce_scalar(str(kinds[key]), value)
     except (TypeError, ValueError) as exc:
         raise StreamConfigError(f"{where}: key {key!r}: {exc}") from exc
-    return str(value)
 
 
 def validate(settings: StreamSettings) -> StreamSettings:
@@ -109,13 +101,7 @@ def load_stream_settings(path: str | Path | None = None, env: Mapping[str, str] 
     values: dict[str, Any] = {}
     path = path or env.get("CALLREC_CONFIG")
     if path:
-        try:
-            with open(path, "rb") as fh:
-                table = tomllib.load(fh).get("stream", {})
-        except OSError as exc:
-            raise StreamConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise StreamConfigError(f"config file {path}: {exc}") from exc
+        table = read_toml(path, StreamConfigError, "stream")
         for key, value in table.items():
             values[key] = _coerce(key, value, f"{path} [stream]")
     for f in fields(StreamSettings):
