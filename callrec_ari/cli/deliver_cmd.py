@@ -12,7 +12,6 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
 
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery.service import make_worker
@@ -58,17 +57,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     parser.add_argument("--no-migrate", action="store_true", help="do not upgrade the database first")
     parser.set_defaults(handler=deliver)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry (``python -m callrec_ari.cli.deliver_cmd``), used by tests as a subprocess."""
-    parser = argparse.ArgumentParser(prog="callrec")
-    register(parser.add_subparsers(dest="command", required=True))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    args = parser.parse_args(["deliver", *(sys.argv[1:] if argv is None else argv)])
-    code: int = args.handler(args)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

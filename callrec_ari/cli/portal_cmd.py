@@ -95,20 +95,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=portal)
 
 
-__all__ = ["main", "portal", "register"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m callrec_ari.cli.portal_cmd``) until ``callrec`` registers it."""
-    import logging
-
-    parser = argparse.ArgumentParser(prog="callrec")
-    register(parser.add_subparsers(dest="command", required=True))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    args = parser.parse_args(["portal", *(sys.argv[1:] if argv is None else argv)])
-    code: int = args.handler(args)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["portal", "register"]

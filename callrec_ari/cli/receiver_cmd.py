@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from callrec_ari.receiver.app import StreamOptions, serve
@@ -65,17 +63,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="finalize a stream after this long without packets or notifications "
                              "(default 10)")
     parser.set_defaults(handler=receiver)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry (``python -m callrec_ari.cli.receiver_cmd``)."""
-    parser = argparse.ArgumentParser(prog="callrec")
-    register(parser.add_subparsers(dest="command", required=True))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    args = parser.parse_args(["receiver", *(sys.argv[1:] if argv is None else argv)])
-    code: int = args.handler(args)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -57,7 +57,7 @@ def running_portal(tmp_path: Path, notices: Path) -> Iterator[Portal]:
 def _portal_process(tmp_path: Path, notices: Path, port: int, db: str) -> Iterator[Portal]:
     log = (tmp_path / "portal.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "callrec_ari.cli.portal_cmd", "--port", str(port), "--create-demo",
+        [sys.executable, "-m", "callrec_ari", "portal", "--port", str(port), "--create-demo",
          "--database-url", db, "--notices-dir", str(notices)],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -65,7 +65,7 @@ async def start_worker(settings: DeliverySettings, url: str) -> asyncio.subproce
            "CALLREC_DELIVERY_RETRY_INTERVAL": "0.2"}
     env.pop("CALLREC_CONFIG", None)
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "callrec_ari.cli.deliver_cmd", cwd=ROOT, env=env,
+        sys.executable, "-m", "callrec_ari", "deliver", cwd=ROOT, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 
