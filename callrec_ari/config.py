@@ -31,6 +31,8 @@ class LineConfig:
     contract_suspended: bool = False  # R5.5
     line_suspended: bool = False  # R5.5
     delivery: str = "file"  # R1.5: "file" (recorded, zipped, pushed) or "stream" (real time, nothing kept)
+    stream_endpoint: str = ""  # stream: the connection, rtp://… or websocket:… (docs/stream-protocol.md)
+    stream_secret: str = ""  # stream: that connection's HMAC secret
 
 
 DEMO_LINES = tuple(

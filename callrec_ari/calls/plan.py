@@ -22,6 +22,8 @@ class CallPlan:
     notice_reason: str = ""
     caller_id: str | None = None  # number presented to the callee
     delivery: str = "file"  # "file" or "stream" (R1.5), from the line whose contract records
+    stream_endpoint: str = ""  # stream: that contract's connection endpoint ("" = the [stream] default)
+    stream_secret: str = ""
     caller_withheld: bool = False  # 184 dialled: the callee is not shown the number (R2.2)
     extra: dict[str, str] = field(default_factory=dict)
 

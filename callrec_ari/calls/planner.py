@@ -87,7 +87,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         caller = _party(line, decision.recordable)
         caller_number, callee_number, line_endpoint = line.number, decision.number, line.endpoint
         record = decision.recordable or other_records
-        delivery = line.delivery if decision.recordable else (other.delivery if other else "file")
+        recording_line = line if decision.recordable else other
         # The reason says why the call is (not) recorded: the callee's line when only it records.
         reason = str(decision.reason) if decision.recordable or not other_records else "recorded-by-callee"
         withheld = decision.withheld
@@ -105,7 +105,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         record = decision.recordable
         reason = str(decision.reason)
         withheld = decision.withheld
-        delivery = line.delivery
+        recording_line = line
     notices = plan_notices(caller, callee)
     return CallPlan(
         call_id=call_id,
@@ -122,5 +122,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         notice_reason=str(notices.reason),
         caller_id=caller_number or None,
         caller_withheld=withheld,
-        delivery=delivery,
+        delivery=recording_line.delivery if recording_line is not None else "file",
+        stream_endpoint=recording_line.stream_endpoint if recording_line is not None else "",
+        stream_secret=recording_line.stream_secret if recording_line is not None else "",
     )

@@ -27,7 +27,7 @@ from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import NOTICE_LATENCY, RECORDINGS_IN_PROGRESS
 from callrec_ari.recording.segments import SegmentedRecording
 from callrec_ari.streaming.settings import StreamSettings
-from callrec_ari.streaming.tap import StreamTap
+from callrec_ari.streaming.tap import make_tap
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,7 @@ class CallSession:
         self._end_cause = causes.NORMAL_CLEARING
         self._hangup_by = "app"
         self._journal = journal
-        self.tap: StreamTap | None = None
-        if plan.record and plan.delivery == "stream" and stream_settings is not None:
-            self.tap = StreamTap(ari, stream_settings, plan, self.bridge_id)
+        self.tap = make_tap(ari, plan, stream_settings, self.bridge_id) if plan.record else None
         self._adopted = False
 
     @property

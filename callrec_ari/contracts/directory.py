@@ -17,6 +17,8 @@ DEFAULT_NOTICE = LineConfig(endpoint="", number="").notice
 
 
 def to_line_config(line: Line, contract: Contract) -> LineConfig:
+    live = [c for c in contract.connections if c.type == "stream" and c.removed_at is None]
+    stream = max(live, key=lambda c: c.enrolled_at) if live else None  # the newest one
     return LineConfig(
         endpoint=line.endpoint,
         number=line.number,
@@ -27,8 +29,9 @@ def to_line_config(line: Line, contract: Contract) -> LineConfig:
         contract_suspended=contract.suspended,
         line_suspended=line.suspended,
         # R1.5: the contract's live connection decides; stream only when it has a stream one.
-        delivery="stream" if any(c.type == "stream" and c.removed_at is None for c in contract.connections)
-        else "file",
+        delivery="stream" if stream is not None else "file",
+        stream_endpoint=stream.endpoint if stream is not None else "",
+        stream_secret=stream.secret if stream is not None else "",
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from callrec_ari.rules.stream import FORMAT_NAMES, stream_format
 from callrec_ari.settings_file import coerce_scalar, read_toml
@@ -115,3 +116,36 @@ def load_stream_settings(path: str | Path | None = None, env: Mapping[str, str] 
 
 __all__ = ["MAX_TIMEOUT", "TRANSPORTS", "StreamConfigError", "StreamSettings", "load_stream_settings",
            "validate"]
+
+
+def for_connection(base: StreamSettings, endpoint: str, secret: str) -> StreamSettings:
+    """The settings of one contract's stream connection (R1.5), from its endpoint URL:
+
+    - ``rtp://HOST:PORT?control=URL[&format=ulaw|slin16]``: RTP over UDP to HOST:PORT;
+    - ``websocket:CONNECTION_ID?control=URL[&format=…]``: chan_websocket through that
+      websocket_client.conf entry.
+
+    ``control`` is where the signed start/heartbeat/end notifications go. Anything the URL leaves
+    out comes from ``base`` (the ``[stream]`` table). StreamConfigError on a malformed endpoint."""
+    parts = urlsplit(endpoint.strip())
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = set(query) - {"control", "format"}
+    if unknown:
+        raise StreamConfigError(f"stream endpoint {endpoint!r}: unknown parameter(s) {sorted(unknown)}")
+    values: dict[str, Any] = {"secret": secret or base.secret}
+    if "control" in query:
+        values["control_url"] = query["control"]
+    if "format" in query:
+        values["format"] = query["format"]
+    try:
+        if parts.scheme == "rtp":
+            if not parts.hostname or parts.port is None:
+                raise StreamConfigError(f"stream endpoint {endpoint!r}: rtp://HOST:PORT is required")
+            values.update(transport="rtp", rtp_host=parts.hostname, rtp_port=parts.port)
+        elif parts.scheme == "websocket":
+            values.update(transport="websocket", websocket_connection=parts.path or parts.netloc)
+        else:
+            raise StreamConfigError(f"stream endpoint {endpoint!r}: scheme must be rtp:// or websocket:")
+    except ValueError as exc:  # a port that is not a number
+        raise StreamConfigError(f"stream endpoint {endpoint!r}: {exc}") from exc
+    return validate(replace(base, **values))

@@ -31,7 +31,7 @@ from callrec_ari.calls.plan import CallPlan
 from callrec_ari.observability.metrics import STREAM_LOSSES
 from callrec_ari.streaming.metadata import StreamMetadata, build_metadata
 from callrec_ari.streaming.notify import UNREACHABLE, StreamNotifier
-from callrec_ari.streaming.settings import StreamSettings
+from callrec_ari.streaming.settings import StreamConfigError, StreamSettings, for_connection
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +187,23 @@ class StreamTap:
             await self._notifier.end(self.plan.call_id, reason=reason)
             await self._notifier.__aexit__(None, None, None)
             self._notifier = None
+
+
+def make_tap(ari: AriClient, plan: CallPlan, base: StreamSettings | None, bridge_id: str) -> StreamTap | None:
+    """The call's stream, when its contract delivers by stream (R1.5): the contract's own connection
+    (endpoint and format) over the ``[stream]`` defaults. None, logged, when it cannot be set up."""
+    if plan.delivery != "stream":
+        return None
+    settings = base
+    if plan.stream_endpoint:
+        try:
+            settings = for_connection(base or StreamSettings(), plan.stream_endpoint, plan.stream_secret)
+        except StreamConfigError as exc:
+            STREAM_LOSSES.labels(exc.error_id).inc()
+            log.error("call=%s stream connection unusable: %s; the call goes on unstreamed",
+                      plan.call_id, exc)
+            return None
+    if settings is None:
+        log.error("call=%s delivers by stream but no stream connection is configured", plan.call_id)
+        return None
+    return StreamTap(ari, settings, plan, bridge_id)

@@ -145,3 +145,51 @@ async def test_customer_down_the_call_goes_on(
         assert any(e["channel"]["id"].endswith("-stream") for e in app.events("StasisStart")), \
             "the stream channel was created"
     await assert_clean(ari)
+
+
+async def test_contract_connection_chooses_its_stream_format(
+    start_app: StartApp, ari: AriClient, tones, tmp_path: Path, fresh_db_url: str
+):
+    """R1.5: the contract's own stream connection (from the contracts database) decides where and in
+    which format: here 16 kHz linear, though the [stream] defaults say 8 kHz µ-law."""
+    from callrec_ari.contracts.service import create_contract, enroll_connection, enroll_line
+    from callrec_ari.db import make_engine, make_sessionmaker
+    from callrec_ari.db.migrate import upgrade
+    from callrec_ari.rules.enrollment import LineRequest
+
+    http_port, rtp_port = free_port(), free_port(socket.SOCK_DGRAM)
+    upgrade(fresh_db_url)
+    db = make_sessionmaker(make_engine(fresh_db_url))
+    endpoint = f"rtp://127.0.0.1:{rtp_port}?control=http://127.0.0.1:{http_port}/streams&format=slin16"
+    with db.begin() as session:
+        contract = create_contract(session, "Streaming K.K.")
+        enroll_line(session, contract.id, LineRequest("09000001001", "1001", "Streaming K.K."),
+                    recording_started=True, consent=True)
+        enroll_connection(session, contract.id, "stream", endpoint, SECRET)
+    received = tmp_path / "received"
+    stop = asyncio.Event()
+    receiver = asyncio.create_task(serve(received, SECRET, "127.0.0.1", http_port, stop,
+                                         stream=StreamOptions(rtp_port, "127.0.0.1", 10.0)))
+    await asyncio.sleep(0.3)
+    try:
+        # The [stream] defaults point elsewhere (µ-law, a dead port): the connection must win.
+        app = await start_app(lines_from="database", db=db, spool_dir=tmp_path / "spool",
+                              stream_settings=settings(free_port(), free_port(socket.SOCK_DGRAM)))
+        assert await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=9_000),
+                                 uas(tmp_path, tone=tones["callee"])) == (0, 0)
+        outcome = await app.outcome()
+        for _ in range(50):
+            if list((received / "streams").glob("*.wav")):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await receiver
+    assert outcome.plan.delivery == "stream" and outcome.plan.stream_endpoint == endpoint
+    (wav,) = list((received / "streams").glob("*.wav"))
+    audio = read_wav(wav)
+    assert audio.rate == 16000
+    body = slice(int(0.3 / 0.05), int((audio.duration - 0.3) / 0.05))
+    for freq in (CALLER_TONE, CALLEE_TONE):
+        assert audio.present(freq)[body].mean() > 0.95, freq
+    await assert_clean(ari)
