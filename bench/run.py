@@ -24,8 +24,10 @@ OUT_MD = ROOT / "bench" / "results.md"
 
 
 def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
-                  elapsed: float) -> dict[str, Any]:
+                  elapsed: float, stream: dict[str, Any] | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {}
+    if stream is not None:
+        res["stream_latency_ms"] = stream
     if cap is not None:
         rows, lat = [], {}
         for run in cap["runs"]:
@@ -122,6 +124,14 @@ def render_md(res: dict[str, Any]) -> str:
                 f"recording: **{d['peak_rss_mb_1gb']} MB** (upload {x['big_upload_s']} s); packaging it "
                 f"(`RecordingSubmitter.submit` in its own process): {x['peak_rss_mb_packaging_1gb']} MB "
                 f"({x['big_package_s']} s).", ""]
+    if "stream_latency_ms" in res:
+        out += ["## Stream delivery latency (tone end → first audio at the customer's receiver)", "",
+                "The app's talk start (the stream channel joins the bridge) to the reference receiver's "
+                "arrival time of the first packet or message, one call at a time (bench/stream.py). "
+                "Aim: under 100 ms.", "", "| transport | p50 (ms) | max (ms) | calls |", "|---|---|---|---|"]
+        for transport, v in res["stream_latency_ms"].items():
+            out.append(f"| {transport} | {v['p50']} | {v['max']} | {v['n']} |")
+        out.append("")
     if m.get("notes"):
         out += ["## Notes on this run", ""] + [f"- {n}" for n in m["notes"]] + [""]
     prof = res["raw"].get("profile")
@@ -161,7 +171,7 @@ def summarize_profile(raw: Path, top: int = 15) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench")
-    ap.add_argument("--only", choices=["capacity", "delivery"])
+    ap.add_argument("--only", choices=["capacity", "delivery", "stream"])
     ap.add_argument("--profile", action="store_true", help="py-spy the app at the highest rate")
     ap.add_argument("--work", default=f"/tmp/callrec-bench-{os.getpid()}")
     ap.add_argument("--render", action="store_true", help="only rewrite results.md from results.json")
@@ -179,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    cap = delivery = None
+    cap = delivery = stream = None
+    if args.only in (None, "stream"):
+        from bench.stream import run_stream
+        with asterisk_lock():
+            stream = run_stream(work / "stream")
     if args.only in (None, "delivery"):
         from bench.delivery import run_delivery
         delivery = run_delivery(work / "delivery")
@@ -190,17 +204,20 @@ def main(argv: list[str] | None = None) -> int:
             cap = run_capacity(work / "capacity", profile=profile)
         if profile and cap.get("profile"):
             cap["profile_summary"] = summarize_profile(Path(cap["profile"]["raw"]))
-    res = build_results(cap, delivery, time.monotonic() - t0)
+    res = build_results(cap, delivery, time.monotonic() - t0, stream)
     if args.only and OUT_JSON.exists():
         # Keep the other half of the last full run, so results.json always has every key.
         old = json.loads(OUT_JSON.read_text())
-        keep = ["delivery"] if args.only == "capacity" else [
-            "capacity", "max_clean_cps", "max_clean_cps_dialplan", "notice_latency_ms"]
+        keep = [k for k in ("delivery", "capacity", "max_clean_cps", "max_clean_cps_dialplan",
+                            "notice_latency_ms", "stream_latency_ms") if k not in res]
         for key in keep:
             if key in old:
                 res[key] = old[key]
         raw = old.get("raw", {})
-        if args.only == "capacity":
+        if args.only == "stream":
+            res["raw"] = raw
+            res["meta"] = {**old.get("meta", {}), "stream_from": res["meta"]["date"]}
+        elif args.only == "capacity":
             res["raw"]["delivery_details"] = raw.get("delivery_details")
             res["meta"]["delivery_from"] = old.get("meta", {}).get("date")
         else:
