@@ -118,6 +118,14 @@ class CallManager:
             log.warning("call=%s refused channel=%s reason=%s: %s", call_id, channel_id, exc.error_id, exc)
             await self._hangup_quietly(channel_id, exc.cause)
             return
+        except Exception as exc:
+            # Our fault (database down, a bug): telephony goes on without us. R3.4: calls during an
+            # equipment fault are not recorded; the dialplan connects this one plainly.
+            CALLS.labels("fault").inc()
+            log.error("call=%s cannot be planned (%s: %s): handed back to the dialplan, unrecorded",
+                      call_id, type(exc).__name__, exc, extra={"alert": "call-planning-failed"})
+            await self._hand_back(channel_id)
+            return
         holder: list[CallSession] = []
         session = CallSession(plan, channel_id, **self._session_kwargs(holder))
         holder.append(session)

@@ -241,3 +241,20 @@ async def test_spool_nearly_full_calls_connect_unrecorded_and_alert(
             metrics = await resp.text()
     assert "callrec_spool_low 1.0" in metrics
     await assert_clean(ari)
+
+
+async def test_database_down_calls_still_connect_unrecorded(
+    start_app: StartApp, ari: AriClient, tones, tmp_path: Path
+):
+    """R3.4 (equipment fault): the lines cannot be read, so the app hands the call back to the
+    dialplan, which connects it plainly; nothing is left in Asterisk."""
+    from callrec_ari.db import make_engine, make_sessionmaker
+
+    broken = make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'missing' / 'nowhere.db'}"))
+    app = await start_app(lines_from="database", db=broken)
+    assert await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=2_000),
+                             uas(tmp_path, tone=tones["callee"])) == (0, 0)
+    # No call entered the app's flow: no notice, no recording.
+    assert app.events("PlaybackStarted", "RecordingStarted") == []
+    assert app.outcomes.empty()
+    await assert_clean(ari)
