@@ -11,7 +11,15 @@ import jinja2
 from aiohttp import web
 
 from callrec_ari.db import make_engine, make_sessionmaker
-from callrec_ari.portal import api, api_operator, openapi, service_health, views, views_operator
+from callrec_ari.portal import (
+    api,
+    api_operator,
+    enrollment_routes,
+    openapi,
+    service_health,
+    views,
+    views_operator,
+)
 from callrec_ari.portal.service_health import ALERTS_KEY
 from callrec_ari.portal.settings import PortalSettings
 from callrec_ari.portal.web import (
@@ -81,7 +89,13 @@ def make_app(settings: PortalSettings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/static/portal.css", css)
-    for table in (views.routes, views_operator.routes, api.routes, api_operator.routes):
+    for table in (
+        views.routes,
+        views_operator.routes,
+        enrollment_routes.routes,
+        api.routes,
+        api_operator.routes,
+    ):
         app.router.add_routes(table)
     return app
 

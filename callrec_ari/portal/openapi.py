@@ -40,6 +40,61 @@ _B, _S = {"type": "boolean"}, {"type": "string"}
 _SUSPEND = _json_body({"reason": _S, "lift": _B})
 
 
+_CONNECTION = _json_body(
+    {"type": {"type": "string", "enum": ["file", "stream"]}, "endpoint": _S, "secret": _S},
+    ["type", "endpoint", "secret"],
+)
+
+
+def _enrollment_paths() -> dict[str, Any]:
+    """The operator's enrollment (R5.1-R5.3), the same rules as ``callrec contracts``."""
+    op, cid = _resp, [_path("id", "integer")]
+    return {
+        "/api/v1/operator/contracts/{id}/lines": {
+            "post": {
+                "summary": "Operator: enroll a line (R5.1 holder name, R5.2 services)",
+                "parameters": cid,
+                "requestBody": _json_body(
+                    {
+                        "number": _S,
+                        "endpoint": _S,
+                        "holder_name": _S,
+                        "services": {"type": "array", "items": _S},
+                    },
+                    ["number", "endpoint", "holder_name"],
+                ),
+                "responses": op("201"),
+            }
+        },
+        "/api/v1/operator/contracts/{id}/lines/import": {
+            "post": {
+                "summary": "Operator: enroll lines from CSV text, all or nothing; 400 lists every bad row",
+                "parameters": cid,
+                "requestBody": _json_body({"csv": _S}, ["csv"]),
+                "responses": op(),
+            }
+        },
+        "/api/v1/operator/lines/{number}": {
+            "delete": {
+                "summary": "Operator: remove a line",
+                "parameters": [_path("number")],
+                "responses": op(),
+            }
+        },
+        "/api/v1/operator/contracts/{id}/connections": {
+            "post": {
+                "summary": "Operator: add a connection to the customer equipment (R1.5)",
+                "parameters": cid,
+                "requestBody": _CONNECTION,
+                "responses": op("201"),
+            }
+        },
+        "/api/v1/operator/connections/{id}": {
+            "delete": {"summary": "Operator: remove a connection", "parameters": cid, "responses": op()}
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     op = _resp
     paths: dict[str, Any] = {
@@ -158,7 +213,12 @@ def document() -> dict[str, Any]:
             }
         },
         "/api/v1/operator/contracts": {
-            "get": {"summary": "Operator: contracts", "parameters": [_query("q")], "responses": op()}
+            "get": {"summary": "Operator: contracts", "parameters": [_query("q")], "responses": op()},
+            "post": {
+                "summary": "Operator: create a contract (R5.1 holder name; R5.3 resellers are refused)",
+                "requestBody": _json_body({"holder_name": _S, "reseller": _B}, ["holder_name"]),
+                "responses": op("201"),
+            },
         },
         "/api/v1/operator/contracts/{id}": {
             "get": {
@@ -199,6 +259,7 @@ def document() -> dict[str, Any]:
             }
         },
         "/api/v1/operator/audit": {"get": {"summary": "Operator: the whole audit log", "responses": op()}},
+        **_enrollment_paths(),
     }
     return {
         "openapi": "3.0.3",
