@@ -159,13 +159,22 @@ class Placement:
     lost_packets: int = 0
 
 
+# More than this many packets' worth of timestamp beyond the lost packets is a clock jump.
+CLOCK_JUMP_PACKETS = 50  # one second of 20 ms packets
+
+
 def place_packet(timeline: Timeline | None, sequence: int, timestamp: int, ssrc: int, samples: int,
                  max_gap: int) -> tuple[Placement, Timeline | None]:
     """Place a packet by its RTP timestamp: a gap becomes silence of the right length (lost packets
     or a sender pausing), a duplicate or a packet older than what was written is dropped (it arrived
     too late: the file is written in order, live). A new SSRC, or a jump over ``max_gap`` samples,
     restarts the timeline right after what was written, with no silence (RFC 3550 §8.2 lets a sender
-    change SSRC; Asterisk does when the media source changes)."""
+    change SSRC; Asterisk does when the media source changes).
+
+    A timestamp gap more than a second longer than the lost packets (by sequence number) explain is
+    the sender's clock jumping, not audio that was lost: only the lost packets become silence.
+    (Seen with Asterisk's externalMedia at channel teardown under load: contiguous sequence numbers,
+    the last packet's timestamp seconds ahead, which would pad the file with seconds of silence.)"""
     if timeline is None or ssrc != timeline.ssrc:
         return Placement("write"), Timeline(ssrc, sequence, (timestamp + samples) % TS_MOD)
     seq_delta = _signed_delta(sequence, timeline.sequence, SEQ_MOD)
@@ -178,6 +187,9 @@ def place_packet(timeline: Timeline | None, sequence: int, timestamp: int, ssrc:
         return Placement("write", reason="discontinuity"), Timeline(ssrc, sequence,
                                                                      (timestamp + samples) % TS_MOD)
     end = Timeline(ssrc, sequence, (timestamp + samples) % TS_MOD)
+    explained = (seq_delta - 1) * samples
+    if gap - explained > CLOCK_JUMP_PACKETS * samples:
+        return Placement("write", silence=explained, lost_packets=seq_delta - 1, reason="discontinuity"), end
     if gap < 0:  # overlaps what was written: keep only the new tail
         if -gap >= samples:
             return Placement("drop", reason="late"), timeline
