@@ -18,8 +18,8 @@ from typing import Any
 
 from bench.common import QUICK, log
 from callrec_ari.app import CallrecApp
-from callrec_ari.calls.outcome import CallOutcome
 from callrec_ari.config import DEMO_LINES, load_config
+from callrec_ari.model.call import FinishedCall
 from callrec_ari.pbx.local import LocalAsterisk
 from callrec_ari.receiver.app import StreamOptions, serve
 from callrec_ari.streaming.settings import StreamSettings
@@ -41,9 +41,9 @@ async def _transport(work: Path, asterisk_url: str, transport: str) -> list[floa
                               websocket_connection="callrec-test", heartbeat_seconds=2.0)
     config = load_config(env={}, ari_url=asterisk_url, http_port=0,
                          lines=tuple(replace(line, delivery="stream") for line in DEMO_LINES))
-    outcomes: asyncio.Queue[CallOutcome] = asyncio.Queue()
+    outcomes: asyncio.Queue[FinishedCall] = asyncio.Queue()
 
-    async def finished(outcome: CallOutcome) -> None:
+    async def finished(outcome: FinishedCall) -> None:
         outcomes.put_nowait(outcome)
 
     app = CallrecApp(config, on_finished=finished, spool_dir=work / "spool", stream_settings=settings)

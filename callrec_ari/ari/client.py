@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from callrec_ari.ari.errors import AriUnavailable, error_for
+from callrec_ari.ari.errors import AriNotFound, AriUnavailable, error_for
 from callrec_ari.ari.events import Channel, JsonObject
 
 log = logging.getLogger(__name__)
@@ -152,11 +152,21 @@ class AriClient:
             {"media": ",".join(media), "playbackId": playback_id},
         )
 
-    async def get_channel_var(self, channel_id: str, variable: str) -> str:
-        result = await self.request(
-            "GET", f"/channels/{quote(channel_id)}/variable", {"variable": variable}
-        )
-        return str((result or {}).get("value", ""))
+    async def set_channel_var(self, channel_id: str, variable: str, value: str) -> None:
+        await self.request("POST", f"/channels/{quote(channel_id)}/variable",
+                           {"variable": variable, "value": value})
+
+    async def continue_in_dialplan(self, channel_id: str) -> None:
+        """Leave our application: the channel carries on in the dialplan after its Stasis()."""
+        await self.request("POST", f"/channels/{quote(channel_id)}/continue")
+
+    async def external_media(self, channel_id: str, fmt: str, params: Params,
+                             variables: JsonObject | None = None) -> Channel | None:
+        """An externalMedia channel in our application (RTP, or chan_websocket as client)."""
+        body = {"variables": variables} if variables else None
+        result = await self.request("POST", "/channels/externalMedia", {
+            "channelId": channel_id, "app": self.settings.app, "format": fmt, **params}, json=body)
+        return Channel.from_json(result) if isinstance(result, dict) else None
 
     # --- bridges ---------------------------------------------------------------------------------
     async def create_bridge(self, bridge_id: str, name: str = "") -> None:
@@ -191,6 +201,20 @@ class AriClient:
         )
 
     # --- playbacks and recordings ------------------------------------------------------------------
+    async def playback_exists(self, playback_id: str) -> bool:
+        try:
+            await self.request("GET", f"/playbacks/{quote(playback_id)}")
+        except AriNotFound:
+            return False
+        return True
+
+    async def recording_is_live(self, name: str) -> bool:
+        try:
+            await self.live_recording(name)
+        except AriNotFound:
+            return False
+        return True
+
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{quote(playback_id)}")
 

@@ -5,10 +5,20 @@ Only the fields the product reads are typed; ``raw`` keeps the whole JSON for lo
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 JsonObject = dict[str, Any]
+
+
+def parse_ari_time(value: str) -> datetime | None:
+    """Asterisk's event timestamps look like 2026-11-28T18:57:38.877+0000; None when absent or not."""
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(value, fmt)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,15 +28,18 @@ class Channel:
     state: str
     caller_number: str = ""
     dialplan_exten: str = ""
+    variables: dict[str, str] = field(default_factory=dict, compare=False)  # "channelvars", if asked
 
     @classmethod
     def from_json(cls, data: JsonObject) -> Channel:
+        variables = data.get("channelvars")
         return cls(
             id=str(data.get("id", "")),
             name=str(data.get("name", "")),
             state=str(data.get("state", "")),
             caller_number=str((data.get("caller") or {}).get("number", "")),
             dialplan_exten=str((data.get("dialplan") or {}).get("exten", "")),
+            variables={str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {},
         )
 
 

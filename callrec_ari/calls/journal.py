@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from callrec_ari.calls.outcome import CallTimes, RecordedSegment
-from callrec_ari.calls.plan import CallPlan
+from callrec_ari.model.call import CallTimes, RecordedSegment
+from callrec_ari.model.plan import CallPlan
 
 log = logging.getLogger(__name__)
 

@@ -11,19 +11,22 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls.args import BadStasisArgs, StasisArgs, parse_args
+from callrec_ari.calls.flow import Flow, adopted
 from callrec_ari.calls.journal import CallJournal, JournalEntry
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
-from callrec_ari.calls.outcome import CallOutcome
-from callrec_ari.calls.plan import CallPlan
 from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
-from callrec_ari.calls.session import CallSession
+from callrec_ari.calls.session import CallSession, SessionSettings
+from callrec_ari.calls.state import CallState
 from callrec_ari.config import Config
+from callrec_ari.media import parts_for_call
+from callrec_ari.model.call import FinishedCall
+from callrec_ari.model.media import CallLegs
+from callrec_ari.model.plan import CallPlan
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import ACTIVE_CALLS, CALLS
 from callrec_ari.streaming.settings import StreamSettings
@@ -37,7 +40,7 @@ class CallManager:
         ari: AriClient,
         config: Config,
         tasks: asyncio.TaskGroup,
-        on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
+        on_finished: Callable[[FinishedCall], Awaitable[None]] | None = None,
         lines: LineDirectory | None = None,
         spool_has_room: Callable[[], bool] | None = None,
         journal: CallJournal | None = None,
@@ -126,26 +129,31 @@ class CallManager:
                       call_id, type(exc).__name__, exc, extra={"alert": "call-planning-failed"})
             await self._hand_back(channel_id)
             return
-        holder: list[CallSession] = []
-        session = CallSession(plan, channel_id, **self._session_kwargs(holder))
-        holder.append(session)
+        session = self._session(plan, channel_id)
         for early in self._planning.get(channel_id, ()):
             session.queue.put_nowait(early)
         self._launch(session)
 
-    def _session_kwargs(self, holder: list[CallSession]) -> dict[str, Any]:
-        return dict(
-            ari=self.ari,
-            claim=lambda resource: self._owners.__setitem__(resource, holder[0]),
+    def _session(self, plan: CallPlan, caller_channel: str, flow: Flow | None = None) -> CallSession:
+        legs = CallLegs.for_call(plan.call_id, caller_channel)
+        parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings)
+        session: CallSession | None = None
+
+        def claim(resource: str) -> None:
+            assert session is not None
+            self._owners[resource] = session
+
+        session = CallSession(
+            plan, caller_channel, self.ari, parts, claim,
+            settings=SessionSettings(
+                recording_prefix=self.config.recording_prefix, dial_timeout=self.config.dial_timeout,
+                cleanup_timeout=self.config.cleanup_timeout, segment_seconds=self.config.segment_seconds,
+            ),
             on_finished=self._on_finished,
-            recording_prefix=self.config.recording_prefix,
-            recording_format=self.config.recording_format,
-            dial_timeout=self.config.dial_timeout,
-            cleanup_timeout=self.config.cleanup_timeout,
-            segment_seconds=self.config.segment_seconds,
             journal=self.journal.write if self.journal is not None else None,
-            stream_settings=self.stream_settings,
+            flow=flow,
         )
+        return session
 
     def owned_channels(self) -> list[str]:
         return [key for key, s in self._owners.items() if key in (s.caller_id, s.callee_id)]
@@ -153,9 +161,9 @@ class CallManager:
     def is_planning(self, channel_id: str) -> bool:
         return channel_id in self._planning
 
-    async def finish(self, outcome: CallOutcome) -> None:
+    async def finish(self, finished: FinishedCall) -> None:
         if self._on_finished is not None:
-            await self._on_finished(outcome)
+            await self._on_finished(finished)
 
     def _launch(self, session: CallSession) -> None:
         for resource in session.resources:
@@ -167,10 +175,9 @@ class CallManager:
     def adopt(self, entry: JournalEntry, live_legs: set[str], live_segments: set[str],
               live_playbacks: set[str]) -> CallSession:
         """Carry on with a call a previous run left in Asterisk (reconcile.py)."""
-        holder: list[CallSession] = []
-        session = CallSession.adopt(entry, live_legs, live_segments, live_playbacks,
-                                    **self._session_kwargs(holder))
-        holder.append(session)
+        flow = adopted(CallState(entry.state), entry.times, entry.segments, frozenset(live_legs),
+                       frozenset(live_segments), frozenset(live_playbacks))
+        session = self._session(entry.plan, entry.caller_id, flow)
         for name in (*(s.name for s in entry.segments), *live_playbacks):
             self._owners[name] = session
         self._launch(session)
@@ -201,9 +208,8 @@ class CallManager:
 
     async def _hand_back(self, channel_id: str) -> None:
         try:
-            await self.ari.request("POST", f"/channels/{channel_id}/variable",
-                                   {"variable": "CALLREC_FALLBACK", "value": "1"})
-            await self.ari.request("POST", f"/channels/{channel_id}/continue")
+            await self.ari.set_channel_var(channel_id, "CALLREC_FALLBACK", "1")
+            await self.ari.continue_in_dialplan(channel_id)
         except AriError as exc:
             log.error("channel %s could not be handed back to the dialplan: %s", channel_id, exc)
             await self._hangup_quietly(channel_id, 34)

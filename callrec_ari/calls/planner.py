@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from callrec_ari.calls.args import StasisArgs
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
-from callrec_ari.calls.plan import CallPlan
 from callrec_ari.config import Config, LineConfig
+from callrec_ari.model.plan import CallPlan
 from callrec_ari.rules import (
     OUTSIDE,
     AccessContext,

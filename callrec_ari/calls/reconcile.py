@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from callrec_ari.ari.errors import AriError, AriNotFound
+from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent, Channel
-from callrec_ari.calls import causes
 from callrec_ari.calls.journal import CallJournal, JournalEntry
-from callrec_ari.calls.outcome import CallOutcome, now_utc
+from callrec_ari.model.call import FinishedCall, now_utc
+from callrec_ari.rules import causes
 
 if TYPE_CHECKING:
     from callrec_ari.calls.manager import CallManager
@@ -53,9 +54,8 @@ async def reconcile(
         for leg in gone:
             session.queue.put_nowait(_gone(leg))
         if session.bridge_id not in bridges:
-            for segment in session.recording.segments:
-                if segment.live:  # Asterisk went away mid-recording: the file is what there is
-                    session.queue.put_nowait(_recording_over(segment.name))
+            for name in session.live_segments:  # Asterisk went away mid-recording: the file is what there is
+                session.queue.put_nowait(_recording_over(name))
 
     owned = set(manager.sessions)
     for entry in journal.load_all() if journal is not None else ():
@@ -63,8 +63,8 @@ async def reconcile(
             continue
         legs = {leg for leg in (entry.caller_id, entry.callee_id) if leg in channels}
         if legs and entry.bridge_id in bridges:
-            live = {s.name for s in entry.segments if await _is_live(manager, s.name)}
-            playbacks = {p for p in entry.playbacks if await _playback_exists(manager, p)}
+            live = {s.name for s in entry.segments if await ari.recording_is_live(s.name)}
+            playbacks = {p for p in entry.playbacks if await ari.playback_exists(p)}
             manager.adopt(entry, legs, live, playbacks)
             counts["adopted"] += 1
         else:
@@ -93,22 +93,6 @@ async def reconcile(
     return counts
 
 
-async def _is_live(manager: CallManager, name: str) -> bool:
-    try:
-        await manager.ari.live_recording(name)
-        return True
-    except AriNotFound:
-        return False
-
-
-async def _playback_exists(manager: CallManager, playback_id: str) -> bool:
-    try:
-        await manager.ari.request("GET", f"/playbacks/{playback_id}")
-        return True
-    except AriNotFound:
-        return False
-
-
 async def _finalize(manager: CallManager, entry: JournalEntry, legs: set[str], bridge_left: bool) -> None:
     """The call ended while nobody watched: clear what is left, hand its recording over."""
     ari = manager.ari
@@ -118,16 +102,11 @@ async def _finalize(manager: CallManager, entry: JournalEntry, legs: set[str], b
     if bridge_left:
         with contextlib.suppress(AriError):
             await ari.destroy_bridge(entry.bridge_id)
-    times = entry.times
-    if times.ended is None:
-        times.ended = now_utc()
-    outcome = CallOutcome(
-        plan=entry.plan, times=times, answered=times.answered is not None,
-        end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
-        recordings=tuple(s.name for s in entry.segments if s.started_at is not None),
-        segments=tuple(s for s in entry.segments if s.started_at is not None),
-        recording_failed=False,
+    times = entry.times if entry.times.ended else replace(entry.times, ended=now_utc())
+    finished = FinishedCall(
+        plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
+        segments=tuple(s for s in entry.segments if s.has_audio),
     )
-    log.warning("call=%s finalized after a restart: %d segments", entry.call_id, len(outcome.segments),
+    log.warning("call=%s finalized after a restart: %d segments", entry.call_id, len(finished.segments),
                 extra={"call_id": entry.call_id, "event": "CallFinalized"})
-    await manager.finish(outcome)
+    await manager.finish(finished)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from callrec_ari.delivery.wavfile import BadWav, iter_trimmed, read_info
+from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import (
     MANIFEST_NAME,
     CallRecord,
@@ -35,12 +36,7 @@ from callrec_ari.rules.manifest import (
 READ_CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A WAV written by Asterisk and the UTC time its first frame was recorded."""
-
-    path: Path
-    started_at: datetime
+Segment = SegmentFile  # a WAV written by Asterisk and the UTC time its first frame was recorded
 
 
 @dataclass(frozen=True, slots=True)

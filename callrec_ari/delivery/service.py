@@ -20,6 +20,7 @@ from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.sftp_transport import SftpTransport
 from callrec_ari.delivery.transport import Transport
 from callrec_ari.delivery.worker import DeliveryWorker
+from callrec_ari.rules.manifest import CallRecord
 
 log = logging.getLogger(__name__)
 SegmentSpec = Segment | tuple[str | Path, str | datetime]
@@ -42,7 +43,7 @@ class RecordingSubmitter:
         self._sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self._queue = DeliveryQueue(self._sessions, settings.node, clock)
 
-    def submit(self, call: Mapping[str, Any], segments: Sequence[SegmentSpec]) -> Job:
+    def submit(self, call: Mapping[str, Any] | CallRecord, segments: Sequence[SegmentSpec]) -> Job:
         """Package the call into one ZIP in the outbox and queue it durably. Blocking (disk, DB).
 
         Idempotent per call id. Raises InvalidCallRecord / BadWav (both with ``error_id``) on bad input;
@@ -55,7 +56,8 @@ class RecordingSubmitter:
                  pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
         return job
 
-    async def submit_async(self, call: Mapping[str, Any], segments: Sequence[SegmentSpec]) -> Job:
+    async def submit_async(self, call: Mapping[str, Any] | CallRecord,
+                           segments: Sequence[SegmentSpec]) -> Job:
         """:meth:`submit` in a thread, for the asyncio call flow."""
         return await asyncio.to_thread(self.submit, call, segments)
 

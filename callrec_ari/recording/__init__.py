@@ -1,1 +1,1 @@
-"""File delivery capture: the call's bridge recording, rolled into fixed-length segments."""
+"""A finished call's recorded segments, gathered for packaging (the engine itself is media/recorder.py)."""

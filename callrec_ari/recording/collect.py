@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from datetime import datetime
 from pathlib import Path
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
-from callrec_ari.calls.outcome import RecordedSegment
+from callrec_ari.model.call import RecordedSegment, SegmentFile
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,8 @@ def repair_wav_header(path: Path) -> bool:
 
 async def collect_segments(
     segments: tuple[RecordedSegment, ...], fmt: str, recording_dir: str, spool_dir: Path, ari: AriClient
-) -> list[tuple[Path, datetime]]:
-    out: list[tuple[Path, datetime]] = []
+) -> list[SegmentFile]:
+    out: list[SegmentFile] = []
     for segment in segments:
         if segment.started_at is None:
             continue
@@ -71,5 +70,5 @@ async def collect_segments(
                 await ari.delete_stored_recording(segment.name)
             except AriError as exc:
                 log.warning("recording %s fetched but not removed from Asterisk: %s", segment.name, exc)
-        out.append((path, segment.started_at))
+        out.append(SegmentFile(path, segment.started_at))
     return out

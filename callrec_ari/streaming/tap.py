@@ -27,7 +27,8 @@ from typing import Any
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriConflict, AriError, AriNotFound, AriUnprocessable
-from callrec_ari.calls.plan import CallPlan
+from callrec_ari.ari.events import Channel
+from callrec_ari.model.plan import CallPlan
 from callrec_ari.observability.metrics import STREAM_LOSSES
 from callrec_ari.streaming.metadata import StreamMetadata, build_metadata
 from callrec_ari.streaming.notify import UNREACHABLE, StreamNotifier
@@ -86,7 +87,7 @@ class StreamTap:
                 return self._failed("stream-channel-failed", str(exc))
             if not await self._join_when_ready():
                 return False
-            variables = (channel or {}).get("channelvars") or {}
+            variables = channel.variables if channel is not None else {}
             address = variables.get("UNICASTRTP_LOCAL_ADDRESS", "")
             port = variables.get("UNICASTRTP_LOCAL_PORT", "")
             source = f"{address}:{port}"
@@ -101,18 +102,16 @@ class StreamTap:
                  "acknowledged" if result else "NOT reachable")
         return True
 
-    async def _external_media(self, params: dict[str, str]) -> Any:
-        return await self.ari.request("POST", "/channels/externalMedia", {
-            "channelId": self.channel_id, "app": self.ari.settings.app, "format": self.settings.format,
-            **params,
-        }, json=self._variables())
+    async def _external_media(self, params: dict[str, str]) -> Channel | None:
+        return await self.ari.external_media(self.channel_id, self.settings.format, params,
+                                             variables=self._variables())
 
     def _variables(self) -> dict[str, Any] | None:
         if self.settings.transport != "websocket":
             return None
         # Readable by the customer in MEDIA_START's channel_variables (unsigned: informative only;
         # the signed start notification is what attributes the stream).
-        return {"variables": {"CALLREC_CALL_ID": self.plan.call_id}}
+        return {"CALLREC_CALL_ID": self.plan.call_id}
 
     async def _join(self) -> None:
         # The customer must never be heard in the call: nothing it sends enters the bridge.

@@ -22,8 +22,8 @@ import pytest
 from callrec_ari.app import CallrecApp
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError
-from callrec_ari.calls.outcome import CallOutcome
 from callrec_ari.config import Config, load_config
+from callrec_ari.model.call import FinishedCall
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
 from tests.support.sipp import tone_file
 
@@ -128,7 +128,7 @@ async def assert_clean(client: AriClient, recordings: tuple[str, ...] = (), wait
 class RunningApp:
     def __init__(self, app: CallrecApp) -> None:
         self.app = app
-        self.outcomes: asyncio.Queue[CallOutcome] = asyncio.Queue()
+        self.outcomes: asyncio.Queue[FinishedCall] = asyncio.Queue()
 
     def events(self, *types: str) -> list[dict[str, Any]]:
         """The raw ARI events Asterisk sent the app so far (from its transcript), optionally by type."""
@@ -136,7 +136,7 @@ class RunningApp:
             events = [json.loads(line) for line in fh if line.strip()]
         return [e for e in events if not types or e.get("type") in types]
 
-    async def outcome(self, timeout: float = 60.0) -> CallOutcome:
+    async def outcome(self, timeout: float = 60.0) -> FinishedCall:
         return await asyncio.wait_for(self.outcomes.get(), timeout)
 
 
@@ -159,7 +159,7 @@ async def start_app(
         )
         holder: list[RunningApp] = []
 
-        async def finished(outcome: CallOutcome) -> None:
+        async def finished(outcome: FinishedCall) -> None:
             holder[0].outcomes.put_nowait(outcome)
 
         app = CallrecApp(config, on_finished=finished, **app_kwargs)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from callrec_ari.ari.client import AriClient
-from callrec_ari.calls import causes
 from callrec_ari.pbx.local import PROJECT_ROOT
+from callrec_ari.rules import causes
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, RunningApp, assert_clean
 from tests.support.audio import Audio
 from tests.support.sipp import Sipp, register_scenario, uac_scenario, uas_scenario

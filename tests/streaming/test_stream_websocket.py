@@ -23,7 +23,8 @@ import aiohttp
 import pytest
 
 from callrec_ari.ari.errors import AriConflict, AriNotFound
-from callrec_ari.calls.plan import CallPlan
+from callrec_ari.ari.events import Channel
+from callrec_ari.model.plan import CallPlan
 from callrec_ari.receiver.app import StreamOptions, serve
 from callrec_ari.receiver.stream import MEDIA_PATH, parse_control
 from callrec_ari.rules.stream import ulaw_encode
@@ -283,6 +284,13 @@ class FakeAri:
         return {"id": params["channelId"], "channelvars": {"MEDIA_WEBSOCKET_CONNECTION_ID": "callrec",
                                                            "UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1",
                                                            "UNICASTRTP_LOCAL_PORT": "10000"}}
+
+    async def external_media(self, channel_id: str, fmt: str, params: Any,
+                             variables: Any = None) -> Channel:
+        """AriClient.external_media, recorded as the request it sends."""
+        query = {"channelId": channel_id, "app": self.settings.app, "format": fmt, **params}
+        body = {"variables": variables} if variables else None
+        return Channel.from_json(await self.request("POST", "/channels/externalMedia", query, body))
 
     async def mute(self, channel_id: str, direction: str = "in") -> None:
         self.calls.append(("mute", channel_id))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callrec_ari.calls import causes
-from callrec_ari.calls.causes import cause_for_caller
+from callrec_ari.rules import causes
+from callrec_ari.rules.causes import cause_for_caller
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from callrec_ari.calls.args import StasisArgs
-from callrec_ari.calls.plan import CallPlan
 from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
 from callrec_ari.config import Config, LineConfig
+from callrec_ari.model.plan import CallPlan
 
 A = LineConfig(endpoint="1001", number="09000001001", notice="callrec/notice-a")
 B = LineConfig(endpoint="1002", number="09000001002", notice="callrec/notice-b")

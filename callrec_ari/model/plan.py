@@ -34,3 +34,30 @@ class CallPlan:
     @property
     def notice_same_for_both(self) -> bool:
         return self.to_caller == self.to_callee
+
+
+NoticeTarget = Literal["bridge", "caller", "callee"]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePlayback:
+    """One playback of the notice and tone: its id (ours, so its events find the call), where it
+    plays and what."""
+
+    id: str
+    target: NoticeTarget
+    media: tuple[str, ...]
+
+
+def notice_playbacks(plan: CallPlan) -> tuple[NoticePlayback, ...]:
+    """R2.1-R2.3: one playback on the bridge when both parties hear the same notice (it is then in
+    the bridge recording, sample-exact); one per channel when each hears the other line's notice."""
+    if not plan.plays_notice:
+        return ()
+    tone = (plan.tone,) if plan.tone else ()
+    if plan.notice_same_for_both:
+        return (NoticePlayback(f"{plan.call_id}-notice", "bridge", plan.to_caller + tone),)
+    return (
+        NoticePlayback(f"{plan.call_id}-notice-caller", "caller", plan.to_caller + tone),
+        NoticePlayback(f"{plan.call_id}-notice-callee", "callee", plan.to_callee + tone),
+    )

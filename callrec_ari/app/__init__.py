@@ -11,17 +11,17 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from callrec_ari.app.finish import CallFinisher
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.stream import EventStream
-from callrec_ari.calls.finish import CallFinisher
 from callrec_ari.calls.journal import CallJournal
 from callrec_ari.calls.lines import DatabaseLines
 from callrec_ari.calls.manager import CallManager
-from callrec_ari.calls.outcome import CallOutcome
 from callrec_ari.calls.reconcile import reconcile
 from callrec_ari.config import Config
 from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.model.call import FinishedCall
 from callrec_ari.observability.checks import check_database, check_spool, spool_state
 from callrec_ari.observability.http import Check
 from callrec_ari.observability.http import serve as serve_http
@@ -43,7 +43,7 @@ class CallrecApp:
     def __init__(
         self,
         config: Config,
-        on_finished: Callable[[CallOutcome], Awaitable[None]] | None = None,
+        on_finished: Callable[[FinishedCall], Awaitable[None]] | None = None,
         submitter: RecordingSubmitter | None = None,
         spool_dir: Path = Path("spool"),
         db: sessionmaker[Session] | None = None,
@@ -66,7 +66,7 @@ class CallrecApp:
         self.stream: EventStream | None = None
         self.ready = asyncio.Event()
 
-    async def _finished(self, outcome: CallOutcome) -> None:
+    async def _finished(self, outcome: FinishedCall) -> None:
         await self.finisher(outcome)
         if self._extra_on_finished is not None:
             await self._extra_on_finished(outcome)

@@ -1,0 +1,74 @@
+"""What happens once a call has ended: its call record, and its recording handed to file delivery.
+
+The call flow hands over one typed :class:`~callrec_ari.model.call.FinishedCall`; nothing here parses
+it again. Nothing here may lose a recording: on any failure the files stay where they are and the
+error is logged with the call id, for an operator (and the next reconciliation) to pick up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from callrec_ari.ari.client import AriClient
+from callrec_ari.config import Config
+from callrec_ari.contracts import record_call
+from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.model.call import FinishedCall
+from callrec_ari.observability.metrics import CALLS
+from callrec_ari.recording.collect import collect_segments
+
+log = logging.getLogger(__name__)
+
+
+class CallFinisher:
+    def __init__(self, config: Config, ari: AriClient, db: sessionmaker[Session] | None,
+                 submitter: RecordingSubmitter | None, spool_dir: Path) -> None:
+        self.config = config
+        self.ari = ari
+        self.db = db
+        self.submitter = submitter
+        self.spool_dir = spool_dir
+
+    async def __call__(self, finished: FinishedCall) -> None:
+        CALLS.labels(finished.label).inc()
+        log.info("call=%s finished %s", finished.call_id, json.dumps(finished.log_record()),
+                 extra={"call_id": finished.call_id, "event": "CallFinished"})
+        if self.db is not None:
+            await self._store_call_record(finished)
+        if self.submitter is not None and finished.segments:
+            await self._hand_over(finished)
+
+    async def _store_call_record(self, finished: FinishedCall) -> None:
+        """The call record (R2.4 billing start, R6) in the contracts database."""
+        db = self.db
+        assert db is not None
+
+        def store() -> None:
+            with db.begin() as session:
+                record_call(session, finished, delivery_type="file" if finished.plan.record else None)
+
+        try:
+            await asyncio.to_thread(store)
+        except Exception as exc:
+            log.error("call=%s call record not stored: %s", finished.call_id, exc)
+
+    async def _hand_over(self, finished: FinishedCall) -> None:
+        """File delivery (R1.1): package the segments and queue them. On any failure the files stay
+        where they are (never lost) and the error is logged with the call id."""
+        assert self.submitter is not None
+        try:
+            segments = await collect_segments(
+                finished.segments, self.config.recording_format, self.config.asterisk_recording_dir,
+                self.spool_dir, self.ari,
+            )
+            job = await self.submitter.submit_async(finished.manifest_call(), segments)
+        except Exception as exc:  # keep the app up; the recording stays on disk for an operator
+            log.error("call=%s could not be queued for delivery (%s): %s", finished.call_id,
+                      getattr(exc, "error_id", type(exc).__name__), exc)
+            return
+        log.info("call=%s queued for delivery job=%s", finished.call_id, getattr(job, "key", job))

@@ -1,0 +1,165 @@
+"""What the call flow is told (inputs) and what it asks for (actions): plain frozen data.
+
+Inputs are Asterisk's events (:class:`~callrec_ari.ari.events.AriEvent`) and the executor's own:
+the call begins or is resumed, a segment is due, an action failed, the executor shuts down. Actions
+are performed by the executor (calls/session.py) in order; when one fails, the rest of its batch is
+skipped and the flow hears :class:`ActionFailed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from callrec_ari.ari.events import AriEvent
+from callrec_ari.model.media import MediaKind
+
+# ---- inputs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """The caller's channel is ours and the call is planned: start it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """A restarted app adopted this call from its journal (calls/reconcile.py): carry on."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDue:
+    """The executor's timer: the next recording segment is due (R1.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The executor is leaving its loop (the call is over, or the app stops): end and clean up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """Cleanup is over: nothing of the call is left in Asterisk."""
+
+
+# ---- actions --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    channel: str  # inbound audio of this channel reaches nobody (R2.6)
+
+
+@dataclass(frozen=True, slots=True)
+class Unmute:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    channel: str  # the caller hears ringing
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateBridge:
+    bridge: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Originate:
+    """Create the other party's channel in our application, without dialling it yet."""
+
+    channel: str
+    endpoint: str
+    app_args: tuple[str, ...]
+    caller_id: str | None
+    withheld: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    channel: str
+    timeout: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddToBridge:
+    bridge: str
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    channel: str
+    cause: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartMedia:
+    kind: MediaKind
+    media_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopMedia:
+    kind: MediaKind
+    media_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRoll:
+    """Queue :class:`SegmentDue` in ``seconds`` (replacing any roll already scheduled)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRoll:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A line of the event log that tells the call's story (the executor adds the call id)."""
+
+    level: int
+    text: str
+
+    @classmethod
+    def info(cls, text: str) -> Note:
+        return cls(logging.INFO, text)
+
+    @classmethod
+    def warning(cls, text: str) -> Note:
+        return cls(logging.WARNING, text)
+
+    @classmethod
+    def error(cls, text: str) -> Note:
+        return cls(logging.ERROR, text)
+
+
+Action = (Mute | Unmute | Ring | Answer | CreateBridge | Originate | Dial | AddToBridge | Hangup
+          | StartMedia | StopMedia | ScheduleRoll | CancelRoll | Note)
+
+# Actions whose target may already be gone without it mattering: the executor ignores "not found".
+TOLERATES_GONE = (Hangup, StopMedia)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFailed:
+    """An action failed: ``skipped`` are the actions of the same batch that were not performed."""
+
+    action: Action
+    error: str
+    not_found: bool  # the resource is gone (ARI 404): a leg hung up meanwhile
+    skipped: tuple[Action, ...] = ()
+
+
+Input = AriEvent | Begin | Resume | SegmentDue | ActionFailed | Shutdown | Closed

@@ -1,0 +1,133 @@
+"""What a call is and leaves behind, as plain frozen data: its times, its segments, the finished call.
+
+:class:`FinishedCall` is the one hand-over from the call flow to the services that come after it: the
+call record (contracts), packaging (delivery) and the event log read it, typed, and nothing parses
+it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from callrec_ari.model.plan import CallPlan
+from callrec_ari.rules.charges import billing_start
+from callrec_ari.rules.manifest import CallRecord
+
+HangupBy = Literal["caller", "callee", "app"]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CallTimes:
+    started: datetime = field(default_factory=now_utc)
+    answered: datetime | None = None
+    notice_started: datetime | None = None  # the billing start (R2.4)
+    talk_started: datetime | None = None
+    ended: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSegment:
+    """One segment of a call's recording (R1.2), from the request that starts it to its file.
+
+    ``started_at`` is Asterisk's RecordingStarted time: None until the recorder runs (and for a
+    segment that never started, which then has no file).
+    """
+
+    name: str  # Asterisk recording name (a file <name>.<format> under its recording directory)
+    index: int  # 1-based
+    started_at: datetime | None = None
+    live: bool = False  # Asterisk is recording it now
+    failed: bool = False  # could not start, or RecordingFailed
+
+    @property
+    def has_audio(self) -> bool:
+        return self.started_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFile:
+    """A segment's WAV on the platform's disk and the UTC time its first frame was recorded: what
+    packaging reads (delivery/packaging.py)."""
+
+    path: Path
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedCall:
+    """A call that has ended, and everything the services after it need to know."""
+
+    plan: CallPlan
+    times: CallTimes
+    end_cause: int
+    hangup_by: HangupBy
+    segments: tuple[RecordedSegment, ...] = ()  # only those with audio, in order
+    recording_failed: bool = False
+    notice_failed: bool = False
+
+    @property
+    def call_id(self) -> str:
+        return self.plan.call_id
+
+    @property
+    def answered(self) -> bool:
+        return self.times.answered is not None
+
+    @property
+    def recordings(self) -> tuple[str, ...]:
+        """The Asterisk recording names, in order."""
+        return tuple(s.name for s in self.segments)
+
+    @property
+    def line_number(self) -> str:
+        """The subscriber line's number: the caller's on an outgoing call, the callee's on an incoming."""
+        return self.plan.caller_number if self.plan.direction == "outgoing" else self.plan.callee_number
+
+    @property
+    def ended(self) -> datetime:
+        return self.times.ended or self.times.started
+
+    @property
+    def billing_start(self) -> datetime | None:
+        """R2.4, in one place: the notice's start, or the answer where no notice played."""
+        return billing_start(self.times.answered, self.times.notice_started)
+
+    @property
+    def label(self) -> str:
+        """The call's outcome as the metrics count it."""
+        if not self.answered:
+            return "unanswered"
+        return "recorded" if self.segments else "unrecorded"
+
+    def manifest_call(self) -> CallRecord:
+        """The call as the delivery manifest describes it (docs/delivery-protocol.md)."""
+        return CallRecord(
+            call_id=self.call_id, direction=self.plan.direction, line=self.line_number,
+            caller=self.plan.caller_number, callee=self.plan.callee_number,
+            answered=self.times.answered, notice_started=self.times.notice_started, ended=self.ended,
+        )
+
+    def log_record(self) -> dict[str, object]:
+        """The finished call as one JSON-able record for the event log."""
+
+        def iso(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        plan, times = self.plan, self.times
+        return {
+            "call_id": plan.call_id, "direction": plan.direction, "line": self.line_number,
+            "line_endpoint": plan.line, "caller": plan.caller_number, "callee": plan.callee_number,
+            "recorded": plan.record, "reason": plan.reason, "notice_reason": plan.notice_reason,
+            "started": iso(times.started), "answered": iso(times.answered),
+            "notice_started": iso(times.notice_started), "billing_start": iso(self.billing_start),
+            "ended": iso(times.ended), "end_cause": self.end_cause, "hangup_by": self.hangup_by,
+            "recordings": list(self.recordings), "recording_failed": self.recording_failed,
+            "notice_failed": self.notice_failed,
+        }

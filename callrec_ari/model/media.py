@@ -1,0 +1,49 @@
+"""The seam between the call flow and the media of a call.
+
+The flow (calls/flow.py) decides *that* a medium starts or stops and names it; a media part does it
+against Asterisk. Three kinds today: the notice and tone, the recording, the stream. A new recording
+engine is a new part behind this protocol (callrec_ari/media/), not an edit of the call flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+MediaKind = Literal["notice", "recording", "stream"]
+
+
+class MediaFailed(RuntimeError):
+    """A medium could not start for a reason that is not an ARI error (e.g. the customer's stream
+    endpoint is unreachable)."""
+
+    def __init__(self, error_id: str, message: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+
+
+@dataclass(frozen=True, slots=True)
+class CallLegs:
+    """The Asterisk ids of one call's resources (ours: events find the call by them)."""
+
+    caller: str
+    callee: str
+    bridge: str
+
+    @classmethod
+    def for_call(cls, call_id: str, caller_channel: str) -> CallLegs:
+        return cls(caller=caller_channel, callee=f"{call_id}-callee", bridge=call_id)
+
+
+class MediaPart(Protocol):
+    """One medium of one call, driven by the call's executor.
+
+    ``start`` raises (an ``AriError``, or :class:`MediaFailed`) when the medium does not start; the
+    flow then decides what follows. ``stop`` is idempotent and quiet about media already gone.
+    The media's own events (RecordingStarted, PlaybackFinished...) reach the flow by the id it chose.
+    """
+
+    async def start(self, media_id: str, at: datetime) -> None: ...
+
+    async def stop(self, media_id: str, reason: str) -> None: ...

@@ -1,0 +1,40 @@
+"""Segment policy of a call's recording (R1.2): names, and when the next segment is due.
+
+The recording of a call is split into segments of ``period`` seconds. Segment N+1 is started before
+N is stopped (the overlap is trimmed at packaging, rules/manifest.py), so nothing is lost at a
+boundary. Pure: the call flow asks, the executor's timer acts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+
+class RollReason(StrEnum):
+    STARTED = "started"  # a segment has just begun: the next is due a full period later
+    RETRY = "retry"  # the next segment could not start: keep the running one, try again later
+    ADOPTED = "adopted"  # a restarted app took over a call whose segment was already running
+
+
+def segment_name(prefix: str, call_id: str, index: int) -> str:
+    """``<prefix>/<call id>/<call id>-NNN`` (1-based): sorted by name is sorted by time."""
+    if index < 1:
+        raise ValueError(f"segment index starts at 1, not {index}")
+    return f"{prefix}/{call_id}/{call_id}-{index:03d}"
+
+
+def roll_delay(period: float, reason: RollReason, started_at: datetime | None = None,
+               now: datetime | None = None) -> float:
+    """Seconds until the next segment is due.
+
+    After adoption the running segment keeps its own start: the next one is due when its period is
+    over (at once if it already is), so a restart does not stretch a segment. Asterisk's clock and
+    ours may differ slightly: the answer stays within [0, period].
+    """
+    if period <= 0:
+        raise ValueError(f"the segment period must be positive, not {period}")
+    if reason is RollReason.ADOPTED and started_at is not None and now is not None:
+        elapsed = (now - started_at).total_seconds()
+        return min(period, max(0.0, period - elapsed))
+    return period
