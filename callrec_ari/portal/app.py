@@ -1,9 +1,8 @@
-"""Build the portal's aiohttp application: routes, templates, middlewares, the database."""
+"""Build the portal's aiohttp application: middlewares, templates, the database, the routing table."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -11,28 +10,12 @@ import jinja2
 from aiohttp import web
 
 from callrec_ari.db import make_engine, make_sessionmaker
-from callrec_ari.portal import (
-    api,
-    api_operator,
-    enrollment_routes,
-    openapi,
-    service_health,
-    views,
-    views_operator,
-)
+from callrec_ari.portal import routing, service_health
+from callrec_ari.portal.middleware import errors_middleware, session_middleware
 from callrec_ari.portal.service_health import ALERTS_KEY
 from callrec_ari.portal.settings import PortalSettings
-from callrec_ari.portal.web import (
-    CSRF_KEY,
-    DB_KEY,
-    SCOPE_KEY,
-    SETTINGS_KEY,
-    Db,
-    errors_middleware,
-    session_middleware,
-)
+from callrec_ari.portal.state import CSRF_KEY, DB_KEY, SCOPE_KEY, SETTINGS_KEY, Db
 
-HERE = Path(__file__).parent
 UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the other form fields
 
 
@@ -46,22 +29,6 @@ async def _context(request: web.Request) -> dict[str, Any]:
     }
 
 
-async def openapi_json(_request: web.Request) -> web.Response:
-    return web.json_response(openapi.document())
-
-
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def favicon(_request: web.Request) -> web.Response:
-    return web.Response(status=204)
-
-
-async def css(_request: web.Request) -> web.Response:
-    return web.Response(text=(HERE / "templates" / "portal.css").read_text(), content_type="text/css")
-
-
 def make_app(settings: PortalSettings) -> web.Application:
     app = web.Application(
         middlewares=[errors_middleware, session_middleware],
@@ -71,7 +38,7 @@ def make_app(settings: PortalSettings) -> web.Application:
     service_health.install(app, settings.service_health_url, settings.service_health_interval)
     env = aiohttp_jinja2.setup(
         app,
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        loader=jinja2.FileSystemLoader(routing.TEMPLATES),
         autoescape=jinja2.select_autoescape(default=True),
         context_processors=[_context],
         undefined=jinja2.StrictUndefined,
@@ -85,18 +52,7 @@ def make_app(settings: PortalSettings) -> web.Application:
         engine.dispose()
 
     app.cleanup_ctx.append(database)
-    app.router.add_get("/api/openapi.json", openapi_json)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/favicon.ico", favicon)
-    app.router.add_get("/static/portal.css", css)
-    for table in (
-        views.routes,
-        views_operator.routes,
-        enrollment_routes.routes,
-        api.routes,
-        api_operator.routes,
-    ):
-        app.router.add_routes(table)
+    routing.add_routes(app)
     return app
 
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from callrec_ari.contracts import service
 from callrec_ari.contracts.models import Contract, Line
-from callrec_ari.portal import auth
-from callrec_ari.portal.models import CUSTOMER_ADMIN, OPERATOR, PortalUser
+from callrec_ari.portal.auth.actions import create_user
+from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR, PortalUser
 from callrec_ari.rules.enrollment import LineRequest
 
 DEMO_HOLDER = "Demo Trading Co."
@@ -56,7 +56,7 @@ def create_demo(session: Session) -> list[DemoLogin]:
     for item in DEMO_LOGINS:
         if session.scalars(select(PortalUser).where(PortalUser.login == item.login)).first() is None:
             contract_id = None if item.role == OPERATOR else (demo.id if "demo" in item.login else other.id)
-            auth.create_user(session, item.login, item.password, role=item.role, contract_id=contract_id)
+            create_user(session, item.login, item.password, role=item.role, contract_id=contract_id)
     return list(DEMO_LOGINS)
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.notices.models import NoticeUpload
+from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR
 from callrec_ari.portal.errors import Forbidden, NotFound
-from callrec_ari.portal.models import CUSTOMER_ADMIN, OPERATOR
 
 
 @dataclass(frozen=True, slots=True)

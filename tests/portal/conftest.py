@@ -23,9 +23,11 @@ from callrec_ari.contracts import service
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.notices.audio import AudioLimits
-from callrec_ari.portal import audit, auth, contract_actions
+from callrec_ari.portal import audit
 from callrec_ari.portal.app import make_app
-from callrec_ari.portal.models import CUSTOMER_ADMIN, OPERATOR
+from callrec_ari.portal.auth import actions as auth
+from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR
+from callrec_ari.portal.notices import actions as notice_actions
 from callrec_ari.portal.settings import PortalSettings
 from callrec_ari.portal.tenancy import Scope
 from callrec_ari.rules.enrollment import LineRequest
@@ -87,14 +89,14 @@ def _populate(s: Session, tmp: Path, limits: AudioLimits) -> dict[str, int]:
     b_scope = Scope(b_user.id, B_LOGIN, CUSTOMER_ADMIN, b.id)
     op_scope = Scope(op_user.id, OP_LOGIN, OPERATOR, None)
     wav = make_wav(1.0)
-    b_pending = contract_actions.upload_notice(
+    b_pending = notice_actions.upload_notice(
         s, b_scope, wav, label="B pending", filename="b.wav", numbers=[B_NUMBERS[0]], limits=limits
     )
-    b_approved = contract_actions.upload_notice(
+    b_approved = notice_actions.upload_notice(
         s, b_scope, wav, label="B approved", filename="b2.wav", numbers=[B_NUMBERS[1]], limits=limits
     )
-    contract_actions.approve_notice(s, op_scope, b_approved.id, tmp / "notices")
-    a_pending = contract_actions.upload_notice(
+    notice_actions.approve_notice(s, op_scope, b_approved.id, tmp / "notices")
+    a_pending = notice_actions.upload_notice(
         s, a_scope, wav, label="A pending", filename="a.wav", numbers=[A_NUMBERS[0]], limits=limits
     )
     audit.record(s, b_scope, "test-marker", b.id, secret_marker="beta-only")

@@ -19,7 +19,7 @@ from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.notices.audio import AudioLimits
 from callrec_ari.notices.models import NoticeUpload
 from callrec_ari.portal.app import make_app
-from callrec_ari.portal.models import LoginAttempt, PortalSession, PortalUser
+from callrec_ari.portal.auth.models import LoginAttempt, PortalSession, PortalUser
 from tests.portal.conftest import A_LOGIN, A_NUMBERS, PASSWORD, World, api_login, form_login, make_wav
 
 MAX = 200_000  # a small upload limit, so "oversized" stays fast

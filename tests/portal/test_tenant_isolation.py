@@ -20,7 +20,7 @@ from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.db.models import AuditRecord
 from callrec_ari.notices.models import NoticeUpload
 from callrec_ari.portal.app import make_app
-from callrec_ari.portal.models import LoginAttempt, PortalSession, PortalUser
+from callrec_ari.portal.auth.models import LoginAttempt, PortalSession, PortalUser
 from tests.portal.conftest import A_LOGIN, B_NUMBERS, B_SECRET, PASSWORD, World, api_login, make_wav
 
 SESSION_ROUTES = {

@@ -17,7 +17,7 @@ from callrec_ari.contracts import service
 from callrec_ari.contracts.csv_import import RowError, import_lines_csv
 from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.portal import audit
-from callrec_ari.portal.contract_actions import check_endpoint
+from callrec_ari.portal.contracts.actions import check_endpoint
 from callrec_ari.portal.errors import BadInput, PortalError
 from callrec_ari.portal.tenancy import Scope
 from callrec_ari.rules.enrollment import LineRequest

@@ -1,31 +1,27 @@
-"""The portal's request plumbing: the database runner, sessions, CSRF, and one error handler.
+"""The middlewares every request passes: sessions, CSRF, and one error handler.
 
-Every request passes the same middlewares: a session cookie gives the request its :class:`Scope`;
-a state-changing request (not GET/HEAD/OPTIONS) must carry the session's CSRF token (form field
-``csrf_token`` or header ``X-CSRF-Token``); any refusal becomes ``{"error_id", "message"}`` (API) or
-the error page (forms) with the right status, never a stack trace.
+A session cookie gives the request its :class:`~callrec_ari.portal.tenancy.Scope`; a state-changing
+request (not GET/HEAD/OPTIONS) must carry the session's CSRF token (form field ``csrf_token`` or
+header ``X-CSRF-Token``); any refusal becomes ``{"error_id", "message"}`` (API) or the error page
+(forms) with the right status, never a stack trace.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
 import aiohttp_jinja2
 from aiohttp import web
-from multidict import MultiDictProxy
-from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.portal import auth
-from callrec_ari.portal.errors import BadInput, LoginRequired, PortalError, translate
-from callrec_ari.portal.settings import PortalSettings
+from callrec_ari.portal.auth.queries import resolve
+from callrec_ari.portal.errors import LoginRequired, PortalError, translate
+from callrec_ari.portal.params import form_data
+from callrec_ari.portal.state import CSRF_KEY, DB_KEY, SCOPE_KEY, SETTINGS_KEY, is_api
 from callrec_ari.portal.tenancy import Scope
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SESSION_COOKIE = "callrec_session"
@@ -36,37 +32,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset(
     {"/login", "/healthz", "/api/openapi.json", "/api/v1/session", "/static/portal.css", "/favicon.ico"}
 )
-
-
-class Db:
-    """Runs blocking SQLAlchemy work in a thread, one transaction per call (commit or roll back)."""
-
-    def __init__(self, maker: sessionmaker[Session]) -> None:
-        self._maker = maker
-
-    def _run(self, fn: Callable[[Session], T]) -> T:
-        with self._maker.begin() as session:
-            return fn(session)
-
-    async def run(self, fn: Callable[[Session], T]) -> T:
-        return await asyncio.to_thread(self._run, fn)
-
-
-DB_KEY = web.AppKey("db", Db)
-SETTINGS_KEY = web.AppKey("settings", PortalSettings)
-SCOPE_KEY = web.RequestKey("scope", Scope)
-CSRF_KEY = web.RequestKey("csrf", str)
-
-
-def is_api(request: web.Request) -> bool:
-    return request.path.startswith("/api/")
-
-
-def scope_of(request: web.Request) -> Scope:
-    found: Scope | None = request.get(SCOPE_KEY)
-    if found is None:
-        raise LoginRequired()
-    return found
 
 
 def error_response(request: web.Request, error: PortalError) -> web.StreamResponse:
@@ -123,13 +88,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(request, error)
 
 
-async def form_data(request: web.Request) -> MultiDictProxy[Any]:
-    try:
-        return await request.post()
-    except ValueError as exc:  # malformed multipart or urlencoded body
-        raise BadInput("body-invalid", f"the form could not be read: {exc}") from exc
-
-
 async def _check_csrf(request: web.Request, expected: str) -> None:
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -145,7 +103,7 @@ async def _check_csrf(request: web.Request, expected: str) -> None:
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE, "")
     if token:
-        found = await request.app[DB_KEY].run(lambda s: auth.resolve(s, token))
+        found = await request.app[DB_KEY].run(lambda s: resolve(s, token))
         if found is not None:
             user, sess = found
             request[SCOPE_KEY] = Scope(user.id, user.login, user.role, user.contract_id)
@@ -178,50 +136,13 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, token
     )
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise BadInput("body-invalid", "the body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise BadInput("body-invalid", "the body must be a JSON object")
-    return data
-
-
-def int_param(request: web.Request, name: str) -> int:
-    text = request.match_info.get(name, "")
-    if not text.isdigit() or len(text) > 12:
-        raise BadInput(f"{name}-invalid", f"{name} must be a positive integer")
-    return int(text)
-
-
-def query_int(request: web.Request, name: str, default: int, top: int = 1_000_000) -> int:
-    text = request.query.get(name, "")
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < 1 or len(text) > 9:
-        raise BadInput(f"{name}-invalid", f"{name} must be a positive integer")
-    return min(int(text), top)
-
-
 __all__ = [
     "CSRF_FIELD",
     "CSRF_HEADER",
-    "CSRF_KEY",
-    "DB_KEY",
     "PUBLIC_PATHS",
-    "SCOPE_KEY",
     "SESSION_COOKIE",
-    "SETTINGS_KEY",
-    "Db",
     "error_response",
     "errors_middleware",
-    "form_data",
-    "int_param",
-    "is_api",
-    "json_body",
-    "query_int",
-    "scope_of",
     "session_middleware",
     "set_session_cookie",
 ]

@@ -1,19 +1,15 @@
-"""Contract-level changes: notice omission (R2.3), connections (R1.5), uploaded notices (R2.7) and
-the operator's suspension of a contract (R5.5). Each change is audited; the caller commits."""
+"""Contract-level changes: notice omission (R2.3), the customer's connections (R1.5), and the
+operator's suspension of a contract or one of its lines (R5.5). Each change is audited; the caller
+commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from callrec_ari.contracts import service
-from callrec_ari.contracts.models import CONNECTION_TYPES, Connection, Contract
-from callrec_ari.notices import service as notices
-from callrec_ari.notices.audio import AudioLimits
-from callrec_ari.notices.models import NoticeUpload
+from callrec_ari.contracts.models import CONNECTION_TYPES, Connection, Contract, Line
 from callrec_ari.portal import audit
 from callrec_ari.portal.errors import BadInput, PortalError
 from callrec_ari.portal.tenancy import Scope
@@ -72,62 +68,6 @@ def remove_connection(session: Session, scope: Scope, connection_id: int) -> Con
     return conn
 
 
-def upload_notice(
-    session: Session,
-    scope: Scope,
-    data: bytes,
-    *,
-    label: str,
-    filename: str,
-    numbers: Sequence[str],
-    limits: AudioLimits,
-) -> NoticeUpload:
-    contract_id = scope.require_customer()
-    for number in numbers:
-        scope.line(session, number)
-    row = notices.upload(
-        session,
-        contract_id,
-        data,
-        label=label,
-        original_name=filename,
-        numbers=numbers,
-        actor=scope.actor,
-        limits=limits,
-    )
-    audit.record(
-        session,
-        scope,
-        "notice-uploaded",
-        contract_id,
-        notice=row.id,
-        label=row.label,
-        numbers=row.numbers,
-        duration_ms=row.duration_ms,
-    )
-    return row
-
-
-def approve_notice(session: Session, scope: Scope, upload_id: int, notices_dir: Path) -> list[str]:
-    scope.require_operator()
-    row = scope.notice_upload(session, upload_id)
-    changed = notices.approve(session, row, actor=scope.actor, notices_dir=notices_dir)
-    audit.record(
-        session, scope, "notice-approved", row.contract_id, notice=row.id, sound=row.sound, numbers=changed
-    )
-    return changed
-
-
-def reject_notice(session: Session, scope: Scope, upload_id: int, reason: str) -> NoticeUpload:
-    scope.require_operator()
-    row = scope.notice_upload(session, upload_id)
-    notices.reject(session, row, actor=scope.actor, reason=reason)
-    audit.record(
-        session, scope, "notice-rejected", row.contract_id, reason=reason.strip()[:128], notice=row.id
-    )
-    return row
-
-
 def suspend_contract(session: Session, scope: Scope, contract_id: int, reason: str, lift: bool) -> Contract:
     scope.require_operator()
     contract = scope.contract(session, contract_id)
@@ -147,13 +87,33 @@ def suspend_contract(session: Session, scope: Scope, contract_id: int, reason: s
     return contract
 
 
+def suspend_line(session: Session, scope: Scope, number: str, reason: str, lift: bool) -> Line:
+    """R5.5: the operator stops (or restarts) one line's service for privacy reasons."""
+    scope.require_operator()
+    line = scope.line(session, number)
+    reason = reason.strip()
+    if not lift and not reason:
+        raise BadInput("reason-missing", "a suspension needs a reason (R5.5)")
+    if not lift and line.suspended:
+        raise PortalError("already-suspended", f"line {number} is already suspended", 409)
+    line.suspended, line.suspended_reason = not lift, None if lift else reason[:1000]
+    audit.record(
+        session,
+        scope,
+        "line-resumed" if lift else "line-suspended",
+        line.contract_id,
+        reason=(reason or "lifted")[:128],
+        number=line.number,
+    )
+    session.flush()
+    return line
+
+
 __all__ = [
     "add_connection",
-    "approve_notice",
     "check_endpoint",
-    "reject_notice",
     "remove_connection",
     "set_omit_notice",
     "suspend_contract",
-    "upload_notice",
+    "suspend_line",
 ]

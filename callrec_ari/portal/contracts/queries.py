@@ -1,19 +1,18 @@
-"""What the portal shows: plain dicts (for templates and the JSON API alike), always through a Scope."""
+"""What the portal shows of contracts: the contract, its connections, its calls' deliveries, its
+charges (R6), and the operator's list of contracts. Plain dicts, always through a Scope."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callrec_ari.billing.invoice import contract_invoice, invoice_dict
 from callrec_ari.contracts.call_records import CallRecord
 from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.db.models import Delivery
-from callrec_ari.notices.models import NoticeUpload
-from callrec_ari.notices.service import choices
 from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.tenancy import Scope
 from callrec_ari.rules.charges import Month
@@ -21,20 +20,6 @@ from callrec_ari.rules.charges import Month
 
 def _iso(stamp: datetime | None) -> str | None:
     return None if stamp is None else stamp.isoformat()
-
-
-def line_dict(line: Line) -> dict[str, Any]:
-    return {
-        "number": line.number,
-        "endpoint": line.endpoint,
-        "holder_name": line.holder_name,
-        "recording_started": line.recording_started,
-        "consent": line.consent,
-        "notice": line.notice,
-        "suspended": line.suspended,
-        "suspended_reason": line.suspended_reason,
-        "contract_id": line.contract_id,
-    }
 
 
 def contract_dict(contract: Contract) -> dict[str, Any]:
@@ -55,52 +40,6 @@ def connection_dict(conn: Connection) -> dict[str, Any]:
         "endpoint": conn.endpoint,
         "secret_hint": "…" + conn.secret[-4:],
         "enrolled_at": _iso(conn.enrolled_at),
-    }
-
-
-def upload_dict(row: NoticeUpload) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "contract_id": row.contract_id,
-        "label": row.label,
-        "state": row.state,
-        "numbers": list(row.numbers),
-        "duration_ms": row.duration_ms,
-        "sound": row.sound,
-        "original_name": row.original_name,
-        "uploaded_by": row.uploaded_by,
-        "uploaded_at": _iso(row.uploaded_at),
-        "decided_by": row.decided_by,
-        "decided_at": _iso(row.decided_at),
-        "decision_reason": row.decision_reason,
-    }
-
-
-def lines_page(
-    session: Session, scope: Scope, contract_id: int, q: str = "", page: int = 1, per_page: int = 50
-) -> dict[str, Any]:
-    contract = scope.contract(session, contract_id)
-    where = [Line.contract_id == contract.id, Line.removed_at.is_(None)]
-    if q.strip():
-        pattern = f"%{q.strip()[:40].replace('%', '').replace('_', '')}%"
-        where.append(
-            or_(Line.number.like(pattern), Line.endpoint.like(pattern), Line.holder_name.like(pattern))
-        )
-    total = session.scalar(select(func.count()).select_from(Line).where(*where)) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    rows = session.scalars(
-        select(Line).where(*where).order_by(Line.number).offset((page - 1) * per_page).limit(per_page)
-    )
-    return {
-        "contract": contract_dict(contract),
-        "q": q,
-        "page": page,
-        "pages": pages,
-        "per_page": per_page,
-        "total": total,
-        "lines": [line_dict(r) for r in rows],
-        "notices": choices(session, contract.id),
     }
 
 
@@ -154,13 +93,6 @@ def deliveries(session: Session, scope: Scope, contract_id: int, limit: int = 10
     return out
 
 
-def uploads(session: Session, scope: Scope, state: str | None = None) -> list[dict[str, Any]]:
-    query = select(NoticeUpload).where(scope.owns(NoticeUpload.contract_id)).order_by(NoticeUpload.id.desc())
-    if state:
-        query = query.where(NoticeUpload.state == state)
-    return [upload_dict(r) for r in session.scalars(query.limit(500))]
-
-
 def contracts(session: Session, scope: Scope, q: str = "") -> list[dict[str, Any]]:
     scope.require_operator()
     query = (
@@ -198,9 +130,5 @@ __all__ = [
     "contracts",
     "deliveries",
     "invoice",
-    "line_dict",
-    "lines_page",
     "parse_month",
-    "upload_dict",
-    "uploads",
 ]

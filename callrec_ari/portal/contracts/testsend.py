@@ -14,9 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from callrec_ari.delivery.http_transport import HttpTransport
 from callrec_ari.delivery.packaging import package_call
 from callrec_ari.delivery.transport import DeliveryFailure, Upload
+from callrec_ari.portal import audit
+from callrec_ari.portal.errors import BadInput
+from callrec_ari.portal.lines.queries import lines_page
+from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, scope_of
 
 
 def _silence(path: Path, seconds: float = 1.0) -> None:
@@ -77,4 +83,32 @@ async def send_test_file(url: str, secret: str, line: str, timeout: float) -> di
     }
 
 
-__all__ = ["send_test_file"]
+async def run_test_send(request: web.Request, connection_id: int) -> dict[str, Any]:
+    """The customer's "send a test file" on one of its connections, audited (pages and API alike)."""
+    scope = scope_of(request)
+    cid = scope.require_customer()
+
+    def target(s: Any) -> tuple[str, str, str, str]:
+        conn = scope.connection(s, connection_id)
+        page = lines_page(s, scope, cid, per_page=1)
+        return conn.type, conn.endpoint, conn.secret, (page["lines"] or [{"number": "test"}])[0]["number"]
+
+    type_, url, secret, number = await request.app[DB_KEY].run(target)
+    if type_ != "file":
+        raise BadInput("test-file-stream", "a test file is sent on file delivery connections only (R1.1)")
+    result = await send_test_file(url, secret, number, request.app[SETTINGS_KEY].test_send_timeout)
+    await request.app[DB_KEY].run(
+        lambda s: audit.record(
+            s,
+            scope,
+            "test-file-sent",
+            cid,
+            connection=connection_id,
+            ok=result["ok"],
+            error_id=result["error_id"],
+        )
+    )
+    return result
+
+
+__all__ = ["run_test_send", "send_test_file"]

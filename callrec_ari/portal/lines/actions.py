@@ -1,4 +1,4 @@
-"""Customer Control's line switches (R4.1, R4.3, R5.4) and the notice choice (R2.7).
+"""Customer Control's line switches (R4.1, R5.4) and the line's notice choice (R2.7).
 
 All or nothing: a batch with one refused line changes no line. Each change is audited. The call
 flow reads lines per call, so a change applies from the next call on (no restart).
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from callrec_ari.contracts.models import Line
 from callrec_ari.notices.service import choices
 from callrec_ari.portal import audit
-from callrec_ari.portal.errors import BadInput, PortalError
+from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.tenancy import Scope
 
 MAX_BATCH = 1000
@@ -115,26 +115,4 @@ def set_notice(session: Session, scope: Scope, number: str, notice: str) -> Line
     return line
 
 
-def suspend_line(session: Session, scope: Scope, number: str, reason: str, lift: bool) -> Line:
-    """R5.5: the operator stops (or restarts) one line's service for privacy reasons."""
-    scope.require_operator()
-    line = scope.line(session, number)
-    reason = reason.strip()
-    if not lift and not reason:
-        raise BadInput("reason-missing", "a suspension needs a reason (R5.5)")
-    if not lift and line.suspended:
-        raise PortalError("already-suspended", f"line {number} is already suspended", 409)
-    line.suspended, line.suspended_reason = not lift, None if lift else reason[:1000]
-    audit.record(
-        session,
-        scope,
-        "line-resumed" if lift else "line-suspended",
-        line.contract_id,
-        reason=(reason or "lifted")[:128],
-        number=line.number,
-    )
-    session.flush()
-    return line
-
-
-__all__ = ["set_consent", "set_notice", "set_recording", "start_refusal", "suspend_line"]
+__all__ = ["set_consent", "set_notice", "set_recording", "start_refusal"]

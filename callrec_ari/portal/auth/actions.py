@@ -7,7 +7,6 @@ the limit applies to unknown logins too (their existence is not revealed).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,8 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, ROLES, LoginAttempt, PortalSession, PortalUser
+from callrec_ari.portal.auth.queries import hash_token
 from callrec_ari.portal.errors import BadInput
-from callrec_ari.portal.models import CUSTOMER_ADMIN, ROLES, LoginAttempt, PortalSession, PortalUser
+from callrec_ari.portal.settings import PortalSettings
 
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()
@@ -45,8 +46,12 @@ class LoginResult:
     status: int = 200
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def login_policy(settings: PortalSettings) -> LoginPolicy:
+    return LoginPolicy(
+        settings.login_max_failures,
+        timedelta(minutes=settings.login_window_minutes),
+        timedelta(hours=settings.session_hours),
+    )
 
 
 def create_user(
@@ -150,21 +155,6 @@ def login(
     return LoginResult(token=token, csrf_token=csrf)
 
 
-def resolve(
-    session: Session, token: str, now: datetime | None = None
-) -> tuple[PortalUser, PortalSession] | None:
-    """The live session and its user for a cookie token, else None."""
-    now = now or datetime.now(UTC)
-    found = session.execute(
-        select(PortalSession, PortalUser)
-        .join(PortalUser, PortalUser.id == PortalSession.user_id)
-        .where(PortalSession.token_hash == hash_token(token))
-    ).first()
-    if found is None or found[0].expires_at <= now or found[1].disabled:
-        return None
-    return found[1], found[0]
-
-
 def logout(session: Session, token: str) -> None:
     session.execute(delete(PortalSession).where(PortalSession.token_hash == hash_token(token)))
 
@@ -174,8 +164,7 @@ __all__ = [
     "LoginPolicy",
     "LoginResult",
     "create_user",
-    "hash_token",
     "login",
+    "login_policy",
     "logout",
-    "resolve",
 ]

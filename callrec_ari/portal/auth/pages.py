@@ -1,0 +1,79 @@
+"""Login and logout pages (R4.2), and ``/`` sending each role to its start page.
+
+The login form has its own double-submit CSRF token (a cookie scoped to /login), since there is no
+session yet to hold one.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from callrec_ari.portal.auth import actions
+from callrec_ari.portal.middleware import SESSION_COOKIE, set_session_cookie
+from callrec_ari.portal.params import form_data, form_field
+from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, scope_of
+
+routes = web.RouteTableDef()
+LOGIN_COOKIE = "callrec_login_csrf"
+
+
+def _login_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    # Reuse the browser's token: a second GET (another tab, a favicon redirect) must not void the first form.
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not (20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()):
+        token = secrets.token_urlsafe(24)
+    response = aiohttp_jinja2.render_template(
+        "login.html", request, {"login_csrf": token, "error": error}, status=status
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[SETTINGS_KEY].cookie_secure,
+        path="/login",
+    )
+    return response
+
+
+@routes.get("/login")
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request)
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.Response:
+    form = await form_data(request)
+    given, expected = form.get("csrf_token"), request.cookies.get(LOGIN_COOKIE, "")
+    if not isinstance(given, str) or not expected or not secrets.compare_digest(given, expected):
+        return _login_page(request, "csrf-missing: the login form expired; please try again", 403)
+    name, password = form_field(form, "login", 128), form_field(form, "password", 1024)
+    policy = actions.login_policy(request.app[SETTINGS_KEY])
+    old = request.cookies.get(SESSION_COOKIE, "")
+    result = await request.app[DB_KEY].run(lambda s: actions.login(s, name, password, policy, replaces=old))
+    if result.token is None:
+        return _login_page(request, f"{result.error_id}: {result.message}", result.status)
+    response = web.HTTPSeeOther("/")
+    set_session_cookie(response, request, result.token)
+    response.del_cookie(LOGIN_COOKIE, path="/login")
+    raise response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    await request.app[DB_KEY].run(lambda s: actions.logout(s, token))
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther("/operator" if scope_of(request).is_operator else "/lines")
+
+
+__all__ = ["LOGIN_COOKIE", "routes"]

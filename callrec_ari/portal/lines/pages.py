@@ -1,0 +1,62 @@
+"""Customer Control's lines page (R4.1): search, start/stop recording, consent (R5.4), the notice.
+
+Forms post to the same actions the JSON API uses and redirect back (POST/redirect/GET) with a short
+message in the ``done`` query parameter; a refusal shows the error page with its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from callrec_ari.portal.errors import BadInput
+from callrec_ari.portal.lines import actions, queries
+from callrec_ari.portal.params import done, form_data, form_field, query_int
+from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, scope_of
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/lines")
+@aiohttp_jinja2.template("lines.html")
+async def lines(request: web.Request) -> dict[str, Any]:
+    scope = scope_of(request)
+    cid, q, page = scope.require_customer(), request.query.get("q", "")[:40], query_int(request, "page", 1)
+    per_page = request.app[SETTINGS_KEY].page_size
+    return await request.app[DB_KEY].run(lambda s: queries.lines_page(s, scope, cid, q, page, per_page))
+
+
+@routes.post("/lines/recording")
+async def recording(request: web.Request) -> web.Response:
+    scope, form = scope_of(request), await form_data(request)
+    action = form_field(form, "action", 10)
+    if action not in ("start", "stop"):
+        raise BadInput("action-invalid", "choose start or stop")
+    numbers = [n for n in form.getall("numbers", []) if isinstance(n, str)]
+    await request.app[DB_KEY].run(lambda s: actions.set_recording(s, scope, numbers, action == "start"))
+    back = form_field(form, "back", 200) or "/lines"
+    raise done(
+        back if back.startswith("/lines") else "/lines",
+        f"recording {'started' if action == 'start' else 'stopped'} on {len(set(numbers))} line(s)",
+    )
+
+
+@routes.post("/lines/{number}/consent")
+async def consent(request: web.Request) -> web.Response:
+    scope, number, form = scope_of(request), request.match_info["number"], await form_data(request)
+    given = form_field(form, "consent", 3) == "yes"
+    await request.app[DB_KEY].run(lambda s: actions.set_consent(s, scope, number, given))
+    raise done("/lines", f"consent {'recorded' if given else 'withdrawn'} for {number}")
+
+
+@routes.post("/lines/{number}/notice")
+async def notice(request: web.Request) -> web.Response:
+    scope, number, form = scope_of(request), request.match_info["number"], await form_data(request)
+    chosen = form_field(form, "notice", 200)
+    await request.app[DB_KEY].run(lambda s: actions.set_notice(s, scope, number, chosen))
+    raise done("/lines", f"notice of {number} set to {chosen}")
+
+
+__all__ = ["routes"]

@@ -1,0 +1,88 @@
+"""Reading a request's input (forms, JSON bodies, path and query parameters) with a clear refusal
+(400, a ``<field>-invalid`` error id) for anything malformed, and the forms' redirect back."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from callrec_ari.portal.errors import BadInput
+
+
+async def form_data(request: web.Request) -> MultiDictProxy[Any]:
+    try:
+        return await request.post()
+    except ValueError as exc:  # malformed multipart or urlencoded body
+        raise BadInput("body-invalid", f"the form could not be read: {exc}") from exc
+
+
+def form_field(form: Any, name: str, limit: int = 1000) -> str:
+    """A text field of a form ("" when absent)."""
+    value = form.get(name, "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise BadInput(f"{name.replace('_', '-')}-invalid", f"{name} is at most {limit} characters of text")
+    return value
+
+
+def done(path: str, message: str) -> web.HTTPSeeOther:
+    """POST/redirect/GET: back to ``path`` with a short message in the ``done`` query parameter."""
+    return web.HTTPSeeOther(f"{path}{'&' if '?' in path else '?'}done={quote(message)}")
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise BadInput("body-invalid", "the body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise BadInput("body-invalid", "the body must be a JSON object")
+    return data
+
+
+def bool_field(body: dict[str, Any], key: str, required: bool = True) -> bool | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, bool):
+        raise BadInput(f"{key.replace('_', '-')}-invalid", f"{key} must be true or false")
+    return value
+
+
+def str_field(body: dict[str, Any], key: str, required: bool = True, limit: int = 1000) -> str:
+    value = body.get(key, None if required else "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise BadInput(
+            f"{key.replace('_', '-')}-invalid", f"{key} must be a string of at most {limit} characters"
+        )
+    return value
+
+
+def int_param(request: web.Request, name: str) -> int:
+    text = request.match_info.get(name, "")
+    if not text.isdigit() or len(text) > 12:
+        raise BadInput(f"{name}-invalid", f"{name} must be a positive integer")
+    return int(text)
+
+
+def query_int(request: web.Request, name: str, default: int, top: int = 1_000_000) -> int:
+    text = request.query.get(name, "")
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1 or len(text) > 9:
+        raise BadInput(f"{name}-invalid", f"{name} must be a positive integer")
+    return min(int(text), top)
+
+
+__all__ = [
+    "bool_field",
+    "done",
+    "form_data",
+    "form_field",
+    "int_param",
+    "json_body",
+    "query_int",
+    "str_field",
+]
