@@ -1,20 +1,21 @@
-"""One typed, frozen configuration: defaults, then a TOML file, then the environment.
+"""The call flow's typed, frozen configuration: the top level of the settings file.
 
-Handed to constructors; nothing imports a global config. Every key is read somewhere.
+Defaults < TOML file < ``CALLREC_<KEY>`` < command line, through the one loader
+(:mod:`callrec_ari.settings`). Handed to constructors; nothing imports a global config. Every key is
+read somewhere.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callrec_ari.settings_file import read_toml
+from callrec_ari.settings import TABLES, SettingsError, SettingsSource, as_source, load_table
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingsError):
     error_id = "config-invalid"
 
 
@@ -78,78 +79,14 @@ class Config:
         return next((line for line in self.lines if line.number == number), None)
 
 
-_ENV_PREFIX = "CALLREC_"
-_OTHER_TABLES = frozenset({"delivery", "stream"})
-_field_types = {f.name: f.type for f in fields(Config)}
-
-
-def _coerce(name: str, value: Any) -> Any:
-    kind = _field_types[name]
-    try:
-        if kind in ("int",):
-            return int(value)
-        if kind in ("float",):
-            return float(value)
-        if kind in ("bool",):
-            if isinstance(value, bool):
-                return value
-            return str(value).strip().lower() in ("1", "true", "yes", "on")
-        if name == "allow_00":
-            if isinstance(value, str):
-                value = [v for v in value.replace(",", " ").split() if v]
-            return tuple(str(v) for v in value)
-        if name == "lines":
-            return tuple(_line(item) for item in value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config key {name!r}: {exc}") from exc
-    return str(value)
-
-
-_LINE_TYPES = {f.name: f.type for f in fields(LineConfig)}
-
-
-def _line(item: Any) -> LineConfig:
-    """One [[lines]] table, strictly typed: a flag written as "false" must not read as true (R5.4)."""
-    if not isinstance(item, Mapping):
-        raise ConfigError(f"lines: each entry must be a table, not {item!r}")
-    for key, value in item.items():
-        kind = _LINE_TYPES.get(key)
-        if kind is None:
-            raise ConfigError(f"lines: unknown key {key!r}")
-        expected = bool if kind == "bool" else str
-        if not isinstance(value, expected):
-            raise ConfigError(f"lines: {key} = {value!r} must be a {expected.__name__}"
-                              + (" (quote phone numbers)" if key == "number" else ""))
-    try:
-        return LineConfig(**dict(item))
-    except TypeError as exc:
-        raise ConfigError(f"lines: {exc}") from exc
-
-
-def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+def load_config(source: SettingsSource | str | Path | None = None, env: Mapping[str, str] | None = None,
                 **overrides: Any) -> Config:
-    """Defaults < TOML file (``path`` or $CALLREC_CONFIG) < CALLREC_* environment < overrides."""
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    path = path or env.get("CALLREC_CONFIG")
-    if path:
-        for key, value in read_toml(path, ConfigError).items():
-            if key in _OTHER_TABLES:
-                continue  # read by the capability that owns it (e.g. delivery settings)
-            if key not in _field_types:
-                raise ConfigError(f"config file {path}: unknown key {key!r}")
-            values[key] = _coerce(key, value)
-    for name in _field_types:
-        if name == "lines":
-            continue
-        raw = env.get(_ENV_PREFIX + name.upper())
-        if raw is not None:
-            values[name] = _coerce(name, raw)
-    for key, value in overrides.items():
-        if key not in _field_types:
-            raise ConfigError(f"unknown config key {key!r}")
-        values[key] = value
-    config = replace(Config(), **values)
+    """Defaults < the file's top level < ``CALLREC_<KEY>`` < ``overrides`` (the command line).
+
+    ``source``: a file already read (:func:`callrec_ari.settings.read_settings`), or a path, or None
+    for $CALLREC_CONFIG. ``[[lines]]`` come from the file or the overrides, never the environment."""
+    settings = as_source(source, env, ConfigError)
+    config = load_table(Config, settings, (), ConfigError, overrides=overrides, skip=TABLES)
     validate(config)
     return config
 

@@ -18,7 +18,8 @@ from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.portal.app import make_app
 from callrec_ari.portal.demo import create_demo
-from callrec_ari.portal.settings import PortalSettings
+from callrec_ari.portal.settings import PortalSettings, load_portal_settings
+from callrec_ari.settings import SettingsError
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -54,11 +55,16 @@ async def _serve(settings: PortalSettings, host: str, port: int) -> None:
 
 
 def portal(args: argparse.Namespace) -> int:
-    settings = PortalSettings.from_env(
-        database_url=args.database_url,
-        notices_dir=args.notices_dir,
-        cookie_secure=True if args.secure_cookies else None,
-    )
+    try:
+        settings = load_portal_settings(
+            args.config,
+            database_url=args.database_url,
+            notices_dir=args.notices_dir,
+            cookie_secure=True if args.secure_cookies else None,
+        )
+    except SettingsError as exc:
+        print(f"callrec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         upgrade(settings.database_url)
         if args.create_demo:
@@ -77,6 +83,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "portal", help="run Customer Control and the operator console", description=__doc__
     )
+    parser.add_argument("--config", metavar="PATH", default=None,
+                        help="TOML config file, its [portal] table ($CALLREC_CONFIG)")
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8090, help="listen port (default 8090)")
     parser.add_argument(

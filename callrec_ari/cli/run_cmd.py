@@ -6,10 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
-import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from callrec_ari.app import CallrecApp
@@ -17,10 +16,11 @@ from callrec_ari.config import Config, ConfigError, load_config
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
-from callrec_ari.delivery.settings import DeliveryConfigError
+from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.observability.logs import setup_logging
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
-from callrec_ari.streaming.settings import StreamConfigError, StreamSettings, load_stream_settings
+from callrec_ari.settings import SettingsError, SettingsSource, read_settings
+from callrec_ari.streaming.settings import StreamSettings, configured, load_stream_settings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,29 @@ def banner(config: Config, target: AsteriskTarget) -> str:
     return "\n".join(lines)
 
 
-async def _main(args: argparse.Namespace, config: Config) -> int:
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """Everything ``callrec run`` reads from the settings file, which it parses once."""
+
+    source: SettingsSource
+    config: Config
+    delivery: DeliverySettings | None  # None: --no-delivery
+    stream: StreamSettings | None  # None: no [stream] table and no CALLREC_STREAM_*
+
+
+def load(args: argparse.Namespace) -> Loaded:
+    """Parse the file once; every table is built from that one document (SettingsError if bad)."""
+    source = read_settings(args.config, error=ConfigError)
+    return Loaded(
+        source=source,
+        config=load_config(source),
+        delivery=None if args.no_delivery else load_delivery_settings(source),
+        stream=load_stream_settings(source) if configured(source) else None,
+    )
+
+
+async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
+    config = loaded.config
     asterisk: LocalAsterisk | None = None
     target = external_target()
     if args.with_asterisk and target is None:
@@ -68,21 +90,20 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
     try:
         if target is not None:
             config = load_config(
-                args.config, ari_url=target.ari_url, ari_username=target.username,
+                loaded.source, ari_url=target.ari_url, ari_username=target.username,
                 ari_password=target.password,
                 asterisk_recording_dir=str(target.recording_dir or config.asterisk_recording_dir),
             )
         submitter = None
         spool = Path("spool")
-        if not args.no_delivery:
-            delivery = load_delivery_settings(args.config)
-            submitter, spool = RecordingSubmitter(delivery), Path(delivery.spool_dir)
+        if loaded.delivery is not None:
+            submitter, spool = RecordingSubmitter(loaded.delivery), Path(loaded.delivery.spool_dir)
         url = database_url()
         if not args.no_migrate:
             await asyncio.to_thread(upgrade, url)
         db = make_sessionmaker(make_engine(url))
         app = CallrecApp(config, submitter=submitter, spool_dir=spool, db=db,
-                         stream_settings=_stream_settings(args.config))
+                         stream_settings=loaded.stream)
         runner = asyncio.create_task(app.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -108,30 +129,12 @@ async def _main(args: argparse.Namespace, config: Config) -> int:
             await asyncio.to_thread(asterisk.stop)
 
 
-def _stream_settings(path: str | None) -> StreamSettings | None:
-    """Stream delivery is configured when the file has a [stream] table or CALLREC_STREAM_* is set."""
-    path = path or os.environ.get("CALLREC_CONFIG")
-    in_file = False
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                in_file = "stream" in tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError):
-            in_file = False  # load_config reports the file's problem
-    if not in_file and not any(k.startswith("CALLREC_STREAM_") for k in os.environ):
-        return None
-    return load_stream_settings(path)
-
-
 def _run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
-        setup_logging(json_lines=config.log_format == "json",
-                      level=logging.getLogger().getEffectiveLevel())
-        if not args.no_delivery:
-            load_delivery_settings(args.config)
-        _stream_settings(args.config)
-    except (ConfigError, DeliveryConfigError, StreamConfigError) as exc:
+        loaded = load(args)
+    except SettingsError as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_main(args, config))
+    setup_logging(json_lines=loaded.config.log_format == "json",
+                  level=logging.getLogger().getEffectiveLevel())
+    return asyncio.run(_main(args, loaded))

@@ -1,24 +1,24 @@
-"""Delivery settings: one frozen object from defaults < the TOML ``[delivery]`` table < environment.
+"""Delivery settings: ``[delivery]`` and ``[delivery.connection]`` of the settings file.
 
-Same file as :func:`callrec_ari.config.load_config` ($CALLREC_CONFIG). Keys of ``[delivery]`` map to
-``CALLREC_DELIVERY_<KEY>``; keys of ``[delivery.connection]`` to ``CALLREC_DELIVERY_CONNECTION_<KEY>``;
-the database URL is shared by the whole product: ``CALLREC_DATABASE_URL``.
+Defaults < file < environment < overrides, through the one loader (:mod:`callrec_ari.settings`).
+Keys of ``[delivery]`` map to ``CALLREC_DELIVERY_<KEY>``; keys of ``[delivery.connection]`` to
+``CALLREC_DELIVERY_CONNECTION_<KEY>``; the database URL is shared by the whole product:
+``CALLREC_DATABASE_URL``.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from callrec_ari.db.engine import database_url
-from callrec_ari.settings_file import coerce_scalar, read_toml
+from callrec_ari.db.engine import DEFAULT_DATABASE_URL, ENV_DATABASE_URL, database_url
+from callrec_ari.settings import SettingsError, SettingsSource, as_source, load_table
 
 
-class DeliveryConfigError(ValueError):
+class DeliveryConfigError(SettingsError):
     error_id = "delivery-config-invalid"
 
 
@@ -40,7 +40,7 @@ class ConnectionSettings:
 
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
-    database_url: str = field(default_factory=database_url)
+    database_url: str = field(default_factory=database_url, metadata={"env": ENV_DATABASE_URL})
     spool_dir: str = "spool/delivery"  # ZIPs waiting for delivery live in <spool_dir>/outbox
     node: str = field(default_factory=socket.gethostname)  # a worker delivers its own node's spool
     retention_days: float = 7.0  # R1.3
@@ -61,61 +61,38 @@ class DeliverySettings:
         return Path(self.spool_dir) / "outbox"
 
 
-def _coerce(cls: type[Any], key: str, value: Any, where: str) -> Any:
-    kinds = {f.name: f.type for f in fields(cls)}
-    if key not in kinds or key == "connection":
-        raise DeliveryConfigError(f"{where}: unknown key {key!r}")
-    try:
-        return coerce_scalar(str(kinds[key]), value)
-    except (TypeError, ValueError) as exc:
-        raise DeliveryConfigError(f"{where}: key {key!r}: {exc}") from exc
-
-
-def _env_values(cls: type[Any], env: Mapping[str, str], prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name in ("connection", "database_url"):
-            continue
-        raw = env.get(prefix + f.name.upper())
-        if raw is not None:
-            out[f.name] = _coerce(cls, f.name, raw, prefix + f.name.upper())
-    return out
-
-
 def validate(settings: DeliverySettings) -> DeliverySettings:
+    """Checks across keys, once every layer is in (messages name the table and the key)."""
     conn = settings.connection
     if conn.type not in ("http", "sftp"):
-        raise DeliveryConfigError(f"connection type must be 'http' or 'sftp', got {conn.type!r}")
+        raise DeliveryConfigError(f"[delivery.connection] type = {conn.type!r}: expected 'http' or 'sftp'")
     if conn.type == "http" and (not conn.url.startswith(("http://", "https://")) or not conn.secret):
-        raise DeliveryConfigError("http connection needs an http(s):// url and a secret")
+        raise DeliveryConfigError("[delivery.connection]: an http connection needs an http(s):// url "
+                                  "and a secret")
     if conn.type == "sftp" and not (conn.sftp_host and conn.sftp_user and conn.sftp_key):
-        raise DeliveryConfigError("sftp connection needs sftp_host, sftp_user and sftp_key")
-    if settings.retention_days <= 0 or settings.burst_attempts < 1 or settings.concurrency < 1:
-        raise DeliveryConfigError("retention_days > 0, burst_attempts >= 1 and concurrency >= 1")
+        raise DeliveryConfigError("[delivery.connection]: an sftp connection needs sftp_host, sftp_user "
+                                  "and sftp_key")
+    if settings.retention_days <= 0:
+        raise DeliveryConfigError(f"[delivery] retention_days = {settings.retention_days!r}: "
+                                  "expected a number > 0")
+    for key in ("burst_attempts", "concurrency"):
+        if getattr(settings, key) < 1:
+            raise DeliveryConfigError(f"[delivery] {key} = {getattr(settings, key)!r}: expected at least 1")
     return settings
 
 
-def load_delivery_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
-                           **overrides: Any) -> DeliverySettings:
-    """Defaults < TOML ``[delivery]`` (``path`` or $CALLREC_CONFIG) < environment < overrides."""
-    env = os.environ if env is None else env
-    top: dict[str, Any] = {"database_url": database_url(env)}
-    conn: dict[str, Any] = {}
-    path = path or env.get("CALLREC_CONFIG")
-    if path:
-        table = read_toml(path, DeliveryConfigError, "delivery")
-        for key, value in table.items():
-            if key == "connection":
-                for ckey, cvalue in dict(value).items():
-                    conn[ckey] = _coerce(ConnectionSettings, ckey, cvalue, f"{path} [delivery.connection]")
-            else:
-                top[key] = _coerce(DeliverySettings, key, value, f"{path} [delivery]")
-    top.update(_env_values(DeliverySettings, env, "CALLREC_DELIVERY_"))
-    conn.update(_env_values(ConnectionSettings, env, "CALLREC_DELIVERY_CONNECTION_"))
-    top.update(overrides)
-    if "connection" not in overrides:
-        top["connection"] = replace(ConnectionSettings(), **conn)
-    return validate(replace(DeliverySettings(), **top))
+def load_delivery_settings(source: SettingsSource | str | Path | None = None,
+                           env: Mapping[str, str] | None = None, **overrides: Any) -> DeliverySettings:
+    """Defaults < ``[delivery]`` of the file < ``CALLREC_DELIVERY_<KEY>`` < ``overrides``.
+
+    ``source``: a file already read (:func:`callrec_ari.settings.read_settings`), or a path, or None
+    for $CALLREC_CONFIG."""
+    settings = as_source(source, env, DeliveryConfigError)
+    loaded = load_table(DeliverySettings, settings, ("delivery",), DeliveryConfigError, overrides=overrides,
+                        defaults={"database_url": DEFAULT_DATABASE_URL})
+    # postgresql:// however it was given (file, environment, override) means psycopg 3.
+    loaded = replace(loaded, database_url=database_url({ENV_DATABASE_URL: loaded.database_url}))
+    return validate(loaded)
 
 
 __all__ = ["ConnectionSettings", "DeliveryConfigError", "DeliverySettings", "load_delivery_settings",

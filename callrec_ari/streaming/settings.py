@@ -1,28 +1,27 @@
-"""Stream delivery settings: one frozen object from defaults < the TOML ``[stream]`` table < environment.
+"""Stream delivery settings: the ``[stream]`` table of the settings file.
 
-Same file as :func:`callrec_ari.config.load_config` ($CALLREC_CONFIG). Keys of ``[stream]`` map to
-``CALLREC_STREAM_<KEY>`` (for example ``CALLREC_STREAM_CONTROL_URL``).
+Defaults < file < environment < overrides, through the one loader (:mod:`callrec_ari.settings`).
+Keys of ``[stream]`` map to ``CALLREC_STREAM_<KEY>`` (for example ``CALLREC_STREAM_CONTROL_URL``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from callrec_ari.rules.stream import FORMAT_NAMES, stream_format
-from callrec_ari.settings_file import coerce_scalar, read_toml
+from callrec_ari.settings import SettingsError, SettingsSource, as_source, load_table
 
 MAX_TIMEOUT = 2.0  # a notification must never hold the call flow longer than this
 TRANSPORTS = ("rtp", "websocket")
 _CONNECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-class StreamConfigError(ValueError):
+class StreamConfigError(SettingsError):
     error_id = "stream-config-invalid"
 
 
@@ -62,16 +61,6 @@ class StreamSettings:
         return stream_format(self.format).payload_type
 
 
-def _coerce(key: str, value: Any, where: str) -> Any:
-    kinds = {f.name: f.type for f in fields(StreamSettings)}
-    if key not in kinds:
-        raise StreamConfigError(f"{where}: unknown key {key!r}")
-    try:
-        return coerce_scalar(str(kinds[key]), value)
-    except (TypeError, ValueError) as exc:
-        raise StreamConfigError(f"{where}: key {key!r}: {exc}") from exc
-
-
 def validate(settings: StreamSettings) -> StreamSettings:
     if not settings.control_url.startswith(("http://", "https://")):
         raise StreamConfigError(f"control_url must be http(s)://…, got {settings.control_url!r}")
@@ -95,27 +84,24 @@ def validate(settings: StreamSettings) -> StreamSettings:
     return settings
 
 
-def load_stream_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
-                         **overrides: Any) -> StreamSettings:
-    """Defaults < TOML ``[stream]`` (``path`` or $CALLREC_CONFIG) < environment < overrides."""
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    path = path or env.get("CALLREC_CONFIG")
-    if path:
-        table = read_toml(path, StreamConfigError, "stream")
-        for key, value in table.items():
-            values[key] = _coerce(key, value, f"{path} [stream]")
-    for f in fields(StreamSettings):
-        raw = env.get("CALLREC_STREAM_" + f.name.upper())
-        if raw is not None:
-            values[f.name] = _coerce(f.name, raw, "CALLREC_STREAM_" + f.name.upper())
-    for key, value in overrides.items():
-        values[key] = _coerce(key, value, "override")
-    return validate(replace(StreamSettings(), **values))
+def load_stream_settings(source: SettingsSource | str | Path | None = None,
+                         env: Mapping[str, str] | None = None, **overrides: Any) -> StreamSettings:
+    """Defaults < ``[stream]`` of the file < ``CALLREC_STREAM_<KEY>`` < ``overrides``.
+
+    ``source``: a file already read (:func:`callrec_ari.settings.read_settings`), or a path, or None
+    for $CALLREC_CONFIG."""
+    settings = as_source(source, env, StreamConfigError)
+    return validate(load_table(StreamSettings, settings, ("stream",), StreamConfigError, overrides=overrides))
 
 
-__all__ = ["MAX_TIMEOUT", "TRANSPORTS", "StreamConfigError", "StreamSettings", "load_stream_settings",
-           "validate"]
+def configured(source: SettingsSource) -> bool:
+    """Stream delivery is configured when the file has a [stream] table or a CALLREC_STREAM_* is set."""
+    return source.has_table("stream") or any(
+        var.startswith("CALLREC_STREAM_") and value for var, value in source.env.items())
+
+
+__all__ = ["MAX_TIMEOUT", "TRANSPORTS", "StreamConfigError", "StreamSettings", "configured",
+           "for_connection", "load_stream_settings", "validate"]
 
 
 def for_connection(base: StreamSettings, endpoint: str, secret: str) -> StreamSettings:

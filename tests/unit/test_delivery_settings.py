@@ -36,5 +36,5 @@ def test_invalid_settings_are_refused(env: dict[str, str]) -> None:
 def test_unknown_key_is_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[delivery]\nspool = "x"\n')
-    with pytest.raises(DeliveryConfigError, match="unknown key 'spool'"):
+    with pytest.raises(DeliveryConfigError, match=r"c\.toml: \[delivery\] spool: unknown key; \[delivery\] "):
         load_delivery_settings(cfg, {})
