@@ -1,0 +1,57 @@
+"""Where one call stands, and what does not change during it: the data of the pure call flow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from callrec_ari.calls.state import CallState
+from callrec_ari.model.call import CallTimes, HangupBy, RecordedSegment
+from callrec_ari.model.media import CallLegs
+from callrec_ari.model.plan import CallPlan
+from callrec_ari.rules import causes
+
+S = CallState
+
+
+@dataclass(frozen=True, slots=True)
+class CallSetup:
+    """What does not change during a call."""
+
+    plan: CallPlan
+    legs: CallLegs
+    stream: str | None = None  # the stream channel's id when the call streams (R1.4)
+    recording_prefix: str = "callrec"
+    segment_seconds: float = 3600.0
+    dial_timeout: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """Where one call stands."""
+
+    phase: CallState = S.STARTING
+    legs: frozenset[str] = frozenset()  # channels of ours still up
+    times: CallTimes = field(default_factory=CallTimes)
+    dialstatus: str | None = None
+    callee_cause: int | None = None
+    end_cause: int = causes.NORMAL_CLEARING
+    hangup_by: HangupBy = "app"
+    playbacks: frozenset[str] = frozenset()  # notice playbacks still playing
+    notice_failed: bool = False
+    segments: tuple[RecordedSegment, ...] = ()
+    recording_failed: bool = False
+    aborted: bool = False  # something unexpected failed: leave the loop, clean up
+
+    @property
+    def recording_live(self) -> bool:
+        return any(s.live for s in self.segments)
+
+    @property
+    def done(self) -> bool:
+        """Nothing is left to wait for: every leg gone, every recording over."""
+        if self.phase is S.ENDED or self.aborted:
+            return True
+        return self.phase is S.ENDING and not self.legs and not self.recording_live
+
+    def segment(self, name: str | None) -> RecordedSegment | None:
+        return next((s for s in self.segments if s.name == name), None)

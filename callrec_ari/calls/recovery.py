@@ -1,0 +1,105 @@
+"""Step 7 and the executor's own news (calls/flow.py): adoption after a restart, an action that
+failed, the executor shutting down. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from callrec_ari.calls.actions import (
+    ActionFailed,
+    CancelRoll,
+    Note,
+    Originate,
+    ScheduleRoll,
+    StartMedia,
+    StopMedia,
+)
+from callrec_ari.calls.flow_state import CallSetup, Flow
+from callrec_ari.calls.state import CallState
+from callrec_ari.calls.steps import Actions, end, next_segment, play_notice, talk
+from callrec_ari.rules import causes
+from callrec_ari.rules.segments import RollReason, roll_delay
+
+S = CallState
+
+
+# ---- 7: adoption after a restart ----------------------------------------------------------------------
+def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
+    live = [s.name for s in flow.segments if s.live]
+    actions: Actions = (Note.info(f"adopted in state {flow.phase}: legs={sorted(flow.legs)} "
+                                  f"segments live={live}"),)
+    if len(flow.legs) < 2 or flow.phase not in (S.NOTICE, S.TALKING):
+        # Not connected yet, or a leg is already gone: end it cleanly (cause 41, temporary failure).
+        flow, ending = end(flow, "app", causes.TEMPORARY_FAILURE, now)
+        return flow, actions + ending
+    if flow.phase is S.NOTICE and not flow.playbacks:
+        flow, talking = talk(setup, flow, now)
+        actions += talking
+    running = next((s for s in reversed(flow.segments) if s.live), None)
+    if running is not None:
+        return flow, (*actions, ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.ADOPTED,
+                                                         running.started_at, now)))
+    if setup.plan.record and setup.stream is None:
+        # The recorder did not survive: start a new segment rather than lose the rest of the call.
+        flow, record = next_segment(setup, flow)
+        actions += record
+    return flow, actions
+
+
+# ---- failures and the end of the executor ----------------------------------------------------------------
+def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -> tuple[Flow, Actions]:
+    flow = _forget_undone(flow, (failure.action, *failure.skipped))
+    match failure.action:
+        case Originate():
+            # No contact for the endpoint (an unregistered line), or no route: the other party is
+            # unreachable, which the caller hears as such (cause 20 -> SIP 480).
+            story = Note.warning(f"callee {setup.plan.callee_endpoint} unreachable: {failure.error}")
+            flow, ending = end(flow, "app", causes.SUBSCRIBER_ABSENT, now)
+            return flow, (story, *ending)
+        case StartMedia(kind="recording") if flow.phase is S.CONNECTING:
+            flow = replace(flow, recording_failed=True)
+            flow, notice = play_notice(setup, flow, now)
+            return flow, (Note.error(f"recording could not start: {failure.error}"), *notice)
+        case StartMedia(kind="recording"):
+            # Keep the running segment going rather than lose audio; try again a period later.
+            flow = replace(flow, recording_failed=True)
+            return flow, (Note.error(f"next segment could not start: {failure.error}"),
+                          ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.RETRY)))
+        case StartMedia(kind="notice") if not failure.not_found and flow.phase is S.NOTICE:
+            # The parties must not be left muted in silence: connect them, and say so loudly.
+            flow = replace(flow, notice_failed=True, playbacks=frozenset())
+            flow, talking = talk(setup, flow, now)
+            return flow, (Note.error(f"notice could not play: {failure.error}; connecting the parties"),
+                          *talking)
+        case StartMedia(kind="stream"):
+            return flow, ()  # the stream part has logged and counted the loss; the call goes on
+    if failure.not_found and any(isinstance(a, Originate) for a in failure.skipped):
+        # The caller left before the call could start.
+        flow, ending = end(replace(flow, legs=flow.legs - {setup.legs.caller}), "caller",
+                         causes.NORMAL_CLEARING, now)
+        return flow, (Note.info(f"caller gone before the call could start: {failure.error}"), *ending)
+    if flow.phase in (S.ENDING, S.ENDED):
+        return replace(flow, aborted=True), (Note.error(f"while ending: {failure.error}"),)
+    flow, ending = end(flow, "app", causes.NORMAL_CLEARING, now)
+    if failure.not_found:  # a leg vanished between an event and our request: the call is ending
+        return flow, (Note.info(f"{failure.error} while {flow.phase}: leg gone"), *ending)
+    return replace(flow, aborted=True), (Note.error(f"failed: {failure.error}"), *ending)
+
+
+def _forget_undone(flow: Flow, undone: Actions) -> Flow:
+    """What the failed and skipped actions would have created does not exist."""
+    channels = {a.channel for a in undone if isinstance(a, Originate)}
+    channels |= {a.media_id for a in undone if isinstance(a, StartMedia) and a.kind == "stream"}
+    playbacks = {a.media_id for a in undone if isinstance(a, StartMedia) and a.kind == "notice"}
+    segments = {a.media_id for a in undone if isinstance(a, StartMedia) and a.kind == "recording"}
+    return replace(flow, legs=flow.legs - channels, playbacks=flow.playbacks - playbacks, segments=tuple(
+        replace(s, live=False, failed=True) if s.name in segments else s for s in flow.segments))
+
+
+def shutdown(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
+    flow, ending = end(flow, "app", causes.NORMAL_CLEARING, now)
+    stops: Actions = (CancelRoll(), *(StopMedia("recording", s.name) for s in flow.segments if s.live))
+    if setup.stream is not None:
+        stops += (StopMedia("stream", setup.stream, f"hangup-{flow.hangup_by}"),)
+    return flow, ending + stops

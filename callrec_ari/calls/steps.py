@@ -1,0 +1,213 @@
+"""The call's story, steps 1-6 of calls/flow.py: each function takes where the call stands and one
+fact, and answers where it stands next and what to do. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from callrec_ari.ari.events import AriEvent, parse_ari_time
+from callrec_ari.calls.actions import (
+    Action,
+    AddToBridge,
+    Answer,
+    CreateBridge,
+    Dial,
+    Hangup,
+    Mute,
+    Note,
+    Originate,
+    Ring,
+    ScheduleRoll,
+    StartMedia,
+    StopMedia,
+    Unmute,
+)
+from callrec_ari.calls.flow_state import CallSetup, Flow
+from callrec_ari.calls.state import CallState, transition
+from callrec_ari.model.call import CallTimes, HangupBy, RecordedSegment
+from callrec_ari.model.plan import notice_playbacks
+from callrec_ari.rules import causes
+from callrec_ari.rules.segments import RollReason, roll_delay, segment_name
+
+S = CallState
+Actions = tuple[Action, ...]
+GONE = frozenset({"StasisEnd", "ChannelDestroyed"})
+
+
+def move(flow: Flow, phase: CallState, **changes: object) -> Flow:
+    return replace(flow, phase=transition(flow.phase, phase), **changes)  # type: ignore[arg-type]
+
+
+def stamped(flow: Flow, **stamps: datetime) -> CallTimes:
+    return replace(flow.times, **stamps)
+
+
+def ari_event(setup: CallSetup, flow: Flow, event: AriEvent, now: datetime) -> tuple[Flow, Actions]:
+    legs, channel = setup.legs, event.channel
+    if event.type in GONE or event.type == "ChannelHangupRequest":
+        return leg_gone(setup, flow, event, now)
+    if event.type == "StasisStart" and channel is not None and channel.id == legs.callee:
+        return callee_in_stasis(setup, flow)
+    if event.type == "Dial" and event.peer is not None and event.peer.id == legs.callee:
+        if event.dialstatus:
+            flow = replace(flow, dialstatus=event.dialstatus)
+        return answered(setup, flow, now) if event.dialstatus == "ANSWER" else (flow, ())
+    if event.type == "ChannelStateChange" and channel is not None and channel.id == legs.callee:
+        return answered(setup, flow, now) if channel.state == "Up" else (flow, ())
+    if event.type == "RecordingStarted" and flow.segment(event.recording_name):
+        return recording_began(setup, flow, event, now)
+    if event.type in ("RecordingFinished", "RecordingFailed") and flow.segment(event.recording_name):
+        return recording_ended(flow, event)
+    if event.type == "PlaybackFinished" and event.playback_id in flow.playbacks:
+        return playback_finished(setup, flow, event, now)
+    return flow, ()
+
+
+# ---- 1-2: the caller in, the other party originated and dialled ------------------------------------
+def begin(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
+    plan, legs = setup.plan, setup.legs
+    story = Note.info(f"start direction={plan.direction} line={plan.line} caller={plan.caller_number} "
+                      f"callee={plan.callee_number} record={plan.record} reason={plan.reason}")
+    # Nothing the caller says may reach the other party before the tone has ended (R2.6).
+    mute: Actions = (Mute(legs.caller),) if plan.record else ()
+    flow = move(flow, S.DIALING, legs=flow.legs | {legs.caller, legs.callee})
+    return flow, (story, *mute, Ring(legs.caller), CreateBridge(legs.bridge, f"callrec {plan.call_id}"),
+                  Originate(legs.callee, plan.callee_endpoint, ("leg=callee", f"call={plan.call_id}"),
+                            plan.caller_id, plan.caller_withheld))
+
+
+def callee_in_stasis(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
+    # Dial only now: right after it is created the channel may not be in Stasis yet (ARI 409).
+    if flow.phase is not S.DIALING:
+        return flow, ()
+    return move(flow, S.RINGING), (Dial(setup.legs.callee, setup.dial_timeout),)
+
+
+# ---- 3: answer, bridge, recording, notice ------------------------------------------------------------
+def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
+    if flow.phase is not S.RINGING:
+        return flow, ()  # Dial ANSWER and ChannelStateChange Up both announce it
+    plan, legs = setup.plan, setup.legs
+    flow = move(flow, S.CONNECTING, times=stamped(flow, answered=now))
+    connect: Actions = (*((Mute(legs.callee),) if plan.record else ()), Answer(legs.caller),
+                        AddToBridge(legs.bridge, (legs.caller, legs.callee)))
+    if not plan.record:
+        flow, talking = talk(setup, flow, now)
+        return flow, connect + talking
+    if setup.stream is not None:
+        # Stream delivery: nothing is recorded on the platform; the stream starts after the tone.
+        flow, notice = play_notice(setup, flow, now)
+        return flow, connect + notice
+    # The recording starts at answer so that the file itself proves the notice was played.
+    flow, record = next_segment(setup, flow)
+    return flow, connect + record
+
+
+def next_segment(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
+    index = len(flow.segments) + 1
+    segment = RecordedSegment(segment_name(setup.recording_prefix, setup.plan.call_id, index), index,
+                              live=True)
+    return replace(flow, segments=(*flow.segments, segment)), (StartMedia("recording", segment.name),)
+
+
+def recording_began(setup: CallSetup, flow: Flow, event: AriEvent,
+                     now: datetime) -> tuple[Flow, Actions]:
+    began = flow.segment(event.recording_name)
+    assert began is not None
+    began = replace(began, started_at=parse_ari_time(event.timestamp))
+    flow = replace(flow, segments=tuple(began if s.name == began.name else s for s in flow.segments))
+    # Segment N stops only once N+1 has begun: nothing is lost at the boundary (R1.2).
+    older = tuple(StopMedia("recording", s.name) for s in flow.segments if s.index < began.index and s.live)
+    actions: Actions = (Note.info(f"recording started name={began.name}"), *older,
+                        ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.STARTED)))
+    if flow.phase is S.CONNECTING:
+        flow, notice = play_notice(setup, flow, now)
+        actions += notice
+    return flow, actions
+
+
+def recording_ended(flow: Flow, event: AriEvent) -> tuple[Flow, Actions]:
+    failed = event.type == "RecordingFailed"
+    ended = flow.segment(event.recording_name)
+    assert ended is not None
+    ended = replace(ended, live=False, failed=ended.failed or failed)
+    flow = replace(flow, segments=tuple(ended if s.name == ended.name else s for s in flow.segments),
+                   recording_failed=flow.recording_failed or failed)
+    if failed:
+        return flow, (Note.error(f"recording failed name={ended.name}"),)
+    return flow, (Note.info(f"recording finished name={ended.name}"),)
+
+
+def segment_due(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
+    if flow.phase in (S.ENDING, S.ENDED):
+        return flow, ()
+    return next_segment(setup, flow)  # the current one stops once this one has started
+
+
+def play_notice(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
+    playbacks = notice_playbacks(setup.plan)
+    if not playbacks:
+        return talk(setup, flow, now)
+    flow = move(flow, S.NOTICE, times=stamped(flow, notice_started=now),
+                 playbacks=frozenset(p.id for p in playbacks))
+    return flow, tuple(StartMedia("notice", p.id) for p in playbacks)
+
+
+def playback_finished(setup: CallSetup, flow: Flow, event: AriEvent,
+                       now: datetime) -> tuple[Flow, Actions]:
+    flow = replace(flow, playbacks=flow.playbacks - {event.playback_id or ""})
+    actions: Actions = ()
+    if event.playback_failed:
+        actions = (Note.error(f"notice playback {event.playback_id} failed"),)
+    if not flow.playbacks and flow.phase is S.NOTICE:
+        flow, talking = talk(setup, flow, now)
+        actions += talking
+    return flow, actions
+
+
+# ---- 4: talk ----------------------------------------------------------------------------------------
+def talk(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
+    legs = setup.legs
+    flow = move(flow, S.TALKING, times=stamped(flow, talk_started=now))
+    actions: Actions = (Unmute(legs.caller), Unmute(legs.callee)) if setup.plan.record else ()
+    if setup.stream is not None:
+        flow = replace(flow, legs=flow.legs | {setup.stream})
+        actions += (StartMedia("stream", setup.stream),)
+    return flow, (*actions, Note.info("talking"))
+
+
+# ---- 6: a leg is gone ---------------------------------------------------------------------------------
+def leg_gone(setup: CallSetup, flow: Flow, event: AriEvent, now: datetime) -> tuple[Flow, Actions]:
+    if event.channel is None:
+        return flow, ()
+    leg, legs = event.channel.id, setup.legs
+    if event.type in GONE:
+        flow = replace(flow, legs=flow.legs - {leg})
+    if leg != legs.caller and not _callee_gone_for_sure(flow, event):
+        return flow, ()
+    if leg == legs.callee and event.cause is not None and event.type == "ChannelDestroyed":
+        flow = replace(flow, callee_cause=event.cause)
+    if leg == legs.caller:
+        return end(flow, "caller", event.cause or causes.NORMAL_CLEARING, now)
+    if leg == legs.callee:
+        cause = causes.cause_for_caller(flow.dialstatus, flow.callee_cause, flow.times.answered is not None)
+        return end(flow, "callee", cause, now)
+    return flow, ()
+
+
+def _callee_gone_for_sure(flow: Flow, event: AriEvent) -> bool:
+    """Before answer, wait for ChannelDestroyed: only it carries the final cause (17 busy, 19 no
+    answer...), after HangupRequest and StasisEnd. Once answered, StasisEnd is enough (Asterisk may
+    not send ChannelDestroyed after the channel left our application)."""
+    if event.type == "ChannelDestroyed":
+        return True
+    return event.type == "StasisEnd" and flow.times.answered is not None
+
+
+def end(flow: Flow, by: HangupBy, cause: int, now: datetime) -> tuple[Flow, Actions]:
+    if flow.phase in (S.ENDING, S.ENDED):
+        return flow, ()
+    flow = move(flow, S.ENDING, hangup_by=by, end_cause=cause, times=stamped(flow, ended=now))
+    story = Note.info(f"ending hangup_by={by} cause={cause} dialstatus={flow.dialstatus}")
+    return flow, (story, *(Hangup(leg, cause) for leg in sorted(flow.legs)))

@@ -1,0 +1,427 @@
+"""The pure call flow step by step: every transition of the state machine, every failure the executor
+can report, and adoption after a restart. Events are shaped like Asterisk 22's (see
+tests/transcripts/flow-*.jsonl for whole recorded calls, replayed in test_call_flow_transcripts.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callrec_ari.ari.events import AriEvent
+from callrec_ari.calls.actions import (
+    Action,
+    ActionFailed,
+    AddToBridge,
+    Answer,
+    Begin,
+    CancelRoll,
+    Closed,
+    CreateBridge,
+    Dial,
+    Hangup,
+    Mute,
+    Note,
+    Originate,
+    Resume,
+    Ring,
+    ScheduleRoll,
+    SegmentDue,
+    Shutdown,
+    StartMedia,
+    StopMedia,
+    Unmute,
+)
+from callrec_ari.calls.flow import CallSetup, Flow, adopted, step
+from callrec_ari.calls.state import CallState
+from callrec_ari.model.call import CallTimes, RecordedSegment
+from callrec_ari.model.media import CallLegs
+from callrec_ari.model.plan import CallPlan
+from callrec_ari.rules import causes
+
+S = CallState
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+CALL = "20261201T090000-abcdef01"
+LEGS = CallLegs.for_call(CALL, "1700000000.1")
+SEG = [f"callrec/{CALL}/{CALL}-{i:03d}" for i in range(1, 4)]
+PLAN = CallPlan(
+    call_id=CALL,
+    direction="outgoing",
+    caller_number="09000001001",
+    callee_number="0312345678",
+    line="1001",
+    callee_endpoint="PJSIP/0312345678@carrier",
+    record=True,
+    reason="recorded",
+    to_caller=("sound:a",),
+    to_callee=("sound:a",),
+    caller_id="09000001001",
+)
+SETUP = CallSetup(plan=PLAN, legs=LEGS, segment_seconds=60.0, dial_timeout=30)
+
+
+def ev(type_: str, channel: str | None = None, **fields: object) -> AriEvent:
+    data: dict[str, object] = {"type": type_, "timestamp": "2026-12-01T09:00:05.000+0000", **fields}
+    if channel is not None:
+        data["channel"] = {"id": channel, "state": fields.pop("state", "Up") if "state" in fields else "Up"}
+    return AriEvent.from_json(data)
+
+
+def run(flow: Flow, *inputs: object, setup: CallSetup = SETUP) -> tuple[Flow, list[Action]]:
+    out: list[Action] = []
+    for i, event in enumerate(inputs):
+        flow, actions = step(setup, flow, event, T0 + timedelta(seconds=i))  # type: ignore[arg-type]
+        out += [a for a in actions if not isinstance(a, Note)]
+    return flow, out
+
+
+def ringing(setup: CallSetup = SETUP) -> Flow:
+    flow, _ = run(Flow(), Begin(), ev("StasisStart", LEGS.callee), setup=setup)
+    assert flow.phase is S.RINGING
+    return flow
+
+
+ANSWER = AriEvent.from_json({"type": "Dial", "dialstatus": "ANSWER", "peer": {"id": LEGS.callee}})
+
+
+def answered(setup: CallSetup = SETUP) -> Flow:
+    flow, _ = run(ringing(setup), ANSWER, setup=setup)
+    return flow
+
+
+def recording_started(name: str = SEG[0]) -> AriEvent:
+    return AriEvent.from_json(
+        {
+            "type": "RecordingStarted",
+            "timestamp": "2026-12-01T09:00:02.000+0000",
+            "recording": {"name": name, "target_uri": f"bridge:{CALL}"},
+        }
+    )
+
+
+def playback_finished(playback: str = f"{CALL}-notice", failed: bool = False) -> AriEvent:
+    return AriEvent.from_json(
+        {
+            "type": "PlaybackFinished",
+            "playback": {
+                "id": playback,
+                "state": "failed" if failed else "done",
+                "target_uri": f"bridge:{CALL}",
+            },
+        }
+    )
+
+
+def talking() -> Flow:
+    flow, _ = run(answered(), recording_started(), playback_finished())
+    assert flow.phase is S.TALKING
+    return flow
+
+
+# ---- each transition of the state machine ---------------------------------------------------------------
+def test_starting_to_dialing_mutes_rings_bridges_and_originates() -> None:
+    flow, actions = run(Flow(), Begin())
+    assert flow.phase is S.DIALING and flow.legs == {LEGS.caller, LEGS.callee}
+    assert actions == [
+        Mute(LEGS.caller),
+        Ring(LEGS.caller),
+        CreateBridge(LEGS.bridge, f"callrec {CALL}"),
+        Originate(LEGS.callee, PLAN.callee_endpoint, ("leg=callee", f"call={CALL}"), "09000001001", False),
+    ]
+
+
+def test_an_unrecorded_call_does_not_mute_the_caller_and_a_withheld_one_says_so() -> None:
+    setup = replace(SETUP, plan=replace(PLAN, record=False, to_caller=(), to_callee=(), caller_withheld=True))
+    _, actions = run(Flow(), Begin(), setup=setup)
+    assert Mute(LEGS.caller) not in actions
+    originate = actions[-1]
+    assert isinstance(originate, Originate) and originate.withheld
+
+
+def test_starting_to_ending_when_the_executor_stops_before_anything_began() -> None:
+    flow, actions = run(Flow(legs=frozenset({LEGS.caller})), Shutdown())
+    assert flow.phase is S.ENDING and flow.hangup_by == "app"
+    assert actions == [Hangup(LEGS.caller, causes.NORMAL_CLEARING), CancelRoll()]
+
+
+def test_dialing_to_ringing_dials_only_once_the_callee_is_in_stasis() -> None:
+    flow, actions = run(Flow(), Begin(), ev("StasisStart", LEGS.callee))
+    assert flow.phase is S.RINGING and actions[-1] == Dial(LEGS.callee, 30)
+    again, more = run(flow, ev("StasisStart", LEGS.callee))
+    assert again == flow and more == []
+
+
+def test_dialing_to_ending_when_the_caller_hangs_up() -> None:
+    flow, _ = run(Flow(), Begin())
+    flow, actions = run(flow, ev("ChannelHangupRequest", LEGS.caller, cause=16), ev("StasisEnd", LEGS.caller))
+    assert flow.phase is S.ENDING and flow.hangup_by == "caller"
+    assert Hangup(LEGS.callee, 16) in actions and flow.legs == {LEGS.callee}
+
+
+def test_ringing_to_connecting_on_answer_mutes_the_callee_then_bridges_and_records() -> None:
+    flow, actions = run(ringing(), ev("ChannelStateChange", LEGS.callee, state="Up"))
+    assert flow.phase is S.CONNECTING and flow.times.answered is not None
+    assert actions == [
+        Mute(LEGS.callee),
+        Answer(LEGS.caller),
+        AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee)),
+        StartMedia("recording", SEG[0]),
+    ]
+    # Dial ANSWER after ChannelStateChange Up announces the same answer: nothing more happens
+    again, more = run(
+        flow, AriEvent.from_json({"type": "Dial", "dialstatus": "ANSWER", "peer": {"id": LEGS.callee}})
+    )
+    assert more == [] and again.phase is S.CONNECTING
+
+
+def test_a_ringing_state_change_is_not_an_answer() -> None:
+    flow, actions = run(ringing(), ev("ChannelStateChange", LEGS.callee, state="Ringing"))
+    assert flow.phase is S.RINGING and actions == []
+
+
+def test_ringing_to_ending_waits_for_the_destroyed_callee_and_its_cause() -> None:
+    flow, actions = run(
+        ringing(),
+        AriEvent.from_json({"type": "Dial", "dialstatus": "BUSY", "peer": {"id": LEGS.callee}}),
+        ev("ChannelHangupRequest", LEGS.callee, cause=17),
+        ev("StasisEnd", LEGS.callee),
+    )
+    assert flow.phase is S.RINGING and actions == []
+    flow, actions = run(flow, ev("ChannelDestroyed", LEGS.callee, cause=17))
+    assert flow.phase is S.ENDING and actions == [Hangup(LEGS.caller, causes.USER_BUSY)]
+
+
+def test_connecting_to_notice_once_the_recording_runs() -> None:
+    flow, actions = run(answered(), recording_started())
+    assert flow.phase is S.NOTICE and flow.playbacks == {f"{CALL}-notice"}
+    assert actions == [ScheduleRoll(60.0), StartMedia("notice", f"{CALL}-notice")]
+    assert flow.segments[0].started_at == datetime(2026, 12, 1, 9, 0, 2, tzinfo=UTC)
+    assert flow.times.notice_started is not None and not any(isinstance(a, Unmute) for a in actions)
+
+
+def test_different_notices_play_one_per_channel() -> None:
+    setup = replace(SETUP, plan=replace(PLAN, to_callee=("sound:b",)))
+    flow, actions = run(answered(setup), recording_started(), setup=setup)
+    assert actions[-2:] == [
+        StartMedia("notice", f"{CALL}-notice-caller"),
+        StartMedia("notice", f"{CALL}-notice-callee"),
+    ]
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller"), setup=setup)
+    assert flow.phase is S.NOTICE and actions == []  # the other party still hears its notice
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-callee"), setup=setup)
+    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+
+
+def test_connecting_to_talking_for_an_unrecorded_call() -> None:
+    setup = replace(SETUP, plan=replace(PLAN, record=False, to_caller=(), to_callee=()))
+    flow, actions = run(ringing(setup), ANSWER, setup=setup)
+    assert flow.phase is S.TALKING and not any(isinstance(a, (StartMedia, Unmute, Mute)) for a in actions)
+    assert actions[-1] == AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))
+
+
+def test_connecting_to_talking_for_a_recorded_call_without_notice() -> None:
+    setup = replace(SETUP, plan=replace(PLAN, to_caller=(), to_callee=()))
+    flow, actions = run(answered(setup), recording_started(), setup=setup)
+    assert flow.phase is S.TALKING and flow.times.notice_started is None
+    assert actions == [ScheduleRoll(60.0), Unmute(LEGS.caller), Unmute(LEGS.callee)]
+
+
+def test_connecting_to_ending_when_the_caller_hangs_up_before_the_recorder_runs() -> None:
+    flow, actions = run(answered(), ev("StasisEnd", LEGS.caller))
+    assert flow.phase is S.ENDING and actions == [Hangup(LEGS.callee, causes.NORMAL_CLEARING)]
+    assert not flow.done  # the recording has not said it is over yet
+    flow, _ = run(
+        flow,
+        ev("StasisEnd", LEGS.callee),
+        AriEvent.from_json({"type": "RecordingFailed", "recording": {"name": SEG[0]}}),
+    )
+    assert flow.done and flow.recording_failed
+
+
+def test_notice_to_talking_unmutes_only_after_the_tone() -> None:
+    flow, actions = run(answered(), recording_started())
+    assert not any(isinstance(a, Unmute) for a in actions)
+    flow, actions = run(flow, playback_finished())
+    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+    assert flow.times.talk_started is not None
+
+
+def test_a_failed_playback_still_ends_the_notice() -> None:
+    flow, _actions = run(answered(), recording_started(), playback_finished(failed=True))
+    assert flow.phase is S.TALKING
+
+
+def test_notice_to_ending_when_a_party_hangs_up() -> None:
+    flow, actions = run(answered(), recording_started(), ev("StasisEnd", LEGS.callee))
+    assert flow.phase is S.ENDING and flow.hangup_by == "callee"
+    assert actions[-1] == Hangup(LEGS.caller, causes.NORMAL_CLEARING)
+
+
+def test_talking_to_ending_to_ended() -> None:
+    flow, actions = run(talking(), ev("ChannelHangupRequest", LEGS.caller, cause=16))
+    # every leg still up is hung up (the caller's own request may not have taken effect yet)
+    assert flow.phase is S.ENDING and set(actions) == {Hangup(LEGS.caller, 16), Hangup(LEGS.callee, 16)}
+    flow, _ = run(flow, ev("StasisEnd", LEGS.caller), ev("StasisEnd", LEGS.callee))
+    assert not flow.done
+    flow, _ = run(flow, AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": SEG[0]}}))
+    assert flow.done
+    flow, actions = run(flow, Shutdown(), Closed())
+    assert flow.phase is S.ENDED and actions == [CancelRoll()]
+    assert run(flow, Closed())[0] is flow  # ended is final
+
+
+def test_closed_before_ending_changes_nothing() -> None:
+    flow = talking()
+    assert run(flow, Closed()) == (flow, [])
+
+
+# ---- segments (R1.2) -------------------------------------------------------------------------------------
+def test_a_due_segment_starts_the_next_and_the_older_stops_once_it_began() -> None:
+    flow, actions = run(talking(), SegmentDue())
+    assert actions == [StartMedia("recording", SEG[1])] and [s.live for s in flow.segments] == [True, True]
+    flow, actions = run(flow, recording_started(SEG[1]))
+    assert actions == [StopMedia("recording", SEG[0]), ScheduleRoll(60.0)]
+
+
+def test_no_new_segment_once_the_call_is_ending() -> None:
+    flow, _ = run(talking(), ev("StasisEnd", LEGS.caller))
+    assert run(flow, SegmentDue())[1] == []
+
+
+def test_a_segment_that_cannot_start_keeps_the_running_one_and_retries() -> None:
+    flow, actions = run(talking(), SegmentDue())
+    flow, actions = run(flow, ActionFailed(actions[0], "500 Internal", not_found=False))
+    assert actions == [ScheduleRoll(60.0)] and flow.recording_failed
+    assert [(s.live, s.failed) for s in flow.segments] == [(True, False), (False, True)]
+    assert flow.phase is S.TALKING
+
+
+def test_a_recording_that_cannot_start_at_answer_still_plays_the_notice() -> None:
+    flow, actions = run(answered(), ActionFailed(StartMedia("recording", SEG[0]), "409", not_found=False))
+    assert flow.phase is S.NOTICE and flow.recording_failed and not flow.recording_live
+    assert actions == [StartMedia("notice", f"{CALL}-notice")]
+
+
+# ---- notice and stream failures ---------------------------------------------------------------------------
+def test_a_notice_that_cannot_play_connects_the_parties_and_says_so() -> None:
+    flow, _ = run(answered(), recording_started())
+    flow, actions = run(
+        flow, ActionFailed(StartMedia("notice", f"{CALL}-notice"), "sound missing", not_found=False)
+    )
+    assert flow.phase is S.TALKING and flow.notice_failed and not flow.playbacks
+    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+
+
+def test_a_notice_whose_channel_vanished_ends_the_call() -> None:
+    flow, _ = run(answered(), recording_started())
+    flow, _actions = run(flow, ActionFailed(StartMedia("notice", f"{CALL}-notice"), "gone", not_found=True))
+    assert flow.phase is S.ENDING and flow.hangup_by == "app" and not flow.aborted
+
+
+STREAMING = replace(SETUP, plan=replace(PLAN, delivery="stream"), stream=f"{CALL}-stream")
+
+
+def test_stream_delivery_plays_the_notice_at_once_and_streams_after_the_tone() -> None:
+    flow, actions = run(
+        ringing(STREAMING),
+        AriEvent.from_json({"type": "Dial", "dialstatus": "ANSWER", "peer": {"id": LEGS.callee}}),
+        setup=STREAMING,
+    )
+    assert flow.phase is S.NOTICE and not flow.segments  # nothing recorded on the platform (R1.4)
+    assert actions[-1] == StartMedia("notice", f"{CALL}-notice")
+    flow, actions = run(flow, playback_finished(), setup=STREAMING)
+    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), StartMedia("stream", f"{CALL}-stream")]
+    assert f"{CALL}-stream" in flow.legs
+    failed, _ = run(flow, ActionFailed(actions[-1], "unreachable", not_found=False), setup=STREAMING)
+    assert f"{CALL}-stream" not in failed.legs and failed.phase is S.TALKING
+    flow, actions = run(flow, ev("StasisEnd", LEGS.caller), Shutdown(), setup=STREAMING)
+    assert Hangup(f"{CALL}-stream", causes.NORMAL_CLEARING) in actions
+    assert actions[-1] == StopMedia("stream", f"{CALL}-stream", "hangup-caller")
+
+
+# ---- the executor's failures --------------------------------------------------------------------------------
+def test_the_caller_gone_before_the_call_started() -> None:
+    flow, actions = run(Flow(), Begin())
+    failure = ActionFailed(Ring(LEGS.caller), "Channel not found", not_found=True, skipped=tuple(actions[2:]))
+    flow, actions = run(flow, failure)
+    assert flow.phase is S.ENDING and flow.hangup_by == "caller" and flow.legs == frozenset()
+    assert actions == [] and flow.done
+
+
+def test_an_unexpected_failure_ends_the_call_and_leaves_the_loop() -> None:
+    flow, actions = run(talking(), ActionFailed(Unmute(LEGS.caller), "ARI unavailable", not_found=False))
+    assert flow.phase is S.ENDING and flow.aborted and flow.done
+    assert Hangup(LEGS.callee, causes.NORMAL_CLEARING) in actions
+
+
+def test_a_leg_gone_under_a_request_ends_the_call_normally() -> None:
+    flow, _actions = run(talking(), ActionFailed(Unmute(LEGS.caller), "Channel not found", not_found=True))
+    assert flow.phase is S.ENDING and not flow.aborted and flow.end_cause == causes.NORMAL_CLEARING
+
+
+def test_a_failure_while_ending_gives_up_waiting() -> None:
+    flow, _ = run(talking(), ev("StasisEnd", LEGS.caller))
+    flow, actions = run(flow, ActionFailed(Hangup(LEGS.callee, 16), "ARI unavailable", not_found=False))
+    assert flow.aborted and flow.done and actions == []
+
+
+# ---- adoption after a restart ------------------------------------------------------------------------------
+def journal_flow(
+    phase: CallState,
+    legs: frozenset[str] = frozenset({LEGS.caller, LEGS.callee}),
+    live: frozenset[str] = frozenset(),
+    playbacks: frozenset[str] = frozenset(),
+) -> Flow:
+    times = CallTimes(started=T0, answered=T0 + timedelta(seconds=1))
+    segments = (RecordedSegment(SEG[0], 1, T0 - timedelta(seconds=50)),)
+    return adopted(phase, times, segments, legs, live, playbacks)
+
+
+def test_adopted_call_talking_with_its_recorder_running_rolls_when_its_period_ends() -> None:
+    flow, actions = run(journal_flow(S.TALKING, live=frozenset({SEG[0]})), Resume())
+    assert flow.phase is S.TALKING and flow.segments[0].live
+    assert actions == [ScheduleRoll(10.0)]  # 50 s of its 60 s period were already recorded
+
+
+def test_adopted_call_whose_recorder_died_starts_a_new_segment() -> None:
+    _flow, actions = run(journal_flow(S.TALKING), Resume())
+    assert actions == [StartMedia("recording", SEG[1])]
+
+
+def test_adopted_stream_call_is_not_recorded_on_the_platform() -> None:
+    _flow, actions = run(journal_flow(S.TALKING), Resume(), setup=STREAMING)
+    assert not any(isinstance(a, StartMedia) and a.kind == "recording" for a in actions)
+
+
+def test_adopted_during_the_notice_whose_playback_ended_talks() -> None:
+    flow, actions = run(journal_flow(S.NOTICE), Resume())
+    assert flow.phase is S.TALKING and actions[:2] == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+
+
+def test_adopted_during_the_notice_still_playing_waits_for_it() -> None:
+    flow, actions = run(journal_flow(S.NOTICE, playbacks=frozenset({f"{CALL}-notice"})), Resume())
+    assert flow.phase is S.NOTICE and actions == [StartMedia("recording", SEG[1])]
+
+
+@pytest.mark.parametrize(
+    ("phase", "legs"),
+    [(S.RINGING, frozenset({LEGS.caller, LEGS.callee})), (S.TALKING, frozenset({LEGS.caller}))],
+)
+def test_adopted_call_not_connected_or_half_gone_ends_with_a_temporary_failure(
+    phase: CallState, legs: frozenset[str]
+) -> None:
+    flow, actions = run(journal_flow(phase, legs=legs), Resume())
+    assert flow.phase is S.ENDING and flow.end_cause == causes.TEMPORARY_FAILURE
+    assert set(actions) == {Hangup(leg, causes.TEMPORARY_FAILURE) for leg in legs}
+
+
+def test_unrelated_events_change_nothing() -> None:
+    flow = talking()
+    for event in (
+        ev("ChannelVarset", LEGS.caller),
+        AriEvent.from_json({"type": "RecordingStarted", "recording": {"name": "other"}}),
+        playback_finished("someone-else"),
+        ev("ChannelHangupRequest", "stranger"),
+    ):
+        assert run(flow, event) == (flow, [])
