@@ -2,6 +2,10 @@
 
 All or nothing: a batch with one refused line changes no line. Each change is audited. The call
 flow reads lines per call, so a change applies from the next call on (no restart).
+
+Whether a line may start recording is the call flow's own rule,
+:func:`callrec_ari.rules.recording.line_refusal`, asked about the line as if it were started: the
+portal refuses exactly what the rule would refuse on the next call.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from callrec_ari.notices.service import choices
 from callrec_ari.portal import audit
 from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.tenancy import Scope
+from callrec_ari.rules.recording import LineState, RecordingReason, line_refusal
 
 MAX_BATCH = 1000
 
@@ -28,30 +33,44 @@ def _lines(session: Session, scope: Scope, numbers: Sequence[str]) -> list[Line]
     return [scope.line(session, n) for n in unique]
 
 
-def start_refusal(line: Line) -> str | None:
-    """Why a line cannot start recording, or None (pure, over the line and its contract)."""
-    if line.contract.suspended:
-        reason = line.contract.suspended_reason
-        return f"{line.number}: the service is suspended for this contract (R5.5): {reason}"
-    if line.suspended:
-        return f"{line.number}: the service is suspended for this line (R5.5): {line.suspended_reason}"
-    if not line.consent:
-        return f"{line.number}: record the user's consent first (R5.4)"
-    return None
+def start_refusal(line: Line) -> RecordingReason | None:
+    """Why the rule would not record this line once started, or None (R4.1, R5.4, R5.5)."""
+    return line_refusal(
+        LineState(
+            recording_started=True,
+            consent=line.consent,
+            contract_suspended=line.contract.suspended,
+            line_suspended=line.suspended,
+        )
+    )
+
+
+def refusal_message(line: Line, reason: RecordingReason) -> str:
+    """The customer's explanation of a refusal, naming the line."""
+    if reason is RecordingReason.CONTRACT_SUSPENDED:
+        why = f"the service is suspended for this contract (R5.5): {line.contract.suspended_reason}"
+    elif reason is RecordingReason.LINE_SUSPENDED:
+        why = f"the service is suspended for this line (R5.5): {line.suspended_reason}"
+    elif reason is RecordingReason.NO_CONSENT:
+        why = "record the user's consent first (R5.4)"
+    else:
+        why = f"the recording rules refuse it ({reason})"
+    return f"{line.number}: {why}"
 
 
 def set_recording(session: Session, scope: Scope, numbers: Sequence[str], started: bool) -> list[Line]:
     scope.require_customer()
     lines = _lines(session, scope, numbers)
     if started:
-        refusals = [r for r in map(start_refusal, lines) if r]
-        if refusals:
-            error_id = "consent-missing" if all("consent" in r for r in refusals) else "recording-refused"
+        refused = [(line, reason) for line in lines if (reason := start_refusal(line)) is not None]
+        if refused:
+            only_consent = all(reason is RecordingReason.NO_CONSENT for _, reason in refused)
+            messages = [refusal_message(line, reason) for line, reason in refused[:20]]
             raise BadInput(
-                error_id,
+                "consent-missing" if only_consent else "recording-refused",
                 "recording not started on any line: "
-                + "; ".join(refusals[:20])
-                + (f" (and {len(refusals) - 20} more)" if len(refusals) > 20 else ""),
+                + "; ".join(messages)
+                + (f" (and {len(refused) - 20} more)" if len(refused) > 20 else ""),
             )
     for line in lines:
         if line.recording_started != started:
@@ -115,4 +134,4 @@ def set_notice(session: Session, scope: Scope, number: str, notice: str) -> Line
     return line
 
 
-__all__ = ["set_consent", "set_notice", "set_recording", "start_refusal"]
+__all__ = ["refusal_message", "set_consent", "set_notice", "set_recording", "start_refusal"]
