@@ -16,10 +16,10 @@ from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.stream import EventStream
 from callrec_ari.calls.journal import CallJournal
-from callrec_ari.calls.lines import DatabaseLines
 from callrec_ari.calls.manager import CallManager
 from callrec_ari.calls.reconcile import reconcile
 from callrec_ari.config import Config
+from callrec_ari.contracts.directory import DatabaseLines
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.model.call import FinishedCall
 from callrec_ari.observability.checks import check_database, check_spool, spool_state

@@ -1,6 +1,7 @@
 """Where the call flow finds subscriber lines: the configuration file, or the contracts database.
 
-The database is read on every call, so what a customer or operator changes in the portal (start,
+The database directory is ``contracts.directory.DatabaseLines`` (a service the app hands in). It is
+read on every call, so what a customer or operator changes in the portal (start,
 stop, consent, notice, suspension) takes effect on the next call without restarting anything.
 """
 
@@ -8,10 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from callrec_ari.config import Config, LineConfig
-from callrec_ari.contracts.directory import line_by_endpoint, line_by_number
 
 
 class LineDirectory(Protocol):
@@ -31,18 +29,3 @@ class ConfigLines:
 
     def by_number(self, number: str) -> LineConfig | None:
         return self._config.line_by_number(number)
-
-
-class DatabaseLines:
-    """Enrolled lines of the contracts database. Blocking: call from a worker thread."""
-
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
-
-    def by_endpoint(self, endpoint: str) -> LineConfig | None:
-        with self._sessions() as session:
-            return line_by_endpoint(session, endpoint)
-
-    def by_number(self, number: str) -> LineConfig | None:
-        with self._sessions() as session:
-            return line_by_number(session, number)

@@ -37,8 +37,3 @@ def transition(current: CallState, new: CallState) -> CallState:
     if new not in _ALLOWED[current]:
         raise IllegalTransition(f"{current} -> {new} is not a call flow transition")
     return new
-
-
-def is_live(state: CallState) -> bool:
-    """Whether the call still has legs to look after (not ending or ended)."""
-    return state not in (CallState.ENDING, CallState.ENDED)

@@ -8,7 +8,7 @@ notice rules (R2.3, R5.5) decide with what the operator set.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.config import LineConfig
 from callrec_ari.contracts.models import Contract, Line
@@ -52,3 +52,19 @@ def line_by_number(session: Session, number: str) -> LineConfig | None:
 
 
 __all__ = ["DEFAULT_NOTICE", "line_by_endpoint", "line_by_number", "to_line_config"]
+
+
+class DatabaseLines:
+    """Enrolled lines of the contracts database, as the call flow's ``LineDirectory``
+    (calls/lines.py). Blocking: call from a worker thread."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def by_endpoint(self, endpoint: str) -> LineConfig | None:
+        with self._sessions() as session:
+            return line_by_endpoint(session, endpoint)
+
+    def by_number(self, number: str) -> LineConfig | None:
+        with self._sessions() as session:
+            return line_by_number(session, number)

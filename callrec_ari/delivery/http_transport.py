@@ -5,21 +5,33 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from callrec_ari.delivery.signing import (
+from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Upload
+from callrec_ari.rules.delivery import FailureKind, Outcome
+from callrec_ari.rules.signing import (
     HEADER_CALL_ID,
     HEADER_KEY,
     HEADER_SHA256,
     HEADER_SIGNATURE,
-    sign_file,
+    format_signature,
+    new_mac,
 )
-from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Upload
-from callrec_ari.rules.delivery import FailureKind, Outcome
 
 log = logging.getLogger(__name__)
+READ_CHUNK = 1 << 20
+
+
+def sign_file(path: Path, secret: str) -> str:
+    """The signature header value for a file, read in chunks (flat memory)."""
+    mac = new_mac(secret)
+    with path.open("rb") as fh:
+        while chunk := fh.read(READ_CHUNK):
+            mac.update(chunk)
+    return format_signature(mac.hexdigest())
 
 
 class HttpTransport:

@@ -16,8 +16,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
-from callrec_ari.delivery.clock import Clock
 from callrec_ari.delivery.packaging import Package
+from callrec_ari.model.clock import Clock
 from callrec_ari.rules.delivery import DeliveryState, retention_deadline
 
 INTERRUPTED = "interrupted"
@@ -148,9 +148,6 @@ class DeliveryQueue:
 
     def reject(self, job_id: int, error: str) -> None:
         self._set(job_id, state=DeliveryState.REJECTED, last_error=error, lease_owner=None, lease_until=None)
-
-    def release(self, job_id: int) -> None:
-        self._set(job_id, lease_owner=None, lease_until=None)
 
     def files_removed(self, job_id: int) -> None:
         self._set(job_id, files_removed_at=self._clock())

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.engine import make_engine, make_sessionmaker
-from callrec_ari.delivery.clock import Clock, utcnow
 from callrec_ari.delivery.http_transport import HttpTransport
 from callrec_ari.delivery.packaging import Segment, package_call
 from callrec_ari.delivery.queue import DeliveryQueue, Job
@@ -20,6 +19,7 @@ from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.sftp_transport import SftpTransport
 from callrec_ari.delivery.transport import Transport
 from callrec_ari.delivery.worker import DeliveryWorker
+from callrec_ari.model.clock import Clock, utcnow
 from callrec_ari.rules.manifest import CallRecord
 
 log = logging.getLogger(__name__)

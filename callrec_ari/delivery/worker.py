@@ -15,11 +15,11 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential, wait_random
 
-from callrec_ari.delivery.clock import Clock
 from callrec_ari.delivery.queue import INTERRUPTED, DeliveryQueue, Job
 from callrec_ari.delivery.retention import purge_expired, remove_delivered, sweep_delivered
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Transport, Upload
+from callrec_ari.model.clock import Clock
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import DELIVERIES, DELIVERY_FAILURES
 from callrec_ari.rules.delivery import Outcome, next_attempt_at

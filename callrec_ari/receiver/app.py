@@ -20,10 +20,10 @@ from pathlib import Path
 from aiohttp import web
 
 from callrec_ari.delivery.packaging import file_digest, fsync_dir
-from callrec_ari.delivery.signing import HEADER_KEY, HEADER_SIGNATURE, new_mac, signature_matches
 from callrec_ari.receiver.stream import StreamReceiver
 from callrec_ari.receiver.verify import UploadRejected, verify_zip
 from callrec_ari.rules.manifest import is_safe_key, zip_name
+from callrec_ari.rules.signing import HEADER_KEY, HEADER_SIGNATURE, new_mac, signature_matches
 
 log = logging.getLogger(__name__)
 UPLOAD_PATH = "/recordings"

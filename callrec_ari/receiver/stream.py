@@ -29,7 +29,6 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from callrec_ari.delivery.signing import HEADER_SIGNATURE, new_mac, signature_matches
 from callrec_ari.receiver.stream_file import StreamCall, StreamFile, free_stem
 from callrec_ari.receiver.stream_media import (
     MAX_PENDING_PACKETS,
@@ -40,6 +39,7 @@ from callrec_ari.receiver.stream_media import (
     parse_control,
 )
 from callrec_ari.rules.manifest import format_utc
+from callrec_ari.rules.signing import HEADER_SIGNATURE, new_mac, signature_matches
 from callrec_ari.rules.stream import (
     FORMATS,
     InvalidRtp,

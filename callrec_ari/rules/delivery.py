@@ -66,10 +66,6 @@ def next_attempt_at(now: datetime, interval: timedelta, deadline: datetime) -> d
     return min(now + interval, deadline)
 
 
-def should_retry(state: DeliveryState) -> bool:
-    return state is DeliveryState.PENDING
-
-
 __all__ = [
     "RETENTION",
     "DeliveryState",
@@ -80,5 +76,4 @@ __all__ = [
     "is_expired",
     "next_attempt_at",
     "retention_deadline",
-    "should_retry",
 ]

@@ -19,8 +19,8 @@ from typing import Any, Final
 
 import aiohttp
 
-from callrec_ari.delivery.clock import Clock, utcnow
-from callrec_ari.delivery.signing import HEADER_CALL_ID, HEADER_SIGNATURE
+from callrec_ari.model.clock import Clock, utcnow
+from callrec_ari.rules.signing import HEADER_CALL_ID, HEADER_SIGNATURE
 from callrec_ari.streaming import protocol
 from callrec_ari.streaming.metadata import StreamMetadata
 from callrec_ari.streaming.settings import StreamSettings

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from callrec_ari.delivery.signing import format_signature, new_mac
 from callrec_ari.rules.manifest import format_utc
+from callrec_ari.rules.signing import format_signature, new_mac
 from callrec_ari.streaming.metadata import InvalidStreamMetadata, StreamMetadata, parse_metadata
 
 CONTROL_PATH: Final = "/streams"  # where the reference receiver takes notifications

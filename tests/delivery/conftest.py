@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
-from callrec_ari.delivery.clock import ManualClock
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
+from callrec_ari.model.clock import ManualClock
 from callrec_ari.receiver.app import UPLOAD_PATH, Receiver
 
 SECRET = "s3cret-for-tests"

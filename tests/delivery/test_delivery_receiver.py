@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from callrec_ari.delivery.packaging import Package, package_call
-from callrec_ari.delivery.signing import HEADER_KEY, HEADER_SIGNATURE, format_signature, new_mac
+from callrec_ari.rules.signing import HEADER_KEY, HEADER_SIGNATURE, format_signature, new_mac
 from tests.delivery.conftest import SECRET, RunningReceiver, call_record, segments_for
 
 

@@ -15,9 +15,9 @@ import asyncssh
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.delivery.clock import ManualClock
 from callrec_ari.delivery.service import RecordingSubmitter, make_worker
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
+from callrec_ari.model.clock import ManualClock
 from callrec_ari.receiver.verify import verify_zip
 from tests.delivery.conftest import call_record, free_port, segments_for, spool_files
 

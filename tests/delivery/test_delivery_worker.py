@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
-from callrec_ari.delivery.clock import ManualClock
 from callrec_ari.delivery.service import RecordingSubmitter, make_worker
 from callrec_ari.delivery.settings import DeliverySettings
+from callrec_ari.model.clock import ManualClock
 from callrec_ari.receiver.verify import verify_zip
 from callrec_ari.rules.delivery import DeliveryState
 from tests.delivery.conftest import RunningReceiver, call_record, segments_for, spool_files, with_connection

@@ -13,7 +13,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from callrec_ari.delivery.signing import HEADER_SIGNATURE
+from callrec_ari.rules.signing import HEADER_SIGNATURE
 from callrec_ari.rules.stream import build_rtp
 from callrec_ari.streaming import protocol
 from callrec_ari.streaming.notify import StreamNotifier

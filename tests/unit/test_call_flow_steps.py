@@ -340,7 +340,7 @@ def test_stream_delivery_plays_the_notice_at_once_and_streams_after_the_tone() -
     assert actions[-1] == StopMedia("stream", f"{CALL}-stream", "hangup-caller")
 
 
-# ---- the executor's failures --------------------------------------------------------------------------------
+# ---- the executor's failures ----------------------------------------------------------------------
 def test_the_caller_gone_before_the_call_started() -> None:
     flow, actions = run(Flow(), Begin())
     failure = ActionFailed(Ring(LEGS.caller), "Channel not found", not_found=True, skipped=tuple(actions[2:]))

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from callrec_ari.calls.state import CallState, IllegalTransition, is_live, transition
+from callrec_ari.calls.state import CallState, IllegalTransition, transition
 
 S = CallState
 
@@ -44,16 +44,6 @@ def test_illegal_transition_is_refused(current: CallState, new: CallState) -> No
 
 def test_table_covers_every_pair() -> None:
     assert len(ALLOWED) + len(ILLEGAL) == len(CallState) ** 2
-
-
-@pytest.mark.parametrize("state", [S.STARTING, S.DIALING, S.RINGING, S.CONNECTING, S.NOTICE, S.TALKING])
-def test_live_states(state: CallState) -> None:
-    assert is_live(state)
-
-
-@pytest.mark.parametrize("state", [S.ENDING, S.ENDED])
-def test_ending_and_ended_are_not_live(state: CallState) -> None:
-    assert not is_live(state)
 
 
 def test_ended_is_final() -> None:

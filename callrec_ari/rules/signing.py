@@ -1,20 +1,19 @@
 """The upload protocol's headers and its HMAC-SHA256 signature (docs/delivery-protocol.md).
 
-Shared by the sender and the reference receiver so both sides agree byte for byte.
+Shared by the sender and the reference receiver so both sides agree byte for byte. Pure: the
+callers feed the bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from pathlib import Path
 
 HEADER_SIGNATURE = "X-Callrec-Signature"  # "sha256=<hex HMAC-SHA256(secret, body)>"
 HEADER_KEY = "Idempotency-Key"
 HEADER_CALL_ID = "X-Callrec-Call-Id"
 HEADER_SHA256 = "X-Callrec-Content-SHA256"  # hex sha256 of the body
 SIGNATURE_PREFIX = "sha256="
-READ_CHUNK = 1 << 20
 
 
 def new_mac(secret: str) -> hmac.HMAC:
@@ -23,15 +22,6 @@ def new_mac(secret: str) -> hmac.HMAC:
 
 def format_signature(mac_hex: str) -> str:
     return SIGNATURE_PREFIX + mac_hex
-
-
-def sign_file(path: Path, secret: str) -> str:
-    """The signature header value for a file, read in chunks (flat memory)."""
-    mac = new_mac(secret)
-    with path.open("rb") as fh:
-        while chunk := fh.read(READ_CHUNK):
-            mac.update(chunk)
-    return format_signature(mac.hexdigest())
 
 
 def signature_matches(header: str | None, mac_hex: str) -> bool:
@@ -47,6 +37,5 @@ __all__ = [
     "HEADER_SIGNATURE",
     "format_signature",
     "new_mac",
-    "sign_file",
     "signature_matches",
 ]
