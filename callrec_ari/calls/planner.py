@@ -1,4 +1,4 @@
-"""Gathers the inputs of one call and asks the rules what to do (architecture.md step 1).
+"""Gathers the inputs of one call and asks the rules what to do (docs/architecture.md, step 1).
 
 The rules are pure (callrec_ari.rules); this module only looks the lines up and turns the rules'
 answers into a CallPlan the session carries out.

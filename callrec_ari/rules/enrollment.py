@@ -4,7 +4,7 @@ Every check returns a tuple of :class:`Refusal` (empty means "allowed"), so an i
 every problem of every row at once. Reason ids are stable (docs/contracts.md); messages are for
 people and may change.
 
-Interpretations (service-terms.md, R5):
+Interpretations (R5; the reason ids and decisions are in docs/contracts.md):
 
 - R5.1 Holder names are compared after Unicode NFKC normalisation, whitespace collapsing and case
   folding, so a full-width and a half-width spelling of one name are the same holder; anything else

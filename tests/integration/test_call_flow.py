@@ -1,4 +1,4 @@
-"""Real calls through the real Asterisk 22 and the app (architecture.md, call flow steps 1-6).
+"""Real calls through the real Asterisk 22 and the app (docs/architecture.md, the call flow steps 1-7).
 
 GIVEN two SIPp parties each sending its own tone, THEN the bridge recording starts with the notice
 and the tone, neither party is heard before the tone has ended, and both are after it.
