@@ -178,20 +178,6 @@ def suspend(session: Session, *, contract_id: int | None = None, number: str | N
     return target
 
 
-def set_line_state(session: Session, number: str, *, recording_started: bool | None = None,
-                   consent: bool | None = None, notice: str | None = None) -> Line:
-    """Customer Control's switches (R4.1, R5.4): only what is given changes."""
-    line = enrolled_line(session, number)
-    if recording_started is not None:
-        line.recording_started = recording_started
-    if consent is not None:
-        line.consent = consent
-    if notice is not None:
-        line.notice = notice or None
-    session.flush()
-    return line
-
-
 __all__ = [
     "ContractsError",
     "EnrollmentRefused",
@@ -208,7 +194,6 @@ __all__ = [
     "new_line",
     "remove_connection",
     "remove_line",
-    "set_line_state",
     "suspend",
     "taken",
 ]

@@ -16,9 +16,13 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import select
 
-from callrec_ari.contracts.service import set_line_state
 from callrec_ari.db import make_engine, make_sessionmaker
+from callrec_ari.portal.auth.models import PortalUser
+from callrec_ari.portal.demo import DEMO_LOGINS
+from callrec_ari.portal.lines.actions import set_consent
+from callrec_ari.portal.tenancy import Scope
 from tests.support.databases import fresh_database
 
 CHROMIUM = "/usr/bin/chromium"
@@ -73,10 +77,13 @@ def _portal_process(tmp_path: Path, notices: Path, port: int, db: str) -> Iterat
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        # The demo enrolls its lines recording, with consent; this story starts from a fresh line.
+        # The demo enrolls its lines recording, with consent; this story starts from a fresh line:
+        # its administrator withdraws consent, which also stops the recording (audited, R5.4).
         engine = make_engine(db)
         with make_sessionmaker(engine).begin() as session:
-            set_line_state(session, "09000001001", recording_started=False, consent=False)
+            admin = session.scalars(select(PortalUser).where(PortalUser.login == DEMO_LOGINS[0].login)).one()
+            scope = Scope(admin.id, admin.login, admin.role, admin.contract_id)
+            set_consent(session, scope, "09000001001", False)
         engine.dispose()
         yield Portal(url, db, notices)
     finally:

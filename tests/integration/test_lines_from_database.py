@@ -10,9 +10,12 @@ from sqlalchemy import select
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.contracts.call_records import CallRecord
-from callrec_ari.contracts.service import create_contract, enroll_line, set_line_state
+from callrec_ari.contracts.service import create_contract, enroll_line
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
+from callrec_ari.portal.auth.models import CUSTOMER_ADMIN
+from callrec_ari.portal.lines.actions import set_recording
+from callrec_ari.portal.tenancy import Scope
 from callrec_ari.rules.enrollment import LineRequest
 from tests.integration.conftest import assert_clean
 from tests.integration.test_call_flow import OUTSIDE, StartApp, run_parties, uac, uas
@@ -28,6 +31,7 @@ async def test_portal_changes_apply_to_the_next_call(
     db = make_sessionmaker(make_engine(url))
     with db.begin() as session:
         contract = create_contract(session, "Example Trading K.K.")
+        contract_id = contract.id
         enroll_line(session, contract.id, LineRequest("09000001001", "1001", "Example Trading K.K."),
                     recording_started=False, consent=True)
 
@@ -39,9 +43,10 @@ async def test_portal_changes_apply_to_the_next_call(
     first = await app.outcome()
     assert not first.plan.record and first.plan.reason == "line-not-started"
 
-    # WHEN the customer starts it (as the portal does) THEN the very next call is recorded.
+    # WHEN the customer starts it (the portal's audited action) THEN the very next call is recorded.
     with db.begin() as session:
-        set_line_state(session, "09000001001", recording_started=True)
+        admin = Scope(0, "admin@example.test", CUSTOMER_ADMIN, contract_id)
+        set_recording(session, admin, ["09000001001"], True)
     assert await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=6_000),
                              uas(tmp_path, tone=tones["callee"])) == (0, 0)
     second = await app.outcome()
