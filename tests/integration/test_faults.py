@@ -47,7 +47,9 @@ class AppProcess:
             "ari_url": asterisk.ari_url, "ari_username": asterisk.username,
             "ari_password": asterisk.password,
             "asterisk_recording_dir": str(asterisk.recording_dir or ""),
-            "http_port": self.port, "log_format": "json", **extra,
+            "http_port": self.port, "log_format": "json",
+            # every raw ARI event, both runs appended (tests/transcripts/flow-adoption-*.jsonl came from here)
+            "ari_transcript": str(tmp_path / "ari-events.jsonl"), **extra,
         }
         lines = [f"{k} = {json.dumps(v)}" for k, v in cfg.items()]
         c = env.settings.connection

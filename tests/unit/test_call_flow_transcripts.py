@@ -31,6 +31,7 @@ from callrec_ari.calls.actions import (
     Mute,
     Note,
     Originate,
+    Resume,
     Ring,
     ScheduleRoll,
     SegmentDue,
@@ -39,8 +40,10 @@ from callrec_ari.calls.actions import (
     StopMedia,
     Unmute,
 )
-from callrec_ari.calls.flow import CallSetup, Flow, step
+from callrec_ari.calls.flow import CallSetup, Flow, adopted, step
+from callrec_ari.calls.journal import JournalEntry
 from callrec_ari.calls.state import CallState
+from callrec_ari.model.call import RecordedSegment
 from callrec_ari.model.media import CallLegs
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.rules import causes
@@ -247,3 +250,42 @@ def test_shutdown_then_closed_ends_and_cleans_up() -> None:
     assert r.feed(Shutdown()) == (CancelRoll(),)  # already ended: nothing live to stop
     r.feed(Closed())
     assert r.flow.phase is S.ENDED
+
+
+def test_restart_adoption_carries_on_with_the_running_recorder() -> None:
+    """tests/transcripts/flow-adoption-*.jsonl: `callrec run` SIGKILLed 7 s into a talking call and
+    restarted (tests/integration/test_faults.py); the events before the kill, then those after."""
+    before = load("adoption-before")
+    plan, caller = plan_for(before)
+    setup = CallSetup(plan=plan, legs=CallLegs.for_call(plan.call_id, caller))
+    first = Replay(setup)
+    first.feed(Begin())
+    for event in before[1:]:
+        first.feed(event)
+    assert first.flow.phase is S.TALKING and first.flow.recording_live
+    # what the killed app had journaled, read back by the new one
+    entry = JournalEntry(
+        plan=plan, state=str(first.flow.phase), caller_id=caller, callee_id=setup.legs.callee,
+        bridge_id=setup.legs.bridge, times=first.flow.times,
+        segments=tuple(RecordedSegment(s.name, s.index, s.started_at) for s in first.flow.segments),
+        playbacks=tuple(sorted(first.flow.playbacks)),
+    )
+    entry = JournalEntry.from_json(entry.to_json())
+    # reconciliation found both legs, the bridge and the recording still up in Asterisk
+    live = frozenset({s.name for s in entry.segments})
+    second = Replay(setup, adopted(CallState(entry.state), entry.times, entry.segments,
+                                   frozenset({caller, setup.legs.callee}), live, frozenset(entry.playbacks)))
+    restarted = datetime(2026, 12, 1, 15, 26, 6, tzinfo=UTC)
+    resumed = second.feed(Resume(), restarted)
+    started = entry.segments[0].started_at
+    assert started is not None
+    # the running segment keeps its own start: the next one is due when its period ends
+    assert resumed == (ScheduleRoll(3600.0 - (restarted - started).total_seconds()),)
+    for event in load("adoption-after"):
+        second.feed(event)
+    assert not any(isinstance(a, StartMedia) for a in second.actions)  # the recorder survived: no new one
+    assert second.flow.hangup_by == "caller" and second.flow.done
+    assert [(s.name, s.started_at, s.live) for s in second.flow.segments] == [
+        (entry.segments[0].name, started, False)
+    ]
+    assert second.flow.times.answered == first.flow.times.answered  # billing starts where it did
