@@ -100,20 +100,22 @@ def validate(config: Config) -> None:
     except InvalidAllowList as exc:
         raise ConfigError(f"allow_00: {exc}") from exc
     if config.lines_from not in ("config", "database"):
-        raise ConfigError(f"lines_from = {config.lines_from!r} must be config or database")
+        raise ConfigError(f"lines_from = {config.lines_from!r}: expected 'config' or 'database'")
     if config.log_format not in ("text", "json"):
-        raise ConfigError(f"log_format = {config.log_format!r} must be text or json")
+        raise ConfigError(f"log_format = {config.log_format!r}: expected 'text' or 'json'")
     if config.segment_seconds < 1:
-        raise ConfigError("segment_seconds must be at least 1")
+        raise ConfigError(f"segment_seconds = {config.segment_seconds!r}: expected at least 1")
     seen: set[str] = set()
     for line in config.lines:
         if line.number in seen:
-            raise ConfigError(f"lines: number {line.number} is listed twice")
+            raise ConfigError(f"[[lines]] number = {line.number!r}: listed twice")
         seen.add(line.number)
         if line.delivery not in ("file", "stream"):
-            raise ConfigError(f"lines: line {line.endpoint} delivery must be file or stream")
+            raise ConfigError(f"[[lines]] {line.endpoint}: delivery = {line.delivery!r}: "
+                              "expected 'file' or 'stream'")
         if not line.omit_notice and not line.notice:
-            raise ConfigError(f"lines: line {line.endpoint} plays a notice but names none")
+            raise ConfigError(f"[[lines]] {line.endpoint}: notice = \"\": expected a sound "
+                              "(or omit_notice = true)")
 
 
 __all__ = ["DEMO_LINES", "Config", "ConfigError", "LineConfig", "load_config"]

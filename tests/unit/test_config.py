@@ -218,3 +218,15 @@ def test_line_number_given_as_an_integer_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, '[[lines]]\nendpoint = "a"\nnumber = 311112222\n')
     with pytest.raises(ConfigError, match="number = 311112222: expected a string"):
         load_config(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"CALLREC_LINES_FROM": "ldap"}, "lines_from = 'ldap': expected 'config' or 'database'"),
+     ({"CALLREC_LOG_FORMAT": "xml"}, "log_format = 'xml': expected 'text' or 'json'"),
+     ({"CALLREC_SEGMENT_SECONDS": "0.5"}, "segment_seconds = 0.5: expected at least 1")],
+)
+def test_checks_across_layers_name_the_key_and_what_was_expected(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env=env)
+    assert str(info.value) == message
