@@ -108,15 +108,13 @@ class AriClient:
 
     async def create_channel(
         self, endpoint: str, channel_id: str, app_args: Sequence[str] = (),
-        caller_id: str | None = None, formats: str | None = None, withheld: bool = False,
+        caller_id: str | None = None, withheld: bool = False,
     ) -> Channel:
         """Create an outgoing channel in our app without dialing it (dial() rings it)."""
         params: dict[str, str | int | bool] = {
             "endpoint": endpoint, "app": self.settings.app, "channelId": channel_id,
             "appArgs": ",".join(app_args),
         }
-        if formats:
-            params["formats"] = formats
         body: JsonObject | None = None
         if caller_id:
             # 184 (withheld): the number still travels (PAI with Privacy: id) but is not shown.
@@ -124,11 +122,8 @@ class AriClient:
             body = {"variables": {"CALLERID(num)": caller_id, "CALLERID(num-pres)": presentation}}
         return Channel.from_json(await self.request("POST", "/channels/create", params, json=body))
 
-    async def dial(self, channel_id: str, timeout: int, caller: str | None = None) -> None:
-        params: dict[str, str | int | bool] = {"timeout": timeout}
-        if caller:
-            params["caller"] = caller
-        await self.request("POST", f"/channels/{quote(channel_id)}/dial", params)
+    async def dial(self, channel_id: str, timeout: int) -> None:
+        await self.request("POST", f"/channels/{quote(channel_id)}/dial", {"timeout": timeout})
 
     async def answer(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{quote(channel_id)}/answer")

@@ -188,10 +188,10 @@ async def test_create_channel_withheld_caller_id(fake: FakeAri, client: AriClien
 
 async def test_create_channel_without_caller_id_sends_no_body(fake: FakeAri, client: AriClient) -> None:
     fake.reply("POST", "/channels/create", 200, CHANNEL_JSON)
-    await client.create_channel("PJSIP/1002", "c1-callee", formats="ulaw")
+    await client.create_channel("PJSIP/1002", "c1-callee")
     (sent,) = fake.requests
     assert sent.json is None
-    assert sent.query["formats"] == "ulaw"
+    assert "formats" not in sent.query
     assert sent.query["appArgs"] == ""
 
 
@@ -208,11 +208,11 @@ async def test_dial_and_mute(fake: FakeAri, client: AriClient) -> None:
     fake.reply("POST", "/channels/c1/dial", 204)
     fake.reply("POST", "/channels/c1/mute", 204)
     fake.reply("DELETE", "/channels/c1/mute", 204)
-    await client.dial("c1", timeout=60, caller="1795892582.6")
+    await client.dial("c1", timeout=60)
     await client.mute("c1")
     await client.unmute("c1", "both")
     dial, mute, unmute = fake.requests
-    assert dial.query == {"timeout": "60", "caller": "1795892582.6"}
+    assert dial.query == {"timeout": "60"}
     assert mute.query == {"direction": "in"}
     assert (unmute.method, unmute.query) == ("DELETE", {"direction": "both"})
 
@@ -260,3 +260,31 @@ async def test_client_with_a_shared_session_does_not_close_it(fake: FakeAri) -> 
         assert await ari.asterisk_info() == {}
         await ari.close()
         assert not session.closed
+
+
+async def test_typed_calls_for_the_dialplan_hand_back_and_the_probes(
+        fake: FakeAri, client: AriClient) -> None:
+    fake.reply("POST", "/channels/c1/variable", 204)
+    fake.reply("POST", "/channels/c1/continue", 204)
+    fake.reply("GET", "/playbacks/p1", 200, {"id": "p1"})
+    fake.reply("GET", "/playbacks/p2", 404, {"message": "Playback not found"})
+    await client.set_channel_var("c1", "CALLREC_FALLBACK", "1")
+    await client.continue_in_dialplan("c1")
+    assert await client.playback_exists("p1") and not await client.playback_exists("p2")
+    var, cont, *_ = fake.requests
+    assert var.query == {"variable": "CALLREC_FALLBACK", "value": "1"}
+    assert (cont.method, cont.path) == ("POST", "/channels/c1/continue")
+
+
+async def test_external_media_sends_the_channel_and_reads_its_variables(
+        fake: FakeAri, client: AriClient) -> None:
+    fake.reply("POST", "/channels/externalMedia", 200, {
+        "id": "c1-stream", "name": "UnicastRTP/127.0.0.1:4000-0", "state": "Down",
+        "channelvars": {"UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1", "UNICASTRTP_LOCAL_PORT": "10000"}})
+    channel = await client.external_media("c1-stream", "ulaw", {"external_host": "127.0.0.1:4000"},
+                                          variables={"CALLREC_CALL_ID": "c1"})
+    assert channel is not None and channel.variables["UNICASTRTP_LOCAL_PORT"] == "10000"
+    (sent,) = fake.requests
+    assert sent.query == {"channelId": "c1-stream", "app": "callrec", "format": "ulaw",
+                          "external_host": "127.0.0.1:4000"}
+    assert sent.json == {"variables": {"CALLREC_CALL_ID": "c1"}}

@@ -22,7 +22,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("configuration", frozenset({"config"})),
     ("engine parts", frozenset({"media", "recording", "streaming"})),
     ("call flow", frozenset({"calls"})),
-    ("services", frozenset({"app", "delivery", "contracts", "billing", "notices", "portal", "receiver", "pbx"})),
+    ("services", frozenset({"app", "delivery", "contracts", "billing", "notices", "portal", "receiver",
+                            "pbx"})),
     ("entry points", frozenset({"cli", "__main__"})),
 )
 RANK = {pkg: rank for rank, (_, pkgs) in enumerate(LAYERS) for pkg in pkgs}
@@ -67,7 +68,8 @@ def test_every_package_has_a_layer() -> None:
 
 def test_no_import_goes_up_a_layer() -> None:
     upward = [
-        f"{source} ({LAYERS[RANK[source]][0]}) imports {target} ({LAYERS[RANK[target]][0]}) in {sorted(files)}"
+        f"{source} ({LAYERS[RANK[source]][0]}) imports {target} ({LAYERS[RANK[target]][0]}) "
+        f"in {sorted(files)}"
         for source, targets in package_imports().items()
         for target, files in targets.items()
         if source in RANK and target in RANK and RANK[target] > RANK[source]
@@ -91,7 +93,8 @@ def test_no_package_cycle() -> None:
     assert cycles == []
 
 
-@pytest.mark.parametrize(("source", "target"), [("calls", "delivery"), ("rules", "model"), ("model", "calls")])
+@pytest.mark.parametrize(("source", "target"),
+                         [("calls", "delivery"), ("rules", "model"), ("model", "calls")])
 def test_the_walk_sees_an_upward_import(tmp_path: Path, source: str, target: str) -> None:
     # the check itself can fail: an upward import written in a module is found
     tree = ast.parse(f"from callrec_ari.{target}.x import y\nimport callrec_ari.{target}\n")
