@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
+from callrec_ari.rules.charges import billing_start
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 DIRECTIONS = ("outgoing", "incoming")
@@ -180,7 +182,7 @@ def build_manifest(call: CallRecord, key: str, segments: list[SegmentEntry]) -> 
         "callee": call.callee,
         "answered_at": stamp(call.answered),
         "notice_started_at": stamp(call.notice_started),
-        "billing_started_at": stamp(call.notice_started or call.answered),
+        "billing_started_at": stamp(billing_start(call.answered, call.notice_started)),  # R2.4
         "ended_at": format_utc(call.ended),
         "duration_seconds": round(sum(s.duration for s in segments), 6),
         "segments": [
