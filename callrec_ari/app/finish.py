@@ -40,7 +40,7 @@ class CallFinisher:
                  extra={"call_id": finished.call_id, "event": "CallFinished"})
         if self.db is not None:
             await self._store_call_record(finished)
-        if self.submitter is not None and finished.segments:
+        if self.submitter is not None and finished.file_copies:
             await self._hand_over(finished)
 
     async def _store_call_record(self, finished: FinishedCall) -> None:
@@ -50,7 +50,7 @@ class CallFinisher:
 
         def store() -> None:
             with db.begin() as session:
-                record_call(session, finished, delivery_type="file" if finished.plan.record else None)
+                record_call(session, finished, delivery_type=finished.delivery_type)
 
         try:
             await asyncio.to_thread(store)
@@ -66,9 +66,19 @@ class CallFinisher:
                 finished.segments, self.config.recording_format, self.config.asterisk_recording_dir,
                 self.spool_dir, self.ari,
             )
-            job = await self.submitter.submit_async(finished.manifest_call(), segments)
         except Exception as exc:  # keep the app up; the recording stays on disk for an operator
-            log.error("call=%s could not be queued for delivery (%s): %s", finished.call_id,
+            log.error("call=%s segments not found for delivery (%s): %s", finished.call_id,
                       getattr(exc, "error_id", type(exc).__name__), exc)
             return
-        log.info("call=%s queued for delivery job=%s", finished.call_id, getattr(job, "key", job))
+        # Each contract that records the call gets its own copy: its own ZIP and manifest, queue
+        # entry, retries and 7-day clock (R1.5, R3.1). The WAVs go with the last copy done.
+        for copy in finished.file_copies:
+            try:
+                job = await self.submitter.submit_async(finished.manifest_call(copy), segments,
+                                                        copy.connection_id)
+            except Exception as exc:
+                log.error("call=%s copy for contract %s could not be queued (%s): %s", finished.call_id,
+                          copy.contract or "-", getattr(exc, "error_id", type(exc).__name__), exc)
+                continue
+            log.info("call=%s queued for delivery job=%s contract=%s", finished.call_id,
+                     getattr(job, "key", job), copy.contract or "-")

@@ -19,7 +19,8 @@ class CallSetup:
 
     plan: CallPlan
     legs: CallLegs
-    stream: str | None = None  # the stream channel's id when the call streams (R1.4)
+    streams: tuple[str, ...] = ()  # one stream channel per contract that delivers by stream (R1.4)
+    files: bool = True  # a contract takes a file copy (R1.1): the bridge is recorded on the platform
     recording_prefix: str = "callrec"
     segment_seconds: float = 3600.0
     dial_timeout: int = 60

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from callrec_ari.model.call import CallTimes, RecordedSegment
-from callrec_ari.model.plan import CallPlan
+from callrec_ari.model.plan import CallPlan, Recipient
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class JournalEntry:
         plan = dict(data["plan"])
         plan["to_caller"] = tuple(plan.get("to_caller", ()))
         plan["to_callee"] = tuple(plan.get("to_callee", ()))
+        plan["recipients"] = tuple(Recipient(**r) for r in plan.get("recipients", ()))
         times = {k: datetime.fromisoformat(v) if v else None for k, v in data["times"].items()}
         segments = tuple(
             RecordedSegment(s["name"], int(s["index"]),

@@ -189,7 +189,8 @@ class CallManager:
             # Telephony first: the call goes through, unrecorded, and the operator is alerted.
             log.error("call=%s spool nearly full: connecting without recording", call_id,
                       extra={"call_id": call_id, "alert": "spool-low"})
-            plan = replace(plan, record=False, reason="spool-low", to_caller=(), to_callee=())
+            plan = replace(plan, record=False, reason="spool-low", to_caller=(), to_callee=(),
+                           recipients=())
         return plan
 
     async def _run(self, session: CallSession) -> None:

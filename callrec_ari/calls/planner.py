@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from callrec_ari.calls.args import StasisArgs
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
 from callrec_ari.config import Config, LineConfig
-from callrec_ari.model.plan import CallPlan
+from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.rules import (
     OUTSIDE,
     AccessContext,
@@ -87,7 +87,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         caller = _party(line, decision.recordable)
         caller_number, callee_number, line_endpoint = line.number, decision.number, line.endpoint
         record = decision.recordable or other_records
-        recording_line = line if decision.recordable else other
+        recording_lines = [x for x, rec in ((line, decision.recordable), (other, other_records)) if rec]
         # The reason says why the call is (not) recorded: the callee's line when only it records.
         reason = str(decision.reason) if decision.recordable or not other_records else "recorded-by-callee"
         withheld = decision.withheld
@@ -105,7 +105,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         record = decision.recordable
         reason = str(decision.reason)
         withheld = decision.withheld
-        recording_line = line
+        recording_lines = [line] if record else []
     notices = plan_notices(caller, callee)
     return CallPlan(
         call_id=call_id,
@@ -122,7 +122,14 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         notice_reason=str(notices.reason),
         caller_id=caller_number or None,
         caller_withheld=withheld,
-        delivery=recording_line.delivery if recording_line is not None else "file",
-        stream_endpoint=recording_line.stream_endpoint if recording_line is not None else "",
-        stream_secret=recording_line.stream_secret if recording_line is not None else "",
+        recipients=tuple(_recipient(x) for x in recording_lines if x is not None),
+    )
+
+
+def _recipient(line: LineConfig) -> Recipient:
+    """R1.5, R3.1: the line's contract gets its own copy, by the delivery type it chose."""
+    return Recipient(
+        line=line.number, delivery="stream" if line.delivery == "stream" else "file",
+        contract=line.contract, connection_id=line.file_connection or None,
+        stream_endpoint=line.stream_endpoint, stream_secret=line.stream_secret,
     )

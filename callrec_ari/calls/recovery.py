@@ -40,7 +40,7 @@ def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     if running is not None:
         return flow, (*actions, ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.ADOPTED,
                                                          running.started_at, now)))
-    if setup.plan.record and setup.stream is None:
+    if setup.plan.record and setup.files:
         # The recorder did not survive: start a new segment rather than lose the rest of the call.
         flow, record = next_segment(setup, flow)
         actions += record
@@ -73,7 +73,10 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
             return flow, (Note.error(f"notice could not play: {failure.error}; connecting the parties"),
                           *talking)
         case StartMedia(kind="stream"):
-            return flow, ()  # the stream part has logged and counted the loss; the call goes on
+            # That contract's stream part has logged and counted the loss; the call goes on, and so
+            # does whatever followed in the batch (another contract's stream).
+            later = {a.media_id for a in failure.skipped if isinstance(a, StartMedia) and a.kind == "stream"}
+            return replace(flow, legs=flow.legs | later), failure.skipped
     if failure.not_found and any(isinstance(a, Originate) for a in failure.skipped):
         # The caller left before the call could start.
         flow, ending = end(replace(flow, legs=flow.legs - {setup.legs.caller}), "caller",
@@ -100,6 +103,5 @@ def _forget_undone(flow: Flow, undone: Actions) -> Flow:
 def shutdown(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     flow, ending = end(flow, "app", causes.NORMAL_CLEARING, now)
     stops: Actions = (CancelRoll(), *(StopMedia("recording", s.name) for s in flow.segments if s.live))
-    if setup.stream is not None:
-        stops += (StopMedia("stream", setup.stream, f"hangup-{flow.hangup_by}"),)
+    stops += tuple(StopMedia("stream", stream, f"hangup-{flow.hangup_by}") for stream in setup.streams)
     return flow, ending + stops

@@ -83,7 +83,10 @@ class CallSession:
         self.legs = CallLegs.for_call(plan.call_id, caller_channel_id)
         stream = parts.get("stream")
         self.setup = CallSetup(
-            plan=plan, legs=self.legs, stream=getattr(stream, "channel_id", None) if stream else None,
+            plan=plan, legs=self.legs, streams=tuple(getattr(stream, "channel_ids", ())),
+            # A file copy for some contract, or a plan that names nobody (recorded to the one file
+            # connection of a hand-made plan): the bridge is recorded.
+            files=bool(plan.file_recipients) or not plan.recipients,
             recording_prefix=settings.recording_prefix, segment_seconds=settings.segment_seconds,
             dial_timeout=settings.dial_timeout,
         )

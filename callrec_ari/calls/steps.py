@@ -95,8 +95,8 @@ def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions
     if not plan.record:
         flow, talking = talk(setup, flow, now)
         return flow, connect + talking
-    if setup.stream is not None:
-        # Stream delivery: nothing is recorded on the platform; the stream starts after the tone.
+    if not setup.files:
+        # Stream delivery only: nothing is recorded on the platform; the streams start after the tone.
         flow, notice = play_notice(setup, flow, now)
         return flow, connect + notice
     # The recording starts at answer so that the file itself proves the notice was played.
@@ -171,9 +171,9 @@ def talk(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     legs = setup.legs
     flow = move(flow, S.TALKING, times=stamped(flow, talk_started=now))
     actions: Actions = (Unmute(legs.caller), Unmute(legs.callee)) if setup.plan.record else ()
-    if setup.stream is not None:
-        flow = replace(flow, legs=flow.legs | {setup.stream})
-        actions += (StartMedia("stream", setup.stream),)
+    if setup.streams:
+        flow = replace(flow, legs=flow.legs | set(setup.streams))
+        actions += tuple(StartMedia("stream", stream) for stream in setup.streams)
     return flow, (*actions, Note.info("talking"))
 
 

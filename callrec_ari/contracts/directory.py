@@ -11,14 +11,18 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.config import LineConfig
-from callrec_ari.contracts.models import Contract, Line
+from callrec_ari.contracts.models import Connection, Contract, Line
 
 DEFAULT_NOTICE = LineConfig(endpoint="", number="").notice
 
 
+def _newest(contract: Contract, kind: str) -> Connection | None:
+    live = [c for c in contract.connections if c.type == kind and c.removed_at is None]
+    return max(live, key=lambda c: (c.enrolled_at, c.id)) if live else None
+
+
 def to_line_config(line: Line, contract: Contract) -> LineConfig:
-    live = [c for c in contract.connections if c.type == "stream" and c.removed_at is None]
-    stream = max(live, key=lambda c: c.enrolled_at) if live else None  # the newest one
+    stream, file = _newest(contract, "stream"), _newest(contract, "file")
     return LineConfig(
         endpoint=line.endpoint,
         number=line.number,
@@ -32,6 +36,9 @@ def to_line_config(line: Line, contract: Contract) -> LineConfig:
         delivery="stream" if stream is not None else "file",
         stream_endpoint=stream.endpoint if stream is not None else "",
         stream_secret=stream.secret if stream is not None else "",
+        # Each copy goes to its own contract's equipment, never to a configured default (R1.5).
+        contract=str(contract.id),
+        file_connection=file.id if file is not None else 0,
     )
 
 

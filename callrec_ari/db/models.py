@@ -17,10 +17,13 @@ class Delivery(Base):
     __tablename__ = "deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    call_id: Mapped[str] = mapped_column(String(128), unique=True)
-    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    call_id: Mapped[str] = mapped_column(String(128), index=True)  # a call has one copy per contract
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)  # one per copy
     node: Mapped[str] = mapped_column(String(128))  # whose spool holds the files
-    connection: Mapped[str] = mapped_column(String(64))
+    connection: Mapped[str] = mapped_column(String(64))  # a name for people: "contract 7 connection 3"
+    # The copy's owner (None: a single-tenant setup, lines from the config file, [delivery.connection]).
+    contract: Mapped[str | None] = mapped_column(String(64), default=None)
+    connection_id: Mapped[int | None] = mapped_column(Integer, index=True, default=None)
     state: Mapped[str] = mapped_column(String(16))  # rules.delivery.DeliveryState
     zip_path: Mapped[str] = mapped_column(Text)
     zip_size: Mapped[int] = mapped_column(BigInteger)

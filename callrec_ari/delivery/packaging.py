@@ -99,7 +99,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
     infos = [read_info(s.path) for s in segs]
     if len({(i.sample_rate, i.channels, i.sample_width) for i in infos}) != 1:
         raise BadWav(f"call {call.call_id}: segments differ in sample rate, channels or width")
-    key = idempotency_key(call.call_id)
+    key = idempotency_key(call.call_id, call.contract)
     outbox.mkdir(parents=True, exist_ok=True)
     final = outbox / zip_name(key)
     part = final.with_name(final.name + ".part")

@@ -37,12 +37,14 @@ class Job:
     expires_at: datetime
     attempt_count: int
     last_error: str | None
+    contract: str | None = None  # the copy's owner; None: single tenant ([delivery.connection])
+    connection_id: int | None = None  # the contract's file connection when the copy was queued
 
     @classmethod
     def of(cls, row: Delivery) -> Job:
         return cls(row.id, row.call_id, row.idempotency_key, row.connection, row.state, Path(row.zip_path),
                    row.zip_size, row.zip_sha256, tuple(Path(p) for p in row.wav_paths), row.expires_at,
-                   row.attempt_count, row.last_error)
+                   row.attempt_count, row.last_error, row.contract, row.connection_id)
 
 
 def _pid_alive(owner: str, node: str) -> bool:
@@ -64,15 +66,18 @@ class DeliveryQueue:
         self.node = node
         self._clock = clock
 
-    def enqueue(self, pkg: Package, connection: str, retention: timedelta) -> Job:
-        """Queue a packaged call; queuing the same call again returns the existing row."""
+    def enqueue(self, pkg: Package, connection: str, retention: timedelta, contract: str | None = None,
+                connection_id: int | None = None) -> Job:
+        """Queue a packaged copy of a call; queuing the same copy (its idempotency key) again returns
+        the existing row."""
         now = self._clock()
         with self._sessions.begin() as s:
-            existing = s.scalar(select(Delivery).where(Delivery.call_id == pkg.call.call_id))
+            existing = s.scalar(select(Delivery).where(Delivery.idempotency_key == pkg.key))
             if existing is not None:
                 return Job.of(existing)
             row = Delivery(
                 call_id=pkg.call.call_id, idempotency_key=pkg.key, node=self.node, connection=connection,
+                contract=contract, connection_id=connection_id,
                 state=DeliveryState.PENDING, zip_path=str(pkg.zip_path), zip_size=pkg.size,
                 zip_sha256=pkg.sha256, wav_paths=[str(p) for p in pkg.wav_paths],
                 call_ended_at=pkg.call.ended, created_at=now,
@@ -151,6 +156,15 @@ class DeliveryQueue:
 
     def files_removed(self, job_id: int) -> None:
         self._set(job_id, files_removed_at=self._clock())
+
+    def copies_outstanding(self, call_id: str, job_id: int) -> int:
+        """The other copies of the call still waiting for their customer (pending or refused): the
+        call's WAVs stay until the last copy is acknowledged or purged."""
+        with self._sessions.begin() as s:
+            rows = s.scalars(select(Delivery.id).where(
+                Delivery.call_id == call_id, Delivery.id != job_id,
+                Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]))).all()
+            return len(rows)
 
     def delivered_with_files(self) -> list[Job]:
         """Acknowledged, but the worker stopped before deleting the files."""

@@ -25,12 +25,20 @@ def remove_files(paths: tuple[Path, ...]) -> tuple[list[str], list[str]]:
     return removed, missing
 
 
-def job_files(job: Job) -> tuple[Path, ...]:
-    return (job.zip_path, job.zip_path.with_name(job.zip_path.name + ".part"), *job.wav_paths)
+def job_files(job: Job, with_wavs: bool = True) -> tuple[Path, ...]:
+    wavs = job.wav_paths if with_wavs else ()
+    return (job.zip_path, job.zip_path.with_name(job.zip_path.name + ".part"), *wavs)
+
+
+async def _files_to_remove(queue: DeliveryQueue, job: Job) -> tuple[Path, ...]:
+    """The copy's ZIP; the call's WAVs too unless another copy (another contract's) still waits.
+    Every copy is marked done before this is asked, so the last one to finish removes them."""
+    others = await asyncio.to_thread(queue.copies_outstanding, job.call_id, job.id)
+    return job_files(job, with_wavs=others == 0)
 
 
 async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str) -> None:
-    removed, _missing = await asyncio.to_thread(remove_files, job_files(job))
+    removed, _missing = await asyncio.to_thread(remove_files, await _files_to_remove(queue, job))
     await asyncio.to_thread(queue.files_removed, job.id)
     await asyncio.to_thread(queue.audit, actor, "recording-delivered", job.call_id, "acknowledged",
                             {"key": job.key, "sha256": job.zip_sha256, "removed": removed})
@@ -49,7 +57,7 @@ async def purge_expired(queue: DeliveryQueue, actor: str) -> int:
     """R1.3: recordings still undelivered at their deadline are deleted, and the deletion audited."""
     jobs = await asyncio.to_thread(queue.expired)
     for job in jobs:
-        removed, missing = await asyncio.to_thread(remove_files, job_files(job))
+        removed, missing = await asyncio.to_thread(remove_files, await _files_to_remove(queue, job))
         details = {"key": job.key, "state": job.state, "expires_at": job.expires_at.isoformat(),
                    "attempts": job.attempt_count, "last_error": job.last_error,
                    "removed": removed, "missing": missing, "sha256": job.zip_sha256}

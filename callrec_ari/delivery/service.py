@@ -12,11 +12,16 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.engine import make_engine, make_sessionmaker
-from callrec_ari.delivery.http_transport import HttpTransport
 from callrec_ari.delivery.packaging import Segment, package_call
 from callrec_ari.delivery.queue import DeliveryQueue, Job
+from callrec_ari.delivery.routing import (
+    OneTransport,
+    Transports,
+    connection_name,
+    make_route_transport,
+    route_from_settings,
+)
 from callrec_ari.delivery.settings import DeliverySettings
-from callrec_ari.delivery.sftp_transport import SftpTransport
 from callrec_ari.delivery.transport import Transport
 from callrec_ari.delivery.worker import DeliveryWorker
 from callrec_ari.model.clock import Clock, utcnow
@@ -27,11 +32,8 @@ SegmentSpec = Segment | tuple[str | Path, str | datetime]
 
 
 def make_transport(settings: DeliverySettings) -> Transport:
-    c = settings.connection
-    if c.type == "sftp":
-        return SftpTransport(c.sftp_host, c.sftp_port, c.sftp_user, c.sftp_key, c.sftp_path,
-                             c.sftp_known_hosts, settings.connect_timeout)
-    return HttpTransport(c.url, c.secret, settings.connect_timeout, settings.read_timeout)
+    """The single-tenant ``[delivery.connection]``'s transport."""
+    return make_route_transport(route_from_settings(settings.connection), settings)
 
 
 class RecordingSubmitter:
@@ -43,30 +45,36 @@ class RecordingSubmitter:
         self._sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self._queue = DeliveryQueue(self._sessions, settings.node, clock)
 
-    def submit(self, call: Mapping[str, Any] | CallRecord, segments: Sequence[SegmentSpec]) -> Job:
-        """Package the call into one ZIP in the outbox and queue it durably. Blocking (disk, DB).
+    def submit(self, call: Mapping[str, Any] | CallRecord, segments: Sequence[SegmentSpec],
+               connection_id: int | None = None) -> Job:
+        """Package one copy of the call into one ZIP in the outbox and queue it durably. Blocking.
 
-        Idempotent per call id. Raises InvalidCallRecord / BadWav (both with ``error_id``) on bad input;
-        the WAVs are then left untouched.
+        The copy is its contract's (``call.contract``, delivered through ``connection_id``, the
+        contract's file connection) or, with no contract, the single-tenant ``[delivery.connection]``'s.
+        Idempotent per copy (its idempotency key). Raises InvalidCallRecord / BadWav (both with
+        ``error_id``) on bad input; the WAVs are then left untouched.
         """
         pkg = package_call(call, segments, self._settings.outbox)
-        job = self._queue.enqueue(pkg, self._settings.connection.name,
-                                  timedelta(days=self._settings.retention_days))
+        contract = pkg.call.contract or None
+        name = connection_name(contract, connection_id) if contract else self._settings.connection.name
+        job = self._queue.enqueue(pkg, name, timedelta(days=self._settings.retention_days),
+                                  contract=contract, connection_id=connection_id if contract else None)
         log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery",
                  pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
         return job
 
     async def submit_async(self, call: Mapping[str, Any] | CallRecord,
-                           segments: Sequence[SegmentSpec]) -> Job:
+                           segments: Sequence[SegmentSpec], connection_id: int | None = None) -> Job:
         """:meth:`submit` in a thread, for the asyncio call flow."""
-        return await asyncio.to_thread(self.submit, call, segments)
+        return await asyncio.to_thread(self.submit, call, segments, connection_id)
 
 
 def make_worker(settings: DeliverySettings, sessions: sessionmaker[Session] | None = None,
                 clock: Clock = utcnow, transport: Transport | None = None) -> DeliveryWorker:
     sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
     queue = DeliveryQueue(sessions, settings.node, clock)
-    return DeliveryWorker(settings, queue, transport or make_transport(settings), clock)
+    transports = OneTransport(transport) if transport is not None else Transports(settings, sessions)
+    return DeliveryWorker(settings, queue, transports, clock)
 
 
 __all__ = ["RecordingSubmitter", "SegmentSpec", "make_transport", "make_worker"]

@@ -54,6 +54,9 @@ class DeliverySettings:
     lease_seconds: float = 3600.0  # a claim another worker on this node must not steal
     connect_timeout: float = 10.0
     read_timeout: float = 300.0  # waiting for the customer's answer after the body was sent
+    # The platform's SSH identity for customers' sftp:// file connections (they authorize its public key).
+    sftp_key: str = ""  # path of the private key; empty: [delivery.connection] sftp_key
+    sftp_known_hosts: str = ""  # path of a known_hosts file; empty: [delivery.connection] sftp_known_hosts
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
     @property

@@ -10,6 +10,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
@@ -36,6 +37,14 @@ class RunStats:
     purged: int = 0
 
 
+class TransportSource(Protocol):
+    """The transport of each job (delivery/routing.py: its contract's connection)."""
+
+    async def for_job(self, job: Job) -> Transport: ...
+
+    async def close(self) -> None: ...
+
+
 class _stop_at_deadline(stop_base):
     """No quick retry past the retention deadline: the purge owns the recording from then on."""
 
@@ -51,11 +60,11 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 class DeliveryWorker:
-    def __init__(self, settings: DeliverySettings, queue: DeliveryQueue, transport: Transport,
+    def __init__(self, settings: DeliverySettings, queue: DeliveryQueue, transports: TransportSource,
                  clock: Clock, sleep: Sleep = asyncio.sleep, worker_id: str | None = None) -> None:
         self._settings = settings
         self._queue = queue
-        self._transport = transport
+        self._transports = transports
         self._clock = clock
         self._sleep = sleep
         self.worker_id = worker_id or f"{settings.node}:{os.getpid()}"
@@ -97,7 +106,7 @@ class DeliveryWorker:
                 except TimeoutError:
                     pass
         finally:
-            await self._transport.close()
+            await self._transports.close()
 
     async def _deliver(self, job: Job) -> Outcome:
         bind_call(job.call_id)  # this task's log lines carry the call id
@@ -143,7 +152,9 @@ class DeliveryWorker:
         attempt_id = await asyncio.to_thread(self._queue.start_attempt, job.id, self.worker_id)
         upload = Upload(job.call_id, job.key, job.zip_path, job.zip_size, job.zip_sha256)
         try:
-            receipt = await self._transport.send(upload)
+            # The copy's own contract's connection, as it is now (delivery/routing.py).
+            transport = await self._transports.for_job(job)
+            receipt = await transport.send(upload)
         except DeliveryFailure as exc:
             await asyncio.to_thread(self._queue.finish_attempt, attempt_id, str(exc.outcome), exc.status,
                                     exc.error_id, str(exc))

@@ -16,20 +16,24 @@ from callrec_ari.media.stream import StreamPart
 from callrec_ari.model.media import CallLegs, MediaKind, MediaPart
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.streaming.settings import StreamSettings
-from callrec_ari.streaming.tap import make_tap
+from callrec_ari.streaming.tap import make_tap, stream_channel_id
 
 
 def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
                    stream_settings: StreamSettings | None) -> dict[MediaKind, MediaPart]:
-    """The notice and recorder always; the stream only when the call records by stream delivery and
-    its connection is usable (otherwise the call is recorded to file, as before)."""
+    """The notice and recorder always; one stream per contract that delivers by stream and whose
+    connection is usable (the others are logged and counted: nothing of theirs is kept, R1.4)."""
     parts: dict[MediaKind, MediaPart] = {
         "notice": NoticePlayer(ari, plan, legs),
         "recording": BridgeRecorder(ari, legs.bridge, recording_format),
     }
-    tap = make_tap(ari, plan, stream_settings, legs.bridge) if plan.record else None
-    if tap is not None:
-        parts["stream"] = StreamPart(tap)
+    taps = []
+    for n, recipient in enumerate(plan.stream_recipients, start=1):
+        tap = make_tap(ari, plan, recipient, stream_settings, legs.bridge, stream_channel_id(plan.call_id, n))
+        if tap is not None:
+            taps.append(tap)
+    if taps:
+        parts["stream"] = StreamPart(tuple(taps))
     return parts
 
 

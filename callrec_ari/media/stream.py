@@ -1,4 +1,4 @@
-"""Stream delivery (R1.4) as a media part: the stream tap of streaming/tap.py, started after the tone."""
+"""Stream delivery (R1.4) as a media part: the stream taps of streaming/tap.py, started after the tone."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ from callrec_ari.streaming.tap import StreamTap
 
 
 class StreamPart:
-    def __init__(self, tap: StreamTap) -> None:
-        self.tap = tap
+    """The call's streams, one per contract that delivers by stream, by channel id."""
+
+    def __init__(self, taps: tuple[StreamTap, ...]) -> None:
+        self.taps = {tap.channel_id: tap for tap in taps}
 
     @property
-    def channel_id(self) -> str:
-        return self.tap.channel_id
+    def channel_ids(self) -> tuple[str, ...]:
+        return tuple(self.taps)
 
     async def start(self, media_id: str, at: datetime) -> None:
-        if not await self.tap.begin(at):
+        if not await self.taps[media_id].begin(at):
             # The tap has logged and counted the loss; the call goes on unstreamed (R1.4).
             raise MediaFailed("stream-not-started", f"stream {media_id} could not start")
 
     async def stop(self, media_id: str, reason: str) -> None:
-        await self.tap.finish(reason=reason)
+        await self.taps[media_id].finish(reason=reason)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from callrec_ari.model.plan import CallPlan
+from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.rules.charges import billing_start
 from callrec_ari.rules.manifest import CallRecord
 
@@ -106,12 +106,32 @@ class FinishedCall:
             return "unanswered"
         return "recorded" if self.segments else "unrecorded"
 
-    def manifest_call(self) -> CallRecord:
-        """The call as the delivery manifest describes it (docs/delivery-protocol.md)."""
+    @property
+    def file_copies(self) -> tuple[Recipient, ...]:
+        """One per contract that takes this call as a file (R1.1, R1.5); a recorded call of a plan
+        that names no contract (single tenant, hand-made) has one, for the configured connection."""
+        if not self.plan.record or not self.segments:
+            return ()
+        return self.plan.file_recipients or (() if self.plan.recipients else (Recipient(self.line_number),))
+
+    @property
+    def delivery_type(self) -> str | None:
+        """How the call's own line's recording was delivered: "file", "stream", or None (unrecorded)."""
+        if not self.plan.record:
+            return None
+        mine = self.plan.recipient_for(self.line_number) or (
+            self.plan.recipients[0] if self.plan.recipients else None)
+        return mine.delivery if mine is not None else "file"
+
+    def manifest_call(self, copy: Recipient | None = None) -> CallRecord:
+        """The call as one contract's copy's manifest describes it (docs/delivery-protocol.md): its
+        own line as ``line``, the parties as they were."""
         return CallRecord(
-            call_id=self.call_id, direction=self.plan.direction, line=self.line_number,
+            call_id=self.call_id, direction=self.plan.direction,
+            line=copy.line if copy is not None else self.line_number,
             caller=self.plan.caller_number, callee=self.plan.callee_number,
             answered=self.times.answered, notice_started=self.times.notice_started, ended=self.ended,
+            contract=copy.contract if copy is not None else "",
         )
 
     def log_record(self) -> dict[str, object]:

@@ -5,6 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+Delivery = Literal["file", "stream"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A contract that records the call, and where its copy goes (R1.5). A call between two
+    subscriber lines that both record (R3.1) has two: each contract gets its own copy."""
+
+    line: str  # the recording line's number: ``line`` in its copy's manifest and stream metadata
+    delivery: Delivery = "file"
+    contract: str = ""  # the contract's id; "" in a single-tenant setup (lines from the config file)
+    connection_id: int | None = None  # file: the contract's file connection (None: it has none)
+    stream_endpoint: str = ""  # stream: the contract's connection ("" = the [stream] default)
+    stream_secret: str = ""
+
+    @property
+    def single_tenant(self) -> bool:
+        """Lines from the config file: the copy goes to ``[delivery.connection]`` / ``[stream]``."""
+        return not self.contract
+
 
 @dataclass(frozen=True, slots=True)
 class CallPlan:
@@ -21,11 +41,29 @@ class CallPlan:
     tone: str = "sound:beep"
     notice_reason: str = ""
     caller_id: str | None = None  # number presented to the callee
-    delivery: str = "file"  # "file" or "stream" (R1.5), from the line whose contract records
-    stream_endpoint: str = ""  # stream: that contract's connection endpoint ("" = the [stream] default)
-    stream_secret: str = ""
     caller_withheld: bool = False  # 184 dialled: the callee is not shown the number (R2.2)
+    recipients: tuple[Recipient, ...] = ()  # the contracts that record, the caller's line first
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def delivery(self) -> Delivery:
+        """The first recording contract's delivery type ("file" when nobody records)."""
+        return self.recipients[0].delivery if self.recipients else "file"
+
+    @property
+    def stream_endpoint(self) -> str:
+        return next((r.stream_endpoint for r in self.recipients if r.delivery == "stream"), "")
+
+    @property
+    def file_recipients(self) -> tuple[Recipient, ...]:
+        return tuple(r for r in self.recipients if r.delivery == "file")
+
+    @property
+    def stream_recipients(self) -> tuple[Recipient, ...]:
+        return tuple(r for r in self.recipients if r.delivery == "stream")
+
+    def recipient_for(self, number: str) -> Recipient | None:
+        return next((r for r in self.recipients if r.line == number), None)
 
     @property
     def plays_notice(self) -> bool:

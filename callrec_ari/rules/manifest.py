@@ -46,6 +46,7 @@ class CallRecord:
     answered: datetime | None
     notice_started: datetime | None  # the billing start (R2.4)
     ended: datetime
+    contract: str = ""  # whose copy this is ("" in a single-tenant setup: lines from the config file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +125,17 @@ def parse_call_record(data: Mapping[str, Any]) -> CallRecord:
         answered=None if answered is None else parse_utc(answered, "answered"),
         notice_started=None if notice is None else parse_utc(notice, "notice_started"),
         ended=parse_utc(data.get("ended"), "ended"),
+        contract=str(data.get("contract") or ""),
     )
 
 
-def idempotency_key(call_id: str) -> str:
-    """The delivery's idempotency key: the call id when it is filename-safe, else a digest of it."""
-    if _SAFE_KEY.match(call_id):
-        return call_id
-    return "call-" + hashlib.sha256(call_id.encode()).hexdigest()[:40]
+def idempotency_key(call_id: str, contract: str = "") -> str:
+    """The delivery's idempotency key, one per copy: the call id (with ``-c<contract>`` when the copy
+    is a contract's) when that is filename-safe, else a digest of it."""
+    key = f"{call_id}-c{contract}" if contract else call_id
+    if _SAFE_KEY.match(key):
+        return key
+    return "call-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def is_safe_key(key: str) -> bool:
@@ -176,6 +180,7 @@ def build_manifest(call: CallRecord, key: str, segments: list[SegmentEntry]) -> 
         "version": MANIFEST_VERSION,
         "idempotency_key": key,
         "call_id": call.call_id,
+        "contract": call.contract or None,
         "direction": call.direction,
         "line": call.line,
         "caller": call.caller,

@@ -28,7 +28,7 @@ from typing import Any
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriConflict, AriError, AriNotFound, AriUnprocessable
 from callrec_ari.ari.events import Channel
-from callrec_ari.model.plan import CallPlan
+from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.observability.metrics import STREAM_LOSSES
 from callrec_ari.streaming.metadata import StreamMetadata, build_metadata
 from callrec_ari.streaming.notify import UNREACHABLE, StreamNotifier
@@ -43,12 +43,15 @@ WEBSOCKET_TRANSPORT_DATA = "f(json)"
 
 
 class StreamTap:
-    def __init__(self, ari: AriClient, settings: StreamSettings, plan: CallPlan, bridge_id: str) -> None:
+    def __init__(self, ari: AriClient, settings: StreamSettings, plan: CallPlan, bridge_id: str,
+                 line: str | None = None, channel_id: str | None = None) -> None:
         self.ari = ari
         self.settings = settings
         self.plan = plan
         self.bridge_id = bridge_id
-        self.channel_id = f"{plan.call_id}-stream"
+        # Whose stream this is: the recording line of the contract it goes to (R1.5).
+        self.line = line or (plan.caller_number if plan.direction == "outgoing" else plan.callee_number)
+        self.channel_id = channel_id or f"{plan.call_id}-stream"
         self.started_at: datetime | None = None
         self._notifier: StreamNotifier | None = None
         self._heartbeats: asyncio.Task[None] | None = None
@@ -56,7 +59,7 @@ class StreamTap:
     def _metadata(self, started_at: datetime, rtp_source: str = "") -> StreamMetadata:
         return build_metadata(
             call_id=self.plan.call_id,
-            line=self.plan.caller_number if self.plan.direction == "outgoing" else self.plan.callee_number,
+            line=self.line,
             caller="" if self.plan.caller_withheld else self.plan.caller_number,
             callee=self.plan.callee_number, direction=self.plan.direction, started_at=started_at,
             rtp_source=rtp_source, channel_id=self.channel_id, settings=self.settings,
@@ -188,21 +191,29 @@ class StreamTap:
             self._notifier = None
 
 
-def make_tap(ari: AriClient, plan: CallPlan, base: StreamSettings | None, bridge_id: str) -> StreamTap | None:
-    """The call's stream, when its contract delivers by stream (R1.5): the contract's own connection
-    (endpoint and format) over the ``[stream]`` defaults. None, logged, when it cannot be set up."""
-    if plan.delivery != "stream":
-        return None
-    settings = base
-    if plan.stream_endpoint:
+def stream_channel_id(call_id: str, n: int) -> str:
+    """The n-th stream of a call (1-based): one per contract that delivers by stream."""
+    return f"{call_id}-stream" if n == 1 else f"{call_id}-stream-{n}"
+
+
+def make_tap(ari: AriClient, plan: CallPlan, recipient: Recipient, base: StreamSettings | None,
+             bridge_id: str, channel_id: str) -> StreamTap | None:
+    """The stream of one contract that delivers by stream (R1.5): its own connection (endpoint and
+    format) over the ``[stream]`` defaults, which alone serve a single-tenant setup. None, logged and
+    counted, when it cannot be set up: the call goes on, that contract's audio is not kept (R1.4)."""
+    settings = base if recipient.single_tenant else None
+    if recipient.stream_endpoint:
         try:
-            settings = for_connection(base or StreamSettings(), plan.stream_endpoint, plan.stream_secret)
+            settings = for_connection(base or StreamSettings(), recipient.stream_endpoint,
+                                      recipient.stream_secret)
         except StreamConfigError as exc:
             STREAM_LOSSES.labels(exc.error_id).inc()
-            log.error("call=%s stream connection unusable: %s; the call goes on unstreamed",
-                      plan.call_id, exc)
+            log.error("call=%s stream connection of contract %s unusable: %s; not streamed",
+                      plan.call_id, recipient.contract or "-", exc)
             return None
     if settings is None:
-        log.error("call=%s delivers by stream but no stream connection is configured", plan.call_id)
+        STREAM_LOSSES.labels("stream-no-connection").inc()
+        log.error("call=%s line %s delivers by stream but has no stream connection; not streamed",
+                  plan.call_id, recipient.line)
         return None
-    return StreamTap(ari, settings, plan, bridge_id)
+    return StreamTap(ari, settings, plan, bridge_id, line=recipient.line, channel_id=channel_id)

@@ -94,7 +94,8 @@ def test_directory_gives_the_call_flow_enrolled_lines_only(session: Session) -> 
     service.enroll_line(session, acme.id, req("09000000002", "acme-002"), notice="callrec/notice-ja")
     assert line_by_endpoint(session, "acme-001") == LineConfig(
         endpoint="acme-001", number="09012345678", notice="callrec/notice-en", recording_started=True,
-        consent=True, omit_notice=True, contract_suspended=False, line_suspended=False)
+        consent=True, omit_notice=True, contract_suspended=False, line_suspended=False,
+        contract=str(acme.id), file_connection=0)  # no file connection yet: its copies wait for one
     found = line_by_number(session, "09000000002")
     assert found is not None and found.notice == "callrec/notice-ja" and not found.recording_started
     service.suspend(session, contract_id=acme.id, reason="privacy complaint")
@@ -106,6 +107,24 @@ def test_directory_gives_the_call_flow_enrolled_lines_only(session: Session) -> 
     service.remove_line(session, "09012345678")
     assert line_by_endpoint(session, "acme-001") is None and line_by_number(session, "09012345678") is None
     assert line_by_number(session, "0000") is None
+
+
+def test_the_directory_routes_each_line_to_its_own_contracts_newest_file_connection(session: Session) -> None:
+    acme, other = service.create_contract(session, HOLDER), service.create_contract(session, "Other Ltd.")
+    service.enroll_line(session, acme.id, req())
+    service.enroll_line(session, other.id, req("09000000002", "other-002", holder="Other Ltd."))
+    old = service.enroll_connection(session, acme.id, "file", "https://acme.example/rec", "a" * 16)
+    mine = service.enroll_connection(session, acme.id, "file", "https://acme.example/rec2", "b" * 16)
+    theirs = service.enroll_connection(session, other.id, "file", "https://other.example/rec", "c" * 16)
+    line = line_by_endpoint(session, "acme-001")
+    assert line is not None and (line.contract, line.file_connection, line.delivery) == (
+        str(acme.id), mine.id, "file")
+    other_line = line_by_endpoint(session, "other-002")
+    assert other_line is not None and (other_line.contract, other_line.file_connection) == (
+        str(other.id), theirs.id)
+    service.remove_connection(session, mine.id)
+    line = line_by_endpoint(session, "acme-001")
+    assert line is not None and line.file_connection == old.id  # never another contract's
 
 
 def test_a_suspension_needs_a_reason(session: Session) -> None:

@@ -67,7 +67,7 @@ async def test_receiver_down_then_up_everything_arrives_once(
     clock.advance(timedelta(days=1))
     assert (await worker.run_once()).delivered == 0
     assert len(receiver.stored()) == 3
-    await worker._transport.close()
+    await worker._transports.close()
 
 
 async def test_receiver_down_past_seven_days_purged_and_audited(
@@ -102,7 +102,7 @@ async def test_receiver_down_past_seven_days_purged_and_audited(
     clock.advance(timedelta(days=1))
     assert (await worker.run_once()).delivered == 0
     assert receiver.stored() == []
-    await worker._transport.close()
+    await worker._transports.close()
 
 
 async def test_wrong_secret_is_refused_and_nothing_is_deleted_until_a_good_ack(
@@ -123,7 +123,7 @@ async def test_wrong_secret_is_refused_and_nothing_is_deleted_until_a_good_ack(
         assert row.last_error is not None and row.last_error.startswith("signature-invalid")
     assert receiver.stored() == []
     assert len(spool_files(settings, spool)) == 3
-    await worker._transport.close()
+    await worker._transports.close()
 
 
 async def test_segments_play_back_to_back_without_loss_or_doubling(
@@ -142,4 +142,4 @@ async def test_segments_play_back_to_back_without_loss_or_doubling(
     samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
     assert list(samples) == [n % 30000 for n in range(len(samples))]
     assert len(samples) == 8000 + 12000 + 4000 - 2 * 2400
-    await worker._transport.close()
+    await worker._transports.close()

@@ -24,7 +24,7 @@ import pytest
 
 from callrec_ari.ari.errors import AriConflict, AriNotFound
 from callrec_ari.ari.events import Channel
-from callrec_ari.model.plan import CallPlan
+from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.receiver.app import StreamOptions, serve
 from callrec_ari.receiver.stream import MEDIA_PATH, parse_control
 from callrec_ari.rules.stream import ulaw_encode
@@ -310,7 +310,8 @@ class FakeAri:
 
 PLAN = CallPlan(call_id="1700000000.9", direction="outgoing", caller_number="09000001001",
                 callee_number="0312345678", line="1001", callee_endpoint="PJSIP/0312345678@carrier",
-                record=True, reason="recorded", delivery="stream")
+                record=True, reason="recorded",
+                recipients=(Recipient("09000001001", delivery="stream"),))
 
 
 async def test_tap_creates_a_websocket_channel_and_joins_once_connected(rig: Rig) -> None:

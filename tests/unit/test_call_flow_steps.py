@@ -37,7 +37,7 @@ from callrec_ari.calls.flow import CallSetup, Flow, adopted, step
 from callrec_ari.calls.state import CallState
 from callrec_ari.model.call import CallTimes, RecordedSegment
 from callrec_ari.model.media import CallLegs
-from callrec_ari.model.plan import CallPlan
+from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.rules import causes
 
 S = CallState
@@ -319,7 +319,10 @@ def test_a_notice_whose_channel_vanished_ends_the_call() -> None:
     assert flow.phase is S.ENDING and flow.hangup_by == "app" and not flow.aborted
 
 
-STREAMING = replace(SETUP, plan=replace(PLAN, delivery="stream"), stream=f"{CALL}-stream")
+STREAMING = replace(
+    SETUP, plan=replace(PLAN, recipients=(Recipient("09000001001", delivery="stream"),)),
+    streams=(f"{CALL}-stream",), files=False,
+)
 
 
 def test_stream_delivery_plays_the_notice_at_once_and_streams_after_the_tone() -> None:

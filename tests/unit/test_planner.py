@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from callrec_ari.calls.args import StasisArgs
 from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
 from callrec_ari.config import Config, LineConfig
-from callrec_ari.model.plan import CallPlan
+from callrec_ari.model.plan import CallPlan, Recipient
 
 A = LineConfig(endpoint="1001", number="09000001001", notice="callrec/notice-a")
 B = LineConfig(endpoint="1002", number="09000001002", notice="callrec/notice-b")
@@ -54,7 +55,7 @@ def test_outgoing_to_an_outside_number() -> None:
         call_id=CALL, direction="outgoing", caller_number=A.number, callee_number=OUTSIDE_NUMBER,
         line="1001", callee_endpoint="PJSIP/0312345678@carrier", record=True, reason="recorded",
         to_caller=sound(A), to_callee=sound(A), tone="sound:beep", notice_reason="notice-to-both",
-        caller_id=A.number,
+        caller_id=A.number, recipients=(Recipient(A.number),),
     )
     assert p.plays_notice and p.notice_same_for_both
 
@@ -86,6 +87,28 @@ def test_outgoing_to_another_subscriber_line_each_hears_the_others_notice() -> N
     assert p.to_callee == sound(A)
     assert p.notice_reason == "notice-to-other-party"
     assert not p.notice_same_for_both
+    # R3.1, R1.5: both lines record, so each one's contract gets its own copy, the caller's first.
+    assert [r.line for r in p.recipients] == [A.number, B.number]
+
+
+def test_each_recording_contract_is_a_recipient_with_its_own_connection() -> None:
+    a = replace(A, contract="7", file_connection=31)
+    b = replace(B, contract="9", delivery="stream", stream_endpoint="rtp://10.0.0.9:4000", stream_secret="s9")
+    p = plan(out(a, b.number), Config(lines=(a, b)))
+    assert p.recipients == (
+        Recipient(a.number, "file", contract="7", connection_id=31),
+        Recipient(b.number, "stream", contract="9", stream_endpoint="rtp://10.0.0.9:4000",
+                  stream_secret="s9"),
+    )
+    assert p.file_recipients == p.recipients[:1] and p.stream_recipients == p.recipients[1:]
+    assert p.recipient_for(b.number) == p.recipients[1] and p.recipient_for("0312345678") is None
+
+
+def test_a_line_that_does_not_record_is_no_recipient() -> None:
+    p = plan(out(replace(NOT_STARTED, contract="3"), B.number))
+    assert p.record and [r.line for r in p.recipients] == [B.number] and p.reason == "recorded-by-callee"
+    unrecorded = plan(out(A, "117"))
+    assert not unrecorded.record and unrecorded.recipients == () and unrecorded.delivery == "file"
 
 
 def test_outgoing_to_a_subscriber_line_dialled_in_plus_format() -> None:
@@ -211,7 +234,7 @@ def test_incoming_to_a_line() -> None:
         call_id=CALL, direction="incoming", caller_number=OUTSIDE_NUMBER, callee_number=B.number,
         line="1002", callee_endpoint="PJSIP/1002", record=True, reason="recorded",
         to_caller=sound(B), to_callee=sound(B), tone="sound:beep", notice_reason="notice-to-both",
-        caller_id=OUTSIDE_NUMBER,
+        caller_id=OUTSIDE_NUMBER, recipients=(Recipient(B.number),),
     )
 
 
