@@ -1,0 +1,62 @@
+"""The typed hand-over (model/call.py): which copies a finished call makes, and what each says."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from callrec_ari.calls.journal import JournalEntry
+from callrec_ari.model.call import CallTimes, FinishedCall, RecordedSegment
+from callrec_ari.model.plan import CallPlan, Recipient
+from callrec_ari.rules.manifest import idempotency_key
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+A = Recipient("09000001001", "file", contract="7", connection_id=31)
+B = Recipient("09000001002", "file", contract="9", connection_id=44)
+S = Recipient("09000001002", "stream", contract="9", stream_endpoint="rtp://10.0.0.9:4000")
+PLAN = CallPlan(call_id="c1", direction="outgoing", caller_number=A.line, callee_number=B.line, line="1001",
+                callee_endpoint="PJSIP/1002", record=True, reason="recorded", recipients=(A, B))
+TIMES = CallTimes(started=T0, answered=T0 + timedelta(seconds=2), notice_started=T0 + timedelta(seconds=2.1),
+                  ended=T0 + timedelta(seconds=30))
+SEGMENTS = (RecordedSegment("callrec/c1/c1-001", 1, T0 + timedelta(seconds=2)),)
+
+
+def finished(plan: CallPlan = PLAN, segments: tuple[RecordedSegment, ...] = SEGMENTS) -> FinishedCall:
+    return FinishedCall(plan=plan, times=TIMES, end_cause=16, hangup_by="caller", segments=segments)
+
+
+def test_a_call_between_two_recording_contracts_makes_one_copy_each() -> None:
+    call = finished()
+    assert call.file_copies == (A, B)
+    mine, theirs = call.manifest_call(A), call.manifest_call(B)
+    assert (mine.line, mine.contract, theirs.line, theirs.contract) == (A.line, "7", B.line, "9")
+    assert (mine.caller, mine.callee) == (theirs.caller, theirs.callee) == (A.line, B.line)
+    assert idempotency_key("c1", mine.contract) != idempotency_key("c1", theirs.contract)
+    assert idempotency_key("c1", "") == "c1"  # single tenant: the call id, as before
+
+
+def test_stream_contracts_get_no_file_copy_and_the_record_says_how_it_was_delivered() -> None:
+    call = finished(replace(PLAN, recipients=(A, S)))
+    assert call.file_copies == (A,)
+    assert call.delivery_type == "file"  # the call's own line (the caller's) is A's, by file
+    incoming = replace(PLAN, direction="incoming", caller_number="0312345678", recipients=(S,))
+    assert finished(incoming).delivery_type == "stream"
+
+
+def test_nothing_to_copy_without_recording_or_audio() -> None:
+    assert finished(replace(PLAN, record=False, recipients=())).file_copies == ()
+    assert finished(replace(PLAN, record=False, recipients=())).delivery_type is None
+    assert finished(segments=()).file_copies == ()
+
+
+def test_a_hand_made_plan_without_recipients_has_one_single_tenant_copy() -> None:
+    call = finished(replace(PLAN, recipients=()))
+    assert call.file_copies == (Recipient(A.line),) and call.manifest_call(call.file_copies[0]).contract == ""
+    assert call.delivery_type == "file"
+
+
+def test_the_journal_keeps_the_recipients_across_a_restart() -> None:
+    entry = JournalEntry(plan=replace(PLAN, recipients=(A, S)), state="talking", caller_id="x",
+                         callee_id="c1-callee", bridge_id="c1", times=TIMES, segments=SEGMENTS)
+    again = JournalEntry.from_json(entry.to_json())
+    assert again.plan == entry.plan and again.plan.recipients == (A, S)
