@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.contracts import service
+from callrec_ari.contracts.call_records import CallRecord
 from callrec_ari.contracts.models import Connection
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
@@ -32,13 +33,14 @@ from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.service import make_worker
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 from callrec_ari.pbx.local import AsteriskTarget
-from callrec_ari.receiver.app import serve
+from callrec_ari.receiver.app import StreamOptions, serve
 from callrec_ari.receiver.verify import verify_zip
 from callrec_ari.rules.enrollment import LineRequest
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, assert_clean
 from tests.integration.test_call_flow import OUTSIDE, StartApp, run_parties, uac, uas
 from tests.integration.test_faults import manifest_of
 from tests.integration.test_rules_in_calls import register
+from tests.integration.test_stream_delivery import read_wav as read_stream
 from tests.support.sipp import Sipp, uas_scenario
 from tests.support.sshd import SSHD_USABLE, Sshd, run_sshd
 
@@ -47,8 +49,8 @@ pytestmark = [pytest.mark.asterisk,
 LINE = {"A": ("09000001001", "1001"), "B": ("09000001002", "1002"), "C": ("09000001003", "1003")}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -63,11 +65,19 @@ class Customer:
     secret: str = ""
     port: int = 0
     inbox: Path = Path()
+    rtp_port: int = 0  # set: the receiver takes streams too (RTP on this port, notifications on /streams)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
     def zips(self) -> list[Path]:
         return sorted(self.inbox.glob("*.zip"))
+
+    def streams(self) -> dict[str, dict[str, object]]:
+        """Call id -> the stream's metadata, for each stream this customer received."""
+        return {p.stem: json.loads(p.read_text()) for p in sorted((self.inbox / "streams").glob("*.json"))}
+
+    def stream_endpoint(self) -> str:
+        return f"rtp://127.0.0.1:{self.rtp_port}?control=http://127.0.0.1:{self.port}/streams"
 
     def manifests(self) -> list[dict[str, object]]:
         out = []
@@ -79,7 +89,9 @@ class Customer:
     async def up(self) -> None:
         if self.port and self.task is None:
             self.stop = asyncio.Event()
-            self.task = asyncio.create_task(serve(self.inbox, self.secret, "127.0.0.1", self.port, self.stop))
+            stream = StreamOptions(self.rtp_port, "127.0.0.1", 10.0) if self.rtp_port else None
+            self.task = asyncio.create_task(serve(self.inbox, self.secret, "127.0.0.1", self.port, self.stop,
+                                                  stream=stream))
             await asyncio.sleep(0.2)
 
     async def down(self) -> None:
@@ -300,4 +312,60 @@ async def test_a_dead_customer_never_slows_another_and_edits_and_removals_apply_
     await b.up()
     await asyncio.sleep(0.5)
     assert {m["call_id"] for m in b.manifests()} == {first.plan.call_id, second.plan.call_id}
+    await assert_clean(ari)
+
+
+async def test_a_call_between_a_file_and_a_stream_customer_reaches_each_its_own_way(
+    start_app: StartApp, ari, tones, tmp_path: Path, platform: Platform  # type: ignore[no-untyped-def]
+):
+    a, b = platform.customers["A"], platform.customers["B"]
+    b.rtp_port = free_port(socket.SOCK_DGRAM)
+    with platform.db.begin() as s:  # B takes its calls as a stream (R1.4), A as files (R1.1)
+        service.enroll_connection(s, b.contract_id, "stream", b.stream_endpoint(), b.secret)
+    await a.up()
+    await b.up()
+    platform.start_worker()
+    app = await start_app(lines_from="database", db=platform.db,
+                          submitter=RecordingSubmitter(platform.settings, platform.db))
+    await register(tmp_path, "1002", 5090, 6020)
+
+    # GIVEN a call from A's line to B's: A records to file, B streams
+    await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=7_000, callee_line="1002")
+    mixed = await app.outcome()
+    assert [(r.contract, r.delivery) for r in mixed.plan.recipients] == [
+        (str(a.contract_id), "file"), (str(b.contract_id), "stream")]
+    # THEN A gets its ZIP, B its stream, and neither the other's
+    await wait_until(lambda: len(a.zips()) == 1 and mixed.plan.call_id in b.streams())
+    assert [m["call_id"] for m in a.manifests()] == [mixed.plan.call_id] and not b.zips()
+    assert not (a.inbox / "streams").exists() or not a.streams()
+    assert b.streams()[mixed.plan.call_id]["metadata"]["line"] == LINE["B"][0]  # type: ignore[index]
+    audio = read_stream(b.inbox / "streams" / f"{mixed.plan.call_id}.wav")
+    body = slice(int(0.3 / 0.05), int((audio.duration - 0.3) / 0.05))
+    for freq in (CALLER_TONE, CALLEE_TONE):
+        assert audio.present(freq)[body].mean() > 0.9, freq
+    await wait_until(lambda: not platform.outbox() and not platform.wavs(mixed.plan.call_id))
+
+    # WHEN A streams too THEN the next call between them is two streams, each to its own customer
+    a.rtp_port = free_port(socket.SOCK_DGRAM)
+    await a.down()
+    await a.up()
+    with platform.db.begin() as s:
+        service.enroll_connection(s, a.contract_id, "stream", a.stream_endpoint(), a.secret)
+    await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=6_000, callee_line="1002")
+    streams = await app.outcome()
+    assert [r.delivery for r in streams.plan.recipients] == ["stream", "stream"]
+    assert streams.recordings == (), "stream delivery keeps nothing on the platform"
+    await wait_until(lambda: streams.plan.call_id in a.streams() and streams.plan.call_id in b.streams())
+    assert a.streams()[streams.plan.call_id]["metadata"]["line"] == LINE["A"][0]  # type: ignore[index]
+    assert b.streams()[streams.plan.call_id]["metadata"]["line"] == LINE["B"][0]  # type: ignore[index]
+    for customer in (a, b):
+        heard = read_stream(customer.inbox / "streams" / f"{streams.plan.call_id}.wav")
+        body = slice(int(0.3 / 0.05), int((heard.duration - 0.3) / 0.05))
+        for freq in (CALLER_TONE, CALLEE_TONE):
+            assert heard.present(freq)[body].mean() > 0.9, (customer.name, freq)
+    assert len(a.zips()) == 1 and not b.zips()
+    # the call records say how the call's own line (A's, the caller's) was delivered
+    with platform.db() as s:
+        kinds = dict(s.execute(select(CallRecord.call_id, CallRecord.delivery_type)).tuples().all())
+    assert kinds == {mixed.plan.call_id: "file", streams.plan.call_id: "stream"}
     await assert_clean(ari)
