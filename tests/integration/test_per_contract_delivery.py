@@ -366,6 +366,7 @@ async def test_a_call_between_a_file_and_a_stream_customer_reaches_each_its_own_
     assert len(a.zips()) == 1 and not b.zips()
     # the call records say how the call's own line (A's, the caller's) was delivered
     with platform.db() as s:
-        kinds = dict(s.execute(select(CallRecord.call_id, CallRecord.delivery_type)).tuples().all())
+        rows = s.execute(select(CallRecord.call_id, CallRecord.delivery_type)).all()
+    kinds = {call_id: kind for call_id, kind in rows}
     assert kinds == {mixed.plan.call_id: "file", streams.plan.call_id: "stream"}
     await assert_clean(ari)
