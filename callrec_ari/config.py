@@ -73,6 +73,8 @@ class Config:
     http_port: int = 8091  # 0: no HTTP server
     spool_min_free_mb: int = 512  # below this, new calls are connected unrecorded and an alert raised
     drain_timeout: float = 30.0  # SIGTERM: how long calls in progress may go on before being ended
+    # How often the number -> line map the dialplan falls back on is refreshed in Asterisk (seconds).
+    line_map_seconds: float = 30.0
 
     def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
         return next((line for line in self.lines if line.endpoint == endpoint), None)
@@ -105,6 +107,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"lines_from = {config.lines_from!r}: expected 'config' or 'database'")
     if config.log_format not in ("text", "json"):
         raise ConfigError(f"log_format = {config.log_format!r}: expected 'text' or 'json'")
+    if config.line_map_seconds <= 0:
+        raise ConfigError(f"line_map_seconds = {config.line_map_seconds!r}: expected a number > 0")
     if config.segment_seconds < 1:
         raise ConfigError(f"segment_seconds = {config.segment_seconds!r}: expected at least 1")
     seen: set[str] = set()

@@ -12,6 +12,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.app.finish import CallFinisher
+from callrec_ari.app.linemap import LineMap
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.stream import EventStream
@@ -63,6 +64,7 @@ class CallrecApp:
         self.reconciled = asyncio.Event()
         self._extra_on_finished = on_finished
         self.manager: CallManager | None = None
+        self.line_map: LineMap | None = None
         self.stream: EventStream | None = None
         self.ready = asyncio.Event()
 
@@ -85,6 +87,9 @@ class CallrecApp:
                     spool_has_room=self._spool_has_room, journal=self.journal,
                     stream_settings=self.stream_settings,
                 )
+                manager = self.manager
+                self.line_map = LineMap(self.ari, self.config, lambda: manager.lines)
+                refresh = calls.create_task(self.line_map.run(self.config.line_map_seconds), name="line-map")
                 if self.config.http_port:
                     self.http = await serve_http(self._checks(), self.config.http_host, self.config.http_port)
                 transcript = (
@@ -96,7 +101,10 @@ class CallrecApp:
                     on_disconnect=self._disconnected, transcript=transcript,
                 )
                 stream_task = asyncio.create_task(self.stream.run(), name="ari-events")
-                await asyncio.shield(stream_task)
+                try:
+                    await asyncio.shield(stream_task)
+                finally:
+                    refresh.cancel()  # the calls' task group waits for its tasks: this one never ends
         finally:
             if stream_task is not None and not stream_task.done():
                 stream_task.cancel()
@@ -151,6 +159,9 @@ class CallrecApp:
             # In its own task: the events of new calls must keep flowing meanwhile.
             self.reconciled.clear()
             self._calls.create_task(self._reconcile(), name="reconcile")
+            if self.line_map is not None:
+                # Asterisk may have restarted (its globals gone): write the whole map again.
+                self._calls.create_task(self.line_map.publish(everything=True), name="line-map-publish")
 
     async def _reconcile(self) -> None:
         assert self.manager is not None

@@ -98,6 +98,14 @@ class AriClient:
         result: JsonObject = await self.request("GET", "/asterisk/info")
         return result
 
+    async def set_global(self, variable: str, value: str) -> None:
+        """A dialplan global variable (``${GLOBAL(name)}``), kept until Asterisk restarts."""
+        await self.request("POST", "/asterisk/variable", {"variable": variable, "value": value})
+
+    async def get_global(self, variable: str) -> str:
+        result = await self.request("GET", "/asterisk/variable", {"variable": variable})
+        return str((result or {}).get("value", ""))
+
     async def application(self) -> JsonObject:
         result: JsonObject = await self.request("GET", f"/applications/{quote(self.settings.app)}")
         return result

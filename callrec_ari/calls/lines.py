@@ -17,6 +17,8 @@ class LineDirectory(Protocol):
 
     def by_number(self, number: str) -> LineConfig | None: ...
 
+    def all_lines(self) -> list[LineConfig]: ...
+
 
 class ConfigLines:
     """The ``[[lines]]`` of the configuration (the demo, tests, small static deployments)."""
@@ -29,3 +31,6 @@ class ConfigLines:
 
     def by_number(self, number: str) -> LineConfig | None:
         return self._config.line_by_number(number)
+
+    def all_lines(self) -> list[LineConfig]:
+        return list(self._config.lines)

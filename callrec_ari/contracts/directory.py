@@ -58,7 +58,16 @@ def line_by_number(session: Session, number: str) -> LineConfig | None:
     return _find(session, Line.number == number)
 
 
-__all__ = ["DEFAULT_NOTICE", "line_by_endpoint", "line_by_number", "to_line_config"]
+def enrolled_lines(session: Session) -> list[LineConfig]:
+    rows = session.execute(
+        select(Line, Contract).join(Contract, Line.contract_id == Contract.id)
+        .where(Line.removed_at.is_(None)).order_by(Line.id)
+    ).all()
+    return [to_line_config(line, contract) for line, contract in rows]
+
+
+__all__ = ["DEFAULT_NOTICE", "DatabaseLines", "enrolled_lines", "line_by_endpoint", "line_by_number",
+           "to_line_config"]
 
 
 class DatabaseLines:
@@ -75,3 +84,7 @@ class DatabaseLines:
     def by_number(self, number: str) -> LineConfig | None:
         with self._sessions() as session:
             return line_by_number(session, number)
+
+    def all_lines(self) -> list[LineConfig]:
+        with self._sessions() as session:
+            return enrolled_lines(session)

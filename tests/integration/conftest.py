@@ -129,6 +129,14 @@ class RunningApp:
     def __init__(self, app: CallrecApp) -> None:
         self.app = app
         self.outcomes: asyncio.Queue[FinishedCall] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    async def stop(self) -> None:
+        """The app goes away (as if killed between calls): Asterisk keeps running without it."""
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
     def events(self, *types: str) -> list[dict[str, Any]]:
         """The raw ARI events Asterisk sent the app so far (from its transcript), optionally by type."""
@@ -166,6 +174,7 @@ async def start_app(
         running = RunningApp(app)
         holder.append(running)
         tasks.append(asyncio.create_task(app.run()))
+        running.task = tasks[-1]
         await asyncio.wait_for(app.ready.wait(), 15)
         return running
 
