@@ -127,7 +127,13 @@ class AriClient:
         if caller_id:
             # 184 (withheld): the number still travels (PAI with Privacy: id) but is not shown.
             presentation = "prohib" if withheld else "allowed"
-            body = {"variables": {"CALLERID(num)": caller_id, "CALLERID(num-pres)": presentation}}
+            # On an outgoing channel the calling party is the *connected* line (Dial() copies it
+            # from the caller; /channels/create does not): chan_pjsip builds From and
+            # P-Asserted-Identity from it. Without it every call arrives as "Anonymous".
+            body = {"variables": {
+                "CONNECTEDLINE(num)": caller_id, "CONNECTEDLINE(num-pres)": presentation,
+                "CALLERID(num)": caller_id, "CALLERID(num-pres)": presentation,
+            }}
         return Channel.from_json(await self.request("POST", "/channels/create", params, json=body))
 
     async def dial(self, channel_id: str, timeout: int) -> None:

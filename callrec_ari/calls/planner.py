@@ -21,6 +21,7 @@ from callrec_ari.rules import (
     decide_recording,
     plan_notices,
 )
+from callrec_ari.rules.numbers import is_withheld
 
 
 class CallRefused(Exception):
@@ -90,7 +91,8 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         recording_lines = [x for x, rec in ((line, decision.recordable), (other, other_records)) if rec]
         # The reason says why the call is (not) recorded: the callee's line when only it records.
         reason = str(decision.reason) if decision.recordable or not other_records else "recorded-by-callee"
-        withheld = decision.withheld
+        # Presentation follows the call: 184 withholds, 186 shows, else the line's own setting.
+        withheld = is_withheld(decision.prefixes, line.withhold_caller_id)
     else:
         line = lines.by_number(args.dialled)
         if line is None:

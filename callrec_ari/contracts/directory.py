@@ -29,6 +29,7 @@ def to_line_config(line: Line, contract: Contract) -> LineConfig:
         notice=line.notice or DEFAULT_NOTICE,
         recording_started=line.recording_started,
         consent=line.consent,
+        withhold_caller_id=line.withhold_caller_id,
         omit_notice=contract.omit_notice,
         contract_suspended=contract.suspended,
         line_suspended=line.suspended,

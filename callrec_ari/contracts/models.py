@@ -46,6 +46,8 @@ class Line(Base):
     recording_started: Mapped[bool] = mapped_column(Boolean, default=False)  # R3.1, R4.1
     consent: Mapped[bool] = mapped_column(Boolean, default=False)  # R5.4
     notice: Mapped[str | None] = mapped_column(String(200), default=None)  # None: the default notice
+    # The line withholds its number by default; 186 shows it for one call, 184 withholds it.
+    withhold_caller_id: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)  # R5.5
     suspended_reason: Mapped[str | None] = mapped_column(Text, default=None)
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())

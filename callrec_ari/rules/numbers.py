@@ -153,9 +153,10 @@ def strip_prefixes(digits: str) -> tuple[str, tuple[str, ...]]:
     return digits, tuple(stripped)
 
 
-def is_withheld(prefixes: Iterable[str]) -> bool:
-    """Caller ID is withheld when 184 was dialled and no later 186 presented it again."""
-    withheld = False
+def is_withheld(prefixes: Iterable[str], line_withholds: bool = False) -> bool:
+    """Caller ID is withheld when 184 was dialled and no later 186 presented it again; with neither,
+    the line's own setting decides (a line may withhold by default, and 186 shows it per call)."""
+    withheld = line_withholds
     for prefix in prefixes:
         if prefix == WITHHOLD_PREFIX:
             withheld = True

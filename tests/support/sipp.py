@@ -342,6 +342,7 @@ class Sipp:
     calls: int = 1
     timeout_s: int = 60
     name: str = "sipp"
+    trace_messages: bool = False  # keep every SIP message in <name>.messages.log (see messages())
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> Sipp:
@@ -356,6 +357,8 @@ class Sipp:
             "-timeout", f"{self.timeout_s}s", "-timeout_error", "-max_recv_loops", "1000",
             "-m", str(self.calls), "-l", str(self.calls),
         ]
+        if self.trace_messages:
+            cmd += ["-trace_msg", "-message_file", str(self.workdir / f"{self.name}.messages.log")]
         if self.service:
             cmd += ["-s", self.service]
         if self.user:
@@ -382,6 +385,23 @@ class Sipp:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def messages(self) -> str:
+        """The SIP messages this party sent and received (with ``trace_messages``)."""
+        path = self.workdir / f"{self.name}.messages.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def received_invite(self) -> dict[str, str]:
+        """The headers of the first INVITE this party received (lower-case names; the last wins)."""
+        text = self.messages()
+        start = text.find("INVITE sip:")
+        assert start >= 0, "no INVITE received"
+        head = text[start:].split("\n\n", 1)[0].replace("\r", "")
+        headers: dict[str, str] = {}
+        for line in head.splitlines()[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return headers
 
     def diagnostics(self) -> str:
         parts = []
