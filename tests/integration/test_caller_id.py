@@ -5,15 +5,19 @@ other party (SIPp) really received, on recorded and unrecorded calls alike."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from dataclasses import replace
 
 import pytest
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.config import DEMO_LINES
-from tests.integration.conftest import assert_clean
-from tests.integration.test_call_flow import OUTSIDE, StartApp, run_parties, uac
+from tests.integration.conftest import CALLEE_TONE, assert_clean
+from tests.integration.test_call_flow import OUTSIDE, StartApp, fetch_recording, run_parties, uac
 from tests.integration.test_rules_in_calls import register
+from tests.support.baresip import Baresip
+from tests.support.baresip import usable as baresip_usable
 from tests.support.sipp import Sipp, uas_scenario
 
 pytestmark = pytest.mark.asterisk
@@ -58,4 +62,47 @@ async def test_the_callee_sees_what_the_call_presents(
         assert "anonymous" in invite["from"].lower() and CALLER not in invite["from"], invite
     assert (f"sip:{CALLER}@" in invite.get("p-asserted-identity", "")) is pai, invite
     assert invite.get("privacy") == privacy, invite
+    await assert_clean(ari, outcome.recordings)
+
+
+PHONE_CASES = [
+    pytest.param(LINE_1002, False, True, id="plain"),
+    pytest.param("184" + LINE_1002, False, False, id="184"),
+    pytest.param("186" + LINE_1002, True, True, id="186-from-a-withholding-line"),
+]
+
+
+@pytest.mark.skipif(not baresip_usable(), reason="needs baresip (make deps)")
+@pytest.mark.parametrize(("dialled", "withholds", "shown"), PHONE_CASES)
+async def test_a_real_softphone_sees_what_the_call_presents(
+    start_app: StartApp, ari: AriClient, tones, tmp_path,  # type: ignore[no-untyped-def]
+    dialled: str, withholds: bool, shown: bool,
+):
+    """Line 1002 is baresip, a real softphone: it answers, its microphone is a WAV tone."""
+    lines = tuple(replace(line, withhold_caller_id=withholds) if line.endpoint == "1001" else line
+                  for line in DEMO_LINES)
+    app = await start_app(lines=lines)
+    mic = tmp_path / "phone-mic.wav"
+    sox = ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(mic), "synth", "60", "sine",
+           str(CALLEE_TONE), "vol", "0.5"]
+    await asyncio.to_thread(subprocess.run, sox, check=True)
+    phone = Baresip(tmp_path, "1002", 5094, mic).start()
+    try:
+        await phone.registered()
+        caller, _ = await run_parties(uac(tmp_path, dialled, tone=tones["caller"], talk_ms=8_000), None)
+        assert caller == 0
+        outcome = await app.outcome()
+        invite = phone.received_invite()
+    finally:
+        phone.stop()
+    if shown:
+        assert f"sip:{CALLER}@" in invite["from"] and f"sip:{CALLER}@" in invite["p-asserted-identity"]
+    else:
+        assert "anonymous" in invite["from"].lower() and "p-asserted-identity" not in invite, invite
+        assert CALLER not in str(invite)
+    # a recorded call with real audio from the phone: the notice, then both parties
+    assert outcome.plan.record and outcome.recordings
+    audio = await fetch_recording(ari, outcome.recordings[0])
+    talk = audio.present(CALLEE_TONE)[int(6.0 / 0.05):int((audio.duration - 0.5) / 0.05)]
+    assert talk.mean() > 0.9, "the softphone's microphone is not in the recording"
     await assert_clean(ari, outcome.recordings)
