@@ -16,10 +16,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
+from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.portal.app import make_app
 from callrec_ari.portal.demo import create_demo
-from callrec_ari.portal.settings import PortalSettings, load_portal_settings
-from callrec_ari.settings import SettingsError
+from callrec_ari.portal.settings import (
+    PortalConfigError,
+    PortalSettings,
+    load_portal_delivery,
+    load_portal_settings,
+)
+from callrec_ari.settings import SettingsError, read_settings
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -37,8 +43,8 @@ def _demo(url: str) -> None:
         print(f"  {item.login} / {item.password} / {item.role}")
 
 
-async def _serve(settings: PortalSettings, host: str, port: int) -> None:
-    runner = web.AppRunner(make_app(settings))
+async def _serve(settings: PortalSettings, delivery: DeliverySettings, host: str, port: int) -> None:
+    runner = web.AppRunner(make_app(settings, delivery))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -56,12 +62,14 @@ async def _serve(settings: PortalSettings, host: str, port: int) -> None:
 
 def portal(args: argparse.Namespace) -> int:
     try:
+        source = read_settings(args.config, error=PortalConfigError)  # parsed once, for both tables
         settings = load_portal_settings(
-            args.config,
+            source,
             database_url=args.database_url,
             notices_dir=args.notices_dir,
             cookie_secure=True if args.secure_cookies else None,
         )
+        delivery = load_portal_delivery(source)
     except SettingsError as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -75,7 +83,7 @@ def portal(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    asyncio.run(_serve(settings, args.host, args.port))
+    asyncio.run(_serve(settings, delivery, args.host, args.port))
     return EXIT_OK
 
 
@@ -84,7 +92,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "portal", help="run Customer Control and the operator console", description=__doc__
     )
     parser.add_argument("--config", metavar="PATH", default=None,
-                        help="TOML config file, its [portal] table ($CALLREC_CONFIG)")
+                        help="TOML config file: its [portal] table, and [delivery] for the "
+                        "platform's SSH key and timeouts ($CALLREC_CONFIG)")
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8090, help="listen port (default 8090)")
     parser.add_argument(

@@ -140,13 +140,25 @@ def remove_line(session: Session, number: str, now: datetime | None = None) -> L
     return line
 
 
+def needs_secret(type_: str, endpoint: str) -> bool:
+    """Every connection signs with its shared secret except a file connection to ``sftp://``, where
+    the platform authenticates with its SSH key (docs/delivery-protocol.md, SFTP transport)."""
+    return not (type_ == "file" and endpoint.strip().lower().startswith("sftp://"))
+
+
+def _check_connection(type_: str, endpoint: str, secret: str) -> None:
+    if not endpoint.strip():
+        raise InvalidInput("a connection needs an endpoint")
+    if not secret and needs_secret(type_, endpoint):
+        raise InvalidInput("a connection needs a secret (only an sftp:// file connection has none)")
+
+
 def enroll_connection(session: Session, contract_id: int, type_: str, endpoint: str, secret: str,
                       now: datetime | None = None) -> Connection:
     contract = get_contract(session, contract_id)
     if type_ not in CONNECTION_TYPES:
         raise InvalidInput(f"connection type {type_!r} is not one of {', '.join(CONNECTION_TYPES)} (R1.5)")
-    if not endpoint.strip() or not secret:
-        raise InvalidInput("a connection needs an endpoint and a secret")
+    _check_connection(type_, endpoint, secret)
     conn = Connection(contract_id=contract.id, type=type_, endpoint=endpoint.strip(), secret=secret,
                       enrolled_at=_now(now))
     session.add(conn)
@@ -154,10 +166,29 @@ def enroll_connection(session: Session, contract_id: int, type_: str, endpoint: 
     return conn
 
 
-def remove_connection(session: Session, connection_id: int, now: datetime | None = None) -> Connection:
+def enrolled_connection(session: Session, connection_id: int) -> Connection:
     conn = session.get(Connection, connection_id)
     if conn is None or conn.removed_at is not None:
         raise NotFound("enrolled connection", connection_id)
+    return conn
+
+
+def edit_connection(session: Session, connection_id: int, endpoint: str | None = None,
+                    secret: str | None = None) -> Connection:
+    """Change an enrolled connection in place (same id, type and enrollment date): the deliveries
+    queued for it use the new endpoint and secret from their next attempt (delivery/routing.py).
+    ``None`` keeps a value; a removed connection is refused (NotFound)."""
+    conn = enrolled_connection(session, connection_id)
+    new_endpoint = conn.endpoint if endpoint is None else endpoint.strip()
+    new_secret = conn.secret if secret is None else secret
+    _check_connection(conn.type, new_endpoint, new_secret)
+    conn.endpoint, conn.secret = new_endpoint, new_secret
+    session.flush()
+    return conn
+
+
+def remove_connection(session: Session, connection_id: int, now: datetime | None = None) -> Connection:
+    conn = enrolled_connection(session, connection_id)
     conn.removed_at = _now(now)
     session.flush()
     return conn
@@ -185,12 +216,15 @@ __all__ = [
     "NotFound",
     "add_service",
     "create_contract",
+    "edit_connection",
     "enroll_connection",
     "enroll_line",
+    "enrolled_connection",
     "enrolled_line",
     "facts",
     "flush_or_refuse",
     "get_contract",
+    "needs_secret",
     "new_line",
     "remove_connection",
     "remove_line",

@@ -11,7 +11,8 @@ folder             feature
 ``auth/``          accounts, argon2id passwords, login limits, sessions (R4.2); its tables
 ``lines/``         the customer's line switches: start/stop recording, consent, notice choice
 ``notices/``       uploaded notices (R2.7): the customer's upload, the operator's approval
-``contracts/``     the contract: notice omission, connections and the test file, deliveries,
+``contracts/``     the contract: notice omission, connections (``connections``: their checks and
+                   audited changes, for both roles) and the test file (``testsend``), deliveries,
                    charges (R6), audit log pages, the operator's contract list and suspensions
 ``enrollment/``    the operator's enrollment (R5.1-R5.3): contracts, lines, CSV import,
                    connections

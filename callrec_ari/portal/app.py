@@ -10,11 +10,12 @@ import jinja2
 from aiohttp import web
 
 from callrec_ari.db import make_engine, make_sessionmaker
+from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.portal import routing, service_health
 from callrec_ari.portal.middleware import errors_middleware, session_middleware
 from callrec_ari.portal.service_health import ALERTS_KEY
 from callrec_ari.portal.settings import PortalSettings
-from callrec_ari.portal.state import CSRF_KEY, DB_KEY, SCOPE_KEY, SETTINGS_KEY, Db
+from callrec_ari.portal.state import CSRF_KEY, DB_KEY, DELIVERY_KEY, SCOPE_KEY, SETTINGS_KEY, Db
 
 UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and the other form fields
 
@@ -29,12 +30,15 @@ async def _context(request: web.Request) -> dict[str, Any]:
     }
 
 
-def make_app(settings: PortalSettings) -> web.Application:
+def make_app(settings: PortalSettings, delivery: DeliverySettings | None = None) -> web.Application:
+    """``delivery``: the ``[delivery]`` settings the worker delivers with (timeouts, the platform's SSH
+    key): the connections' checks and "send a test file" use them; defaults when not given."""
     app = web.Application(
         middlewares=[errors_middleware, session_middleware],
         client_max_size=settings.limits.max_bytes + UPLOAD_OVERHEAD,
     )
     app[SETTINGS_KEY] = settings
+    app[DELIVERY_KEY] = delivery or DeliverySettings(database_url=settings.database_url)
     service_health.install(app, settings.service_health_url, settings.service_health_interval)
     env = aiohttp_jinja2.setup(
         app,

@@ -1,5 +1,6 @@
 """Demo data for ``callrec portal --create-demo``: one contract with the demo lines 1001-1004 (the SIP
-accounts `make run` prints), a second contract to show isolation, and one account per role."""
+accounts `make run` prints) and a file connection to the reference receiver `make run` starts, a second
+contract to show isolation, and one account per role."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callrec_ari.contracts import service
-from callrec_ari.contracts.models import Contract, Line
+from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.portal.auth.actions import create_user
 from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR, PortalUser
 from callrec_ari.rules.enrollment import LineRequest
 
 DEMO_HOLDER = "Demo Trading Co."
 OTHER_HOLDER = "Other Logistics Ltd."
+# The reference receiver of `make run` (scripts/run-demo.sh: callrec receiver --port 8089 --secret ...,
+# config/demo.toml): each contract's recordings go to its own file connection, so the demo has one.
+DEMO_RECEIVER_URL = "http://127.0.0.1:8089/recordings"
+DEMO_RECEIVER_SECRET = "demo-secret"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,13 @@ def create_demo(session: Session) -> list[DemoLogin]:
                 # The demo records from the first call; stop a line in the portal to see the difference.
                 recording_started=True, consent=True,
             )
+    has_file_connection = session.scalars(
+        select(Connection.id).where(
+            Connection.contract_id == demo.id, Connection.type == "file", Connection.removed_at.is_(None)
+        )
+    ).first()
+    if has_file_connection is None:  # one the demo's administrator changed or replaced is left alone
+        service.enroll_connection(session, demo.id, "file", DEMO_RECEIVER_URL, DEMO_RECEIVER_SECRET)
     for item in DEMO_LOGINS:
         if session.scalars(select(PortalUser).where(PortalUser.login == item.login)).first() is None:
             contract_id = None if item.role == OPERATOR else (demo.id if "demo" in item.login else other.id)
@@ -60,4 +72,5 @@ def create_demo(session: Session) -> list[DemoLogin]:
     return list(DEMO_LOGINS)
 
 
-__all__ = ["DEMO_HOLDER", "DEMO_LOGINS", "DemoLogin", "create_demo"]
+__all__ = ["DEMO_HOLDER", "DEMO_LOGINS", "DEMO_RECEIVER_SECRET", "DEMO_RECEIVER_URL", "DemoLogin",
+           "create_demo"]

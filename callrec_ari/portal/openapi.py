@@ -40,9 +40,15 @@ _B, _S = {"type": "boolean"}, {"type": "string"}
 _SUSPEND = _json_body({"reason": _S, "lift": _B})
 
 
+# A file connection's endpoint: https://…, http://… or sftp://user@host[:port]/folder; the secret (16-200
+# printable characters) signs http(s) and stream deliveries and may be left out for sftp://.
 _CONNECTION = _json_body(
     {"type": {"type": "string", "enum": ["file", "stream"]}, "endpoint": _S, "secret": _S},
-    ["type", "endpoint", "secret"],
+    ["type", "endpoint"],
+)
+# An edit: a new endpoint, a new secret or both (absent, null or "" keeps the current value).
+_CONNECTION_EDIT = _json_body(
+    {"endpoint": {"type": "string", "nullable": True}, "secret": {"type": "string", "nullable": True}}
 )
 
 
@@ -90,7 +96,13 @@ def _enrollment_paths() -> dict[str, Any]:
             }
         },
         "/api/v1/operator/connections/{id}": {
-            "delete": {"summary": "Operator: remove a connection", "parameters": cid, "responses": op()}
+            "patch": {
+                "summary": "Operator: change a connection's endpoint or secret in place (same id)",
+                "parameters": cid,
+                "requestBody": _CONNECTION_EDIT,
+                "responses": op(),
+            },
+            "delete": {"summary": "Operator: remove a connection", "parameters": cid, "responses": op()},
         },
     }
 
@@ -145,15 +157,18 @@ def document() -> dict[str, Any]:
         "/api/v1/connections": {
             "get": {"summary": "Connections to the customer equipment (R1.5)", "responses": op()},
             "post": {
-                "summary": "Add a connection",
-                "requestBody": _json_body(
-                    {"type": {"type": "string", "enum": ["file", "stream"]}, "endpoint": _S, "secret": _S},
-                    ["type", "endpoint", "secret"],
-                ),
+                "summary": "Add a connection (file: https://, http:// or sftp://user@host[:port]/folder)",
+                "requestBody": _CONNECTION,
                 "responses": op("201"),
             },
         },
         "/api/v1/connections/{id}": {
+            "patch": {
+                "summary": "Change a connection's endpoint or secret in place: queued deliveries follow",
+                "parameters": [_path("id", "integer")],
+                "requestBody": _CONNECTION_EDIT,
+                "responses": op(),
+            },
             "delete": {
                 "summary": "Remove a connection",
                 "parameters": [_path("id", "integer")],
@@ -162,7 +177,7 @@ def document() -> dict[str, Any]:
         },
         "/api/v1/connections/{id}/test": {
             "post": {
-                "summary": "Send a test file to the customer equipment",
+                "summary": "Send a test file to the customer equipment, as a real delivery is sent",
                 "parameters": [_path("id", "integer")],
                 "responses": op(),
             }

@@ -60,6 +60,15 @@ def str_field(body: dict[str, Any], key: str, required: bool = True, limit: int 
     return value
 
 
+def edit_fields(body: dict[str, Any]) -> tuple[str, str]:
+    """A connection edit's ``endpoint`` and ``secret``: absent, null or "" keeps the current value."""
+    values = {k: body.get(k) for k in ("endpoint", "secret")}
+    return (
+        str_field(values, "endpoint", required=False, limit=500) if values["endpoint"] is not None else "",
+        str_field(values, "secret", required=False, limit=200) if values["secret"] is not None else "",
+    )
+
+
 def int_param(request: web.Request, name: str) -> int:
     text = request.match_info.get(name, "")
     if not text.isdigit() or len(text) > 12:
@@ -79,6 +88,7 @@ def query_int(request: web.Request, name: str, default: int, top: int = 1_000_00
 __all__ = [
     "bool_field",
     "done",
+    "edit_fields",
     "form_data",
     "form_field",
     "int_param",

@@ -4,6 +4,9 @@ Defaults < file < ``CALLREC_PORTAL_<KEY>`` (``[portal.limits]``: ``CALLREC_PORTA
 command line (``callrec portal``), through the one loader (:mod:`callrec_ari.settings`). The database
 URL is the product's ``CALLREC_DATABASE_URL``; the notices folder defaults to the local Asterisk root's
 (``CALLREC_ASTERISK_ROOT``).
+
+The portal also reads ``[delivery]`` (:func:`load_portal_delivery`): a connection's endpoint is checked,
+and a test file is sent, with the settings the delivery worker uses.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from callrec_ari.db.engine import DEFAULT_DATABASE_URL, ENV_DATABASE_URL, database_url
+from callrec_ari.delivery.settings import DeliveryConfigError, DeliverySettings
 from callrec_ari.notices.audio import AudioLimits
 from callrec_ari.settings import SettingsError, SettingsSource, as_source, load_table
 
@@ -42,7 +46,7 @@ class PortalSettings:
     login_window_minutes: float = 15.0
     limits: AudioLimits = field(default_factory=AudioLimits)
     page_size: int = 50
-    test_send_timeout: float = 10.0  # "send a test file": seconds to connect and to get the answer
+    test_send_timeout: float = 30.0  # "send a test file": seconds the whole send may take, at most
     service_health_url: str = ""  # the ARI app's /readyz: failing checks show as a banner on every page
     service_health_interval: float = 5.0
 
@@ -61,5 +65,18 @@ def load_portal_settings(source: SettingsSource | str | Path | None = None,
     return replace(loaded, database_url=database_url({ENV_DATABASE_URL: loaded.database_url}))
 
 
+def load_portal_delivery(source: SettingsSource | str | Path | None = None,
+                         env: Mapping[str, str] | None = None) -> DeliverySettings:
+    """``[delivery]`` as the portal uses it: the transports' timeouts and the platform's SSH identity
+    (``sftp_key``, ``sftp_known_hosts``) for customers' ``sftp://`` connections, read by the same loader
+    (same keys, same ``CALLREC_DELIVERY_<KEY>`` variables, same messages) as ``callrec deliver``.
+
+    Unlike the worker it does not require the single-tenant ``[delivery.connection]``: the portal
+    never delivers there, and a portal with no ``[delivery]`` table at all starts with the defaults."""
+    settings = as_source(source, env, DeliveryConfigError)
+    return load_table(DeliverySettings, settings, ("delivery",), DeliveryConfigError,
+                      defaults={"database_url": DEFAULT_DATABASE_URL})
+
+
 __all__ = ["DEFAULT_ASTERISK_ROOT", "PortalConfigError", "PortalSettings", "default_notices_dir",
-           "load_portal_settings"]
+           "load_portal_delivery", "load_portal_settings"]

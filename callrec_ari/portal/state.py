@@ -1,5 +1,6 @@
-"""What the application and each request carry: the database runner, the settings, the caller's
-:class:`~callrec_ari.portal.tenancy.Scope` and CSRF token (set by :mod:`.middleware`)."""
+"""What the application and each request carry: the database runner, the settings (the portal's and
+the ``[delivery]`` ones a test file is sent with), the caller's :class:`~callrec_ari.portal.tenancy.Scope`
+and CSRF token (set by :mod:`.middleware`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TypeVar
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.portal.errors import LoginRequired
 from callrec_ari.portal.settings import PortalSettings
 from callrec_ari.portal.tenancy import Scope
@@ -33,6 +35,7 @@ class Db:
 
 DB_KEY = web.AppKey("db", Db)
 SETTINGS_KEY = web.AppKey("settings", PortalSettings)
+DELIVERY_KEY = web.AppKey("delivery", DeliverySettings)
 SCOPE_KEY = web.RequestKey("scope", Scope)
 CSRF_KEY = web.RequestKey("csrf", str)
 
@@ -55,4 +58,5 @@ def operator_scope(request: web.Request) -> Scope:
     return scope
 
 
-__all__ = ["CSRF_KEY", "DB_KEY", "SCOPE_KEY", "SETTINGS_KEY", "Db", "is_api", "operator_scope", "scope_of"]
+__all__ = ["CSRF_KEY", "DB_KEY", "DELIVERY_KEY", "SCOPE_KEY", "SETTINGS_KEY", "Db", "is_api",
+           "operator_scope", "scope_of"]

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from callrec_ari.contracts import service
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
+from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.notices.audio import AudioLimits
 from callrec_ari.portal import audit
 from callrec_ari.portal.app import make_app
@@ -126,8 +127,9 @@ def world(tmp_path: Path, fresh_db_url: str) -> World:
 async def make_client(world: World) -> AsyncIterator[Callable[[], Any]]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def make() -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = TestClient(TestServer(make_app(world.settings)))
+    async def make(delivery: DeliverySettings | None = None) -> TestClient[Any, Any]:
+        """A client of the portal; ``delivery``: its ``[delivery]`` settings (default: the defaults)."""
+        client: TestClient[Any, Any] = TestClient(TestServer(make_app(world.settings, delivery)))
         await client.start_server()
         clients.append(client)
         return client

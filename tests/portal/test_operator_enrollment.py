@@ -42,7 +42,9 @@ def state(world: World) -> dict[str, Any]:
         return {
             "contracts": [(c.id, c.holder_name, c.reseller) for c in s.scalars(select(Contract))],
             "lines": [(ln.number, ln.contract_id, ln.removed_at) for ln in s.scalars(select(Line))],
-            "connections": [(c.id, c.removed_at) for c in s.scalars(select(Connection))],
+            "connections": [
+                (c.id, c.endpoint, c.secret, c.removed_at) for c in s.scalars(select(Connection))
+            ],
             "audit": s.scalar(select(func.count(AuditRecord.id))),
         }
 
@@ -263,12 +265,14 @@ def enrollment_calls(world: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", f"/operator/contracts/{world.a_id}/lines/import", {"csv": GOOD_CSV}),
         ("POST", f"/operator/lines/{A_NUMBERS[0]}/remove", {}),
         ("POST", f"/operator/contracts/{world.a_id}/connections", conn),
+        ("POST", f"/operator/connections/{world.b_connection}/edit", {"endpoint": "https://rec.x.example/"}),
         ("POST", f"/operator/connections/{world.b_connection}/remove", {}),
         ("POST", "/api/v1/operator/contracts", {"holder_name": "Sneaky"}),
         ("POST", f"/api/v1/operator/contracts/{world.a_id}/lines", {**line, "services": []}),
         ("POST", f"/api/v1/operator/contracts/{world.a_id}/lines/import", {"csv": GOOD_CSV}),
         ("DELETE", f"/api/v1/operator/lines/{A_NUMBERS[0]}", {}),
         ("POST", f"/api/v1/operator/contracts/{world.a_id}/connections", conn),
+        ("PATCH", f"/api/v1/operator/connections/{world.b_connection}", {"secret": "c-secret-0123456789"}),
         ("DELETE", f"/api/v1/operator/connections/{world.b_connection}", {}),
     ]
 

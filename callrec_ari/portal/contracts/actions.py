@@ -4,13 +4,13 @@ commits."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from sqlalchemy.orm import Session
 
 from callrec_ari.contracts import service
-from callrec_ari.contracts.models import CONNECTION_TYPES, Connection, Contract, Line
+from callrec_ari.contracts.models import Connection, Contract, Line
+from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.portal import audit
+from callrec_ari.portal.contracts import connections
 from callrec_ari.portal.errors import BadInput, PortalError
 from callrec_ari.portal.tenancy import Scope
 
@@ -24,48 +24,23 @@ def set_omit_notice(session: Session, scope: Scope, omit: bool) -> Contract:
     return contract
 
 
-def check_endpoint(type_: str, endpoint: str) -> None:
-    """A file connection posts to an http(s) URL; a stream connection names a host (URL or host:port)."""
-    if type_ not in CONNECTION_TYPES:
-        raise BadInput(
-            "connection-type-invalid", f"delivery type must be one of {', '.join(CONNECTION_TYPES)}"
-        )
-    text = endpoint.strip()
-    if not text or len(text) > 500 or any(c.isspace() or ord(c) < 32 for c in text):
-        raise BadInput("connection-endpoint-invalid", "give the customer equipment's address (no spaces)")
-    if type_ == "file":
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BadInput(
-                "connection-endpoint-invalid",
-                "a file connection needs an http:// or https:// URL, e.g. https://rec.example.com/recordings",
-            )
+def add_connection(session: Session, scope: Scope, type_: str, endpoint: str, secret: str,
+                   delivery: DeliverySettings) -> Connection:
+    contract = scope.contract(session, scope.require_customer())
+    return connections.add(session, scope, contract, type_, endpoint, secret, delivery)
 
 
-def add_connection(session: Session, scope: Scope, type_: str, endpoint: str, secret: str) -> Connection:
-    contract_id = scope.require_customer()
-    check_endpoint(type_, endpoint)
-    if not 16 <= len(secret) <= 200:
-        raise BadInput("connection-secret-invalid", "the shared secret is 16-200 characters")
-    conn = service.enroll_connection(session, contract_id, type_, endpoint, secret)
-    audit.record(
-        session,
-        scope,
-        "connection-added",
-        contract_id,
-        connection=conn.id,
-        type=type_,
-        endpoint=conn.endpoint,
-    )
-    return conn
+def edit_connection(session: Session, scope: Scope, connection_id: int, endpoint: str, secret: str,
+                    delivery: DeliverySettings) -> Connection:
+    """The customer's own connection only: another contract's is "not found" (404)."""
+    scope.require_customer()
+    conn = scope.connection(session, connection_id)
+    return connections.edit(session, scope, conn, endpoint, secret, delivery)
 
 
 def remove_connection(session: Session, scope: Scope, connection_id: int) -> Connection:
     scope.require_customer()
-    conn = scope.connection(session, connection_id)
-    service.remove_connection(session, conn.id)
-    audit.record(session, scope, "connection-removed", conn.contract_id, connection=conn.id)
-    return conn
+    return connections.remove(session, scope, scope.connection(session, connection_id))
 
 
 def suspend_contract(session: Session, scope: Scope, contract_id: int, reason: str, lift: bool) -> Contract:
@@ -111,7 +86,7 @@ def suspend_line(session: Session, scope: Scope, number: str, reason: str, lift:
 
 __all__ = [
     "add_connection",
-    "check_endpoint",
+    "edit_connection",
     "remove_connection",
     "set_omit_notice",
     "suspend_contract",

@@ -11,8 +11,8 @@ from callrec_ari.portal import audit
 from callrec_ari.portal.contracts import actions, queries
 from callrec_ari.portal.contracts.testsend import run_test_send
 from callrec_ari.portal.lines.queries import line_dict, lines_page
-from callrec_ari.portal.params import bool_field, int_param, json_body, query_int, str_field
-from callrec_ari.portal.state import DB_KEY, scope_of
+from callrec_ari.portal.params import bool_field, edit_fields, int_param, json_body, query_int, str_field
+from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, scope_of
 
 routes = web.RouteTableDef()
 
@@ -51,18 +51,33 @@ async def connections(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/connections")
 async def add_connection(request: web.Request) -> web.Response:
-    scope = scope_of(request)
+    scope, delivery = scope_of(request), request.app[DELIVERY_KEY]
     body = await json_body(request)
     type_, endpoint, secret = (
         str_field(body, "type", limit=16),
         str_field(body, "endpoint", limit=500),
-        str_field(body, "secret", limit=200),
+        str_field(body, "secret", required=False, limit=200),  # none for sftp://
     )
     return web.json_response(
         await request.app[DB_KEY].run(
-            lambda s: queries.connection_dict(actions.add_connection(s, scope, type_, endpoint, secret))
+            lambda s: queries.connection_dict(
+                actions.add_connection(s, scope, type_, endpoint, secret, delivery)
+            )
         ),
         status=201,
+    )
+
+
+@routes.patch("/api/v1/connections/{id}")
+async def edit_connection(request: web.Request) -> web.Response:
+    scope, conn_id, delivery = scope_of(request), int_param(request, "id"), request.app[DELIVERY_KEY]
+    endpoint, secret = edit_fields(await json_body(request))
+    return web.json_response(
+        await request.app[DB_KEY].run(
+            lambda s: queries.connection_dict(
+                actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery)
+            )
+        )
     )
 
 

@@ -3,17 +3,18 @@ charges (R6) and audit log; the operator's contracts, suspensions (R5.5) and who
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from callrec_ari.portal import audit
-from callrec_ari.portal.contracts import actions, queries
+from callrec_ari.portal.contracts import actions, connections, queries
 from callrec_ari.portal.contracts.testsend import run_test_send
 from callrec_ari.portal.lines.queries import line_dict, lines_page
 from callrec_ari.portal.params import done, form_data, form_field, int_param, query_int
-from callrec_ari.portal.state import DB_KEY, scope_of
+from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, scope_of
 
 routes = web.RouteTableDef()
 
@@ -23,10 +24,12 @@ routes = web.RouteTableDef()
 async def settings(request: web.Request) -> dict[str, Any]:
     scope = scope_of(request)
     cid = scope.require_customer()
+    public_key = await asyncio.to_thread(connections.platform_public_key, request.app[DELIVERY_KEY])
     return await request.app[DB_KEY].run(
         lambda s: {
             "contract": queries.contract_dict(scope.contract(s, cid)),
             "connections": queries.connections(s, scope, cid),
+            "sftp_public_key": public_key,
         }
     )
 
@@ -41,14 +44,27 @@ async def omit_notice(request: web.Request) -> web.Response:
 
 @routes.post("/connections")
 async def add_connection(request: web.Request) -> web.Response:
-    scope, form = scope_of(request), await form_data(request)
+    scope, form, delivery = scope_of(request), await form_data(request), request.app[DELIVERY_KEY]
     type_, endpoint, secret = (
         form_field(form, "type", 16),
         form_field(form, "endpoint", 500),
         form_field(form, "secret", 200),
     )
-    await request.app[DB_KEY].run(lambda s: actions.add_connection(s, scope, type_, endpoint, secret))
+    await request.app[DB_KEY].run(
+        lambda s: actions.add_connection(s, scope, type_, endpoint, secret, delivery)
+    )
     raise done("/settings", "connection added")
+
+
+@routes.post("/connections/{id}/edit")
+async def edit_connection(request: web.Request) -> web.Response:
+    scope, conn_id, delivery = scope_of(request), int_param(request, "id"), request.app[DELIVERY_KEY]
+    form = await form_data(request)
+    endpoint, secret = form_field(form, "endpoint", 500), form_field(form, "secret", 200)
+    await request.app[DB_KEY].run(
+        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery)
+    )
+    raise done("/settings", f"connection {conn_id} saved")
 
 
 @routes.post("/connections/{id}/remove")

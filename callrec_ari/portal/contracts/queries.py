@@ -33,12 +33,12 @@ def contract_dict(contract: Contract) -> dict[str, Any]:
 
 
 def connection_dict(conn: Connection) -> dict[str, Any]:
-    # The secret is write-only: shown as its last 4 characters.
+    # The secret is write-only: shown as its last 4 characters ("" when there is none: sftp://).
     return {
         "id": conn.id,
         "type": conn.type,
         "endpoint": conn.endpoint,
-        "secret_hint": "…" + conn.secret[-4:],
+        "secret_hint": "…" + conn.secret[-4:] if conn.secret else "",
         "enrolled_at": _iso(conn.enrolled_at),
     }
 

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from callrec_ari.contracts import service
 from callrec_ari.contracts.csv_import import RowError, import_lines_csv
 from callrec_ari.contracts.models import Connection, Contract, Line
+from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.portal import audit
-from callrec_ari.portal.contracts.actions import check_endpoint
+from callrec_ari.portal.contracts import connections
 from callrec_ari.portal.errors import BadInput, PortalError
 from callrec_ari.portal.tenancy import Scope
 from callrec_ari.rules.enrollment import LineRequest
@@ -121,33 +122,23 @@ def remove_line(session: Session, scope: Scope, number: str) -> Line:
     return line
 
 
-def add_connection(
-    session: Session, scope: Scope, contract_id: int, type_: str, endpoint: str, secret: str
-) -> Connection:
+def add_connection(session: Session, scope: Scope, contract_id: int, type_: str, endpoint: str, secret: str,
+                   delivery: DeliverySettings) -> Connection:
     scope.require_operator()
     contract = scope.contract(session, contract_id)
-    check_endpoint(type_, endpoint)
-    if not 16 <= len(secret) <= 200 or any(ord(c) < 32 or ord(c) == 127 for c in secret):
-        raise BadInput("connection-secret-invalid", "the shared secret is 16-200 printable characters")
-    conn = service.enroll_connection(session, contract.id, type_, endpoint, secret)
-    audit.record(
-        session,
-        scope,
-        "connection-added",
-        contract.id,
-        connection=conn.id,
-        type=type_,
-        endpoint=conn.endpoint,
-    )
-    return conn
+    return connections.add(session, scope, contract, type_, endpoint, secret, delivery)
+
+
+def edit_connection(session: Session, scope: Scope, connection_id: int, endpoint: str, secret: str,
+                    delivery: DeliverySettings) -> Connection:
+    scope.require_operator()
+    conn = scope.connection(session, connection_id)
+    return connections.edit(session, scope, conn, endpoint, secret, delivery)
 
 
 def remove_connection(session: Session, scope: Scope, connection_id: int) -> Connection:
     scope.require_operator()
-    conn = scope.connection(session, connection_id)
-    service.remove_connection(session, conn.id)
-    audit.record(session, scope, "connection-removed", conn.contract_id, connection=conn.id)
-    return conn
+    return connections.remove(session, scope, scope.connection(session, connection_id))
 
 
 __all__ = [
@@ -155,6 +146,7 @@ __all__ = [
     "add_connection",
     "clean_text",
     "create_contract",
+    "edit_connection",
     "enroll_line",
     "import_lines",
     "remove_connection",

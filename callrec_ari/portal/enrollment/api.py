@@ -12,8 +12,8 @@ from callrec_ari.portal.enrollment import actions
 from callrec_ari.portal.enrollment.actions import ImportRefused
 from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.lines.queries import line_dict
-from callrec_ari.portal.params import bool_field, int_param, json_body, str_field
-from callrec_ari.portal.state import DB_KEY, operator_scope
+from callrec_ari.portal.params import bool_field, edit_fields, int_param, json_body, str_field
+from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, operator_scope
 
 routes = web.RouteTableDef()
 
@@ -72,13 +72,25 @@ async def remove_line_api(request: web.Request) -> web.Response:
 @routes.post("/api/v1/operator/contracts/{id}/connections")
 async def add_connection_api(request: web.Request) -> web.Response:
     scope, cid = operator_scope(request), int_param(request, "id")
+    delivery = request.app[DELIVERY_KEY]
     body = await json_body(request)
     type_, endpoint = str_field(body, "type", limit=20), str_field(body, "endpoint", limit=500)
-    secret = str_field(body, "secret", limit=200)
+    secret = str_field(body, "secret", required=False, limit=200)  # none for sftp://
     row = await request.app[DB_KEY].run(
-        lambda s: connection_dict(actions.add_connection(s, scope, cid, type_, endpoint, secret))
+        lambda s: connection_dict(actions.add_connection(s, scope, cid, type_, endpoint, secret, delivery))
     )
     return web.json_response(row, status=201)
+
+
+@routes.patch("/api/v1/operator/connections/{id}")
+async def edit_connection_api(request: web.Request) -> web.Response:
+    scope, conn_id = operator_scope(request), int_param(request, "id")
+    delivery = request.app[DELIVERY_KEY]
+    endpoint, secret = edit_fields(await json_body(request))
+    row = await request.app[DB_KEY].run(
+        lambda s: connection_dict(actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery))
+    )
+    return web.json_response(row)
 
 
 @routes.delete("/api/v1/operator/connections/{id}")

@@ -11,7 +11,7 @@ from callrec_ari.portal.enrollment import actions
 from callrec_ari.portal.enrollment.actions import ImportRefused, split_services
 from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.params import done, form_data, form_field, int_param
-from callrec_ari.portal.state import DB_KEY, operator_scope
+from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, operator_scope
 
 routes = web.RouteTableDef()
 
@@ -78,10 +78,22 @@ async def add_connection_form(request: web.Request) -> web.Response:
         form_field(form, "endpoint", 500),
         form_field(form, "secret", 200),
     )
+    delivery = request.app[DELIVERY_KEY]
     conn_id = await request.app[DB_KEY].run(
-        lambda s: actions.add_connection(s, scope, cid, type_, endpoint, secret).id
+        lambda s: actions.add_connection(s, scope, cid, type_, endpoint, secret, delivery).id
     )
     raise done(f"/operator/contracts/{cid}", f"connection {conn_id} added")
+
+
+@routes.post("/operator/connections/{id}/edit")
+async def edit_connection_form(request: web.Request) -> web.Response:
+    scope, conn_id = operator_scope(request), int_param(request, "id")
+    form, delivery = await form_data(request), request.app[DELIVERY_KEY]
+    endpoint, secret = form_field(form, "endpoint", 500), form_field(form, "secret", 200)
+    cid = await request.app[DB_KEY].run(
+        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery).contract_id
+    )
+    raise done(f"/operator/contracts/{cid}", f"connection {conn_id} saved")
 
 
 @routes.post("/operator/connections/{id}/remove")
