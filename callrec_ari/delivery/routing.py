@@ -64,6 +64,10 @@ def route_from_settings(conn: ConnectionSettings) -> Route:
 def route_for_endpoint(name: str, endpoint: str, secret: str, settings: DeliverySettings) -> Route:
     """A contract's file connection endpoint; RouteError when the platform cannot deliver to it."""
     parts = urlsplit(endpoint.strip())
+    try:
+        port = parts.port  # ValueError: not a number, or out of range
+    except ValueError as exc:
+        raise RouteError(f"{name}: {endpoint!r} has a bad port: {exc}") from exc
     if parts.scheme in ("http", "https") and parts.netloc:
         if not secret:
             raise RouteError(f"{name}: an http(s) connection needs a secret")
@@ -72,7 +76,7 @@ def route_for_endpoint(name: str, endpoint: str, secret: str, settings: Delivery
         key = settings.sftp_key or settings.connection.sftp_key
         if not key:
             raise RouteError(f"{name}: SFTP needs the platform's SSH key ([delivery] sftp_key)")
-        return Route(name=name, type="sftp", sftp_host=parts.hostname, sftp_port=parts.port or 22,
+        return Route(name=name, type="sftp", sftp_host=parts.hostname, sftp_port=port or 22,
                      sftp_user=unquote(parts.username), sftp_key=key,
                      sftp_known_hosts=settings.sftp_known_hosts or settings.connection.sftp_known_hosts,
                      sftp_path=unquote(parts.path) or ".")

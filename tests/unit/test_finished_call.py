@@ -60,3 +60,16 @@ def test_the_journal_keeps_the_recipients_across_a_restart() -> None:
                          callee_id="c1-callee", bridge_id="c1", times=TIMES, segments=SEGMENTS)
     again = JournalEntry.from_json(entry.to_json())
     assert again.plan == entry.plan and again.plan.recipients == (A, S)
+
+
+def test_an_endpoint_the_platform_cannot_deliver_to_is_a_route_error() -> None:
+    import pytest
+
+    from callrec_ari.delivery.routing import RouteError, route_for_endpoint
+    from callrec_ari.delivery.settings import DeliverySettings
+
+    settings = DeliverySettings(sftp_key="/etc/callrec/id_ed25519")
+    assert route_for_endpoint("c", "sftp://rec@files.example:2222/in", "", settings).sftp_port == 2222
+    for bad in ("sftp://rec@files.example:99999/in", "ftp://files.example/in", "https://rec.example/x"):
+        with pytest.raises(RouteError):
+            route_for_endpoint("c", bad, "", settings)  # the last: an http connection needs its secret
