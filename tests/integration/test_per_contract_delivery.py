@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.contracts import service
 from callrec_ari.contracts.call_records import CallRecord
-from callrec_ari.contracts.models import Connection
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.db.models import AuditRecord, Delivery
@@ -284,9 +283,9 @@ async def test_a_dead_customer_never_slows_another_and_edits_and_removals_apply_
     moved = Customer("A2", secret="secret-of-customer-a-new", port=free_port(), inbox=tmp_path / "rx-a2")
     await moved.up()
     try:
-        with platform.db.begin() as s:
-            conn = s.get_one(Connection, a.connection_id)
-            conn.endpoint, conn.secret = f"http://127.0.0.1:{moved.port}/recordings", moved.secret
+        with platform.db.begin() as s:  # what the portal's edit does (contracts.service.edit_connection)
+            service.edit_connection(s, a.connection_id, endpoint=f"http://127.0.0.1:{moved.port}/recordings",
+                                    secret=moved.secret)
         await wait_until(lambda: len(moved.zips()) == 1)
         assert [m["call_id"] for m in moved.manifests()] == [stuck] and not a.zips()
     finally:
