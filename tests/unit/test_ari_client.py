@@ -176,7 +176,10 @@ async def test_create_channel(fake: FakeAri, client: AriClient) -> None:
     (sent,) = fake.requests_to("POST", "/channels/create")
     assert sent.query == {"endpoint": "PJSIP/0312345678@carrier", "app": "callrec", "channelId": "c1-callee",
                           "appArgs": "leg=callee,call=c1"}
-    assert sent.json == {"variables": {"CALLERID(num)": "09000001001", "CALLERID(num-pres)": "allowed"}}
+    # the connected line is what chan_pjsip presents to the other party (From, P-Asserted-Identity)
+    assert sent.json == {"variables": {
+        "CONNECTEDLINE(num)": "09000001001", "CONNECTEDLINE(num-pres)": "allowed",
+        "CALLERID(num)": "09000001001", "CALLERID(num-pres)": "allowed"}}
 
 
 async def test_create_channel_withheld_caller_id(fake: FakeAri, client: AriClient) -> None:
@@ -184,6 +187,7 @@ async def test_create_channel_withheld_caller_id(fake: FakeAri, client: AriClien
     await client.create_channel("PJSIP/1002", "c1-callee", caller_id="09000001001", withheld=True)
     (sent,) = fake.requests
     assert sent.json["variables"]["CALLERID(num-pres)"] == "prohib"
+    assert sent.json["variables"]["CONNECTEDLINE(num-pres)"] == "prohib"
 
 
 async def test_create_channel_without_caller_id_sends_no_body(fake: FakeAri, client: AriClient) -> None:
