@@ -14,6 +14,7 @@ help:
 	@echo "make run    start Asterisk 22 and callrec in the foreground (Ctrl-C stops both)"
 	@echo "make test   install what is needed, lint, and run the whole test suite"
 	@echo "make lint   ruff and mypy only"
+	@echo "make mutation  mutation testing of the pure rules and call flow (not in make test; about 10 min)"
 
 # System packages from Debian (bookworm): only those missing are installed.
 deps:
@@ -64,3 +65,22 @@ clean-asterisk:
 .PHONY: bench
 bench: deps venv asterisk
 	$(PY) -m bench.run --profile
+
+# Mutation testing (issue 12, docs/mutation.md): not part of `make test`. mutmut ([tool.mutmut] in
+# pyproject.toml) mutates rules/ and the pure call flow in a copy under mutants/ (made afresh each
+# run) and runs the unit tests that reach each mutant, one mutant at a time at the lowest CPU
+# priority; the report lists every mutant not killed and fails below MUTATION_MIN percent killed.
+MUTATION_MIN ?= 90
+.PHONY: mutation
+$(VENV)/.mutation-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,mutation]'
+	touch $@
+
+mutation: venv $(VENV)/.mutation-installed
+	rm -rf mutants && mkdir mutants
+	@echo "mutmut: mutating rules/ and the call flow, then testing each mutant (log: mutants/mutmut.log)"
+	@start=$$(date +%s); \
+	nice -n 19 $(VENV)/bin/mutmut run --max-children 1 > mutants/mutmut.log 2>&1 \
+		|| { tr '\r' '\n' < mutants/mutmut.log | tail -n 40; exit 1; }; \
+	echo "mutmut: done in $$(( $$(date +%s) - start )) s"
+	$(PY) scripts/mutation-report.py --min $(MUTATION_MIN) --survivors mutants/survivors.txt
