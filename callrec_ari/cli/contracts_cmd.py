@@ -78,6 +78,7 @@ def line_json(line: Line) -> dict[str, Any]:
     return {"id": line.id, "contract_id": line.contract_id, "number": line.number, "endpoint": line.endpoint,
             "holder_name": line.holder_name, "services": list(line.services),
             "recording_started": line.recording_started, "consent": line.consent, "notice": line.notice,
+            "withhold_caller_id": line.withhold_caller_id,
             "suspended": line.suspended, "suspended_reason": line.suspended_reason,
             "enrolled_at": line.enrolled_at.isoformat(),
             "removed_at": None if line.removed_at is None else line.removed_at.isoformat()}
@@ -123,6 +124,12 @@ def _enroll_line(s: Session, a: argparse.Namespace) -> dict[str, Any]:
 
 def _add_service(s: Session, a: argparse.Namespace) -> dict[str, Any]:
     return line_json(service.add_service(s, a.number, a.service))
+
+
+def _edit_line(s: Session, a: argparse.Namespace) -> dict[str, Any]:
+    if a.withhold_caller_id is None:
+        raise service.InvalidInput("nothing to change: give --withhold-caller-id or --no-withhold-caller-id")
+    return line_json(service.set_withhold_caller_id(s, a.number, a.withhold_caller_id))
 
 
 def _remove_line(s: Session, a: argparse.Namespace) -> dict[str, Any]:
@@ -196,6 +203,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add("add-service", _add_service, "record a service added to an enrolled line (R5.2)")
     p.add_argument("number", metavar="NUMBER")
     p.add_argument("service", metavar="SERVICE")
+    p = add("edit-line", _edit_line, "change an enrolled line's settings")
+    p.add_argument("number", metavar="NUMBER")
+    p.add_argument("--withhold-caller-id", action=argparse.BooleanOptionalAction, default=None,
+                   help="withhold the line's number by default (186 shows it for one call); "
+                   "--no-withhold-caller-id: show it (184 withholds it for one call)")
     p = add("remove-line", _remove_line, "remove an enrolled line (charged to the end of the month)")
     p.add_argument("number", metavar="NUMBER")
     p = add("enroll-connection", _enroll_connection, "enroll a connection to the customer equipment")

@@ -133,6 +133,16 @@ def add_service(session: Session, number: str, service: str) -> Line:
     return line
 
 
+def set_withhold_caller_id(session: Session, number: str, withhold: bool) -> Line:
+    """Whether the line withholds its number by default. Per call the subscriber's prefix wins (184
+    withholds, 186 shows: rules.numbers.is_withheld); the call flow reads lines per call, so the next
+    call uses the new setting."""
+    line = enrolled_line(session, number)
+    line.withhold_caller_id = withhold
+    session.flush()
+    return line
+
+
 def remove_line(session: Session, number: str, now: datetime | None = None) -> Line:
     line = enrolled_line(session, number)
     line.removed_at = _now(now)
@@ -228,6 +238,7 @@ __all__ = [
     "new_line",
     "remove_connection",
     "remove_line",
+    "set_withhold_caller_id",
     "suspend",
     "taken",
 ]

@@ -140,9 +140,11 @@ def document() -> dict[str, Any]:
         "/api/v1/lines/{number}": {
             "get": {"summary": "One line", "parameters": [_path("number")], "responses": op()},
             "patch": {
-                "summary": "Consent, notice, recording switch of one line",
+                "summary": "Consent, notice, recording switch, caller ID default of one line",
                 "parameters": [_path("number")],
-                "requestBody": _json_body({"consent": _B, "recording_started": _B, "notice": _S}),
+                "requestBody": _json_body(
+                    {"consent": _B, "recording_started": _B, "notice": _S, "withhold_caller_id": _B}
+                ),
                 "responses": op(),
             },
         },
@@ -250,6 +252,15 @@ def document() -> dict[str, Any]:
                 "responses": op("200", None, 409),
             }
         },
+        "/api/v1/operator/lines/{number}": {
+            # Its DELETE (remove the line) is enrollment's (_enrollment_paths), merged in below.
+            "patch": {
+                "summary": "Operator: whether a line withholds its caller ID by default (184/186 per call)",
+                "parameters": [_path("number")],
+                "requestBody": _json_body({"withhold_caller_id": _B}, ["withhold_caller_id"]),
+                "responses": op(),
+            }
+        },
         "/api/v1/operator/lines/{number}/suspension": {
             "post": {
                 "summary": "Operator: suspend (or lift) a line (R5.5)",
@@ -274,8 +285,9 @@ def document() -> dict[str, Any]:
             }
         },
         "/api/v1/operator/audit": {"get": {"summary": "Operator: the whole audit log", "responses": op()}},
-        **_enrollment_paths(),
     }
+    for path, operations in _enrollment_paths().items():  # a line's PATCH and DELETE share one path
+        paths.setdefault(path, {}).update(operations)
     return {
         "openapi": "3.0.3",
         "info": {

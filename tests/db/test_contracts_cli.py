@@ -79,12 +79,37 @@ def test_operator_workflow(db: str, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert json.loads(path.read_text())[0]["totals"]["total"] == 22_400
 
 
+def test_operator_sets_whether_a_line_withholds_its_caller_id(db: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["contracts", "create", "--holder", "ACME"]) == 0
+    contract = out_json(capsys)["id"]
+    assert run(["contracts", "enroll-line", str(contract), "--number", "09020000000", "--endpoint", "acme-x",
+                "--holder", "ACME"]) == 0
+    assert out_json(capsys)["withhold_caller_id"] is False  # shown unless 184 is dialled
+    assert run(["contracts", "edit-line", "09020000000", "--withhold-caller-id"]) == 0
+    assert out_json(capsys)["withhold_caller_id"] is True
+    assert run(["contracts", "list", "--contract", str(contract)]) == 0
+    assert [ln["withhold_caller_id"] for ln in out_json(capsys)["lines"]] == [True]  # type: ignore[attr-defined]
+    assert run(["contracts", "edit-line", "09020000000", "--no-withhold-caller-id"]) == 0
+    assert out_json(capsys)["withhold_caller_id"] is False
+    assert run(["contracts", "edit-line", "09020000000"]) == 2  # nothing to change
+    err = capsys.readouterr().err
+    assert err.startswith("callrec: error: contracts-input-invalid: nothing to change")
+    assert err.count("\n") == 1
+    assert run(["contracts", "remove-line", "09020000000"]) == 0
+    capsys.readouterr()
+    # A removed line is no longer enrolled: nothing to change.
+    assert run(["contracts", "edit-line", "09020000000", "--withhold-caller-id"]) == 2
+    assert capsys.readouterr().err.startswith("callrec: error: enrolled-line-not-found")
+
+
 @pytest.mark.parametrize(("argv", "error"), [
     (["contracts", "create", "--holder", "Resell", "--reseller"], "reseller: "),
     (["contracts", "create", "--holder", " "], "holder-name-empty: "),
     (["contracts", "enroll-line", "1", "--number", "1", "--endpoint", "e", "--holder", "h"],
      "contract-not-found"),
     (["contracts", "add-service", "09000000000", "white office"], "enrolled-line-not-found"),
+    (["contracts", "edit-line", "09000000000", "--withhold-caller-id"], "enrolled-line-not-found"),
     (["contracts", "import-csv", "1", "/nonexistent.csv"], "file-unreadable: "),
     (["contracts", "suspend", "--contract", "1", "--reason", "x"], "contract-not-found"),
     (["billing", "invoice", "--month", "2025-13"], "month-invalid: "),

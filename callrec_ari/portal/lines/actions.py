@@ -1,4 +1,5 @@
-"""Customer Control's line switches (R4.1, R5.4) and the line's notice choice (R2.7).
+"""Customer Control's line switches (R4.1, R5.4), the line's notice choice (R2.7) and whether it
+withholds its caller ID by default.
 
 All or nothing: a batch with one refused line changes no line. Each change is audited. The call
 flow reads lines per call, so a change applies from the next call on (no restart).
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from callrec_ari.contracts import service
 from callrec_ari.contracts.models import Line
 from callrec_ari.notices.service import choices
 from callrec_ari.portal import audit
@@ -134,4 +136,29 @@ def set_notice(session: Session, scope: Scope, number: str, notice: str) -> Line
     return line
 
 
-__all__ = ["refusal_message", "set_consent", "set_notice", "set_recording", "start_refusal"]
+def set_caller_id(session: Session, scope: Scope, number: str, withhold: bool) -> Line:
+    """Whether the line withholds its number by default (184 still withholds and 186 still shows it
+    for one call). For the line's own customer administrator and for operators: the scope finds only
+    the lines the caller may change, so another contract's line is "not found" (404)."""
+    line = scope.line(session, number)
+    if line.withhold_caller_id != withhold:
+        service.set_withhold_caller_id(session, line.number, withhold)
+        audit.record(
+            session,
+            scope,
+            "caller-id-withheld" if withhold else "caller-id-shown",
+            line.contract_id,
+            number=line.number,
+        )
+    session.flush()
+    return line
+
+
+__all__ = [
+    "refusal_message",
+    "set_caller_id",
+    "set_consent",
+    "set_notice",
+    "set_recording",
+    "start_refusal",
+]

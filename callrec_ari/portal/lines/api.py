@@ -1,4 +1,5 @@
-"""The lines' JSON API: list, read, and switch (consent, notice, recording), one line or many."""
+"""The lines' JSON API: list, read, and switch (consent, notice, recording, caller ID default), one
+line or many; the operator's caller ID default of any line."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aiohttp import web
 from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.lines import actions, queries
 from callrec_ari.portal.params import bool_field, json_body, query_int, str_field
-from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, scope_of
+from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, operator_scope, scope_of
 
 routes = web.RouteTableDef()
 
@@ -40,6 +41,7 @@ async def patch_line(request: web.Request) -> web.Response:
     body = await json_body(request)
     consent, started = bool_field(body, "consent", False), bool_field(body, "recording_started", False)
     notice = str_field(body, "notice", False, 200) if "notice" in body else None
+    withhold = bool_field(body, "withhold_caller_id", False)
 
     def change(s: Any) -> dict[str, Any]:
         # Consent first: a line may be given consent and started in one call (R5.4 before R4.1).
@@ -47,6 +49,8 @@ async def patch_line(request: web.Request) -> web.Response:
             actions.set_consent(s, scope, number, consent)
         if notice is not None:
             actions.set_notice(s, scope, number, notice)
+        if withhold is not None:
+            actions.set_caller_id(s, scope, number, withhold)
         if started is not None:
             actions.set_recording(s, scope, [number], started)
         return queries.line_dict(scope.line(s, number))
@@ -66,6 +70,18 @@ async def bulk_recording(request: web.Request) -> web.Response:
         lambda s: [queries.line_dict(x) for x in actions.set_recording(s, scope, numbers, bool(started))]
     )
     return web.json_response({"lines": changed})
+
+
+@routes.patch("/api/v1/operator/lines/{number}")
+async def operator_patch_line(request: web.Request) -> web.Response:
+    """The operator's line settings: whether it withholds its caller ID by default."""
+    scope, number = operator_scope(request), request.match_info["number"]
+    withhold = bool_field(await json_body(request), "withhold_caller_id")
+    return web.json_response(
+        await request.app[DB_KEY].run(
+            lambda s: queries.line_dict(actions.set_caller_id(s, scope, number, bool(withhold)))
+        )
+    )
 
 
 __all__ = ["routes"]

@@ -1,4 +1,5 @@
-"""Customer Control's lines page (R4.1): search, start/stop recording, consent (R5.4), the notice.
+"""Customer Control's lines page (R4.1): search, start/stop recording, consent (R5.4), the notice,
+whether the line withholds its caller ID by default (also the operator's form for any line).
 
 Forms post to the same actions the JSON API uses and redirect back (POST/redirect/GET) with a short
 message in the ``done`` query parameter; a refusal shows the error page with its reason.
@@ -14,7 +15,7 @@ from aiohttp import web
 from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.lines import actions, queries
 from callrec_ari.portal.params import done, form_data, form_field, query_int
-from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, scope_of
+from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, operator_scope, scope_of
 
 routes = web.RouteTableDef()
 
@@ -57,6 +58,33 @@ async def notice(request: web.Request) -> web.Response:
     chosen = form_field(form, "notice", 200)
     await request.app[DB_KEY].run(lambda s: actions.set_notice(s, scope, number, chosen))
     raise done("/lines", f"notice of {number} set to {chosen}")
+
+
+def _withhold(form: Any) -> bool:
+    return form_field(form, "withhold_caller_id", 3) == "yes"
+
+
+def _caller_id_done(number: str, withhold: bool) -> str:
+    return f"caller ID of {number} {'withheld' if withhold else 'shown'} by default (184/186 per call)"
+
+
+@routes.post("/lines/{number}/caller-id")
+async def caller_id(request: web.Request) -> web.Response:
+    scope, number, form = scope_of(request), request.match_info["number"], await form_data(request)
+    scope.require_customer()
+    withhold = _withhold(form)
+    await request.app[DB_KEY].run(lambda s: actions.set_caller_id(s, scope, number, withhold))
+    raise done("/lines", _caller_id_done(number, withhold))
+
+
+@routes.post("/operator/lines/{number}/caller-id")
+async def operator_caller_id(request: web.Request) -> web.Response:
+    scope, number = operator_scope(request), request.match_info["number"]
+    withhold = _withhold(await form_data(request))
+    cid = await request.app[DB_KEY].run(
+        lambda s: actions.set_caller_id(s, scope, number, withhold).contract_id
+    )
+    raise done(f"/operator/contracts/{cid}", _caller_id_done(number, withhold))
 
 
 __all__ = ["routes"]

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from callrec_ari.contracts.directory import DEFAULT_NOTICE
 from callrec_ari.contracts.models import Line
 from callrec_ari.notices.service import choices
 from callrec_ari.portal.contracts.queries import contract_dict
@@ -21,6 +22,7 @@ def line_dict(line: Line) -> dict[str, Any]:
         "recording_started": line.recording_started,
         "consent": line.consent,
         "notice": line.notice,
+        "withhold_caller_id": line.withhold_caller_id,
         "suspended": line.suspended,
         "suspended_reason": line.suspended_reason,
         "contract_id": line.contract_id,
@@ -52,6 +54,8 @@ def lines_page(
         "total": total,
         "lines": [line_dict(r) for r in rows],
         "notices": choices(session, contract.id),
+        # What a line without its own notice plays: the product's default, named in one place.
+        "default_notice": DEFAULT_NOTICE,
     }
 
 
