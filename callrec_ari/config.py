@@ -25,7 +25,7 @@ class LineConfig:
 
     endpoint: str  # the line's SIP endpoint in Asterisk
     number: str  # its phone number (what the network dials)
-    notice: str = "callrec/notice-en"  # sound played as this line's notice
+    notice: str = "callrec/notice-ja"  # sound played as this line's notice (Japanese first; notice-en too)
     recording_started: bool = True  # R3.1 / R4.1
     consent: bool = True  # R5.4
     omit_notice: bool = False  # R2.3: the contract chose to omit the notice

@@ -93,7 +93,7 @@ def test_directory_gives_the_call_flow_enrolled_lines_only(session: Session) -> 
     service.enroll_line(session, acme.id, req(), recording_started=True, consent=True)
     service.enroll_line(session, acme.id, req("09000000002", "acme-002"), notice="callrec/notice-ja")
     assert line_by_endpoint(session, "acme-001") == LineConfig(
-        endpoint="acme-001", number="09012345678", notice="callrec/notice-en", recording_started=True,
+        endpoint="acme-001", number="09012345678", notice="callrec/notice-ja", recording_started=True,
         consent=True, omit_notice=True, contract_suspended=False, line_suspended=False,
         contract=str(acme.id), file_connection=0)  # no file connection yet: its copies wait for one
     found = line_by_number(session, "09000000002")

@@ -36,7 +36,15 @@ from callrec_ari.receiver.app import StreamOptions, serve
 from callrec_ari.receiver.verify import verify_zip
 from callrec_ari.rules.enrollment import LineRequest
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, assert_clean
-from tests.integration.test_call_flow import OUTSIDE, StartApp, run_parties, uac, uas
+from tests.integration.test_call_flow import (
+    ANALYSED_NOTICE,
+    OUTSIDE,
+    TALK_FROM_S,
+    StartApp,
+    run_parties,
+    uac,
+    uas,
+)
 from tests.integration.test_faults import manifest_of
 from tests.integration.test_rules_in_calls import register
 from tests.integration.test_stream_delivery import read_wav as read_stream
@@ -158,7 +166,7 @@ async def platform(tmp_path: Path, fresh_db_url: str, asterisk: AsteriskTarget) 
                 contract = service.create_contract(s, holder)
                 number, endpoint = LINE[name]
                 service.enroll_line(s, contract.id, LineRequest(number, endpoint, holder),
-                                    recording_started=True, consent=True)
+                                    recording_started=True, consent=True, notice=ANALYSED_NOTICE)
                 url = (f"sftp://root@127.0.0.1:{sshd.port}{sshd.inbox}" if name == "C"
                        else f"http://127.0.0.1:{customer.port}/recordings")
                 secret = customer.secret or "not-used-by-sftp"
@@ -208,7 +216,7 @@ async def test_each_customer_gets_its_own_calls_and_a_call_between_two_reaches_b
     only_a = (await app.outcome()).plan.call_id
     await call(start_app, tmp_path, tones, "C", OUTSIDE)
     only_c = (await app.outcome()).plan.call_id
-    await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=6_000, callee_line="1002")
+    await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=9_000, callee_line="1002")
     both = await app.outcome()
     assert [r.contract for r in both.plan.recipients] == [str(a.contract_id), str(b.contract_id)]
 
@@ -242,7 +250,7 @@ async def test_each_customer_gets_its_own_calls_and_a_call_between_two_reaches_b
     assert manifest_a["idempotency_key"] != manifest_b["idempotency_key"]
     # both copies hold the whole call: the same audio, both parties' tones after the notice
     assert abs(audio_a.duration - audio_b.duration) < 0.01 and audio_a.duration > 6
-    talk = slice(int(5.0 / 0.05), int((audio_a.duration - 0.5) / 0.05))
+    talk = slice(int(TALK_FROM_S / 0.05), int((audio_a.duration - 0.5) / 0.05))
     for freq in (CALLER_TONE, CALLEE_TONE):
         assert audio_a.present(freq)[talk].mean() > 0.9 and audio_b.present(freq)[talk].mean() > 0.9
     # nothing of one customer at another's: every ZIP is where its manifest says it belongs

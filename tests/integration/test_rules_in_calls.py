@@ -14,7 +14,7 @@ import pytest
 from callrec_ari.ari.client import AriClient
 from callrec_ari.config import DEMO_LINES
 from tests.integration.conftest import assert_clean
-from tests.integration.test_call_flow import OUTSIDE, StartApp, run_parties, uac, uas
+from tests.integration.test_call_flow import DEFAULT_NOTICE, OUTSIDE, StartApp, run_parties, uac, uas
 from tests.support.sipp import Sipp, register_scenario, uas_scenario
 
 pytestmark = pytest.mark.asterisk
@@ -74,7 +74,7 @@ async def test_withheld_caller_id_still_hears_the_notice(
     outcome = await app.outcome()
     assert outcome.plan.record and outcome.plan.callee_number == "0312345678"
     assert outcome.plan.caller_withheld
-    assert [m for _, m in playbacks(app.events())] == ["sound:callrec/notice-en", "sound:beep"]
+    assert [m for _, m in playbacks(app.events())] == [f"sound:{DEFAULT_NOTICE}", "sound:beep"]
     await assert_clean(ari, outcome.recordings)
 
 
