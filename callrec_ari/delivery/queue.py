@@ -1,18 +1,21 @@
 """The durable delivery queue: every state change and every attempt is a committed row.
 
 Blocking SQLAlchemy calls; the async worker runs them with ``asyncio.to_thread``. On PostgreSQL,
-claims use ``FOR UPDATE SKIP LOCKED`` so several workers can share a node's queue.
+claims use ``FOR UPDATE SKIP LOCKED`` so several workers can share a node's queue. Claiming is per
+customer connection (the worker shares its slots among them, rules.delivery.plan_claims): first the
+connections with due recordings, then so many of each one's oldest.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
@@ -21,6 +24,29 @@ from callrec_ari.model.clock import Clock
 from callrec_ari.rules.delivery import DeliveryState, retention_deadline
 
 INTERRUPTED = "interrupted"
+
+# A customer connection, as the worker paces it: (contract, its connection id, "") for a contract's
+# copy; (None, None, the configured connection's name) in a single-tenant setup.
+ConnectionKey = tuple[str | None, int | None, str]
+
+
+def connection_key(contract: str | None, connection_id: int | None, connection: str) -> ConnectionKey:
+    return (contract, connection_id, "") if contract is not None else (None, None, connection)
+
+
+def _of_connection(key: ConnectionKey) -> ColumnElement[bool]:
+    contract, connection_id, name = key
+    if contract is None:
+        return and_(Delivery.contract.is_(None), Delivery.connection == name)
+    return and_(Delivery.contract == contract,
+                Delivery.connection_id.is_(None) if connection_id is None
+                else Delivery.connection_id == connection_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DueConnection:
+    key: ConnectionKey
+    oldest_due: datetime  # the try time of its oldest due recording
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +71,10 @@ class Job:
         return cls(row.id, row.call_id, row.idempotency_key, row.connection, row.state, Path(row.zip_path),
                    row.zip_size, row.zip_sha256, tuple(Path(p) for p in row.wav_paths), row.expires_at,
                    row.attempt_count, row.last_error, row.contract, row.connection_id)
+
+    @property
+    def connection_key(self) -> ConnectionKey:
+        return connection_key(self.contract, self.connection_id, self.connection)
 
 
 def _pid_alive(owner: str, node: str) -> bool:
@@ -107,21 +137,68 @@ class DeliveryQueue:
                 row.lease_owner = row.lease_until = None
         return count
 
-    def claim_due(self, worker: str, limit: int, lease: timedelta) -> list[Job]:
+    def _due(self, now: datetime) -> tuple[ColumnElement[bool], ...]:
+        return (Delivery.node == self.node, Delivery.state == DeliveryState.PENDING,
+                Delivery.next_attempt_at <= now, Delivery.expires_at > now,
+                or_(Delivery.lease_owner.is_(None), Delivery.lease_until < now))
+
+    def due_connections(self, limit: int) -> list[DueConnection]:
+        """The connections with due, unclaimed recordings, the longest waiting first; one row each,
+        however many recordings a connection has queued."""
+        oldest = func.min(Delivery.next_attempt_at)
+        with self._sessions.begin() as s:
+            rows = s.execute(
+                select(Delivery.contract, Delivery.connection_id, Delivery.connection, oldest)
+                .where(*self._due(self._clock()))
+                .group_by(Delivery.contract, Delivery.connection_id, Delivery.connection)
+                .order_by(oldest, func.min(Delivery.id))
+                .limit(limit)
+            ).all()
+        found: dict[ConnectionKey, datetime] = {}
+        for contract, connection_id, name, due in rows:
+            key = connection_key(contract, connection_id, name)
+            found[key] = min(due, found.get(key, due))
+        return [DueConnection(key, due) for key, due in found.items()]
+
+    def claim(self, worker: str, wants: Sequence[tuple[ConnectionKey, int]], lease: timedelta) -> list[Job]:
+        """Lease up to ``n`` due recordings of each connection, its oldest first (among recordings due
+        at the same time, the least tried: a backed-off connection's probe takes turns among them)."""
+        now = self._clock()
+        jobs: list[Job] = []
+        with self._sessions.begin() as s:
+            for key, n in wants:
+                rows = s.scalars(
+                    select(Delivery)
+                    .where(*self._due(now), _of_connection(key))
+                    .order_by(Delivery.next_attempt_at, Delivery.attempt_count, Delivery.id)
+                    .limit(n)
+                    .with_for_update(skip_locked=True)
+                ).all()
+                for row in rows:
+                    row.lease_owner, row.lease_until = worker, now + lease
+                jobs.extend(Job.of(r) for r in rows)
+        return jobs
+
+    def release(self, job_id: int, worker: str) -> None:
+        """Give back a claim whose delivery was stopped (the worker is shutting down)."""
+        with self._sessions.begin() as s:
+            s.execute(update(Delivery).where(Delivery.id == job_id, Delivery.lease_owner == worker)
+                      .values(lease_owner=None, lease_until=None))
+
+    def defer_connection(self, key: ConnectionKey, until: datetime) -> int:
+        """A connection's transient failure holds back its other queued recordings, unclaimed ones,
+        until its next try time, so they spend no attempts meanwhile. Returns how many."""
         now = self._clock()
         with self._sessions.begin() as s:
-            rows = s.scalars(
-                select(Delivery)
+            result = s.execute(
+                update(Delivery)
                 .where(Delivery.node == self.node, Delivery.state == DeliveryState.PENDING,
-                       Delivery.next_attempt_at <= now, Delivery.expires_at > now,
+                       Delivery.next_attempt_at < until, _of_connection(key),
                        or_(Delivery.lease_owner.is_(None), Delivery.lease_until < now))
-                .order_by(Delivery.next_attempt_at, Delivery.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
-                row.lease_owner, row.lease_until = worker, now + lease
-            return [Job.of(r) for r in rows]
+                .values(next_attempt_at=until)
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def start_attempt(self, job_id: int, worker: str) -> int:
         with self._sessions.begin() as s:
@@ -200,4 +277,4 @@ class DeliveryQueue:
                               reason=reason, details=details))
 
 
-__all__ = ["INTERRUPTED", "DeliveryQueue", "Job"]
+__all__ = ["INTERRUPTED", "ConnectionKey", "DeliveryQueue", "DueConnection", "Job", "connection_key"]

@@ -50,7 +50,11 @@ class DeliverySettings:
     backoff_jitter: float = 1.0
     retry_interval: float = 300.0  # seconds between bursts, until retention ends
     poll_interval: float = 5.0
-    concurrency: int = 4  # uploads in flight
+    concurrency: int = 4  # uploads in flight, all connections together
+    # Uploads in flight to one customer connection (a contract's file connection, or the single-tenant
+    # [delivery.connection]), once one has been acknowledged; until then, and after a failure, one.
+    per_connection: int = 2
+    drain_timeout: float = 30.0  # on SIGTERM, how long uploads in flight may go on before being interrupted
     lease_seconds: float = 3600.0  # a claim another worker on this node must not steal
     connect_timeout: float = 10.0
     read_timeout: float = 300.0  # waiting for the customer's answer after the body was sent
@@ -78,7 +82,7 @@ def validate(settings: DeliverySettings) -> DeliverySettings:
     if settings.retention_days <= 0:
         raise DeliveryConfigError(f"[delivery] retention_days = {settings.retention_days!r}: "
                                   "expected a number > 0")
-    for key in ("burst_attempts", "concurrency"):
+    for key in ("burst_attempts", "concurrency", "per_connection"):
         if getattr(settings, key) < 1:
             raise DeliveryConfigError(f"[delivery] {key} = {getattr(settings, key)!r}: expected at least 1")
     return settings

@@ -1,32 +1,44 @@
-"""The delivery worker: claim due recordings, upload them with quick retries, then either delete
-them (acknowledged), reschedule them (transient failure), or keep them rejected (permanent failure)
-until the retention purge. Every attempt is a row written before the upload starts."""
+"""The delivery worker: keep up to ``concurrency`` uploads in flight, claiming more as each one ends;
+upload with quick retries, then delete (acknowledged), reschedule (transient failure) or keep rejected
+(permanent failure) until the retention purge. Every attempt is a row written before the upload starts.
+
+One customer's dead or slow server must not hold up the others (issue 13). The slots are shared among
+the connections with due recordings round-robin (rules.delivery.plan_claims), each connection has its
+own width (``per_connection`` once proven, else one), and a connection whose burst failed is backed
+off as a whole: its other recordings wait, spending no attempts, until its next try time, when one of
+them probes. These paces live in this worker only, a bounded table; the backoff is also written to
+the queue (their next try time), so another worker and a restart respect it too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential, wait_random
 
-from callrec_ari.delivery.queue import INTERRUPTED, DeliveryQueue, Job
+from callrec_ari.delivery.queue import INTERRUPTED, ConnectionKey, DeliveryQueue, Job
 from callrec_ari.delivery.retention import purge_expired, remove_delivered, sweep_delivered
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Transport, Upload
 from callrec_ari.model.clock import Clock
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import DELIVERIES, DELIVERY_FAILURES
-from callrec_ari.rules.delivery import Outcome, next_attempt_at
+from callrec_ari.rules.delivery import ConnectionLoad, Outcome, Pace, next_attempt_at, next_pace, plan_claims
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
+DUE_CONNECTIONS = 1000  # connections looked at per claim: round-robin among the longest waiting ones
+PACES_KEPT = 1024  # idle connections beyond this are forgotten (the least recently used): back to PROBE
 
 
 @dataclass(slots=True)
@@ -35,6 +47,17 @@ class RunStats:
     retrying: int = 0
     rejected: int = 0
     purged: int = 0
+    deferred: int = 0  # recordings held back because their connection is backed off
+
+
+@dataclass(slots=True)
+class _Connection:
+    """This worker's pace of one customer connection."""
+
+    pace: Pace = Pace.PROBE
+    retry_at: datetime | None = None
+    in_flight: int = 0
+    turn: int = -1
 
 
 class TransportSource(Protocol):
@@ -69,6 +92,8 @@ class DeliveryWorker:
         self._sleep = sleep
         self.worker_id = worker_id or f"{settings.node}:{os.getpid()}"
         self._actor = f"delivery-worker@{self.worker_id}"
+        self._connections: OrderedDict[ConnectionKey, _Connection] = OrderedDict()  # least recent first
+        self._turns = itertools.count()
 
     async def recover(self) -> int:
         """Close attempts a killed worker left open; finish deletions it left undone."""
@@ -79,44 +104,122 @@ class DeliveryWorker:
         return closed
 
     async def run_once(self) -> RunStats:
+        """Purge, then deliver until nothing in flight and nothing more to claim now."""
         stats = RunStats(purged=await purge_expired(self._queue, self._actor))
-        lease = timedelta(seconds=self._settings.lease_seconds)
-        jobs = await asyncio.to_thread(self._queue.claim_due, self.worker_id, self._settings.concurrency,
-                                       lease)
-        if jobs:
-            results = await asyncio.gather(*(self._deliver(job) for job in jobs))
-            for outcome in results:
-                if outcome is Outcome.DELIVERED:
-                    stats.delivered += 1
-                elif outcome is Outcome.TRANSIENT:
-                    stats.retrying += 1
-                else:
-                    stats.rejected += 1
+        await self._schedule(stats, None)
         return stats
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop``; then uploads in flight get ``drain_timeout`` to end before they are
+        interrupted (their attempt recorded as such, their claim given back)."""
         await self.recover()
         try:
-            while not stop.is_set():
-                stats = await self.run_once()
-                if stats.delivered or stats.retrying or stats.rejected:
-                    continue  # more may be due right now
-                try:
-                    await asyncio.wait_for(stop.wait(), self._settings.poll_interval)
-                except TimeoutError:
-                    pass
+            await self._schedule(RunStats(), stop)
         finally:
             await self._transports.close()
 
-    async def _deliver(self, job: Job) -> Outcome:
+    async def _schedule(self, stats: RunStats, stop: asyncio.Event | None) -> None:
+        """Keep the slots full: claim whenever one is free, wait for one to end, the stop, or (slots
+        free, nothing claimable) the poll interval. Without ``stop``: until idle."""
+        s = self._settings
+        tasks: set[asyncio.Task[None]] = set()
+        stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        purge_at = self._clock()
+        grace = 0.0
+        try:
+            while stop is None or not stop.is_set():
+                if stop is not None and self._clock() >= purge_at:
+                    purged = await purge_expired(self._queue, self._actor)
+                    stats.purged += purged  # (not `+= await`: uploads in flight count into stats meanwhile)
+                    purge_at = self._clock() + timedelta(seconds=s.poll_interval)
+                free = s.concurrency - len(tasks)
+                claimed = await self._claim(free, stats) if free > 0 else []
+                for job in claimed:
+                    tasks.add(asyncio.create_task(self._deliver_job(job, stats), name=f"deliver {job.key}"))
+                if not tasks and stopping is None:
+                    return
+                idle = len(claimed) < free  # nothing more claimable now: look again after poll_interval
+                waiting: set[asyncio.Future[Any]] = {*tasks, *([stopping] if stopping else [])}
+                done, _ = await asyncio.wait(waiting, timeout=s.poll_interval if idle and stopping else None,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for task in done & tasks:
+                    tasks.discard(task)
+                    task.result()  # a failure of the worker's own (the database) stops it, as it always has
+            grace = s.drain_timeout
+        finally:
+            if stopping is not None:
+                stopping.cancel()
+            await self._settle(tasks, grace)
+
+    async def _settle(self, tasks: set[asyncio.Task[None]], grace: float) -> None:
+        if not tasks:
+            return
+        if grace > 0:
+            log.info("stopping: waiting up to %g s for %d uploads in flight", grace, len(tasks))
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
+            task.cancel()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("delivery task failed while stopping: %r", result)
+
+    def _pace(self, key: ConnectionKey) -> _Connection:
+        state = self._connections.pop(key, None) or _Connection()
+        self._connections[key] = state  # most recently used last
+        while len(self._connections) > PACES_KEPT:
+            idle = next((k for k, c in self._connections.items() if c.in_flight == 0), None)
+            if idle is None:
+                break
+            del self._connections[idle]
+        return state
+
+    async def _claim(self, free: int, stats: RunStats) -> list[Job]:
+        s = self._settings
+        due = await asyncio.to_thread(self._queue.due_connections, DUE_CONNECTIONS)
+        if not due:
+            return []
+        loads = []
+        for d in due:
+            c = self._connections.get(d.key) or _Connection()
+            loads.append(ConnectionLoad(d.key, d.oldest_due, c.pace, c.retry_at, c.in_flight, c.turn))
+        plan = plan_claims(loads, free, s.per_connection, self._clock())
+        for key, until in plan.defer:  # recordings queued for a backed-off connection meanwhile
+            held = await asyncio.to_thread(self._queue.defer_connection, key, until)
+            stats.deferred += held
+        if not plan.take:
+            return []
+        jobs = await asyncio.to_thread(self._queue.claim, self.worker_id, plan.take,
+                                       timedelta(seconds=s.lease_seconds))
+        for job in jobs:
+            state = self._pace(job.connection_key)
+            state.in_flight += 1
+            state.turn = next(self._turns)
+        return jobs
+
+    async def _deliver_job(self, job: Job, stats: RunStats) -> None:
+        state = self._pace(job.connection_key)
+        try:
+            await self._deliver(job, state, stats)
+        except asyncio.CancelledError:
+            # Stopped: the attempt is already recorded as interrupted; give the claim back at once.
+            await asyncio.shield(asyncio.to_thread(self._queue.release, job.id, self.worker_id))
+            raise
+        finally:
+            state.in_flight -= 1
+
+    async def _deliver(self, job: Job, connection: _Connection, stats: RunStats) -> None:
         bind_call(job.call_id)  # this task's log lines carry the call id
         s = self._settings
+
+        def retrying_soon(_state: RetryCallState) -> None:
+            connection.pace = next_pace(connection.pace, Outcome.TRANSIENT, final=False)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(s.burst_attempts) | _stop_at_deadline(self._clock, job.expires_at),
             wait=(wait_exponential(multiplier=s.backoff_initial, max=s.backoff_max)
                   + wait_random(0, s.backoff_jitter)),
             retry=retry_if_exception(_is_transient),
+            before_sleep=retrying_soon,
             sleep=self._sleep,
             reraise=True,
         )
@@ -125,28 +228,43 @@ class DeliveryWorker:
                 with attempt:
                     receipt = await self._attempt(job)
         except DeliveryFailure as exc:
+            connection.pace = next_pace(connection.pace, exc.outcome, final=True)
             if exc.transient:
-                when = next_attempt_at(self._clock(), timedelta(seconds=s.retry_interval), job.expires_at)
-                await asyncio.to_thread(self._queue.reschedule, job.id, when, f"{exc.error_id}: {exc}")
-                log.info("call %s: delivery failed (%s), next try at %s", job.call_id, exc, when.isoformat(),
-                         extra={"event": "DeliveryRetrying", "error_id": exc.error_id})
-                DELIVERIES.labels("retrying").inc()
-                DELIVERY_FAILURES.labels(exc.error_id).inc()
-                return Outcome.TRANSIENT
+                await self._back_off(job, connection, exc, stats)
+                return
             await asyncio.to_thread(self._queue.reject, job.id, f"{exc.error_id}: {exc}")
             log.error("call %s: delivery refused permanently (%s); kept until %s", job.call_id, exc,
                       job.expires_at.isoformat(),
                       extra={"event": "DeliveryRefused", "error_id": exc.error_id})
             DELIVERIES.labels("refused").inc()
             DELIVERY_FAILURES.labels(exc.error_id).inc()
-            return Outcome.PERMANENT
+            stats.rejected += 1
+            return
+        connection.pace = next_pace(connection.pace, Outcome.DELIVERED, final=True)
         await asyncio.to_thread(self._queue.mark_delivered, job.id,
                                 {"transport": receipt.transport, **receipt.detail})
         await remove_delivered(self._queue, job, self._actor)
         DELIVERIES.labels("delivered").inc()
         log.info("call %s: delivered via %s and removed from the platform", job.call_id, receipt.transport,
                  extra={"event": "Delivered"})
-        return Outcome.DELIVERED
+        stats.delivered += 1
+
+    async def _back_off(self, job: Job, connection: _Connection, exc: DeliveryFailure,
+                        stats: RunStats) -> None:
+        """A failed burst: this recording and every other one queued for its connection wait for the
+        connection's next try time."""
+        interval = timedelta(seconds=self._settings.retry_interval)
+        when = next_attempt_at(self._clock(), interval, job.expires_at)
+        connection.retry_at = when
+        await asyncio.to_thread(self._queue.reschedule, job.id, when, f"{exc.error_id}: {exc}")
+        held = await asyncio.to_thread(self._queue.defer_connection, job.connection_key, when)
+        stats.retrying += 1
+        stats.deferred += held
+        log.info("call %s: delivery failed (%s), next try at %s; %s backed off with %d more recordings",
+                 job.call_id, exc, when.isoformat(), job.connection, held,
+                 extra={"event": "DeliveryRetrying", "error_id": exc.error_id})
+        DELIVERIES.labels("retrying").inc()
+        DELIVERY_FAILURES.labels(exc.error_id).inc()
 
     async def _attempt(self, job: Job) -> Receipt:
         attempt_id = await asyncio.to_thread(self._queue.start_attempt, job.id, self.worker_id)
@@ -172,4 +290,4 @@ class DeliveryWorker:
         return receipt
 
 
-__all__ = ["DeliveryWorker", "RunStats"]
+__all__ = ["DeliveryWorker", "RunStats", "TransportSource"]
