@@ -168,7 +168,8 @@ secret = "{SECRET}"
         self.procs["app"] = self._spawn("app", [cr, "run", "--config", str(cfg)], env)
         if not wait_until(self._app_ready, 60):
             raise RuntimeError(f"callrec run did not register with ARI: see {self.work / 'app.log'}")
-        self.procs["worker"] = self._spawn("worker", [cr, "deliver", "--config", str(cfg), "--no-migrate"], env)
+        self.procs["worker"] = self._spawn("worker", [cr, "deliver", "--config", str(cfg), "--no-migrate"],
+                                           env)
         uas = self.work / "uas.xml"
         uas.write_text(uas_scenario(tone=self.tones["callee"]))
         self.procs["uas"] = self._spawn("uas", [
@@ -272,7 +273,8 @@ def check_wav(path: Path, talk_s: float) -> str | None:
 
 
 def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
-    """One run: rate x window calls of talk_s seconds, through the app ("app") or the dialplan ("dialplan")."""
+    """One run: rate x window calls of talk_s seconds, through the app ("app") or the dialplan
+    ("dialplan")."""
     calls = max(1, round(rate * p.window_s))
     tag = f"{mode}-{rate:g}cps"
     service = OUTSIDE if mode == "app" else "9" + OUTSIDE

@@ -105,6 +105,7 @@ poll_interval = {s.poll_interval}
 retry_interval = {s.retry_interval}
 backoff_initial = {s.backoff_initial}
 backoff_max = {s.backoff_max}
+per_connection = 4
 
 [delivery.connection]
 url = "{s.connection.url}"
@@ -119,8 +120,8 @@ def run_delivery(work: Path) -> dict[str, Any]:
     big_segs = 4 if QUICK else 18  # x 3600 s x 16 kB/s = 57.6 MB each: 18 -> 1.04 GB
     received = work / "received"
     port = free_port()
-    recv = subprocess.Popen([str(VENV_BIN / "callrec"), "receiver", "--dir", str(received), "--secret", SECRET,
-                             "--port", str(port)], stdout=open(work / "receiver.log", "wb"),
+    recv = subprocess.Popen([str(VENV_BIN / "callrec"), "receiver", "--dir", str(received), "--secret",
+                             SECRET, "--port", str(port)], stdout=open(work / "receiver.log", "wb"),
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         return _run(work, received, port, n_calls, n_segs, seg_s, big_segs)
@@ -236,7 +237,8 @@ RecordingSubmitter(load_delivery_settings()).submit(spec["record"], [tuple(s) fo
 
 def _peak_rss(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float]:
     """Peak RSS (MB: the last VmHWM read from /proc/<pid>/status, polled every 20 ms) and run time of a
-    subprocess. (wait4's ru_maxrss is not used: Linux carries the forking parent's high-water mark into it.)"""
+    subprocess. (wait4's ru_maxrss is not used: Linux carries the forking parent's high-water mark into
+    it.)"""
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=open(out, "wb"), stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)

@@ -1,7 +1,7 @@
 """`make bench`: capacity + notice latency (real Asterisk 22, SIPp) and delivery throughput, each next to
 its baseline. Writes bench/results.json and bench/results.md. BENCH_QUICK=1: small rates and files.
 
-Usage: .venv/bin/python -m bench.run [--only capacity|delivery] [--profile]
+Usage: .venv/bin/python -m bench.run [--only capacity|delivery|connections|stream] [--profile]
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ OUT_MD = ROOT / "bench" / "results.md"
 
 
 def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
-                  elapsed: float, stream: dict[str, Any] | None = None) -> dict[str, Any]:
+                  elapsed: float, stream: dict[str, Any] | None = None,
+                  connections: dict[str, Any] | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {}
     if stream is not None:
         res["stream_latency_ms"] = stream
@@ -37,13 +38,15 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                 "bad_recordings": app["bad_recordings"], "cpu_per_call_app": app["cpu_per_call_app"],
                 "cpu_per_call_asterisk": app["cpu_per_call_asterisk"],
                 "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
-                "dialplan": {k: base[k] for k in ("calls", "failed", "bad_recordings", "cpu_per_call_asterisk")},
+                "dialplan": {k: base[k] for k in ("calls", "failed", "bad_recordings",
+                                                  "cpu_per_call_asterisk")},
             })
             lat[str(app["cps"])] = {"p50": app["notice_latency"]["p50"], "p99": app["notice_latency"]["p99"],
                                     "n": app["notice_latency"]["n"]}
 
         def clean(mode: str) -> float | None:
-            ok = [r[mode]["cps"] for r in cap["runs"] if r[mode]["failed"] == 0 and r[mode]["bad_recordings"] == 0]
+            ok = [r[mode]["cps"] for r in cap["runs"]
+                  if r[mode]["failed"] == 0 and r[mode]["bad_recordings"] == 0]
             return max(ok) if ok else None
 
         res["capacity"] = rows
@@ -51,7 +54,11 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
         res["max_clean_cps_dialplan"] = clean("dialplan")
         res["notice_latency_ms"] = lat
     if delivery is not None:
-        res["delivery"] = {k: delivery[k] for k in ("mb_per_s", "baseline_mb_per_s", "ratio", "peak_rss_mb_1gb")}
+        res["delivery"] = {k: delivery[k]
+                           for k in ("mb_per_s", "baseline_mb_per_s", "ratio", "peak_rss_mb_1gb")}
+    if connections is not None:
+        res["delivery_connections"] = {k: connections[k] for k in (
+            "connections", "down", "mb_per_s", "single_mb_per_s", "ratio", "single_all_slots_mb_per_s")}
     res["meta"] = {
         "quick": QUICK, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
         "cpus": os.cpu_count(), "elapsed_s": round(elapsed, 1),
@@ -61,7 +68,8 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
     }
     res["raw"] = {"capacity_runs": cap["runs"] if cap else None,
                   "delivery_details": delivery["details"] if delivery else None,
-                  "profile": cap.get("profile_summary") if cap else None}
+                  "profile": cap.get("profile_summary") if cap else None,
+                  "delivery_connections_details": connections["details"] if connections else None}
     return res
 
 
@@ -73,10 +81,10 @@ def render_md(res: dict[str, Any]) -> str:
     if "capacity" in res:
         p = m["capacity_plan"]
         out += ["## Capacity (SIPp, RTP both ways, real Asterisk 22)", "",
-                f"Calls of {p['talk_s']:g} s, arrivals for {p['window_s']:g} s per rate, one caller line (1001) "
-                "dialling an outside number answered by SIPp on the carrier trunk. **app** = Asterisk + "
-                "`callrec run` + `callrec deliver` (every recording zipped and acknowledged by the reference "
-                "receiver inside the measured window); **dialplan** = the same load through "
+                f"Calls of {p['talk_s']:g} s, arrivals for {p['window_s']:g} s per rate, one caller line "
+                "(1001) dialling an outside number answered by SIPp on the carrier trunk. **app** = "
+                "Asterisk + `callrec run` + `callrec deliver` (every recording zipped and acknowledged by "
+                "the reference receiver inside the measured window); **dialplan** = the same load through "
                 "`[bench-baseline]` (MixMonitor + Dial, notice by Dial's A() option, no ARI app). "
                 "CPU = utime+stime from /proc per process; per call = CPU of the run / calls placed. "
                 "A recording is good when its length matches the call (±1.5 s) and both parties' tones "
@@ -97,7 +105,8 @@ def render_md(res: dict[str, Any]) -> str:
                     ex = "; ".join(str(why) for why in list(r["bad_examples"].values())[:3])
                     out.append(f"\n{mode} at {r['cps']:g} cps: {r['bad_recordings']} bad, e.g. {ex}.")
         out += ["", f"Highest clean rate (0 failed, 0 bad recordings): **app {res['max_clean_cps']} cps**, "
-                f"dialplan {res['max_clean_cps_dialplan']} cps (highest rate tried: {p['rates'][-1]:g} cps).", "",
+                f"dialplan {res['max_clean_cps_dialplan']} cps "
+                f"(highest rate tried: {p['rates'][-1]:g} cps).", "",
                 "## Notice latency (callee answer → notice starts)", "",
                 "From ARI event timestamps in the app's transcript (`ari_transcript`): the callee's `Dial` "
                 "event with `dialstatus=ANSWER` to the first `PlaybackStarted` of the notice on that call's "
@@ -112,18 +121,20 @@ def render_md(res: dict[str, Any]) -> str:
         out += ["## Delivery (ZIP + upload to the reference receiver)", "",
                 f"{x['calls']} calls x {x['segments_per_call']} WAV segments x {x['segment_seconds']:g} s "
                 f"({x['wav_mb']} MB of WAV, MB = 10^6 bytes). Ours: `RecordingSubmitter.submit` per call "
-                "(what the app runs at call end) then `callrec deliver` (4 uploads in flight) until every ZIP "
-                "is acknowledged. Baseline: `zip -6` per call, then `curl` with the same HMAC/sha256 headers "
-                "(`openssl dgst`, `sha256sum`), 4 in flight (bench/zip_curl.sh).", "",
+                "(what the app runs at call end) then `callrec deliver` (4 uploads in flight) until every "
+                "ZIP is acknowledged. Baseline: `zip -6` per call, then `curl` with the same HMAC/sha256 "
+                "headers (`openssl dgst`, `sha256sum`), 4 in flight (bench/zip_curl.sh).", "",
                 "| | MB/s | time (s) |", "|---|---|---|",
-                f"| ours (package {x['ours_package_s']} s + upload {x['ours_upload_s']} s) | {d['mb_per_s']} | "
-                f"{x['ours_package_s'] + x['ours_upload_s']:.2f} |",
+                f"| ours (package {x['ours_package_s']} s + upload {x['ours_upload_s']} s) | "
+                f"{d['mb_per_s']} | {x['ours_package_s'] + x['ours_upload_s']:.2f} |",
                 f"| zip + curl | {d['baseline_mb_per_s']} | {x['baseline_s']} |",
                 f"| ratio (ours / baseline) | {d['ratio']} | |", "",
                 f"Peak RSS (VmHWM) of `callrec deliver --once` uploading one {x['big_recording_mb']:.0f} MB "
                 f"recording: **{d['peak_rss_mb_1gb']} MB** (upload {x['big_upload_s']} s); packaging it "
                 f"(`RecordingSubmitter.submit` in its own process): {x['peak_rss_mb_packaging_1gb']} MB "
                 f"({x['big_package_s']} s).", ""]
+    if "delivery_connections" in res and res["raw"].get("delivery_connections_details"):
+        out += render_connections(res["delivery_connections"], res["raw"]["delivery_connections_details"])
     if "stream_latency_ms" in res:
         out += ["## Stream delivery latency (tone end → first audio at the customer's receiver)", "",
                 "The app's talk start (the stream channel joins the bridge) to the reference receiver's "
@@ -138,6 +149,32 @@ def render_md(res: dict[str, Any]) -> str:
     if prof:
         out += ["## Where the app's time goes (py-spy, highest rate)", "", "```", prof, "```", ""]
     return "\n".join(out)
+
+
+def render_connections(d: dict[str, Any], x: dict[str, Any]) -> list[str]:
+    one, many, wide = x["single"], x["many"], x["single_all_slots"]
+    return [
+        f"## Delivery to {d['connections']} customers, {d['down']} of them down", "",
+        f"{x['recordings_per_connection']} recordings per connection, one {x['segment_seconds']:g} s WAV "
+        "segment each. Every connection is a contract's file connection (its route read from the contracts "
+        "tables at each attempt) with its own reference receiver, port and secret; the down one accepts "
+        f"the upload and never answers (a hung server: an upload to it holds a slot for read_timeout, "
+        f"{x['read_timeout']:g} s). `callrec deliver` with its defaults ({x['concurrency']} uploads in "
+        f"flight, {x['per_connection']} per connection), timed from its start-up line until the live "
+        "customers hold every recording of theirs (packaged beforehand, as at call end). Baseline: the same "
+        "recordings to one connection (bench/delivery_connections.py).", "",
+        "| | MB/s of WAV | recordings | time (s) |", "|---|---|---|---|",
+        f"| {d['connections']} connections, {d['down']} down | {d['mb_per_s']} | {many['recordings']} | "
+        f"{many['seconds']} |",
+        f"| 1 connection | {d['single_mb_per_s']} | {one['recordings']} | {one['seconds']} |",
+        f"| 1 connection allowed every slot (`per_connection = {x['concurrency']}`) | "
+        f"{d['single_all_slots_mb_per_s']} | {wide['recordings']} | {wide['seconds']} |",
+        f"| ratio ({d['connections']} with {d['down']} down / 1) | {d['ratio']} | | |", "",
+        f"The down customer's {many['down_queued']} recordings cost {many['down_attempts']} attempt(s) in "
+        "that time: one probe, the others held back, untried. Each figure is the best of "
+        f"{x['rounds']} interleaved rounds (all rounds, MB/s: "
+        + "; ".join(f"{k} {', '.join(str(v) for v in vs)}" for k, vs in x["all_mb_per_s"].items())
+        + "): other work on this shared machine moves single rounds by a third.", ""]
 
 
 def summarize_profile(raw: Path, top: int = 15) -> str | None:
@@ -171,7 +208,7 @@ def summarize_profile(raw: Path, top: int = 15) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench")
-    ap.add_argument("--only", choices=["capacity", "delivery", "stream"])
+    ap.add_argument("--only", choices=["capacity", "delivery", "connections", "stream"])
     ap.add_argument("--profile", action="store_true", help="py-spy the app at the highest rate")
     ap.add_argument("--work", default=f"/tmp/callrec-bench-{os.getpid()}")
     ap.add_argument("--render", action="store_true", help="only rewrite results.md from results.json")
@@ -179,17 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         OUT_MD.write_text(render_md(json.loads(OUT_JSON.read_text())))
         return 0
-    if os.geteuid() != 0:
-        print("bench: needs root (the local Asterisk runs in a chroot)", file=sys.stderr)
-        return 2
-    for tool in ("sipp", "sox", "zip", "curl", "openssl"):
-        if not shutil.which(tool):
-            print(f"bench: {tool} is missing", file=sys.stderr)
+    if args.only != "connections":  # (that part needs neither Asterisk nor the baseline's tools)
+        if os.geteuid() != 0:
+            print("bench: needs root (the local Asterisk runs in a chroot)", file=sys.stderr)
             return 2
+        for tool in ("sipp", "sox", "zip", "curl", "openssl"):
+            if not shutil.which(tool):
+                print(f"bench: {tool} is missing", file=sys.stderr)
+                return 2
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    cap = delivery = stream = None
+    cap = delivery = stream = connections = None
     if args.only in (None, "stream"):
         from bench.stream import run_stream
         with asterisk_lock():
@@ -197,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "delivery"):
         from bench.delivery import run_delivery
         delivery = run_delivery(work / "delivery")
+    if args.only in (None, "connections"):
+        from bench.delivery_connections import run_connections
+        connections = run_connections(work / "connections")
     if args.only in (None, "capacity"):
         from bench.capacity import run_capacity
         profile = args.profile and (VENV_BIN / "py-spy").exists()
@@ -204,19 +245,21 @@ def main(argv: list[str] | None = None) -> int:
             cap = run_capacity(work / "capacity", profile=profile)
         if profile and cap.get("profile"):
             cap["profile_summary"] = summarize_profile(Path(cap["profile"]["raw"]))
-    res = build_results(cap, delivery, time.monotonic() - t0, stream)
+    res = build_results(cap, delivery, time.monotonic() - t0, stream, connections)
     if args.only and OUT_JSON.exists():
         # Keep the other half of the last full run, so results.json always has every key.
         old = json.loads(OUT_JSON.read_text())
         keep = [k for k in ("delivery", "capacity", "max_clean_cps", "max_clean_cps_dialplan",
-                            "notice_latency_ms", "stream_latency_ms") if k not in res]
+                            "notice_latency_ms", "stream_latency_ms", "delivery_connections") if k not in res]
         for key in keep:
             if key in old:
                 res[key] = old[key]
         raw = old.get("raw", {})
-        if args.only == "stream":
-            res["raw"] = raw
-            res["meta"] = {**old.get("meta", {}), "stream_from": res["meta"]["date"]}
+        if res["raw"]["delivery_connections_details"] is None:
+            res["raw"]["delivery_connections_details"] = raw.get("delivery_connections_details")
+        if args.only in ("stream", "connections"):
+            res["raw"] = {**raw, **{k: v for k, v in res["raw"].items() if v is not None}}
+            res["meta"] = {**old.get("meta", {}), f"{args.only}_from": res["meta"]["date"]}
         elif args.only == "capacity":
             res["raw"]["delivery_details"] = raw.get("delivery_details")
             res["meta"]["delivery_from"] = old.get("meta", {}).get("date")
@@ -224,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             res["raw"]["capacity_runs"], res["raw"]["profile"] = raw.get("capacity_runs"), raw.get("profile")
             res["meta"]["capacity_plan"] = old.get("meta", {}).get("capacity_plan")
             res["meta"]["capacity_from"] = old.get("meta", {}).get("date")
+        res = {**{k: res[k] for k in old if k in res}, **res}  # the old keys' order: a readable diff
     OUT_JSON.write_text(json.dumps(res, indent=2) + "\n")
     OUT_MD.write_text(render_md(res))
     log(f"wrote {OUT_JSON.relative_to(ROOT)} and {OUT_MD.relative_to(ROOT)} (work files in {work})")

@@ -78,7 +78,7 @@ async def _transport(work: Path, asterisk_url: str, transport: str) -> list[floa
 
 
 async def _run(work: Path) -> dict[str, Any]:
-    work.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
     asterisk = LocalAsterisk(work / "asterisk.log")
     target = await asterisk.start()
     try:
