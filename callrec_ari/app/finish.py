@@ -20,7 +20,7 @@ from callrec_ari.contracts import record_call
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.model.call import FinishedCall
 from callrec_ari.observability.metrics import CALLS
-from callrec_ari.recording.collect import collect_segments
+from callrec_ari.recording.collect import collect_segments, discard_segments
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class CallFinisher:
             await self._store_call_record(finished)
         if self.submitter is not None and finished.file_copies:
             await self._hand_over(finished)
+        elif finished.segments and not finished.recorded:
+            await self._discard(finished)
 
     async def _store_call_record(self, finished: FinishedCall) -> None:
         """The call record (R2.4 billing start, R6) in the contracts database."""
@@ -56,6 +58,18 @@ class CallFinisher:
             await asyncio.to_thread(store)
         except Exception as exc:
             log.error("call=%s call record not stored: %s", finished.call_id, exc)
+
+    async def _discard(self, finished: FinishedCall) -> None:
+        """What was recorded of a call whose notice did not play is never delivered (R2.1)."""
+        try:
+            removed = await discard_segments(finished.segments, self.config.recording_format,
+                                             self.config.asterisk_recording_dir, self.ari)
+        except Exception as exc:
+            log.error("call=%s recording of a call without its notice not discarded: %s",
+                      finished.call_id, exc, extra={"alert": "discard-failed"})
+            return
+        log.warning("call=%s %s: %d recorded segments discarded, nothing delivered", finished.call_id,
+                    finished.reason, removed, extra={"event": "RecordingDiscarded"})
 
     async def _hand_over(self, finished: FinishedCall) -> None:
         """File delivery (R1.1): package the segments and queue them. On any failure the files stay

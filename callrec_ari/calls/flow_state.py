@@ -38,6 +38,7 @@ class Flow:
     end_cause: int = causes.NORMAL_CLEARING
     hangup_by: HangupBy = "app"
     playbacks: frozenset[str] = frozenset()  # notice playbacks still playing
+    hanging_up: frozenset[str] = frozenset()  # parties whose hangup Asterisk announced
     notice_failed: bool = False
     segments: tuple[RecordedSegment, ...] = ()
     recording_failed: bool = False

@@ -17,7 +17,7 @@ from callrec_ari.calls.actions import (
 )
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState
-from callrec_ari.calls.steps import Actions, end, next_segment, play_notice, talk
+from callrec_ari.calls.steps import Actions, end, next_segment, notice_failed, play_notice, talk
 from callrec_ari.rules import causes
 from callrec_ari.rules.segments import RollReason, roll_delay
 
@@ -67,11 +67,8 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
             return flow, (Note.error(f"next segment could not start: {failure.error}"),
                           ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.RETRY)))
         case StartMedia(kind="notice") if not failure.not_found and flow.phase is S.NOTICE:
-            # The parties must not be left muted in silence: connect them, and say so loudly.
-            flow = replace(flow, notice_failed=True, playbacks=frozenset())
-            flow, talking = talk(setup, flow, now)
-            return flow, (Note.error(f"notice could not play: {failure.error}; connecting the parties"),
-                          *talking)
+            # The parties must not be left muted in silence: connect them, unrecorded.
+            return notice_failed(setup, flow, f"notice could not play: {failure.error}", now)
         case StartMedia(kind="stream"):
             # That contract's stream part has logged and counted the loss; the call goes on, and so
             # does whatever followed in the batch (another contract's stream).

@@ -11,6 +11,7 @@ from callrec_ari.calls.actions import (
     Action,
     AddToBridge,
     Answer,
+    CancelRoll,
     CreateBridge,
     Dial,
     Hangup,
@@ -26,7 +27,7 @@ from callrec_ari.calls.actions import (
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState, transition
 from callrec_ari.model.call import CallTimes, HangupBy, RecordedSegment
-from callrec_ari.model.plan import notice_playbacks
+from callrec_ari.model.plan import first_playbacks, next_playback
 from callrec_ari.rules import causes
 from callrec_ari.rules.segments import RollReason, roll_delay, segment_name
 
@@ -140,13 +141,13 @@ def recording_ended(flow: Flow, event: AriEvent) -> tuple[Flow, Actions]:
 
 
 def segment_due(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
-    if flow.phase in (S.ENDING, S.ENDED):
+    if flow.phase in (S.ENDING, S.ENDED) or flow.notice_failed:
         return flow, ()
     return next_segment(setup, flow)  # the current one stops once this one has started
 
 
 def play_notice(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
-    playbacks = notice_playbacks(setup.plan)
+    playbacks = first_playbacks(setup.plan)
     if not playbacks:
         return talk(setup, flow, now)
     flow = move(flow, S.NOTICE, times=stamped(flow, notice_started=now),
@@ -156,11 +157,33 @@ def play_notice(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Acti
 
 def playback_finished(setup: CallSetup, flow: Flow, event: AriEvent,
                        now: datetime) -> tuple[Flow, Actions]:
-    flow = replace(flow, playbacks=flow.playbacks - {event.playback_id or ""})
-    actions: Actions = ()
+    done = event.playback_id or ""
+    flow = replace(flow, playbacks=flow.playbacks - {done})
+    parties_there = {setup.legs.caller, setup.legs.callee} <= flow.legs and not flow.hanging_up
+    if event.playback_failed and flow.phase is S.NOTICE and parties_there:
+        # Both parties are still there, so the sound itself could not play (Asterisk fails a
+        # playback at once when its file is missing or unreadable); a hangup also fails the one
+        # playing, which is no notice failure.
+        return notice_failed(setup, flow, f"notice playback {done} failed", now)
     if event.playback_failed:
-        actions = (Note.error(f"notice playback {event.playback_id} failed"),)
+        return flow, ()
+    following = next_playback(setup.plan, done)
+    if following is not None and flow.phase is S.NOTICE:
+        # The next sound of the same party's notice (the tone after the notice).
+        return replace(flow, playbacks=flow.playbacks | {following.id}), (StartMedia("notice", following.id),)
     if not flow.playbacks and flow.phase is S.NOTICE:
+        return talk(setup, flow, now)
+    return flow, ()
+
+
+def notice_failed(setup: CallSetup, flow: Flow, why: str, now: datetime) -> tuple[Flow, Actions]:
+    """Nothing is recorded without its notice (R2.1): the call goes on, connected and unrecorded; what
+    was recorded of it is discarded at the hand-over, and no stream starts."""
+    stops: Actions = (*(StopMedia("notice", p) for p in sorted(flow.playbacks)),
+                      *(StopMedia("recording", s.name) for s in flow.segments if s.live), CancelRoll())
+    flow = replace(flow, notice_failed=True, playbacks=frozenset())
+    actions: Actions = (Note.error(f"{why}: the call goes on unrecorded (notice-failed)"), *stops)
+    if flow.phase is S.NOTICE:
         flow, talking = talk(setup, flow, now)
         actions += talking
     return flow, actions
@@ -171,7 +194,7 @@ def talk(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     legs = setup.legs
     flow = move(flow, S.TALKING, times=stamped(flow, talk_started=now))
     actions: Actions = (Unmute(legs.caller), Unmute(legs.callee)) if setup.plan.record else ()
-    if setup.streams:
+    if setup.streams and not flow.notice_failed:
         flow = replace(flow, legs=flow.legs | set(setup.streams))
         actions += tuple(StartMedia("stream", stream) for stream in setup.streams)
     return flow, (*actions, Note.info("talking"))
@@ -184,6 +207,8 @@ def leg_gone(setup: CallSetup, flow: Flow, event: AriEvent, now: datetime) -> tu
     leg, legs = event.channel.id, setup.legs
     if event.type in GONE:
         flow = replace(flow, legs=flow.legs - {leg})
+    elif event.type == "ChannelHangupRequest" and leg in (legs.caller, legs.callee):
+        flow = replace(flow, hanging_up=flow.hanging_up | {leg})
     if leg != legs.caller and not _callee_gone_for_sure(flow, event):
         return flow, ()
     if leg == legs.callee and event.cause is not None and event.type == "ChannelDestroyed":

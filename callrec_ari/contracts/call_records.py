@@ -80,8 +80,8 @@ def record_call(session: Session, call: FinishedCall, delivery_type: str | None 
     row.answered_at, row.notice_started_at, row.ended_at = times.answered, times.notice_started, call.ended
     row.billing_started_at = call.billing_start
     row.billable_seconds = billable_seconds(times.answered, times.notice_started, call.ended)
-    row.recorded = plan.record
-    row.reason = plan.reason
+    row.recorded = call.recorded
+    row.reason = call.reason
     row.delivery_type = delivery_type
     session.flush()
     return row

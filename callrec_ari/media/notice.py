@@ -1,6 +1,6 @@
 """The notice and the tone of one call (R2.1-R2.3), as a media part.
 
-Which playbacks there are (one on the bridge, or one per channel) is the plan's
+Which sounds play where (on the bridge, or per channel) and in which order is the plan's
 (:func:`callrec_ari.model.plan.notice_playbacks`); this part plays the one the flow names.
 """
 
@@ -27,12 +27,12 @@ class NoticePlayer:
     async def start(self, media_id: str, at: datetime) -> None:
         playback = self._playbacks[media_id]
         if playback.target == "bridge":
-            await self.ari.play_on_bridge(self.legs.bridge, playback.media, playback.id)
+            await self.ari.play_on_bridge(self.legs.bridge, (playback.media,), playback.id)
         else:
             leg = self.legs.caller if playback.target == "caller" else self.legs.callee
-            await self.ari.play_on_channel(leg, playback.media, playback.id)
+            await self.ari.play_on_channel(leg, (playback.media,), playback.id)
         log.info("call=%s notice %s started to %s: %s", self.plan.call_id, playback.id, playback.target,
-                 ",".join(playback.media))
+                 playback.media)
 
     async def stop(self, media_id: str, reason: str) -> None:
         try:

@@ -17,6 +17,7 @@ from callrec_ari.rules.charges import billing_start
 from callrec_ari.rules.manifest import CallRecord
 
 HangupBy = Literal["caller", "callee", "app"]
+NOTICE_FAILED = "notice-failed"  # reason id: the notice could not play, so nothing is kept (R2.1)
 
 
 def now_utc() -> datetime:
@@ -104,20 +105,32 @@ class FinishedCall:
         """The call's outcome as the metrics count it."""
         if not self.answered:
             return "unanswered"
-        return "recorded" if self.segments else "unrecorded"
+        if self.plan.record and self.notice_failed:
+            return NOTICE_FAILED
+        return "recorded" if self.recorded and self.segments else "unrecorded"
+
+    @property
+    def recorded(self) -> bool:
+        """Recorded and kept: the rules said so, and the parties heard the notice (R2.1)."""
+        return self.plan.record and not self.notice_failed
+
+    @property
+    def reason(self) -> str:
+        """Why (not) recorded: the rules' reason id, or ``notice-failed`` when the notice did not play."""
+        return NOTICE_FAILED if self.plan.record and self.notice_failed else self.plan.reason
 
     @property
     def file_copies(self) -> tuple[Recipient, ...]:
         """One per contract that takes this call as a file (R1.1, R1.5); a recorded call of a plan
         that names no contract (single tenant, hand-made) has one, for the configured connection."""
-        if not self.plan.record or not self.segments:
+        if not self.recorded or not self.segments:
             return ()
         return self.plan.file_recipients or (() if self.plan.recipients else (Recipient(self.line_number),))
 
     @property
     def delivery_type(self) -> str | None:
         """How the call's own line's recording was delivered: "file", "stream", or None (unrecorded)."""
-        if not self.plan.record:
+        if not self.recorded:
             return None
         mine = self.plan.recipient_for(self.line_number) or (
             self.plan.recipients[0] if self.plan.recipients else None)
@@ -144,7 +157,7 @@ class FinishedCall:
         return {
             "call_id": plan.call_id, "direction": plan.direction, "line": self.line_number,
             "line_endpoint": plan.line, "caller": plan.caller_number, "callee": plan.callee_number,
-            "recorded": plan.record, "reason": plan.reason, "notice_reason": plan.notice_reason,
+            "recorded": self.recorded, "reason": self.reason, "notice_reason": plan.notice_reason,
             "started": iso(times.started), "answered": iso(times.answered),
             "notice_started": iso(times.notice_started), "billing_start": iso(self.billing_start),
             "ended": iso(times.ended), "end_cause": self.end_cause, "hangup_by": self.hangup_by,

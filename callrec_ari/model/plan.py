@@ -79,23 +79,42 @@ NoticeTarget = Literal["bridge", "caller", "callee"]
 
 @dataclass(frozen=True, slots=True)
 class NoticePlayback:
-    """One playback of the notice and tone: its id (ours, so its events find the call), where it
-    plays and what."""
+    """One sound of the notice and tone: its id (ours, so its events find the call), where it plays,
+    and which sound. Each sound is a playback of its own: Asterisk reports a missing sound file as
+    a failed playback only when it is the playback's only media (in a list it skips to the next)."""
 
     id: str
     target: NoticeTarget
-    media: tuple[str, ...]
+    media: str
+    order: int  # 1-based, within its target's sequence
 
 
 def notice_playbacks(plan: CallPlan) -> tuple[NoticePlayback, ...]:
-    """R2.1-R2.3: one playback on the bridge when both parties hear the same notice (it is then in
-    the bridge recording, sample-exact); one per channel when each hears the other line's notice."""
+    """R2.1-R2.3, every sound in order: on the bridge when both parties hear the same notice (it is
+    then in the bridge recording, sample-exact); per channel when each hears the other line's."""
     if not plan.plays_notice:
         return ()
     tone = (plan.tone,) if plan.tone else ()
     if plan.notice_same_for_both:
-        return (NoticePlayback(f"{plan.call_id}-notice", "bridge", plan.to_caller + tone),)
-    return (
-        NoticePlayback(f"{plan.call_id}-notice-caller", "caller", plan.to_caller + tone),
-        NoticePlayback(f"{plan.call_id}-notice-callee", "callee", plan.to_callee + tone),
-    )
+        sequences: tuple[tuple[NoticeTarget, tuple[str, ...]], ...] = (("bridge", plan.to_caller + tone),)
+    else:
+        sequences = (("caller", plan.to_caller + tone), ("callee", plan.to_callee + tone))
+    out = []
+    for target, media in sequences:
+        prefix = f"{plan.call_id}-notice" if target == "bridge" else f"{plan.call_id}-notice-{target}"
+        out += [NoticePlayback(f"{prefix}-{n}", target, m, n) for n, m in enumerate(media, start=1)]
+    return tuple(out)
+
+
+def first_playbacks(plan: CallPlan) -> tuple[NoticePlayback, ...]:
+    """The sound each target's sequence begins with."""
+    return tuple(p for p in notice_playbacks(plan) if p.order == 1)
+
+
+def next_playback(plan: CallPlan, playback_id: str) -> NoticePlayback | None:
+    """The sound that follows ``playback_id`` on its target, None after the last (the tone)."""
+    sounds = notice_playbacks(plan)
+    done = next((p for p in sounds if p.id == playback_id), None)
+    if done is None:
+        return None
+    return next((p for p in sounds if p.target == done.target and p.order == done.order + 1), None)

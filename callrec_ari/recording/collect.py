@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 from callrec_ari.ari.client import AriClient
-from callrec_ari.ari.errors import AriError
+from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.model.call import RecordedSegment, SegmentFile
 
 log = logging.getLogger(__name__)
@@ -72,3 +72,22 @@ async def collect_segments(
                 log.warning("recording %s fetched but not removed from Asterisk: %s", segment.name, exc)
         out.append(SegmentFile(path, segment.started_at))
     return out
+
+
+async def discard_segments(segments: tuple[RecordedSegment, ...], fmt: str, recording_dir: str,
+                           ari: AriClient) -> int:
+    """Delete a call's segment files wherever Asterisk wrote them; the number removed."""
+    removed = 0
+    for segment in segments:
+        if recording_dir:
+            path = Path(recording_dir) / f"{segment.name}.{fmt}"
+            if path.exists():
+                path.unlink()
+                removed += 1
+            continue
+        try:
+            await ari.delete_stored_recording(segment.name)
+            removed += 1
+        except AriNotFound:
+            pass
+    return removed

@@ -24,7 +24,7 @@ import pytest
 from callrec_ari.ari.client import AriClient
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, wait_for_ari
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, DeliveryEnv, assert_clean
-from tests.integration.test_call_flow import OUTSIDE, TALK_FROM_S, StartApp, run_parties, uac, uas
+from tests.integration.test_call_flow import DEFAULT_TALK_FROM_S, OUTSIDE, StartApp, run_parties, uac, uas
 from tests.support.audio import Audio
 from tests.support.sipp import Sipp, uas_scenario
 
@@ -151,7 +151,7 @@ async def test_app_killed_mid_call_finishes_and_delivers_after_restart(
     assert len(delivery_env.zips()) == 1, "delivered more than once"
     manifest, audio = manifest_of(zips[0])
     assert 12.5 < audio.duration < 15.5, audio.duration
-    talk = slice(int(TALK_FROM_S / 0.05), int((audio.duration - 0.5) / 0.05))
+    talk = slice(int(DEFAULT_TALK_FROM_S / 0.05), int((audio.duration - 0.5) / 0.05))
     for freq in (CALLER_TONE, CALLEE_TONE):
         assert audio.present(freq)[talk].mean() > 0.97, freq  # no hole where the app was dead
     call_id = str(manifest["call_id"])

@@ -24,7 +24,7 @@ from callrec_ari.observability.logs import CallIdFilter, JsonFormatter
 from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.receiver.app import serve
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, assert_clean
-from tests.integration.test_call_flow import OUTSIDE, TALK_FROM_S, StartApp, run_parties, uac, uas
+from tests.integration.test_call_flow import DEFAULT_TALK_FROM_S, OUTSIDE, StartApp, run_parties, uac, uas
 from tests.support.audio import Audio
 
 pytestmark = pytest.mark.asterisk
@@ -102,7 +102,7 @@ async def test_segmented_call_arrives_as_one_zip_and_leaves_nothing_behind(
     # Back to back, the segments are the whole call: ~13 s, the tones continuous across boundaries
     # once the notice is over (no hole, no doubled stretch showing as a level jump).
     assert 12.0 < audio.duration < 14.5, audio.duration
-    talk = slice(int(TALK_FROM_S / 0.05), int((audio.duration - 0.5) / 0.05))
+    talk = slice(int(DEFAULT_TALK_FROM_S / 0.05), int((audio.duration - 0.5) / 0.05))
     for freq in (CALLER_TONE, CALLEE_TONE):
         present = audio.present(freq)[talk]
         assert present.mean() > 0.97, (freq, present.mean())

@@ -79,7 +79,7 @@ def recording(type_: str, name: str = SEG[0]) -> AriEvent:
                                "recording": {"name": name, "target_uri": f"bridge:{CALL}"}})
 
 
-def playback_finished(playback: str = f"{CALL}-notice", failed: bool = False) -> AriEvent:
+def playback_finished(playback: str = f"{CALL}-notice-1", failed: bool = False) -> AriEvent:
     return AriEvent.from_json({"type": "PlaybackFinished", "playback": {
         "id": playback, "state": "failed" if failed else "done", "target_uri": f"bridge:{CALL}"}})
 
@@ -110,7 +110,7 @@ def in_notice(setup: CallSetup = SETUP) -> Flow:
 
 
 def talking() -> Flow:
-    flow, _ = feed(in_notice(), (4, playback_finished()))
+    flow, _ = feed(in_notice(), (4, playback_finished()), (4, playback_finished(f"{CALL}-notice-2")))
     assert flow.phase is S.TALKING
     return flow
 
@@ -129,7 +129,7 @@ def test_a_recorded_call_stamps_each_moment_and_tells_its_story() -> None:
         (1, channel_event("StasisStart", LEGS.callee)),
         (2, dial("ANSWER")),
         (3, recording("RecordingStarted")),
-        (4, playback_finished()),
+        (4, playback_finished()), (4, playback_finished(f"{CALL}-notice-2")),
         (5, channel_event("ChannelHangupRequest", LEGS.caller, cause=16)),
         (6, recording("RecordingFinished")),
     )
@@ -161,12 +161,13 @@ def test_a_recorded_call_without_notice_talks_once_the_recording_runs() -> None:
 def test_a_streamed_call_plays_the_notice_from_the_answer() -> None:
     flow, actions = feed(ringing(STREAMING), (2, dial("ANSWER")), setup=STREAMING)
     assert flow.phase is S.NOTICE and flow.times.notice_started == at(2) and not flow.segments
-    assert actions[-1] == StartMedia("notice", f"{CALL}-notice")
+    assert actions[-1] == StartMedia("notice", f"{CALL}-notice-1")
 
 
 def test_a_stream_that_cannot_start_does_not_stop_the_next_contracts_stream() -> None:
     flow, _ = feed(ringing(STREAMING), (2, dial("ANSWER")), setup=STREAMING)
-    flow, actions = feed(flow, (3, playback_finished()), setup=STREAMING)
+    flow, actions = feed(flow, (3, playback_finished()),
+        (3, playback_finished(f"{CALL}-notice-2")), setup=STREAMING)
     first, second = (StartMedia("stream", stream) for stream in STREAMS)
     assert flow.legs == {LEGS.caller, LEGS.callee, *STREAMS} and actions[-3:-1] == [first, second]
     rest = tuple(actions[actions.index(first) + 1:])  # the batch the executor skipped: the second stream...
@@ -215,7 +216,8 @@ def test_a_recording_that_fails_is_marked_failed_and_logged_as_an_error() -> Non
 def test_a_notice_playback_that_failed_is_logged_and_the_parties_still_talk() -> None:
     flow, actions = feed(in_notice(), (4, playback_finished(failed=True)))
     assert flow.phase is S.TALKING
-    assert notes(actions)[0] == (logging.ERROR, f"notice playback {CALL}-notice failed")
+    assert notes(actions)[0] == (logging.ERROR, f"notice playback {CALL}-notice-1 failed: the call goes on "
+                                                "unrecorded (notice-failed)")
     assert [a for a in actions if isinstance(a, Unmute)] == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
 
 
@@ -246,7 +248,7 @@ def test_a_next_segment_that_cannot_start_is_an_error() -> None:
 
 
 def test_a_notice_that_cannot_play_is_an_error_and_talk_starts_then() -> None:
-    flow, actions = feed(in_notice(), (4, ActionFailed(StartMedia("notice", f"{CALL}-notice"), "no sound",
+    flow, actions = feed(in_notice(), (4, ActionFailed(StartMedia("notice", f"{CALL}-notice-1"), "no sound",
                                                        not_found=False)))
     level, text = notes(actions)[0]
     assert level == logging.ERROR and "no sound" in text
@@ -256,14 +258,14 @@ def test_a_notice_that_cannot_play_is_an_error_and_talk_starts_then() -> None:
 def test_when_the_second_notice_cannot_play_no_notice_is_awaited_any_more() -> None:
     flow, _ = feed(ringing(TWO_NOTICES), (2, dial("ANSWER")), (3, recording("RecordingStarted")),
                    setup=TWO_NOTICES)
-    assert flow.playbacks == {f"{CALL}-notice-caller", f"{CALL}-notice-callee"}
-    flow, _ = feed(flow, (4, ActionFailed(StartMedia("notice", f"{CALL}-notice-callee"), "no sound",
+    assert flow.playbacks == {f"{CALL}-notice-caller-1", f"{CALL}-notice-callee-1"}
+    flow, _ = feed(flow, (4, ActionFailed(StartMedia("notice", f"{CALL}-notice-callee-1"), "no sound",
                                           not_found=False)), setup=TWO_NOTICES)
     assert flow.phase is S.TALKING and flow.notice_failed and flow.playbacks == frozenset()
 
 
 def test_a_notice_whose_channel_vanished_is_no_longer_awaited() -> None:
-    flow, _ = feed(in_notice(), (4, ActionFailed(StartMedia("notice", f"{CALL}-notice"), "gone",
+    flow, _ = feed(in_notice(), (4, ActionFailed(StartMedia("notice", f"{CALL}-notice-1"), "gone",
                                                  not_found=True)))
     assert flow.phase is S.ENDING and flow.playbacks == frozenset()
 

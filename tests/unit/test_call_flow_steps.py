@@ -100,7 +100,7 @@ def recording_started(name: str = SEG[0]) -> AriEvent:
     )
 
 
-def playback_finished(playback: str = f"{CALL}-notice", failed: bool = False) -> AriEvent:
+def playback_finished(playback: str = f"{CALL}-notice-1", failed: bool = False) -> AriEvent:
     return AriEvent.from_json(
         {
             "type": "PlaybackFinished",
@@ -113,8 +113,13 @@ def playback_finished(playback: str = f"{CALL}-notice", failed: bool = False) ->
     )
 
 
+def notice_over() -> tuple[AriEvent, AriEvent]:
+    """The notice, then the tone: two playbacks on the bridge."""
+    return playback_finished(f"{CALL}-notice-1"), playback_finished(f"{CALL}-notice-2")
+
+
 def talking() -> Flow:
-    flow, _ = run(answered(), recording_started(), playback_finished())
+    flow, _ = run(answered(), recording_started(), *notice_over())
     assert flow.phase is S.TALKING
     return flow
 
@@ -194,8 +199,8 @@ def test_ringing_to_ending_waits_for_the_destroyed_callee_and_its_cause() -> Non
 
 def test_connecting_to_notice_once_the_recording_runs() -> None:
     flow, actions = run(answered(), recording_started())
-    assert flow.phase is S.NOTICE and flow.playbacks == {f"{CALL}-notice"}
-    assert actions == [ScheduleRoll(60.0), StartMedia("notice", f"{CALL}-notice")]
+    assert flow.phase is S.NOTICE and flow.playbacks == {f"{CALL}-notice-1"}
+    assert actions == [ScheduleRoll(60.0), StartMedia("notice", f"{CALL}-notice-1")]
     assert flow.segments[0].started_at == datetime(2026, 12, 1, 9, 0, 2, tzinfo=UTC)
     assert flow.times.notice_started is not None and not any(isinstance(a, Unmute) for a in actions)
 
@@ -204,12 +209,16 @@ def test_different_notices_play_one_per_channel() -> None:
     setup = replace(SETUP, plan=replace(PLAN, to_callee=("sound:b",)))
     flow, actions = run(answered(setup), recording_started(), setup=setup)
     assert actions[-2:] == [
-        StartMedia("notice", f"{CALL}-notice-caller"),
-        StartMedia("notice", f"{CALL}-notice-callee"),
+        StartMedia("notice", f"{CALL}-notice-caller-1"),
+        StartMedia("notice", f"{CALL}-notice-callee-1"),
     ]
-    flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller"), setup=setup)
+    # each party's notice, then the tone on the same channel
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-1"), setup=setup)
+    assert flow.phase is S.NOTICE and actions == [StartMedia("notice", f"{CALL}-notice-caller-2")]
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-2"), setup=setup)
     assert flow.phase is S.NOTICE and actions == []  # the other party still hears its notice
-    flow, actions = run(flow, playback_finished(f"{CALL}-notice-callee"), setup=setup)
+    flow, _ = run(flow, playback_finished(f"{CALL}-notice-callee-1"), setup=setup)
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-callee-2"), setup=setup)
     assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
 
 
@@ -242,14 +251,28 @@ def test_connecting_to_ending_when_the_caller_hangs_up_before_the_recorder_runs(
 def test_notice_to_talking_unmutes_only_after_the_tone() -> None:
     flow, actions = run(answered(), recording_started())
     assert not any(isinstance(a, Unmute) for a in actions)
-    flow, actions = run(flow, playback_finished())
+    flow, actions = run(flow, playback_finished())  # the notice is over: the tone follows
+    assert flow.phase is S.NOTICE and actions == [StartMedia("notice", f"{CALL}-notice-2")]
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-2"))
     assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
-    assert flow.times.talk_started is not None
+    assert flow.times.talk_started is not None and not flow.notice_failed
 
 
-def test_a_failed_playback_still_ends_the_notice() -> None:
-    flow, _actions = run(answered(), recording_started(), playback_finished(failed=True))
-    assert flow.phase is S.TALKING
+def test_a_notice_that_fails_to_play_is_not_recorded_but_the_call_goes_on() -> None:
+    # Asterisk fails a playback at once when its sound file is missing (measured on 22.10)
+    flow, _ = run(answered(), recording_started())
+    flow, actions = run(flow, playback_finished(failed=True))
+    assert flow.phase is S.TALKING and flow.notice_failed and not flow.playbacks
+    assert actions == [StopMedia("recording", SEG[0]), CancelRoll(), Unmute(LEGS.caller), Unmute(LEGS.callee)]
+    assert run(flow, SegmentDue())[1] == []  # nothing more is recorded
+
+
+def test_a_playback_cut_by_a_hangup_is_no_notice_failure() -> None:
+    flow, _ = run(answered(), recording_started(), ev("ChannelHangupRequest", LEGS.callee, cause=16))
+    flow, actions = run(flow, playback_finished(failed=True))
+    assert not flow.notice_failed and actions == []
+    flow, _ = run(answered(), recording_started(), ev("StasisEnd", LEGS.caller))
+    assert not run(flow, playback_finished(failed=True))[0].notice_failed
 
 
 def test_notice_to_ending_when_a_party_hangs_up() -> None:
@@ -300,22 +323,22 @@ def test_a_segment_that_cannot_start_keeps_the_running_one_and_retries() -> None
 def test_a_recording_that_cannot_start_at_answer_still_plays_the_notice() -> None:
     flow, actions = run(answered(), ActionFailed(StartMedia("recording", SEG[0]), "409", not_found=False))
     assert flow.phase is S.NOTICE and flow.recording_failed and not flow.recording_live
-    assert actions == [StartMedia("notice", f"{CALL}-notice")]
+    assert actions == [StartMedia("notice", f"{CALL}-notice-1")]
 
 
 # ---- notice and stream failures ---------------------------------------------------------------------------
 def test_a_notice_that_cannot_play_connects_the_parties_and_says_so() -> None:
     flow, _ = run(answered(), recording_started())
     flow, actions = run(
-        flow, ActionFailed(StartMedia("notice", f"{CALL}-notice"), "sound missing", not_found=False)
+        flow, ActionFailed(StartMedia("notice", f"{CALL}-notice-1"), "sound missing", not_found=False)
     )
     assert flow.phase is S.TALKING and flow.notice_failed and not flow.playbacks
-    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+    assert actions == [StopMedia("recording", SEG[0]), CancelRoll(), Unmute(LEGS.caller), Unmute(LEGS.callee)]
 
 
 def test_a_notice_whose_channel_vanished_ends_the_call() -> None:
     flow, _ = run(answered(), recording_started())
-    flow, _actions = run(flow, ActionFailed(StartMedia("notice", f"{CALL}-notice"), "gone", not_found=True))
+    flow, _actions = run(flow, ActionFailed(StartMedia("notice", f"{CALL}-notice-1"), "gone", not_found=True))
     assert flow.phase is S.ENDING and flow.hangup_by == "app" and not flow.aborted
 
 
@@ -332,9 +355,12 @@ def test_stream_delivery_plays_the_notice_at_once_and_streams_after_the_tone() -
         setup=STREAMING,
     )
     assert flow.phase is S.NOTICE and not flow.segments  # nothing recorded on the platform (R1.4)
-    assert actions[-1] == StartMedia("notice", f"{CALL}-notice")
-    flow, actions = run(flow, playback_finished(), setup=STREAMING)
-    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), StartMedia("stream", f"{CALL}-stream")]
+    assert actions[-1] == StartMedia("notice", f"{CALL}-notice-1")
+    unheard, actions = run(flow, playback_finished(failed=True), setup=STREAMING)
+    assert actions[-2:] == [Unmute(LEGS.caller), Unmute(LEGS.callee)]  # no notice: no stream either
+    assert unheard.notice_failed and f"{CALL}-stream" not in unheard.legs
+    flow, actions = run(flow, *notice_over(), setup=STREAMING)
+    assert actions[-3:] == [Unmute(LEGS.caller), Unmute(LEGS.callee), StartMedia("stream", f"{CALL}-stream")]
     assert f"{CALL}-stream" in flow.legs
     failed, _ = run(flow, ActionFailed(actions[-1], "unreachable", not_found=False), setup=STREAMING)
     assert f"{CALL}-stream" not in failed.legs and failed.phase is S.TALKING
@@ -403,7 +429,7 @@ def test_adopted_during_the_notice_whose_playback_ended_talks() -> None:
 
 
 def test_adopted_during_the_notice_still_playing_waits_for_it() -> None:
-    flow, actions = run(journal_flow(S.NOTICE, playbacks=frozenset({f"{CALL}-notice"})), Resume())
+    flow, actions = run(journal_flow(S.NOTICE, playbacks=frozenset({f"{CALL}-notice-1"})), Resume())
     assert flow.phase is S.NOTICE and actions == [StartMedia("recording", SEG[1])]
 
 

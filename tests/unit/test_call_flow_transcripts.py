@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -147,15 +147,20 @@ def test_answered_call_tells_its_story_in_order() -> None:
         StartMedia("recording", seg1),
     ]
     # the notice only once the recorder runs, so that the file proves it (R2.1)
-    i_notice = r.actions.index(StartMedia("notice", f"{call_id}-notice"))
+    i_notice = r.actions.index(StartMedia("notice", f"{call_id}-notice-1"))
     started = next(
         i for i, (e, _, _) in enumerate(r.steps) if isinstance(e, AriEvent) and e.type == "RecordingStarted"
     )
-    assert StartMedia("notice", f"{call_id}-notice") in r.steps[started][2]
+    assert StartMedia("notice", f"{call_id}-notice-1") in r.steps[started][2]
+    # the tone is its own playback, started when the notice has finished
+    notice_done = next(i for i, (e, _, _) in enumerate(r.steps)
+                       if isinstance(e, AriEvent) and e.type == "PlaybackFinished"
+                       and e.playback_id == f"{call_id}-notice-1")
+    assert r.steps[notice_done][2] == (StartMedia("notice", f"{call_id}-notice-2"),)
     # nobody hears the other before the notice and tone are over (R2.6)
-    finished = next(
-        i for i, (e, _, _) in enumerate(r.steps) if isinstance(e, AriEvent) and e.type == "PlaybackFinished"
-    )
+    finished = next(i for i, (e, _, _) in enumerate(r.steps)
+                    if isinstance(e, AriEvent) and e.type == "PlaybackFinished"
+                    and e.playback_id == f"{call_id}-notice-2")
     unmutes = [i for i, (_, _, actions) in enumerate(r.steps) for a in actions if isinstance(a, Unmute)]
     assert unmutes and min(unmutes) == finished and i_notice < r.actions.index(Unmute(legs.caller))
     # the callee hung up: the caller is hung up with normal clearing, the billing start is the notice's
@@ -275,13 +280,14 @@ def test_restart_adoption_carries_on_with_the_running_recorder() -> None:
     live = frozenset({s.name for s in entry.segments})
     second = Replay(setup, adopted(CallState(entry.state), entry.times, entry.segments,
                                    frozenset({caller, setup.legs.callee}), live, frozenset(entry.playbacks)))
-    restarted = datetime(2026, 12, 1, 15, 26, 6, tzinfo=UTC)
+    after = load("adoption-after")
+    restarted = parse_ari_time(after[0].timestamp) - timedelta(seconds=1)  # before its first event
     resumed = second.feed(Resume(), restarted)
     started = entry.segments[0].started_at
     assert started is not None
     # the running segment keeps its own start: the next one is due when its period ends
     assert resumed == (ScheduleRoll(3600.0 - (restarted - started).total_seconds()),)
-    for event in load("adoption-after"):
+    for event in after:
         second.feed(event)
     assert not any(isinstance(a, StartMedia) for a in second.actions)  # the recorder survived: no new one
     assert second.flow.hangup_by == "caller" and second.flow.done

@@ -73,3 +73,14 @@ def test_an_endpoint_the_platform_cannot_deliver_to_is_a_route_error() -> None:
     for bad in ("sftp://rec@files.example:99999/in", "ftp://files.example/in", "https://rec.example/x"):
         with pytest.raises(RouteError):
             route_for_endpoint("c", bad, "", settings)  # the last: an http connection needs its secret
+
+
+def test_a_call_whose_notice_failed_is_kept_nowhere_and_says_why() -> None:
+    call = replace(finished(), notice_failed=True)
+    assert not call.recorded and call.reason == "notice-failed" and call.label == "notice-failed"
+    assert call.file_copies == () and call.delivery_type is None
+    record = call.log_record()
+    assert (record["recorded"], record["reason"], record["notice_failed"]) == (False, "notice-failed", True)
+    # an unrecorded call has nothing to fail: its own reason stays
+    plain = replace(call, plan=replace(PLAN, record=False, reason="excluded-1xx", recipients=()))
+    assert plain.reason == "excluded-1xx" and plain.label == "unrecorded"
