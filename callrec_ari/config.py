@@ -120,9 +120,10 @@ def validate(config: Config) -> None:
         if line.delivery not in ("file", "stream"):
             raise ConfigError(f"[[lines]] {line.endpoint}: delivery = {line.delivery!r}: "
                               "expected 'file' or 'stream'")
-        if not line.omit_notice and not line.notice:
-            raise ConfigError(f"[[lines]] {line.endpoint}: notice = \"\": expected a sound "
-                              "(or omit_notice = true)")
+        if not line.notice:
+            # Even a line whose contract omits the notice needs one: callers outside the service
+            # always hear it (R2.3 omits it only between two subscriber lines).
+            raise ConfigError(f"[[lines]] {line.endpoint}: notice = \"\": expected a sound")
 
 
 __all__ = ["DEMO_LINES", "Config", "ConfigError", "LineConfig", "load_config"]

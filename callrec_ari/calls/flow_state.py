@@ -9,6 +9,7 @@ from callrec_ari.model.call import CallTimes, HangupBy, RecordedSegment
 from callrec_ari.model.media import CallLegs
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.rules import causes
+from callrec_ari.rules.manifest import NoticeEntry
 
 S = CallState
 
@@ -39,6 +40,7 @@ class Flow:
     hangup_by: HangupBy = "app"
     playbacks: frozenset[str] = frozenset()  # notice playbacks still playing
     hanging_up: frozenset[str] = frozenset()  # parties whose hangup Asterisk announced
+    notices: tuple[NoticeEntry, ...] = ()  # the notice's sounds as they played (for the record)
     notice_failed: bool = False
     segments: tuple[RecordedSegment, ...] = ()
     recording_failed: bool = False

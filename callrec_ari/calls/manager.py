@@ -19,7 +19,7 @@ from callrec_ari.calls.args import BadStasisArgs, StasisArgs, parse_args
 from callrec_ari.calls.flow import Flow, adopted
 from callrec_ari.calls.journal import CallJournal, JournalEntry
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
-from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
+from callrec_ari.calls.planner import CallRefused, HandBack, new_call_id, plan_call
 from callrec_ari.calls.session import CallSession, SessionSettings
 from callrec_ari.calls.state import CallState
 from callrec_ari.config import Config
@@ -115,6 +115,11 @@ class CallManager:
             CALLS.labels("refused").inc()
             log.error("call=%s refused channel=%s: %s", call_id, channel_id, exc)
             await self._hangup_quietly(channel_id, 38)
+            return
+        except HandBack as exc:
+            CALLS.labels("handed-back").inc()
+            log.warning("call=%s handed back to the dialplan, unrecorded (%s): %s", call_id, exc.reason, exc)
+            await self._hand_back(channel_id)
             return
         except CallRefused as exc:
             CALLS.labels("refused").inc()

@@ -6,6 +6,7 @@ answers into a CallPlan the session carries out.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from callrec_ari.calls.args import StasisArgs
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
 from callrec_ari.config import Config, LineConfig
 from callrec_ari.model.plan import CallPlan, Recipient
+from callrec_ari.observability.metrics import UNCLASSIFIABLE_NUMBERS
 from callrec_ari.rules import (
     OUTSIDE,
     AccessContext,
@@ -21,7 +23,17 @@ from callrec_ari.rules import (
     decide_recording,
     plan_notices,
 )
-from callrec_ari.rules.numbers import is_withheld
+from callrec_ari.rules.numbers import InvalidNumber, NumberReason, is_withheld
+
+log = logging.getLogger(__name__)
+
+
+class HandBack(Exception):
+    """The app does not take this call: the dialplan connects it as dialled, unrecorded."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class CallRefused(Exception):
@@ -72,8 +84,17 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
                 direction="outgoing", dialled=args.dialled, context=context, line=_state(line),
                 allow_00=config.allow_00,
             )
-        except ValueError as exc:  # InvalidNumber: a clear refusal, never a crash
-            raise CallRefused(getattr(exc, "error_id", "number-invalid"), str(exc), 28) from exc
+        except InvalidNumber as exc:
+            # Not a dial string at all (the dialplan filters, so only a bug sends one): never refused;
+            # the dialplan connects what was really dialled, unrecorded.
+            UNCLASSIFIABLE_NUMBERS.inc()
+            raise HandBack(NumberReason.UNCLASSIFIABLE, str(exc)) from exc
+        if decision.reason == NumberReason.UNCLASSIFIABLE:
+            # The network, not the recorder, decides whether a number exists (R3.5): connected,
+            # unrecorded, logged and counted.
+            UNCLASSIFIABLE_NUMBERS.inc()
+            log.warning("call=%s dialled %r is not in the numbering plan: connected unrecorded (%s)",
+                        call_id, args.dialled, decision.reason)
         other = lines.by_number(decision.number)
         if other is not None:
             other_records = decide_recording(
@@ -84,9 +105,11 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         else:
             other_records = False
             callee = OUTSIDE
-            endpoint = config.outside_endpoint.format(number=decision.number)
+            # A dial string the plan does not cover is dialled exactly as it came.
+            endpoint = config.outside_endpoint.format(number=decision.number or args.dialled.strip())
         caller = _party(line, decision.recordable)
-        caller_number, callee_number, line_endpoint = line.number, decision.number, line.endpoint
+        callee_number = decision.number or args.dialled.strip()
+        caller_number, line_endpoint = line.number, line.endpoint
         record = decision.recordable or other_records
         recording_lines = [x for x, rec in ((line, decision.recordable), (other, other_records)) if rec]
         # The reason says why the call is (not) recorded: the callee's line when only it records.

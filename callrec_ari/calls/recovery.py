@@ -17,7 +17,7 @@ from callrec_ari.calls.actions import (
 )
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState
-from callrec_ari.calls.steps import Actions, end, next_segment, notice_failed, play_notice, talk
+from callrec_ari.calls.steps import Actions, end, next_segment, noted, notice_failed, play_notice, talk
 from callrec_ari.rules import causes
 from callrec_ari.rules.segments import RollReason, roll_delay
 
@@ -66,8 +66,9 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
             flow = replace(flow, recording_failed=True)
             return flow, (Note.error(f"next segment could not start: {failure.error}"),
                           ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.RETRY)))
-        case StartMedia(kind="notice") if not failure.not_found and flow.phase is S.NOTICE:
+        case StartMedia(kind="notice", media_id=media_id) if not failure.not_found and flow.phase is S.NOTICE:
             # The parties must not be left muted in silence: connect them, unrecorded.
+            flow = noted(setup, flow, media_id, outcome="failed")
             return notice_failed(setup, flow, f"notice could not play: {failure.error}", now)
         case StartMedia(kind="stream"):
             # That contract's stream part has logged and counted the loss; the call goes on, and so

@@ -159,6 +159,7 @@ class CallSession:
             plan=self.plan, times=flow.times, end_cause=flow.end_cause, hangup_by=flow.hangup_by,
             segments=tuple(replace(s, live=False) for s in flow.segments if s.has_audio),
             recording_failed=flow.recording_failed, notice_failed=flow.notice_failed,
+            notices=flow.notices,
         )
 
     async def _feed(self, event: Input, tolerant: bool = False) -> None:
@@ -219,7 +220,8 @@ class CallSession:
                 await ari.hangup(channel, cause)
             case StartMedia(kind=kind, media_id=media_id):
                 self._claim(media_id)  # its events may beat the answer to the request
-                await self.parts[kind].start(media_id, self.flow.times.talk_started or now_utc())
+                await self.parts[kind].start(media_id, self.flow.times.talk_started or now_utc(),
+                                             self.flow.notices)
             case StopMedia(kind=kind, media_id=media_id, reason=reason):
                 if kind in self.parts:
                     await self.parts[kind].stop(media_id, reason)

@@ -27,8 +27,9 @@ from callrec_ari.calls.actions import (
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState, transition
 from callrec_ari.model.call import CallTimes, HangupBy, RecordedSegment
-from callrec_ari.model.plan import first_playbacks, next_playback
+from callrec_ari.model.plan import first_playbacks, next_playback, notice_playbacks
 from callrec_ari.rules import causes
+from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.rules.segments import RollReason, roll_delay, segment_name
 
 S = CallState
@@ -60,6 +61,8 @@ def ari_event(setup: CallSetup, flow: Flow, event: AriEvent, now: datetime) -> t
         return recording_began(setup, flow, event, now)
     if event.type in ("RecordingFinished", "RecordingFailed") and flow.segment(event.recording_name):
         return recording_ended(flow, event)
+    if event.type == "PlaybackStarted" and event.playback_id in flow.playbacks:
+        return noted(setup, flow, event.playback_id or "", started=parse_ari_time(event.timestamp)), ()
     if event.type == "PlaybackFinished" and event.playback_id in flow.playbacks:
         return playback_finished(setup, flow, event, now)
     return flow, ()
@@ -160,7 +163,10 @@ def playback_finished(setup: CallSetup, flow: Flow, event: AriEvent,
     done = event.playback_id or ""
     flow = replace(flow, playbacks=flow.playbacks - {done})
     parties_there = {setup.legs.caller, setup.legs.callee} <= flow.legs and not flow.hanging_up
-    if event.playback_failed and flow.phase is S.NOTICE and parties_there:
+    could_not_play = event.playback_failed and flow.phase is S.NOTICE and parties_there
+    outcome = "played" if not event.playback_failed else "failed" if could_not_play else "cut"
+    flow = noted(setup, flow, done, ended=parse_ari_time(event.timestamp), outcome=outcome)
+    if could_not_play:
         # Both parties are still there, so the sound itself could not play (Asterisk fails a
         # playback at once when its file is missing or unreadable); a hangup also fails the one
         # playing, which is no notice failure.
@@ -174,6 +180,24 @@ def playback_finished(setup: CallSetup, flow: Flow, event: AriEvent,
     if not flow.playbacks and flow.phase is S.NOTICE:
         return talk(setup, flow, now)
     return flow, ()
+
+
+def noted(setup: CallSetup, flow: Flow, playback_id: str, started: datetime | None = None,
+           ended: datetime | None = None, outcome: str = "playing") -> Flow:
+    """The record of what the parties heard (the manifest's and the stream's ``notices``)."""
+    sound = next((p for p in notice_playbacks(setup.plan) if p.id == playback_id), None)
+    if sound is None:
+        return flow
+    to = "both" if sound.target == "bridge" else sound.target
+    entries = list(flow.notices)
+    mine = [i for i, n in enumerate(entries) if n.sound == sound.media and n.to == to and n.ended_at is None
+            and n.outcome == "playing"]
+    if mine and started is None:
+        i = mine[-1]
+        entries[i] = replace(entries[i], ended_at=ended, outcome=outcome)
+    else:
+        entries.append(NoticeEntry(to, sound.media, started, ended, outcome))
+    return replace(flow, notices=tuple(entries))
 
 
 def notice_failed(setup: CallSetup, flow: Flow, why: str, now: datetime) -> tuple[Flow, Actions]:

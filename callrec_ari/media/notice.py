@@ -13,6 +13,7 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriNotFound
 from callrec_ari.model.media import CallLegs
 from callrec_ari.model.plan import CallPlan, notice_playbacks
+from callrec_ari.rules.manifest import NoticeEntry
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class NoticePlayer:
         self.legs = legs
         self._playbacks = {p.id: p for p in notice_playbacks(plan)}
 
-    async def start(self, media_id: str, at: datetime) -> None:
+    async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         playback = self._playbacks[media_id]
         if playback.target == "bridge":
             await self.ari.play_on_bridge(self.legs.bridge, (playback.media,), playback.id)

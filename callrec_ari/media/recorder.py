@@ -10,6 +10,7 @@ from datetime import datetime
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriNotFound
+from callrec_ari.rules.manifest import NoticeEntry
 
 
 class BridgeRecorder:
@@ -18,7 +19,7 @@ class BridgeRecorder:
         self.bridge_id = bridge_id
         self.fmt = fmt
 
-    async def start(self, media_id: str, at: datetime) -> None:
+    async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         await self.ari.record_bridge(self.bridge_id, media_id, self.fmt)
 
     async def stop(self, media_id: str, reason: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from callrec_ari.model.media import MediaFailed
+from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.streaming.tap import StreamTap
 
 
@@ -18,8 +19,8 @@ class StreamPart:
     def channel_ids(self) -> tuple[str, ...]:
         return tuple(self.taps)
 
-    async def start(self, media_id: str, at: datetime) -> None:
-        if not await self.taps[media_id].begin(at):
+    async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
+        if not await self.taps[media_id].begin(at, notices):
             # The tap has logged and counted the loss; the call goes on unstreamed (R1.4).
             raise MediaFailed("stream-not-started", f"stream {media_id} could not start")
 

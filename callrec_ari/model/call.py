@@ -14,7 +14,7 @@ from typing import Literal
 
 from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.rules.charges import billing_start
-from callrec_ari.rules.manifest import CallRecord
+from callrec_ari.rules.manifest import CallRecord, NoticeEntry
 
 HangupBy = Literal["caller", "callee", "app"]
 NOTICE_FAILED = "notice-failed"  # reason id: the notice could not play, so nothing is kept (R2.1)
@@ -72,6 +72,7 @@ class FinishedCall:
     segments: tuple[RecordedSegment, ...] = ()  # only those with audio, in order
     recording_failed: bool = False
     notice_failed: bool = False
+    notices: tuple[NoticeEntry, ...] = ()  # each sound of the notice and tone, as played
 
     @property
     def call_id(self) -> str:
@@ -144,7 +145,7 @@ class FinishedCall:
             line=copy.line if copy is not None else self.line_number,
             caller=self.plan.caller_number, callee=self.plan.callee_number,
             answered=self.times.answered, notice_started=self.times.notice_started, ended=self.ended,
-            contract=copy.contract if copy is not None else "",
+            contract=copy.contract if copy is not None else "", notices=self.notices,
         )
 
     def log_record(self) -> dict[str, object]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from callrec_ari.rules.manifest import NoticeEntry
+
 MediaKind = Literal["notice", "recording", "stream"]
 
 
@@ -44,6 +46,7 @@ class MediaPart(Protocol):
     The media's own events (RecordingStarted, PlaybackFinished...) reach the flow by the id it chose.
     """
 
-    async def start(self, media_id: str, at: datetime) -> None: ...
+    async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
+        """``notices``: what the parties heard so far (a stream announces it in its metadata)."""
 
     async def stop(self, media_id: str, reason: str) -> None: ...

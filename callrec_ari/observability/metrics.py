@@ -38,3 +38,8 @@ ARI_CONNECTED = Gauge("callrec_ari_connected", "1 while the ARI events socket is
 SPOOL_FREE_BYTES = Gauge("callrec_spool_free_bytes", "Free bytes where recordings are written",
                          registry=REGISTRY)
 SPOOL_LOW = Gauge("callrec_spool_low", "1 while free space is below the alert threshold", registry=REGISTRY)
+UNCLASSIFIABLE_NUMBERS = Counter(
+    "callrec_numbers_unclassifiable_total",
+    "Dialled numbers outside the numbering plan, connected unrecorded",
+    registry=REGISTRY,
+)

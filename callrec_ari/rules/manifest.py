@@ -37,6 +37,24 @@ class InvalidManifest(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeEntry:
+    """One sound of the notice and tone as the parties heard it (R2.1-R2.3): to whom, which sound,
+    when it started and ended (Asterisk's clock), and how it ended."""
+
+    to: str  # "both" (played on the bridge), "caller" or "callee"
+    sound: str  # e.g. "sound:callrec/notice-ja", then "sound:beep"
+    started_at: datetime | None
+    ended_at: datetime | None
+    outcome: str  # "played", "failed" (the sound could not play), "cut" (a party hung up), "playing"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"to": self.to, "sound": self.sound,
+                "started_at": None if self.started_at is None else format_utc(self.started_at),
+                "ended_at": None if self.ended_at is None else format_utc(self.ended_at),
+                "outcome": self.outcome}
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecord:
     call_id: str
     direction: str
@@ -47,6 +65,7 @@ class CallRecord:
     notice_started: datetime | None  # the billing start (R2.4)
     ended: datetime
     contract: str = ""  # whose copy this is ("" in a single-tenant setup: lines from the config file)
+    notices: tuple[NoticeEntry, ...] = ()  # what the parties heard before they talked
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +208,7 @@ def build_manifest(call: CallRecord, key: str, segments: list[SegmentEntry]) -> 
         "notice_started_at": stamp(call.notice_started),
         "billing_started_at": stamp(billing_start(call.answered, call.notice_started)),  # R2.4
         "ended_at": format_utc(call.ended),
+        "notices": [n.to_json() for n in call.notices],
         "duration_seconds": round(sum(s.duration for s in segments), 6),
         "segments": [
             {
@@ -251,6 +271,7 @@ __all__ = [
     "InvalidCallRecord",
     "InvalidManifest",
     "ManifestFile",
+    "NoticeEntry",
     "ParsedManifest",
     "SegmentEntry",
     "build_manifest",

@@ -6,7 +6,9 @@ A line *announces* when it records and its contract did not choose to omit the n
 - One party records and announces: its notice plays to both parties (R2.1).
 - Both record and both announce: each line's notice plays only to the other party (R2.3).
 - Both record, one omits: the announcing line's notice plays to both (R2.3 exception).
-- Every recording line omits: no notice, the call is still recorded (``notice-omitted``).
+- Every recording line omits: no notice, the call is still recorded (``notice-omitted``), but only
+  between two subscriber lines: a party outside the service always hears the notice (R2.3 omits the
+  *other party's* notice, and only a subscriber line is a party of the service).
 
 A withheld caller ID (184) changes nothing here (R2.2): the plan takes no caller-ID input at all.
 The tone (``sound:beep``) that ends the notice is appended by the call flow, not here.
@@ -14,7 +16,7 @@ The tone (``sound:beep``) that ends the notice is appended by the call flow, not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
 
@@ -50,6 +52,7 @@ class Party:
     notice: str | None
     records: bool
     omits_notice: bool = False
+    line: bool = True  # a subscriber line of the service (False: anyone else, OUTSIDE)
 
     def __post_init__(self) -> None:
         if self.announces and not self.notice:
@@ -61,7 +64,7 @@ class Party:
         return self.records and not self.omits_notice
 
 
-OUTSIDE: Final = Party(None, False)
+OUTSIDE: Final = Party(None, False, line=False)
 """A party that is not a recording subscriber line (another carrier, a landline, ...)."""
 
 
@@ -88,8 +91,19 @@ def _notice(party: Party) -> tuple[str, ...]:
     return (party.notice,) if party.notice else ()
 
 
+def _may_omit(party: Party, other: Party) -> Party:
+    """R2.3: omission is of the *other party's* notice in a call between two subscriber lines.
+    Someone outside the service always hears a notice, whatever the line's contract chose."""
+    if party.omits_notice and party.records and not other.line:
+        if not party.notice:
+            raise InvalidParty()  # recording someone outside the service in silence breaks R2.1
+        return replace(party, omits_notice=False)
+    return party
+
+
 def plan_notices(caller: Party, callee: Party) -> NoticePlan:
     """Plan who hears which notice (R2.1-R2.3)."""
+    caller, callee = _may_omit(caller, callee), _may_omit(callee, caller)
     if not caller.records and not callee.records:
         return NoticePlan((), (), NoticeReason.NOT_RECORDED)
     if caller.announces and callee.announces:

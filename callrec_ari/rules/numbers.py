@@ -1,16 +1,23 @@
-"""Dialled-number classification: is a call to this number recorded? (R3.4, R3.5)
+"""Dialled-number classification in Japan's numbering plan: is a call to this number recorded?
+(R3.4, R3.5; the plan, row by row, with the sentence of the terms each row rests on: docs/rules.md)
 
 Pure functions over strings, no I/O. The steps, in order:
 
-1. Trim whitespace at both ends (only there: a space inside a number is an error).
-2. A leading ``+`` is an international-format number: ``+81`` + national number becomes the
-   domestic ``0`` + national number; any other ``+CC...`` becomes ``00CC...`` (an international
-   call, R3.4 ``00`` rule). This keeps ``+1...`` (North America) from being mistaken for a
-   Japanese ``1xx`` service number.
-3. The service prefixes ``184`` (withhold caller ID), ``186`` (present caller ID) and ``1311``
+1. Trim whitespace at both ends. What is left must be a dial string: ASCII digits, ``*``, ``#`` and
+   one leading ``+``. Anything else (a letter, a space inside, full-width digits) is not a number
+   at all: :class:`InvalidNumber`.
+2. The service prefixes ``184`` (withhold caller ID), ``186`` (present caller ID) and ``1311``
    (split billing) are stripped, stacked ones each in turn (R3.5); the number after them decides.
+3. A leading ``+`` (after the prefixes too) is the international format: ``+81`` + national
+   number is the domestic ``0`` + national number; any other ``+CC...`` is dialled from Japan
+   as ``010CC...`` (Japan's international prefix). The ``00`` rule is about numbers *dialled*
+   with ``00`` (carrier identification codes ``00XY``), so ``+33...`` and ``01033...`` are the
+   same call.
 4. ``1416...`` (voicemail playback) is recorded; any other ``1...`` is not; ``00...`` is not unless
-   it starts with an entry of the allow-list; everything else is recorded.
+   it starts with an entry of the allow-list; ``#`` + four digits (a short code such as ``#7119``)
+   is recorded; every other all-digit number is recorded. A dial string none of this classifies
+   (``*`` codes, ``#`` elsewhere, nothing after the prefixes) is connected unrecorded with its own
+   reason: the network, not the recorder, decides whether a number exists.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ SPLIT_BILLING_PREFIX: Final = "1311"
 SERVICE_PREFIXES: Final = (WITHHOLD_PREFIX, PRESENT_PREFIX, SPLIT_BILLING_PREFIX)
 VOICEMAIL_PLAYBACK: Final = "1416"
 JAPAN_COUNTRY_CODE: Final = "81"
+INTERNATIONAL_PREFIX: Final = "010"  # Japan's international call prefix
 
 _DIGITS: Final = frozenset("0123456789")
+_DIAL_CHARS: Final = frozenset("0123456789*#")
 _MESSAGE_MAX: Final = 40
 
 
@@ -35,19 +44,20 @@ class NumberReason(StrEnum):
     """Why a dialled number is or is not recorded. The values are stable ids (docs/rules.md)."""
 
     RECORDED = "recorded"  # R3.1: an ordinary number
+    INTERNATIONAL = "international-010"  # R3.1: an international call from Japan (010, or +CC)
+    SHORT_CODE = "short-code"  # R3.1: a # short code (#7119, #9110...): not among R3.4's exclusions
     VOICEMAIL_1416 = "voicemail-1416"  # R3.4: 1416 voicemail playback is recorded
     EXCLUDED_1XX = "excluded-1xx"  # R3.4: other numbers starting with 1
-    EXCLUDED_00 = "excluded-00"  # R3.4: international, not on the allow-list
-    ALLOWED_00 = "allowed-00"  # R3.4: international, on the allow-list
+    EXCLUDED_00 = "excluded-00"  # R3.4: dialled with 00 (00XY carrier codes), not on the allow-list
+    ALLOWED_00 = "allowed-00"  # R3.4: dialled with 00, on the allow-list
+    UNCLASSIFIABLE = "number-unclassifiable"  # R3.5: a dial string the plan does not cover
 
 
 class NumberError(StrEnum):
     """Stable ``error_id`` values of :class:`InvalidNumber` and :class:`InvalidAllowList`."""
 
     EMPTY = "number-empty"
-    NON_DIGIT = "number-non-digit"
-    BAD_PLUS = "number-bad-plus"
-    ONLY_PREFIXES = "number-only-prefixes"
+    NON_DIGIT = "number-non-digit"  # a character that is no dial character: not a number at all
     ALLOW_00_INVALID = "allow-00-invalid"
 
 
@@ -59,7 +69,7 @@ def _quote(text: str) -> str:
 
 
 class InvalidNumber(ValueError):
-    """A dialled number that cannot be classified (R3.5): bad input, never a crash."""
+    """Input that is not a dial string at all (R3.5): bad input, never a crash."""
 
     def __init__(self, error_id: NumberError, dialled: str, problem: str) -> None:
         self.error_id = error_id
@@ -112,30 +122,31 @@ def check_allow_00(allow_00: Iterable[str]) -> tuple[str, ...]:
     return entries
 
 
+def _international(digits: str) -> str:
+    """The digits after a ``+`` as dialled from Japan; "" when no dialling can reach them."""
+    if not _all_digits(digits) or digits.startswith("0"):
+        return ""  # no country code starts with 0; * and # have no international form
+    if digits.startswith(JAPAN_COUNTRY_CODE):
+        national = digits[len(JAPAN_COUNTRY_CODE) :]
+        # "+81 0312..." keeps a trunk 0 that the international format drops: not a number.
+        return "" if not national or national.startswith("0") else "0" + national
+    return INTERNATIONAL_PREFIX + digits
+
+
 def normalize(dialled: str) -> str:
-    """Trim the ends, check the characters and turn ``+`` format into dialled digits."""
+    """Trim the ends, check it is a dial string, and write ``+`` format as dialled from Japan.
+
+    Raises :class:`InvalidNumber` for what is no dial string; answers ``""`` for a ``+`` number that
+    cannot be dialled (``+0...``, ``+81 0...``: classified as unclassifiable, never guessed at)."""
     text = dialled.strip()
     if text in ("", "+"):
         raise InvalidNumber(NumberError.EMPTY, dialled, "is empty")
     plus = text.startswith("+")
     digits = text[1:] if plus else text
-    if not _all_digits(digits):
-        raise InvalidNumber(NumberError.NON_DIGIT, dialled, "contains non-digit characters")
-    if not plus:
-        return digits
-    if digits.startswith("0"):
-        raise InvalidNumber(NumberError.BAD_PLUS, dialled, "has a country code starting with 0 after +")
-    if digits.startswith(JAPAN_COUNTRY_CODE):
-        national = digits[len(JAPAN_COUNTRY_CODE) :]
-        if not national:
-            raise InvalidNumber(NumberError.EMPTY, dialled, "has no national number after +81")
-        if national.startswith("0"):
-            # "+81 0312..." would become "00312...", an international call: refuse, do not guess.
-            raise InvalidNumber(
-                NumberError.BAD_PLUS, dialled, "has a trunk 0 after +81 (write +813... or 03...)"
-            )
-        return "0" + national
-    return "00" + digits
+    if not digits or any(ch not in _DIAL_CHARS for ch in digits):
+        raise InvalidNumber(NumberError.NON_DIGIT, dialled,
+                            "is not a dial string (digits, *, # and a leading +)")
+    return _international(digits) if plus else digits
 
 
 def strip_prefixes(digits: str) -> tuple[str, tuple[str, ...]]:
@@ -166,6 +177,10 @@ def is_withheld(prefixes: Iterable[str], line_withholds: bool = False) -> bool:
 
 
 def _decide(number: str, allow_00: tuple[str, ...]) -> tuple[bool, NumberReason]:
+    if len(number) == 5 and number.startswith("#") and _all_digits(number[1:]):
+        return True, NumberReason.SHORT_CODE
+    if not _all_digits(number):
+        return False, NumberReason.UNCLASSIFIABLE
     if number.startswith(VOICEMAIL_PLAYBACK):
         return True, NumberReason.VOICEMAIL_1416
     if number.startswith("1"):
@@ -174,21 +189,33 @@ def _decide(number: str, allow_00: tuple[str, ...]) -> tuple[bool, NumberReason]
         if any(number.startswith(entry) for entry in allow_00):
             return True, NumberReason.ALLOWED_00
         return False, NumberReason.EXCLUDED_00
+    if number.startswith(INTERNATIONAL_PREFIX):
+        return True, NumberReason.INTERNATIONAL
     return True, NumberReason.RECORDED
 
 
 def classify_number(dialled: str, *, allow_00: Iterable[str] = ()) -> NumberDecision:
     """Classify a dialled number (R3.4, R3.5).
 
-    Raises :class:`InvalidNumber` for empty input, non-digit characters or nothing left after the
-    prefixes, and :class:`InvalidAllowList` for a malformed allow-list entry.
+    Raises :class:`InvalidNumber` for input that is not a dial string at all, and
+    :class:`InvalidAllowList` for a malformed allow-list entry; a dial string the plan does not
+    cover is not recorded (``number-unclassifiable``), never refused.
     """
     entries = check_allow_00(allow_00)
-    digits = normalize(dialled)
-    number, prefixes = strip_prefixes(digits)
-    if not number:
-        raise InvalidNumber(NumberError.ONLY_PREFIXES, dialled, "has nothing after the 184/186/1311 prefixes")
-    recordable, reason = _decide(number, entries)
+    text = dialled.strip()
+    if text in ("", "+"):
+        raise InvalidNumber(NumberError.EMPTY, dialled, "is empty")
+    if any(ch not in _DIAL_CHARS and ch != "+" for ch in text):
+        raise InvalidNumber(NumberError.NON_DIGIT, dialled,
+                            "is not a dial string (digits, *, # and a leading +)")
+    # The prefixes come first as dialled; a contact in + format may follow them (184+81...).
+    rest, prefixes = strip_prefixes(text)
+    if "+" in rest[1:] or ("+" in text and not rest.startswith("+")):
+        raise InvalidNumber(NumberError.NON_DIGIT, dialled,
+                            "is not a dial string (digits, *, # and a leading +)")
+    number = _international(rest[1:]) if rest.startswith("+") else rest
+    # Nothing after the prefixes, or a + number that cannot be dialled: the network will say.
+    recordable, reason = _decide(number, entries) if number else (False, NumberReason.UNCLASSIFIABLE)
     return NumberDecision(
         dialled=dialled,
         number=number,

@@ -6,7 +6,7 @@ Order of checks (the first that says "no" gives the reason):
    :class:`~callrec_ari.rules.numbers.InvalidNumber`, whatever the line state.
 2. Line state: contract suspended, line suspended (R5.5: the operator's stop overrides the
    customer's setting), recording not started (R3.1, R4.1), no consent on file (R5.4).
-3. Access context: roaming abroad (R3.2), VoIP app (R3.4), extension call (R3.4).
+3. Access context: roaming abroad (R3.2), VoIP app (R3.4), an extension call made (R3.4, 内線発信).
 4. Outgoing only: the number rules (R3.4).
 
 For an incoming call the subscriber did not dial anything, so the number rules do not apply:
@@ -89,13 +89,14 @@ def line_refusal(line: LineState) -> RecordingReason | None:
     return None
 
 
-def context_refusal(context: AccessContext) -> RecordingReason | None:
-    """The reason this access path is not recorded, or None when it is."""
+def context_refusal(context: AccessContext, direction: Direction = "outgoing") -> RecordingReason | None:
+    """The reason this access path is not recorded, or None when it is. Extension calls are
+    excluded when *made* (R3.4: 内線発信, outgoing extension calls); received ones are recorded."""
     if context.roaming:
         return RecordingReason.ROAMING
     if context.voip:
         return RecordingReason.VOIP_APP
-    if context.extension:
+    if context.extension and direction == "outgoing":
         return RecordingReason.EXTENSION_CALL
     return None
 
@@ -121,7 +122,7 @@ def decide_recording(
     else:
         raise ValueError(f"direction {direction!r} is not 'outgoing' or 'incoming'")
 
-    refusal = line_refusal(line) or context_refusal(context)
+    refusal = line_refusal(line) or context_refusal(context, direction)
     if refusal is not None:
         return RecordingDecision(False, refusal, number, withheld, prefixes)
     return RecordingDecision(number_ok, number_reason, number, withheld, prefixes)

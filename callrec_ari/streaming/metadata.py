@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from callrec_ari.rules.manifest import DIRECTIONS, InvalidCallRecord, format_utc, parse_utc
+from callrec_ari.rules.manifest import DIRECTIONS, InvalidCallRecord, NoticeEntry, format_utc, parse_utc
 from callrec_ari.rules.stream import FORMATS, stream_format
 from callrec_ari.streaming.settings import StreamSettings
 
@@ -45,13 +45,15 @@ class StreamMetadata:
     transport: str = "rtp"  # "rtp" | "websocket"
     channel_id: str = ""  # websocket: the channel_id of the connection's MEDIA_START
     websocket_connection: str = ""  # websocket: Asterisk's websocket_client.conf entry, for your logs
+    # What the parties heard before the stream started: each sound of the notice and tone (R2.1).
+    notices: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "version": self.version, "call_id": self.call_id, "line": self.line, "caller": self.caller,
             "callee": self.callee, "direction": self.direction, "started_at": format_utc(self.started_at),
             "format": self.format, "sample_rate": self.sample_rate, "payload_type": self.payload_type,
-            "transport": self.transport}
+            "transport": self.transport, "notices": [dict(n) for n in self.notices]}
         if self.transport == "websocket":
             doc.update(channel_id=self.channel_id, websocket_connection=self.websocket_connection)
         else:
@@ -81,7 +83,7 @@ def split_host_port(value: str, field: str, *, numeric: bool = False) -> tuple[s
 
 def build_metadata(*, call_id: str, line: str, caller: str, callee: str, direction: str,
                    started_at: datetime, settings: StreamSettings, rtp_source: str = "",
-                   channel_id: str = "") -> StreamMetadata:
+                   channel_id: str = "", notices: tuple[NoticeEntry, ...] = ()) -> StreamMetadata:
     """The metadata of one call's stream, from the call and the connection's settings: ``rtp_source``
     for the RTP transport, ``channel_id`` for the WebSocket one. Validated: a bad field raises
     :class:`InvalidStreamMetadata` here, on the platform, not at the customer."""
@@ -92,7 +94,8 @@ def build_metadata(*, call_id: str, line: str, caller: str, callee: str, directi
                           payload_type=fmt.payload_type, rtp_source="" if websocket else rtp_source,
                           rtp_destination="" if websocket else settings.external_host,
                           transport=settings.transport, channel_id=channel_id if websocket else "",
-                          websocket_connection=settings.websocket_connection if websocket else "")
+                          websocket_connection=settings.websocket_connection if websocket else "",
+                          notices=tuple(n.to_json() for n in notices))
     return parse_metadata(meta.to_json())
 
 
@@ -108,6 +111,36 @@ def _int(data: Mapping[str, Any], field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidStreamMetadata(f"{field}: expected an integer, got {value!r}")
     return value
+
+
+_NOTICE_KEYS = {"to": str, "sound": str, "outcome": str}
+
+
+def _notices(data: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """``notices``: a list of {to, sound, started_at, ended_at, outcome} (optional: older senders
+    leave it out). Bounded, each field checked, so a receiver keeps nothing it did not understand."""
+    value = data.get("notices", [])
+    if not isinstance(value, list) or len(value) > 16:
+        raise InvalidStreamMetadata("notices: expected a list of at most 16 objects")
+    out = []
+    for i, entry in enumerate(value, start=1):
+        if not isinstance(entry, Mapping):
+            raise InvalidStreamMetadata(f"notices: entry {i} is not an object")
+        for key, kind in _NOTICE_KEYS.items():
+            if not isinstance(entry.get(key), kind) or len(entry[key]) > 200:
+                raise InvalidStreamMetadata(f"notices: entry {i}: {key} must be a short string")
+        stamps: dict[str, str | None] = {}
+        for key in ("started_at", "ended_at"):
+            stamp = entry.get(key)
+            if stamp is not None:
+                try:
+                    stamps[key] = format_utc(parse_utc(stamp, f"notices {i} {key}"))
+                except InvalidCallRecord as exc:
+                    raise InvalidStreamMetadata(str(exc)) from exc
+            else:
+                stamps[key] = None
+        out.append({"to": entry["to"], "sound": entry["sound"], **stamps, "outcome": entry["outcome"]})
+    return tuple(out)
 
 
 def parse_metadata(data: object) -> StreamMetadata:
@@ -138,7 +171,7 @@ def parse_metadata(data: object) -> StreamMetadata:
     common: dict[str, Any] = dict(
         call_id=call_id, line=_text(data, "line"), caller=_text(data, "caller", allow_empty=True),
         callee=_text(data, "callee", allow_empty=True), direction=direction, started_at=started_at,
-        format=fmt_name, sample_rate=rate, payload_type=payload_type)
+        format=fmt_name, sample_rate=rate, payload_type=payload_type, notices=_notices(data))
     transport = data.get("transport", "rtp")
     if transport == "websocket":
         channel_id = _text(data, "channel_id")

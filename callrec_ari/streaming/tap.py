@@ -30,6 +30,7 @@ from callrec_ari.ari.errors import AriConflict, AriError, AriNotFound, AriUnproc
 from callrec_ari.ari.events import Channel
 from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.observability.metrics import STREAM_LOSSES
+from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.streaming.metadata import StreamMetadata, build_metadata
 from callrec_ari.streaming.notify import UNREACHABLE, StreamNotifier
 from callrec_ari.streaming.settings import StreamConfigError, StreamSettings, for_connection
@@ -53,11 +54,13 @@ class StreamTap:
         self.line = line or (plan.caller_number if plan.direction == "outgoing" else plan.callee_number)
         self.channel_id = channel_id or f"{plan.call_id}-stream"
         self.started_at: datetime | None = None
+        self.notices: tuple[NoticeEntry, ...] = ()  # what the parties heard before the stream
         self._notifier: StreamNotifier | None = None
         self._heartbeats: asyncio.Task[None] | None = None
 
     def _metadata(self, started_at: datetime, rtp_source: str = "") -> StreamMetadata:
         return build_metadata(
+            notices=self.notices,
             call_id=self.plan.call_id,
             line=self.line,
             caller="" if self.plan.caller_withheld else self.plan.caller_number,
@@ -71,11 +74,12 @@ class StreamTap:
             return f"websocket connection {self.settings.websocket_connection!r}"
         return self.settings.external_host
 
-    async def begin(self, started_at: datetime) -> bool:
+    async def begin(self, started_at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> bool:
         """Create the externalMedia channel, join it to the bridge, announce the stream. The channel id
         must be claimed by the caller first (its events belong to the call). False: no stream (the
         loss is logged and counted); the channel, if it was created, is gone or going."""
         self.started_at = started_at
+        self.notices = notices
         if self.settings.transport == "websocket":
             meta = self._metadata(started_at)
             if not await self._begin_websocket():

@@ -248,6 +248,12 @@ async def test_each_customer_gets_its_own_calls_and_a_call_between_two_reaches_b
     (manifest_a, audio_a), (manifest_b, audio_b) = manifest_of(copy_a), manifest_of(b.zips()[0])
     assert (manifest_a["caller"], manifest_a["callee"]) == (manifest_b["caller"], manifest_b["callee"])
     assert manifest_a["idempotency_key"] != manifest_b["idempotency_key"]
+    # the notice in the record: what both parties heard, when, and that it played
+    for manifest in (manifest_a, manifest_b):
+        heard = manifest["notices"]
+        assert [(n["to"], n["sound"], n["outcome"]) for n in heard] == [  # type: ignore[union-attr]
+            ("both", f"sound:{ANALYSED_NOTICE}", "played"), ("both", "sound:beep", "played")]
+        assert all(n["started_at"] and n["ended_at"] for n in heard)  # type: ignore[union-attr]
     # both copies hold the whole call: the same audio, both parties' tones after the notice
     assert abs(audio_a.duration - audio_b.duration) < 0.01 and audio_a.duration > 6
     talk = slice(int(TALK_FROM_S / 0.05), int((audio_a.duration - 0.5) / 0.05))
@@ -346,6 +352,9 @@ async def test_a_call_between_a_file_and_a_stream_customer_reaches_each_its_own_
     assert [m["call_id"] for m in a.manifests()] == [mixed.plan.call_id] and not b.zips()
     assert not (a.inbox / "streams").exists() or not a.streams()
     assert b.streams()[mixed.plan.call_id]["metadata"]["line"] == LINE["B"][0]  # type: ignore[index]
+    heard = b.streams()[mixed.plan.call_id]["metadata"]["notices"]  # type: ignore[index]
+    assert [(n["sound"], n["outcome"]) for n in heard] == [  # type: ignore[union-attr]
+        (f"sound:{ANALYSED_NOTICE}", "played"), ("sound:beep", "played")]
     audio = read_stream(b.inbox / "streams" / f"{mixed.plan.call_id}.wav")
     body = slice(int(0.3 / 0.05), int((audio.duration - 0.3) / 0.05))
     for freq in (CALLER_TONE, CALLEE_TONE):

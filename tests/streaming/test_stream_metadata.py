@@ -26,7 +26,7 @@ def test_built_metadata_is_the_documented_shape() -> None:
         "version": 1, "call_id": "1700000000.42", "line": "09000001001", "caller": "", "callee": "0312345678",
         "direction": "incoming", "started_at": "2025-03-01T12:00:00.000000Z", "format": "slin16",
         "sample_rate": 16000, "payload_type": 118, "transport": "rtp", "rtp_source": "192.0.2.10:10000",
-        "rtp_destination": "203.0.113.5:40000"}
+        "rtp_destination": "203.0.113.5:40000", "notices": []}
     meta = parse_metadata(good())
     assert meta.started_at == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     assert meta.source == ("192.0.2.10", 10000)
@@ -100,3 +100,17 @@ def test_unknown_key_is_refused(tmp_path: Path) -> None:
     cfg.write_text('[stream]\nsecret = "s"\nurl = "x"\n')
     with pytest.raises(StreamConfigError, match=r"c\.toml: \[stream\] url: unknown key"):
         load_stream_settings(cfg, {})
+
+
+def test_the_notice_the_parties_heard_travels_with_the_stream() -> None:
+    heard = [{"to": "both", "sound": "sound:callrec/notice-ja", "started_at": "2025-03-01T11:59:54.5Z",
+              "ended_at": "2025-03-01T11:59:59.4Z", "outcome": "played"},
+             {"to": "both", "sound": "sound:beep", "started_at": "2025-03-01T11:59:59.4Z",
+              "ended_at": "2025-03-01T11:59:59.8Z", "outcome": "played"}]
+    meta = parse_metadata({**good(), "notices": heard})
+    assert [n["sound"] for n in meta.notices] == ["sound:callrec/notice-ja", "sound:beep"]
+    assert meta.notices[0]["started_at"] == "2025-03-01T11:59:54.500000Z"
+    assert parse_metadata({k: v for k, v in good().items() if k != "notices"}).notices == ()  # older senders
+    for bad in ("x", [1], [{**heard[0], "to": 5}], [{**heard[0], "started_at": "noon"}], heard * 9):
+        with pytest.raises(InvalidStreamMetadata, match="notices"):
+            parse_metadata({**good(), "notices": bad})

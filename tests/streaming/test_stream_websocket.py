@@ -259,7 +259,7 @@ def test_websocket_settings_and_metadata_shape() -> None:
         "version": 1, "call_id": "c", "line": "1", "caller": "", "callee": "3", "direction": "incoming",
         "started_at": "2025-03-01T12:00:00.000000Z", "format": "ulaw", "sample_rate": 8000,
         "payload_type": 0, "transport": "websocket", "channel_id": "c-stream",
-        "websocket_connection": "customer-acme"}
+        "websocket_connection": "customer-acme", "notices": []}
     assert parse_metadata(meta.to_json()) == meta
     with pytest.raises(ValueError, match="channel_id"):
         parse_metadata({**meta.to_json(), "channel_id": "a b"})

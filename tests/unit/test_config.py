@@ -193,12 +193,14 @@ def test_duplicate_line_numbers_are_refused(tmp_path: Path) -> None:
         load_config(path, env={})
 
 
-def test_line_that_announces_without_a_notice_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, '[[lines]]\nendpoint = "a"\nnumber = "03"\nnotice = ""\n')
-    with pytest.raises(ConfigError, match="notice"):
+@pytest.mark.parametrize("omit", [pytest.param("false", id="announces"), pytest.param("true", id="omits")])
+def test_every_line_needs_a_notice_even_one_that_omits(tmp_path: Path, omit: str) -> None:
+    """R2.1, R2.3: a line that omits the notice still plays it to callers outside the service."""
+    path = write(tmp_path, f'[[lines]]\nendpoint = "a"\nnumber = "03"\nnotice = ""\nomit_notice = {omit}\n')
+    with pytest.raises(ConfigError, match='a: notice = "": expected a sound'):
         load_config(path, env={})
-    silent = write(tmp_path, '[[lines]]\nendpoint = "a"\nnumber = "03"\nnotice = ""\nomit_notice = true\n')
-    assert load_config(silent, env={}).lines[0].omit_notice
+    kept = write(tmp_path, f'[[lines]]\nendpoint = "a"\nnumber = "03"\nomit_notice = {omit}\n')
+    assert load_config(kept, env={}).lines[0].notice == "callrec/notice-ja"
 
 
 def test_config_is_frozen() -> None:

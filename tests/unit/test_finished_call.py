@@ -84,3 +84,20 @@ def test_a_call_whose_notice_failed_is_kept_nowhere_and_says_why() -> None:
     # an unrecorded call has nothing to fail: its own reason stays
     plain = replace(call, plan=replace(PLAN, record=False, reason="excluded-1xx", recipients=()))
     assert plain.reason == "excluded-1xx" and plain.label == "unrecorded"
+
+
+def test_the_manifest_says_which_notice_played_to_whom_and_when() -> None:
+    from callrec_ari.rules.manifest import NoticeEntry, build_manifest
+
+    heard = (NoticeEntry("both", "sound:callrec/notice-ja", T0 + timedelta(seconds=2.1),
+                         T0 + timedelta(seconds=7), "played"),
+             NoticeEntry("both", "sound:beep", T0 + timedelta(seconds=7), T0 + timedelta(seconds=7.4),
+                         "played"))
+    call = replace(finished(), notices=heard)
+    manifest = build_manifest(call.manifest_call(A), "c1-c7", [])
+    assert manifest["notices"] == [
+        {"to": "both", "sound": "sound:callrec/notice-ja", "started_at": "2026-12-01T09:00:02.100000Z",
+         "ended_at": "2026-12-01T09:00:07.000000Z", "outcome": "played"},
+        {"to": "both", "sound": "sound:beep", "started_at": "2026-12-01T09:00:07.000000Z",
+         "ended_at": "2026-12-01T09:00:07.400000Z", "outcome": "played"}]
+    assert manifest["contract"] == "7" and manifest["line"] == A.line

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from callrec_ari.calls.args import StasisArgs
-from callrec_ari.calls.planner import CallRefused, new_call_id, plan_call
+from callrec_ari.calls.planner import CallRefused, HandBack, new_call_id, plan_call
 from callrec_ari.config import Config, LineConfig
 from callrec_ari.model.plan import CallPlan, Recipient
+from callrec_ari.observability.metrics import REGISTRY
 
 A = LineConfig(endpoint="1001", number="09000001001", notice="callrec/notice-a")
 B = LineConfig(endpoint="1002", number="09000001002", notice="callrec/notice-b")
@@ -67,6 +68,7 @@ def test_outgoing_to_an_outside_number() -> None:
         ("1860312345678", "0312345678"),
         ("13111840312345678", "0312345678"),
         ("+81312345678", "0312345678"),
+        ("184+81312345678", "0312345678"),  # R3.5: a + format contact after the prefix
         (" 0312345678 ", "0312345678"),
     ],
 )
@@ -128,7 +130,7 @@ def test_line_and_outside_endpoint_templates_come_from_config() -> None:
 @pytest.mark.parametrize(
     ("dialled", "reason"),
     [("117", "excluded-1xx"), ("110", "excluded-1xx"), ("184117", "excluded-1xx"),
-     ("0033123456789", "excluded-00"), ("+33123456789", "excluded-00")],
+     ("0033123456789", "excluded-00"), ("00460312345678", "excluded-00")],  # R3.4: 00XY carrier codes
 )
 def test_outgoing_to_an_excluded_number(dialled: str, reason: str) -> None:
     p = plan(out(A, dialled))
@@ -138,6 +140,21 @@ def test_outgoing_to_an_excluded_number(dialled: str, reason: str) -> None:
     assert p.notice_reason == "not-recorded"
     assert not p.plays_notice
     assert p.callee_endpoint.endswith("@carrier")  # the call still goes through, unrecorded
+
+
+@pytest.mark.parametrize(
+    ("dialled", "effective", "reason"),
+    [("+33123456789", "01033123456789", "international-010"),  # R3.1: +CC is 010CC, not a 00 number
+     ("01033123456789", "01033123456789", "international-010"),
+     ("#7119", "#7119", "short-code"), ("#9110", "#9110", "short-code")],  # R3.1, R3.4
+)
+def test_outgoing_international_and_short_codes_are_recorded(
+    dialled: str, effective: str, reason: str
+) -> None:
+    p = plan(out(A, dialled))
+    assert p.record and p.reason == reason
+    assert p.callee_number == effective and p.callee_endpoint == f"PJSIP/{effective}@carrier"
+    assert p.to_caller == p.to_callee == sound(A)
 
 
 def test_voicemail_playback_is_recorded() -> None:
@@ -208,22 +225,42 @@ def test_unknown_endpoint_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("dialled", "error_id"),
-    [("03-1234-5678", "number-non-digit"), ("", "number-empty"), ("+", "number-empty"),
-     ("184", "number-only-prefixes"), ("+0312345678", "number-bad-plus"), ("*21#", "number-non-digit")],
+    "dialled", ["*31#", "#12", "184", "1311184186", "+0312345678", "+810312345678", "0312#"]
 )
-def test_invalid_number_is_refused_with_cause_28(dialled: str, error_id: str) -> None:
-    with pytest.raises(CallRefused) as info:
+def test_an_unclassifiable_number_is_connected_unrecorded_as_dialled(dialled: str) -> None:
+    """R3.5: the network, not the recorder, decides whether a number exists: never refused."""
+    p = plan(out(A, dialled))
+    assert not p.record and p.reason == "number-unclassifiable"
+    assert p.callee_number == dialled and p.callee_endpoint == f"PJSIP/{dialled}@carrier"
+    assert (p.to_caller, p.to_callee, p.notice_reason) == ((), (), "not-recorded")
+    assert p.recipients == ()
+
+
+def test_an_unclassifiable_number_keeps_what_the_rules_stripped() -> None:
+    p = plan(out(A, "184*31#"))
+    assert not p.record and p.reason == "number-unclassifiable"
+    assert p.callee_number == "*31#" and p.caller_withheld
+
+
+def test_an_unclassifiable_number_is_counted() -> None:
+    before = REGISTRY.get_sample_value("callrec_numbers_unclassifiable_total") or 0.0
+    plan(out(A, "*31#"))
+    plan(out(A, OUTSIDE_NUMBER))
+    assert REGISTRY.get_sample_value("callrec_numbers_unclassifiable_total") == before + 1
+
+
+@pytest.mark.parametrize("dialled", ["03-1234-5678", "", "+", "abc", "\uff10\uff13"])
+def test_input_that_is_no_dial_string_is_handed_back_to_the_dialplan_not_refused(dialled: str) -> None:
+    """R3.5: the dialplan filters such input; should one come, the call is not refused (no cause 28):
+    the dialplan connects what was really dialled, unrecorded (the app cannot know what to dial)."""
+    with pytest.raises(HandBack) as info:
         plan(out(A, dialled))
-    assert info.value.cause == 28  # invalid number format
-    assert info.value.error_id == error_id
-    assert str(info.value).startswith("number ")
+    assert info.value.reason == "number-unclassifiable"
 
 
-def test_invalid_number_is_refused_even_from_a_line_that_does_not_record() -> None:
-    with pytest.raises(CallRefused) as info:
+def test_no_dial_string_from_a_line_that_does_not_record_is_not_refused() -> None:
+    with pytest.raises(HandBack):  # the number is looked at first
         plan(out(SUSPENDED, "abc"))
-    assert info.value.cause == 28
 
 
 # --- incoming ---------------------------------------------------------------------------------------
@@ -245,13 +282,20 @@ def test_incoming_caller_number_is_never_classified(caller: str) -> None:
     assert p.caller_id == (caller or None)
 
 
-@pytest.mark.parametrize(
-    ("flag", "reason"), [("roaming", "roaming"), ("voip", "voip-app"), ("extension", "extension-call")]
-)
+@pytest.mark.parametrize(("flag", "reason"), [("roaming", "roaming"), ("voip", "voip-app")])
 def test_incoming_access_flags_are_not_recorded(flag: str, reason: str) -> None:
     p = plan(inc(B.number, OUTSIDE_NUMBER, **{flag: True}))
     assert not p.record and p.reason == reason
     assert p.notice_reason == "not-recorded"
+
+
+def test_extension_call_received_is_recorded_and_made_is_not() -> None:
+    """R3.4 excludes extension calls made (内線発信); a received one is recorded like any (R3.1)."""
+    received = plan(inc(B.number, OUTSIDE_NUMBER, extension=True))
+    assert received.record and received.reason == "recorded"
+    assert received.to_caller == received.to_callee == sound(B)
+    made = plan(out(B, OUTSIDE_NUMBER, extension=True))
+    assert not made.record and made.reason == "extension-call" and not made.plays_notice
 
 
 def test_incoming_to_a_line_that_does_not_record() -> None:
@@ -270,16 +314,23 @@ def test_incoming_to_an_unknown_number_is_refused_with_cause_1(dialled: str) -> 
 
 # --- notice omission (R2.3) -------------------------------------------------------------------------
 
-def test_omitting_line_to_outside_is_recorded_without_notice() -> None:
+def test_omitting_line_to_outside_plays_its_notice_to_both() -> None:
+    """R2.3 omits a notice only between two subscriber lines: the outside party hears it (R2.1)."""
     p = plan(out(OMITS, OUTSIDE_NUMBER))
     assert p.record
-    assert (p.to_caller, p.to_callee) == ((), ())
-    assert p.notice_reason == "notice-omitted"
-    assert not p.plays_notice
+    assert p.to_caller == p.to_callee == sound(OMITS)
+    assert p.notice_reason == "notice-to-both"
 
 
-def test_incoming_to_an_omitting_line() -> None:
+def test_incoming_from_outside_to_an_omitting_line_plays_its_notice_to_both() -> None:
     p = plan(inc(OMITS.number))
+    assert p.record and p.plays_notice
+    assert p.to_caller == p.to_callee == sound(OMITS)
+    assert p.notice_reason == "notice-to-both"
+
+
+def test_omitting_line_to_a_line_that_does_not_record_is_recorded_without_notice() -> None:
+    p = plan(out(OMITS, NOT_STARTED.number))
     assert p.record and not p.plays_notice
     assert p.notice_reason == "notice-omitted"
 

@@ -15,6 +15,7 @@ import pytest
 from callrec_ari.cli import rules_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
+NOT_A_DIAL_STRING = "is not a dial string (digits, *, # and a leading +)"
 
 
 def run_rules(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -69,6 +70,13 @@ CASES = [
         ["0312345678", "--extension"], False, "extension-call", "0312345678", False, [], id="R3.4-ext"
     ),
     pytest.param(["+81312345678"], True, "recorded", "0312345678", False, [], id="plus81"),
+    pytest.param(
+        ["+33123456789"], True, "international-010", "01033123456789", False, [], id="R3.1-plus-cc-is-010"
+    ),
+    pytest.param(["#7119"], True, "short-code", "#7119", False, [], id="R3.1-short-code"),
+    pytest.param(["*31#"], False, "number-unclassifiable", "*31#", False, [], id="R3.5-star-code"),
+    pytest.param(["184"], False, "number-unclassifiable", "", True, ["184"], id="R3.5-only-prefix"),
+    pytest.param(["+0312345678"], False, "number-unclassifiable", "", False, [], id="R3.5-plus-then-0"),
 ]
 
 
@@ -98,11 +106,10 @@ def test_rules_check(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        pytest.param(["03-1234"], "number '03-1234' contains non-digit characters", id="R3.5-non-digit"),
+        pytest.param(["03-1234"], f"number '03-1234' {NOT_A_DIAL_STRING}", id="R3.5-non-digit"),
+        pytest.param(["03 1234"], f"number '03 1234' {NOT_A_DIAL_STRING}", id="R3.5-inner-space"),
+        pytest.param(["abc"], f"number 'abc' {NOT_A_DIAL_STRING}", id="R3.5-letters"),
         pytest.param([""], "number '' is empty", id="R3.5-empty"),
-        pytest.param(
-            ["184"], "number '184' has nothing after the 184/186/1311 prefixes", id="R3.5-only-prefix"
-        ),
         pytest.param(
             ["0033", "--allow-00", "33"],
             "allow-00 entry '33' must be digits starting with 00",
@@ -133,13 +140,38 @@ def test_through_cli_main(capsys: pytest.CaptureFixture[str]) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("number", "recordable", "reason"),
+    [
+        pytest.param("#7119", True, "short-code", id="R3.1-short-code"),
+        pytest.param("*31#", False, "number-unclassifiable", id="R3.5-star-code"),
+    ],
+)
+def test_through_cli_main_a_dial_string_is_answered_not_refused(
+    number: str, recordable: bool, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callrec_ari.cli import main
+
+    assert main(["rules", "check", number]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert parse_one_json(out) == {
+        "dialled": number,
+        "number": number,
+        "recordable": recordable,
+        "reason": reason,
+        "withheld": False,
+        "prefixes": [],
+    }
+
+
 def test_through_cli_main_invalid(capsys: pytest.CaptureFixture[str]) -> None:
     from callrec_ari.cli import main
 
     assert main(["rules", "check", "abc"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.splitlines() == ["callrec: error: number 'abc' contains non-digit characters"]
+    assert err.splitlines() == [f"callrec: error: number 'abc' {NOT_A_DIAL_STRING}"]
 
 
 def test_argparse_usage_error_also_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -182,4 +214,4 @@ def test_python_m_rules_check_invalid() -> None:
     proc = _python_m("rules", "check", "03-1234")
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr == "callrec: error: number '03-1234' contains non-digit characters\n"
+    assert proc.stderr == f"callrec: error: number '03-1234' {NOT_A_DIAL_STRING}\n"

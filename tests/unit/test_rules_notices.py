@@ -33,9 +33,11 @@ CASES = [
         OMIT_A, REC_B, (B,), (B,), N.NOTICE_TO_BOTH_OTHER_OMITS, id="R2.3-caller-omits-callee-to-both"
     ),
     pytest.param(OMIT_A, OMIT_B, (), (), N.NOTICE_OMITTED, id="R2.3-both-omit"),
-    pytest.param(OMIT_A, OUTSIDE, (), (), N.NOTICE_OMITTED, id="R2.3-only-recorder-omits"),
-    pytest.param(OUTSIDE, OMIT_B, (), (), N.NOTICE_OMITTED, id="R2.3-only-recorder-omits-callee"),
+    # R2.3 omits a notice only between two subscriber lines: someone outside always hears it (R2.1).
+    pytest.param(OMIT_A, OUTSIDE, (A,), (A,), N.NOTICE_TO_BOTH, id="R2.1-omitting-caller-to-outside"),
+    pytest.param(OUTSIDE, OMIT_B, (B,), (B,), N.NOTICE_TO_BOTH, id="R2.1-outside-to-omitting-callee"),
     pytest.param(OMIT_A, OFF_B, (), (), N.NOTICE_OMITTED, id="R2.3-omits-other-not-recording"),
+    pytest.param(OFF_A, OMIT_B, (), (), N.NOTICE_OMITTED, id="R2.3-omits-caller-line-not-recording"),
     pytest.param(
         Party(A, records=False, omits_notice=True),
         REC_B,
@@ -71,6 +73,30 @@ def test_r2_3_same_notice_on_both_lines_is_same_for_both() -> None:
 def test_r2_3_each_to_other_is_not_same_for_both() -> None:
     plan = plan_notices(REC_A, REC_B)
     assert not plan.same_for_both and not plan.empty
+
+
+@pytest.mark.parametrize(
+    ("other", "heard", "reason"),
+    [
+        pytest.param(OUTSIDE, (A,), N.NOTICE_TO_BOTH, id="R2.1-outside-number"),
+        pytest.param(Party(None, records=False, line=False), (A,), N.NOTICE_TO_BOTH, id="R2.1-outside"),
+        pytest.param(OFF_B, (), N.NOTICE_OMITTED, id="R2.3-line-not-recording"),
+        pytest.param(OMIT_B, (), N.NOTICE_OMITTED, id="R2.3-line-omitting"),
+        pytest.param(REC_B, (B,), N.NOTICE_TO_BOTH_OTHER_OMITS, id="R2.3-line-announcing"),
+    ],
+)
+def test_an_omitting_line_omits_its_notice_only_towards_another_line(
+    other: Party, heard: tuple[str, ...], reason: NoticeReason
+) -> None:
+    """R2.3: omission is of a line's notice to the other subscriber line; a party outside the service
+    always hears it (R2.1), whichever side calls. Both parties hear the same in every row."""
+    for caller, callee in ((OMIT_A, other), (other, OMIT_A)):
+        plan = plan_notices(caller, callee)
+        assert (plan.to_caller, plan.to_callee, plan.reason) == (heard, heard, reason)
+
+
+def test_outside_is_no_subscriber_line() -> None:
+    assert OUTSIDE.line is False and Party(A, records=True).line is True
 
 
 @pytest.mark.parametrize(
@@ -114,3 +140,13 @@ def test_omitting_or_non_recording_party_needs_no_notice() -> None:
     assert not Party(None, records=True, omits_notice=True).announces
     assert not Party(None, records=False).announces
     assert not OUTSIDE.records and OUTSIDE.notice is None
+
+
+def test_an_omitting_line_without_a_notice_cannot_record_someone_outside_the_service() -> None:
+    """R2.1: an outside party always hears a notice; a line with none to play must not record it."""
+    silent = Party(None, records=True, omits_notice=True)
+    with pytest.raises(InvalidParty):
+        plan_notices(silent, OUTSIDE)
+    with pytest.raises(InvalidParty):
+        plan_notices(OUTSIDE, silent)
+    assert plan_notices(silent, Party("callrec/notice-ja", records=False)).reason == "notice-omitted"

@@ -13,6 +13,7 @@ from callrec_ari.rules.recording import (
     Direction,
     LineState,
     RecordingReason,
+    context_refusal,
     decide_recording,
 )
 
@@ -98,6 +99,31 @@ CASES = [
         RR.EXTENSION_CALL,
         id="R3.4-ext",
     ),
+    # R3.4 excludes extension calls *made* (内線発信); one received is recorded like any call (R3.1).
+    pytest.param(
+        "incoming",
+        "0312345678",
+        AccessContext(extension=True),
+        READY,
+        True,
+        NR.RECORDED,
+        id="R3.4-in-ext-recorded",
+    ),
+    pytest.param(
+        "incoming",
+        "0312345678",
+        AccessContext(roaming=True, extension=True),
+        READY,
+        False,
+        RR.ROAMING,
+        id="R3.2-in-ext-roaming",
+    ),
+    pytest.param(
+        "outgoing", "+33123456789", HOME, READY, True, NR.INTERNATIONAL, id="R3.1-outgoing-international"
+    ),
+    pytest.param("outgoing", "#7119", HOME, READY, True, NR.SHORT_CODE, id="R3.1-outgoing-short-code"),
+    pytest.param("outgoing", "*31#", HOME, READY, False, NR.UNCLASSIFIABLE, id="R3.5-outgoing-star-code"),
+    pytest.param("outgoing", "184", HOME, READY, False, NR.UNCLASSIFIABLE, id="R3.5-outgoing-only-184"),
     # Order of checks: line state, then context, then number.
     pytest.param(
         "outgoing",
@@ -162,6 +188,24 @@ CASES = [
         RR.VOIP_APP,
         id="order-voip-before-extension",
     ),
+    pytest.param(
+        "outgoing",
+        "*31#",
+        AccessContext(extension=True),
+        READY,
+        False,
+        RR.EXTENSION_CALL,
+        id="order-context-before-unclassifiable",
+    ),
+    pytest.param(
+        "outgoing",
+        "*31#",
+        HOME,
+        LineState(recording_started=False, consent=True),
+        False,
+        RR.LINE_NOT_STARTED,
+        id="order-line-before-unclassifiable",
+    ),
 ]
 
 
@@ -221,10 +265,33 @@ def test_outgoing_allow_list_is_passed_on() -> None:
     ],
 )
 def test_invalid_outgoing_number_raises_first(line: LineState) -> None:
-    """R3.5: invalid input is reported whatever the line state (check order step 1)."""
+    """R3.5: input that is no dial string is reported whatever the line state (check order step 1)."""
     with pytest.raises(InvalidNumber) as info:
-        decide_recording(direction="outgoing", dialled="184", context=AccessContext(roaming=True), line=line)
-    assert info.value.error_id == NumberError.ONLY_PREFIXES
+        decide_recording(direction="outgoing", dialled="abc", context=AccessContext(roaming=True), line=line)
+    assert info.value.error_id == NumberError.NON_DIGIT
+
+
+def test_unclassifiable_outgoing_number_is_a_decision_not_an_error() -> None:
+    """R3.5: a dial string the plan does not cover is connected unrecorded, with what was stripped."""
+    decision = decide_recording(direction="outgoing", dialled="184*31#", context=HOME, line=READY)
+    assert (decision.recordable, decision.reason) == (False, NR.UNCLASSIFIABLE)
+    assert (decision.number, decision.withheld, decision.prefixes) == ("*31#", True, ("184",))
+
+
+@pytest.mark.parametrize(
+    ("context", "direction", "refusal"),
+    [
+        pytest.param(AccessContext(extension=True), "outgoing", RR.EXTENSION_CALL, id="R3.4-ext-made"),
+        pytest.param(AccessContext(extension=True), "incoming", None, id="R3.4-ext-received"),
+        pytest.param(AccessContext(voip=True, extension=True), "incoming", RR.VOIP_APP, id="R3.4-in-voip"),
+        pytest.param(HOME, "outgoing", None, id="R3.1-home-out"),
+        pytest.param(HOME, "incoming", None, id="R3.1-home-in"),
+    ],
+)
+def test_context_refusal_excludes_extension_calls_made_only(
+    context: AccessContext, direction: Direction, refusal: RecordingReason | None
+) -> None:
+    assert context_refusal(context, direction) is refusal
 
 
 def test_unknown_direction_is_a_value_error() -> None:
