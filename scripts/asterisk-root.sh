@@ -91,6 +91,21 @@ sync_config() {
     rm -rf "$sounds"
     mkdir -p "$sounds"
     cp "$here"/sounds/*.wav "$sounds/"
+    # Name lookups must never stall calls: debootstrap leaves no /etc/hosts, so Asterisk asked DNS for
+    # its own host name (and the root servers) about once per call leg, and a slow or missing DNS
+    # server then held up every call. The root answers its own names itself, and DNS gives up fast.
+    local host
+    host=$(uname -n)
+    printf '127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback %s\n' "$host" "$host" \
+        >"$root/etc/hosts"
+    printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf.callrec"
+    grep -q '^hosts:' "$root/etc/nsswitch.conf" 2>/dev/null \
+        && sed -i 's/^hosts:.*/hosts: files dns/' "$root/etc/nsswitch.conf" \
+        || cat "$root/etc/nsswitch.conf.callrec" >>"$root/etc/nsswitch.conf"
+    rm -f "$root/etc/nsswitch.conf.callrec"
+    if [ -f /etc/resolv.conf ]; then
+        { grep -v '^options' /etc/resolv.conf; echo 'options timeout:1 attempts:1'; } >"$root/etc/resolv.conf"
+    fi
     # Inside the root: /var/run is an absolute symlink that would resolve to the host's /run.
     chroot "$root" /bin/sh -c 'mkdir -p /var/spool/asterisk/recording /run/asterisk /var/log/asterisk \
         /var/lib/asterisk && chown -R asterisk:asterisk /etc/asterisk /var/spool/asterisk /run/asterisk \

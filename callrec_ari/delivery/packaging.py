@@ -80,17 +80,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _zip_info(name: str, stamp: datetime) -> zipfile.ZipInfo:
+def _zip_info(name: str, stamp: datetime, level: int) -> zipfile.ZipInfo:
+    """``level`` 0 stores the entry (the default: PCM audio deflates by 5-20 % for 45-65 times the
+    CPU, measured in docs/performance.md); 1-9 deflates at that level."""
     info = zipfile.ZipInfo(name, date_time=(max(stamp.year, 1980), stamp.month, stamp.day,
                                             stamp.hour, stamp.minute, stamp.second))
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
+    if level:
+        # ZipFile.open(info, "w") reads the level from the ZipInfo (compress_level from 3.13 on).
+        setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", level)
     info.external_attr = 0o644 << 16
     return info
 
 
 def package_call(record: Mapping[str, Any] | CallRecord,
                  segments: Sequence[Segment | tuple[str | Path, str | datetime]],
-                 outbox: Path) -> Package:
+                 outbox: Path, zip_level: int = 0) -> Package:
     """Build ``<outbox>/<key>.zip`` for one call. Raises InvalidCallRecord or BadWav on bad input."""
     call = record if isinstance(record, CallRecord) else parse_call_record(record)
     segs = as_segments(segments)
@@ -113,7 +118,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
                                       info.sample_rate, info.frames)
             name = segment_name(order)
             digest, size = hashlib.sha256(), 0
-            with zf.open(_zip_info(name, call.ended), "w", force_zip64=True) as out:
+            with zf.open(_zip_info(name, call.ended, zip_level), "w", force_zip64=True) as out:
                 for chunk in iter_trimmed(info, trim):
                     digest.update(chunk)
                     size += len(chunk)
@@ -125,7 +130,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
                 size=size, sha256=digest.hexdigest(),
             ))
         manifest = build_manifest(call, key, entries)
-        zf.writestr(_zip_info(MANIFEST_NAME, call.ended), manifest_bytes(manifest))
+        zf.writestr(_zip_info(MANIFEST_NAME, call.ended, zip_level), manifest_bytes(manifest))
     with part.open("rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(part, final)

@@ -54,7 +54,7 @@ class RecordingSubmitter:
         Idempotent per copy (its idempotency key). Raises InvalidCallRecord / BadWav (both with
         ``error_id``) on bad input; the WAVs are then left untouched.
         """
-        pkg = package_call(call, segments, self._settings.outbox)
+        pkg = package_call(call, segments, self._settings.outbox, self._settings.zip_level)
         contract = pkg.call.contract or None
         name = connection_name(contract, connection_id) if contract else self._settings.connection.name
         job = self._queue.enqueue(pkg, name, timedelta(days=self._settings.retention_days),

@@ -58,6 +58,7 @@ class DeliverySettings:
     lease_seconds: float = 3600.0  # a claim another worker on this node must not steal
     connect_timeout: float = 10.0
     read_timeout: float = 300.0  # waiting for the customer's answer after the body was sent
+    zip_level: int = 0  # 0: ZIP entries stored (PCM barely deflates); 1-9: deflated at that level
     # The platform's SSH identity for customers' sftp:// file connections (they authorize its public key).
     sftp_key: str = ""  # path of the private key; empty: [delivery.connection] sftp_key
     sftp_known_hosts: str = ""  # path of a known_hosts file; empty: [delivery.connection] sftp_known_hosts
@@ -79,6 +80,8 @@ def validate(settings: DeliverySettings) -> DeliverySettings:
     if conn.type == "sftp" and not (conn.sftp_host and conn.sftp_user and conn.sftp_key):
         raise DeliveryConfigError("[delivery.connection]: an sftp connection needs sftp_host, sftp_user "
                                   "and sftp_key")
+    if not 0 <= settings.zip_level <= 9:
+        raise DeliveryConfigError(f"[delivery] zip_level = {settings.zip_level!r}: expected 0 (stored) to 9")
     if settings.retention_days <= 0:
         raise DeliveryConfigError(f"[delivery] retention_days = {settings.retention_days!r}: "
                                   "expected a number > 0")
