@@ -163,3 +163,9 @@ class ActionFailed:
 
 
 Input = AriEvent | Begin | Resume | SegmentDue | ActionFailed | Shutdown | Closed
+
+# The ARI events that tell a call's story in the event log (the rest only at DEBUG).
+STORY_EVENTS = frozenset({
+    "StasisStart", "StasisEnd", "Dial", "ChannelHangupRequest", "ChannelDestroyed", "RecordingStarted",
+    "RecordingFinished", "RecordingFailed", "PlaybackStarted", "PlaybackFinished",
+})

@@ -17,8 +17,10 @@ from dataclasses import dataclass, replace
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
+from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import flow as call_flow
 from callrec_ari.calls.actions import (
+    STORY_EVENTS,
     TOLERATES_GONE,
     Action,
     ActionFailed,
@@ -166,9 +168,14 @@ class CallSession:
         """One input through the flow, then its actions; a failed action is the flow's next input."""
         pending: Input | None = event
         while pending is not None:
-            if not isinstance(pending, (SegmentDue, ActionFailed, Begin, Resume, Shutdown, Closed)):
-                log.info("call=%s ari %s %s", self.call_id, pending.type, ",".join(pending.channel_ids),
-                         extra={"event": pending.type, "state": str(self.flow.phase)})
+            if isinstance(pending, AriEvent):
+                # The call's story for operators at INFO; Asterisk's chatter (variables set, dialplan
+                # steps, bridge membership...) only at DEBUG: no formatted line per event when busy.
+                level = logging.INFO if pending.type in STORY_EVENTS else logging.DEBUG
+                if log.isEnabledFor(level):
+                    log.log(level, "call=%s ari %s %s", self.call_id, pending.type,
+                            ",".join(pending.channel_ids),
+                            extra={"event": pending.type, "state": str(self.flow.phase)})
             before = self.flow
             try:
                 self.flow, actions = call_flow.step(self.setup, before, pending, now_utc())
