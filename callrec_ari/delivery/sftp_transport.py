@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncssh
 
 from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Upload
-from callrec_ari.rules.delivery import FailureKind
+from callrec_ari.rules.delivery import FailureKind, Outcome
 from callrec_ari.rules.manifest import zip_name
+
+HOST_KEY_UNVERIFIED = "sftp-host-key-unverified"
 
 
 class SftpTransport:
@@ -20,7 +22,9 @@ class SftpTransport:
                  known_hosts: str = "", connect_timeout: float = 10.0) -> None:
         self._host, self._port, self._user = host, port, user
         self._key_path, self._remote_dir = key_path, remote_dir.rstrip("/") or "/"
-        self._known_hosts = known_hosts or ()
+        # Never None: asyncssh then skips the host-key check and an impostor server gets the
+        # recordings. Unset means the platform user's ~/.ssh/known_hosts (asyncssh's default).
+        self._host_keys: dict[str, str] = {"known_hosts": known_hosts} if known_hosts else {}
         self._connect_timeout = connect_timeout
 
     async def send(self, upload: Upload) -> Receipt:
@@ -31,7 +35,7 @@ class SftpTransport:
         try:
             async with asyncssh.connect(
                 self._host, self._port, username=self._user, client_keys=[self._key_path],
-                known_hosts=self._known_hosts or None, connect_timeout=self._connect_timeout,
+                connect_timeout=self._connect_timeout, **self._host_keys,
             ) as conn, conn.start_sftp_client() as sftp:
                 await sftp.put(str(upload.path), part)  # streamed in blocks from disk
                 size = (await sftp.stat(part)).size
@@ -39,6 +43,12 @@ class SftpTransport:
                     raise DeliveryFailure.from_kind(FailureKind.REMOTE_IO,
                                                     f"remote size {size}, expected {upload.size}")
                 await sftp.posix_rename(part, final)
+        except asyncssh.HostKeyNotVerifiable as exc:
+            # Not the server we know (or none known): nothing is sent. Retried, so the recordings
+            # wait (up to their 7 days) for an operator to check the key, never go to an impostor.
+            raise DeliveryFailure(Outcome.TRANSIENT, HOST_KEY_UNVERIFIED,
+                                  f"{self._host}:{self._port}: host key not verified against known_hosts: "
+                                  f"{exc}") from exc
         except asyncssh.PermissionDenied as exc:
             raise DeliveryFailure.from_kind(FailureKind.AUTH, f"SSH authentication refused: {exc}") from exc
         except asyncssh.SFTPError as exc:

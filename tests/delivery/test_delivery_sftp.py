@@ -7,8 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callrec_ari.db.models import DeliveryAttempt
 from callrec_ari.delivery.service import RecordingSubmitter, make_worker
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 from callrec_ari.model.clock import ManualClock
@@ -58,3 +60,20 @@ async def test_sftp_unknown_host_key_is_refused_and_files_are_kept(
     assert (stats.delivered, stats.retrying) == (0, 1)  # retried until R1.3's deadline
     assert list(sshd.inbox.iterdir()) == []
     assert len(spool_files(s, spool)) == 3
+
+
+async def test_sftp_with_no_known_hosts_configured_checks_the_default_file_and_sends_nothing(
+        settings: DeliverySettings, sessions: sessionmaker[Session], clock: ManualClock, sshd: Sshd,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: an empty sftp_known_hosts used to turn the host-key check off (an impostor got the
+    recordings). It now means the platform user's ~/.ssh/known_hosts: here there is none."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    spool = tmp_path / "asterisk"
+    s = sftp_settings(settings, sshd, sftp_known_hosts="")
+    RecordingSubmitter(s, sessions, clock).submit(call_record("sftp-3"), segments_for(spool, "sftp-3"))
+    stats = await make_worker(s, sessions, clock).run_once()
+    assert (stats.delivered, stats.retrying) == (0, 1)
+    assert list(sshd.inbox.iterdir()) == []  # nothing written on the unverified server
+    with sessions() as session:
+        errors = [a.error_id for a in session.scalars(select(DeliveryAttempt))]
+    assert errors and set(errors) == {"sftp-host-key-unverified"}
