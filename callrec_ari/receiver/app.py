@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +41,17 @@ class StreamOptions:
 
 
 class Receiver:
-    def __init__(self, directory: Path, secret: str, max_bytes: int = 4 << 30) -> None:
+    """``max_bytes``: the largest upload taken (a longer Content-Length is refused before a byte is
+    read); ``idle_timeout``: seconds a body may go without sending anything; ``min_rate``: bytes
+    per second a body must average after its first ``idle_timeout`` (a trickle is cut off)."""
+
+    def __init__(self, directory: Path, secret: str, max_bytes: int = 4 << 30, idle_timeout: float = 30.0,
+                 min_rate: float = 16 * 1024) -> None:
         self.directory = directory
         self._secret = secret
         self._max_bytes = max_bytes
+        self._idle_timeout = idle_timeout
+        self._min_rate = min_rate
         self._incoming = directory / ".incoming"
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -72,12 +80,16 @@ class Receiver:
                                  f"header {HEADER_KEY} missing or not [A-Za-z0-9._-]{{1,128}}")
         if not request.headers.get(HEADER_SIGNATURE):
             raise UploadRejected(401, "signature-missing", f"header {HEADER_SIGNATURE} is required")
+        if request.content_length is not None and request.content_length > self._max_bytes:
+            # Refused before a byte is read or written: a claimed 10 GiB costs nothing.
+            raise UploadRejected(413, "too-large", f"Content-Length over {self._max_bytes} bytes")
         fd, tmp_name = tempfile.mkstemp(dir=self._incoming, suffix=".part")
         tmp = Path(tmp_name)
         try:
             mac, sha, size = new_mac(self._secret), hashlib.sha256(), 0
+            began = time.monotonic()
             with os.fdopen(fd, "wb") as out:
-                async for chunk in request.content.iter_chunked(CHUNK):
+                while chunk := await self._next_chunk(request, began, size):
                     size += len(chunk)
                     if size > self._max_bytes:
                         raise UploadRejected(413, "too-large", f"body over {self._max_bytes} bytes")
@@ -98,6 +110,19 @@ class Receiver:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+    async def _next_chunk(self, request: web.Request, began: float, size: int) -> bytes:
+        """The next piece of the body; a body that stalls or trickles is cut off (408)."""
+        elapsed = time.monotonic() - began
+        if elapsed > self._idle_timeout and size < self._min_rate * (elapsed - self._idle_timeout):
+            raise UploadRejected(408, "body-too-slow",
+                                 f"{size} bytes in {elapsed:.0f} s: under {self._min_rate:.0f} bytes/s")
+        try:
+            async with asyncio.timeout(self._idle_timeout):
+                return await request.content.read(CHUNK)
+        except TimeoutError:
+            raise UploadRejected(408, "body-timeout",
+                                 f"nothing received for {self._idle_timeout:.0f} s") from None
 
     async def _store(self, tmp: Path, key: str, sha256: str, size: int, call_id: str) -> web.Response:
         final = self.directory / zip_name(key)

@@ -10,6 +10,7 @@ from pathlib import Path
 from callrec_ari.rules.manifest import MANIFEST_NAME, InvalidManifest, ParsedManifest, parse_manifest
 
 READ_CHUNK = 1 << 20
+MAX_MANIFEST = 1 << 20  # a manifest is a few KB; parsing is bounded in memory
 
 
 class UploadRejected(Exception):
@@ -27,10 +28,20 @@ class UploadRejected(Exception):
 def verify_zip(path: Path) -> ParsedManifest:
     try:
         with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
+            listed = zf.namelist()
+            names = set(listed)
+            if len(names) != len(listed):
+                # Two entries of one name: which one a tool extracts differs; refuse rather than guess.
+                raise UploadRejected(422, "duplicate-entry", "the ZIP has two entries with the same name")
             if MANIFEST_NAME not in names:
                 raise UploadRejected(422, "manifest-missing", f"the ZIP has no {MANIFEST_NAME}")
-            manifest = parse_manifest(zf.read(MANIFEST_NAME))
+            if zf.getinfo(MANIFEST_NAME).file_size > MAX_MANIFEST:
+                raise UploadRejected(422, "manifest-too-large", f"{MANIFEST_NAME} over {MAX_MANIFEST} bytes")
+            with zf.open(MANIFEST_NAME) as fh:  # bounded even if the size in the header lies
+                raw = fh.read(MAX_MANIFEST + 1)
+            if len(raw) > MAX_MANIFEST:
+                raise UploadRejected(422, "manifest-too-large", f"{MANIFEST_NAME} over {MAX_MANIFEST} bytes")
+            manifest = parse_manifest(raw)
             expected = {f.name for f in manifest.segments}
             if extra := sorted(names - expected - {MANIFEST_NAME}):
                 raise UploadRejected(422, "unexpected-file", f"files not in the manifest: {extra}")
