@@ -42,6 +42,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+def escape_controls(text: str) -> str:
+    """Control characters as escapes, so that nothing a caller, a customer's server or Asterisk
+    sends (a call id, a number, an error body) can start a forged log line or hide one."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record, whatever the record holds (a traceback keeps its own lines, indented)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc_info, record.exc_info, record.exc_text = record.exc_info, None, None
+        try:
+            line = escape_controls(super().format(record))
+        finally:
+            record.exc_info = exc_info
+        if exc_info:
+            line += "\n" + "\n".join("    " + part for part in self.formatException(exc_info).splitlines())
+        return line
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stderr is at the time (it may be replaced after set-up)."""
 
@@ -60,7 +82,7 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream: T
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

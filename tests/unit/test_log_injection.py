@@ -1,0 +1,56 @@
+"""Log lines cannot be forged (issue 16): control characters in untrusted strings (a call id, a
+dialled number, a customer server's answer) are escaped in the text log; the JSON log escapes them
+by construction."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from callrec_ari.observability.logs import escape_controls, setup_logging
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_a_newline_in_an_untrusted_string_cannot_start_a_forged_line() -> None:
+    out = io.StringIO()
+    setup_logging(stream=out)
+    forged = "0312345678\n2026-12-01 09:00:00,000 INFO callrec_ari.app call=x delivered\x1b[2K"
+    logging.getLogger("callrec_ari.test").warning("dialled %s", forged)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and "\\n2026-12-01" in lines[0] and "\\x1b" in lines[0]
+
+
+def test_a_traceback_keeps_its_lines_but_the_message_cannot_forge_one() -> None:
+    out = io.StringIO()
+    setup_logging(stream=out)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("callrec_ari.test").exception("call %s failed", "c1\rINFO fake")
+    first, *rest = out.getvalue().splitlines()
+    assert "c1\\rINFO fake" in first and rest and all(line.startswith("    ") for line in rest)
+
+
+def test_the_json_log_escapes_by_construction() -> None:
+    out = io.StringIO()
+    setup_logging(json_lines=True, stream=out)
+    logging.getLogger("callrec_ari.test").info("call %s", "a\nb")
+    (line,) = out.getvalue().splitlines()
+    assert json.loads(line)["msg"] == "call a\nb"
+
+
+def test_printable_text_is_left_alone() -> None:
+    assert escape_controls("call=20261201T090000-abcdef01 発信 ok") == "call=20261201T090000-abcdef01 発信 ok"
+    assert escape_controls("tab\there") == "tab\\there"
