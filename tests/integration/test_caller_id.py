@@ -14,7 +14,14 @@ import pytest
 from callrec_ari.ari.client import AriClient
 from callrec_ari.config import DEMO_LINES
 from tests.integration.conftest import CALLEE_TONE, assert_clean
-from tests.integration.test_call_flow import OUTSIDE, TALK_FROM_S, StartApp, fetch_recording, run_parties, uac
+from tests.integration.test_call_flow import (
+    DEFAULT_TALK_FROM_S,
+    OUTSIDE,
+    StartApp,
+    fetch_recording,
+    run_parties,
+    uac,
+)
 from tests.integration.test_rules_in_calls import register
 from tests.support.baresip import Baresip
 from tests.support.baresip import usable as baresip_usable
@@ -103,6 +110,6 @@ async def test_a_real_softphone_sees_what_the_call_presents(
     # a recorded call with real audio from the phone: the notice, then both parties
     assert outcome.plan.record and outcome.recordings
     audio = await fetch_recording(ari, outcome.recordings[0])
-    talk = audio.present(CALLEE_TONE)[int(TALK_FROM_S / 0.05):int((audio.duration - 0.5) / 0.05)]
+    talk = audio.present(CALLEE_TONE)[int(DEFAULT_TALK_FROM_S / 0.05):int((audio.duration - 0.5) / 0.05)]
     assert talk.mean() > 0.9, "the softphone's microphone is not in the recording"
     await assert_clean(ari, outcome.recordings)
