@@ -133,22 +133,6 @@ def _international(digits: str) -> str:
     return INTERNATIONAL_PREFIX + digits
 
 
-def normalize(dialled: str) -> str:
-    """Trim the ends, check it is a dial string, and write ``+`` format as dialled from Japan.
-
-    Raises :class:`InvalidNumber` for what is no dial string; answers ``""`` for a ``+`` number that
-    cannot be dialled (``+0...``, ``+81 0...``: classified as unclassifiable, never guessed at)."""
-    text = dialled.strip()
-    if text in ("", "+"):
-        raise InvalidNumber(NumberError.EMPTY, dialled, "is empty")
-    plus = text.startswith("+")
-    digits = text[1:] if plus else text
-    if not digits or any(ch not in _DIAL_CHARS for ch in digits):
-        raise InvalidNumber(NumberError.NON_DIGIT, dialled,
-                            "is not a dial string (digits, *, # and a leading +)")
-    return _international(digits) if plus else digits
-
-
 def strip_prefixes(digits: str) -> tuple[str, tuple[str, ...]]:
     """Strip stacked 184/186/1311 prefixes (R3.5); return the rest and the prefixes in order."""
     stripped: list[str] = []
