@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///callrec.db"
@@ -31,11 +31,29 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def masked_url(url: str) -> str:
+    """The URL with its password hidden, for every message and log line that shows one."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: show nothing of it that could be a secret
+        return url.split("://", 1)[0] + "://…" if "://" in url else "…"
+
+
+def _owner_only(path: Path) -> None:
+    """Call records and credentials live in this file: created readable by its owner only (SQLite
+    would use the process umask; its -wal and -shm files take the database file's mode)."""
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)  # whatever the umask
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(Path(path))
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -46,4 +64,5 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-__all__ = ["DEFAULT_DATABASE_URL", "ENV_DATABASE_URL", "database_url", "make_engine", "make_sessionmaker"]
+__all__ = ["DEFAULT_DATABASE_URL", "ENV_DATABASE_URL", "database_url", "make_engine", "make_sessionmaker",
+           "masked_url"]
