@@ -164,7 +164,8 @@ secret = "{SECRET}"
         self._env = env
         cr = str(VENV_BIN / "callrec")
         self.procs["receiver"] = self._spawn("receiver", [cr, "receiver", "--dir", str(self.received),
-                                                          "--secret", SECRET, "--port", str(port)], env)
+                                                          "--port", str(port)],
+                                             dict(env, CALLREC_RECEIVER_SECRET=SECRET))
         self.procs["app"] = self._spawn("app", [cr, "run", "--config", str(cfg)], env)
         if not wait_until(self._app_ready, 60):
             raise RuntimeError(f"callrec run did not register with ARI: see {self.work / 'app.log'}")

@@ -120,9 +120,10 @@ def run_delivery(work: Path) -> dict[str, Any]:
     big_segs = 4 if QUICK else 18  # x 3600 s x 16 kB/s = 57.6 MB each: 18 -> 1.04 GB
     received = work / "received"
     port = free_port()
-    recv = subprocess.Popen([str(VENV_BIN / "callrec"), "receiver", "--dir", str(received), "--secret",
-                             SECRET, "--port", str(port)], stdout=open(work / "receiver.log", "wb"),
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    recv = subprocess.Popen([str(VENV_BIN / "callrec"), "receiver", "--dir", str(received),
+                             "--port", str(port)], stdout=open(work / "receiver.log", "wb"),
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ, CALLREC_RECEIVER_SECRET=SECRET))
     try:
         return _run(work, received, port, n_calls, n_segs, seg_s, big_segs)
     finally:

@@ -13,7 +13,7 @@ trap cleanup EXIT INT TERM
 $bin/callrec db upgrade
 CALLREC_PORTAL_SERVICE_HEALTH_URL=http://127.0.0.1:8091/readyz $bin/callrec portal --create-demo --port 8090 &
 pids+=($!)
-$bin/callrec receiver --dir var/received --secret demo-secret --port 8089 --stream-port 8092 &
+CALLREC_RECEIVER_SECRET=demo-secret $bin/callrec receiver --dir var/received --port 8089 --stream-port 8092 &
 pids+=($!)
 $bin/callrec deliver --no-migrate &
 pids+=($!)

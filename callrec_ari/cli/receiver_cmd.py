@@ -1,6 +1,7 @@
 """``callrec receiver``: the reference customer receiver (docs/delivery-protocol.md).
 
-Stores each verified upload as DIR/<key>.zip. The secret may come from $CALLREC_RECEIVER_SECRET.
+Stores each verified upload as DIR/<key>.zip. The secret comes from --secret-file or
+$CALLREC_RECEIVER_SECRET, never from the command line.
 With --stream-port it also takes stream delivery (docs/stream-protocol.md): RTP on that UDP port,
 notifications on POST /streams and WebSocket streams (Asterisk's chan_websocket) on GET /media of the
 HTTP port, each call written to DIR/streams/<call_id>.wav + .json. --stream-websocket alone: the
@@ -32,9 +33,20 @@ async def _run(directory: Path, secret: str, host: str, port: int, stream: Strea
 
 def receiver(args: argparse.Namespace) -> int:
     """Handler of ``receiver``."""
-    secret: str = args.secret or os.environ.get("CALLREC_RECEIVER_SECRET", "")
+    if args.secret is not None:
+        # Any user of the machine reads a command line (ps, /proc): no secret goes there.
+        print("callrec: error: --secret is not taken on the command line (visible to every user): "
+              "use --secret-file FILE or $CALLREC_RECEIVER_SECRET", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        secret = (Path(args.secret_file).read_text().strip() if args.secret_file
+                  else os.environ.get("CALLREC_RECEIVER_SECRET", ""))
+    except OSError as exc:
+        print(f"callrec: error: --secret-file: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not secret:
-        print("callrec: error: --secret (or $CALLREC_RECEIVER_SECRET) is required", file=sys.stderr)
+        print("callrec: error: the connection's secret is required: --secret-file FILE or "
+              "$CALLREC_RECEIVER_SECRET", file=sys.stderr)
         return EXIT_USAGE
     if args.stream_idle_timeout <= 0:
         print("callrec: error: --stream-idle-timeout must be > 0", file=sys.stderr)
@@ -49,7 +61,9 @@ def receiver(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("receiver", help="run the reference customer receiver", description=__doc__)
     parser.add_argument("--dir", required=True, metavar="DIR", help="where verified ZIPs are stored")
-    parser.add_argument("--secret", default=None, help="the connection's HMAC secret")
+    parser.add_argument("--secret-file", default=None, metavar="FILE",
+                        help="a file holding the connection's HMAC secret (or $CALLREC_RECEIVER_SECRET)")
+    parser.add_argument("--secret", default=None, help=argparse.SUPPRESS)  # refused: see receiver()
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8089, help="listen port (default 8089)")
     parser.add_argument("--stream-port", type=int, default=None, metavar="UDP_PORT",

@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from callrec_ari.cli.receiver_cmd import register
 from callrec_ari.receiver.app import StreamOptions, serve
@@ -62,3 +63,17 @@ async def test_serve_takes_files_and_streams_on_one_http_port(tmp_path: Path) ->
         stop.set()
     doc = json.loads((tmp_path / "streams" / "c-cli.json").read_text())
     assert (doc["end_reason"], doc["frames"]) == ("receiver-stopped", 1600)
+
+
+def test_the_receiver_takes_no_secret_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: a command line is visible to every user (ps); the secret comes from a file or the
+    environment, and --secret is refused with a message that says so."""
+    from callrec_ari.cli import main
+
+    monkeypatch.delenv("CALLREC_RECEIVER_SECRET", raising=False)
+    assert main(["receiver", "--dir", str(tmp_path), "--secret", "s3cret"]) == 2
+    assert "not taken on the command line" in capsys.readouterr().err
+    assert main(["receiver", "--dir", str(tmp_path)]) == 2
+    assert "--secret-file" in capsys.readouterr().err
+    assert main(["receiver", "--dir", str(tmp_path), "--secret-file", str(tmp_path / "missing")]) == 2
