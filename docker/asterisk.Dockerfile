@@ -6,7 +6,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && mv /etc/asterisk /etc/asterisk.debian-sample && mkdir /etc/asterisk
 COPY dialplan/ /etc/asterisk/
-COPY sounds/*.wav /usr/share/asterisk/sounds/callrec/
+COPY callrec_ari/sounds/*.wav /usr/share/asterisk/sounds/callrec/
 RUN mkdir -p /var/spool/asterisk/recording \
  && chown -R asterisk:asterisk /etc/asterisk /var/spool/asterisk /var/lib/asterisk /var/log/asterisk /run/asterisk
 CMD ["/usr/sbin/asterisk", "-f", "-n", "-U", "asterisk", "-G", "asterisk"]

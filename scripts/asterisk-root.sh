@@ -7,7 +7,7 @@
 # mount namespace (its /dev and /proc mounts vanish with the process).
 #
 #   scripts/asterisk-root.sh build     build the cached root if missing (idempotent)
-#   scripts/asterisk-root.sh sync      copy dialplan/ and sounds/ into the root
+#   scripts/asterisk-root.sh sync      copy dialplan/ and callrec_ari/sounds/ into the root
 #   scripts/asterisk-root.sh run       sync, then run asterisk in the foreground (exec)
 #   scripts/asterisk-root.sh cli CMD   run an asterisk CLI command on the running instance
 #   scripts/asterisk-root.sh path      print the root's path
@@ -90,7 +90,7 @@ sync_config() {
     local sounds="$root/usr/share/asterisk/sounds/callrec"
     rm -rf "$sounds"
     mkdir -p "$sounds"
-    cp "$here"/sounds/*.wav "$sounds/"
+    cp "$here"/callrec_ari/sounds/*.wav "$sounds/"
     # Name lookups must never stall calls: debootstrap leaves no /etc/hosts, so Asterisk asked DNS for
     # its own host name (and the root servers) about once per call leg, and a slow or missing DNS
     # server then held up every call. The root answers its own names itself, and DNS gives up fast.

@@ -1,4 +1,5 @@
-"""Database: declarative base, models, engine/session factory, migrations (Alembic, ``migrations/``).
+"""Database: declarative base, models, engine/session factory, migrations (Alembic,
+``callrec_ari/db/migrations/``).
 
 Other capabilities add their models next to :mod:`callrec_ari.db.models` (same ``Base``) and a new
 Alembic revision on top of the current head.

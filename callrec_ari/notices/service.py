@@ -20,7 +20,7 @@ from callrec_ari.contracts.models import Line
 from callrec_ari.notices.audio import AudioLimits, prepare_notice
 from callrec_ari.notices.models import APPROVED, PENDING, REJECTED, NoticeUpload
 
-SAMPLE_NOTICES = ("callrec/notice-en", "callrec/notice-ja")  # shipped in sounds/ (R2.7 "samples")
+SAMPLE_NOTICES = ("callrec/notice-en", "callrec/notice-ja")  # shipped in callrec_ari/sounds/ (R2.7 "samples")
 CUSTOM_PREFIX = "callrec/custom/"
 _LABEL = re.compile(r"^[\w .,()'-]{1,100}$")
 

@@ -31,12 +31,13 @@ BEEP_HZ = 700  # Asterisk's sound:beep
 DEFAULT_NOTICE = LineConfig("", "").notice
 ANALYSED_NOTICE = "callrec/notice-en"
 ANALYSED_LINES = tuple(replace(line, notice=ANALYSED_NOTICE) for line in DEMO_LINES)
-NOTICE_S = Audio.from_wav_bytes((PROJECT_ROOT / "sounds" / "notice-en.wav").read_bytes()).duration
+SOUNDS = PROJECT_ROOT / "callrec_ari" / "sounds"
+NOTICE_S = Audio.from_wav_bytes((SOUNDS / "notice-en.wav").read_bytes()).duration
 BEEP_S = 0.44
 TALK_FROM_S = NOTICE_S + BEEP_S + 0.3  # into the call, both parties are surely heard from here
 # The same for calls that play the default notice.
 DEFAULT_NOTICE_S = Audio.from_wav_bytes(
-    (PROJECT_ROOT / "sounds" / f"{DEFAULT_NOTICE.rsplit('/', 1)[-1]}.wav").read_bytes()).duration
+    (SOUNDS / f"{DEFAULT_NOTICE.rsplit('/', 1)[-1]}.wav").read_bytes()).duration
 DEFAULT_TALK_FROM_S = DEFAULT_NOTICE_S + BEEP_S + 0.3
 OUTSIDE = "0312345678"
 
