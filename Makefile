@@ -24,11 +24,17 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
+
+# Re-pin what .venv has (after a deliberate upgrade), for constraints.txt.
+.PHONY: constraints
+constraints: venv
+	{ head -n 2 constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^callrec'; } > constraints.new
+	mv constraints.new constraints.txt
 
 venv: $(VENV)/.installed
 
