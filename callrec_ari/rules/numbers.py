@@ -194,12 +194,12 @@ def classify_number(dialled: str, *, allow_00: Iterable[str] = ()) -> NumberDeci
                             "is not a dial string (digits, *, # and a leading +)")
     # The prefixes come first as dialled; a contact in + format may follow them (184+81...).
     rest, prefixes = strip_prefixes(text)
-    if "+" in rest[1:] or ("+" in text and not rest.startswith("+")):
+    if "+" in rest[1:]:  # the prefixes are digits: a + can only lead what follows them
         raise InvalidNumber(NumberError.NON_DIGIT, dialled,
                             "is not a dial string (digits, *, # and a leading +)")
     number = _international(rest[1:]) if rest.startswith("+") else rest
-    # Nothing after the prefixes, or a + number that cannot be dialled: the network will say.
-    recordable, reason = _decide(number, entries) if number else (False, NumberReason.UNCLASSIFIABLE)
+    # Nothing after the prefixes, or a + number that cannot be dialled (""): unclassifiable.
+    recordable, reason = _decide(number, entries)
     return NumberDecision(
         dialled=dialled,
         number=number,

@@ -451,6 +451,7 @@ def test_unrelated_events_change_nothing() -> None:
         ev("ChannelVarset", LEGS.caller),
         AriEvent.from_json({"type": "RecordingStarted", "recording": {"name": "other"}}),
         playback_finished("someone-else"),
+        AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": "someone-elses-recording"}}),
         ev("ChannelHangupRequest", "stranger"),
     ):
         assert run(flow, event) == (flow, [])
@@ -503,3 +504,11 @@ def test_per_channel_notices_are_recorded_per_party() -> None:
                   setup=setup)
     assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
         ("caller", "sound:a", "playing"), ("callee", "sound:b", "playing")]
+
+
+def test_a_notice_failure_stops_the_other_partys_notice_still_playing() -> None:
+    setup = replace(SETUP, plan=replace(PLAN, to_callee=("sound:b",)))
+    flow, _ = run(answered(setup), recording_started(), setup=setup)
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-1", failed=True), setup=setup)
+    assert StopMedia("notice", f"{CALL}-notice-callee-1") in actions and flow.notice_failed
+    assert flow.phase is S.TALKING and not flow.playbacks

@@ -394,3 +394,9 @@ def test_property_prefix_stacking_and_order_change_withheld_only(
         assert decision.prefixes == (*stack, *plain.prefixes)
         caller_id = [p for p in decision.prefixes if p in (WITHHOLD_PREFIX, PRESENT_PREFIX)]
         assert decision.withheld is (caller_id[-1:] == [WITHHOLD_PREFIX])  # the last of 184/186 wins
+
+
+def test_a_hash_code_must_be_four_digits_after_the_hash() -> None:
+    """R3.5: ``#*119`` is no short code (a ``*`` where a digit belongs): unclassifiable."""
+    assert classify_number("#*119").reason is NumberReason.UNCLASSIFIABLE
+    assert classify_number("#7119").reason is NumberReason.SHORT_CODE
