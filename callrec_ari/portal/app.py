@@ -13,6 +13,7 @@ from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.portal import routing, service_health
 from callrec_ari.portal.middleware import errors_middleware, session_middleware
+from callrec_ari.portal.network import proxy_middleware
 from callrec_ari.portal.service_health import ALERTS_KEY
 from callrec_ari.portal.settings import PortalSettings
 from callrec_ari.portal.state import CSRF_KEY, DB_KEY, DELIVERY_KEY, SCOPE_KEY, SETTINGS_KEY, Db
@@ -34,7 +35,8 @@ def make_app(settings: PortalSettings, delivery: DeliverySettings | None = None)
     """``delivery``: the ``[delivery]`` settings the worker delivers with (timeouts, the platform's SSH
     key): the connections' checks and "send a test file" use them; defaults when not given."""
     app = web.Application(
-        middlewares=[errors_middleware, session_middleware],
+        # The proxy's word first, so error pages and sessions alike see the browser's scheme and address.
+        middlewares=[proxy_middleware, errors_middleware, session_middleware],
         client_max_size=settings.limits.max_bytes + UPLOAD_OVERHEAD,
     )
     app[SETTINGS_KEY] = settings

@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp_jinja2
 from aiohttp import web
+from yarl import URL
 
 from callrec_ari.portal.auth.queries import resolve
 from callrec_ari.portal.errors import LoginRequired, PortalError, translate
+from callrec_ari.portal.network import same_origin
 from callrec_ari.portal.params import form_data
 from callrec_ari.portal.state import CSRF_KEY, DB_KEY, SCOPE_KEY, SETTINGS_KEY, is_api
 from callrec_ari.portal.tenancy import Scope
@@ -34,6 +36,22 @@ PUBLIC_PATHS = frozenset(
 )
 
 
+def back_link(request: web.Request) -> str:
+    """Where the error page's Back link goes: the page the browser came from when it is one of ours
+    (its path and query), else ``/``. Never another site: not an absolute URL of another origin, not a
+    scheme-relative ``//host`` or ``/\\host`` (browsers read a backslash as a slash)."""
+    referer = request.headers.get("Referer", "").strip()
+    if referer.startswith("/"):
+        path = referer
+    elif same_origin(referer, request):
+        path = URL(referer).raw_path_qs
+    else:
+        return "/"
+    if path.startswith("//") or "\\" in path or not path.isprintable():
+        return "/"
+    return path
+
+
 def error_response(request: web.Request, error: PortalError) -> web.StreamResponse:
     if is_api(request):
         return web.json_response({"error_id": error.error_id, "message": error.message}, status=error.status)
@@ -41,7 +59,7 @@ def error_response(request: web.Request, error: PortalError) -> web.StreamRespon
         "error_id": error.error_id,
         "message": error.message,
         "status": error.status,
-        "back": request.headers.get("Referer", "/"),
+        "back": back_link(request),
         # The error may stop a request before aiohttp_jinja2's context processors ran.
         "scope": request.get(SCOPE_KEY),
         "csrf": request.get(CSRF_KEY, ""),
@@ -123,6 +141,12 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
+def cookie_secure(request: web.Request) -> bool:
+    """Cookies are Secure when the settings say so (always on a public address: ``callrec portal``
+    sets it) and whenever the browser came over https (directly, or as a trusted proxy says)."""
+    return request.app[SETTINGS_KEY].cookie_secure or request.secure
+
+
 def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
     settings = request.app[SETTINGS_KEY]
     response.set_cookie(
@@ -130,7 +154,7 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, token
         token,
         httponly=True,
         samesite="Strict",
-        secure=settings.cookie_secure,
+        secure=cookie_secure(request),
         path="/",
         max_age=int(settings.session_hours * 3600),
     )
@@ -141,6 +165,8 @@ __all__ = [
     "CSRF_HEADER",
     "PUBLIC_PATHS",
     "SESSION_COOKIE",
+    "back_link",
+    "cookie_secure",
     "error_response",
     "errors_middleware",
     "session_middleware",

@@ -112,10 +112,11 @@ def document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/v1/session": {
             "post": {
-                "summary": "Log in; sets the session cookie, returns the CSRF token",
+                "summary": "Log in; sets the session cookie, returns the CSRF token. Only a JSON body "
+                "(415 json-required), and from a browser only the portal's own origin (403 origin-refused)",
                 "security": [],
                 "requestBody": _json_body({"login": _S, "password": _S}, ["login", "password"]),
-                "responses": op("200", None, 429),
+                "responses": op("200", None, 415, 429),
             },
             "delete": {"summary": "Log out", "responses": op()},
         },

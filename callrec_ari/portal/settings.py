@@ -40,9 +40,14 @@ def default_notices_dir(env: Mapping[str, str] | None = None) -> str:
 class PortalSettings:
     database_url: str = field(default_factory=database_url, metadata={"env": ENV_DATABASE_URL})
     notices_dir: str = field(default_factory=default_notices_dir)
-    cookie_secure: bool = False  # set behind TLS (CALLREC_PORTAL_COOKIE_SECURE=1)
+    cookie_secure: bool = False  # Secure always (CALLREC_PORTAL_COOKIE_SECURE=1); else see cookie_secure()
+    # A TLS-terminating proxy forwards to the portal: trust its Forwarded / X-Forwarded-* (network.py).
+    behind_proxy: bool = False
+    tls_cert: str = ""  # serve HTTPS with this PEM certificate chain (and tls_key, unless in the same file)
+    tls_key: str = ""
     session_hours: float = 12.0
     login_max_failures: int = 5  # failures per login within the window before it is refused
+    login_max_failures_per_address: int = 30  # failures from one client address (IPv6: its /64), any login
     login_window_minutes: float = 15.0
     limits: AudioLimits = field(default_factory=AudioLimits)
     page_size: int = 50

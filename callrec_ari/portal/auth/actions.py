@@ -2,7 +2,9 @@
 
 A login that failed ``max_failures`` times within the window is refused, even with the right
 password, until the oldest of those failures leaves the window: guessing is capped per login, and
-the limit applies to unknown logins too (their existence is not revealed).
+the limit applies to unknown logins too (their existence is not revealed). A client address has its
+own limit over all logins. :mod:`.limits` counts an attempt before its password is tested
+(:func:`password_matches`); :mod:`.login` runs the steps.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, ROLES, LoginAttempt, PortalSession, PortalUser
@@ -32,6 +34,7 @@ class LoginPolicy:
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
     session_ttl: timedelta = timedelta(hours=12)
+    max_address_failures: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ def login_policy(settings: PortalSettings) -> LoginPolicy:
         settings.login_max_failures,
         timedelta(minutes=settings.login_window_minutes),
         timedelta(hours=settings.session_hours),
+        settings.login_max_failures_per_address,
     )
 
 
@@ -89,63 +93,40 @@ def create_user(
     return user
 
 
-def _recent_failures(session: Session, login: str, since: datetime) -> tuple[int, datetime | None]:
-    row = session.execute(
-        select(func.count(), func.min(LoginAttempt.at)).where(
-            LoginAttempt.login == login, LoginAttempt.success.is_(False), LoginAttempt.at > since
-        )
-    ).one()
-    return int(row[0]), row[1]
-
-
-def login(
-    session: Session,
-    login_name: str,
-    password: str,
-    policy: LoginPolicy,
-    now: datetime | None = None,
-    replaces: str = "",
-) -> LoginResult:
-    """Check the limit, then the password; record the attempt; on success open a session (ending the
-    one whose token ``replaces`` names, so a login never keeps a session id chosen before it)."""
-    now = now or datetime.now(UTC)
-    key = login_name.strip().lower()[:128]
-    if not key or not password:
-        return LoginResult(error_id="login-invalid", message="enter your login and password", status=400)
-    failures, oldest = _recent_failures(session, key, now - policy.window)
-    if failures >= policy.max_failures and oldest is not None:
-        until = oldest + policy.window
-        return LoginResult(
-            error_id="login-locked",
-            status=429,
-            message=(
-                f"too many failed logins for {key}: try again after {until:%H:%M} UTC, "
-                "or ask your administrator to reset your password"
-            ),
-        )
-    user = session.scalars(select(PortalUser).where(PortalUser.login == key)).first()
+def password_matches(password_hash: str, password: str) -> bool:
+    """argon2id verification; an unknown login is verified against a dummy hash, so it costs the same."""
     try:
-        ok: bool = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:1024])
+        ok: bool = _hasher.verify(password_hash or _DUMMY_HASH, password[:1024])
     except (VerificationError, InvalidHashError):
         ok = False
-    if not ok or user is None or user.disabled:
-        session.add(LoginAttempt(login=key, at=now, success=False))
-        left = policy.max_failures - failures - 1
-        hint = (
-            f"{left} attempt(s) left before this login is locked for "
-            f"{int(policy.window.total_seconds() // 60)} minutes"
-            if left > 0
-            else "this login is now locked"
-        )
-        return LoginResult(error_id="login-failed", status=401, message=f"wrong login or password ({hint})")
-    session.add(LoginAttempt(login=key, at=now, success=True))
+    return ok
+
+
+def failed(failures_before: int, policy: LoginPolicy) -> LoginResult:
+    """The answer to a wrong password (its attempt is already recorded as a failure)."""
+    left = policy.max_failures - failures_before - 1
+    hint = (
+        f"{left} attempt(s) left before this login is locked for "
+        f"{int(policy.window.total_seconds() // 60)} minutes"
+        if left > 0
+        else "this login is now locked"
+    )
+    return LoginResult(error_id="login-failed", status=401, message=f"wrong login or password ({hint})")
+
+
+def open_session(
+    session: Session, attempt_id: int, user_id: int, policy: LoginPolicy, now: datetime, replaces: str = ""
+) -> LoginResult:
+    """The password was right: the attempt becomes a success and a session opens (ending the one whose
+    token ``replaces`` names, so a login never keeps a session id chosen before it)."""
+    session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True))
     if replaces:
         logout(session, replaces)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(
         PortalSession(
             token_hash=hash_token(token),
-            user_id=user.id,
+            user_id=user_id,
             csrf_token=csrf,
             created_at=now,
             expires_at=now + policy.session_ttl,
@@ -164,7 +145,9 @@ __all__ = [
     "LoginPolicy",
     "LoginResult",
     "create_user",
-    "login",
+    "failed",
     "login_policy",
     "logout",
+    "open_session",
+    "password_matches",
 ]

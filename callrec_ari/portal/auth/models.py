@@ -48,10 +48,15 @@ class LoginAttempt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     login: Mapped[str] = mapped_column(String(128))
+    # The client's address as the limit counts it (network.address_key): IPv4, or an IPv6 /64.
+    address: Mapped[str] = mapped_column(String(64), default="", server_default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     success: Mapped[bool] = mapped_column(Boolean)
 
-    __table_args__ = (Index("ix_portal_login_attempts_login_at", "login", "at"),)
+    __table_args__ = (
+        Index("ix_portal_login_attempts_login_at", "login", "at"),
+        Index("ix_portal_login_attempts_address_at", "address", "at"),
+    )
 
 
 __all__ = ["CUSTOMER_ADMIN", "OPERATOR", "ROLES", "LoginAttempt", "PortalSession", "PortalUser"]

@@ -12,7 +12,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from callrec_ari.portal.auth import actions
-from callrec_ari.portal.middleware import SESSION_COOKIE, set_session_cookie
+from callrec_ari.portal.auth.login import log_in
+from callrec_ari.portal.middleware import SESSION_COOKIE, cookie_secure, set_session_cookie
+from callrec_ari.portal.network import address_key
 from callrec_ari.portal.params import form_data, form_field
 from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, scope_of
 
@@ -33,7 +35,7 @@ def _login_page(request: web.Request, error: str = "", status: int = 200) -> web
         token,
         httponly=True,
         samesite="Strict",
-        secure=request.app[SETTINGS_KEY].cookie_secure,
+        secure=cookie_secure(request),
         path="/login",
     )
     return response
@@ -53,7 +55,8 @@ async def login(request: web.Request) -> web.Response:
     name, password = form_field(form, "login", 128), form_field(form, "password", 1024)
     policy = actions.login_policy(request.app[SETTINGS_KEY])
     old = request.cookies.get(SESSION_COOKIE, "")
-    result = await request.app[DB_KEY].run(lambda s: actions.login(s, name, password, policy, replaces=old))
+    result = await log_in(request.app[DB_KEY], name, password, address=address_key(request.remote),
+                          policy=policy, replaces=old)
     if result.token is None:
         return _login_page(request, f"{result.error_id}: {result.message}", result.status)
     response = web.HTTPSeeOther("/")
