@@ -19,7 +19,8 @@ folder             feature
 =================  ========================================================================
 
 Web plumbing stays apart, as top-level modules: :mod:`.app` (the app factory), :mod:`.routing` (the
-routing table), :mod:`.middleware` (sessions, CSRF, errors to responses), :mod:`.state` (the
+routing table), :mod:`.middleware` (sessions, CSRF, errors to responses), :mod:`.network` (where
+plain HTTP is allowed, a trusted proxy's word, client addresses, the portal's origin), :mod:`.state` (the
 database runner and request keys), :mod:`.params` (reading input), :mod:`.errors`, :mod:`.tenancy`
 (the only way to reach customer rows), :mod:`.audit`, :mod:`.openapi`, :mod:`.service_health` (the
 banner), :mod:`.settings`, ``templates/``; :mod:`.demo` seeds ``callrec portal --create-demo``.
