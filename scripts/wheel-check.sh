@@ -10,7 +10,11 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 python3 -m venv "$work/venv"
-"$here/.venv/bin/python" -m pip wheel -q --no-deps -w "$work/dist" "$here" >"$work/build.log" 2>&1 \
+# Built from a copy: setuptools writes build/ and *.egg-info next to the sources.
+mkdir "$work/src"
+tar -C "$here" --exclude=./.venv --exclude=./.git --exclude=./mutants --exclude=./var --exclude=./build \
+    -cf - . | tar -C "$work/src" -xf -
+"$here/.venv/bin/python" -m pip wheel -q --no-deps -w "$work/dist" "$work/src" >"$work/build.log" 2>&1 \
     || { cat "$work/build.log"; exit 1; }
 "$work/venv/bin/python" -m pip install -q "$work"/dist/callrec-*.whl
 cd "$work"
