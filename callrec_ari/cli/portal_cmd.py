@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import signal
 import ssl
 import sys
@@ -18,8 +19,10 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from callrec_ari.db import make_engine, make_sessionmaker
+from callrec_ari.db.engine import masked_url
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery.settings import DeliverySettings
+from callrec_ari.notices.audio import SOX
 from callrec_ari.portal.app import make_app
 from callrec_ari.portal.demo import create_demo
 from callrec_ari.portal.network import is_loopback, listen_refusal
@@ -99,6 +102,11 @@ def portal(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if shutil.which(SOX) is None:
+        # Outside Python, the portal needs sox to convert uploaded notices (notices/audio.py).
+        print("callrec: error: sox-missing: the portal converts uploaded notices with sox, which is not "
+              "on PATH (Debian: apt install sox)", file=sys.stderr)
+        return EXIT_USAGE
     refusal = listen_refusal(args.host, tls=tls is not None, behind_proxy=settings.behind_proxy)
     if refusal:
         print(f"callrec: error: {refusal}", file=sys.stderr)
@@ -111,10 +119,8 @@ def portal(args: argparse.Namespace) -> int:
         if args.create_demo:
             _demo(settings.database_url)
     except SQLAlchemyError as exc:
-        print(
-            f"callrec: error: database-unavailable: {exc.__class__.__name__}: {str(exc).splitlines()[0]}",
-            file=sys.stderr,
-        )
+        detail = str(exc).splitlines()[0].replace(settings.database_url, masked_url(settings.database_url))
+        print(f"callrec: error: database-unavailable: {exc.__class__.__name__}: {detail}", file=sys.stderr)
         return EXIT_USAGE
     asyncio.run(_serve(settings, delivery, args.host, args.port, tls))
     return EXIT_OK

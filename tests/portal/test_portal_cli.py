@@ -81,3 +81,13 @@ def test_the_portal_reads_delivery_settings_without_a_single_tenant_connection(t
     path.write_text("[delivery]\nconnect_timeout = \"soon\"\n")
     with pytest.raises(SettingsError, match="connect_timeout"):
         load_portal_delivery(read_settings(path, env={}))
+
+
+def test_the_portal_says_so_when_sox_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17: what the portal runs outside Python (sox, for uploaded notices) is checked at start."""
+    from callrec_ari.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    assert main(["portal", "--database-url", f"sqlite:///{tmp_path / 'p.db'}", "--port", "1"]) == 2
+    assert "sox-missing" in capsys.readouterr().err
