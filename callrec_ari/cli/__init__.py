@@ -16,6 +16,7 @@ from callrec_ari.cli import (
     receiver_cmd,
     rules_cmd,
     run_cmd,
+    users_cmd,
 )
 from callrec_ari.observability.logs import setup_logging
 
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callrec", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands = (run_cmd, deliver_cmd, receiver_cmd, rules_cmd, contracts_cmd, billing_cmd, portal_cmd, db_cmd)
+    commands = (run_cmd, deliver_cmd, receiver_cmd, rules_cmd, contracts_cmd, billing_cmd, portal_cmd, db_cmd,
+                users_cmd)
     for module in commands:
         module.register(sub)
     return parser

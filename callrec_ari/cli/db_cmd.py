@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from callrec_ari.db.engine import database_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from callrec_ari.db.engine import database_url, masked_url
 from callrec_ari.db.migrate import upgrade
 
 
@@ -17,6 +20,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _upgrade(args: argparse.Namespace) -> int:
     url = database_url()
-    upgrade(url)
-    print(f"database at head: {url.split('@')[-1]}")
+    try:
+        upgrade(url)
+    except SQLAlchemyError as exc:
+        # One line an operator can act on, not Alembic's traceback.
+        detail = str(exc).splitlines()[0].replace(url, masked_url(url))
+        print(f"callrec: error: database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}",
+              file=sys.stderr)
+        return 2
+    print(f"database at head: {masked_url(url)}")
     return 0

@@ -93,6 +93,34 @@ def create_user(
     return user
 
 
+def _user(session: Session, login: str) -> PortalUser:
+    user = session.scalars(select(PortalUser).where(PortalUser.login == login.strip().lower())).first()
+    if user is None:
+        raise BadInput("user-not-found", f"no portal user {login.strip().lower()!r}")
+    return user
+
+
+def change_password(session: Session, login: str, password: str) -> PortalUser:
+    """A new password; every session of the user ends (a stolen cookie stops working)."""
+    if len(password) < MIN_PASSWORD:
+        raise BadInput("password-too-short", f"a password has at least {MIN_PASSWORD} characters")
+    user = _user(session, login)
+    user.password_hash = _hasher.hash(password)
+    session.execute(delete(PortalSession).where(PortalSession.user_id == user.id))
+    session.flush()
+    return user
+
+
+def set_disabled(session: Session, login: str, disabled: bool) -> PortalUser:
+    """A disabled user cannot log in, and is logged out everywhere at once."""
+    user = _user(session, login)
+    user.disabled = disabled
+    if disabled:
+        session.execute(delete(PortalSession).where(PortalSession.user_id == user.id))
+    session.flush()
+    return user
+
+
 def password_matches(password_hash: str, password: str) -> bool:
     """argon2id verification; an unknown login is verified against a dummy hash, so it costs the same."""
     try:
