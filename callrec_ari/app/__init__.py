@@ -141,8 +141,17 @@ class CallrecApp:
                 return False, "application taken over by another ARI client"
             return up, "events socket connected" if up else "events socket down"
 
+        async def calls() -> tuple[bool, str]:
+            # Draining for a restart: new calls go to the dialplan, so a load balancer must not count
+            # this node as ready (issue 17).
+            if self.manager is not None and not self.manager.accepting:
+                left = len(self.manager.sessions)
+                return False, f"draining: new calls are handed to the dialplan ({left} left)"
+            return True, "taking calls"
+
         checks: dict[str, Check] = {
             "ari": ari,
+            "calls": calls,
             "spool": lambda: check_spool(self.recording_dir, self.config.spool_min_free_mb << 20),
         }
         if self.db is not None:

@@ -9,21 +9,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 
+from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
+from callrec_ari.delivery.queue import DeliveryQueue
 from callrec_ari.delivery.service import make_worker
 from callrec_ari.delivery.settings import DeliveryConfigError, DeliverySettings, load_delivery_settings
+from callrec_ari.model.clock import utcnow
+from callrec_ari.observability.checks import check_database
+from callrec_ari.observability.http import serve as serve_http
+from callrec_ari.observability.metrics import DELIVERY_QUEUE_AGE, DELIVERY_QUEUE_DEPTH
 
 log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_USAGE = 2
 
 
+async def _gauges(queue: DeliveryQueue, every: float) -> None:
+    """The queue as Prometheus sees it: depth and the age of the oldest waiting recording."""
+    while True:
+        try:
+            count, oldest = await asyncio.to_thread(queue.backlog)
+        except Exception as exc:  # the database is down: /readyz says so; the gauges keep their value
+            log.warning("delivery queue gauges not updated: %s", exc)
+        else:
+            DELIVERY_QUEUE_DEPTH.set(count)
+            DELIVERY_QUEUE_AGE.set((utcnow() - oldest).total_seconds() if oldest else 0)
+        await asyncio.sleep(every)
+
+
 async def _run(settings: DeliverySettings, once: bool) -> None:
-    worker = make_worker(settings)
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    worker = make_worker(settings, sessions)
     if once:
         await worker.recover()
         stats = await worker.run_once()
@@ -35,7 +56,25 @@ async def _run(settings: DeliverySettings, once: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("delivery worker %s: %s connection %r, outbox %s", worker.worker_id,
              settings.connection.type, settings.connection.name, settings.outbox)
-    await worker.run(stop)
+    http = None
+    if settings.http_port:
+        # This process counts the deliveries: it serves its own metrics.
+        try:
+            http = await serve_http({"database": lambda: check_database(sessions)}, settings.http_host,
+                                    settings.http_port)
+        except OSError as exc:  # delivering matters more than being watched: say so, go on
+            log.error("worker metrics not served on %s:%d: %s", settings.http_host, settings.http_port, exc,
+                      extra={"alert": "metrics-unavailable"})
+    gauges = asyncio.create_task(_gauges(DeliveryQueue(sessions, settings.node, utcnow),
+                                         settings.poll_interval), name="queue-gauges")
+    try:
+        await worker.run(stop)
+    finally:
+        gauges.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gauges
+        if http is not None:
+            await http.cleanup()
 
 
 def deliver(args: argparse.Namespace) -> int:

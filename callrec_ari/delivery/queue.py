@@ -243,6 +243,14 @@ class DeliveryQueue:
                 Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]))).all()
             return len(rows)
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many recordings of this node wait for their customer, and since when the oldest."""
+        with self._sessions.begin() as s:
+            count, oldest = s.execute(select(func.count(Delivery.id), func.min(Delivery.created_at)).where(
+                Delivery.node == self.node,
+                Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]))).one()
+            return int(count), oldest
+
     def delivered_with_files(self) -> list[Job]:
         """Acknowledged, but the worker stopped before deleting the files."""
         with self._sessions.begin() as s:

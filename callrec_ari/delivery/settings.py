@@ -59,6 +59,8 @@ class DeliverySettings:
     connect_timeout: float = 10.0
     read_timeout: float = 300.0  # waiting for the customer's answer after the body was sent
     zip_level: int = 0  # 0: ZIP entries stored (PCM barely deflates); 1-9: deflated at that level
+    http_host: str = "127.0.0.1"  # the worker's /metrics, /healthz, /readyz
+    http_port: int = 8093  # 0: none
     # The platform's SSH identity for customers' sftp:// file connections (they authorize its public key).
     sftp_key: str = ""  # path of the private key; empty: [delivery.connection] sftp_key
     sftp_known_hosts: str = ""  # path of a known_hosts file; empty: [delivery.connection] sftp_known_hosts
