@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from callrec_ari.cli import (
     billing_cmd,
@@ -22,9 +23,23 @@ from callrec_ari.observability.logs import setup_logging
 
 _SERVICES = frozenset({"run", "deliver", "receiver", "portal"})
 
+_DESCRIPTION = (
+    "Call recording for enrolled lines on Asterisk 22: the recording app (run), the delivery worker "
+    "(deliver), the Customer Control portal (portal), the reference customer receiver (receiver), "
+    "and the operator's commands for contracts, users, rules, charges and the database."
+)
+
+
+def _version() -> str:
+    try:
+        return version("callrec")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="callrec", description=__doc__)
+    parser = argparse.ArgumentParser(prog="callrec", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"callrec {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands = (run_cmd, deliver_cmd, receiver_cmd, rules_cmd, contracts_cmd, billing_cmd, portal_cmd, db_cmd,
