@@ -49,12 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _json_logs(args: argparse.Namespace) -> bool:
+    """Every service honours ``log_format`` (the file's top level, or $CALLREC_LOG_FORMAT). A file
+    that does not load logs as text here; the command itself then reports what is wrong with it."""
+    if args.command not in _SERVICES:
+        return False
+    from callrec_ari.config import load_config
+    from callrec_ari.settings import SettingsError
+
+    try:
+        return load_config(getattr(args, "config", None)).log_format == "json"
+    except (SettingsError, OSError):
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Services log what they do; one-shot commands stay quiet but for warnings (stdout is their answer).
     quiet = logging.INFO if args.command in _SERVICES else logging.WARNING
-    setup_logging(level=logging.DEBUG if args.verbose else quiet)
+    setup_logging(json_lines=_json_logs(args), level=logging.DEBUG if args.verbose else quiet)
     code: int = args.handler(args)
     return code
 

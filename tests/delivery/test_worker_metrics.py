@@ -1,9 +1,11 @@
 """The delivery worker serves its own metrics (issue 17): the deliveries are counted in that
-process, and the queue gauges (depth, age of the oldest) are set from the queue."""
+process, and the queue gauges (depth, age of the oldest) are set from the queue. It honours
+``log_format = "json"`` like the recording app: the call id and the event are fields."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -35,11 +37,11 @@ async def test_the_worker_serves_metrics_with_the_queue_gauges_set(
            "CALLREC_DELIVERY_SPOOL_DIR": settings.spool_dir, "CALLREC_DELIVERY_NODE": settings.node,
            "CALLREC_DELIVERY_CONNECTION_URL": f"http://127.0.0.1:{dead}/recordings",
            "CALLREC_DELIVERY_CONNECTION_SECRET": SECRET, "CALLREC_DELIVERY_POLL_INTERVAL": "0.2",
-           "CALLREC_DELIVERY_HTTP_PORT": str(port)}
+           "CALLREC_DELIVERY_HTTP_PORT": str(port), "CALLREC_LOG_FORMAT": "json"}
     env.pop("CALLREC_CONFIG", None)
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callrec_ari", "deliver", "--no-migrate", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
         # WHEN an operator's Prometheus scrapes the worker THEN it sees the backlog and the failures
         text = ""
@@ -60,4 +62,9 @@ async def test_the_worker_serves_metrics_with_the_queue_gauges_set(
         assert 'callrec_delivery_failures_total{reason="connection"}' in text
     finally:
         worker.terminate()
-        await worker.wait()
+        _, err = await worker.communicate()
+    # AND its log is one JSON object per line, the call id and the event as fields
+    records = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
+    retries = [r for r in records if r.get("event") == "DeliveryRetrying"]
+    assert retries and {r["call_id"] for r in retries} <= {"m-1", "m-2"}  # the backed-off one waits
+    assert all(r["error_id"] == "connection" for r in retries)
