@@ -78,3 +78,36 @@ def test_services_run_the_commands_make_run_uses(compose: dict[str, Any]) -> Non
         assert by_command.get(sub) == args, (sub, by_command.get(sub), args)
     needed = {"asterisk", "app", "portal", "deliver", "receiver", "postgres", "softphone"}
     assert needed <= set(compose["services"])
+
+
+def test_every_service_that_stays_up_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    oneshots = {"migrate", "softphone"}
+    for name, service in services.items():
+        if name not in oneshots:
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        for needed, how in (service.get("depends_on") or {}).items():
+            assert how["condition"] in {"service_healthy", "service_completed_successfully"}, (name, needed)
+            if how["condition"] == "service_healthy":
+                assert "healthcheck" in services[needed], (name, needed)
+
+
+def test_the_app_services_probe_their_own_health_endpoints(compose: dict[str, Any]) -> None:
+    probes = {name: " ".join(compose["services"][name]["healthcheck"]["test"])
+              for name in ("app", "deliver", "portal", "receiver")}
+    assert ":8091/readyz" in probes["app"] and ":8093/readyz" in probes["deliver"]
+    assert ":8090/healthz" in probes["portal"] and ":8089/health" in probes["receiver"]
+
+
+def test_images_install_what_they_run() -> None:
+    app = (ROOT / "docker" / "app.Dockerfile").read_text()
+    assert "sox" in app and "-c constraints.txt ." in app and " -e " not in app
+    asterisk = (ROOT / "docker" / "asterisk.Dockerfile").read_text()
+    chowned = asterisk.split("chown -R asterisk:asterisk", 1)[1].split("\n", 2)[:2]
+    made = asterisk.split("mkdir -p", 1)[1].split("&&", 1)[0]
+    for directory in " ".join(chowned).replace("\\", " ").split():
+        if directory.startswith("/") and directory not in ("/etc/asterisk",):
+            assert directory in made or directory.startswith("/var/spool/asterisk"), directory
+    softphone = (ROOT / "docker" / "softphone.Dockerfile").read_text()
+    config = (ROOT / "docker" / "softphone" / "config").read_text()
+    assert "docker/softphone/config" in softphone and "audio_source aufile," in config
