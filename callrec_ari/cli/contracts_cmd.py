@@ -28,6 +28,7 @@ from callrec_ari.rules.enrollment import LineRequest, split_services
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_FAILURE = 1  # the command was right, the world was not (the database unreachable)
 
 Action = Callable[[Session, argparse.Namespace], dict[str, Any]]
 
@@ -44,11 +45,11 @@ class FileUnreadable(service.InvalidInput):
     error_id = "file-unreadable"
 
 
-def fail(message: str, details: list[str] | None = None) -> int:
+def fail(message: str, details: list[str] | None = None, code: int = EXIT_USAGE) -> int:
     print(f"callrec: error: {message}", file=sys.stderr)
     for line in details or []:
         print(f"  {line}", file=sys.stderr)
-    return EXIT_USAGE
+    return code
 
 
 def run_in_session(args: argparse.Namespace, action: Action) -> int:
@@ -60,7 +61,8 @@ def run_in_session(args: argparse.Namespace, action: Action) -> int:
         engine = make_engine(url)
     except SQLAlchemyError as exc:
         detail = str(exc).splitlines()[0].replace(url, masked_url(url))
-        return fail(f"database-unavailable: {masked_url(url)}: {exc.__class__.__name__}: {detail}")
+        return fail(f"database-unavailable: {masked_url(url)}: {exc.__class__.__name__}: {detail}",
+                    code=EXIT_FAILURE)
     try:
         with make_sessionmaker(engine).begin() as session:
             result = action(session, args)

@@ -27,6 +27,6 @@ def _upgrade(args: argparse.Namespace) -> int:
         detail = str(exc).splitlines()[0].replace(url, masked_url(url))
         print(f"callrec: error: database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}",
               file=sys.stderr)
-        return 2
+        return 1  # a runtime failure; usage errors are argparse's 2
     print(f"database at head: {masked_url(url)}")
     return 0

@@ -120,8 +120,9 @@ def portal(args: argparse.Namespace) -> int:
             _demo(settings.database_url)
     except SQLAlchemyError as exc:
         detail = str(exc).splitlines()[0].replace(settings.database_url, masked_url(settings.database_url))
-        print(f"callrec: error: database-unavailable: {exc.__class__.__name__}: {detail}", file=sys.stderr)
-        return EXIT_USAGE
+        print(f"callrec: error: database-unavailable: {masked_url(settings.database_url)}: "
+              f"{exc.__class__.__name__}: {detail}", file=sys.stderr)
+        return 1  # a runtime failure (usage errors exit 2)
     asyncio.run(_serve(settings, delivery, args.host, args.port, tls))
     return EXIT_OK
 

@@ -28,7 +28,7 @@ from callrec_ari.portal.auth.actions import change_password, create_user, set_di
 from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR, PortalUser
 from callrec_ari.portal.errors import BadInput
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 ACTOR = "callrec users (cli)"
 
 
@@ -89,7 +89,7 @@ def users(args: argparse.Namespace) -> int:
     except SQLAlchemyError as exc:
         detail = str(exc).splitlines()[0].replace(url, masked_url(url))
         print(f"callrec: error: database-unavailable: {masked_url(url)}: {detail}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILURE
     print(json.dumps(out, ensure_ascii=False))
     return EXIT_OK
 

@@ -140,6 +140,19 @@ def test_refused_import_reports_every_line(db: str, tmp_path: Path,
 
 def test_unreachable_database_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
-    assert run(["contracts", "list", "--database-url", url]) == 2
+    assert run(["contracts", "list", "--database-url", url]) == 1
     err = capsys.readouterr().err
     assert err.startswith("callrec: error: database-unavailable: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["billing", "invoice", "--month", "2025-01"],
+    ["contracts", "list"],
+])
+def test_every_command_says_the_database_is_down_in_one_line_masked(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql+psycopg://callrec:pw-never-shown@127.0.0.1:1/none"
+    assert run([*argv, "--database-url", url]) == 1  # runtime failure; usage errors are 2
+    err = capsys.readouterr().err
+    assert err.startswith("callrec: error: database-unavailable: postgresql+psycopg://callrec:***@")
+    assert err.count("\n") == 1 and "pw-never-shown" not in err

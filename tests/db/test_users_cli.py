@@ -84,7 +84,7 @@ def test_an_unknown_user_and_an_unreachable_database_are_clear_errors(
     assert users(db, "disable", "nobody@example", monkeypatch=monkeypatch) == 2
     assert "user-not-found" in capsys.readouterr().err
     down = "postgresql+psycopg://callrec:pw-that-must-not-show@127.0.0.1:1/callrec"
-    assert main(["users", "--database-url", down, "list"]) == 2
+    assert main(["users", "--database-url", down, "list"]) == 1  # runtime failure, not usage
     err = capsys.readouterr().err
     assert "database-unavailable" in err and "pw-that-must-not-show" not in err
 
@@ -92,6 +92,6 @@ def test_an_unknown_user_and_an_unreachable_database_are_clear_errors(
 def test_db_upgrade_with_the_database_down_is_one_clear_line(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("CALLREC_DATABASE_URL", "postgresql://callrec:pw-that-must-not-show@127.0.0.1:1/x")
-    assert main(["db", "upgrade"]) == 2
+    assert main(["db", "upgrade"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "database-unavailable" in err and "pw-that-must-not-show" not in err
