@@ -4,6 +4,7 @@ systemd units start commands and options the CLI really has."""
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import shlex
 from pathlib import Path
@@ -81,3 +82,14 @@ def test_systemd_unit_runs_a_real_command(unit: Path) -> None:
     args = build_parser().parse_args(argv[1:])  # exits (fails the test) on an unknown option
     assert args.command in {"run", "deliver", "portal", "db"}
     assert parser["Service"].get("User") == "callrec"
+
+
+def test_the_dashboard_shows_only_metrics_the_code_exports_and_all_of_them() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "callrec-dashboard.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"\bcallrec_[a-z_]+", expr)}
+    exported = _exported_series()
+    assert used <= exported, sorted(used - exported)
+    families = {metric.name for metric in REGISTRY.collect()}
+    shown = {name.removesuffix("_total").removesuffix("_bucket") for name in used}
+    assert families <= shown, f"not on the dashboard: {sorted(families - shown)}"
