@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -19,6 +20,7 @@ from callrec_ari.cli import (
     run_cmd,
     users_cmd,
 )
+from callrec_ari.db.engine import ENV_DATABASE_URL
 from callrec_ari.observability.logs import setup_logging
 
 _SERVICES = frozenset({"run", "deliver", "receiver", "portal"})
@@ -69,7 +71,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Services log what they do; one-shot commands stay quiet but for warnings (stdout is their answer).
     quiet = logging.INFO if args.command in _SERVICES else logging.WARNING
     setup_logging(json_lines=_json_logs(args), level=logging.DEBUG if args.verbose else quiet)
-    code: int = args.handler(args)
+    url = getattr(args, "database_url", None)
+    if not url:
+        code: int = args.handler(args)
+        return code
+    # --database-url on any command stands for $CALLREC_DATABASE_URL for every part it runs, for as long
+    # as the command runs (main() is also called in-process, by tests).
+    before = os.environ.get(ENV_DATABASE_URL)
+    os.environ[ENV_DATABASE_URL] = url
+    try:
+        code = args.handler(args)
+    finally:
+        if before is None:
+            os.environ.pop(ENV_DATABASE_URL, None)
+        else:
+            os.environ[ENV_DATABASE_URL] = before
     return code
 
 

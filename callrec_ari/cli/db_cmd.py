@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("db", help="database maintenance", description=__doc__)
     db_sub = parser.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = db_sub.add_parser("upgrade", help="apply every pending migration")
+    up.add_argument("--database-url", metavar="URL", default=None,
+                    help="the database (default: $CALLREC_DATABASE_URL, then sqlite:///callrec.db)")
     up.set_defaults(handler=_upgrade)
 
 

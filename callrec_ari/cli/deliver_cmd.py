@@ -14,7 +14,10 @@ import logging
 import signal
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from callrec_ari.db import make_engine, make_sessionmaker
+from callrec_ari.db.engine import masked_url
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery.queue import DeliveryQueue
 from callrec_ari.delivery.service import make_worker
@@ -85,7 +88,14 @@ def deliver(args: argparse.Namespace) -> int:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not args.no_migrate:
-        upgrade(settings.database_url)
+        try:
+            upgrade(settings.database_url)
+        except SQLAlchemyError as exc:
+            url = settings.database_url
+            detail = str(exc).splitlines()[0].replace(url, masked_url(url))
+            print(f"callrec: error: database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}",
+                  file=sys.stderr)
+            return 1  # a runtime failure (usage errors exit 2)
     asyncio.run(_run(settings, args.once))
     return EXIT_OK
 
@@ -93,6 +103,8 @@ def deliver(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("deliver", help="run the file delivery worker", description=__doc__)
     parser.add_argument("--config", metavar="PATH", default=None, help="TOML config file ($CALLREC_CONFIG)")
+    parser.add_argument("--database-url", metavar="URL", default=None,
+                        help="the database (default: $CALLREC_DATABASE_URL, then sqlite:///callrec.db)")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     parser.add_argument("--no-migrate", action="store_true", help="do not upgrade the database first")
     parser.set_defaults(handler=deliver)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("run", help="run the ARI application in the foreground")
     parser.add_argument("--config", help="TOML configuration file (default: $CALLREC_CONFIG)")
+    parser.add_argument("--database-url", metavar="URL", default=None,
+                        help="the database (default: $CALLREC_DATABASE_URL, then sqlite:///callrec.db)")
     parser.add_argument(
         "--with-asterisk", action="store_true",
         help="also start the project's Asterisk 22 (unless CALLREC_ARI_URL names one already running)",
