@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -48,7 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
                 users_cmd)
     for module in commands:
         module.register(sub)
+    _for_people(parser)
     return parser
+
+
+def _for_people(parser: argparse.ArgumentParser) -> None:
+    """Help is read in a terminal: the modules' docstrings serve as descriptions without their
+    reStructuredText literals (``x`` reads as x)."""
+    if parser.description:
+        parser.description = re.sub(r"``([^`]+)``", r"\1", parser.description)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _for_people(child)
 
 
 def _json_logs(args: argparse.Namespace) -> bool:

@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("run", help="run the ARI application in the foreground")
+    parser = sub.add_parser(
+        "run", help="run the ARI application in the foreground",
+        description="The recording app: takes every call of an enrolled line from Asterisk over ARI, plays "
+        "the notice and the tone, records or streams as the rules say, and hands each recording to file "
+        "delivery. Serves /metrics, /healthz and /readyz on http_port (8091). SIGTERM drains: calls in "
+        "progress finish, new ones connect unrecorded.")
     parser.add_argument("--config", help="TOML configuration file (default: $CALLREC_CONFIG)")
     parser.add_argument("--database-url", metavar="URL", default=None,
                         help="the database (default: $CALLREC_DATABASE_URL, then sqlite:///callrec.db)")

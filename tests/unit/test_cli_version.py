@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from importlib.metadata import version
 
 import pytest
@@ -20,3 +21,22 @@ def test_top_help_is_for_people_not_developers() -> None:
     text = build_parser().format_help()
     assert "recording" in text and "portal" in text
     assert "register" not in text and "``" not in text
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found += _all_parsers(child)
+    return found
+
+
+def test_every_command_has_a_description_without_rst_markup() -> None:
+    parsers = _all_parsers(build_parser())
+    assert len(parsers) > 15
+    for parser in parsers:
+        help_text = parser.format_help()
+        assert "``" not in help_text, parser.prog
+    services = [p for p in parsers if p.prog.split()[-1] in {"run", "deliver", "portal", "receiver"}]
+    assert len(services) == 4 and all(p.description for p in services)
