@@ -21,6 +21,7 @@ from callrec_ari.portal.lines import api as lines_api
 from callrec_ari.portal.lines import pages as lines_pages
 from callrec_ari.portal.notices import api as notices_api
 from callrec_ari.portal.notices import pages as notices_pages
+from callrec_ari.portal.users import pages as users_pages
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -30,6 +31,7 @@ FEATURE_ROUTES = (
     notices_pages.routes,
     contracts_pages.routes,
     enrollment_pages.routes,
+    users_pages.routes,
     auth_api.routes,
     lines_api.routes,
     notices_api.routes,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.notices.models import NoticeUpload
-from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR
+from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR, PortalUser
 from callrec_ari.portal.errors import Forbidden, NotFound
 
 
@@ -91,6 +91,16 @@ class Scope:
         ).first()
         if found is None:
             raise NotFound("notice", upload_id)
+        return found
+
+    def portal_user(self, session: Session, login: str) -> PortalUser:
+        """A portal account of this scope's contract (an operator's scope: any account)."""
+        wanted = login.strip().lower()
+        found = session.scalars(
+            select(PortalUser).where(PortalUser.login == wanted, self.owns(PortalUser.contract_id))
+        ).first()
+        if found is None:
+            raise NotFound("user", wanted)
         return found
 
 

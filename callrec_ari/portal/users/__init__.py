@@ -1,0 +1,1 @@
+"""The customer administrator's users of their own contract: list, add (invite), disable (remove)."""
