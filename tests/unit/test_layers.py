@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "callrec_ari"
-MIGRATIONS = PACKAGE / "db" / "migrations"
 
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("pure rules", frozenset({"rules"})),
@@ -55,8 +54,6 @@ def package_imports() -> dict[str, dict[str, set[str]]]:
     """package -> imported package -> the files that import it."""
     graph: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for path in sorted(PACKAGE.rglob("*.py")):
-        if MIGRATIONS in path.parents:
-            continue  # Alembic's scripts, loaded by path to see every table: not modules of the app
         source = top_package(path)
         for target in imported(ast.parse(path.read_text(), str(path))):
             if target != source:
