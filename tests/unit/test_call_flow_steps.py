@@ -36,29 +36,16 @@ from callrec_ari.calls.actions import (
 from callrec_ari.calls.flow import CallSetup, Flow, adopted, step
 from callrec_ari.calls.state import CallState
 from callrec_ari.model.call import CallTimes, RecordedSegment
-from callrec_ari.model.media import CallLegs
-from callrec_ari.model.plan import CallPlan, Recipient
+from callrec_ari.model.plan import Recipient
 from callrec_ari.rules import causes
+from tests.support.flow import recorded_outgoing
 
 S = CallState
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CALL = "20261201T090000-abcdef01"
-LEGS = CallLegs.for_call(CALL, "1700000000.1")
+SETUP = recorded_outgoing(CALL, "1700000000.1")
+LEGS, PLAN = SETUP.legs, SETUP.plan
 SEG = [f"callrec/{CALL}/{CALL}-{i:03d}" for i in range(1, 4)]
-PLAN = CallPlan(
-    call_id=CALL,
-    direction="outgoing",
-    caller_number="09000001001",
-    callee_number="0312345678",
-    line="1001",
-    callee_endpoint="PJSIP/0312345678@carrier",
-    record=True,
-    reason="recorded",
-    to_caller=("sound:a",),
-    to_callee=("sound:a",),
-    caller_id="09000001001",
-)
-SETUP = CallSetup(plan=PLAN, legs=LEGS, segment_seconds=60.0, dial_timeout=30)
 
 
 def ev(type_: str, channel: str | None = None, **fields: object) -> AriEvent:
