@@ -232,7 +232,9 @@ async def test_each_customer_gets_its_own_calls_and_a_call_between_two_reaches_b
 
     # WHEN B's equipment comes up THEN its copy arrives there, and only then is the platform empty
     await b.up()
-    await wait_until(lambda: len(b.zips()) == 1 and not platform.outbox())
+    # (the worker removes a copy's ZIP, then the WAVs, then records that it has: wait for that record)
+    await wait_until(lambda: len(b.zips()) == 1 and not platform.outbox()
+                     and all(j.files_removed_at is not None for j in platform.jobs(both.plan.call_id)))
     assert [m["call_id"] for m in b.manifests()] == [both.plan.call_id]
     assert not platform.wavs(both.plan.call_id) and not platform.wavs(only_a) and not platform.wavs(only_c)
 
