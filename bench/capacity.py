@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -46,7 +47,6 @@ from bench.common import (
     stop_process,
     wait_until,
 )
-from bench.latency import notice_latencies_ms, summary
 
 sys.path.insert(0, str(ROOT))
 from callrec_ari.pbx.local import LocalAsterisk, root_path
@@ -74,10 +74,13 @@ class Plan:
 def plan() -> Plan:
     if QUICK:
         return Plan(rates=[1, 2], talk_s=8, window_s=6)
-    # 20-second calls. Asterisk's RTP range (dialplan/rtp.conf: 20000-20999) holds ~500 channels,
-    # i.e. ~250 calls in flight (2 legs each): 8 cps x ~22 s is ~180 calls, 10 cps would be ~220
-    # (too close to the edge to tell Asterisk from port exhaustion), 20 cps cannot fit at all.
-    return Plan(rates=[2, 4, 6, 8], talk_s=20, window_s=25)
+    # 20-second calls, in steps of 2 cps until the plain dialplan fails (run_capacity stops there).
+    # The RTP range is widened for the bench (bench/asterisk/rtp.conf: 20,000 ports), so ports are
+    # never the limit.
+    return Plan(rates=[2, 4, 6, 8, 10, 12, 14, 16], talk_s=20, window_s=25)
+
+
+ENGINES = ("snoop", "bridge")  # the app's recording engines: the first is the "app" row
 
 
 def ari_get(path: str) -> Any:
@@ -112,6 +115,8 @@ class Stack:
     received: Path = Path()
     baseline_dir: Path = Path()
     transcript: Path = Path()
+    metrics_port: int = 0
+    replaced_seen: int = 0
     tones: dict[str, Path] = field(default_factory=dict)
     _env: dict[str, str] = field(default_factory=dict)
 
@@ -138,10 +143,11 @@ class Stack:
         port = free_port()
         self.transcript = self.work / "ari-events.jsonl"
         cfg = self.work / "callrec.toml"
+        self.metrics_port = free_port()
+        # Production settings: no ARI transcript; latency from the app's own histogram on /metrics.
         cfg.write_text(f"""
 ari_url = "{ARI}"
-ari_transcript = "{self.transcript}"
-http_port = 0
+http_port = {self.metrics_port}
 asterisk_recording_dir = "{rec_dir}"
 
 [delivery]
@@ -160,6 +166,7 @@ secret = "{SECRET}"
             with cfg.open("a") as fh:
                 fh.write(f'\n[stream]\nsecret = "{SECRET}"\n')
         env = dict(os.environ, CALLREC_ARI_URL=ARI, CALLREC_ASTERISK_RECORDING_DIR=str(rec_dir),
+                   CALLREC_RECORDING_ENGINE=ENGINES[0],
                    CALLREC_DATABASE_URL=f"sqlite:///{self.work / 'callrec.db'}", CALLREC_CONFIG=str(cfg))
         self._env = env
         cr = str(VENV_BIN / "callrec")
@@ -185,9 +192,28 @@ secret = "{SECRET}"
 
     def restart_app(self) -> None:
         stop_process(self.procs["app"])
-        self.transcript.rename(self.transcript.with_suffix(f".{int(time.time())}.jsonl"))
         self.procs["app"] = self._spawn("app", self.procs["app"].args, self._env)  # type: ignore[arg-type]
         wait_until(self._app_ready, 60)
+
+    def use_engine(self, engine: str) -> None:
+        """The app on ``engine`` (restarted when it changes)."""
+        if self._env.get("CALLREC_RECORDING_ENGINE") == engine:
+            return
+        self._env["CALLREC_RECORDING_ENGINE"] = engine
+        self.restart_app()
+        wait_until(self._metrics_up, 30)
+
+    def _metrics_up(self) -> bool:
+        try:
+            return bool(self.metrics())
+        except Exception:
+            return False
+
+    def metrics(self) -> dict[str, float]:
+        """The app's notice-latency histogram buckets (cumulative counts by upper bound)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        return histogram_buckets(text, "callrec_notice_latency_seconds")
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = open(self.work / f"{name}.log", "ab")
@@ -222,7 +248,7 @@ def sipp_stats(path: Path) -> dict[str, int]:
     try:
         rows = list(csv.reader(io.StringIO(path.read_text(errors="replace")), delimiter=";"))
     except FileNotFoundError:
-        return {"created": 0, "successful": 0, "failed": 0}
+        return {"created": 0, "successful": 0, "failed": 0, "concurrent_max": 0}
     head, last = rows[0], rows[-1]
     col = {name: i for i, name in enumerate(head)}
 
@@ -232,8 +258,12 @@ def sipp_stats(path: Path) -> dict[str, int]:
         except (KeyError, ValueError, IndexError):
             return 0
 
+    concurrent = 0
+    for row in rows[1:]:
+        with contextlib.suppress(KeyError, ValueError, IndexError):
+            concurrent = max(concurrent, int(row[col["CurrentCall"]]))
     return {"created": get("TotalCallCreated"), "successful": get("SuccessfulCall(C)"),
-            "failed": get("FailedCall(C)")}
+            "failed": get("FailedCall(C)"), "concurrent_max": concurrent}
 
 
 def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float) -> str | None:
@@ -273,12 +303,56 @@ def check_wav(path: Path, talk_s: float) -> str | None:
     return check_audio(audio, talk_s, 6.0)
 
 
+def histogram_buckets(text: str, name: str) -> dict[str, float]:
+    """``le`` -> cumulative count of one Prometheus histogram in a /metrics page."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            labels, _, value = line.rpartition(" ")
+            le = labels.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(value)
+    return out
+
+
+def histogram_quantile_ms(before: dict[str, float], after: dict[str, float], q: float) -> float | None:
+    """The q-quantile (ms) of what was observed between two scrapes, interpolated inside its bucket
+    as Prometheus' histogram_quantile does."""
+    bounds = sorted((float(le), after.get(le, 0.0) - before.get(le, 0.0)) for le in after)
+    total = bounds[-1][1] if bounds else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in bounds:
+        if count >= rank:
+            if upper == float("inf"):
+                return round(lower * 1000, 1)
+            share = (rank - below) / (count - below) if count > below else 1.0
+            return round((lower + (upper - lower) * share) * 1000, 1)
+        lower, below = upper, count
+    return None
+
+
+def idle_before(seconds: float = 3.0) -> float:
+    """The machine's busy share (%) over a few seconds before a step: the bench wants a quiet machine."""
+    b0, t0 = machine_busy_seconds(), time.monotonic()
+    time.sleep(seconds)
+    return round(100 * (machine_busy_seconds() - b0) / ((time.monotonic() - t0) * CPUS), 1)
+
+
+BUSY_BEFORE_PCT = 10.0  # a step that starts with the machine busier than this is marked
+
+
 def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
-    """One run: rate x window calls of talk_s seconds, through the app ("app") or the dialplan
-    ("dialplan")."""
+    """One run: rate x window calls of talk_s seconds, through the app on its default engine ("app"),
+    the app on another engine ("app-<engine>"), or the dialplan ("dialplan")."""
     calls = max(1, round(rate * p.window_s))
     tag = f"{mode}-{rate:g}cps"
-    service = OUTSIDE if mode == "app" else "9" + OUTSIDE
+    is_app = mode.startswith("app")
+    if is_app:
+        stack.use_engine(ENGINES[0] if mode == "app" else mode.split("-", 1)[1])
+    service = OUTSIDE if is_app else "9" + OUTSIDE
+    busy_before = idle_before()
+    metrics0 = stack.metrics() if is_app else {}
     scenario = stack.work / f"uac-{tag}.xml"
     scenario.write_text(uac_scenario(tone=stack.tones["caller"], talk_ms=int(p.talk_s * 1000)))
     stat = stack.work / f"uac-{tag}.csv"
@@ -286,7 +360,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     budget = p.window_s + p.talk_s + 120
     before_zips = set(stack.received.glob("*.zip"))
     before_wavs = set(stack.baseline_dir.glob("*.wav"))
-    cpu0, t0, wall0 = stack.cpu(), time.time(), time.monotonic()
+    cpu0, wall0 = stack.cpu(), time.monotonic()
     busy0 = machine_busy_seconds()
     uac = subprocess.Popen([
         "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(UAC_PORT), "-mi", "127.0.0.1",
@@ -303,11 +377,10 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         stop_process(uac, signal.SIGUSR1)
         rc = -1
-    t_calls_done = time.time()
     stats = sipp_stats(stat)
     wait_until(lambda: channel_count() == 0, 60)
     leftover = channel_count()
-    if mode == "app":
+    if is_app:
         # File delivery is part of the load: close the window once every answered call is acknowledged.
         def delivered() -> bool:
             return len(set(stack.received.glob("*.zip")) - before_zips) >= stats["successful"]
@@ -322,9 +395,9 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
 
     placed = stats["created"] or calls
     d_ast = cpu1["asterisk"] - cpu0["asterisk"]
-    d_app = cpu1["app"] - cpu0["app"] if mode == "app" else 0.0
+    d_app = cpu1["app"] - cpu0["app"] if is_app else 0.0
     bad, reasons = 0, {}
-    if mode == "app":
+    if is_app:
         new = sorted(set(stack.received.glob("*.zip")) - before_zips)
         files = new
         checker = check_zip
@@ -354,16 +427,26 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         # (SIPp, the receiver, this script, and anything else running on the machine at the time).
         "machine_busy_s": round(busy, 1), "machine_busy_pct": round(100 * busy / (wall * CPUS), 1),
         "other_cpu_s": round(busy - d_ast - d_app, 1), "channels_left": leftover,
+        "concurrent_calls_max": stats["concurrent_max"],
+        "machine_busy_before_pct": busy_before,
+        "machine_not_idle_before": busy_before > BUSY_BEFORE_PCT,
     }
-    if mode == "app":
+    if is_app:
+        result["engine"] = stack._env.get("CALLREC_RECORDING_ENGINE", "")
         # Another client registering the app name on this Asterisk takes our events away (seen once on the
         # shared machine): the run is then void, and the app is restarted for the next one.
-        replaced = '"ApplicationReplaced"' in stack.transcript.read_text(errors="replace")
-        if replaced:
+        app_log = (stack.work / "app.log").read_text(errors="replace")
+        if app_log.count("was taken over by another ARI client") > stack.replaced_seen:
+            stack.replaced_seen = app_log.count("was taken over by another ARI client")
             result["void"] = "ApplicationReplaced: another ARI client took the app name during the run"
             stack.restart_app()
-        lat = notice_latencies_ms(stack.transcript, since=t0 - 1, until=t_calls_done + 1)
-        result["notice_latency"] = summary(lat)
+        metrics1 = stack.metrics()
+        result["notice_latency"] = {
+            "p50": histogram_quantile_ms(metrics0, metrics1, 0.5),
+            "p99": histogram_quantile_ms(metrics0, metrics1, 0.99),
+            "n": int(metrics1.get("+Inf", 0) - metrics0.get("+Inf", 0)),
+            "source": "callrec_notice_latency_seconds (the app's histogram)",
+        }
     log(f"{tag}: {json.dumps({k: v for k, v in result.items() if k != 'bad_examples'})}")
     if reasons:
         log(f"{tag}: bad recordings, e.g. {result['bad_examples']}")
@@ -371,6 +454,8 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
 
 
 def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
+    """Per rate: the plain dialplan, then the app on each engine, back to back on one Asterisk. The
+    rates climb until the dialplan is no longer clean (that step is still run for every mode)."""
     p = plan()
     stack = Stack(work)
     runs: list[dict[str, Any]] = []
@@ -381,25 +466,33 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
             # Settle between runs: no channels from the previous one.
             wait_until(lambda: channel_count() == 0, 30)
             base = run_load(stack, "dialplan", rate, p)
-            wait_until(lambda: channel_count() == 0, 30)
-            spy = None
-            if profile and rate == p.rates[-1] and shutil.which(str(VENV_BIN / "py-spy")):
-                spy = subprocess.Popen([
-                    str(VENV_BIN / "py-spy"), "record", "--pid", str(stack.procs["app"].pid),
-                    "--format", "raw", "--output", str(work / "app-profile.txt"), "--rate", "50",
-                    "--nonblocking", "--duration", str(int(p.window_s + p.talk_s + 10)),
-                ], stdout=open(work / "py-spy.log", "wb"), stderr=subprocess.STDOUT)
-            app = run_load(stack, "app", rate, p)
-            if spy is not None:
-                try:
-                    spy.wait(60)
-                except subprocess.TimeoutExpired:
-                    stop_process(spy, signal.SIGINT)
-                profile_out = {"raw": str(work / "app-profile.txt"), "cps": rate}
-            total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
-            ratio = total_app / base["cpu_per_call_asterisk"] if base["cpu_per_call_asterisk"] else None
-            app["cpu_ratio_vs_dialplan"] = None if ratio is None else round(ratio, 2)
-            runs.append({"app": app, "dialplan": base})
+            row: dict[str, Any] = {"dialplan": base}
+            for engine in ENGINES:
+                mode = "app" if engine == ENGINES[0] else f"app-{engine}"
+                wait_until(lambda: channel_count() == 0, 30)
+                spy = None
+                # --profile: py-spy on the app at every step; the last one's profile is kept.
+                if profile and mode == "app" and shutil.which(str(VENV_BIN / "py-spy")):
+                    spy = subprocess.Popen([
+                        str(VENV_BIN / "py-spy"), "record", "--pid", str(stack.procs["app"].pid),
+                        "--format", "raw", "--output", str(work / "app-profile.txt"), "--rate", "50",
+                        "--nonblocking", "--duration", str(int(p.window_s + p.talk_s + 10)),
+                    ], stdout=open(work / "py-spy.log", "wb"), stderr=subprocess.STDOUT)
+                app = run_load(stack, mode, rate, p)
+                if spy is not None:
+                    try:
+                        spy.wait(60)
+                    except subprocess.TimeoutExpired:
+                        stop_process(spy, signal.SIGINT)
+                    profile_out = {"raw": str(work / "app-profile.txt"), "cps": rate}
+                total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
+                ratio = total_app / base["cpu_per_call_asterisk"] if base["cpu_per_call_asterisk"] else None
+                app["cpu_ratio_vs_dialplan"] = None if ratio is None else round(ratio, 2)
+                row[mode] = app
+            runs.append(row)
+            if base["failed"] or base["bad_recordings"]:
+                break  # the dialplan's limit: no higher rate tells more
     finally:
         stack.stop()
-    return {"plan": p.__dict__, "runs": runs, "profile": profile_out, "work": str(work)}
+    return {"plan": p.__dict__, "engines": list(ENGINES), "runs": runs, "profile": profile_out,
+            "work": str(work)}

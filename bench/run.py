@@ -40,6 +40,8 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                 "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
                 "dialplan": {k: base[k] for k in ("calls", "failed", "bad_recordings",
                                                   "cpu_per_call_asterisk")},
+                "engine": app.get("engine"), "concurrent_calls_max": app.get("concurrent_calls_max"),
+                "machine_not_idle_before": app.get("machine_not_idle_before"),
             })
             lat[str(app["cps"])] = {"p50": app["notice_latency"]["p50"], "p99": app["notice_latency"]["p99"],
                                     "n": app["notice_latency"]["n"]}
@@ -49,7 +51,31 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                   if r[mode]["failed"] == 0 and r[mode]["bad_recordings"] == 0]
             return max(ok) if ok else None
 
+        # Every engine measured, beside the dialplan at the same rate (the "app" row is the default one).
+        engines = []
+        for run in cap["runs"]:
+            base = run["dialplan"]
+            for mode, app in run.items():
+                if not mode.startswith("app"):
+                    continue
+                total = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
+                engines.append({
+                    "engine": app.get("engine", mode), "cps": app["cps"], "calls": app["calls"],
+                    "failed": app["failed"], "bad_recordings": app["bad_recordings"],
+                    "cpu_per_call_total": round(total, 4), "cpu_per_call_app": app["cpu_per_call_app"],
+                    "cpu_per_call_asterisk": app["cpu_per_call_asterisk"],
+                    "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
+                    "notice_latency_p99_ms": app["notice_latency"]["p99"],
+                    "concurrent_calls_max": app.get("concurrent_calls_max"),
+                    "dialplan_clean": base["failed"] == 0 and base["bad_recordings"] == 0,
+                    "machine_not_idle_before": app.get("machine_not_idle_before"),
+                })
         res["capacity"] = rows
+        res["capacity_engines"] = engines
+        res["max_clean_cps_by_engine"] = {
+            e: max((r["cps"] for r in engines if r["engine"] == e and not r["failed"]
+                    and not r["bad_recordings"]), default=None)
+            for e in dict.fromkeys(r["engine"] for r in engines)}
         res["max_clean_cps"] = clean("app")
         res["max_clean_cps_dialplan"] = clean("dialplan")
         res["notice_latency_ms"] = lat
@@ -64,7 +90,9 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
         "cpus": os.cpu_count(), "elapsed_s": round(elapsed, 1),
         "command": ("BENCH_QUICK=1 " if QUICK else "") + "make bench",
         "capacity_plan": cap["plan"] if cap else None,
-        "latency_source": "ARI event timestamps: callee Dial ANSWER -> first notice PlaybackStarted",
+        "latency_source": "the app's callrec_notice_latency_seconds histogram (answer -> notice "
+                          "started), between scrapes of its /metrics before and after each run",
+        "engines": cap.get("engines") if cap else None,
     }
     res["raw"] = {"capacity_runs": cap["runs"] if cap else None,
                   "delivery_details": delivery["details"] if delivery else None,
@@ -98,8 +126,18 @@ def render_md(res: dict[str, Any]) -> str:
                        f"{r['cpu_per_call_app']:.3f} | {r['cpu_per_call_asterisk']:.3f} | "
                        f"{d['failed']} / {d['bad_recordings']} / {d['cpu_per_call_asterisk']:.3f} | "
                        f"{r['cpu_ratio_vs_dialplan']}x |")
+        if res.get("capacity_engines"):
+            out += ["", "Each recording engine (`recording_engine`, docs/performance.md) at the same rates, "
+                    "right after the dialplan run. Total: Asterisk + app + worker CPU per call.",
+                    "", "| engine | cps | concurrent calls | failed | bad rec. | total CPU/call (s) | "
+                    "vs dialplan | notice p99 (ms) |", "|---|---|---|---|---|---|---|---|"]
+            for e in res["capacity_engines"]:
+                mark = " (machine busy before)" if e.get("machine_not_idle_before") else ""
+                out.append(f"| {e['engine']} | {e['cps']:g}{mark} | {e['concurrent_calls_max']} | "
+                           f"{e['failed']} | {e['bad_recordings']} | {e['cpu_per_call_total']:.3f} | "
+                           f"{e['cpu_ratio_vs_dialplan']}x | {e['notice_latency_p99_ms']} |")
         for run in res["raw"]["capacity_runs"] or []:
-            for mode in ("app", "dialplan"):
+            for mode in run:
                 r = run[mode]
                 if r["bad_examples"]:
                     ex = "; ".join(str(why) for why in list(r["bad_examples"].values())[:3])
@@ -108,10 +146,10 @@ def render_md(res: dict[str, Any]) -> str:
                 f"dialplan {res['max_clean_cps_dialplan']} cps "
                 f"(highest rate tried: {p['rates'][-1]:g} cps).", "",
                 "## Notice latency (callee answer → notice starts)", "",
-                "From ARI event timestamps in the app's transcript (`ari_transcript`): the callee's `Dial` "
-                "event with `dialstatus=ANSWER` to the first `PlaybackStarted` of the notice on that call's "
-                "bridge. Both stamped by Asterisk (ms). Not a packet capture: the first notice RTP frame "
-                "leaves within one 20 ms frame after PlaybackStarted.", "",
+                "From the app's own histogram `callrec_notice_latency_seconds` (scraped from its /metrics "
+                "before and after each run; quantiles interpolated within buckets as Prometheus does): "
+                "from the app learning of the answer to the notice being started. The app runs with "
+                "production settings (no ARI transcript).", "",
                 "| cps | p50 (ms) | p99 (ms) | calls |", "|---|---|---|---|"]
         for cps, v in res["notice_latency_ms"].items():
             out.append(f"| {float(cps):g} | {v['p50']} | {v['p99']} | {v['n']} |")

@@ -58,6 +58,10 @@ class Config:
     tone: str = "sound:beep"  # played after the notice; the parties talk once it has ended
     recording_prefix: str = "callrec"  # folder under Asterisk's recording directory
     recording_format: str = "wav"
+    # How a call is recorded (callrec_ari/media/recorder.py, docs/performance.md): "snoop" (a snoop
+    # channel on the caller's leg, the audiohook path MixMonitor takes) or "bridge" (a recorder in
+    # the call's bridge, the engine before snoop).
+    recording_engine: str = "bridge"
     segment_seconds: float = 3600.0  # R1.2: a long call is split into segments of this length
     # Asterisk's recording directory as seen from this host (for `make run`'s message and the
     # packager); empty when Asterisk is remote and recordings are fetched over ARI.
@@ -110,6 +114,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"log_format = {config.log_format!r}: expected 'text' or 'json'")
     if config.line_map_seconds <= 0:
         raise ConfigError(f"line_map_seconds = {config.line_map_seconds!r}: expected a number > 0")
+    if config.recording_engine not in ("bridge", "snoop"):
+        raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'snoop' or 'bridge'")
     if config.segment_seconds < 1:
         raise ConfigError(f"segment_seconds = {config.segment_seconds!r}: expected at least 1")
     seen: set[str] = set()

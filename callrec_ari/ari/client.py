@@ -174,6 +174,22 @@ class AriClient:
         """Leave our application: the channel carries on in the dialplan after its Stasis()."""
         await self.request("POST", f"/channels/{quote(channel_id)}/continue")
 
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str = "both",
+                    app_args: Sequence[str] = ()) -> None:
+        """A snoop channel in our application hearing ``channel_id`` (``spy``: in, out or both).
+
+        It is reported created before it is in Stasis: wait for its StasisStart before using it."""
+        await self.request("POST", f"/channels/{quote(channel_id)}/snoop", {
+            "spy": spy, "whisper": "none", "app": self.settings.app, "appArgs": ",".join(app_args),
+            "snoopId": snoop_id})
+
+    async def record_channel(self, channel_id: str, name: str, fmt: str = "wav") -> None:
+        await self.request(
+            "POST", f"/channels/{quote(channel_id)}/record",
+            {"name": name, "format": fmt, "ifExists": "fail", "maxDurationSeconds": 0,
+             "terminateOn": "none"},
+        )
+
     async def external_media(self, channel_id: str, fmt: str, params: Params,
                              variables: JsonObject | None = None) -> Channel | None:
         """An externalMedia channel in our application (RTP, or chan_websocket as client)."""

@@ -11,7 +11,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import cast
 
+from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent
@@ -24,6 +26,7 @@ from callrec_ari.calls.session import CallSession, SessionSettings
 from callrec_ari.calls.state import CallState
 from callrec_ari.config import Config
 from callrec_ari.media import parts_for_call
+from callrec_ari.media.recorder import RecordingEngine
 from callrec_ari.model.call import FinishedCall
 from callrec_ari.model.media import CallLegs
 from callrec_ari.model.plan import CallPlan
@@ -57,6 +60,7 @@ class CallManager:
         self._owners: dict[str, CallSession] = {}
         self._planning: dict[str, list[AriEvent]] = {}
         self.sessions: dict[str, CallSession] = {}
+        self.arrivals = StasisArrivals()  # channels a media part waits for (see ari/arrivals.py)
         self.accepting = True
         self.idle = asyncio.Event()
         self.idle.set()
@@ -68,6 +72,7 @@ class CallManager:
         return None
 
     async def on_event(self, event: AriEvent) -> None:
+        self.arrivals.seen(event)
         session = self._owner(event)
         if session is not None:
             session.queue.put_nowait(event)
@@ -141,7 +146,8 @@ class CallManager:
 
     def _session(self, plan: CallPlan, caller_channel: str, flow: Flow | None = None) -> CallSession:
         legs = CallLegs.for_call(plan.call_id, caller_channel)
-        parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings)
+        parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings,
+                               cast(RecordingEngine, self.config.recording_engine), self.arrivals)
         session: CallSession | None = None
 
         def claim(resource: str) -> None:
@@ -161,7 +167,8 @@ class CallManager:
         return session
 
     def owned_channels(self) -> list[str]:
-        return [key for key, s in self._owners.items() if key in (s.caller_id, s.callee_id)]
+        return [key for key, s in self._owners.items()
+                if key in (s.caller_id, s.callee_id) or key in s.media_channels]
 
     def is_planning(self, channel_id: str) -> bool:
         return channel_id in self._planning

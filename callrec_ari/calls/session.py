@@ -128,9 +128,17 @@ class CallSession:
         return tuple(s.name for s in self.flow.segments if s.live)
 
     @property
+    def media_channels(self) -> tuple[str, ...]:
+        """The channels the running recording has in Asterisk (a snoop channel per live segment)."""
+        recorder = self.parts.get("recording")
+        if recorder is None:
+            return ()
+        return tuple(c for name in self.live_segments for c in recorder.channels(name))
+
+    @property
     def resources(self) -> tuple[str, ...]:
         """The ids this call owns from the start (claimed by the manager before it runs)."""
-        return (self.legs.caller, self.legs.callee, self.legs.bridge)
+        return (self.legs.caller, self.legs.callee, self.legs.bridge, *self.media_channels)
 
     # ---- the loop ---------------------------------------------------------------------------------
     async def run(self) -> FinishedCall:
@@ -171,7 +179,9 @@ class CallSession:
             if isinstance(pending, AriEvent):
                 # The call's story for operators at INFO; Asterisk's chatter (variables set, dialplan
                 # steps, bridge membership...) only at DEBUG: no formatted line per event when busy.
-                level = logging.INFO if pending.type in STORY_EVENTS else logging.DEBUG
+                # A recorder's own channel (a snoop) coming and going is no part of the story.
+                story = pending.type in STORY_EVENTS and not self._recorder_only(pending)
+                level = logging.INFO if story else logging.DEBUG
                 if log.isEnabledFor(level):
                     log.log(level, "call=%s ari %s %s", self.call_id, pending.type,
                             ",".join(pending.channel_ids),
@@ -184,6 +194,13 @@ class CallSession:
                 return
             self._observe(before, self.flow)
             pending = await self._perform(actions, tolerant)
+
+    def _recorder_only(self, event: AriEvent) -> bool:
+        recorder = self.parts.get("recording")
+        if recorder is None or not event.channel_ids or event.recording_name or event.playback_id:
+            return False  # the recording's own events are the story
+        mine = {c for s in self.flow.segments for c in recorder.channels(s.name)}
+        return all(c in mine for c in event.channel_ids)
 
     async def _perform(self, actions: tuple[Action, ...], tolerant: bool) -> ActionFailed | None:
         for i, action in enumerate(actions):
@@ -227,6 +244,8 @@ class CallSession:
                 await ari.hangup(channel, cause)
             case StartMedia(kind=kind, media_id=media_id):
                 self._claim(media_id)  # its events may beat the answer to the request
+                for channel in self.parts[kind].channels(media_id):
+                    self._claim(channel)
                 await self.parts[kind].start(media_id, self.flow.times.talk_started or now_utc(),
                                              self.flow.notices)
             case StopMedia(kind=kind, media_id=media_id, reason=reason):

@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
+from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
 from callrec_ari.media.notice import NoticePlayer
-from callrec_ari.media.recorder import BridgeRecorder
+from callrec_ari.media.recorder import ENGINES, BridgeRecorder, RecordingEngine, SnoopRecorder
 from callrec_ari.media.stream import StreamPart
 from callrec_ari.model.media import CallLegs, MediaKind, MediaPart
 from callrec_ari.model.plan import CallPlan
@@ -20,12 +21,13 @@ from callrec_ari.streaming.tap import make_tap, stream_channel_id
 
 
 def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
-                   stream_settings: StreamSettings | None) -> dict[MediaKind, MediaPart]:
+                   stream_settings: StreamSettings | None, engine: RecordingEngine = "bridge",
+                   arrivals: StasisArrivals | None = None) -> dict[MediaKind, MediaPart]:
     """The notice and recorder always; one stream per contract that delivers by stream and whose
     connection is usable (the others are logged and counted: nothing of theirs is kept, R1.4)."""
     parts: dict[MediaKind, MediaPart] = {
         "notice": NoticePlayer(ari, plan, legs),
-        "recording": BridgeRecorder(ari, legs.bridge, recording_format),
+        "recording": recorder_for(ari, plan, legs, recording_format, engine, arrivals),
     }
     taps = []
     for n, recipient in enumerate(plan.stream_recipients, start=1):
@@ -37,4 +39,14 @@ def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_for
     return parts
 
 
-__all__ = ["BridgeRecorder", "NoticePlayer", "StreamPart", "parts_for_call"]
+def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
+                 engine: RecordingEngine, arrivals: StasisArrivals | None) -> MediaPart:
+    """The ``snoop`` engine needs to know when its channel is in our application (``arrivals``, fed
+    by the event router); without it the bridge is recorded."""
+    if engine == "snoop" and arrivals is not None:
+        return SnoopRecorder(ari, legs, plan.call_id, recording_format, arrivals)
+    return BridgeRecorder(ari, legs.bridge, recording_format)
+
+
+__all__ = ["ENGINES", "BridgeRecorder", "NoticePlayer", "SnoopRecorder", "StasisArrivals", "StreamPart",
+           "parts_for_call", "recorder_for"]

@@ -25,6 +25,9 @@ class NoticePlayer:
         self.legs = legs
         self._playbacks = {p.id: p for p in notice_playbacks(plan)}
 
+    def channels(self, media_id: str) -> tuple[str, ...]:
+        return ()
+
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         playback = self._playbacks[media_id]
         if playback.target == "bridge":

@@ -19,6 +19,9 @@ class StreamPart:
     def channel_ids(self) -> tuple[str, ...]:
         return tuple(self.taps)
 
+    def channels(self, media_id: str) -> tuple[str, ...]:
+        return ()
+
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         if not await self.taps[media_id].begin(at, notices):
             # The tap has logged and counted the loss; the call goes on unstreamed (R1.4).

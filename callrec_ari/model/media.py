@@ -46,6 +46,11 @@ class MediaPart(Protocol):
     The media's own events (RecordingStarted, PlaybackFinished...) reach the flow by the id it chose.
     """
 
+    def channels(self, media_id: str) -> tuple[str, ...]:
+        """The channels of ours in Asterisk this medium has while it runs (e.g. a recording's snoop
+        channel): claimed before it starts, so their events reach the call and a restart adopts them."""
+        ...
+
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         """``notices``: what the parties heard so far (a stream announces it in its metadata)."""
 

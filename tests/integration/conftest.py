@@ -160,6 +160,8 @@ async def start_app(
                       if k in overrides}
         app_kwargs.setdefault("spool_dir", tmp_path / f"spool-{len(tasks)}")
         overrides.setdefault("http_port", 0)
+        # The whole tier runs on either recording engine: CALLREC_TEST_ENGINE=bridge|snoop.
+        overrides.setdefault("recording_engine", os.environ.get("CALLREC_TEST_ENGINE", "snoop"))
         overrides.setdefault("ari_transcript", str(tmp_path / f"ari-events-{len(tasks)}.jsonl"))
         config: Config = load_config(
             env={}, ari_url=asterisk.ari_url, ari_username=asterisk.username,

@@ -97,8 +97,13 @@ async def fetch_recording(ari: AriClient, name: str) -> Audio:
     return Audio.from_wav_bytes(data)
 
 
-async def test_outgoing_call_notice_tone_then_talk(start_app: StartApp, ari: AriClient, tones, tmp_path):
-    app = await start_app(lines=ANALYSED_LINES)
+ENGINES = pytest.mark.parametrize("engine", ["snoop", "bridge"])  # media/recorder.py
+
+
+@ENGINES
+async def test_outgoing_call_notice_tone_then_talk(start_app: StartApp, ari: AriClient, tones, tmp_path,
+                                                   engine: str):
+    app = await start_app(lines=ANALYSED_LINES, recording_engine=engine)
     rc = await run_parties(
         uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=10_000),
         uas(tmp_path, tone=tones["callee"]),
@@ -199,11 +204,12 @@ async def test_caller_cancels_while_ringing(start_app: StartApp, ari: AriClient,
     await assert_clean(ari)
 
 
+@ENGINES
 async def test_long_call_is_recorded_in_overlapping_segments(
-    start_app: StartApp, ari: AriClient, tones, tmp_path
+    start_app: StartApp, ari: AriClient, tones, tmp_path, engine: str
 ):
     """R1.2: segment N+1 starts before N stops; together they cover the whole call, in order."""
-    app = await start_app(segment_seconds=4, lines=ANALYSED_LINES)
+    app = await start_app(segment_seconds=4, lines=ANALYSED_LINES, recording_engine=engine)
     rc = await run_parties(
         uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=13_000),
         uas(tmp_path, tone=tones["callee"]),
