@@ -152,10 +152,6 @@ asterisk_recording_dir = "{rec_dir}"
 
 [delivery]
 spool_dir = "{self.work / 'spool'}"
-poll_interval = 0.2
-retry_interval = 5.0
-backoff_initial = 0.2
-backoff_max = 1.0
 
 [delivery.connection]
 url = "http://127.0.0.1:{port}/recordings"

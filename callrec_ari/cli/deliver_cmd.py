@@ -69,7 +69,7 @@ async def _run(settings: DeliverySettings, once: bool) -> None:
             log.error("worker metrics not served on %s:%d: %s", settings.http_host, settings.http_port, exc,
                       extra={"alert": "metrics-unavailable"})
     gauges = asyncio.create_task(_gauges(DeliveryQueue(sessions, settings.node, utcnow),
-                                         settings.poll_interval), name="queue-gauges")
+                                         max(settings.poll_interval, 15.0)), name="queue-gauges")
     try:
         await worker.run(stop)
     finally:

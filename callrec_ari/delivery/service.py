@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -61,12 +62,22 @@ class RecordingSubmitter:
                                   contract=contract, connection_id=connection_id if contract else None)
         log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery",
                  pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
+        ring(self._settings.doorbell)  # after the commit: the worker finds the job when it looks
         return job
 
     async def submit_async(self, call: Mapping[str, Any] | CallRecord,
                            segments: Sequence[SegmentSpec], connection_id: int | None = None) -> Job:
         """:meth:`submit` in a thread, for the asyncio call flow."""
         return await asyncio.to_thread(self.submit, call, segments, connection_id)
+
+
+def ring(doorbell: Path) -> None:
+    """Tell a worker on this node that the queue has something new (it would find it at its next
+    poll anyway: a bell that cannot ring costs latency, never a recording)."""
+    try:
+        os.utime(doorbell)
+    except OSError as exc:
+        log.warning("delivery doorbell %s not rung: %s", doorbell, exc)
 
 
 def make_worker(settings: DeliverySettings, sessions: sessionmaker[Session] | None = None,

@@ -49,7 +49,13 @@ class DeliverySettings:
     backoff_max: float = 30.0
     backoff_jitter: float = 1.0
     retry_interval: float = 300.0  # seconds between bursts, until retention ends
+    # The worker looks at the queue every poll_interval (retries that fell due, other writers), and
+    # at once when the app rings the doorbell (the outbox folder's time, set once a recording is
+    # queued): it checks the bell, one stat(), every wake_interval.
+    # Expired recordings are purged every purge_interval.
     poll_interval: float = 5.0
+    wake_interval: float = 0.2
+    purge_interval: float = 60.0
     concurrency: int = 4  # uploads in flight, all connections together
     # Uploads in flight to one customer connection (a contract's file connection, or the single-tenant
     # [delivery.connection]), once one has been acknowledged; until then, and after a failure, one.
@@ -65,6 +71,12 @@ class DeliverySettings:
     sftp_key: str = ""  # path of the private key; empty: [delivery.connection] sftp_key
     sftp_known_hosts: str = ""  # path of a known_hosts file; empty: [delivery.connection] sftp_known_hosts
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+
+    @property
+    def doorbell(self) -> Path:
+        """The outbox folder itself: its time is set after each recording is queued (delivery/service.py)
+        and the worker watches it; no file of its own is left on the platform."""
+        return self.outbox
 
     @property
     def outbox(self) -> Path:

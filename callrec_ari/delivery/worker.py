@@ -37,6 +37,10 @@ from callrec_ari.rules.delivery import ConnectionLoad, Outcome, Pace, next_attem
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
 DUE_CONNECTIONS = 1000  # connections looked at per claim: round-robin among the longest waiting ones
 PACES_KEPT = 1024  # idle connections beyond this are forgotten (the least recently used): back to PROBE
 
@@ -125,31 +129,48 @@ class DeliveryWorker:
         tasks: set[asyncio.Task[None]] = set()
         stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
         purge_at = self._clock()
+        # The queue is read when there may be something to claim: a slot came free, the doorbell
+        # rang (a recording was queued on this node), or poll_interval passed. Idle, the worker costs
+        # a stat() per wake_interval, not a database round trip.
+        look_at, bell, look = 0.0, self._bell(), True
         grace = 0.0
         try:
             while stop is None or not stop.is_set():
                 if stop is not None and self._clock() >= purge_at:
                     purged = await purge_expired(self._queue, self._actor)
                     stats.purged += purged  # (not `+= await`: uploads in flight count into stats meanwhile)
-                    purge_at = self._clock() + timedelta(seconds=s.poll_interval)
+                    purge_at = self._clock() + timedelta(seconds=s.purge_interval)
                 free = s.concurrency - len(tasks)
-                claimed = await self._claim(free, stats) if free > 0 else []
+                rung = self._bell()
+                if rung != bell or loop_time() >= look_at:
+                    bell, look = rung, True
+                claimed: list[Job] = []
+                if free > 0 and (look or stopping is None):
+                    claimed = await self._claim(free, stats)
+                    look, look_at = False, loop_time() + s.poll_interval
                 for job in claimed:
                     tasks.add(asyncio.create_task(self._deliver_job(job, stats), name=f"deliver {job.key}"))
                 if not tasks and stopping is None:
                     return
-                idle = len(claimed) < free  # nothing more claimable now: look again after poll_interval
+                idle = len(claimed) < free  # nothing more claimable now: wait for the bell or the poll
                 waiting: set[asyncio.Future[Any]] = {*tasks, *([stopping] if stopping else [])}
-                done, _ = await asyncio.wait(waiting, timeout=s.poll_interval if idle and stopping else None,
+                done, _ = await asyncio.wait(waiting, timeout=s.wake_interval if idle and stopping else None,
                                              return_when=asyncio.FIRST_COMPLETED)
                 for task in done & tasks:
                     tasks.discard(task)
+                    look = True  # a slot came free: there may be more waiting
                     task.result()  # a failure of the worker's own (the database) stops it, as it always has
             grace = s.drain_timeout
         finally:
             if stopping is not None:
                 stopping.cancel()
             await self._settle(tasks, grace)
+
+    def _bell(self) -> int:
+        try:
+            return os.stat(self._settings.doorbell).st_mtime_ns
+        except OSError:
+            return 0
 
     async def _settle(self, tasks: set[asyncio.Task[None]], grace: float) -> None:
         if not tasks:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import zipfile
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
 from callrec_ari.delivery.service import RecordingSubmitter, make_worker
 from callrec_ari.delivery.settings import DeliverySettings
-from callrec_ari.model.clock import ManualClock
+from callrec_ari.model.clock import ManualClock, utcnow
 from callrec_ari.receiver.verify import verify_zip
 from callrec_ari.rules.delivery import DeliveryState
 from tests.delivery.conftest import RunningReceiver, call_record, segments_for, spool_files, with_connection
@@ -145,3 +147,28 @@ async def test_segments_play_back_to_back_without_loss_or_doubling(
     assert list(samples) == [n % 30000 for n in range(len(samples))]
     assert len(samples) == 8000 + 12000 + 4000 - 2 * 2400
     await worker._transports.close()
+
+
+async def test_a_queued_recording_rings_the_worker_long_before_its_next_poll(
+        settings: DeliverySettings, sessions: sessionmaker[Session], receiver: RunningReceiver,
+        tmp_path: Path) -> None:
+    # GIVEN a running worker that looks at the queue only once a minute, with nothing queued yet
+    settings = replace(settings, poll_interval=60.0, wake_interval=0.05)
+    await receiver.start()
+    worker = make_worker(settings, sessions)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # its first look found nothing; the next poll is a minute away
+        # WHEN the app queues a finished call (two customers' copies would ring the same bell)
+        RecordingSubmitter(settings, sessions, utcnow).submit(call_record("rung", datetime.now(UTC)),
+                                                              segments_for(tmp_path / "asterisk", "rung"))
+        # THEN it is delivered within seconds, not at the next poll
+        async with asyncio.timeout(5):
+            while states(sessions).get("rung") != DeliveryState.DELIVERED:  # noqa: ASYNC110 - the database
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running
+    assert [p.name for p in receiver.stored()] == ["rung.zip"]
+    assert not outbox_zips(settings)
