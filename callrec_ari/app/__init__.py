@@ -16,6 +16,7 @@ from callrec_ari.app.linemap import LineMap
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.stream import EventStream
+from callrec_ari.calls.actions import CONSUMED_EVENTS
 from callrec_ari.calls.journal import CallJournal
 from callrec_ari.calls.manager import CallManager
 from callrec_ari.calls.reconcile import reconcile
@@ -164,6 +165,8 @@ class CallrecApp:
         if reconnect:
             ARI_RECONNECTS.inc()
         self.ready.set()
+        if self._calls is not None:
+            self._calls.create_task(self._filter_events(), name="event-filter")
         if self._calls is not None and self.manager is not None:
             # In its own task: the events of new calls must keep flowing meanwhile.
             self.reconciled.clear()
@@ -171,6 +174,14 @@ class CallrecApp:
             if self.line_map is not None:
                 # Asterisk may have restarted (its globals gone): write the whole map again.
                 self._calls.create_task(self.line_map.publish(everything=True), name="line-map-publish")
+
+    async def _filter_events(self) -> None:
+        """Ask Asterisk for the events the app reads and no others (calls/actions.py)."""
+        assert self.ari is not None
+        try:
+            await self.ari.set_event_filter(CONSUMED_EVENTS)
+        except AriError as exc:  # every event still arrives: correct, only dearer
+            log.warning("ARI event filter not set (%s): Asterisk sends the application every event", exc)
 
     async def _reconcile(self) -> None:
         assert self.manager is not None

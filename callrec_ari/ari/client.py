@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -114,6 +114,11 @@ class AriClient:
     async def application(self) -> JsonObject:
         result: JsonObject = await self.request("GET", f"/applications/{quote(self.settings.app)}")
         return result
+
+    async def set_event_filter(self, allowed: Iterable[str]) -> None:
+        """Only these event types are sent to our application (until it next registers)."""
+        await self.request("PUT", f"/applications/{quote(self.settings.app)}/eventFilter",
+                           json={"allowed": [{"type": t} for t in sorted(allowed)]})
 
     # --- channels --------------------------------------------------------------------------------
     async def list_channels(self) -> list[Channel]:

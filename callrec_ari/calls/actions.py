@@ -169,3 +169,8 @@ STORY_EVENTS = frozenset({
     "StasisStart", "StasisEnd", "Dial", "ChannelHangupRequest", "ChannelDestroyed", "RecordingStarted",
     "RecordingFinished", "RecordingFailed", "PlaybackStarted", "PlaybackFinished",
 })
+# Every event the app reads (calls/steps.py, calls/manager.py, ari/stream.py). Asterisk is asked to
+# send our application only these (AriClient.set_event_filter, on each connection): the chatter (a
+# ChannelVarset per variable, dialplan steps, bridge membership, connected line...) is then neither
+# sent by Asterisk nor decoded by the app. A step that reads a new event type adds it here.
+CONSUMED_EVENTS = STORY_EVENTS | {"ChannelStateChange", "ApplicationReplaced"}
