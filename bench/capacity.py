@@ -72,6 +72,9 @@ class Plan:
 
 
 def plan() -> Plan:
+    if os.environ.get("BENCH_RATES"):  # e.g. BENCH_RATES=8,10: only these steps
+        rates = [float(r) for r in os.environ["BENCH_RATES"].split(",")]
+        return Plan(rates=rates, talk_s=8 if QUICK else 20, window_s=6 if QUICK else 25)
     if QUICK:
         return Plan(rates=[1, 2], talk_s=8, window_s=6)
     # 20-second calls, in steps of 2 cps until the plain dialplan fails (run_capacity stops there).
@@ -80,7 +83,9 @@ def plan() -> Plan:
     return Plan(rates=[2, 4, 6, 8, 10, 12, 14, 16], talk_s=20, window_s=25)
 
 
-ENGINES = ("snoop", "bridge")  # the app's recording engines: the first is the "app" row
+# The app's recording engines, each run at every step: the first is the "app" row (the default
+# engine); BENCH_ENGINES=snoop runs only that one.
+ENGINES = tuple(os.environ.get("BENCH_ENGINES", "snoop,bridge").split(","))
 
 
 def ari_get(path: str) -> Any:
@@ -235,8 +240,9 @@ secret = "{SECRET}"
             self.asterisk = None
 
     def cpu(self) -> dict[str, float]:
+        worker = cpu_seconds(self.procs["worker"].pid)
         return {"asterisk": cpu_seconds(self.asterisk_pid),
-                "app": cpu_seconds(self.procs["app"].pid) + cpu_seconds(self.procs["worker"].pid)}
+                "app": cpu_seconds(self.procs["app"].pid) + worker, "worker": worker}
 
 
 def sipp_stats(path: Path) -> dict[str, int]:
@@ -418,6 +424,8 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         "recordings": len(files), "bad_recordings": bad, "bad_examples": dict(list(reasons.items())[:5]),
         "cpu_s_asterisk": round(d_ast, 2), "cpu_s_app": round(d_app, 2),
         "cpu_per_call_asterisk": round(d_ast / placed, 4), "cpu_per_call_app": round(d_app / placed, 4),
+        # of which the delivery worker's (packaging happens in `callrec run`, at the call's end)
+        "cpu_per_call_worker": round((cpu1["worker"] - cpu0["worker"]) / placed, 4) if is_app else 0.0,
         "wall_s": round(wall, 1), "sipp_rc": rc,
         # The whole machine's busy CPU in the window, and the share of it not Asterisk's or the app's
         # (SIPp, the receiver, this script, and anything else running on the machine at the time).

@@ -61,7 +61,7 @@ class Config:
     # How a call is recorded (callrec_ari/media/recorder.py, docs/performance.md): "snoop" (a snoop
     # channel on the caller's leg, the audiohook path MixMonitor takes) or "bridge" (a recorder in
     # the call's bridge, the engine before snoop).
-    recording_engine: str = "bridge"
+    recording_engine: str = "snoop"
     segment_seconds: float = 3600.0  # R1.2: a long call is split into segments of this length
     # Asterisk's recording directory as seen from this host (for `make run`'s message and the
     # packager); empty when Asterisk is remote and recordings are fetched over ARI.

@@ -33,6 +33,13 @@ class SegmentDue:
 
 
 @dataclass(frozen=True, slots=True)
+class StopDue:
+    """The executor's timer: segment ``name`` has overlapped the next one long enough (R1.2)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """The executor is leaving its loop (the call is over, or the app stops): end and clean up."""
 
@@ -121,6 +128,14 @@ class ScheduleRoll:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleStop:
+    """Queue :class:`StopDue` for segment ``name`` in ``seconds``."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class CancelRoll:
     pass
 
@@ -146,7 +161,7 @@ class Note:
 
 
 Action = (Mute | Unmute | Ring | Answer | CreateBridge | Originate | Dial | AddToBridge | Hangup
-          | StartMedia | StopMedia | ScheduleRoll | CancelRoll | Note)
+          | StartMedia | StopMedia | ScheduleRoll | ScheduleStop | CancelRoll | Note)
 
 # Actions whose target may already be gone without it mattering: the executor ignores "not found".
 TOLERATES_GONE = (Hangup, StopMedia)
@@ -162,7 +177,7 @@ class ActionFailed:
     skipped: tuple[Action, ...] = ()
 
 
-Input = AriEvent | Begin | Resume | SegmentDue | ActionFailed | Shutdown | Closed
+Input = AriEvent | Begin | Resume | SegmentDue | StopDue | ActionFailed | Shutdown | Closed
 
 # The ARI events that tell a call's story in the event log (the rest only at DEBUG).
 STORY_EVENTS = frozenset({

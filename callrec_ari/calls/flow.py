@@ -22,7 +22,16 @@ from datetime import datetime
 
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import recovery, steps
-from callrec_ari.calls.actions import ActionFailed, Begin, Closed, Input, Resume, SegmentDue, Shutdown
+from callrec_ari.calls.actions import (
+    ActionFailed,
+    Begin,
+    Closed,
+    Input,
+    Resume,
+    SegmentDue,
+    Shutdown,
+    StopDue,
+)
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState
 from callrec_ari.calls.steps import Actions
@@ -49,6 +58,8 @@ def step(setup: CallSetup, flow: Flow, event: Input, now: datetime) -> tuple[Flo
             return recovery.resume(setup, flow, now)
         case SegmentDue():
             return steps.segment_due(setup, flow)
+        case StopDue(name=name):
+            return steps.stop_due(flow, name)
         case ActionFailed():
             return recovery.failed(setup, flow, event, now)
         case Shutdown():

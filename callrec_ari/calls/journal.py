@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,17 @@ class JournalEntry:
         return self.plan.call_id
 
     def to_json(self) -> str:
-        data = asdict(self)
-        return json.dumps(data, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+        # Written at every step that matters, so kept cheap: the plan (the bulk, unchanged during the
+        # call) is encoded once per call; the rest is a handful of fields.
+        rest = {
+            "state": self.state, "caller_id": self.caller_id, "callee_id": self.callee_id,
+            "bridge_id": self.bridge_id,
+            "times": {f.name: _iso(getattr(self.times, f.name)) for f in fields(self.times)},
+            "segments": [{"name": s.name, "index": s.index, "started_at": _iso(s.started_at),
+                          "live": s.live, "failed": s.failed} for s in self.segments],
+            "playbacks": list(self.playbacks),
+        }
+        return '{"plan": ' + _plan_json(self.plan) + ", " + json.dumps(rest)[1:]
 
     @classmethod
     def from_json(cls, text: str) -> JournalEntry:
@@ -63,6 +72,24 @@ class JournalEntry:
         )
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+_PLANS: dict[str, tuple[CallPlan, str]] = {}  # call id -> (its plan, the plan encoded)
+
+
+def _plan_json(plan: CallPlan) -> str:
+    cached = _PLANS.get(plan.call_id)
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    if len(_PLANS) >= 4096:
+        _PLANS.clear()
+    encoded = json.dumps(asdict(plan), default=str)
+    _PLANS[plan.call_id] = (plan, encoded)
+    return encoded
+
+
 class CallJournal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -71,13 +98,23 @@ class CallJournal:
         return self.directory / f"{call_id}.json"
 
     def write(self, entry: JournalEntry) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(entry.call_id)
-        tmp = path.with_suffix(".json.part")
-        tmp.write_text(entry.to_json())
+        """Replace the call's entry atomically (write a sibling, rename it over)."""
+        path = os.path.join(self.directory, f"{entry.call_id}.json")
+        tmp = path + ".part"
+        data = entry.to_json().encode()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except FileNotFoundError:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
 
     def remove(self, call_id: str) -> None:
+        _PLANS.pop(call_id, None)
         with contextlib.suppress(FileNotFoundError):
             self._path(call_id).unlink()
 

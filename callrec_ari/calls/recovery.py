@@ -12,6 +12,7 @@ from callrec_ari.calls.actions import (
     Note,
     Originate,
     ScheduleRoll,
+    ScheduleStop,
     StartMedia,
     StopMedia,
 )
@@ -19,7 +20,7 @@ from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState
 from callrec_ari.calls.steps import Actions, end, next_segment, noted, notice_failed, play_notice, talk
 from callrec_ari.rules import causes
-from callrec_ari.rules.segments import RollReason, roll_delay
+from callrec_ari.rules.segments import OVERLAP_S, RollReason, roll_delay
 
 S = CallState
 
@@ -38,8 +39,10 @@ def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
         actions += talking
     running = next((s for s in reversed(flow.segments) if s.live), None)
     if running is not None:
-        return flow, (*actions, ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.ADOPTED,
-                                                         running.started_at, now)))
+        # Killed during an overlap: the older segment's stop was the dead executor's timer.
+        older = tuple(ScheduleStop(s.name, OVERLAP_S) for s in flow.segments if s.live and s is not running)
+        return flow, (*actions, *older, ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.ADOPTED,
+                                                                  running.started_at, now)))
     if setup.plan.record and setup.files:
         # The recorder did not survive: start a new segment rather than lose the rest of the call.
         flow, record = next_segment(setup, flow)

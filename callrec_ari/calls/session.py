@@ -39,9 +39,11 @@ from callrec_ari.calls.actions import (
     Resume,
     Ring,
     ScheduleRoll,
+    ScheduleStop,
     SegmentDue,
     Shutdown,
     StartMedia,
+    StopDue,
     StopMedia,
     Unmute,
 )
@@ -100,6 +102,7 @@ class CallSession:
         self._on_finished = on_finished
         self._journal = journal
         self._roll_timer: asyncio.TimerHandle | None = None
+        self._stop_timers: list[asyncio.TimerHandle] = []
         self._bridge_created = self.adopted
 
     # ---- what the manager and reconciliation read -------------------------------------------------
@@ -255,6 +258,9 @@ class CallSession:
                 self._cancel_roll()
                 self._roll_timer = asyncio.get_running_loop().call_later(
                     seconds, self.queue.put_nowait, SegmentDue())
+            case ScheduleStop(name=name, seconds=seconds):
+                self._stop_timers.append(asyncio.get_running_loop().call_later(
+                    seconds, self.queue.put_nowait, StopDue(name)))
             case CancelRoll():
                 self._cancel_roll()
 
@@ -306,6 +312,8 @@ class CallSession:
                       self.cleanup_timeout, sorted(self.flow.legs), self.flow.recording_live)
         finally:
             self._cancel_roll()
+            for timer in self._stop_timers:
+                timer.cancel()
             if self._bridge_created:
                 with contextlib.suppress(AriError):
                     await asyncio.wait_for(self.ari.destroy_bridge(self.legs.bridge),

@@ -20,6 +20,7 @@ from callrec_ari.calls.actions import (
     Originate,
     Ring,
     ScheduleRoll,
+    ScheduleStop,
     StartMedia,
     StopMedia,
     Unmute,
@@ -30,7 +31,7 @@ from callrec_ari.model.call import CallTimes, HangupBy, RecordedSegment
 from callrec_ari.model.plan import first_playbacks, next_playback, notice_playbacks
 from callrec_ari.rules import causes
 from callrec_ari.rules.manifest import NoticeEntry
-from callrec_ari.rules.segments import RollReason, roll_delay, segment_name
+from callrec_ari.rules.segments import OVERLAP_S, RollReason, roll_delay, segment_name
 
 S = CallState
 Actions = tuple[Action, ...]
@@ -121,8 +122,9 @@ def recording_began(setup: CallSetup, flow: Flow, event: AriEvent,
     assert began is not None
     began = replace(began, started_at=parse_ari_time(event.timestamp))
     flow = replace(flow, segments=tuple(began if s.name == began.name else s for s in flow.segments))
-    # Segment N stops only once N+1 has begun: nothing is lost at the boundary (R1.2).
-    older = tuple(StopMedia("recording", s.name) for s in flow.segments if s.index < began.index and s.live)
+    # Segment N stops only once N+1 has begun, and some time after (rules/segments.OVERLAP_S): N+1's
+    # first frame comes after its RecordingStarted, and nothing may be lost at the boundary (R1.2).
+    older = tuple(ScheduleStop(s.name, OVERLAP_S) for s in flow.segments if s.index < began.index and s.live)
     actions: Actions = (Note.info(f"recording started name={began.name}"), *older,
                         ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.STARTED)))
     if flow.phase is S.CONNECTING:
@@ -141,6 +143,13 @@ def recording_ended(flow: Flow, event: AriEvent) -> tuple[Flow, Actions]:
     if failed:
         return flow, (Note.error(f"recording failed name={ended.name}"),)
     return flow, (Note.info(f"recording finished name={ended.name}"),)
+
+
+def stop_due(flow: Flow, name: str) -> tuple[Flow, Actions]:
+    segment = flow.segment(name)
+    if segment is None or not segment.live:
+        return flow, ()  # over already (the call ended meanwhile)
+    return flow, (StopMedia("recording", name),)
 
 
 def segment_due(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:

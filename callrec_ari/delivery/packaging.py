@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from callrec_ari.delivery.wavfile import BadWav, iter_trimmed, read_info
+from callrec_ari.delivery.wavfile import BadWav, WavInfo, iter_trimmed, read_info, read_samples
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import (
     MANIFEST_NAME,
@@ -32,6 +32,7 @@ from callrec_ari.rules.manifest import (
     segment_name,
     zip_name,
 )
+from callrec_ari.rules.splice import matching_overlap, window_frames
 
 READ_CHUNK = 1 << 20
 
@@ -93,6 +94,21 @@ def _zip_info(name: str, stamp: datetime, level: int) -> zipfile.ZipInfo:
     return info
 
 
+HEAD_SEARCH_S = 2  # how far past the timestamps' estimate the next segment's head is searched
+
+
+def joined_by_audio(prev: WavInfo, nxt: WavInfo, estimate: int) -> int:
+    """The overlap of two segments found from their audio (rules/splice.py), else ``estimate``.
+    Mono 16-bit PCM only (what Asterisk records as wav); anything else keeps the estimate."""
+    if (prev.channels, prev.sample_width, nxt.channels, nxt.sample_width) != (1, 2, 1, 2):
+        return estimate
+    w = window_frames(prev.sample_rate)
+    tail = read_samples(prev, max(0, prev.frames - w), w)
+    head = read_samples(nxt, 0, min(nxt.frames, max(estimate, 0) + w + HEAD_SEARCH_S * nxt.sample_rate))
+    found = matching_overlap(tail, head, estimate, prev.sample_rate)
+    return estimate if found is None else min(found, nxt.frames)
+
+
 def package_call(record: Mapping[str, Any] | CallRecord,
                  segments: Sequence[Segment | tuple[str | Path, str | datetime]],
                  outbox: Path, zip_level: int = 0) -> Package:
@@ -116,6 +132,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
                 prev, prev_info = segs[order - 2], infos[order - 2]
                 trim = overlap_frames(prev.started_at, prev_info.frames, seg.started_at,
                                       info.sample_rate, info.frames)
+                trim = joined_by_audio(prev_info, info, trim)
             name = segment_name(order)
             digest, size = hashlib.sha256(), 0
             with zf.open(_zip_info(name, call.ended, zip_level), "w", force_zip64=True) as out:

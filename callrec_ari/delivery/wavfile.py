@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+import sys
 import wave
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,4 +65,14 @@ def iter_trimmed(info: WavInfo, skip_frames: int) -> Iterator[bytes]:
             yield data
 
 
-__all__ = ["BadWav", "WavInfo", "iter_trimmed", "read_info", "wav_header"]
+def read_samples(info: WavInfo, start: int, frames: int) -> array[int]:
+    """``frames`` 16-bit samples from frame ``start`` (mono 16-bit PCM)."""
+    with wave.open(str(info.path), "rb") as wav:
+        wav.setpos(start)
+        samples = array("h", wav.readframes(frames))
+    if sys.byteorder == "big":
+        samples.byteswap()  # WAV is little-endian
+    return samples
+
+
+__all__ = ["BadWav", "WavInfo", "iter_trimmed", "read_info", "read_samples", "wav_header"]

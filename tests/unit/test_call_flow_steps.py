@@ -27,9 +27,11 @@ from callrec_ari.calls.actions import (
     Resume,
     Ring,
     ScheduleRoll,
+    ScheduleStop,
     SegmentDue,
     Shutdown,
     StartMedia,
+    StopDue,
     StopMedia,
     Unmute,
 )
@@ -38,6 +40,7 @@ from callrec_ari.calls.state import CallState
 from callrec_ari.model.call import CallTimes, RecordedSegment
 from callrec_ari.model.plan import Recipient
 from callrec_ari.rules import causes
+from callrec_ari.rules.segments import OVERLAP_S
 from tests.support.flow import recorded_outgoing
 
 S = CallState
@@ -287,11 +290,19 @@ def test_closed_before_ending_changes_nothing() -> None:
 
 
 # ---- segments (R1.2) -------------------------------------------------------------------------------------
-def test_a_due_segment_starts_the_next_and_the_older_stops_once_it_began() -> None:
+def test_a_due_segment_starts_the_next_and_the_older_stops_an_overlap_after_it_began() -> None:
     flow, actions = run(talking(), SegmentDue())
     assert actions == [StartMedia("recording", SEG[1])] and [s.live for s in flow.segments] == [True, True]
+    # N+1's RecordingStarted comes before its first frame: N runs on for OVERLAP_S (R1.2)
     flow, actions = run(flow, recording_started(SEG[1]))
-    assert actions == [StopMedia("recording", SEG[0]), ScheduleRoll(60.0)]
+    assert actions == [ScheduleStop(SEG[0], OVERLAP_S), ScheduleRoll(60.0)]
+    assert [s.live for s in flow.segments] == [True, True]
+    flow, actions = run(flow, StopDue(SEG[0]))
+    assert actions == [StopMedia("recording", SEG[0])]
+    finished = {"type": "RecordingFinished", "timestamp": "2026-12-01T09:00:03.000+0000",
+                "recording": {"name": SEG[0], "target_uri": f"bridge:{CALL}"}}
+    flow, _ = run(flow, AriEvent.from_json(finished))
+    assert run(flow, StopDue(SEG[0]))[1] == []  # over already: nothing to stop
 
 
 def test_no_new_segment_once_the_call_is_ending() -> None:

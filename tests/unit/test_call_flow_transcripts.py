@@ -34,9 +34,11 @@ from callrec_ari.calls.actions import (
     Resume,
     Ring,
     ScheduleRoll,
+    ScheduleStop,
     SegmentDue,
     Shutdown,
     StartMedia,
+    StopDue,
     StopMedia,
     Unmute,
 )
@@ -47,6 +49,7 @@ from callrec_ari.model.call import RecordedSegment
 from callrec_ari.model.media import CallLegs
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.rules import causes
+from callrec_ari.rules.segments import OVERLAP_S
 
 TRANSCRIPTS = Path(__file__).resolve().parents[1] / "transcripts"
 S = CallState
@@ -124,6 +127,9 @@ def replay(name: str, *, segment_due_before: bool = True, **plan_changes: object
             and not (event.recording_name or "").endswith("-001")
         ):
             r.feed(SegmentDue())  # the executor's timer fired just before Asterisk began the next one
+        name = event.recording_name or ""
+        if event.type == "RecordingFinished" and ScheduleStop(name, OVERLAP_S) in r.actions:
+            r.feed(StopDue(name))  # the overlap timer fired: the executor stopped it
         r.feed(event)
     return r
 
@@ -220,7 +226,10 @@ def test_segment_roll_starts_the_next_before_stopping_the_last() -> None:
             for i, (e, _, _) in enumerate(r.steps)
             if isinstance(e, AriEvent) and e.type == "RecordingStarted" and e.recording_name == after
         )
-        assert StopMedia("recording", before) in r.steps[began][2]
+        assert ScheduleStop(before, OVERLAP_S) in r.steps[began][2]
+        assert StopMedia("recording", before) not in r.steps[began][2]
+        stopped = next(i for i, (e, _, _) in enumerate(r.steps) if e == StopDue(before))
+        assert stopped > began and StopMedia("recording", before) in r.steps[stopped][2]
         due = next(
             i
             for i, (e, _, acts) in enumerate(r.steps)

@@ -1,0 +1,111 @@
+"""R1.2 on real calls: the segments of a long call join without a hole and without a doubled stretch,
+proven from the audio itself (rules/splice.py), on both recording engines.
+
+The caller sends noise, so every 20 ms of the call is unlike any other: the end of segment N is
+found in segment N+1 at exactly one place (a tone would match every period). Then:
+- nothing was lost at the roll: N's last 20 ms are in N+1 (N+1 was recording before N stopped);
+- the ZIP joins them sample-exact: played back to back, N's last 20 ms appear once, and what
+  follows them is what followed them in N+1.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import subprocess
+import wave
+import zipfile
+from array import array
+from pathlib import Path
+
+import pytest
+
+from callrec_ari.ari.client import AriClient
+from callrec_ari.delivery.packaging import package_call
+from callrec_ari.model.call import SegmentFile
+from callrec_ari.rules.splice import matching_overlap
+from tests.integration.test_call_flow import (
+    ANALYSED_LINES,
+    ENGINES,
+    OUTSIDE,
+    StartApp,
+    assert_clean,
+    run_parties,
+    uac,
+    uas,
+)
+
+pytestmark = pytest.mark.asterisk
+RATE, W = 8000, 160  # 20 ms windows
+
+
+def noise_file(directory: Path, seconds: int = 60) -> Path:
+    path = directory / "noise.ulaw"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw", str(path),
+                    "synth", str(seconds), "whitenoise", "vol", "0.3"], check=True)
+    return path
+
+
+def samples(wav_bytes: bytes) -> array[int]:
+    with wave.open(io.BytesIO(wav_bytes)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
+        return array("h", w.readframes(w.getnframes()))
+
+
+def occurrences(haystack: array[int], needle: array[int]) -> list[int]:
+    found, first = [], needle[0]
+    for i in range(len(haystack) - len(needle) + 1):
+        if haystack[i] == first and haystack[i:i + len(needle)] == needle:
+            found.append(i)
+    return found
+
+
+@ENGINES
+async def test_segments_join_without_a_hole_or_a_doubled_stretch(
+    start_app: StartApp, ari: AriClient, tones: dict[str, Path], tmp_path: Path, engine: str
+) -> None:
+    app = await start_app(segment_seconds=5, lines=ANALYSED_LINES, recording_engine=engine)
+    rc = await run_parties(uac(tmp_path, OUTSIDE, tone=noise_file(tmp_path), talk_ms=14_000),
+                           uas(tmp_path, tone=tones["callee"]))
+    assert rc == (0, 0)
+    outcome = await app.outcome()
+    assert len(outcome.segments) >= 3, outcome.segments
+    await assert_clean(ari, outcome.recordings)
+    raw, files = [], []
+    for seg in outcome.segments:
+        data = await ari.stored_recording_file(seg.name)
+        raw.append(samples(data))
+        path = tmp_path / f"{seg.index:03d}.wav"
+        path.write_bytes(data)
+        assert seg.started_at is not None
+        files.append(SegmentFile(path, seg.started_at))
+
+    # Nothing lost at a roll: the end of N is in the head of N+1, once.
+    overlaps = []
+    for n, (prev, nxt) in enumerate(itertools.pairwise(raw), start=1):
+        assert max(abs(s) for s in prev[-W:]) > 1000, f"segment {n} ends in silence: the test needs talk"
+        overlap = matching_overlap(prev[-W:], nxt[:2 * RATE], estimate=0)
+        assert overlap is not None, f"segment {n}'s last 20 ms are not in segment {n + 1}: audio lost"
+        assert len(occurrences(nxt[:2 * RATE], prev[-W:])) <= 1
+        overlaps.append(overlap)
+
+    # The ZIP joins them sample-exact.
+    pkg = package_call(outcome.manifest_call(), files, tmp_path / "outbox")
+    with zipfile.ZipFile(pkg.zip_path) as z:
+        entries = sorted(pkg.manifest["segments"], key=lambda s: s["order"])
+        assert [e["trimmed_head_frames"] for e in entries[1:]] == overlaps
+        played = [samples(z.read(e["name"])) for e in entries]
+    stream, joins = array("h"), []
+    for seg in played:
+        joins.append(len(stream))
+        stream.extend(seg)
+    for n, join in enumerate(joins[1:]):
+        after = played[n + 1][:W]
+        tail = raw[n][-W:]
+        near = stream[join - 2 * RATE: join + 2 * RATE]
+        # N's last 20 ms once (no doubled stretch), right before the join; then what followed them.
+        assert len(occurrences(near, tail)) == 1, f"join {n + 1}: the end of segment {n + 1} is doubled"
+        assert stream[join - W: join] == tail
+        assert after == raw[n + 1][overlaps[n]: overlaps[n] + W]
+    total = len(stream) / RATE
+    assert 13.0 < total < 16.0, total
