@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import re
@@ -10,17 +11,6 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from callrec_ari.cli import (
-    billing_cmd,
-    contracts_cmd,
-    db_cmd,
-    deliver_cmd,
-    portal_cmd,
-    receiver_cmd,
-    rules_cmd,
-    run_cmd,
-    users_cmd,
-)
 from callrec_ari.db.engine import ENV_DATABASE_URL
 from callrec_ari.observability.logs import setup_logging
 
@@ -40,17 +30,31 @@ def _version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Each command's module (callrec_ari/cli/<module>.py), in the order of the help. A command imports
+# only its own module: `callrec deliver` does not load the portal, the ARI app or their libraries
+# (the worker's memory is mostly the code it has loaded).
+COMMANDS = {"run": "run_cmd", "deliver": "deliver_cmd", "receiver": "receiver_cmd", "rules": "rules_cmd",
+            "contracts": "contracts_cmd", "billing": "billing_cmd", "portal": "portal_cmd", "db": "db_cmd",
+            "users": "users_cmd"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``command`` (a known one) only that command's part."""
     parser = argparse.ArgumentParser(prog="callrec", description=_DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"callrec {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands = (run_cmd, deliver_cmd, receiver_cmd, rules_cmd, contracts_cmd, billing_cmd, portal_cmd, db_cmd,
-                users_cmd)
-    for module in commands:
-        module.register(sub)
+    for name, module in COMMANDS.items():
+        if command in COMMANDS and name != command:
+            continue
+        importlib.import_module(f"callrec_ari.cli.{module}").register(sub)
     _for_people(parser)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named on the line (the global options take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _for_people(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +83,9 @@ def _json_logs(args: argparse.Namespace) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    line = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(line))
+    args = parser.parse_args(line)
     # Services log what they do; one-shot commands stay quiet but for warnings (stdout is their answer).
     quiet = logging.INFO if args.command in _SERVICES else logging.WARNING
     setup_logging(json_lines=_json_logs(args), level=logging.DEBUG if args.verbose else quiet)

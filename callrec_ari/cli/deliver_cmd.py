@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.engine import masked_url
-from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery.queue import DeliveryQueue
 from callrec_ari.delivery.service import make_worker
 from callrec_ari.delivery.settings import DeliveryConfigError, DeliverySettings, load_delivery_settings
@@ -88,6 +87,8 @@ def deliver(args: argparse.Namespace) -> int:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not args.no_migrate:
+        from callrec_ari.db.migrate import upgrade  # Alembic only when migrating: the worker stays small
+
         try:
             upgrade(settings.database_url)
         except SQLAlchemyError as exc:

@@ -25,7 +25,6 @@ from callrec_ari.contracts.models import Connection
 from callrec_ari.delivery.http_transport import HttpTransport
 from callrec_ari.delivery.queue import Job
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
-from callrec_ari.delivery.sftp_transport import SftpTransport
 from callrec_ari.delivery.transport import DeliveryFailure, Transport
 from callrec_ari.rules.delivery import Outcome
 
@@ -108,6 +107,10 @@ def route_for_connection(session: Session, job_contract: str | None, connection_
 
 def make_route_transport(route: Route, settings: DeliverySettings) -> Transport:
     if route.type == "sftp":
+        # Loaded when a route needs it: SSH (asyncssh and its cryptography) is a third of a worker's
+        # memory, and most connections are HTTPS.
+        from callrec_ari.delivery.sftp_transport import SftpTransport
+
         return SftpTransport(route.sftp_host, route.sftp_port, route.sftp_user, route.sftp_key,
                              route.sftp_path, route.sftp_known_hosts, settings.connect_timeout)
     return HttpTransport(route.url, route.secret, settings.connect_timeout, settings.read_timeout)
