@@ -28,9 +28,9 @@ def test_the_worker_loads_neither_the_portal_nor_the_app_nor_ssh_nor_alembic() -
 
 
 def test_the_whole_parser_still_knows_every_command() -> None:
-    from callrec_ari.cli import COMMANDS, build_parser
-
     import argparse
+
+    from callrec_ari.cli import COMMANDS, build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
