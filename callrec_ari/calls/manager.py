@@ -211,6 +211,10 @@ class CallManager:
             await session.run()
             if self.journal is not None:
                 self.journal.remove(session.call_id)  # handed over: nothing left to finish
+        except Exception:
+            # One call's failure is that call's: never the other calls' (they share the task group).
+            # Its journal stays, so the next reconciliation finalizes it.
+            log.exception("call=%s session failed", session.call_id)
         finally:
             ACTIVE_CALLS.dec()
             for key in [k for k, s in self._owners.items() if s is session]:

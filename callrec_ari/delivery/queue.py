@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
 from callrec_ari.delivery.packaging import Package
 from callrec_ari.model.clock import Clock
-from callrec_ari.rules.delivery import DeliveryState, retention_deadline
+from callrec_ari.rules.delivery import DeliveryState, Outcome, retention_deadline
 
 INTERRUPTED = "interrupted"
 
@@ -221,18 +221,33 @@ class DeliveryQueue:
         with self._sessions.begin() as s:
             s.execute(update(Delivery).where(Delivery.id == job_id).values(**values))
 
-    def mark_delivered(self, job_id: int, receipt: dict[str, Any]) -> None:
-        self._set(job_id, state=DeliveryState.DELIVERED, delivered_at=self._clock(), receipt=receipt,
-                  lease_owner=None, lease_until=None, last_error=None)
-
     def reschedule(self, job_id: int, next_at: datetime, error: str) -> None:
         self._set(job_id, next_attempt_at=next_at, last_error=error, lease_owner=None, lease_until=None)
 
     def reject(self, job_id: int, error: str) -> None:
         self._set(job_id, state=DeliveryState.REJECTED, last_error=error, lease_owner=None, lease_until=None)
 
-    def files_removed(self, job_id: int) -> None:
-        self._set(job_id, files_removed_at=self._clock())
+    def delivered(self, job_id: int, attempt_id: int, status: int | None, receipt: dict[str, Any]) -> None:
+        """The customer acknowledged: the attempt and the recording say so, in one transaction."""
+        now = self._clock()
+        with self._sessions.begin() as s:
+            s.execute(update(DeliveryAttempt).where(DeliveryAttempt.id == attempt_id).values(
+                finished_at=now, outcome=str(Outcome.DELIVERED), status_code=status))
+            s.execute(update(Delivery).where(Delivery.id == job_id).values(
+                state=DeliveryState.DELIVERED, delivered_at=now, receipt=receipt, lease_owner=None,
+                lease_until=None, last_error=None))
+
+    def files_removed(self, job_id: int,
+                      audit: tuple[str, str, str, str, dict[str, Any]] | None = None) -> None:
+        """The recording's files are gone from the platform; with ``audit`` (actor, action, subject,
+        reason, details), its audit record is written in the same transaction."""
+        now = self._clock()
+        with self._sessions.begin() as s:
+            s.execute(update(Delivery).where(Delivery.id == job_id).values(files_removed_at=now))
+            if audit is not None:
+                actor, action, subject, reason, details = audit
+                s.add(AuditRecord(at=now, actor=actor, action=action, subject=subject, reason=reason,
+                                  details=details))
 
     def copies_outstanding(self, call_id: str, job_id: int) -> int:
         """The other copies of the call still waiting for their customer (pending or refused): the

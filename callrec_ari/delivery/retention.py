@@ -39,9 +39,9 @@ async def _files_to_remove(queue: DeliveryQueue, job: Job) -> tuple[Path, ...]:
 
 async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str) -> None:
     removed, _missing = await asyncio.to_thread(remove_files, await _files_to_remove(queue, job))
-    await asyncio.to_thread(queue.files_removed, job.id)
-    await asyncio.to_thread(queue.audit, actor, "recording-delivered", job.call_id, "acknowledged",
-                            {"key": job.key, "sha256": job.zip_sha256, "removed": removed})
+    await asyncio.to_thread(queue.files_removed, job.id, (
+        actor, "recording-delivered", job.call_id, "acknowledged",
+        {"key": job.key, "sha256": job.zip_sha256, "removed": removed}))
     log.info("call %s: delivered, %d files removed from the platform", job.call_id, len(removed))
 
 

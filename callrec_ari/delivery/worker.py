@@ -247,7 +247,7 @@ class DeliveryWorker:
         try:
             async for attempt in retrying:
                 with attempt:
-                    receipt = await self._attempt(job)
+                    receipt, attempt_id = await self._attempt(job)
         except DeliveryFailure as exc:
             connection.pace = next_pace(connection.pace, exc.outcome, final=True)
             if exc.transient:
@@ -262,7 +262,9 @@ class DeliveryWorker:
             stats.rejected += 1
             return
         connection.pace = next_pace(connection.pace, Outcome.DELIVERED, final=True)
-        await asyncio.to_thread(self._queue.mark_delivered, job.id,
+        status = receipt.detail.get("status")
+        await asyncio.to_thread(self._queue.delivered, job.id, attempt_id,
+                                status if isinstance(status, int) else None,
                                 {"transport": receipt.transport, **receipt.detail})
         await remove_delivered(self._queue, job, self._actor)
         DELIVERIES.labels("delivered").inc()
@@ -287,7 +289,9 @@ class DeliveryWorker:
         DELIVERIES.labels("retrying").inc()
         DELIVERY_FAILURES.labels(exc.error_id).inc()
 
-    async def _attempt(self, job: Job) -> Receipt:
+    async def _attempt(self, job: Job) -> tuple[Receipt, int]:
+        """One upload; a failure closes its attempt, a success leaves it to :meth:`DeliveryQueue.delivered`
+        (one transaction for the attempt and the recording)."""
         attempt_id = await asyncio.to_thread(self._queue.start_attempt, job.id, self.worker_id)
         upload = Upload(job.call_id, job.key, job.zip_path, job.zip_size, job.zip_sha256)
         try:
@@ -306,9 +310,7 @@ class DeliveryWorker:
             await asyncio.to_thread(self._queue.finish_attempt, attempt_id, str(Outcome.TRANSIENT), None,
                                     "internal-error", repr(exc))
             raise DeliveryFailure(Outcome.TRANSIENT, "internal-error", repr(exc)) from exc
-        await asyncio.to_thread(self._queue.finish_attempt, attempt_id, str(Outcome.DELIVERED),
-                                receipt.detail.get("status"), None, None)
-        return receipt
+        return receipt, attempt_id
 
 
 __all__ = ["DeliveryWorker", "RunStats", "TransportSource"]

@@ -35,6 +35,7 @@ async def test_no_callback_holds_the_loop_for_50_ms(
                                   submitter=RecordingSubmitter(delivery_env.settings),
                                   spool_dir=Path(delivery_env.settings.spool_dir))
             callee = uas(tmp_path, tone=tones["callee"])
+            callee.calls = 2  # answers both calls
             callers = [uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=8_000),
                        uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=8_000, port=5072, media=6004)]
             callee.start()

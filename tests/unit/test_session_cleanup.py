@@ -1,0 +1,51 @@
+"""A call's cleanup is bounded and never loses the hand-over, however late Asterisk answers (issue 15:
+under overload a `DELETE /bridges` that outlived the cleanup's bound raised out of the call's task and
+took the whole app, and every call in it, down)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callrec_ari.ari.client import AriClient, AriSettings
+from callrec_ari.calls.session import CallSession, SessionSettings
+from callrec_ari.media import parts_for_call
+from callrec_ari.model.call import FinishedCall
+from tests.support.fake_ari import FakeAri
+from tests.support.flow import recorded_outgoing
+
+CALL = "20261201T090000-0badbeef"
+
+
+async def test_a_bridge_that_asterisk_destroys_too_late_still_hands_the_call_over() -> None:
+    setup = recorded_outgoing(CALL, "caller-1")
+    async with FakeAri() as fake:
+        # Every request answers but one: destroying the bridge takes longer than the cleanup may.
+        for method, path in (("POST", "/channels/caller-1/mute"), ("POST", "/channels/caller-1/ring"),
+                             ("POST", "/bridges")):
+            fake.reply(method, path, 204)
+        fake.reply("DELETE", f"/bridges/{CALL}", 204, delay=3.0)
+        ari = AriClient(AriSettings(fake.url, "callrec", "callrec"))
+        handed_over: list[FinishedCall] = []
+
+        async def finished(call: FinishedCall) -> None:
+            handed_over.append(call)
+
+        parts = parts_for_call(ari, setup.plan, setup.legs, "wav", None)
+        session = CallSession(setup.plan, "caller-1", ari, parts, claim=lambda _id: None,
+                              settings=SessionSettings(cleanup_timeout=0.3), on_finished=finished)
+        try:
+            # The other party cannot be created (404): the call ends; Asterisk never confirms the legs
+            # gone, and the app shuts down (the call's task is cancelled) meanwhile.
+            task = asyncio.create_task(session.run())
+            await asyncio.sleep(0.5)
+            task.cancel()
+            try:
+                await asyncio.wait_for(task, 10)
+                raise AssertionError("a cancelled call's task must end cancelled")
+            except asyncio.CancelledError:
+                pass
+        finally:
+            await ari.close()
+    assert len(handed_over) == 1  # what there is of the call is handed over all the same
+    assert handed_over[0].plan.call_id == CALL and handed_over[0].times.ended is not None
+    assert [r.method for r in fake.requests if r.path == f"/bridges/{CALL}"] == ["DELETE"]
