@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import csv
-import io
 import json
 import os
 import shutil
@@ -27,13 +24,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-import wave
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from bench.common import (
     QUICK,
@@ -47,21 +40,20 @@ from bench.common import (
     stop_process,
     wait_until,
 )
+from bench.measure import BUSY_BEFORE_PCT, histogram_buckets, histogram_quantile_ms, idle_before, sipp_stats
+from bench.recordings import CALLEE_TONE, CALLER_TONE, check_wav, check_zip
 
 sys.path.insert(0, str(ROOT))
 from callrec_ari.pbx.local import LocalAsterisk, root_path
-from tests.support.audio import Audio
 from tests.support.sipp import tone_file, uac_scenario, uas_scenario
 
 OUTSIDE = "0312345678"
-CALLER_TONE, CALLEE_TONE = 1200, 1800
 SECRET = "bench-secret"
 ARI = "http://127.0.0.1:8088/ari"
 ARI_AUTH = "Basic " + base64.b64encode(b"callrec:callrec").decode()
 UAC_PORT, UAC_MEDIA = 5070, 6000
 UAS_PORT, UAS_MEDIA = 5080, 6010
 CPUS = os.cpu_count() or 1
-NOTICE_END_S = 5.0  # notice (3.5 s) + beep (0.44 s) + margin: both tones must be heard after this
 
 
 @dataclass
@@ -243,105 +235,6 @@ secret = "{SECRET}"
         worker = cpu_seconds(self.procs["worker"].pid)
         return {"asterisk": cpu_seconds(self.asterisk_pid),
                 "app": cpu_seconds(self.procs["app"].pid) + worker, "worker": worker}
-
-
-def sipp_stats(path: Path) -> dict[str, int]:
-    """The last row of SIPp's -trace_stat CSV: calls created, successful, failed."""
-    try:
-        rows = list(csv.reader(io.StringIO(path.read_text(errors="replace")), delimiter=";"))
-    except FileNotFoundError:
-        return {"created": 0, "successful": 0, "failed": 0, "concurrent_max": 0}
-    head, last = rows[0], rows[-1]
-    col = {name: i for i, name in enumerate(head)}
-
-    def get(name: str) -> int:
-        try:
-            return int(last[col[name]])
-        except (KeyError, ValueError, IndexError):
-            return 0
-
-    concurrent = 0
-    for row in rows[1:]:
-        with contextlib.suppress(KeyError, ValueError, IndexError):
-            concurrent = max(concurrent, int(row[col["CurrentCall"]]))
-    return {"created": get("TotalCallCreated"), "successful": get("SuccessfulCall(C)"),
-            "failed": get("FailedCall(C)"), "concurrent_max": concurrent}
-
-
-def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float) -> str | None:
-    """None if the recording is complete and correct, else why not."""
-    d = pcm_audio.duration
-    if not (talk_s - 1.5 <= d <= talk_s + slack_after):
-        return f"duration {d:.2f}s (call {talk_s:.0f}s)"
-    talk = slice(int(NOTICE_END_S / 0.05), int((d - 0.5) / 0.05))
-    for freq in (CALLER_TONE, CALLEE_TONE):
-        present = pcm_audio.present(freq)[talk]
-        if present.size == 0 or present.mean() < 0.9:
-            return f"tone {freq} Hz in {present.mean() if present.size else 0:.0%} of the talk"
-    return None
-
-
-def check_zip(path: Path, talk_s: float) -> str | None:
-    try:
-        with zipfile.ZipFile(path) as z:
-            manifest = json.loads(z.read("manifest.json"))
-            names = [s["name"] for s in sorted(manifest["segments"], key=lambda s: s["order"])]
-            pcm = b""
-            for n in names:
-                with wave.open(io.BytesIO(z.read(n))) as w:
-                    pcm += w.readframes(w.getnframes())
-    except Exception as exc:
-        return f"unreadable: {exc!r}"
-    audio = Audio(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, 8000)
-    return check_audio(audio, talk_s, 1.0)
-
-
-def check_wav(path: Path, talk_s: float) -> str | None:
-    try:
-        audio = Audio.from_wav_bytes(path.read_bytes())
-    except Exception as exc:
-        return f"unreadable: {exc!r}"
-    # The baseline's Dial A() announcement can delay the caller's answer by the notice length.
-    return check_audio(audio, talk_s, 6.0)
-
-
-def histogram_buckets(text: str, name: str) -> dict[str, float]:
-    """``le`` -> cumulative count of one Prometheus histogram in a /metrics page."""
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(name + "_bucket{"):
-            labels, _, value = line.rpartition(" ")
-            le = labels.split('le="', 1)[1].split('"', 1)[0]
-            out[le] = float(value)
-    return out
-
-
-def histogram_quantile_ms(before: dict[str, float], after: dict[str, float], q: float) -> float | None:
-    """The q-quantile (ms) of what was observed between two scrapes, interpolated inside its bucket
-    as Prometheus' histogram_quantile does."""
-    bounds = sorted((float(le), after.get(le, 0.0) - before.get(le, 0.0)) for le in after)
-    total = bounds[-1][1] if bounds else 0.0
-    if total <= 0:
-        return None
-    rank, lower, below = q * total, 0.0, 0.0
-    for upper, count in bounds:
-        if count >= rank:
-            if upper == float("inf"):
-                return round(lower * 1000, 1)
-            share = (rank - below) / (count - below) if count > below else 1.0
-            return round((lower + (upper - lower) * share) * 1000, 1)
-        lower, below = upper, count
-    return None
-
-
-def idle_before(seconds: float = 3.0) -> float:
-    """The machine's busy share (%) over a few seconds before a step: the bench wants a quiet machine."""
-    b0, t0 = machine_busy_seconds(), time.monotonic()
-    time.sleep(seconds)
-    return round(100 * (machine_busy_seconds() - b0) / ((time.monotonic() - t0) * CPUS), 1)
-
-
-BUSY_BEFORE_PCT = 10.0  # a step that starts with the machine busier than this is marked
 
 
 def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""What the capacity bench measures besides CPU: SIPp's counts, the app's latency histogram, and
+whether the machine was quiet before a step."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import time
+from pathlib import Path
+
+from bench.common import machine_busy_seconds
+
+CPUS = os.cpu_count() or 1
+
+
+def sipp_stats(path: Path) -> dict[str, int]:
+    """The last row of SIPp's -trace_stat CSV: calls created, successful, failed."""
+    try:
+        rows = list(csv.reader(io.StringIO(path.read_text(errors="replace")), delimiter=";"))
+    except FileNotFoundError:
+        return {"created": 0, "successful": 0, "failed": 0, "concurrent_max": 0}
+    head, last = rows[0], rows[-1]
+    col = {name: i for i, name in enumerate(head)}
+
+    def get(name: str) -> int:
+        try:
+            return int(last[col[name]])
+        except (KeyError, ValueError, IndexError):
+            return 0
+
+    concurrent = 0
+    for row in rows[1:]:
+        with contextlib.suppress(KeyError, ValueError, IndexError):
+            concurrent = max(concurrent, int(row[col["CurrentCall"]]))
+    return {"created": get("TotalCallCreated"), "successful": get("SuccessfulCall(C)"),
+            "failed": get("FailedCall(C)"), "concurrent_max": concurrent}
+
+
+def histogram_buckets(text: str, name: str) -> dict[str, float]:
+    """``le`` -> cumulative count of one Prometheus histogram in a /metrics page."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            labels, _, value = line.rpartition(" ")
+            le = labels.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(value)
+    return out
+
+
+def histogram_quantile_ms(before: dict[str, float], after: dict[str, float], q: float) -> float | None:
+    """The q-quantile (ms) of what was observed between two scrapes, interpolated inside its bucket
+    as Prometheus' histogram_quantile does."""
+    bounds = sorted((float(le), after.get(le, 0.0) - before.get(le, 0.0)) for le in after)
+    total = bounds[-1][1] if bounds else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in bounds:
+        if count >= rank:
+            if upper == float("inf"):
+                return round(lower * 1000, 1)
+            share = (rank - below) / (count - below) if count > below else 1.0
+            return round((lower + (upper - lower) * share) * 1000, 1)
+        lower, below = upper, count
+    return None
+
+
+def idle_before(seconds: float = 3.0) -> float:
+    """The machine's busy share (%) over a few seconds before a step: the bench wants a quiet machine."""
+    b0, t0 = machine_busy_seconds(), time.monotonic()
+    time.sleep(seconds)
+    return round(100 * (machine_busy_seconds() - b0) / ((time.monotonic() - t0) * CPUS), 1)
+
+
+BUSY_BEFORE_PCT = 10.0  # a step that starts with the machine busier than this is marked

@@ -1,0 +1,57 @@
+"""Whether a recording of a bench call is good: its length and both parties' tones after the notice."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import wave
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import ROOT
+
+sys.path.insert(0, str(ROOT))
+from tests.support.audio import Audio
+
+CALLER_TONE, CALLEE_TONE = 1200, 1800
+NOTICE_END_S = 5.0  # notice (3.5 s) + beep (0.44 s) + margin: both tones must be heard after this
+
+
+def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float) -> str | None:
+    """None if the recording is complete and correct, else why not."""
+    d = pcm_audio.duration
+    if not (talk_s - 1.5 <= d <= talk_s + slack_after):
+        return f"duration {d:.2f}s (call {talk_s:.0f}s)"
+    talk = slice(int(NOTICE_END_S / 0.05), int((d - 0.5) / 0.05))
+    for freq in (CALLER_TONE, CALLEE_TONE):
+        present = pcm_audio.present(freq)[talk]
+        if present.size == 0 or present.mean() < 0.9:
+            return f"tone {freq} Hz in {present.mean() if present.size else 0:.0%} of the talk"
+    return None
+
+
+def check_zip(path: Path, talk_s: float) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            manifest = json.loads(z.read("manifest.json"))
+            names = [s["name"] for s in sorted(manifest["segments"], key=lambda s: s["order"])]
+            pcm = b""
+            for n in names:
+                with wave.open(io.BytesIO(z.read(n))) as w:
+                    pcm += w.readframes(w.getnframes())
+    except Exception as exc:
+        return f"unreadable: {exc!r}"
+    audio = Audio(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, 8000)
+    return check_audio(audio, talk_s, 1.0)
+
+
+def check_wav(path: Path, talk_s: float) -> str | None:
+    try:
+        audio = Audio.from_wav_bytes(path.read_bytes())
+    except Exception as exc:
+        return f"unreadable: {exc!r}"
+    # The baseline's Dial A() announcement can delay the caller's answer by the notice length.
+    return check_audio(audio, talk_s, 6.0)
