@@ -1,13 +1,12 @@
-"""The pure call flow step by step: every transition of the state machine, every failure the executor
-can report, and adoption after a restart. Events are shaped like Asterisk 22's (see
-tests/transcripts/flow-*.jsonl for whole recorded calls, replayed in test_call_flow_transcripts.py)."""
+"""The pure call flow step by step: every transition of the state machine and the segment rolls (its
+failures: test_call_flow_failures.py; adoption after a restart: test_call_flow_adoption.py). Events
+are shaped like Asterisk 22's (see tests/transcripts/flow-*.jsonl for whole recorded calls, replayed
+in test_call_flow_transcripts.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls.actions import (
@@ -24,7 +23,6 @@ from callrec_ari.calls.actions import (
     Mute,
     Note,
     Originate,
-    Resume,
     Ring,
     ScheduleRoll,
     ScheduleStop,
@@ -35,9 +33,8 @@ from callrec_ari.calls.actions import (
     StopMedia,
     Unmute,
 )
-from callrec_ari.calls.flow import CallSetup, Flow, adopted, step
+from callrec_ari.calls.flow import CallSetup, Flow, step
 from callrec_ari.calls.state import CallState
-from callrec_ari.model.call import CallTimes, RecordedSegment
 from callrec_ari.model.plan import Recipient
 from callrec_ari.rules import causes
 from callrec_ari.rules.segments import OVERLAP_S
@@ -48,6 +45,10 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CALL = "20261201T090000-abcdef01"
 SETUP = recorded_outgoing(CALL, "1700000000.1")
 LEGS, PLAN = SETUP.legs, SETUP.plan
+STREAMING = replace(
+    SETUP, plan=replace(PLAN, recipients=(Recipient("09000001001", delivery="stream"),)),
+    streams=(f"{CALL}-stream",), files=False,
+)
 SEG = [f"callrec/{CALL}/{CALL}-{i:03d}" for i in range(1, 4)]
 
 
@@ -322,125 +323,6 @@ def test_a_recording_that_cannot_start_at_answer_still_plays_the_notice() -> Non
     flow, actions = run(answered(), ActionFailed(StartMedia("recording", SEG[0]), "409", not_found=False))
     assert flow.phase is S.NOTICE and flow.recording_failed and not flow.recording_live
     assert actions == [StartMedia("notice", f"{CALL}-notice-1")]
-
-
-# ---- notice and stream failures ---------------------------------------------------------------------------
-def test_a_notice_that_cannot_play_connects_the_parties_and_says_so() -> None:
-    flow, _ = run(answered(), recording_started())
-    flow, actions = run(
-        flow, ActionFailed(StartMedia("notice", f"{CALL}-notice-1"), "sound missing", not_found=False)
-    )
-    assert flow.phase is S.TALKING and flow.notice_failed and not flow.playbacks
-    assert actions == [StopMedia("recording", SEG[0]), CancelRoll(), Unmute(LEGS.caller), Unmute(LEGS.callee)]
-
-
-def test_a_notice_whose_channel_vanished_ends_the_call() -> None:
-    flow, _ = run(answered(), recording_started())
-    flow, _actions = run(flow, ActionFailed(StartMedia("notice", f"{CALL}-notice-1"), "gone", not_found=True))
-    assert flow.phase is S.ENDING and flow.hangup_by == "app" and not flow.aborted
-
-
-STREAMING = replace(
-    SETUP, plan=replace(PLAN, recipients=(Recipient("09000001001", delivery="stream"),)),
-    streams=(f"{CALL}-stream",), files=False,
-)
-
-
-def test_stream_delivery_plays_the_notice_at_once_and_streams_after_the_tone() -> None:
-    flow, actions = run(
-        ringing(STREAMING),
-        AriEvent.from_json({"type": "Dial", "dialstatus": "ANSWER", "peer": {"id": LEGS.callee}}),
-        setup=STREAMING,
-    )
-    assert flow.phase is S.NOTICE and not flow.segments  # nothing recorded on the platform (R1.4)
-    assert actions[-1] == StartMedia("notice", f"{CALL}-notice-1")
-    unheard, actions = run(flow, playback_finished(failed=True), setup=STREAMING)
-    assert actions[-2:] == [Unmute(LEGS.caller), Unmute(LEGS.callee)]  # no notice: no stream either
-    assert unheard.notice_failed and f"{CALL}-stream" not in unheard.legs
-    flow, actions = run(flow, *notice_over(), setup=STREAMING)
-    assert actions[-3:] == [Unmute(LEGS.caller), Unmute(LEGS.callee), StartMedia("stream", f"{CALL}-stream")]
-    assert f"{CALL}-stream" in flow.legs
-    failed, _ = run(flow, ActionFailed(actions[-1], "unreachable", not_found=False), setup=STREAMING)
-    assert f"{CALL}-stream" not in failed.legs and failed.phase is S.TALKING
-    flow, actions = run(flow, ev("StasisEnd", LEGS.caller), Shutdown(), setup=STREAMING)
-    assert Hangup(f"{CALL}-stream", causes.NORMAL_CLEARING) in actions
-    assert actions[-1] == StopMedia("stream", f"{CALL}-stream", "hangup-caller")
-
-
-# ---- the executor's failures ----------------------------------------------------------------------
-def test_the_caller_gone_before_the_call_started() -> None:
-    flow, actions = run(Flow(), Begin())
-    failure = ActionFailed(Ring(LEGS.caller), "Channel not found", not_found=True, skipped=tuple(actions[2:]))
-    flow, actions = run(flow, failure)
-    assert flow.phase is S.ENDING and flow.hangup_by == "caller" and flow.legs == frozenset()
-    assert actions == [] and flow.done
-
-
-def test_an_unexpected_failure_ends_the_call_and_leaves_the_loop() -> None:
-    flow, actions = run(talking(), ActionFailed(Unmute(LEGS.caller), "ARI unavailable", not_found=False))
-    assert flow.phase is S.ENDING and flow.aborted and flow.done
-    assert Hangup(LEGS.callee, causes.NORMAL_CLEARING) in actions
-
-
-def test_a_leg_gone_under_a_request_ends_the_call_normally() -> None:
-    flow, _actions = run(talking(), ActionFailed(Unmute(LEGS.caller), "Channel not found", not_found=True))
-    assert flow.phase is S.ENDING and not flow.aborted and flow.end_cause == causes.NORMAL_CLEARING
-
-
-def test_a_failure_while_ending_gives_up_waiting() -> None:
-    flow, _ = run(talking(), ev("StasisEnd", LEGS.caller))
-    flow, actions = run(flow, ActionFailed(Hangup(LEGS.callee, 16), "ARI unavailable", not_found=False))
-    assert flow.aborted and flow.done and actions == []
-
-
-# ---- adoption after a restart ------------------------------------------------------------------------------
-def journal_flow(
-    phase: CallState,
-    legs: frozenset[str] = frozenset({LEGS.caller, LEGS.callee}),
-    live: frozenset[str] = frozenset(),
-    playbacks: frozenset[str] = frozenset(),
-) -> Flow:
-    times = CallTimes(started=T0, answered=T0 + timedelta(seconds=1))
-    segments = (RecordedSegment(SEG[0], 1, T0 - timedelta(seconds=50)),)
-    return adopted(phase, times, segments, legs, live, playbacks)
-
-
-def test_adopted_call_talking_with_its_recorder_running_rolls_when_its_period_ends() -> None:
-    flow, actions = run(journal_flow(S.TALKING, live=frozenset({SEG[0]})), Resume())
-    assert flow.phase is S.TALKING and flow.segments[0].live
-    assert actions == [ScheduleRoll(10.0)]  # 50 s of its 60 s period were already recorded
-
-
-def test_adopted_call_whose_recorder_died_starts_a_new_segment() -> None:
-    _flow, actions = run(journal_flow(S.TALKING), Resume())
-    assert actions == [StartMedia("recording", SEG[1])]
-
-
-def test_adopted_stream_call_is_not_recorded_on_the_platform() -> None:
-    _flow, actions = run(journal_flow(S.TALKING), Resume(), setup=STREAMING)
-    assert not any(isinstance(a, StartMedia) and a.kind == "recording" for a in actions)
-
-
-def test_adopted_during_the_notice_whose_playback_ended_talks() -> None:
-    flow, actions = run(journal_flow(S.NOTICE), Resume())
-    assert flow.phase is S.TALKING and actions[:2] == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
-
-
-def test_adopted_during_the_notice_still_playing_waits_for_it() -> None:
-    flow, actions = run(journal_flow(S.NOTICE, playbacks=frozenset({f"{CALL}-notice-1"})), Resume())
-    assert flow.phase is S.NOTICE and actions == [StartMedia("recording", SEG[1])]
-
-
-@pytest.mark.parametrize(
-    ("phase", "legs"),
-    [(S.RINGING, frozenset({LEGS.caller, LEGS.callee})), (S.TALKING, frozenset({LEGS.caller}))],
-)
-def test_adopted_call_not_connected_or_half_gone_ends_with_a_temporary_failure(
-    phase: CallState, legs: frozenset[str]
-) -> None:
-    flow, actions = run(journal_flow(phase, legs=legs), Resume())
-    assert flow.phase is S.ENDING and flow.end_cause == causes.TEMPORARY_FAILURE
-    assert set(actions) == {Hangup(leg, causes.TEMPORARY_FAILURE) for leg in legs}
 
 
 def test_unrelated_events_change_nothing() -> None:

@@ -1,0 +1,64 @@
+"""The pure call flow after a restart (docs/architecture.md step 7): a call read back from the journal
+and found in Asterisk carries on, or ends cleanly. The shared set-up is test_call_flow_steps.py's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from callrec_ari.calls.actions import Hangup, Resume, ScheduleRoll, StartMedia, Unmute
+from callrec_ari.calls.flow import Flow, adopted
+from callrec_ari.calls.state import CallState
+from callrec_ari.model.call import CallTimes, RecordedSegment
+from callrec_ari.rules import causes
+from tests.unit.test_call_flow_steps import CALL, LEGS, SEG, STREAMING, T0, S, run
+
+
+def journal_flow(
+    phase: CallState,
+    legs: frozenset[str] = frozenset({LEGS.caller, LEGS.callee}),
+    live: frozenset[str] = frozenset(),
+    playbacks: frozenset[str] = frozenset(),
+) -> Flow:
+    times = CallTimes(started=T0, answered=T0 + timedelta(seconds=1))
+    segments = (RecordedSegment(SEG[0], 1, T0 - timedelta(seconds=50)),)
+    return adopted(phase, times, segments, legs, live, playbacks)
+
+
+def test_adopted_call_talking_with_its_recorder_running_rolls_when_its_period_ends() -> None:
+    flow, actions = run(journal_flow(S.TALKING, live=frozenset({SEG[0]})), Resume())
+    assert flow.phase is S.TALKING and flow.segments[0].live
+    assert actions == [ScheduleRoll(10.0)]  # 50 s of its 60 s period were already recorded
+
+
+def test_adopted_call_whose_recorder_died_starts_a_new_segment() -> None:
+    _flow, actions = run(journal_flow(S.TALKING), Resume())
+    assert actions == [StartMedia("recording", SEG[1])]
+
+
+def test_adopted_stream_call_is_not_recorded_on_the_platform() -> None:
+    _flow, actions = run(journal_flow(S.TALKING), Resume(), setup=STREAMING)
+    assert not any(isinstance(a, StartMedia) and a.kind == "recording" for a in actions)
+
+
+def test_adopted_during_the_notice_whose_playback_ended_talks() -> None:
+    flow, actions = run(journal_flow(S.NOTICE), Resume())
+    assert flow.phase is S.TALKING and actions[:2] == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+
+
+def test_adopted_during_the_notice_still_playing_waits_for_it() -> None:
+    flow, actions = run(journal_flow(S.NOTICE, playbacks=frozenset({f"{CALL}-notice-1"})), Resume())
+    assert flow.phase is S.NOTICE and actions == [StartMedia("recording", SEG[1])]
+
+
+@pytest.mark.parametrize(
+    ("phase", "legs"),
+    [(S.RINGING, frozenset({LEGS.caller, LEGS.callee})), (S.TALKING, frozenset({LEGS.caller}))],
+)
+def test_adopted_call_not_connected_or_half_gone_ends_with_a_temporary_failure(
+    phase: CallState, legs: frozenset[str]
+) -> None:
+    flow, actions = run(journal_flow(phase, legs=legs), Resume())
+    assert flow.phase is S.ENDING and flow.end_cause == causes.TEMPORARY_FAILURE
+    assert set(actions) == {Hangup(leg, causes.TEMPORARY_FAILURE) for leg in legs}
