@@ -80,6 +80,8 @@ class StreamReceiver(WebSocketMedia, asyncio.DatagramProtocol):
         self._by_channel: dict[str, StreamCall] = {}  # websocket: MEDIA_START channel_id -> call
         self._media: dict[str, MediaConnection] = {}  # websocket connections, by channel_id
         self._sockets: set[web.WebSocketResponse] = set()
+        self._used_credentials: dict[str, int] = {}
+        self.refused_connections = 0
         self._pending: dict[Source, deque[tuple[float, datetime, bytes]]] = {}
         self.unattributed_packets = 0
         self.invalid_packets = 0

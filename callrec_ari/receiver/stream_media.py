@@ -1,7 +1,10 @@
 """The WebSocket transport of the reference stream receiver (Asterisk's chan_websocket).
 
-One connection per call, opened by Asterisk on ``GET /media``: its first TEXT message, ``MEDIA_START``,
-names the channel (``channel_id``), which the signed ``start`` notification names too; then BINARY
+One connection per call, opened by Asterisk on ``GET /media?callrec_channel=…&callrec_signature=…``: the
+call's media credentials (rules/media_credentials.py) are checked before the upgrade, so a client
+without them gets a 401 and no WebSocket; its first TEXT message, ``MEDIA_START``, must name the
+channel the credentials were issued for (``channel_id``), which the signed ``start`` notification
+names too, with the same nonce; then BINARY
 messages carry the raw audio (µ-law, or 16-bit little-endian linear for slin16), in order, over TCP:
 no loss, no reordering, no timestamps. Audio before its ``start`` is held, as for RTP.
 :class:`WebSocketMedia` is mixed into :class:`~callrec_ari.receiver.stream.StreamReceiver`, which owns
@@ -21,6 +24,7 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from callrec_ari.receiver.stream_file import StreamCall
+from callrec_ari.rules import media_credentials
 from callrec_ari.rules.manifest import format_utc
 from callrec_ari.rules.stream import FORMATS, decode_payload
 
@@ -44,6 +48,7 @@ class MediaConnection:
     channel_id: str
     format: str  # what MEDIA_START says Asterisk sends
     control: dict[str, Any]  # the MEDIA_START message, decoded
+    nonce: str = ""  # of the credentials it connected with; the start notification must carry it
     call: StreamCall | None = None
     held: deque[tuple[float, datetime, bytes]] = field(
         default_factory=lambda: deque(maxlen=MAX_PENDING_PACKETS))
@@ -76,11 +81,35 @@ class WebSocketMedia:
     _media: dict[str, MediaConnection]  # websocket connections, by channel_id
     _by_channel: dict[str, StreamCall]  # MEDIA_START channel_id -> call (set by the start notification)
     _sockets: set[web.WebSocketResponse]
+    _secret: str
+    _used_credentials: dict[str, int]  # signature -> expiry: each credential opens one connection
     unattributed_packets: int
+    refused_connections: int
+
+    def _check_credentials(self, request: web.Request) -> media_credentials.MediaCredentials:
+        now = time.time()
+        creds = media_credentials.verify(self._secret, request.query, now)
+        for signature, expires in list(self._used_credentials.items()):
+            if expires < now:
+                del self._used_credentials[signature]
+        if creds.signature in self._used_credentials:
+            raise media_credentials.InvalidMediaCredentials(
+                "media-credentials-used", "these credentials already opened a connection")
+        self._used_credentials[creds.signature] = creds.expires
+        return creds
 
     async def media(self, request: web.Request) -> web.StreamResponse:
         """One stream from Asterisk: MEDIA_START, then binary audio until Asterisk closes it (hangup).
-        Nothing needs answering; the reference receiver sends nothing."""
+        Nothing needs answering; the reference receiver sends nothing. Without valid credentials in
+        the URL: 401 before the upgrade (nothing held, no connection counted)."""
+        try:
+            creds = self._check_credentials(request)
+        except media_credentials.InvalidMediaCredentials as exc:
+            self.refused_connections += 1
+            log.warning("stream WebSocket from %s refused before the upgrade [%s]: %s", request.remote,
+                        exc.error_id, exc)
+            return web.json_response({"status": "rejected", "error_id": exc.error_id, "message": str(exc)},
+                                     status=401)
         ws = web.WebSocketResponse(protocols=("media",), max_msg_size=MAX_MEDIA_MESSAGE, autoping=True)
         await ws.prepare(request)
         conn: MediaConnection | None = None
@@ -98,9 +127,9 @@ class WebSocketMedia:
                 elif msg.type == WSMsgType.TEXT:
                     control = parse_control(msg.data[:MAX_CONTROL_MESSAGE])
                     if control.get("event") == "MEDIA_START" and conn is None:
-                        conn = self._media_start(control, request.remote)
+                        conn = self._media_start(control, request.remote, creds)
                         if conn is None:
-                            await ws.close(code=1008, message=b"channel_id missing or in use")
+                            await ws.close(code=1008, message=b"channel_id not the credentials' or in use")
                             break
                     else:
                         log.info("stream WebSocket %s: %s", conn.channel_id if conn else "?",
@@ -114,13 +143,16 @@ class WebSocketMedia:
                 self._media_closed(conn)
         return ws
 
-    def _media_start(self, control: dict[str, Any], remote: str | None) -> MediaConnection | None:
+    def _media_start(self, control: dict[str, Any], remote: str | None,
+                     creds: media_credentials.MediaCredentials) -> MediaConnection | None:
         channel_id = control.get("channel_id")
-        if not isinstance(channel_id, str) or not channel_id or channel_id in self._media \
+        if not isinstance(channel_id, str) or channel_id != creds.channel_id or channel_id in self._media \
                 or len(self._media) >= MAX_MEDIA_CONNECTIONS:
-            log.warning("stream WebSocket from %s refused: MEDIA_START %r", remote, control)
+            self.refused_connections += 1
+            log.warning("stream WebSocket from %s refused: MEDIA_START %r (credentials of channel %s)",
+                        remote, control, creds.channel_id)
             return None
-        conn = MediaConnection(channel_id, str(control.get("format", "")), control)
+        conn = MediaConnection(channel_id, str(control.get("format", "")), control, nonce=creds.nonce)
         self._media[channel_id] = conn
         call = self._by_channel.get(channel_id)
         log.info("stream WebSocket from %s: channel %s, format %s, %s", remote, channel_id, conn.format,
@@ -129,7 +161,12 @@ class WebSocketMedia:
             self._attach(conn, call)
         return conn
 
-    def _attach(self, conn: MediaConnection, call: StreamCall) -> None:
+    def _attach(self, conn: MediaConnection, call: StreamCall) -> bool:
+        if conn.nonce != call.metadata.media_nonce:
+            # Valid credentials of another stream of the same channel id: not this call's audio.
+            log.error("call %s: the WebSocket of channel %s connected with another nonce than the start "
+                      "notification's: not attached", call.metadata.call_id, conn.channel_id)
+            return False
         conn.call = call
         if conn.format != call.metadata.format:
             log.error("call %s: Asterisk sends %s, the metadata says %s: audio not written",
@@ -137,6 +174,7 @@ class WebSocketMedia:
         held, conn.held = list(conn.held), deque(maxlen=MAX_PENDING_PACKETS)
         for mono, wall, data in held:
             self._media_message(conn, data, mono, wall)
+        return True
 
     def _media_message(self, conn: MediaConnection, data: bytes, mono: float, wall: datetime) -> None:
         call = conn.call

@@ -45,6 +45,9 @@ class StreamMetadata:
     transport: str = "rtp"  # "rtp" | "websocket"
     channel_id: str = ""  # websocket: the channel_id of the connection's MEDIA_START
     websocket_connection: str = ""  # websocket: Asterisk's websocket_client.conf entry, for your logs
+    # websocket: the nonce of the connection's credentials (rules/media_credentials.py); it ties the
+    # WebSocket Asterisk opened to this signed notification.
+    media_nonce: str = ""
     # What the parties heard before the stream started: each sound of the notice and tone (R2.1).
     notices: tuple[dict[str, Any], ...] = ()
 
@@ -56,6 +59,8 @@ class StreamMetadata:
             "transport": self.transport, "notices": [dict(n) for n in self.notices]}
         if self.transport == "websocket":
             doc.update(channel_id=self.channel_id, websocket_connection=self.websocket_connection)
+            if self.media_nonce:
+                doc["media_nonce"] = self.media_nonce
         else:
             doc.update(rtp_source=self.rtp_source, rtp_destination=self.rtp_destination)
         return doc
@@ -83,7 +88,8 @@ def split_host_port(value: str, field: str, *, numeric: bool = False) -> tuple[s
 
 def build_metadata(*, call_id: str, line: str, caller: str, callee: str, direction: str,
                    started_at: datetime, settings: StreamSettings, rtp_source: str = "",
-                   channel_id: str = "", notices: tuple[NoticeEntry, ...] = ()) -> StreamMetadata:
+                   channel_id: str = "", notices: tuple[NoticeEntry, ...] = (),
+                   media_nonce: str = "") -> StreamMetadata:
     """The metadata of one call's stream, from the call and the connection's settings: ``rtp_source``
     for the RTP transport, ``channel_id`` for the WebSocket one. Validated: a bad field raises
     :class:`InvalidStreamMetadata` here, on the platform, not at the customer."""
@@ -95,6 +101,7 @@ def build_metadata(*, call_id: str, line: str, caller: str, callee: str, directi
                           rtp_destination="" if websocket else settings.external_host,
                           transport=settings.transport, channel_id=channel_id if websocket else "",
                           websocket_connection=settings.websocket_connection if websocket else "",
+                          media_nonce=media_nonce if websocket else "",
                           notices=tuple(n.to_json() for n in notices))
     return parse_metadata(meta.to_json())
 
@@ -177,9 +184,13 @@ def parse_metadata(data: object) -> StreamMetadata:
         channel_id = _text(data, "channel_id")
         if len(channel_id) > MAX_CALL_ID or not channel_id.isprintable() or " " in channel_id:
             raise InvalidStreamMetadata(f"channel_id: printable without spaces, at most {MAX_CALL_ID}")
+        nonce = data.get("media_nonce", "")
+        if not isinstance(nonce, str) or len(nonce) > 64 or not nonce.isascii() or not nonce.isprintable():
+            raise InvalidStreamMetadata("media_nonce: a short printable ASCII string")
         return StreamMetadata(**common, rtp_source="", rtp_destination="", transport="websocket",
                               channel_id=channel_id,
-                              websocket_connection=_text(data, "websocket_connection", allow_empty=True))
+                              websocket_connection=_text(data, "websocket_connection", allow_empty=True),
+                              media_nonce=nonce)
     if transport != "rtp":
         raise InvalidStreamMetadata(f"transport: expected 'rtp' or 'websocket', got {transport!r}")
     source_host, source_port = split_host_port(_text(data, "rtp_source"), "rtp_source", numeric=True)

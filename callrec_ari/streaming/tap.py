@@ -30,6 +30,7 @@ from callrec_ari.ari.errors import AriConflict, AriError, AriNotFound, AriUnproc
 from callrec_ari.ari.events import Channel
 from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.observability.metrics import STREAM_LOSSES
+from callrec_ari.rules import media_credentials
 from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.streaming.metadata import StreamMetadata, build_metadata
 from callrec_ari.streaming.notify import UNREACHABLE, StreamNotifier
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 
 READY_POLL_SECONDS = 0.01
 # chan_websocket options appended to the dial string (ARI ``transport_data``): JSON control messages,
-# so that MEDIA_START carries the channel variables (our call metadata) and parses unambiguously.
+# so that MEDIA_START carries the channel variables (our call metadata) and parses unambiguously;
+# then ``v(…)``, the call's media credentials as URI parameters (rules/media_credentials.py).
 WEBSOCKET_TRANSPORT_DATA = "f(json)"
 
 
@@ -57,6 +59,7 @@ class StreamTap:
         self.notices: tuple[NoticeEntry, ...] = ()  # what the parties heard before the stream
         self._notifier: StreamNotifier | None = None
         self._heartbeats: asyncio.Task[None] | None = None
+        self._credentials: media_credentials.MediaCredentials | None = None
 
     def _metadata(self, started_at: datetime, rtp_source: str = "") -> StreamMetadata:
         return build_metadata(
@@ -66,6 +69,7 @@ class StreamTap:
             caller="" if self.plan.caller_withheld else self.plan.caller_number,
             callee=self.plan.callee_number, direction=self.plan.direction, started_at=started_at,
             rtp_source=rtp_source, channel_id=self.channel_id, settings=self.settings,
+            media_nonce=self._credentials.nonce if self._credentials is not None else "",
         )
 
     @property
@@ -81,6 +85,8 @@ class StreamTap:
         self.started_at = started_at
         self.notices = notices
         if self.settings.transport == "websocket":
+            # Per-call credentials in the URL Asterisk connects to; their nonce is in the signed start.
+            self._credentials = media_credentials.issue(self.settings.secret, self.channel_id, time.time())
             meta = self._metadata(started_at)
             if not await self._begin_websocket():
                 return False
@@ -126,11 +132,13 @@ class StreamTap:
         await self.ari.add_to_bridge(self.bridge_id, (self.channel_id,))
 
     async def _begin_websocket(self) -> bool:
+        assert self._credentials is not None
         try:
             await self._external_media({
                 "external_host": self.settings.websocket_connection, "encapsulation": "none",
                 "transport": "websocket", "connection_type": "client",
-                "transport_data": WEBSOCKET_TRANSPORT_DATA, "direction": "in"})
+                "transport_data": WEBSOCKET_TRANSPORT_DATA + self._credentials.dial_option(),
+                "direction": "in"})
         except AriError as exc:
             # 400 "external_host must be a valid websocket_client connection id": not configured.
             return self._failed("stream-channel-failed", str(exc))

@@ -144,3 +144,21 @@ def new_sender(rig: Rig, senders: list[RtpSender]) -> Any:
         senders.append(s)
         return s
     return make
+
+
+@pytest.fixture
+async def asterisk(rig: Rig) -> AsyncIterator[Any]:
+    """``asterisk(channel_id, fmt="ulaw", json_format=True, credentials=…)``: Asterisk's side of one
+    WebSocket stream (tests/streaming/websocket_fakes.py), with the channel's credentials by default."""
+    from tests.streaming.websocket_fakes import FakeAsterisk, fake_asterisk
+
+    made: list[FakeAsterisk] = []
+
+    def make(channel_id: str, fmt: str = "ulaw", json_format: bool = True, **kwargs: Any) -> FakeAsterisk:
+        a = fake_asterisk(rig.http_port, channel_id, fmt=fmt, json_format=json_format, **kwargs)
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        await a.hangup()

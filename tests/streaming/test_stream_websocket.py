@@ -1,114 +1,35 @@
-"""The WebSocket transport (Asterisk 22.6+ chan_websocket) end to end over loopback, without Asterisk.
-
-The tests play Asterisk's part as its source does it (channels/chan_websocket.c, 22.10): for each
-call it connects to the websocket_client.conf URI (subprotocol ``media`` when configured), sends one
-TEXT message ``MEDIA_START`` (JSON with ``f(json)``, which the platform asks for; plain text otherwise)
-naming the channel id and format, then one BINARY message per 20 ms frame of raw audio in the
-channel's format (µ-law: 160 bytes; slin16: 640 bytes, host order = little-endian), and closes the
-connection when the channel hangs up. It expects no answer.
-"""
+"""The WebSocket transport (Asterisk 22.6+ chan_websocket) end to end over loopback, without Asterisk:
+the reference receiver's ``/media`` fed by Asterisk's side as tests/streaming/websocket_fakes.py plays it.
+The credentials that keep outsiders off ``/media``: test_stream_websocket_auth.py; the platform's tap:
+test_stream_websocket_tap.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime
+import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
-from callrec_ari.ari.errors import AriConflict, AriNotFound
-from callrec_ari.ari.events import Channel
-from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.receiver.app import StreamOptions, serve
-from callrec_ari.receiver.stream import MEDIA_PATH, parse_control
-from callrec_ari.rules.stream import ulaw_encode
-from callrec_ari.streaming.metadata import StreamMetadata, build_metadata, parse_metadata
+from callrec_ari.receiver.stream import parse_control
+from callrec_ari.rules import media_credentials
+from callrec_ari.streaming.metadata import build_metadata
 from callrec_ari.streaming.notify import StreamNotifier
-from callrec_ari.streaming.settings import StreamConfigError, StreamSettings, load_stream_settings
-from callrec_ari.streaming.tap import StreamTap
+from callrec_ari.streaming.settings import StreamSettings
 from tests.streaming.conftest import SECRET, STARTED, Rig, sine
-from tests.support.audio import Audio
-
-FRAME = {"ulaw": 160, "slin16": 640}  # bytes per 20 ms, chan_websocket's optimal_frame_size
-
-
-def frames(pcm16le: bytes, fmt: str) -> list[bytes]:
-    """The binary messages Asterisk sends for this audio: one 20 ms frame each."""
-    wire = ulaw_encode(pcm16le) if fmt == "ulaw" else pcm16le
-    size = FRAME[fmt]
-    return [wire[i: i + size] for i in range(0, len(wire), size)]
-
-
-def media_start(channel_id: str, fmt: str = "ulaw", *, json_format: bool = True) -> str:
-    if json_format:
-        return json.dumps({"event": "MEDIA_START", "connection_id": "callrec",
-                           "channel": "WebSocket/callrec/0x7f3a2c001234", "channel_id": channel_id,
-                           "format": fmt, "optimal_frame_size": FRAME[fmt], "ptime": 20,
-                           "channel_variables": {"CALLREC_CALL_ID": channel_id.removesuffix("-stream"),
-                                                 "MEDIA_WEBSOCKET_CONNECTION_ID": "callrec"}},
-                          separators=(",", ":"))
-    return (f"MEDIA_START connection_id:callrec channel:WebSocket/callrec/0x7f3a2c001234 "
-            f"channel_id:{channel_id} format:{fmt} optimal_frame_size:{FRAME[fmt]} ptime:20")
-
-
-@dataclass
-class FakeAsterisk:
-    """chan_websocket's client side of one stream channel."""
-
-    url: str
-    channel_id: str
-    fmt: str = "ulaw"
-    json_format: bool = True
-    session: aiohttp.ClientSession = field(default_factory=aiohttp.ClientSession)
-    ws: aiohttp.ClientWebSocketResponse | None = None
-
-    async def connect(self) -> None:
-        self.ws = await self.session.ws_connect(self.url, protocols=("media",))
-        await self.ws.send_str(media_start(self.channel_id, self.fmt, json_format=self.json_format))
-
-    async def send(self, messages: list[bytes]) -> None:
-        assert self.ws is not None
-        for m in messages:
-            await self.ws.send_bytes(m)
-
-    async def hangup(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        await self.session.close()
-
-
-def ws_settings(rig: Rig, **changes: Any) -> StreamSettings:
-    return rig.settings(transport="websocket", websocket_connection="callrec", **changes)
-
-
-def ws_metadata(rig: Rig, call_id: str, fmt: str = "ulaw") -> StreamMetadata:
-    return build_metadata(call_id=call_id, line="09000001001", caller="09000001001", callee="0312345678",
-                          direction="outgoing", started_at=STARTED, channel_id=f"{call_id}-stream",
-                          settings=ws_settings(rig, format=fmt))
-
-
-@pytest.fixture
-async def asterisk(rig: Rig) -> AsyncIterator[Any]:
-    made: list[FakeAsterisk] = []
-
-    def make(channel_id: str, fmt: str = "ulaw", json_format: bool = True) -> FakeAsterisk:
-        a = FakeAsterisk(f"http://127.0.0.1:{rig.http_port}{MEDIA_PATH}", channel_id, fmt, json_format)
-        made.append(a)
-        return a
-
-    yield make
-    for a in made:
-        await a.hangup()
-
-
-def read(path: Path) -> tuple[Audio, dict[str, Any]]:
-    return Audio.from_wav_bytes(path.read_bytes()), json.loads(path.with_suffix(".json").read_text())
+from tests.streaming.websocket_fakes import (
+    fake_asterisk,
+    frames,
+    media_start,
+    nonce_for,
+    read,
+    ws_metadata,
+    ws_settings,
+)
 
 
 async def test_ulaw_over_websocket_is_written_whole_with_its_metadata(rig: Rig, asterisk: Any) -> None:
@@ -196,8 +117,10 @@ async def test_a_stream_never_announced_is_dropped(rig: Rig, asterisk: Any) -> N
     rig.streams.sweep(now=float("inf"))  # held messages expire
     assert not list(rig.directory.iterdir()) and not rig.streams.calls
     assert rig.streams.unattributed_packets == 10
-    # a second connection claiming a channel already connected is refused
-    again = asterisk("forged-stream")
+    # a second connection claiming a channel already connected is refused (valid credentials of its
+    # own: the outsider case is in test_stream_websocket_auth.py)
+    own = media_credentials.issue(SECRET, "forged-stream", time.time(), nonce="another")
+    again = asterisk("forged-stream", credentials=own)
     await again.connect()
     assert again.ws is not None
     msg = await again.ws.receive(timeout=2)
@@ -214,8 +137,9 @@ async def test_receiver_without_udp_serves_the_websocket_transport(tmp_path: Pat
     settings = StreamSettings(control_url=f"http://127.0.0.1:{http_port}/streams", secret=SECRET,
                               transport="websocket")
     meta = build_metadata(call_id="c-ws-only", line="1", caller="2", callee="3", direction="outgoing",
-                          started_at=STARTED, channel_id="c-ws-only-stream", settings=settings)
-    ast = FakeAsterisk(f"http://127.0.0.1:{http_port}{MEDIA_PATH}", meta.channel_id)
+                          started_at=STARTED, channel_id="c-ws-only-stream", settings=settings,
+                          media_nonce=nonce_for("c-ws-only-stream"))
+    ast = fake_asterisk(http_port, meta.channel_id)
     try:
         async with StreamNotifier(settings) as notifier:
             for _ in range(50):
@@ -241,117 +165,6 @@ def test_control_messages_parse_in_both_formats() -> None:
         assert (c["event"], c["channel_id"], c["format"]) == ("MEDIA_START", "c-1-stream", "ulaw")
     assert parse_control("MEDIA_XOFF") == {"event": "MEDIA_XOFF"}
     assert parse_control("{not json")["event"] == ""
-
-
-# -- settings and metadata -------------------------------------------------------------------------
-def test_websocket_settings_and_metadata_shape() -> None:
-    s = load_stream_settings(env={"CALLREC_STREAM_TRANSPORT": "websocket", "CALLREC_STREAM_SECRET": "x",
-                                  "CALLREC_STREAM_WEBSOCKET_CONNECTION": "customer-acme"})
-    assert (s.transport, s.websocket_connection) == ("websocket", "customer-acme")
-    assert load_stream_settings(env={"CALLREC_STREAM_SECRET": "x"}).transport == "rtp"
-    for bad in ({"transport": "sctp"}, {"transport": "websocket", "websocket_connection": "a b"},
-                {"transport": "websocket", "websocket_connection": ""}):
-        with pytest.raises(StreamConfigError):
-            load_stream_settings(env={"CALLREC_STREAM_SECRET": "x"}, **bad)
-    meta = build_metadata(call_id="c", line="1", caller="", callee="3", direction="incoming",
-                          started_at=STARTED, channel_id="c-stream", settings=s)
-    assert meta.to_json() == {
-        "version": 1, "call_id": "c", "line": "1", "caller": "", "callee": "3", "direction": "incoming",
-        "started_at": "2025-03-01T12:00:00.000000Z", "format": "ulaw", "sample_rate": 8000,
-        "payload_type": 0, "transport": "websocket", "channel_id": "c-stream",
-        "websocket_connection": "customer-acme", "notices": []}
-    assert parse_metadata(meta.to_json()) == meta
-    with pytest.raises(ValueError, match="channel_id"):
-        parse_metadata({**meta.to_json(), "channel_id": "a b"})
-    with pytest.raises(ValueError, match="transport"):
-        parse_metadata({**meta.to_json(), "transport": "carrier-pigeon"})
-
-
-# -- the platform side: StreamTap against a fake ARI ------------------------------------------------
-class FakeAri:
-    """Answers like Asterisk 22.10: the WebSocket channel joins our app only once connected."""
-
-    class settings:  # mimics AriClient.settings
-        app = "callrec"
-
-    def __init__(self, not_in_stasis_for: int = 3, gone: bool = False) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.not_in_stasis_for = not_in_stasis_for
-        self.gone = gone
-
-    async def request(self, method: str, path: str, params: Any = None, json: Any = None) -> Any:
-        self.calls.append(("request", (method, path, params, json)))
-        return {"id": params["channelId"], "channelvars": {"MEDIA_WEBSOCKET_CONNECTION_ID": "callrec",
-                                                           "UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1",
-                                                           "UNICASTRTP_LOCAL_PORT": "10000"}}
-
-    async def external_media(self, channel_id: str, fmt: str, params: Any,
-                             variables: Any = None) -> Channel:
-        """AriClient.external_media, recorded as the request it sends."""
-        query = {"channelId": channel_id, "app": self.settings.app, "format": fmt, **params}
-        body = {"variables": variables} if variables else None
-        return Channel.from_json(await self.request("POST", "/channels/externalMedia", query, body))
-
-    async def mute(self, channel_id: str, direction: str = "in") -> None:
-        self.calls.append(("mute", channel_id))
-        if self.gone:
-            raise AriNotFound("POST", f"/channels/{channel_id}/mute", 404, "Channel not found")
-        if self.not_in_stasis_for > 0:
-            self.not_in_stasis_for -= 1
-            raise AriConflict("POST", f"/channels/{channel_id}/mute", 409,
-                              "Channel not in Stasis application")
-
-    async def add_to_bridge(self, bridge_id: str, channel_ids: Any) -> None:
-        self.calls.append(("add", tuple(channel_ids)))
-
-    async def hangup(self, channel_id: str, cause: int | None = None) -> None:
-        self.calls.append(("hangup", channel_id))
-
-
-PLAN = CallPlan(call_id="1700000000.9", direction="outgoing", caller_number="09000001001",
-                callee_number="0312345678", line="1001", callee_endpoint="PJSIP/0312345678@carrier",
-                record=True, reason="recorded",
-                recipients=(Recipient("09000001001", delivery="stream"),))
-
-
-async def test_tap_creates_a_websocket_channel_and_joins_once_connected(rig: Rig) -> None:
-    ari = FakeAri(not_in_stasis_for=3)
-    tap = StreamTap(ari, ws_settings(rig), PLAN, "bridge-1")  # type: ignore[arg-type]
-    assert await tap.begin(datetime.now(STARTED.tzinfo))
-    await tap.finish("hangup-caller")
-    _, (method, path, params, body) = ari.calls[0]
-    assert (method, path) == ("POST", "/channels/externalMedia")
-    assert params == {"channelId": "1700000000.9-stream", "app": "callrec", "format": "ulaw",
-                      "external_host": "callrec", "encapsulation": "none", "transport": "websocket",
-                      "connection_type": "client", "transport_data": "f(json)", "direction": "in"}
-    assert body == {"variables": {"CALLREC_CALL_ID": "1700000000.9"}}
-    assert [c[0] for c in ari.calls[1:]] == ["mute"] * 4 + ["add"]
-    assert ari.calls[-1] == ("add", ("1700000000.9-stream",))
-    # the receiver was told which channel carries the call
-    assert "1700000000.9" not in rig.streams.calls and "1700000000.9" in rig.streams.finished
-    assert rig.streams.finished["1700000000.9"]["metadata"]["channel_id"] == "1700000000.9-stream"
-
-
-async def test_tap_waits_for_the_rtp_channel_too(rig: Rig) -> None:
-    # externalMedia answers before its dial thread ran: even UnicastRTP may not be in Stasis yet (409)
-    ari = FakeAri(not_in_stasis_for=2)
-    tap = StreamTap(ari, rig.settings(), PLAN, "bridge-1")  # type: ignore[arg-type]
-    assert await tap.begin(datetime.now(STARTED.tzinfo))
-    await tap.finish("hangup-caller")
-    assert ari.calls[0][1][2]["transport"] == "udp" and ari.calls[0][1][3] is None
-    assert [c[0] for c in ari.calls[1:]] == ["mute"] * 3 + ["add"]
-    assert rig.streams.finished["1700000000.9"]["metadata"]["rtp_source"] == "127.0.0.1:10000"
-
-
-@pytest.mark.parametrize("case", ["connect-failed", "never-ready"])
-async def test_tap_gives_up_without_disturbing_the_call(rig: Rig, case: str) -> None:
-    ari = FakeAri(not_in_stasis_for=10_000, gone=case == "connect-failed")
-    tap = StreamTap(ari, ws_settings(rig, websocket_ready_seconds=0.1), PLAN, "b")  # type: ignore[arg-type]
-    assert not await tap.begin(datetime.now(STARTED.tzinfo))
-    await tap.finish("hangup-caller")  # harmless when nothing started
-    assert not any(c[0] == "add" for c in ari.calls)
-    assert (("hangup", "1700000000.9-stream") in ari.calls) == (case == "never-ready")
-    assert not rig.streams.calls and not list(rig.directory.glob("*.wav"))
 
 
 async def test_quick_hangup_sequence(rig: Rig, asterisk: Any) -> None:
@@ -381,8 +194,9 @@ async def test_stopping_the_receiver_closes_asterisks_sockets_at_once(tmp_path: 
     settings = StreamSettings(control_url=f"http://127.0.0.1:{http_port}/streams", secret=SECRET,
                               transport="websocket")
     meta = build_metadata(call_id="c-ws-kill", line="1", caller="2", callee="3", direction="outgoing",
-                          started_at=STARTED, channel_id="c-ws-kill-stream", settings=settings)
-    ast = FakeAsterisk(f"http://127.0.0.1:{http_port}{MEDIA_PATH}", meta.channel_id)
+                          started_at=STARTED, channel_id="c-ws-kill-stream", settings=settings,
+                          media_nonce=nonce_for("c-ws-kill-stream"))
+    ast = fake_asterisk(http_port, meta.channel_id)
     try:
         async with StreamNotifier(settings) as notifier:
             for _ in range(50):
