@@ -34,6 +34,7 @@ class LineConfig:
     delivery: str = "file"  # R1.5: "file" (recorded, zipped, pushed) or "stream" (real time, nothing kept)
     stream_endpoint: str = ""  # stream: the connection, rtp://… or websocket:… (docs/stream-protocol.md)
     stream_secret: str = ""  # stream: that connection's HMAC secret
+    stream_legacy_signature: bool = True  # stream: also sign with X-Callrec-Signature
     withhold_caller_id: bool = False  # the line withholds its number by default (186 shows it per call)
     contract: str = ""  # the contract's id (database lines); "" for lines of this file (single tenant)
     file_connection: int = 0  # file: the contract's file connection id (database lines; 0: none)

@@ -157,4 +157,5 @@ def _recipient(line: LineConfig) -> Recipient:
         line=line.number, delivery="stream" if line.delivery == "stream" else "file",
         contract=line.contract, connection_id=line.file_connection or None,
         stream_endpoint=line.stream_endpoint, stream_secret=line.stream_secret,
+        stream_legacy_signature=line.stream_legacy_signature,
     )

@@ -23,12 +23,13 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 
 
-async def _run(directory: Path, secret: str, host: str, port: int, stream: StreamOptions | None) -> None:
+async def _run(directory: Path, secret: str, host: str, port: int, stream: StreamOptions | None,
+               accept_legacy: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(directory, secret, host, port, stop, stream)
+    await serve(directory, secret, host, port, stop, stream, accept_legacy=accept_legacy)
 
 
 def receiver(args: argparse.Namespace) -> int:
@@ -54,7 +55,7 @@ def receiver(args: argparse.Namespace) -> int:
     stream = None
     if args.stream_port is not None or args.stream_websocket:
         stream = StreamOptions(args.stream_port, args.stream_host or "", args.stream_idle_timeout)
-    asyncio.run(_run(Path(args.dir), secret, args.host, args.port, stream))
+    asyncio.run(_run(Path(args.dir), secret, args.host, args.port, stream, args.accept_legacy_signature))
     return EXIT_OK
 
 
@@ -76,4 +77,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--stream-idle-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="finalize a stream after this long without packets or notifications "
                              "(default 10)")
+    parser.add_argument("--accept-legacy-signature", action="store_true",
+                        help="also take requests signed only with X-Callrec-Signature (no timestamp, so "
+                             "replayable); by default the Standard Webhooks headers are required")
     parser.set_defaults(handler=receiver)

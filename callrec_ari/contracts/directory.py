@@ -37,6 +37,7 @@ def to_line_config(line: Line, contract: Contract) -> LineConfig:
         delivery="stream" if stream is not None else "file",
         stream_endpoint=stream.endpoint if stream is not None else "",
         stream_secret=stream.secret if stream is not None else "",
+        stream_legacy_signature=stream.legacy_signature if stream is not None else True,
         # Each copy goes to its own contract's equipment, never to a configured default (R1.5).
         contract=str(contract.id),
         file_connection=file.id if file is not None else 0,

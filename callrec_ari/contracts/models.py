@@ -76,6 +76,9 @@ class Connection(Base):
     endpoint: Mapped[str] = mapped_column(Text)  # where the customer equipment listens (URL)
     # Shared signing secret: the platform must read it to sign, so it is stored as given.
     secret: Mapped[str] = mapped_column(String(200))
+    # Also sign with the legacy X-Callrec-Signature, beside Standard Webhooks (docs/delivery-protocol.md):
+    # on for the receivers that have not moved yet; the customer turns it off once theirs has.
+    legacy_signature: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 

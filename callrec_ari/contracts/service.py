@@ -184,7 +184,7 @@ def enrolled_connection(session: Session, connection_id: int) -> Connection:
 
 
 def edit_connection(session: Session, connection_id: int, endpoint: str | None = None,
-                    secret: str | None = None) -> Connection:
+                    secret: str | None = None, legacy_signature: bool | None = None) -> Connection:
     """Change an enrolled connection in place (same id, type and enrollment date): the deliveries
     queued for it use the new endpoint and secret from their next attempt (delivery/routing.py).
     ``None`` keeps a value; a removed connection is refused (NotFound)."""
@@ -193,6 +193,8 @@ def edit_connection(session: Session, connection_id: int, endpoint: str | None =
     new_secret = conn.secret if secret is None else secret
     _check_connection(conn.type, new_endpoint, new_secret)
     conn.endpoint, conn.secret = new_endpoint, new_secret
+    if legacy_signature is not None:
+        conn.legacy_signature = legacy_signature
     session.flush()
     return conn
 

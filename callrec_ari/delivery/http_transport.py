@@ -1,10 +1,13 @@
-"""HTTP(S) POST of the ZIP, streamed from disk, signed with the connection's secret."""
+"""HTTP(S) POST of the ZIP, streamed from disk, signed with the connection's secret: Standard Webhooks
+headers always, the legacy ``X-Callrec-Signature`` too unless the connection turned it off
+(rules/signing.py, docs/delivery-protocol.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +22,45 @@ from callrec_ari.rules.signing import (
     HEADER_SIGNATURE,
     format_signature,
     new_mac,
+    webhook_digest,
+    webhook_headers,
+    webhook_mac,
 )
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1 << 20
 
 
-def sign_file(path: Path, secret: str) -> str:
-    """The signature header value for a file, read in chunks (flat memory)."""
-    mac = new_mac(secret)
+def sign_upload(path: Path, secret: str, msg_id: str, timestamp: int, sha256: str,
+                legacy: bool) -> dict[str, str]:
+    """The signature headers of an upload, the file read once in chunks (flat memory).
+
+    ``webhook-signature`` carries two ``v1`` signatures: over the body, as the specification says,
+    and over the body's SHA-256 in hex (``X-Callrec-Content-SHA256``), for the Standard Webhooks
+    libraries that take the payload as text (a ZIP is not): verify that header's value with the
+    library, then check that the body's SHA-256 is that value."""
+    body_mac = webhook_mac(secret, msg_id, timestamp)
+    legacy_mac = new_mac(secret) if legacy else None
     with path.open("rb") as fh:
         while chunk := fh.read(READ_CHUNK):
-            mac.update(chunk)
-    return format_signature(mac.hexdigest())
+            body_mac.update(chunk)
+            if legacy_mac is not None:
+                legacy_mac.update(chunk)
+    headers = webhook_headers(msg_id, timestamp, body_mac.digest(),
+                              webhook_digest(secret, msg_id, timestamp, sha256.encode()))
+    if legacy_mac is not None:
+        headers[HEADER_SIGNATURE] = format_signature(legacy_mac.hexdigest())
+    return headers
 
 
 class HttpTransport:
     name = "http"
 
     def __init__(self, url: str, secret: str, connect_timeout: float = 10.0,
-                 read_timeout: float = 300.0) -> None:
+                 read_timeout: float = 300.0, legacy_signature: bool = True) -> None:
         self._url = url
         self._secret = secret
+        self._legacy = legacy_signature
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
                                               sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -52,12 +72,14 @@ class HttpTransport:
 
     async def send(self, upload: Upload) -> Receipt:
         try:
-            signature = await asyncio.to_thread(sign_file, upload.path, self._secret)
+            # webhook-id: the idempotency key, the same at every attempt; the timestamp is this one's.
+            signatures = await asyncio.to_thread(sign_upload, upload.path, self._secret, upload.key,
+                                                 int(time.time()), upload.sha256, self._legacy)
         except FileNotFoundError as exc:
             raise DeliveryFailure.from_kind(FailureKind.LOCAL_FILE, f"ZIP missing: {exc}") from exc
         headers = {
             "Content-Type": "application/zip",
-            HEADER_SIGNATURE: signature,
+            **signatures,
             HEADER_KEY: upload.key,
             HEADER_CALL_ID: upload.call_id,
             HEADER_SHA256: upload.sha256,

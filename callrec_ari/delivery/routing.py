@@ -51,16 +51,19 @@ class Route:
     sftp_key: str = ""
     sftp_known_hosts: str = ""
     sftp_path: str = "."
+    legacy_signature: bool = True  # http: also send X-Callrec-Signature (docs/delivery-protocol.md)
 
 
 def route_from_settings(conn: ConnectionSettings) -> Route:
     """The single-tenant ``[delivery.connection]``."""
     return Route(name=conn.name, type=conn.type, url=conn.url, secret=conn.secret, sftp_host=conn.sftp_host,
                  sftp_port=conn.sftp_port, sftp_user=conn.sftp_user, sftp_key=conn.sftp_key,
-                 sftp_known_hosts=conn.sftp_known_hosts, sftp_path=conn.sftp_path)
+                 sftp_known_hosts=conn.sftp_known_hosts, sftp_path=conn.sftp_path,
+                 legacy_signature=conn.legacy_signature)
 
 
-def route_for_endpoint(name: str, endpoint: str, secret: str, settings: DeliverySettings) -> Route:
+def route_for_endpoint(name: str, endpoint: str, secret: str, settings: DeliverySettings,
+                       legacy_signature: bool = True) -> Route:
     """A contract's file connection endpoint; RouteError when the platform cannot deliver to it."""
     parts = urlsplit(endpoint.strip())
     try:
@@ -70,7 +73,8 @@ def route_for_endpoint(name: str, endpoint: str, secret: str, settings: Delivery
     if parts.scheme in ("http", "https") and parts.netloc:
         if not secret:
             raise RouteError(f"{name}: an http(s) connection needs a secret")
-        return Route(name=name, type="http", url=endpoint.strip(), secret=secret)
+        return Route(name=name, type="http", url=endpoint.strip(), secret=secret,
+                     legacy_signature=legacy_signature)
     if parts.scheme == "sftp" and parts.hostname and parts.username:
         key = settings.sftp_key or settings.connection.sftp_key
         if not key:
@@ -100,7 +104,7 @@ def route_for_connection(session: Session, job_contract: str | None, connection_
     if conn.removed_at is not None:
         raise DeliveryFailure(Outcome.TRANSIENT, REMOVED, f"{name} was removed by the customer")
     try:
-        return route_for_endpoint(name, conn.endpoint, conn.secret, settings)
+        return route_for_endpoint(name, conn.endpoint, conn.secret, settings, conn.legacy_signature)
     except RouteError as exc:
         raise DeliveryFailure(Outcome.TRANSIENT, UNUSABLE, str(exc)) from exc
 
@@ -113,7 +117,8 @@ def make_route_transport(route: Route, settings: DeliverySettings) -> Transport:
 
         return SftpTransport(route.sftp_host, route.sftp_port, route.sftp_user, route.sftp_key,
                              route.sftp_path, route.sftp_known_hosts, settings.connect_timeout)
-    return HttpTransport(route.url, route.secret, settings.connect_timeout, settings.read_timeout)
+    return HttpTransport(route.url, route.secret, settings.connect_timeout, settings.read_timeout,
+                         legacy_signature=route.legacy_signature)
 
 
 class Transports:

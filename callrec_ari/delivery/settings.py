@@ -36,6 +36,7 @@ class ConnectionSettings:
     sftp_key: str = ""  # path of the private key
     sftp_known_hosts: str = ""  # path of a known_hosts file; empty = ~/.ssh/known_hosts
     sftp_path: str = "."  # remote folder
+    legacy_signature: bool = True  # http: also send X-Callrec-Signature beside Standard Webhooks
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ class Recipient:
     connection_id: int | None = None  # file: the contract's file connection (None: it has none)
     stream_endpoint: str = ""  # stream: the contract's connection ("" = the [stream] default)
     stream_secret: str = ""
+    stream_legacy_signature: bool = True  # also sign its notifications with X-Callrec-Signature
 
     @property
     def single_tenant(self) -> bool:

@@ -47,8 +47,10 @@ _CONNECTION = _json_body(
     ["type", "endpoint"],
 )
 # An edit: a new endpoint, a new secret or both (absent, null or "" keeps the current value).
+# ``legacy_signature``: also send the legacy X-Callrec-Signature beside the Standard Webhooks headers.
 _CONNECTION_EDIT = _json_body(
-    {"endpoint": {"type": "string", "nullable": True}, "secret": {"type": "string", "nullable": True}}
+    {"endpoint": {"type": "string", "nullable": True}, "secret": {"type": "string", "nullable": True},
+     "legacy_signature": {"type": "boolean", "nullable": True}}
 )
 
 

@@ -60,13 +60,26 @@ def str_field(body: dict[str, Any], key: str, required: bool = True, limit: int 
     return value
 
 
-def edit_fields(body: dict[str, Any]) -> tuple[str, str]:
-    """A connection edit's ``endpoint`` and ``secret``: absent, null or "" keeps the current value."""
-    values = {k: body.get(k) for k in ("endpoint", "secret")}
+def edit_fields(body: dict[str, Any]) -> tuple[str, str, bool | None]:
+    """A connection edit's ``endpoint``, ``secret`` and ``legacy_signature``: absent, null or "" keeps
+    the current value."""
+    values = {k: body.get(k) for k in ("endpoint", "secret", "legacy_signature")}
+    legacy = values["legacy_signature"]
+    if legacy is not None and not isinstance(legacy, bool):
+        raise BadInput("legacy_signature-invalid", "legacy_signature must be true or false")
     return (
         str_field(values, "endpoint", required=False, limit=500) if values["endpoint"] is not None else "",
         str_field(values, "secret", required=False, limit=200) if values["secret"] is not None else "",
+        legacy,
     )
+
+
+def legacy_choice(form: Any) -> bool | None:
+    """The connection form's ``legacy_signature`` select: "yes", "no", or absent (keep)."""
+    value = form.get("legacy_signature", "")
+    if value not in ("", "yes", "no"):
+        raise BadInput("legacy_signature-invalid", "legacy_signature must be yes or no")
+    return None if value == "" else value == "yes"
 
 
 def int_param(request: web.Request, name: str) -> int:
@@ -93,6 +106,7 @@ __all__ = [
     "form_field",
     "int_param",
     "json_body",
+    "legacy_choice",
     "query_int",
     "str_field",
 ]

@@ -1,9 +1,12 @@
 """The reference customer receiver (aiohttp): the protocol in docs/delivery-protocol.md, server side.
 
-Streams the body to a temporary file while computing its HMAC and sha256; checks the signature,
-then the ZIP and every checksum in its manifest; stores ``<key>.zip`` atomically (fsync + rename);
-answers 200 only then. The same key with the same bytes again is a harmless 200 (``duplicate``);
-the same key with other bytes is a 409 ``replayed-upload``.
+Checks the Standard Webhooks headers first (present, well formed, timestamp within the tolerance
+window: a replay outside it is refused before a byte of its body is read); streams the body to a
+temporary file while computing its HMAC and sha256; checks the signature, then the ZIP and every
+checksum in its manifest; stores ``<key>.zip`` atomically (fsync + rename); answers 200 only then.
+A request signed only with the legacy ``X-Callrec-Signature`` is taken only with ``accept_legacy``
+(it has no timestamp: a captured one could be replayed). The same key with the same bytes again is
+a harmless 200 (``duplicate``); the same key with other bytes is a 409 ``replayed-upload``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +28,17 @@ from callrec_ari.delivery.packaging import file_digest, fsync_dir
 from callrec_ari.receiver.stream import StreamReceiver
 from callrec_ari.receiver.verify import UploadRejected, verify_zip
 from callrec_ari.rules.manifest import is_safe_key, zip_name
-from callrec_ari.rules.signing import HEADER_KEY, HEADER_SIGNATURE, new_mac, signature_matches
+from callrec_ari.rules.signing import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    TOLERANCE_SECONDS,
+    SignatureError,
+    WebhookSigned,
+    new_mac,
+    read_webhook_headers,
+    signature_matches,
+    webhook_digest,
+)
 
 log = logging.getLogger(__name__)
 UPLOAD_PATH = "/recordings"
@@ -46,9 +60,13 @@ class Receiver:
     per second a body must average after its first ``idle_timeout`` (a trickle is cut off)."""
 
     def __init__(self, directory: Path, secret: str, max_bytes: int = 4 << 30, idle_timeout: float = 30.0,
-                 min_rate: float = 16 * 1024) -> None:
+                 min_rate: float = 16 * 1024, accept_legacy: bool = False,
+                 tolerance: float = TOLERANCE_SECONDS, clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
         self._secret = secret
+        self._accept_legacy = accept_legacy
+        self._tolerance = tolerance
+        self._clock = clock  # Unix seconds, for the signature's window
         self._max_bytes = max_bytes
         self._idle_timeout = idle_timeout
         self._min_rate = min_rate
@@ -78,15 +96,15 @@ class Receiver:
         if not is_safe_key(key):
             raise UploadRejected(400, "idempotency-key-invalid",
                                  f"header {HEADER_KEY} missing or not [A-Za-z0-9._-]{{1,128}}")
-        if not request.headers.get(HEADER_SIGNATURE):
-            raise UploadRejected(401, "signature-missing", f"header {HEADER_SIGNATURE} is required")
+        signed = self._signed(request)
         if request.content_length is not None and request.content_length > self._max_bytes:
             # Refused before a byte is read or written: a claimed 10 GiB costs nothing.
             raise UploadRejected(413, "too-large", f"Content-Length over {self._max_bytes} bytes")
         fd, tmp_name = tempfile.mkstemp(dir=self._incoming, suffix=".part")
         tmp = Path(tmp_name)
         try:
-            mac, sha, size = new_mac(self._secret), hashlib.sha256(), 0
+            mac = signed.mac(self._secret) if signed is not None else new_mac(self._secret)
+            sha, size = hashlib.sha256(), 0
             began = time.monotonic()
             with os.fdopen(fd, "wb") as out:
                 while chunk := await self._next_chunk(request, began, size):
@@ -100,7 +118,13 @@ class Receiver:
                 os.fsync(out.fileno())
             if request.content_length is not None and size != request.content_length:
                 raise UploadRejected(400, "body-truncated", f"got {size} of {request.content_length} bytes")
-            if not signature_matches(request.headers.get(HEADER_SIGNATURE), mac.hexdigest()):
+            if signed is not None:
+                # v1 over the body, or over its SHA-256 in hex (docs/delivery-protocol.md)
+                over_digest = webhook_digest(self._secret, signed.msg_id, signed.timestamp,
+                                             sha.hexdigest().encode())
+                if not signed.matches(mac.digest(), over_digest):
+                    raise UploadRejected(401, "signature-invalid", "webhook-signature does not match")
+            elif not signature_matches(request.headers.get(HEADER_SIGNATURE), mac.hexdigest()):
                 raise UploadRejected(401, "signature-invalid", "HMAC-SHA256 of the body does not match")
             manifest = await asyncio.to_thread(verify_zip, tmp)
             if manifest.idempotency_key != key:
@@ -110,6 +134,22 @@ class Receiver:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+    def _signed(self, request: web.Request) -> WebhookSigned | None:
+        """The request's Standard Webhooks headers, checked before the body is read; None for a
+        legacy-only request this receiver accepts."""
+        try:
+            signed = read_webhook_headers(request.headers, self._clock(), self._tolerance)
+        except SignatureError as exc:
+            raise UploadRejected(401, exc.error_id, str(exc)) from exc
+        if signed is None:
+            if not self._accept_legacy:
+                raise UploadRejected(401, "signature-missing",
+                                     "the Standard Webhooks headers (webhook-id, webhook-timestamp, "
+                                     "webhook-signature) are required")
+            if not request.headers.get(HEADER_SIGNATURE):
+                raise UploadRejected(401, "signature-missing", f"header {HEADER_SIGNATURE} is required")
+        return signed
 
     async def _next_chunk(self, request: web.Request, began: float, size: int) -> bytes:
         """The next piece of the body; a body that stalls or trickles is cut off (408)."""
@@ -151,14 +191,16 @@ def _stored_digest(path: Path) -> str | None:
 
 
 async def serve(directory: Path, secret: str, host: str, port: int, stop: asyncio.Event,
-                stream: StreamOptions | None = None) -> None:
+                stream: StreamOptions | None = None, accept_legacy: bool = False) -> None:
     """File delivery on ``POST /recordings``; with ``stream``, also stream delivery: RTP on its UDP
     port, the control notifications on ``POST /streams`` and Asterisk's WebSocket streams on
-    ``GET /media`` of the same HTTP port."""
-    app = Receiver(directory, secret).app()
+    ``GET /media`` of the same HTTP port. ``accept_legacy``: also take requests signed only with
+    ``X-Callrec-Signature``."""
+    app = Receiver(directory, secret, accept_legacy=accept_legacy).app()
     streams: StreamReceiver | None = None
     if stream is not None:
-        streams = StreamReceiver(directory / "streams", secret, idle_timeout=stream.idle_timeout)
+        streams = StreamReceiver(directory / "streams", secret, idle_timeout=stream.idle_timeout,
+                                 accept_legacy=accept_legacy)
         streams.add_routes(app)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -23,6 +23,7 @@ import ipaddress
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -39,7 +40,15 @@ from callrec_ari.receiver.stream_media import (
     parse_control,
 )
 from callrec_ari.rules.manifest import format_utc
-from callrec_ari.rules.signing import HEADER_SIGNATURE, new_mac, signature_matches
+from callrec_ari.rules.signing import (
+    HEADER_SIGNATURE,
+    TOLERANCE_SECONDS,
+    SignatureError,
+    new_mac,
+    read_webhook_headers,
+    signature_matches,
+    webhook_digest,
+)
 from callrec_ari.rules.stream import (
     FORMATS,
     InvalidRtp,
@@ -69,9 +78,14 @@ def normalize(addr: Any) -> Source:
 
 class StreamReceiver(WebSocketMedia, asyncio.DatagramProtocol):
     def __init__(self, directory: Path, secret: str, idle_timeout: float = 10.0,
-                 pending_seconds: float = 3.0) -> None:
+                 pending_seconds: float = 3.0, accept_legacy: bool = False,
+                 tolerance: float = TOLERANCE_SECONDS, clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
         self._secret = secret
+        self._accept_legacy = accept_legacy
+        self._tolerance = tolerance
+        self._clock = clock  # Unix seconds, for the signature's window
+        self._seen_ids: dict[str, float] = {}  # webhook-id -> its timestamp: each notification once
         self.idle_timeout = idle_timeout
         self.pending_seconds = pending_seconds
         self.calls: dict[str, StreamCall] = {}  # active, by call id
@@ -205,13 +219,7 @@ class StreamReceiver(WebSocketMedia, asyncio.DatagramProtocol):
             if len(buffer) > protocol.MAX_BODY:
                 raise protocol.InvalidNotification("too-large", f"body over {protocol.MAX_BODY} bytes")
         body = bytes(buffer)
-        header = request.headers.get(HEADER_SIGNATURE)
-        if not header:
-            raise protocol.InvalidNotification("signature-missing", f"header {HEADER_SIGNATURE} is required")
-        mac = new_mac(self._secret)
-        mac.update(body)
-        if not signature_matches(header, mac.hexdigest()):
-            raise protocol.InvalidNotification("signature-invalid", "HMAC-SHA256 of the body does not match")
+        self._check_signature(request, body)
         note = protocol.parse(body)
         if note.event == "start":
             assert note.metadata is not None
@@ -280,6 +288,37 @@ class StreamReceiver(WebSocketMedia, asyncio.DatagramProtocol):
                  f"connected, {held} messages held before" if conn else "not connected yet")
         return web.json_response({"status": "started", "call_id": meta.call_id, "duplicate": False,
                                   "file": stream_file.wav.name})
+
+    def _check_signature(self, request: web.Request, body: bytes) -> None:
+        """Standard Webhooks (within the window, each webhook-id once), or the legacy header when
+        this receiver accepts it."""
+        now = self._clock()
+        try:
+            signed = read_webhook_headers(request.headers, now, self._tolerance)
+        except SignatureError as exc:
+            raise protocol.InvalidNotification(exc.error_id, str(exc)) from exc
+        if signed is not None:
+            if not signed.matches(webhook_digest(self._secret, signed.msg_id, signed.timestamp, body)):
+                raise protocol.InvalidNotification("signature-invalid", "webhook-signature does not match")
+            for msg_id, stamp in list(self._seen_ids.items()):
+                if stamp < now - 2 * self._tolerance:
+                    del self._seen_ids[msg_id]
+            if signed.msg_id in self._seen_ids:
+                raise protocol.InvalidNotification("signature-replayed",
+                                                   f"notification {signed.msg_id!r} was already received")
+            self._seen_ids[signed.msg_id] = signed.timestamp
+            return
+        if not self._accept_legacy:
+            raise protocol.InvalidNotification(
+                "signature-missing", "the Standard Webhooks headers (webhook-id, webhook-timestamp, "
+                                     "webhook-signature) are required")
+        header = request.headers.get(HEADER_SIGNATURE)
+        if not header:
+            raise protocol.InvalidNotification("signature-missing", f"header {HEADER_SIGNATURE} is required")
+        mac = new_mac(self._secret)
+        mac.update(body)
+        if not signature_matches(header, mac.hexdigest()):
+            raise protocol.InvalidNotification("signature-invalid", "HMAC-SHA256 of the body does not match")
 
     # -- finishing ----------------------------------------------------------------------------------
     def _finish(self, call: StreamCall, reason: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
@@ -20,7 +21,7 @@ from typing import Any, Final
 import aiohttp
 
 from callrec_ari.model.clock import Clock, utcnow
-from callrec_ari.rules.signing import HEADER_CALL_ID, HEADER_SIGNATURE
+from callrec_ari.rules.signing import HEADER_CALL_ID, HEADER_SIGNATURE, webhook_digest, webhook_headers
 from callrec_ari.streaming import protocol
 from callrec_ari.streaming.metadata import StreamMetadata
 from callrec_ari.streaming.settings import StreamSettings
@@ -151,8 +152,14 @@ class StreamNotifier:
         began = time.monotonic()
         try:
             body = protocol.encode(event, call_id, self._clock(), **fields)
+            secret = self._settings.secret
+            # Standard Webhooks: a new id per notification (none is retried), this moment's timestamp.
+            msg_id, stamp = f"{event}-{uuid.uuid4().hex}", int(time.time())
             headers = {"Content-Type": "application/json", protocol.HEADER_EVENT: event,
-                       HEADER_CALL_ID: call_id, HEADER_SIGNATURE: protocol.sign(body, self._settings.secret)}
+                       HEADER_CALL_ID: call_id,
+                       **webhook_headers(msg_id, stamp, webhook_digest(secret, msg_id, stamp, body))}
+            if self._settings.legacy_signature:
+                headers[HEADER_SIGNATURE] = protocol.sign(body, secret)
             self.counters.notifications_sent += 1
             async with self._open().post(self._settings.control_url, data=body, headers=headers,
                                          allow_redirects=False) as resp:

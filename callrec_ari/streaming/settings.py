@@ -45,6 +45,9 @@ class StreamSettings:
     transport: str = "rtp"  # "rtp" (RTP over UDP) or "websocket" (chan_websocket, Asterisk 22.6+)
     websocket_connection: str = "callrec"  # websocket: the websocket_client.conf entry (its id)
     websocket_ready_seconds: float = 2.0  # how long the stream channel may take to be up (connected)
+    # Also sign the notifications with the legacy X-Callrec-Signature (beside Standard Webhooks), for
+    # a receiver that has not moved yet (docs/stream-protocol.md, Signatures).
+    legacy_signature: bool = True
 
     @property
     def external_host(self) -> str:
@@ -104,7 +107,8 @@ __all__ = ["MAX_TIMEOUT", "TRANSPORTS", "StreamConfigError", "StreamSettings", "
            "for_connection", "load_stream_settings", "validate"]
 
 
-def for_connection(base: StreamSettings, endpoint: str, secret: str) -> StreamSettings:
+def for_connection(base: StreamSettings, endpoint: str, secret: str,
+                   legacy_signature: bool | None = None) -> StreamSettings:
     """The settings of one contract's stream connection (R1.5), from its endpoint URL:
 
     - ``rtp://HOST:PORT?control=URL[&format=ulaw|slin16]``: RTP over UDP to HOST:PORT;
@@ -119,6 +123,8 @@ def for_connection(base: StreamSettings, endpoint: str, secret: str) -> StreamSe
     if unknown:
         raise StreamConfigError(f"stream endpoint {endpoint!r}: unknown parameter(s) {sorted(unknown)}")
     values: dict[str, Any] = {"secret": secret or base.secret}
+    if legacy_signature is not None:
+        values["legacy_signature"] = legacy_signature
     if "control" in query:
         values["control_url"] = query["control"]
     if "format" in query:

@@ -217,7 +217,7 @@ def make_tap(ari: AriClient, plan: CallPlan, recipient: Recipient, base: StreamS
     if recipient.stream_endpoint:
         try:
             settings = for_connection(base or StreamSettings(), recipient.stream_endpoint,
-                                      recipient.stream_secret)
+                                      recipient.stream_secret, recipient.stream_legacy_signature)
         except StreamConfigError as exc:
             STREAM_LOSSES.labels(exc.error_id).inc()
             log.error("call=%s stream connection of contract %s unusable: %s; not streamed",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -12,18 +13,19 @@ import aiohttp
 import pytest
 
 from callrec_ari.delivery.packaging import Package, package_call
-from callrec_ari.rules.signing import HEADER_KEY, HEADER_SIGNATURE, format_signature, new_mac
+from callrec_ari.rules.signing import HEADER_KEY, webhook_digest, webhook_headers
 from tests.delivery.conftest import SECRET, RunningReceiver, call_record, segments_for
 
 
-def sign(body: bytes, secret: str = SECRET) -> str:
-    mac = new_mac(secret)
-    mac.update(body)
-    return format_signature(mac.hexdigest())
+def sign(body: bytes, secret: str = SECRET, msg_id: str = "c1") -> dict[str, str]:
+    """Standard Webhooks headers over the body (what the platform's first signature is)."""
+    stamp = int(time.time())
+    return webhook_headers(msg_id, stamp, webhook_digest(secret, msg_id, stamp, body))
 
 
-async def post(r: RunningReceiver, body: bytes, key: str, signature: str | None = None) -> tuple[int, dict]:
-    headers = {HEADER_KEY: key, HEADER_SIGNATURE: signature or sign(body), "Content-Type": "application/zip"}
+async def post(r: RunningReceiver, body: bytes, key: str,
+               signature: dict[str, str] | None = None) -> tuple[int, dict]:
+    headers = {HEADER_KEY: key, **(signature or sign(body, msg_id=key)), "Content-Type": "application/zip"}
     async with aiohttp.ClientSession() as s, s.post(r.url, data=body, headers=headers) as resp:
         return resp.status, await resp.json()
 

@@ -1,7 +1,8 @@
-"""The reference receiver authenticates and bounds before it spends (issue 16): an over-limit
-Content-Length is refused before a byte is read, a stalled or trickling body is cut off, the manifest
-it parses is bounded, a ZIP with two entries of one name is refused. Raw sockets, so the client can
-lie about lengths and send as slowly as an attacker would."""
+"""The reference receiver authenticates and bounds before it spends (issue 16): an unsigned body or a
+signature outside the replay window is refused before a byte is read, an over-limit Content-Length
+too, a stalled or trickling body is cut off, the manifest it parses is bounded, a ZIP with two entries
+of one name is refused. Raw sockets, so the client can lie about lengths and send as slowly as an
+attacker would."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from aiohttp import web
 
 from callrec_ari.delivery.packaging import package_call
 from callrec_ari.receiver.app import UPLOAD_PATH, Receiver
-from callrec_ari.rules.signing import HEADER_KEY, HEADER_SIGNATURE
+from callrec_ari.rules.signing import HEADER_KEY, HEADER_SIGNATURE, webhook_headers
 from tests.delivery.conftest import SECRET, call_record, free_port, segments_for
 from tests.delivery.test_delivery_receiver import post, sign
 
@@ -35,11 +36,17 @@ class Raw:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{UPLOAD_PATH}"
 
-    async def request(self, length: int, body_chunks: list[bytes], pause: float = 0.0) -> tuple[int, dict]:
+    async def request(self, length: int, body_chunks: list[bytes], pause: float = 0.0,
+                      signed: bool = True, stamp: float | None = None) -> tuple[int, dict]:
+        """``signed``: Standard Webhooks headers (a signature that will not match, at ``stamp``, now by
+        default); else only the legacy header, which this receiver does not take alone."""
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        stamp = time.time() if stamp is None else stamp
+        signature = (webhook_headers("c1", int(stamp), b"\0" * 32) if signed
+                     else {HEADER_SIGNATURE: "sha256=" + "0" * 64})
         head = (f"POST {UPLOAD_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/zip\r\n"
                 f"Content-Length: {length}\r\n{HEADER_KEY}: c1\r\n"
-                f"{HEADER_SIGNATURE}: sha256={'0' * 64}\r\n\r\n")
+                + "".join(f"{k}: {v}\r\n" for k, v in signature.items()) + "\r\n")
         writer.write(head.encode())
         await writer.drain()
         try:
@@ -65,6 +72,20 @@ async def raw(tmp_path: Path) -> AsyncIterator[Raw]:
     await web.TCPSite(runner, "127.0.0.1", port).start()
     yield Raw(tmp_path / "customer", port)
     await runner.cleanup()
+
+
+async def test_an_unsigned_64_mib_body_writes_nothing(raw: Raw) -> None:
+    # only the legacy header (no timestamp, so replayable): refused before the body is read
+    status, answer = await raw.request(64 << 20, [b"x" * 65536] * 4, signed=False)
+    assert (status, answer["error_id"]) == (401, "signature-missing")
+    assert raw.spooled() == [] and not list(raw.directory.glob("*.zip"))
+
+
+@pytest.mark.parametrize("age", [-3600, 301, 3600])
+async def test_a_signature_outside_the_window_is_refused_before_the_body(raw: Raw, age: int) -> None:
+    status, answer = await raw.request(64 << 20, [b"x" * 65536] * 4, stamp=time.time() - age)
+    assert (status, answer["error_id"]) == (401, "signature-expired")
+    assert raw.spooled() == []
 
 
 async def test_a_10_gib_content_length_is_refused_at_once(raw: Raw) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from callrec_ari.rules.signing import HEADER_SIGNATURE
+from callrec_ari.rules.signing import HEADER_SIGNATURE, webhook_digest, webhook_headers
 from callrec_ari.rules.stream import build_rtp
 from callrec_ari.streaming import protocol
 from callrec_ari.streaming.notify import StreamNotifier
@@ -91,15 +92,20 @@ async def test_bad_signature_is_refused_and_nothing_is_written(rig: Rig, new_sen
     sender = new_sender()
     meta = rig.metadata("c-forged", sender)
     body = protocol.encode("start", meta.call_id, STARTED, metadata=meta.to_json())
+    now = int(time.time())
     async with aiohttp.ClientSession() as s:
-        for signature, error_id in ((protocol.sign(body, "not-the-secret"), "signature-invalid"),
-                                    (None, "signature-missing")):
-            headers = {HEADER_SIGNATURE: signature} if signature else {}
+        for headers, error_id in (
+                (webhook_headers("m1", now, webhook_digest("not-the-secret", "m1", now, body)),
+                 "signature-invalid"),
+                (webhook_headers("m2", now - 3600, webhook_digest(SECRET, "m2", now - 3600, body)),
+                 "signature-expired"),  # a captured notification, replayed an hour later
+                ({HEADER_SIGNATURE: protocol.sign(body, SECRET)}, "signature-missing"),  # legacy only
+                ({}, "signature-missing")):
             async with s.post(rig.control_url, data=body, headers=headers) as resp:
                 assert (resp.status, (await resp.json())["error_id"]) == (401, error_id)
         garbage = b"{not json"
-        async with s.post(rig.control_url, data=garbage,
-                          headers={HEADER_SIGNATURE: protocol.sign(garbage, SECRET)}) as resp:
+        signed = webhook_headers("m3", now, webhook_digest(SECRET, "m3", now, garbage))
+        async with s.post(rig.control_url, data=garbage, headers=signed) as resp:
             answer = await resp.json()
             assert (resp.status, answer["error_id"]) == (400, "body-invalid") and answer["message"]
     # RTP from that source is never attributed to the forged call
@@ -199,3 +205,16 @@ async def test_end_twice_is_harmless(rig: Rig, new_sender: Sender, reason: str) 
         assert await notifier.end(meta.call_id, reason)
     _, doc = read(rig.directory / "c-twice.wav")
     assert doc["end_reason"] == reason and doc["frames"] == 0
+
+
+async def test_a_notification_replayed_within_the_window_is_refused(rig: Rig, new_sender: Sender) -> None:
+    # a captured `end` (or `start`) sent again, even seconds later: each webhook-id counts once
+    meta = rig.metadata("c-replay", new_sender())
+    body = protocol.encode("start", meta.call_id, STARTED, metadata=meta.to_json())
+    now = int(time.time())
+    headers = webhook_headers("start-1", now, webhook_digest(SECRET, "start-1", now, body))
+    async with aiohttp.ClientSession() as s:
+        async with s.post(rig.control_url, data=body, headers=headers) as resp:
+            assert resp.status == 200
+        async with s.post(rig.control_url, data=body, headers=headers) as resp:
+            assert (resp.status, (await resp.json())["error_id"]) == (401, "signature-replayed")

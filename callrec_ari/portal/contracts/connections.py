@@ -129,20 +129,24 @@ def add(session: Session, scope: Scope, contract: Contract, type_: str, endpoint
 
 
 def edit(session: Session, scope: Scope, conn: Connection, endpoint: str, secret: str,
-         delivery: DeliverySettings) -> Connection:
-    """A new endpoint, a new secret or both, in place (same id: queued deliveries follow). An empty
-    value keeps the current one; the audit record says what changed, never the secret."""
-    if not endpoint.strip() and not secret:
+         delivery: DeliverySettings, legacy_signature: bool | None = None) -> Connection:
+    """A new endpoint, a new secret, or whether the legacy X-Callrec-Signature is also sent, in place
+    (same id: queued deliveries follow). An empty value (None) keeps the current one; the audit
+    record says what changed, never the secret."""
+    legacy_changed = legacy_signature is not None and legacy_signature != conn.legacy_signature
+    if not endpoint.strip() and not secret and legacy_signature is None:
         raise BadInput("connection-unchanged", "give a new endpoint, a new secret or both")
     before = conn.endpoint
     text = checked_endpoint(conn.type, endpoint.strip() or before, secret or conn.secret, delivery,
                             new_secret=bool(secret))
     secret_changed = bool(secret) and secret != conn.secret
-    service.edit_connection(session, conn.id, endpoint=text, secret=secret or None)
-    if text != before or secret_changed:
+    service.edit_connection(session, conn.id, endpoint=text, secret=secret or None,
+                            legacy_signature=legacy_signature)
+    if text != before or secret_changed or legacy_changed:
         audit.record(session, scope, "connection-edited", conn.contract_id, connection=conn.id,
                      type=conn.type, endpoint=text, endpoint_before=before if text != before else None,
-                     secret_changed=secret_changed)
+                     secret_changed=secret_changed,
+                     legacy_signature=conn.legacy_signature if legacy_changed else None)
     return conn
 
 

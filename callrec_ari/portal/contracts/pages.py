@@ -13,7 +13,7 @@ from callrec_ari.portal import audit
 from callrec_ari.portal.contracts import actions, connections, queries
 from callrec_ari.portal.contracts.testsend import run_test_send
 from callrec_ari.portal.lines.queries import line_dict, lines_page
-from callrec_ari.portal.params import done, form_data, form_field, int_param, query_int
+from callrec_ari.portal.params import done, form_data, form_field, int_param, legacy_choice, query_int
 from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, scope_of
 
 routes = web.RouteTableDef()
@@ -61,8 +61,9 @@ async def edit_connection(request: web.Request) -> web.Response:
     scope, conn_id, delivery = scope_of(request), int_param(request, "id"), request.app[DELIVERY_KEY]
     form = await form_data(request)
     endpoint, secret = form_field(form, "endpoint", 500), form_field(form, "secret", 200)
+    legacy = legacy_choice(form)
     await request.app[DB_KEY].run(
-        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery)
+        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy)
     )
     raise done("/settings", f"connection {conn_id} saved")
 

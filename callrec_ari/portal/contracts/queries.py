@@ -39,6 +39,7 @@ def connection_dict(conn: Connection) -> dict[str, Any]:
         "type": conn.type,
         "endpoint": conn.endpoint,
         "secret_hint": "…" + conn.secret[-4:] if conn.secret else "",
+        "legacy_signature": conn.legacy_signature,  # X-Callrec-Signature sent beside Standard Webhooks
         "enrolled_at": _iso(conn.enrolled_at),
     }
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from callrec_ari.portal.enrollment import actions
 from callrec_ari.portal.enrollment.actions import ImportRefused, split_services
 from callrec_ari.portal.errors import BadInput
-from callrec_ari.portal.params import done, form_data, form_field, int_param
+from callrec_ari.portal.params import done, form_data, form_field, int_param, legacy_choice
 from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, operator_scope
 
 routes = web.RouteTableDef()
@@ -90,8 +90,9 @@ async def edit_connection_form(request: web.Request) -> web.Response:
     scope, conn_id = operator_scope(request), int_param(request, "id")
     form, delivery = await form_data(request), request.app[DELIVERY_KEY]
     endpoint, secret = form_field(form, "endpoint", 500), form_field(form, "secret", 200)
+    legacy = legacy_choice(form)
     cid = await request.app[DB_KEY].run(
-        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery).contract_id
+        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy).contract_id
     )
     raise done(f"/operator/contracts/{cid}", f"connection {conn_id} saved")
 
