@@ -149,6 +149,7 @@ asterisk_recording_dir = "{rec_dir}"
 
 [delivery]
 spool_dir = "{self.work / 'spool'}"
+allow_destinations = ["127.0.0.0/8", "::1/128"]  # the bench's receivers are on loopback
 
 [delivery.connection]
 url = "http://127.0.0.1:{port}/recordings"

@@ -38,7 +38,8 @@ async def _transport(work: Path, asterisk_url: str, transport: str) -> list[floa
                                          stream=StreamOptions(RTP_PORT, "127.0.0.1", 5.0)))
     settings = StreamSettings(control_url=f"http://127.0.0.1:{WS_PORT}/streams", rtp_host="127.0.0.1",
                               rtp_port=RTP_PORT, secret=SECRET, transport=transport,
-                              websocket_connection="callrec-test", heartbeat_seconds=2.0)
+                              websocket_connection="callrec-test", heartbeat_seconds=2.0,
+                              allow_destinations=("127.0.0.0/8",))  # the bench's receiver
     config = load_config(env={}, ari_url=asterisk_url, http_port=0,
                          lines=tuple(replace(line, delivery="stream") for line in DEMO_LINES))
     outcomes: asyncio.Queue[FinishedCall] = asyncio.Queue()

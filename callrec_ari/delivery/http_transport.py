@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 import aiohttp
 
 from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Upload
+from callrec_ari.net.destinations import GuardedResolver, check_url, refused_in
 from callrec_ari.rules.delivery import FailureKind, Outcome
+from callrec_ari.rules.destinations import REFUSED, DestinationRefused, IpNetwork
 from callrec_ari.rules.signing import (
     HEADER_CALL_ID,
     HEADER_KEY,
@@ -57,20 +60,27 @@ class HttpTransport:
     name = "http"
 
     def __init__(self, url: str, secret: str, connect_timeout: float = 10.0,
-                 read_timeout: float = 300.0, legacy_signature: bool = True) -> None:
+                 read_timeout: float = 300.0, legacy_signature: bool = True,
+                 networks: tuple[IpNetwork, ...] = ()) -> None:
         self._url = url
         self._secret = secret
         self._legacy = legacy_signature
+        self._networks = networks  # non-public networks the operator allows (rules/destinations.py)
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
                                               sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._networks))
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
         return self._session
 
     async def send(self, upload: Upload) -> Receipt:
+        try:
+            check_url(self._url, self._networks)
+        except DestinationRefused as exc:
+            raise refused(exc) from exc
         try:
             # webhook-id: the idempotency key, the same at every attempt; the timestamp is this one's.
             signatures = await asyncio.to_thread(sign_upload, upload.path, self._secret, upload.key,
@@ -93,12 +103,19 @@ class HttpTransport:
         except TimeoutError as exc:
             raise DeliveryFailure.from_kind(FailureKind.TIMEOUT, f"timed out: {exc!r}") from exc
         except (aiohttp.ClientError, OSError) as exc:
+            if (why := refused_in(exc)) is not None:
+                raise refused(why) from exc
             raise DeliveryFailure.from_kind(FailureKind.CONNECTION, f"{type(exc).__name__}: {exc}") from exc
         answer = _json(text)
         if not 200 <= status < 300:
-            error_id = answer.get("error_id") if isinstance(answer.get("error_id"), str) else None
-            message = str(answer.get("message") or text[:300])
-            raise DeliveryFailure.from_status(status, f"HTTP {status}: {message}", error_id)
+            # The customer sees the status and the protocol's error id, never the body: whatever a
+            # server answers (an internal page, another service's data) stays in the operator's log.
+            error_id = answer.get("error_id")
+            error_id = error_id if isinstance(error_id, str) and _TOKEN.fullmatch(error_id) else None
+            log.warning("upload of %s refused by %s: HTTP %d, answer %r", upload.key, self._url, status,
+                        text[:300])
+            raise DeliveryFailure.from_status(status, f"HTTP {status}" + (f" {error_id}" if error_id else ""),
+                                              error_id)
         acked = answer.get("sha256")
         if acked is not None and acked != upload.sha256:
             raise DeliveryFailure(Outcome.TRANSIENT, "ack-mismatch",
@@ -110,6 +127,15 @@ class HttpTransport:
             await self._session.close()
 
 
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def refused(exc: DestinationRefused) -> DeliveryFailure:
+    """Transient: the recording waits (up to its 7 days) for the operator to allow the network or the
+    customer to give a public endpoint; nothing was sent."""
+    return DeliveryFailure(Outcome.TRANSIENT, REFUSED, str(exc))
+
+
 def _json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -118,4 +144,4 @@ def _json(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-__all__ = ["HttpTransport"]
+__all__ = ["HttpTransport", "refused"]

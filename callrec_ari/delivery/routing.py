@@ -116,9 +116,10 @@ def make_route_transport(route: Route, settings: DeliverySettings) -> Transport:
         from callrec_ari.delivery.sftp_transport import SftpTransport
 
         return SftpTransport(route.sftp_host, route.sftp_port, route.sftp_user, route.sftp_key,
-                             route.sftp_path, route.sftp_known_hosts, settings.connect_timeout)
+                             route.sftp_path, route.sftp_known_hosts, settings.connect_timeout,
+                             networks=settings.networks)
     return HttpTransport(route.url, route.secret, settings.connect_timeout, settings.read_timeout,
-                         legacy_signature=route.legacy_signature)
+                         legacy_signature=route.legacy_signature, networks=settings.networks)
 
 
 class Transports:

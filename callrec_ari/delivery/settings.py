@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from callrec_ari.db.engine import DEFAULT_DATABASE_URL, ENV_DATABASE_URL, database_url
+from callrec_ari.rules.destinations import InvalidAllowList, IpNetwork, parse_networks
 from callrec_ari.settings import SettingsError, SettingsSource, as_source, load_table
 
 
@@ -71,7 +72,15 @@ class DeliverySettings:
     # The platform's SSH identity for customers' sftp:// file connections (they authorize its public key).
     sftp_key: str = ""  # path of the private key; empty: [delivery.connection] sftp_key
     sftp_known_hosts: str = ""  # path of a known_hosts file; empty: [delivery.connection] sftp_known_hosts
+    # Networks deliveries may reach although they are not public (loopback, private, link-local...):
+    # CIDRs, e.g. ["10.20.0.0/16"] for customers' VPN ranges; empty: public addresses only
+    # (rules/destinations.py: no server-side request forgery through a customer's endpoint).
+    allow_destinations: tuple[str, ...] = ()
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+
+    @property
+    def networks(self) -> tuple[IpNetwork, ...]:
+        return parse_networks(self.allow_destinations)
 
     @property
     def doorbell(self) -> Path:
@@ -95,6 +104,10 @@ def validate(settings: DeliverySettings) -> DeliverySettings:
     if conn.type == "sftp" and not (conn.sftp_host and conn.sftp_user and conn.sftp_key):
         raise DeliveryConfigError("[delivery.connection]: an sftp connection needs sftp_host, sftp_user "
                                   "and sftp_key")
+    try:
+        settings.networks  # noqa: B018 (parsed to be checked)
+    except InvalidAllowList as exc:
+        raise DeliveryConfigError(f"[delivery] {exc}") from None
     if not 0 <= settings.zip_level <= 9:
         raise DeliveryConfigError(f"[delivery] zip_level = {settings.zip_level!r}: expected 0 (stored) to 9")
     if settings.retention_days <= 0:

@@ -21,6 +21,8 @@ from typing import Any, Final
 import aiohttp
 
 from callrec_ari.model.clock import Clock, utcnow
+from callrec_ari.net.destinations import GuardedResolver, check_url, refused_in
+from callrec_ari.rules.destinations import REFUSED
 from callrec_ari.rules.signing import HEADER_CALL_ID, HEADER_SIGNATURE, webhook_digest, webhook_headers
 from callrec_ari.streaming import protocol
 from callrec_ari.streaming.metadata import StreamMetadata
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 UNREACHABLE: Final = "stream-endpoint-unreachable"  # no answer: refused, timeout, DNS, reset
 REJECTED: Final = "stream-endpoint-rejected"  # answered, but not 2xx
+REFUSED_DESTINATION: Final = REFUSED  # not a public address, nor one the operator allows
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,8 @@ class StreamNotifier:
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=self._settings.timeout_seconds)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._settings.networks))
+            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         return self._session
 
     async def close(self) -> None:
@@ -160,12 +164,15 @@ class StreamNotifier:
                        **webhook_headers(msg_id, stamp, webhook_digest(secret, msg_id, stamp, body))}
             if self._settings.legacy_signature:
                 headers[HEADER_SIGNATURE] = protocol.sign(body, secret)
+            check_url(self._settings.control_url, self._settings.networks)
             self.counters.notifications_sent += 1
             async with self._open().post(self._settings.control_url, data=body, headers=headers,
                                          allow_redirects=False) as resp:
                 status = resp.status
                 answer = await _json_or_empty(resp)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if (why := refused_in(exc)) is not None:
+                return self._failed(call_id, event, REFUSED_DESTINATION, None, str(why), began)
             return self._failed(call_id, event, UNREACHABLE, None, f"{type(exc).__name__}: {exc}", began)
         except Exception as exc:  # never into the call flow
             log.exception("call %s: stream %s notification crashed", call_id, event)
@@ -198,4 +205,5 @@ async def _json_or_empty(resp: aiohttp.ClientResponse) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-__all__ = ["REJECTED", "UNREACHABLE", "NotifierCounters", "NotifyResult", "StreamNotifier"]
+__all__ = ["REFUSED_DESTINATION", "REJECTED", "UNREACHABLE", "NotifierCounters", "NotifyResult",
+           "StreamNotifier"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from callrec_ari.rules.destinations import InvalidAllowList, IpNetwork, parse_networks
 from callrec_ari.rules.stream import FORMAT_NAMES, stream_format
 from callrec_ari.settings import SettingsError, SettingsSource, as_source, load_table
 
@@ -48,12 +49,19 @@ class StreamSettings:
     # Also sign the notifications with the legacy X-Callrec-Signature (beside Standard Webhooks), for
     # a receiver that has not moved yet (docs/stream-protocol.md, Signatures).
     legacy_signature: bool = True
+    # Non-public networks the notifications and the RTP may reach (rules/destinations.py), CIDRs; empty:
+    # public addresses only. A contract's connection cannot point the platform at its own network.
+    allow_destinations: tuple[str, ...] = ()
 
     @property
     def external_host(self) -> str:
         """``host:port`` as ARI's externalMedia ``external_host`` wants it (IPv6 in brackets)."""
         host = f"[{self.rtp_host}]" if ":" in self.rtp_host else self.rtp_host
         return f"{host}:{self.rtp_port}"
+
+    @property
+    def networks(self) -> tuple[IpNetwork, ...]:
+        return parse_networks(self.allow_destinations)
 
     @property
     def sample_rate(self) -> int:
@@ -80,6 +88,10 @@ def validate(settings: StreamSettings) -> StreamSettings:
                                 f"([A-Za-z0-9._-], at most 64), got {settings.websocket_connection!r}")
     if not 0 < settings.websocket_ready_seconds <= 10:
         raise StreamConfigError("websocket_ready_seconds must be in (0, 10]")
+    try:
+        settings.networks  # noqa: B018 (parsed to be checked)
+    except InvalidAllowList as exc:
+        raise StreamConfigError(str(exc)) from None
     if settings.heartbeat_seconds <= 0:
         raise StreamConfigError("heartbeat_seconds must be > 0")
     if not 0 < settings.timeout_seconds <= MAX_TIMEOUT:

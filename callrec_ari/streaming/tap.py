@@ -29,8 +29,10 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriConflict, AriError, AriNotFound, AriUnprocessable
 from callrec_ari.ari.events import Channel
 from callrec_ari.model.plan import CallPlan, Recipient
+from callrec_ari.net.destinations import resolve_checked
 from callrec_ari.observability.metrics import STREAM_LOSSES
 from callrec_ari.rules import media_credentials
+from callrec_ari.rules.destinations import REFUSED, DestinationRefused
 from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.streaming.metadata import StreamMetadata, build_metadata
 from callrec_ari.streaming.notify import UNREACHABLE, StreamNotifier
@@ -92,6 +94,12 @@ class StreamTap:
                 return False
             source = self.channel_id
         else:
+            try:
+                await resolve_checked(self.settings.rtp_host, self.settings.rtp_port, self.settings.networks)
+            except DestinationRefused as exc:
+                return self._failed(REFUSED, str(exc))
+            except OSError as exc:  # the name does not resolve
+                return self._failed(UNREACHABLE, f"{self.settings.rtp_host}: {exc}")
             try:
                 channel = await self._external_media({
                     "external_host": self.settings.external_host, "encapsulation": "rtp",

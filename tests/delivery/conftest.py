@@ -20,6 +20,7 @@ from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 from callrec_ari.model.clock import ManualClock
 from callrec_ari.receiver.app import UPLOAD_PATH, Receiver
+from tests.support.network import LOOPBACK
 
 SECRET = "s3cret-for-tests"
 RATE = 8000
@@ -107,7 +108,7 @@ def settings(tmp_path: Path, db_url: str, receiver_port: int) -> DeliverySetting
     return DeliverySettings(database_url=db_url, spool_dir=str(tmp_path / "spool"), node="node-test",
                             burst_attempts=2, backoff_initial=0.01, backoff_max=0.02, backoff_jitter=0.0,
                             retry_interval=60.0, poll_interval=0.05, connect_timeout=2.0,
-                            read_timeout=10.0, connection=conn)
+                            read_timeout=10.0, connection=conn, allow_destinations=LOOPBACK)
 
 
 class RunningReceiver:

@@ -17,6 +17,7 @@ from callrec_ari.delivery.service import RecordingSubmitter
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.receiver.verify import verify_zip
 from tests.delivery.conftest import SECRET, RunningReceiver, call_record, free_port, segments_for, spool_files
+from tests.support.network import LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +63,8 @@ async def start_worker(settings: DeliverySettings, url: str) -> asyncio.subproce
            "CALLREC_DELIVERY_SPOOL_DIR": settings.spool_dir, "CALLREC_DELIVERY_NODE": settings.node,
            "CALLREC_DELIVERY_CONNECTION_URL": url, "CALLREC_DELIVERY_CONNECTION_SECRET": SECRET,
            "CALLREC_DELIVERY_POLL_INTERVAL": "0.1", "CALLREC_DELIVERY_BACKOFF_INITIAL": "0.05",
-           "CALLREC_DELIVERY_RETRY_INTERVAL": "0.2"}
+           "CALLREC_DELIVERY_RETRY_INTERVAL": "0.2",
+           "CALLREC_DELIVERY_ALLOW_DESTINATIONS": ",".join(LOOPBACK)}
     env.pop("CALLREC_CONFIG", None)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callrec_ari", "deliver", cwd=ROOT, env=env,

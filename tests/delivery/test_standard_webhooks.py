@@ -26,11 +26,13 @@ from callrec_ari.delivery.http_transport import HttpTransport
 from callrec_ari.delivery.packaging import Package, package_call
 from callrec_ari.delivery.transport import Upload
 from callrec_ari.receiver.app import Receiver
+from callrec_ari.rules.destinations import parse_networks
 from callrec_ari.rules.signing import HEADER_SHA256, HEADER_SIGNATURE, standard_webhooks_secret
 from callrec_ari.streaming.metadata import build_metadata
 from callrec_ari.streaming.notify import StreamNotifier
 from callrec_ari.streaming.settings import StreamSettings
 from tests.delivery.conftest import SECRET, call_record, free_port, segments_for
+from tests.support.network import LOOPBACK
 
 OTHER_SECRET = "customer-b-has-a-secret-of-its-own"
 
@@ -74,7 +76,8 @@ def upload_of(package: Package) -> Upload:
 
 async def send_upload(capture: Capture, package: Package, secret: str = SECRET,
                       legacy: bool = True) -> tuple[dict[str, str], bytes]:
-    transport = HttpTransport(capture.url, secret, legacy_signature=legacy)
+    transport = HttpTransport(capture.url, secret, legacy_signature=legacy,
+                              networks=parse_networks(LOOPBACK))
     try:
         await transport.send(upload_of(package))
     finally:
@@ -112,7 +115,8 @@ async def test_another_customers_secret_does_not_verify(capture: Capture, packag
 
 
 async def test_stream_notifications_verify_with_the_standardwebhooks_package(capture: Capture) -> None:
-    settings = StreamSettings(control_url=capture.url, secret=SECRET, legacy_signature=False)
+    settings = StreamSettings(control_url=capture.url, secret=SECRET, legacy_signature=False,
+                              allow_destinations=LOOPBACK)
     meta = build_metadata(call_id="c-sw-stream", line="09000001001", caller="09000001001",
                           callee="0312345678", direction="outgoing",
                           started_at=datetime.now(UTC),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callrec_ari.delivery.service import RecordingSubmitter
 from callrec_ari.delivery.settings import DeliverySettings
 from tests.delivery.conftest import SECRET, call_record, free_port, segments_for
+from tests.support.network import LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +38,8 @@ async def test_the_worker_serves_metrics_with_the_queue_gauges_set(
            "CALLREC_DELIVERY_SPOOL_DIR": settings.spool_dir, "CALLREC_DELIVERY_NODE": settings.node,
            "CALLREC_DELIVERY_CONNECTION_URL": f"http://127.0.0.1:{dead}/recordings",
            "CALLREC_DELIVERY_CONNECTION_SECRET": SECRET, "CALLREC_DELIVERY_POLL_INTERVAL": "0.2",
-           "CALLREC_DELIVERY_HTTP_PORT": str(port), "CALLREC_LOG_FORMAT": "json"}
+           "CALLREC_DELIVERY_HTTP_PORT": str(port), "CALLREC_LOG_FORMAT": "json",
+           "CALLREC_DELIVERY_ALLOW_DESTINATIONS": ",".join(LOOPBACK)}
     env.pop("CALLREC_CONFIG", None)
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callrec_ari", "deliver", "--no-migrate", cwd=ROOT, env=env,

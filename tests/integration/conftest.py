@@ -25,6 +25,7 @@ from callrec_ari.ari.errors import AriError
 from callrec_ari.config import Config, load_config
 from callrec_ari.model.call import FinishedCall
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
+from tests.support.network import LOOPBACK
 from tests.support.sipp import tone_file
 
 LOCAL: list[LocalAsterisk] = []  # the Asterisk this session started, for the fault tests
@@ -212,6 +213,7 @@ class DeliveryEnv:
             poll_interval=0.2, retry_interval=1.0, backoff_initial=0.1, backoff_max=0.5,
             connection=ConnectionSettings(type="http", url=f"http://127.0.0.1:{self.port}/recordings",
                                           secret=self.secret),
+            allow_destinations=LOOPBACK,
         )
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []

@@ -26,6 +26,7 @@ from callrec_ari.receiver.app import serve
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, assert_clean
 from tests.integration.test_call_flow import DEFAULT_TALK_FROM_S, OUTSIDE, StartApp, run_parties, uac, uas
 from tests.support.audio import Audio
+from tests.support.network import LOOPBACK
 
 pytestmark = pytest.mark.asterisk
 SECRET = "integration-secret"
@@ -55,6 +56,7 @@ async def test_segmented_call_arrives_as_one_zip_and_leaves_nothing_behind(
         spool_dir=str(tmp_path / "spool"),
         poll_interval=0.2, retry_interval=1.0, backoff_initial=0.1, backoff_max=0.5,
         connection=ConnectionSettings(type="http", url=f"http://127.0.0.1:{port}/recordings", secret=SECRET),
+        allow_destinations=LOOPBACK,
     )
     upgrade(settings.database_url)
     # The operators' event log: JSON lines, as `callrec run` writes them with log_format = "json".

@@ -48,6 +48,7 @@ from tests.integration.test_call_flow import (
 from tests.integration.test_faults import manifest_of
 from tests.integration.test_rules_in_calls import register
 from tests.integration.test_stream_delivery import read_wav as read_stream
+from tests.support.network import LOOPBACK
 from tests.support.sipp import Sipp, uas_scenario
 from tests.support.sshd import SSHD_USABLE, Sshd, run_sshd
 
@@ -175,7 +176,7 @@ async def platform(tmp_path: Path, fresh_db_url: str, asterisk: AsteriskTarget) 
         settings = DeliverySettings(
             database_url=fresh_db_url, spool_dir=str(tmp_path / "spool"),
             poll_interval=0.1, retry_interval=1.0, backoff_initial=0.1, backoff_max=0.3, burst_attempts=2,
-            sftp_key=str(sshd.key), sftp_known_hosts=str(sshd.known_hosts),
+            sftp_key=str(sshd.key), sftp_known_hosts=str(sshd.known_hosts), allow_destinations=LOOPBACK,
             # Single-tenant only: with contracts, nothing may ever be sent here.
             connection=ConnectionSettings(type="http", url=f"http://127.0.0.1:{free_port()}/recordings",
                                           secret="the-configured-default"),

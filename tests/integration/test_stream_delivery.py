@@ -26,6 +26,7 @@ from callrec_ari.streaming.settings import StreamSettings
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, assert_clean
 from tests.integration.test_call_flow import OUTSIDE, StartApp, run_parties, uac, uas
 from tests.support.audio import Audio
+from tests.support.network import LOOPBACK
 
 pytestmark = pytest.mark.asterisk
 SECRET = "stream-secret"
@@ -43,6 +44,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 def settings(http_port: int, rtp_port: int, transport: str = "rtp") -> StreamSettings:
     return StreamSettings(control_url=f"http://127.0.0.1:{http_port}/streams", rtp_host="127.0.0.1",
+                          allow_destinations=LOOPBACK,
                           rtp_port=rtp_port, secret=SECRET, format="ulaw", heartbeat_seconds=1.0,
                           transport=transport, websocket_connection=WS_CONNECTION)
 

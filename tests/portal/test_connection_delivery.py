@@ -23,6 +23,7 @@ from callrec_ari.receiver.verify import verify_zip
 from callrec_ari.rules.delivery import DeliveryState
 from tests.delivery.conftest import ENDED, RunningReceiver, call_record, free_port, segments_for
 from tests.portal.conftest import A_LOGIN, A_NUMBERS, World, api_login
+from tests.support.network import LOOPBACK
 
 FIRST_SECRET = "first-receiver-secret-0123"
 SECOND_SECRET = "second-receiver-secret-4567"
@@ -38,7 +39,8 @@ def manifest(path: Path) -> dict[str, Any]:
 def delivery_settings(world: World, tmp_path: Path) -> DeliverySettings:
     return DeliverySettings(database_url=world.url, spool_dir=str(tmp_path / "spool"), node="node-test",
                             burst_attempts=2, backoff_initial=0.01, backoff_max=0.02, backoff_jitter=0.0,
-                            retry_interval=60.0, poll_interval=0.05, connect_timeout=2.0, read_timeout=10.0)
+                            retry_interval=60.0, poll_interval=0.05, connect_timeout=2.0, read_timeout=10.0,
+                            allow_destinations=LOOPBACK)
 
 
 async def test_retries_after_an_edit_reach_the_new_endpoint(

@@ -21,6 +21,7 @@ from callrec_ari.rules.stream import FORMATS, build_rtp, ulaw_encode
 from callrec_ari.streaming import protocol
 from callrec_ari.streaming.metadata import StreamMetadata, build_metadata
 from callrec_ari.streaming.settings import StreamSettings
+from tests.support.network import LOOPBACK
 
 SECRET = "stream-secret-for-tests"
 PACKET_MS = 20
@@ -89,7 +90,7 @@ class Rig:
     def settings(self, **changes: Any) -> StreamSettings:
         values: dict[str, Any] = {"control_url": self.control_url, "rtp_host": self.rtp[0],
                                   "rtp_port": self.rtp[1], "secret": SECRET, "heartbeat_seconds": 0.1,
-                                  "timeout_seconds": 1.0, **changes}
+                                  "timeout_seconds": 1.0, "allow_destinations": LOOPBACK, **changes}
         return StreamSettings(**values)
 
     def metadata(self, call_id: str, sender: RtpSender, fmt: str = "ulaw") -> StreamMetadata:

@@ -16,6 +16,7 @@ from callrec_ari.streaming.metadata import build_metadata
 from callrec_ari.streaming.notify import StreamNotifier
 from callrec_ari.streaming.settings import StreamSettings
 from tests.streaming.conftest import SECRET, STARTED, RtpSender, rtp_packets, sine
+from tests.support.network import LOOPBACK
 
 
 def free_port(kind: socket.SocketKind) -> int:
@@ -44,6 +45,7 @@ async def test_serve_takes_files_and_streams_on_one_http_port(tmp_path: Path) ->
     sender = RtpSender(("127.0.0.1", udp_port))
     try:
         settings = StreamSettings(control_url=f"http://127.0.0.1:{http_port}/streams", rtp_port=udp_port,
+                                  allow_destinations=LOOPBACK,
                                   secret=SECRET)
         meta = build_metadata(call_id="c-cli", line="1", caller="2", callee="3", direction="outgoing",
                               started_at=STARTED, rtp_source=sender.source, settings=settings)

@@ -30,6 +30,7 @@ from tests.streaming.websocket_fakes import (
     ws_metadata,
     ws_settings,
 )
+from tests.support.network import LOOPBACK
 
 
 async def test_ulaw_over_websocket_is_written_whole_with_its_metadata(rig: Rig, asterisk: Any) -> None:
@@ -135,6 +136,7 @@ async def test_receiver_without_udp_serves_the_websocket_transport(tmp_path: Pat
     server = asyncio.create_task(serve(tmp_path, SECRET, "127.0.0.1", http_port, stop,
                                        StreamOptions(None, idle_timeout=5)))
     settings = StreamSettings(control_url=f"http://127.0.0.1:{http_port}/streams", secret=SECRET,
+                              allow_destinations=LOOPBACK,
                               transport="websocket")
     meta = build_metadata(call_id="c-ws-only", line="1", caller="2", callee="3", direction="outgoing",
                           started_at=STARTED, channel_id="c-ws-only-stream", settings=settings,
@@ -192,6 +194,7 @@ async def test_stopping_the_receiver_closes_asterisks_sockets_at_once(tmp_path: 
     server = asyncio.create_task(serve(tmp_path, SECRET, "127.0.0.1", http_port, stop,
                                        StreamOptions(None, idle_timeout=5)))
     settings = StreamSettings(control_url=f"http://127.0.0.1:{http_port}/streams", secret=SECRET,
+                              allow_destinations=LOOPBACK,
                               transport="websocket")
     meta = build_metadata(call_id="c-ws-kill", line="1", caller="2", callee="3", direction="outgoing",
                           started_at=STARTED, channel_id="c-ws-kill-stream", settings=settings,

@@ -65,7 +65,9 @@ def _accepted(receipt: Receipt) -> tuple[int | None, str]:
         return None, f"written to {receipt.detail.get('path', 'the folder')} on the SFTP server"
     status = receipt.detail.get("status")
     answer = receipt.detail.get("answer") or {}
-    state = answer.get("status", "acknowledged") if isinstance(answer, dict) else "acknowledged"
+    state = answer.get("status") if isinstance(answer, dict) else None
+    # Only the protocol's word, never other text of the server's answer (docs/security.md).
+    state = state if state in ("stored", "duplicate") else "acknowledged"
     return status, f"{state} by the customer equipment (HTTP {status})"
 
 
