@@ -48,7 +48,7 @@ from callrec_ari.pbx.local import LocalAsterisk, root_path
 from tests.support.sipp import tone_file, uac_scenario, uas_scenario
 
 OUTSIDE = "0312345678"
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789"
 ARI = "http://127.0.0.1:8088/ari"
 ARI_AUTH = "Basic " + base64.b64encode(b"callrec:callrec").decode()
 UAC_PORT, UAC_MEDIA = 5070, 6000
@@ -159,7 +159,9 @@ secret = "{SECRET}"
             # `callrec run` validates the stream connection at start even when every line uses files.
             with cfg.open("a") as fh:
                 fh.write(f'\n[stream]\nsecret = "{SECRET}"\n')
-        env = dict(os.environ, CALLREC_ARI_URL=ARI, CALLREC_ASTERISK_RECORDING_DIR=str(rec_dir),
+        # CALLREC_DEMO: the bench's Asterisk has the shipped ARI password (dialplan/ari.conf)
+        env = dict(os.environ, CALLREC_DEMO="1", CALLREC_ARI_URL=ARI,
+                   CALLREC_ASTERISK_RECORDING_DIR=str(rec_dir),
                    CALLREC_RECORDING_ENGINE=ENGINES[0],
                    CALLREC_DATABASE_URL=f"sqlite:///{self.work / 'callrec.db'}", CALLREC_CONFIG=str(cfg))
         self._env = env

@@ -31,7 +31,7 @@ from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789"
 RATE = 8000
 
 

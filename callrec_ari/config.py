@@ -49,7 +49,10 @@ DEMO_LINES = tuple(
 class Config:
     ari_url: str = "http://127.0.0.1:8088/ari"
     ari_username: str = "callrec"
-    ari_password: str = "callrec"
+    ari_password: str = "callrec"  # the demo's (dialplan/ari.conf): refused outside demo mode
+    # Demo mode (also CALLREC_DEMO=1): the services accept the secrets published with the demo
+    # (rules/secrets.py). Never on a system that takes real calls.
+    demo: bool = False
     ari_app: str = "callrec"
     # How the app reaches a party that is not a subscriber line; {number} is the dialled number.
     outside_endpoint: str = "PJSIP/{number}@carrier"

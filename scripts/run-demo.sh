@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CALLREC_CONFIG=${CALLREC_CONFIG:-config/demo.toml}
 export CALLREC_DATABASE_URL=${CALLREC_DATABASE_URL:-sqlite:///var/callrec.db}
+export CALLREC_DEMO=1  # the demo's published secrets are accepted (rules/secrets.py): this machine only
 bin=.venv/bin
 mkdir -p var/received var/spool
 pids=()

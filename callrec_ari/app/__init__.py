@@ -50,10 +50,13 @@ class CallrecApp:
         spool_dir: Path = Path("spool"),
         db: sessionmaker[Session] | None = None,
         stream_settings: StreamSettings | None = None,
+        allow_destinations: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.db = db
         self.stream_settings = stream_settings
+        # Non-public networks streams may reach ([delivery] allow_destinations; rules/destinations.py).
+        self.allow_destinations = allow_destinations
         self.ari = AriClient(ari_settings(config))
         self.finisher = CallFinisher(config, self.ari, db, submitter, spool_dir)
         # Where recordings are written: Asterisk's directory when on this host, else our spool.
@@ -86,7 +89,7 @@ class CallrecApp:
                 self.manager = CallManager(
                     self.ari, self.config, calls, on_finished=self._finished, lines=lines,
                     spool_has_room=self._spool_has_room, journal=self.journal,
-                    stream_settings=self.stream_settings,
+                    stream_settings=self.stream_settings, allow_destinations=self.allow_destinations,
                 )
                 manager = self.manager
                 self.line_map = LineMap(self.ari, self.config, lambda: manager.lines)

@@ -48,8 +48,10 @@ class CallManager:
         spool_has_room: Callable[[], bool] | None = None,
         journal: CallJournal | None = None,
         stream_settings: StreamSettings | None = None,
+        allow_destinations: tuple[str, ...] = (),
     ) -> None:
         self.ari = ari
+        self.allow_destinations = allow_destinations
         self.config = config
         self.lines: LineDirectory = lines or ConfigLines(config)
         self._spool_has_room = spool_has_room
@@ -147,7 +149,8 @@ class CallManager:
     def _session(self, plan: CallPlan, caller_channel: str, flow: Flow | None = None) -> CallSession:
         legs = CallLegs.for_call(plan.call_id, caller_channel)
         parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings,
-                               cast(RecordingEngine, self.config.recording_engine), self.arrivals)
+                               cast(RecordingEngine, self.config.recording_engine), self.arrivals,
+                               self.allow_destinations)
         session: CallSession | None = None
 
         def claim(resource: str) -> None:

@@ -24,7 +24,7 @@ from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.notices.audio import SOX
 from callrec_ari.portal.app import make_app
-from callrec_ari.portal.demo import create_demo
+from callrec_ari.portal.demo import create_demo, published_logins
 from callrec_ari.portal.network import is_loopback, listen_refusal
 from callrec_ari.portal.settings import (
     PortalConfigError,
@@ -32,7 +32,7 @@ from callrec_ari.portal.settings import (
     load_portal_delivery,
     load_portal_settings,
 )
-from callrec_ari.settings import SettingsError, read_settings
+from callrec_ari.settings import SettingsError, demo_mode, read_settings
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -48,6 +48,15 @@ def _demo(url: str) -> None:
     print("demo accounts (login / password / role):")
     for item in logins:
         print(f"  {item.login} / {item.password} / {item.role}")
+
+
+def _published(url: str) -> list[str]:
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            return published_logins(session)
+    finally:
+        engine.dispose()
 
 
 def _tls(settings: PortalSettings) -> ssl.SSLContext | None:
@@ -98,6 +107,7 @@ def portal(args: argparse.Namespace) -> int:
             tls_key=args.tls_key,
         )
         delivery = load_portal_delivery(source)
+        demo = demo_mode(source)
         tls = _tls(settings)
     except SettingsError as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
@@ -106,6 +116,11 @@ def portal(args: argparse.Namespace) -> int:
         # Outside Python, the portal needs sox to convert uploaded notices (notices/audio.py).
         print("callrec: error: sox-missing: the portal converts uploaded notices with sox, which is not "
               "on PATH (Debian: apt install sox)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.create_demo and not demo:
+        print("callrec: error: demo-refused: --create-demo makes logins whose passwords are published: "
+              "only in demo mode (demo = true in the config file, or CALLREC_DEMO=1); create real users "
+              "with `callrec users add`", file=sys.stderr)
         return EXIT_USAGE
     refusal = listen_refusal(args.host, tls=tls is not None, behind_proxy=settings.behind_proxy)
     if refusal:
@@ -118,11 +133,18 @@ def portal(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
         if args.create_demo:
             _demo(settings.database_url)
+        published = [] if demo else _published(settings.database_url)
     except SQLAlchemyError as exc:
         detail = str(exc).splitlines()[0].replace(settings.database_url, masked_url(settings.database_url))
         print(f"callrec: error: database-unavailable: {masked_url(settings.database_url)}: "
               f"{exc.__class__.__name__}: {detail}", file=sys.stderr)
         return 1  # a runtime failure (usage errors exit 2)
+    if published:
+        print(f"callrec: error: secrets-refused: the demo logins {', '.join(published)} still open with "
+              "their published passwords: set new ones (`callrec users passwd LOGIN`) or disable them "
+              "(`callrec users disable LOGIN`); outside demo mode the portal does not serve them",
+              file=sys.stderr)
+        return EXIT_USAGE
     asyncio.run(_serve(settings, delivery, args.host, args.port, tls))
     return EXIT_OK
 

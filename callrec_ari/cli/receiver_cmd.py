@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from callrec_ari.receiver.app import StreamOptions, serve
+from callrec_ari.rules.secrets import DEMO_ENV, hmac_secret_problem, truthy
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -48,6 +49,10 @@ def receiver(args: argparse.Namespace) -> int:
     if not secret:
         print("callrec: error: the connection's secret is required: --secret-file FILE or "
               "$CALLREC_RECEIVER_SECRET", file=sys.stderr)
+        return EXIT_USAGE
+    if not truthy(os.environ.get(DEMO_ENV, "")) and (problem := hmac_secret_problem("the secret", secret)):
+        print(f"callrec: error: secrets-refused: {problem}; give the connection's own secret "
+              f"(or, for a demo on this machine only, {DEMO_ENV}=1)", file=sys.stderr)
         return EXIT_USAGE
     if args.stream_idle_timeout <= 0:
         print("callrec: error: --stream-idle-timeout must be > 0", file=sys.stderr)

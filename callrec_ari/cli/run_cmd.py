@@ -19,6 +19,7 @@ from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.observability.logs import setup_logging
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
+from callrec_ari.rules.secrets import hmac_secret_problem, password_problem, refusal
 from callrec_ari.settings import SettingsError, SettingsSource, read_settings
 from callrec_ari.streaming.settings import StreamSettings, configured, load_stream_settings
 
@@ -74,17 +75,44 @@ class Loaded:
     config: Config
     delivery: DeliverySettings | None  # None: --no-delivery
     stream: StreamSettings | None  # None: no [stream] table and no CALLREC_STREAM_*
+    allow_destinations: tuple[str, ...] = ()  # [delivery]'s, for streams too (even with --no-delivery)
 
 
 def load(args: argparse.Namespace) -> Loaded:
     """Parse the file once; every table is built from that one document (SettingsError if bad)."""
     source = read_settings(args.config, error=ConfigError)
+    config = load_config(source)
+    delivery = None if args.no_delivery else load_delivery_settings(source)
+    allowed = delivery.allow_destinations if delivery is not None else _allowed_anyway(source)
     return Loaded(
         source=source,
-        config=load_config(source),
-        delivery=None if args.no_delivery else load_delivery_settings(source),
+        config=config,
+        delivery=delivery,
         stream=load_stream_settings(source) if configured(source) else None,
+        allow_destinations=allowed,
     )
+
+
+def _allowed_anyway(source: SettingsSource) -> tuple[str, ...]:
+    """``[delivery] allow_destinations`` with --no-delivery (streams still need it): the rest of the
+    table is not this command's to judge then."""
+    try:
+        return load_delivery_settings(source).allow_destinations
+    except SettingsError:
+        return ()
+
+
+def secrets_refusal(config: Config, delivery: DeliverySettings | None,
+                    stream: StreamSettings | None) -> str | None:
+    """Why the app must not start with these secrets (rules/secrets.py), or None (also in demo mode)."""
+    if config.demo:
+        return None
+    problems = [password_problem("ari_password", config.ari_password)]
+    if stream is not None:
+        problems.append(hmac_secret_problem("[stream] secret", stream.secret))
+    if delivery is not None and delivery.connection.type == "http":
+        problems.append(hmac_secret_problem("[delivery.connection] secret", delivery.connection.secret))
+    return refusal(problems)
 
 
 async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
@@ -101,6 +129,9 @@ async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
                 ari_password=target.password,
                 asterisk_recording_dir=str(target.recording_dir or config.asterisk_recording_dir),
             )
+        if (refused := secrets_refusal(config, loaded.delivery, loaded.stream)) is not None:
+            print(f"callrec: error: {refused}", file=sys.stderr)
+            return 2
         submitter = None
         spool = Path("spool")
         if loaded.delivery is not None:
@@ -110,7 +141,7 @@ async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
             await asyncio.to_thread(upgrade, url)
         db = make_sessionmaker(make_engine(url))
         app = CallrecApp(config, submitter=submitter, spool_dir=spool, db=db,
-                         stream_settings=loaded.stream)
+                         stream_settings=loaded.stream, allow_destinations=loaded.allow_destinations)
         runner = asyncio.create_task(app.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -22,7 +22,8 @@ from callrec_ari.streaming.tap import make_tap, stream_channel_id
 
 def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
                    stream_settings: StreamSettings | None, engine: RecordingEngine = "bridge",
-                   arrivals: StasisArrivals | None = None) -> dict[MediaKind, MediaPart]:
+                   arrivals: StasisArrivals | None = None,
+                   allow_destinations: tuple[str, ...] = ()) -> dict[MediaKind, MediaPart]:
     """The notice and recorder always; one stream per contract that delivers by stream and whose
     connection is usable (the others are logged and counted: nothing of theirs is kept, R1.4)."""
     parts: dict[MediaKind, MediaPart] = {
@@ -31,7 +32,8 @@ def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_for
     }
     taps = []
     for n, recipient in enumerate(plan.stream_recipients, start=1):
-        tap = make_tap(ari, plan, recipient, stream_settings, legs.bridge, stream_channel_id(plan.call_id, n))
+        tap = make_tap(ari, plan, recipient, stream_settings, legs.bridge, stream_channel_id(plan.call_id, n),
+                       allow_destinations)
         if tap is not None:
             taps.append(tap)
     if taps:

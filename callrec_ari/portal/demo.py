@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from callrec_ari.contracts import service
 from callrec_ari.contracts.models import Connection, Contract, Line
-from callrec_ari.portal.auth.actions import create_user
+from callrec_ari.portal.auth.actions import create_user, password_matches
 from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR, PortalUser
 from callrec_ari.rules.enrollment import LineRequest
 
@@ -72,5 +72,16 @@ def create_demo(session: Session) -> list[DemoLogin]:
     return list(DEMO_LOGINS)
 
 
+def published_logins(session: Session) -> list[str]:
+    """The demo logins that still open with their published password (enabled ones): a portal
+    outside demo mode refuses to serve them (rules/secrets.py)."""
+    found = []
+    for item in DEMO_LOGINS:
+        user = session.scalars(select(PortalUser).where(PortalUser.login == item.login)).first()
+        if user is not None and not user.disabled and password_matches(user.password_hash, item.password):
+            found.append(item.login)
+    return found
+
+
 __all__ = ["DEMO_HOLDER", "DEMO_LOGINS", "DEMO_RECEIVER_SECRET", "DEMO_RECEIVER_URL", "DemoLogin",
-           "create_demo"]
+           "create_demo", "published_logins"]

@@ -13,6 +13,7 @@ from callrec_ari.settings.source import (
     SettingsError,
     SettingsSource,
     as_source,
+    demo_mode,
     env_name,
     read_settings,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "SettingsError",
     "SettingsSource",
     "as_source",
+    "demo_mode",
     "env_name",
     "env_names",
     "load_table",

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from callrec_ari.rules.secrets import DEMO_ENV, truthy
+
 ENV_PREFIX = "CALLREC_"
 ENV_FILE = "CALLREC_CONFIG"  # the file's path, when --config does not name one
 TABLES = ("delivery", "stream", "portal")  # the tables beside the call flow's top-level keys
@@ -66,6 +68,12 @@ def read_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     except tomllib.TOMLDecodeError as exc:
         raise error(f"config file {chosen}: not valid TOML: {exc}") from exc
     return SettingsSource(str(chosen), document, env)
+
+
+def demo_mode(source: SettingsSource) -> bool:
+    """Demo mode: ``demo = true`` at the file's top level, or ``CALLREC_DEMO`` set true. Only then do
+    the services start with the secrets published with the demo (rules/secrets.py)."""
+    return truthy(source.document.get("demo")) or truthy(source.env.get(DEMO_ENV, ""))
 
 
 def as_source(source: SettingsSource | str | Path | None, env: Mapping[str, str] | None,

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -217,7 +218,7 @@ def stream_channel_id(call_id: str, n: int) -> str:
 
 
 def make_tap(ari: AriClient, plan: CallPlan, recipient: Recipient, base: StreamSettings | None,
-             bridge_id: str, channel_id: str) -> StreamTap | None:
+             bridge_id: str, channel_id: str, allow_destinations: tuple[str, ...] = ()) -> StreamTap | None:
     """The stream of one contract that delivers by stream (R1.5): its own connection (endpoint and
     format) over the ``[stream]`` defaults, which alone serve a single-tenant setup. None, logged and
     counted, when it cannot be set up: the call goes on, that contract's audio is not kept (R1.4)."""
@@ -236,4 +237,6 @@ def make_tap(ari: AriClient, plan: CallPlan, recipient: Recipient, base: StreamS
         log.error("call=%s line %s delivers by stream but has no stream connection; not streamed",
                   plan.call_id, recipient.line)
         return None
+    if allow_destinations:  # the operator's list ([delivery] allow_destinations) adds to [stream]'s
+        settings = replace(settings, allow_destinations=settings.allow_destinations + allow_destinations)
     return StreamTap(ari, settings, plan, bridge_id, line=recipient.line, channel_id=channel_id)

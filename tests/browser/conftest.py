@@ -65,7 +65,7 @@ def _portal_process(tmp_path: Path, notices: Path, port: int, db: str) -> Iterat
          "--database-url", db, "--notices-dir", str(notices)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "CALLREC_DEMO": "1"},  # --create-demo: demo only
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -157,8 +157,9 @@ async def start_app(
 
     async def start(**overrides: Any) -> RunningApp:
         """The app with config ``overrides``; ``db``, ``submitter``, ``spool_dir`` go to CallrecApp."""
-        app_kwargs = {k: overrides.pop(k) for k in ("db", "submitter", "spool_dir", "stream_settings")
-                      if k in overrides}
+        app_kwargs = {k: overrides.pop(k) for k in ("db", "submitter", "spool_dir", "stream_settings",
+                                                     "allow_destinations") if k in overrides}
+        app_kwargs.setdefault("allow_destinations", LOOPBACK)  # the tests' customers are on loopback
         app_kwargs.setdefault("spool_dir", tmp_path / f"spool-{len(tasks)}")
         overrides.setdefault("http_port", 0)
         # The whole tier runs on either recording engine: CALLREC_TEST_ENGINE=bridge|snoop.

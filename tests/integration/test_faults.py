@@ -48,6 +48,7 @@ class AppProcess:
             "ari_password": asterisk.password,
             "asterisk_recording_dir": str(asterisk.recording_dir or ""),
             "http_port": self.port, "log_format": "json",
+            "demo": True,  # the test Asterisk's ARI user has the shipped password (dialplan/ari.conf)
             # every raw ARI event, both runs appended (tests/transcripts/flow-adoption-*.jsonl came from here)
             "ari_transcript": str(tmp_path / "ari-events.jsonl"), **extra,
         }

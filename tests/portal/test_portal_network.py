@@ -94,7 +94,7 @@ def test_the_command_refuses_plain_http_on_every_interface(tmp_path: Path) -> No
 def _running(tmp_path: Path, args: list[str], url: str, **kwargs: Any) -> Iterator[None]:
     log = (tmp_path / "portal.log").open("w")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "CALLREC_DEMO": "1"})
     try:
         for _ in range(200):
             if proc.poll() is not None:
