@@ -86,6 +86,11 @@ def deliver(args: argparse.Namespace) -> int:
     except DeliveryConfigError as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from callrec_ari.db.sealed import key_problem
+
+    if (problem := key_problem()) is not None:
+        print(f"callrec: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.no_migrate:
         from callrec_ari.db.migrate import upgrade  # Alembic only when migrating: the worker stays small
 

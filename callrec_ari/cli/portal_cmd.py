@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.engine import masked_url
 from callrec_ari.db.migrate import upgrade
+from callrec_ari.db.sealed import ENV_KEY, key_problem, keys
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.notices.audio import SOX
 from callrec_ari.portal.app import make_app
@@ -117,6 +118,13 @@ def portal(args: argparse.Namespace) -> int:
         print("callrec: error: sox-missing: the portal converts uploaded notices with sox, which is not "
               "on PATH (Debian: apt install sox)", file=sys.stderr)
         return EXIT_USAGE
+    if (problem := key_problem()) is not None:
+        print(f"callrec: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if keys() is None and not demo:
+        print(f"callrec: warning: secrets-unsealed: connection secrets are stored as given; set {ENV_KEY} "
+              "(callrec db secrets-key makes one) for every service, then run callrec db seal-secrets",
+              file=sys.stderr)
     if args.create_demo and not demo:
         print("callrec: error: demo-refused: --create-demo makes logins whose passwords are published: "
               "only in demo mode (demo = true in the config file, or CALLREC_DEMO=1); create real users "

@@ -15,6 +15,7 @@ from callrec_ari.app import CallrecApp
 from callrec_ari.config import Config, ConfigError, load_config
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
+from callrec_ari.db.sealed import key_problem
 from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.observability.logs import setup_logging
@@ -129,7 +130,7 @@ async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
                 ari_password=target.password,
                 asterisk_recording_dir=str(target.recording_dir or config.asterisk_recording_dir),
             )
-        if (refused := secrets_refusal(config, loaded.delivery, loaded.stream)) is not None:
+        if (refused := secrets_refusal(config, loaded.delivery, loaded.stream) or key_problem()) is not None:
             print(f"callrec: error: {refused}", file=sys.stderr)
             return 2
         submitter = None

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callrec_ari.db.base import Base, UTCDateTime
+from callrec_ari.db.sealed import SealedText
 
 
 class Contract(Base):
@@ -74,8 +75,9 @@ class Connection(Base):
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
     type: Mapped[str] = mapped_column(String(16))  # "file" (R1.1) or "stream" (R1.4)
     endpoint: Mapped[str] = mapped_column(Text)  # where the customer equipment listens (URL)
-    # Shared signing secret: the platform must read it to sign, so it is stored as given.
-    secret: Mapped[str] = mapped_column(String(200))
+    # Shared signing secret: the platform must read it to sign, so it is stored sealed with a key the
+    # database does not hold (db/sealed.py; as given when no key is set: the demo, the tests).
+    secret: Mapped[str] = mapped_column(SealedText())
     # Also sign with the legacy X-Callrec-Signature, beside Standard Webhooks (docs/delivery-protocol.md):
     # on for the receivers that have not moved yet; the customer turns it off once theirs has.
     legacy_signature: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))

@@ -54,10 +54,12 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _owner_only(Path(path))
-        engine = create_engine(url, connect_args={"timeout": 10})
+        # hide_parameters: an SQL error (logged, or shown as one line) never carries the values bound
+        # to the statement: connection secrets, phone numbers, password hashes.
+        engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
