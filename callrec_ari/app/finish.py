@@ -18,6 +18,9 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.config import Config
 from callrec_ari.contracts import record_call
 from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.delivery.packaging import as_segments
+from callrec_ari.delivery.retention import remove_files
+from callrec_ari.delivery.sealing import is_sealed
 from callrec_ari.model.call import FinishedCall
 from callrec_ari.observability.metrics import CALLS
 from callrec_ari.recording.collect import collect_segments, discard_segments
@@ -86,6 +89,7 @@ class CallFinisher:
             return
         # Each contract that records the call gets its own copy: its own ZIP and manifest, queue
         # entry, retries and 7-day clock (R1.5, R3.1). The WAVs go with the last copy done.
+        sealed: list[bool] = []
         for copy in finished.file_copies:
             try:
                 job = await self.submitter.submit_async(finished.manifest_call(copy), segments,
@@ -93,6 +97,14 @@ class CallFinisher:
             except Exception as exc:
                 log.error("call=%s copy for contract %s could not be queued (%s): %s", finished.call_id,
                           copy.contract or "-", getattr(exc, "error_id", type(exc).__name__), exc)
+                sealed.append(False)
                 continue
+            sealed.append(is_sealed(Path(getattr(job, "zip_path", ""))))
             log.info("call=%s queued for delivery job=%s contract=%s", finished.call_id,
                      getattr(job, "key", job), copy.contract or "-")
+        if sealed and all(sealed):
+            # Every copy is queued encrypted to its customer's key: the plain WAVs are not kept for
+            # the days a delivery may wait (delivery/sealing.py).
+            removed, _ = await asyncio.to_thread(remove_files, tuple(s.path for s in as_segments(segments)))
+            log.info("call=%s every copy sealed: %d WAVs removed after packaging", finished.call_id,
+                     len(removed))

@@ -25,12 +25,13 @@ EXIT_USAGE = 2
 
 
 async def _run(directory: Path, secret: str, host: str, port: int, stream: StreamOptions | None,
-               accept_legacy: bool) -> None:
+               accept_legacy: bool, identities: tuple[str, ...]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(directory, secret, host, port, stop, stream, accept_legacy=accept_legacy)
+    await serve(directory, secret, host, port, stop, stream, accept_legacy=accept_legacy,
+                age_identities=identities)
 
 
 def receiver(args: argparse.Namespace) -> int:
@@ -60,7 +61,20 @@ def receiver(args: argparse.Namespace) -> int:
     stream = None
     if args.stream_port is not None or args.stream_websocket:
         stream = StreamOptions(args.stream_port, args.stream_host or "", args.stream_idle_timeout)
-    asyncio.run(_run(Path(args.dir), secret, args.host, args.port, stream, args.accept_legacy_signature))
+    identities: tuple[str, ...] = ()
+    if args.age_identity_file:
+        try:
+            text = Path(args.age_identity_file).read_text()
+        except OSError as exc:
+            print(f"callrec: error: --age-identity-file: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        # age-keygen's file: comments, then AGE-SECRET-KEY-1… lines
+        identities = tuple(line.strip() for line in text.splitlines() if line.startswith("AGE-SECRET-KEY-"))
+        if not identities:
+            print("callrec: error: --age-identity-file: no AGE-SECRET-KEY-1… line in it", file=sys.stderr)
+            return EXIT_USAGE
+    asyncio.run(_run(Path(args.dir), secret, args.host, args.port, stream, args.accept_legacy_signature,
+                     identities))
     return EXIT_OK
 
 
@@ -82,6 +96,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--stream-idle-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="finalize a stream after this long without packets or notifications "
                              "(default 10)")
+    parser.add_argument("--age-identity-file", default=None, metavar="FILE",
+                        help="the customer's age private key (age-keygen's file): sealed uploads are "
+                             "decrypted, checked and stored as their ZIP; without it they are stored "
+                             "as they came (<key>.zip.age)")
     parser.add_argument("--accept-legacy-signature", action="store_true",
                         help="also take requests signed only with X-Callrec-Signature (no timestamp, so "
                              "replayable); by default the Standard Webhooks headers are required")

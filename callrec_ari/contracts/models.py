@@ -81,6 +81,9 @@ class Connection(Base):
     # Also sign with the legacy X-Callrec-Signature, beside Standard Webhooks (docs/delivery-protocol.md):
     # on for the receivers that have not moved yet; the customer turns it off once theirs has.
     legacy_signature: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # file: an age public key (age1…); each copy is then encrypted to it as it is packaged
+    # (delivery/sealing.py): nothing readable waits in the queue. None: ZIPs as they are.
+    age_recipient: Mapped[str | None] = mapped_column(Text, default=None)
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 

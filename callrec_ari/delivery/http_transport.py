@@ -14,12 +14,14 @@ from typing import Any
 
 import aiohttp
 
+from callrec_ari.delivery.sealing import is_sealed
 from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Upload
 from callrec_ari.net.destinations import GuardedResolver, check_url, refused_in
 from callrec_ari.rules.delivery import FailureKind, Outcome
 from callrec_ari.rules.destinations import REFUSED, DestinationRefused, IpNetwork
 from callrec_ari.rules.signing import (
     HEADER_CALL_ID,
+    HEADER_ENCRYPTION,
     HEADER_KEY,
     HEADER_SHA256,
     HEADER_SIGNATURE,
@@ -87,8 +89,11 @@ class HttpTransport:
                                                  int(time.time()), upload.sha256, self._legacy)
         except FileNotFoundError as exc:
             raise DeliveryFailure.from_kind(FailureKind.LOCAL_FILE, f"ZIP missing: {exc}") from exc
+        sealed = is_sealed(upload.path)
         headers = {
-            "Content-Type": "application/zip",
+            # a sealed copy is the age file itself (delivery/sealing.py)
+            "Content-Type": "application/age" if sealed else "application/zip",
+            **({HEADER_ENCRYPTION: "age"} if sealed else {}),
             **signatures,
             HEADER_KEY: upload.key,
             HEADER_CALL_ID: upload.call_id,

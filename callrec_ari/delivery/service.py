@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callrec_ari.contracts.models import Connection
 from callrec_ari.db.engine import make_engine, make_sessionmaker
 from callrec_ari.delivery.packaging import Segment, package_call
 from callrec_ari.delivery.queue import DeliveryQueue, Job
@@ -22,6 +23,7 @@ from callrec_ari.delivery.routing import (
     make_route_transport,
     route_from_settings,
 )
+from callrec_ari.delivery.sealing import seal_package
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.transport import Transport
 from callrec_ari.delivery.worker import DeliveryWorker
@@ -57,6 +59,9 @@ class RecordingSubmitter:
         """
         pkg = package_call(call, segments, self._settings.outbox, self._settings.zip_level)
         contract = pkg.call.contract or None
+        recipient = self._age_recipient(connection_id) if contract else None
+        if recipient:
+            pkg = seal_package(pkg, recipient)  # nothing readable waits in the queue
         name = connection_name(contract, connection_id) if contract else self._settings.connection.name
         job = self._queue.enqueue(pkg, name, timedelta(days=self._settings.retention_days),
                                   contract=contract, connection_id=connection_id if contract else None)
@@ -64,6 +69,14 @@ class RecordingSubmitter:
                  pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
         ring(self._settings.doorbell)  # after the commit: the worker finds the job when it looks
         return job
+
+    def _age_recipient(self, connection_id: int | None) -> str | None:
+        """The customer's age public key on the copy's file connection, read now."""
+        if connection_id is None:
+            return None
+        with self._sessions() as session:
+            conn = session.get(Connection, connection_id)
+            return conn.age_recipient if conn is not None and conn.removed_at is None else None
 
     async def submit_async(self, call: Mapping[str, Any] | CallRecord,
                            segments: Sequence[SegmentSpec], connection_id: int | None = None) -> Job:

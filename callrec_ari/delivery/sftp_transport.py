@@ -38,7 +38,8 @@ class SftpTransport:
     async def send(self, upload: Upload) -> Receipt:
         if not upload.path.exists():
             raise DeliveryFailure.from_kind(FailureKind.LOCAL_FILE, f"ZIP missing: {upload.path}")
-        final = f"{self._remote_dir}/{zip_name(upload.key)}"
+        sealed = upload.path.name.endswith(".age")  # delivery/sealing.py: the age file as it is
+        final = f"{self._remote_dir}/{zip_name(upload.key)}{'.age' if sealed else ''}"
         part = final + ".part"
         try:
             # Resolved and checked just before connecting (asyncssh resolves again: the name's owner

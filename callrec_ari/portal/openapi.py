@@ -50,7 +50,8 @@ _CONNECTION = _json_body(
 # ``legacy_signature``: also send the legacy X-Callrec-Signature beside the Standard Webhooks headers.
 _CONNECTION_EDIT = _json_body(
     {"endpoint": {"type": "string", "nullable": True}, "secret": {"type": "string", "nullable": True},
-     "legacy_signature": {"type": "boolean", "nullable": True}}
+     "legacy_signature": {"type": "boolean", "nullable": True},
+     "age_recipient": {"type": "string", "nullable": True}}
 )
 
 

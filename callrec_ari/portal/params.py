@@ -60,10 +60,13 @@ def str_field(body: dict[str, Any], key: str, required: bool = True, limit: int 
     return value
 
 
-def edit_fields(body: dict[str, Any]) -> tuple[str, str, bool | None]:
-    """A connection edit's ``endpoint``, ``secret`` and ``legacy_signature``: absent, null or "" keeps
-    the current value."""
-    values = {k: body.get(k) for k in ("endpoint", "secret", "legacy_signature")}
+def edit_fields(body: dict[str, Any]) -> tuple[str, str, bool | None, str | None]:
+    """A connection edit's ``endpoint``, ``secret``, ``legacy_signature`` (absent, null or "" keeps
+    the current value) and ``age_recipient`` (absent or null keeps it, "" removes it)."""
+    values = {k: body.get(k) for k in ("endpoint", "secret", "legacy_signature", "age_recipient")}
+    age = values["age_recipient"]
+    if age is not None and not isinstance(age, str):
+        raise BadInput("age-recipient-invalid", "age_recipient must be an age public key (age1…) or \"\"")
     legacy = values["legacy_signature"]
     if legacy is not None and not isinstance(legacy, bool):
         raise BadInput("legacy_signature-invalid", "legacy_signature must be true or false")
@@ -71,6 +74,7 @@ def edit_fields(body: dict[str, Any]) -> tuple[str, str, bool | None]:
         str_field(values, "endpoint", required=False, limit=500) if values["endpoint"] is not None else "",
         str_field(values, "secret", required=False, limit=200) if values["secret"] is not None else "",
         legacy,
+        age,
     )
 
 

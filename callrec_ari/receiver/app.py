@@ -25,6 +25,7 @@ from pathlib import Path
 from aiohttp import web
 
 from callrec_ari.delivery.packaging import file_digest, fsync_dir
+from callrec_ari.delivery.sealing import MAGIC as AGE_MAGIC
 from callrec_ari.receiver.stream import StreamReceiver
 from callrec_ari.receiver.verify import UploadRejected, verify_zip
 from callrec_ari.rules.manifest import is_safe_key, zip_name
@@ -61,8 +62,12 @@ class Receiver:
 
     def __init__(self, directory: Path, secret: str, max_bytes: int = 4 << 30, idle_timeout: float = 30.0,
                  min_rate: float = 16 * 1024, accept_legacy: bool = False,
-                 tolerance: float = TOLERANCE_SECONDS, clock: Callable[[], float] = time.time) -> None:
+                 tolerance: float = TOLERANCE_SECONDS, clock: Callable[[], float] = time.time,
+                 age_identities: tuple[str, ...] = ()) -> None:
         self.directory = directory
+        # The customer's age private keys (AGE-SECRET-KEY-1…): a sealed upload is decrypted, checked
+        # and stored as its ZIP; without one it is stored as it came (<key>.zip.age).
+        self._identities = age_identities
         self._secret = secret
         self._accept_legacy = accept_legacy
         self._tolerance = tolerance
@@ -126,11 +131,29 @@ class Receiver:
                     raise UploadRejected(401, "signature-invalid", "webhook-signature does not match")
             elif not signature_matches(request.headers.get(HEADER_SIGNATURE), mac.hexdigest()):
                 raise UploadRejected(401, "signature-invalid", "HMAC-SHA256 of the body does not match")
+            body_sha = sha.hexdigest()
+            if await asyncio.to_thread(_is_age, tmp):
+                if not self._identities:
+                    # Only the customer's key opens it: kept as it came, its signature checked.
+                    return await self._store(tmp, key, body_sha, size, "", suffix=".age")
+                plain = tmp.with_name(tmp.name + ".zip")
+                try:
+                    await asyncio.to_thread(_decrypt, tmp, plain, self._identities)
+                    manifest = await asyncio.to_thread(verify_zip, plain)
+                    if manifest.idempotency_key != key:
+                        raise UploadRejected(422, "idempotency-key-mismatch",
+                                             f"header key {key!r} differs from the manifest's")
+                    stored_sha = (await asyncio.to_thread(file_digest, plain))[1]
+                    return await self._store(plain, key, body_sha, size, manifest.call_id,
+                                             stored_sha=stored_sha)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(plain)
             manifest = await asyncio.to_thread(verify_zip, tmp)
             if manifest.idempotency_key != key:
                 raise UploadRejected(422, "idempotency-key-mismatch",
                                      f"header key {key!r} differs from the manifest's")
-            return await self._store(tmp, key, sha.hexdigest(), size, manifest.call_id)
+            return await self._store(tmp, key, body_sha, size, manifest.call_id)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -164,13 +187,17 @@ class Receiver:
             raise UploadRejected(408, "body-timeout",
                                  f"nothing received for {self._idle_timeout:.0f} s") from None
 
-    async def _store(self, tmp: Path, key: str, sha256: str, size: int, call_id: str) -> web.Response:
-        final = self.directory / zip_name(key)
+    async def _store(self, tmp: Path, key: str, sha256: str, size: int, call_id: str, suffix: str = "",
+                     stored_sha: str | None = None) -> web.Response:
+        """``sha256``: the body's, acknowledged; ``stored_sha``: the file kept, when it is not the body
+        (a sealed upload stored decrypted)."""
+        final = self.directory / (zip_name(key) + suffix)
+        kept = stored_sha or sha256
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             stored = await asyncio.to_thread(_stored_digest, final)
             if stored is not None:
-                if stored != sha256:
+                if stored != kept and not suffix:
                     raise UploadRejected(409, "replayed-upload",
                                          f"key {key!r} is already stored with different content")
                 duplicate = True
@@ -183,6 +210,23 @@ class Receiver:
                                   "size": size, "duplicate": duplicate})
 
 
+def _is_age(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(len(AGE_MAGIC)) == AGE_MAGIC
+
+
+def _decrypt(source: Path, target: Path, identities: tuple[str, ...]) -> None:
+    import pyrage
+
+    try:
+        keys = [pyrage.x25519.Identity.from_str(i) for i in identities]
+        with source.open("rb") as src, target.open("wb") as dst:
+            pyrage.decrypt_io(src, dst, keys)
+    except (pyrage.DecryptError, pyrage.IdentityError) as exc:
+        raise UploadRejected(422, "cannot-decrypt", f"the sealed upload does not open with this "
+                                                    f"receiver's key: {exc}") from None
+
+
 def _stored_digest(path: Path) -> str | None:
     try:
         return file_digest(path)[1]
@@ -191,12 +235,13 @@ def _stored_digest(path: Path) -> str | None:
 
 
 async def serve(directory: Path, secret: str, host: str, port: int, stop: asyncio.Event,
-                stream: StreamOptions | None = None, accept_legacy: bool = False) -> None:
+                stream: StreamOptions | None = None, accept_legacy: bool = False,
+                age_identities: tuple[str, ...] = ()) -> None:
     """File delivery on ``POST /recordings``; with ``stream``, also stream delivery: RTP on its UDP
     port, the control notifications on ``POST /streams`` and Asterisk's WebSocket streams on
     ``GET /media`` of the same HTTP port. ``accept_legacy``: also take requests signed only with
     ``X-Callrec-Signature``."""
-    app = Receiver(directory, secret, accept_legacy=accept_legacy).app()
+    app = Receiver(directory, secret, accept_legacy=accept_legacy, age_identities=age_identities).app()
     streams: StreamReceiver | None = None
     if stream is not None:
         streams = StreamReceiver(directory / "streams", secret, idle_timeout=stream.idle_timeout,

@@ -27,6 +27,7 @@ HEADER_SIGNATURE = "X-Callrec-Signature"  # "sha256=<hex HMAC-SHA256(secret, bod
 HEADER_KEY = "Idempotency-Key"
 HEADER_CALL_ID = "X-Callrec-Call-Id"
 HEADER_SHA256 = "X-Callrec-Content-SHA256"  # hex sha256 of the body
+HEADER_ENCRYPTION = "X-Callrec-Encryption"  # "age": the body is the ZIP encrypted to the customer's key
 SIGNATURE_PREFIX = "sha256="
 HEADER_WEBHOOK_ID = "webhook-id"
 HEADER_WEBHOOK_TIMESTAMP = "webhook-timestamp"
@@ -139,6 +140,7 @@ def read_webhook_headers(headers: Mapping[str, str], now: float,
 
 __all__ = [
     "HEADER_CALL_ID",
+    "HEADER_ENCRYPTION",
     "HEADER_KEY",
     "HEADER_SHA256",
     "HEADER_SIGNATURE",

@@ -74,6 +74,7 @@ class Customer:
     port: int = 0
     inbox: Path = Path()
     rtp_port: int = 0  # set: the receiver takes streams too (RTP on this port, notifications on /streams)
+    identities: tuple[str, ...] = ()  # age private keys: sealed uploads are stored decrypted
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -99,7 +100,7 @@ class Customer:
             self.stop = asyncio.Event()
             stream = StreamOptions(self.rtp_port, "127.0.0.1", 10.0) if self.rtp_port else None
             self.task = asyncio.create_task(serve(self.inbox, self.secret, "127.0.0.1", self.port, self.stop,
-                                                  stream=stream))
+                                                  stream=stream, age_identities=self.identities))
             await asyncio.sleep(0.2)
 
     async def down(self) -> None:

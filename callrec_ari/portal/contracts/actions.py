@@ -31,11 +31,12 @@ def add_connection(session: Session, scope: Scope, type_: str, endpoint: str, se
 
 
 def edit_connection(session: Session, scope: Scope, connection_id: int, endpoint: str, secret: str,
-                    delivery: DeliverySettings, legacy_signature: bool | None = None) -> Connection:
+                    delivery: DeliverySettings, legacy_signature: bool | None = None,
+                    age_recipient: str | None = None) -> Connection:
     """The customer's own connection only: another contract's is "not found" (404)."""
     scope.require_customer()
     conn = scope.connection(session, connection_id)
-    return connections.edit(session, scope, conn, endpoint, secret, delivery, legacy_signature)
+    return connections.edit(session, scope, conn, endpoint, secret, delivery, legacy_signature, age_recipient)
 
 
 def remove_connection(session: Session, scope: Scope, connection_id: int) -> Connection:

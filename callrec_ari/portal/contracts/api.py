@@ -71,11 +71,11 @@ async def add_connection(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/connections/{id}")
 async def edit_connection(request: web.Request) -> web.Response:
     scope, conn_id, delivery = scope_of(request), int_param(request, "id"), request.app[DELIVERY_KEY]
-    endpoint, secret, legacy = edit_fields(await json_body(request))
+    endpoint, secret, legacy, age = edit_fields(await json_body(request))
     return web.json_response(
         await request.app[DB_KEY].run(
             lambda s: queries.connection_dict(
-                actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy)
+                actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy, age)
             )
         )
     )

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from callrec_ari.contracts import service
 from callrec_ari.contracts.models import CONNECTION_TYPES, Connection, Contract
 from callrec_ari.delivery.routing import route_for_endpoint
+from callrec_ari.delivery.sealing import InvalidRecipient, check_recipient
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.portal import audit
 from callrec_ari.portal.errors import BadInput
@@ -129,12 +130,15 @@ def add(session: Session, scope: Scope, contract: Contract, type_: str, endpoint
 
 
 def edit(session: Session, scope: Scope, conn: Connection, endpoint: str, secret: str,
-         delivery: DeliverySettings, legacy_signature: bool | None = None) -> Connection:
+         delivery: DeliverySettings, legacy_signature: bool | None = None,
+         age_recipient: str | None = None) -> Connection:
     """A new endpoint, a new secret, or whether the legacy X-Callrec-Signature is also sent, in place
     (same id: queued deliveries follow). An empty value (None) keeps the current one; the audit
     record says what changed, never the secret."""
     legacy_changed = legacy_signature is not None and legacy_signature != conn.legacy_signature
-    if not endpoint.strip() and not secret and legacy_signature is None:
+    age = checked_age_recipient(conn, age_recipient)
+    age_changed = age_recipient is not None and age != conn.age_recipient
+    if not endpoint.strip() and not secret and legacy_signature is None and age_recipient is None:
         raise BadInput("connection-unchanged", "give a new endpoint, a new secret or both")
     before = conn.endpoint
     text = checked_endpoint(conn.type, endpoint.strip() or before, secret or conn.secret, delivery,
@@ -142,12 +146,31 @@ def edit(session: Session, scope: Scope, conn: Connection, endpoint: str, secret
     secret_changed = bool(secret) and secret != conn.secret
     service.edit_connection(session, conn.id, endpoint=text, secret=secret or None,
                             legacy_signature=legacy_signature)
-    if text != before or secret_changed or legacy_changed:
+    if age_changed:
+        conn.age_recipient = age
+        session.flush()
+    if text != before or secret_changed or legacy_changed or age_changed:
         audit.record(session, scope, "connection-edited", conn.contract_id, connection=conn.id,
                      type=conn.type, endpoint=text, endpoint_before=before if text != before else None,
                      secret_changed=secret_changed,
-                     legacy_signature=conn.legacy_signature if legacy_changed else None)
+                     legacy_signature=conn.legacy_signature if legacy_changed else None,
+                     age_recipient=(age or "removed") if age_changed else None)
     return conn
+
+
+def checked_age_recipient(conn: Connection, value: str | None) -> str | None:
+    """The age public key to keep on ``conn`` (None: none); ``value`` None keeps the current one."""
+    if value is None:
+        return conn.age_recipient
+    if not value.strip():
+        return None
+    if conn.type != "file":
+        raise BadInput("age-recipient-invalid", "recordings are sealed on file connections only: "
+                                                "a stream keeps nothing on the platform (R1.4)")
+    try:
+        return check_recipient(value)
+    except InvalidRecipient as exc:
+        raise BadInput(exc.error_id, str(exc)) from exc
 
 
 def remove(session: Session, scope: Scope, conn: Connection) -> Connection:

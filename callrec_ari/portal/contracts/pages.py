@@ -62,8 +62,10 @@ async def edit_connection(request: web.Request) -> web.Response:
     form = await form_data(request)
     endpoint, secret = form_field(form, "endpoint", 500), form_field(form, "secret", 200)
     legacy = legacy_choice(form)
+    age = form.get("age_recipient")  # the form shows the current key: what it sends is the new one
+    age = age if isinstance(age, str) else None
     await request.app[DB_KEY].run(
-        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy)
+        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy, age)
     )
     raise done("/settings", f"connection {conn_id} saved")
 

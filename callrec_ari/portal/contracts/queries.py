@@ -40,6 +40,7 @@ def connection_dict(conn: Connection) -> dict[str, Any]:
         "endpoint": conn.endpoint,
         "secret_hint": "…" + conn.secret[-4:] if conn.secret else "",
         "legacy_signature": conn.legacy_signature,  # X-Callrec-Signature sent beside Standard Webhooks
+        "age_recipient": conn.age_recipient,  # file: copies sealed to this age public key (or None)
         "enrolled_at": _iso(conn.enrolled_at),
     }
 

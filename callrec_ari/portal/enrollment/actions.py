@@ -130,10 +130,11 @@ def add_connection(session: Session, scope: Scope, contract_id: int, type_: str,
 
 
 def edit_connection(session: Session, scope: Scope, connection_id: int, endpoint: str, secret: str,
-                    delivery: DeliverySettings, legacy_signature: bool | None = None) -> Connection:
+                    delivery: DeliverySettings, legacy_signature: bool | None = None,
+                    age_recipient: str | None = None) -> Connection:
     scope.require_operator()
     conn = scope.connection(session, connection_id)
-    return connections.edit(session, scope, conn, endpoint, secret, delivery, legacy_signature)
+    return connections.edit(session, scope, conn, endpoint, secret, delivery, legacy_signature, age_recipient)
 
 
 def remove_connection(session: Session, scope: Scope, connection_id: int) -> Connection:

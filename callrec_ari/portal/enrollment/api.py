@@ -86,10 +86,10 @@ async def add_connection_api(request: web.Request) -> web.Response:
 async def edit_connection_api(request: web.Request) -> web.Response:
     scope, conn_id = operator_scope(request), int_param(request, "id")
     delivery = request.app[DELIVERY_KEY]
-    endpoint, secret, legacy = edit_fields(await json_body(request))
+    endpoint, secret, legacy, age = edit_fields(await json_body(request))
     row = await request.app[DB_KEY].run(
         lambda s: connection_dict(
-            actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy))
+            actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy, age))
     )
     return web.json_response(row)
 

@@ -91,8 +91,11 @@ async def edit_connection_form(request: web.Request) -> web.Response:
     form, delivery = await form_data(request), request.app[DELIVERY_KEY]
     endpoint, secret = form_field(form, "endpoint", 500), form_field(form, "secret", 200)
     legacy = legacy_choice(form)
+    age = form.get("age_recipient")  # the form shows the current key: what it sends is the new one
+    age = age if isinstance(age, str) else None
     cid = await request.app[DB_KEY].run(
-        lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy).contract_id
+        lambda s: actions.edit_connection(
+            s, scope, conn_id, endpoint, secret, delivery, legacy, age).contract_id
     )
     raise done(f"/operator/contracts/{cid}", f"connection {conn_id} saved")
 
