@@ -80,7 +80,7 @@ def test_systemd_unit_runs_a_real_command(unit: Path) -> None:
     argv = shlex.split(exec_start)
     assert argv[0] == "/opt/callrec/bin/callrec"
     args = build_parser().parse_args(argv[1:])  # exits (fails the test) on an unknown option
-    assert args.command in {"run", "deliver", "portal", "db"}
+    assert args.command in {"run", "deliver", "portal", "db", "privacy"}
     assert parser["Service"].get("User") == "callrec"
 
 
