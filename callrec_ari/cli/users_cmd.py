@@ -1,4 +1,4 @@
-"""``callrec users add | passwd | disable | enable | list``: Customer Control accounts, for operators.
+"""``callrec users add | passwd | disable | enable | remove | list``: Customer Control accounts.
 
 Operators (the carrier's staff) and customers' administrators (one contract each) log in to the
 portal. A password never goes on the command line (other users of the machine see command lines):
@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from callrec_ari.db import database_url, make_engine, make_sessionmaker
 from callrec_ari.db.engine import masked_url
 from callrec_ari.db.models import AuditRecord
 from callrec_ari.portal.auth.actions import change_password, create_user, set_disabled
-from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR, PortalUser
+from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR, PortalSession, PortalUser
 from callrec_ari.portal.errors import BadInput
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -58,6 +58,19 @@ def _add(session: Session, args: argparse.Namespace) -> dict[str, object]:
     return _row(user)
 
 
+def _remove(session: Session, login: str) -> dict[str, object]:
+    """The account and its sessions are deleted (it can no longer be enabled again); the audit log
+    keeps who it was and who removed it."""
+    user = session.scalars(select(PortalUser).where(PortalUser.login == login)).first()
+    if user is None:
+        raise BadInput("user-not-found", f"no account {login!r}")
+    row = _row(user)
+    _audit(session, "user-removed", user)
+    session.execute(delete(PortalSession).where(PortalSession.user_id == user.id))
+    session.delete(user)
+    return {**row, "removed": True}
+
+
 def _row(user: PortalUser) -> dict[str, object]:
     return {"login": user.login, "name": user.display_name, "role": user.role,
             "contract": user.contract_id, "disabled": user.disabled}
@@ -74,6 +87,8 @@ def users(args: argparse.Namespace) -> int:
                 user = change_password(session, args.login, _password(args))
                 _audit(session, "user-password-changed", user)
                 out = _row(user)
+            elif args.users_command == "remove":
+                out = _remove(session, args.login)
             elif args.users_command in ("disable", "enable"):
                 user = set_disabled(session, args.login, args.users_command == "disable")
                 _audit(session, f"user-{args.users_command}d", user)
@@ -115,4 +130,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                 help="read the password from FILE (default: standard input)")
     for action in ("disable", "enable"):
         users_sub.add_parser(action, help=f"{action} an account").add_argument("login")
+    users_sub.add_parser("remove", help="delete an account and its sessions (audited)").add_argument("login")
     users_sub.add_parser("list", help="every account, as JSON")

@@ -95,3 +95,29 @@ def test_db_upgrade_with_the_database_down_is_one_clear_line(
     assert main(["db", "upgrade"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "database-unavailable" in err and "pw-that-must-not-show" not in err
+
+
+def test_an_operator_removes_an_account_and_its_sessions(db: str, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    sessions = make_sessionmaker(make_engine(db))
+    with sessions.begin() as s:
+        acme, other = service.create_contract(s, "ACME K.K."), service.create_contract(s, "Other Ltd.")
+        ids = (acme.id, other.id)
+    for login, contract in (("a@acme.example", ids[0]), ("b@other.example", ids[1])):
+        assert users(db, "add", login, "--role", "customer_admin", "--contract", str(contract),
+                     stdin="a-long-enough-password\n", monkeypatch=monkeypatch) == 0
+    with sessions.begin() as s:
+        for user in s.scalars(select(PortalUser)):
+            s.add(PortalSession(user_id=user.id, token_hash=user.login.ljust(64, "h"), csrf_token="c",
+                                created_at=user.created_at, expires_at=user.created_at.replace(year=2999)))
+    capsys.readouterr()
+    assert users(db, "remove", "a@acme.example", monkeypatch=monkeypatch) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] is True
+    with sessions() as s:
+        # the other contract's account and session are untouched
+        assert [u.login for u in s.scalars(select(PortalUser))] == ["b@other.example"]
+        assert len(s.scalars(select(PortalSession)).all()) == 1
+        removed = s.scalars(select(AuditRecord).where(AuditRecord.action == "user-removed")).one()
+        assert removed.subject == "a@acme.example"
+    assert users(db, "remove", "a@acme.example", monkeypatch=monkeypatch) == 2
+    assert "user-not-found" in capsys.readouterr().err
