@@ -27,10 +27,11 @@ async def refused(ast: Any) -> int:
     return info.value.status
 
 
-async def stream_whole(rig: Rig, asterisk: Any, call_id: str) -> dict[str, Any]:
+async def stream_whole(rig: Rig, asterisk: Any, call_id: str,
+                       credentials: media_credentials.MediaCredentials | None = None) -> dict[str, Any]:
     """The real stream of ``call_id``: announced, connected with its credentials, 0.4 s of tone."""
     meta = ws_metadata(rig, call_id)
-    ast = asterisk(meta.channel_id)
+    ast = asterisk(meta.channel_id, credentials=credentials or credentials_for(meta.channel_id))
     async with StreamNotifier(ws_settings(rig)) as notifier:
         assert await notifier.start(meta)
         await ast.connect()
@@ -80,9 +81,10 @@ async def test_expired_and_replayed_credentials_are_refused(rig: Rig, asterisk: 
     old = credentials_for("c-auth-4-stream", now=time.time() - 3600)
     assert await refused(asterisk("c-auth-4-stream", credentials=old)) == 401
     # the real stream connects once; a replay of its captured URL, during the call or after, is refused
-    doc = await stream_whole(rig, asterisk, "c-auth-4")
+    used = credentials_for("c-auth-4-stream")
+    doc = await stream_whole(rig, asterisk, "c-auth-4", used)
     assert doc["packets"] == 20
-    replay = asterisk("c-auth-4-stream", credentials=credentials_for("c-auth-4-stream"))
+    replay = asterisk("c-auth-4-stream", credentials=used)  # the captured URL, exactly
     assert await refused(replay) == 401
 
 
