@@ -30,6 +30,7 @@ class LineConfig:
     consent: bool = True  # R5.4
     omit_notice: bool = False  # R2.3: the contract chose to omit the notice
     contract_suspended: bool = False  # R5.5
+    contract_ended: bool = False  # the contract's end date has passed: its lines record nothing
     line_suspended: bool = False  # R5.5
     delivery: str = "file"  # R1.5: "file" (recorded, zipped, pushed) or "stream" (real time, nothing kept)
     stream_endpoint: str = ""  # stream: the connection, rtp://… or websocket:… (docs/stream-protocol.md)

@@ -56,6 +56,7 @@ def _state(line: LineConfig) -> LineState:
         recording_started=line.recording_started,
         consent=line.consent,
         contract_suspended=line.contract_suspended,
+        contract_ended=line.contract_ended,
         line_suspended=line.line_suspended,
     )
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
 from callrec_ari.db.engine import masked_url
 from callrec_ari.db.migrate import upgrade
+from callrec_ari.rules.charges import JST
 from callrec_ari.rules.enrollment import LineRequest, split_services
 
 EXIT_OK = 0
@@ -91,7 +93,8 @@ def line_json(line: Line) -> dict[str, Any]:
 def contract_json(contract: Contract) -> dict[str, Any]:
     return {"id": contract.id, "holder_name": contract.holder_name, "reseller": contract.reseller,
             "omit_notice": contract.omit_notice, "suspended": contract.suspended,
-            "suspended_reason": contract.suspended_reason}
+            "suspended_reason": contract.suspended_reason,
+            "ends_at": contract.ends_at.isoformat() if contract.ends_at else None}
 
 
 def connection_json(conn: Connection) -> dict[str, Any]:
@@ -155,6 +158,19 @@ def _remove_connection(s: Session, a: argparse.Namespace) -> dict[str, Any]:
 def _suspend(s: Session, a: argparse.Namespace) -> dict[str, Any]:
     target = service.suspend(s, contract_id=a.contract, number=a.line, reason=a.reason, lift=a.lift)
     return contract_json(target) if isinstance(target, Contract) else line_json(target)
+
+
+def _end(s: Session, a: argparse.Namespace) -> dict[str, Any]:
+    return contract_json(service.end_contract(s, a.contract_id, end_of_day_jst(a.on)))
+
+
+def end_of_day_jst(text: str) -> datetime:
+    """``YYYY-MM-DD``: the contract ends when that day ends in Japan (the service's time zone)."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise service.InvalidInput(f"--on {text!r}: expected a date, YYYY-MM-DD") from None
+    return datetime.combine(day + timedelta(days=1), time(0), JST).astimezone(UTC)
 
 
 def _list(s: Session, a: argparse.Namespace) -> dict[str, Any]:
@@ -228,5 +244,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         target.add_argument("--line", metavar="NUMBER")
         p.add_argument("--reason", required=not lift, default=None, help="why (kept with the suspension)")
         p.set_defaults(lift=lift)
+    p = add("end", _end, "end a contract on a date: its lines stop recording when that day ends (Japan "
+            "time); the daily `callrec privacy purge` then closes it (docs/privacy.md)")
+    p.add_argument("contract_id", type=int, metavar="CONTRACT_ID")
+    p.add_argument("--on", required=True, metavar="YYYY-MM-DD", help="the contract's last day")
     p = add("list", _list, "list contracts, or one contract's enrolled lines and connections")
     p.add_argument("--contract", type=int, metavar="ID", default=None)

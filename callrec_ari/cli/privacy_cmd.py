@@ -1,10 +1,13 @@
-"""``callrec privacy purge``: apply the retention policy of call records and the audit log.
+"""``callrec privacy purge``: apply the retention policy of call records and the audit log, and
+close the contracts whose end date has passed.
 
 Phone numbers of calls older than ``[privacy] numbers_days`` (395) are masked in the call records and
 in the audit log's details; call records older than ``records_days`` (2,557) are removed; one audit
-record says what was done (docs/privacy.md). Safe to run at any time and as often as wanted (the
-shipped systemd timer runs it daily). ``--dry-run`` counts without changing anything. The database
-is ``$CALLREC_DATABASE_URL`` (or ``--database-url``).
+record says what was done (docs/privacy.md). An ended contract's lines are removed as of its end
+date, its portal accounts disabled, and its connections removed once nothing of it waits for
+delivery. Safe to run at any time and as often as wanted (the shipped systemd timer runs it daily).
+``--dry-run`` counts without changing anything. The database is ``$CALLREC_DATABASE_URL`` (or
+``--database-url``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from callrec_ari.contracts.privacy import apply_retention
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
 from callrec_ari.db.engine import masked_url
+from callrec_ari.portal.closing import close_ended_contracts
 from callrec_ari.rules.privacy import RetentionPolicy
 from callrec_ari.settings import SettingsError, load_table, read_settings
 
@@ -50,8 +54,9 @@ def _purge(args: argparse.Namespace) -> int:
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine).begin() as session:
-            actor = f"callrec privacy@{socket.gethostname()}"
-            report = apply_retention(session, policy, datetime.now(UTC), actor, dry_run=args.dry_run)
+            actor, now = f"callrec privacy@{socket.gethostname()}", datetime.now(UTC)
+            report = apply_retention(session, policy, now, actor, dry_run=args.dry_run)
+            closing = None if args.dry_run else close_ended_contracts(session, now, actor)
     except SQLAlchemyError as exc:
         detail = str(exc).splitlines()[0].replace(url, masked_url(url))
         print(f"callrec: error: database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}",
@@ -59,7 +64,10 @@ def _purge(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     finally:
         engine.dispose()
-    print(json.dumps({"dry_run": args.dry_run, **report.to_json()}))
+    closed = {} if closing is None else {"lines_removed": closing.lines_removed,
+                                         "users_disabled": closing.users_disabled,
+                                         "contracts_closed": closing.contracts_closed}
+    print(json.dumps({"dry_run": args.dry_run, **report.to_json(), **closed}))
     return EXIT_OK
 
 

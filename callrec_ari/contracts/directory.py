@@ -7,6 +7,8 @@ notice rules (R2.3, R5.5) decide with what the operator set.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +23,7 @@ def _newest(contract: Contract, kind: str) -> Connection | None:
     return max(live, key=lambda c: (c.enrolled_at, c.id)) if live else None
 
 
-def to_line_config(line: Line, contract: Contract) -> LineConfig:
+def to_line_config(line: Line, contract: Contract, now: datetime | None = None) -> LineConfig:
     stream, file = _newest(contract, "stream"), _newest(contract, "file")
     return LineConfig(
         endpoint=line.endpoint,
@@ -32,6 +34,8 @@ def to_line_config(line: Line, contract: Contract) -> LineConfig:
         withhold_caller_id=line.withhold_caller_id,
         omit_notice=contract.omit_notice,
         contract_suspended=contract.suspended,
+        # From its end date a contract's lines record nothing (the daily close then removes them).
+        contract_ended=contract.ends_at is not None and contract.ends_at <= (now or datetime.now(UTC)),
         line_suspended=line.suspended,
         # R1.5: the contract's live connection decides; stream only when it has a stream one.
         delivery="stream" if stream is not None else "file",

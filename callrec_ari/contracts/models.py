@@ -27,6 +27,9 @@ class Contract(Base):
     omit_notice: Mapped[bool] = mapped_column(Boolean, default=False)  # R2.3
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)  # R5.5
     suspended_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # When the contract ends (docs/privacy.md): from then its lines record nothing; the daily close
+    # removes them (charged to that date), and its connections once nothing of it waits for delivery.
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     lines: Mapped[list[Line]] = relationship(back_populates="contract", order_by="Line.id")

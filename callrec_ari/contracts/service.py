@@ -206,6 +206,23 @@ def remove_connection(session: Session, connection_id: int, now: datetime | None
     return conn
 
 
+def end_contract(session: Session, contract_id: int, at: datetime) -> Contract:
+    """The contract ends at ``at`` (UTC): from then its lines record nothing; the daily close
+    (contracts/closing.py) removes them as of ``at`` and, once nothing of it waits for delivery, its
+    connections. A later date may still be changed; an end that has passed is final."""
+    contract = get_contract(session, contract_id)
+    if at.tzinfo is None:
+        raise InvalidInput("the end must be an aware UTC time")
+    if at < contract.created_at:
+        raise InvalidInput("a contract cannot end before it was created")
+    now = _now(None)
+    if contract.ends_at is not None and contract.ends_at <= now:
+        raise InvalidInput(f"contract {contract_id} already ended at {contract.ends_at.isoformat()}")
+    contract.ends_at = at
+    session.flush()
+    return contract
+
+
 def suspend(session: Session, *, contract_id: int | None = None, number: str | None = None,
             reason: str | None = None, lift: bool = False) -> Contract | Line:
     """R5.5: the operator stops (or, with ``lift``, restarts) a whole contract or one line."""
@@ -229,6 +246,7 @@ __all__ = [
     "add_service",
     "create_contract",
     "edit_connection",
+    "end_contract",
     "enroll_connection",
     "enroll_line",
     "enrolled_connection",

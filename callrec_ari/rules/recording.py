@@ -4,8 +4,9 @@ Order of checks (the first that says "no" gives the reason):
 
 1. Outgoing only: the dialled number is classified first, so invalid input always raises
    :class:`~callrec_ari.rules.numbers.InvalidNumber`, whatever the line state.
-2. Line state: contract suspended, line suspended (R5.5: the operator's stop overrides the
-   customer's setting), recording not started (R3.1, R4.1), no consent on file (R5.4).
+2. Line state: contract ended (its end date has passed), contract suspended, line suspended (R5.5:
+   the operator's stop overrides the customer's setting), recording not started (R3.1, R4.1), no
+   consent on file (R5.4).
 3. Access context: roaming abroad (R3.2), VoIP app (R3.4), an extension call made (R3.4, 内線発信).
 4. Outgoing only: the number rules (R3.4).
 
@@ -31,6 +32,7 @@ _WITHHELD_CALLER_IDS: Final = frozenset({"", "anonymous"})
 class RecordingReason(StrEnum):
     """Why a call is not recorded, beyond the number rules. Stable ids (docs/rules.md)."""
 
+    CONTRACT_ENDED = "contract-ended"  # the contract's end date has passed (docs/privacy.md)
     CONTRACT_SUSPENDED = "contract-suspended"  # R5.5
     LINE_SUSPENDED = "line-suspended"  # R5.5
     LINE_NOT_STARTED = "line-not-started"  # R3.1, R4.1
@@ -57,6 +59,7 @@ class LineState:
     consent: bool
     contract_suspended: bool = False
     line_suspended: bool = False
+    contract_ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,8 @@ class RecordingDecision:
 
 def line_refusal(line: LineState) -> RecordingReason | None:
     """The reason the line does not record now, or None when it does."""
+    if line.contract_ended:
+        return RecordingReason.CONTRACT_ENDED
     if line.contract_suspended:
         return RecordingReason.CONTRACT_SUSPENDED
     if line.line_suspended:

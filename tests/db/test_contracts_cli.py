@@ -63,7 +63,7 @@ def test_operator_workflow(db: str, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(["contracts", "list"]) == 0
     assert out_json(capsys)["contracts"] == [{"id": contract, "holder_name": "ACME", "reseller": False,
                                               "omit_notice": False, "suspended": False,
-                                              "suspended_reason": None, "enrolled_lines": 6}]
+                                              "suspended_reason": None, "ends_at": None, "enrolled_lines": 6}]
     assert run(["contracts", "list", "--contract", str(contract)]) == 0
     assert len(out_json(capsys)["lines"]) == 6  # type: ignore[arg-type]
 

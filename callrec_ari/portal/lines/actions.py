@@ -12,6 +12,7 @@ portal refuses exactly what the rule would refuse on the next call.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -43,13 +44,16 @@ def start_refusal(line: Line) -> RecordingReason | None:
             consent=line.consent,
             contract_suspended=line.contract.suspended,
             line_suspended=line.suspended,
+            contract_ended=line.contract.ends_at is not None and line.contract.ends_at <= datetime.now(UTC),
         )
     )
 
 
 def refusal_message(line: Line, reason: RecordingReason) -> str:
     """The customer's explanation of a refusal, naming the line."""
-    if reason is RecordingReason.CONTRACT_SUSPENDED:
+    if reason is RecordingReason.CONTRACT_ENDED:
+        why = "the contract has ended"
+    elif reason is RecordingReason.CONTRACT_SUSPENDED:
         why = f"the service is suspended for this contract (R5.5): {line.contract.suspended_reason}"
     elif reason is RecordingReason.LINE_SUSPENDED:
         why = f"the service is suspended for this line (R5.5): {line.suspended_reason}"
