@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from callrec_ari.delivery.packaging import file_digest, fsync_dir
 from callrec_ari.delivery.sealing import MAGIC as AGE_MAGIC
@@ -43,6 +44,10 @@ from callrec_ari.rules.signing import (
 
 log = logging.getLogger(__name__)
 UPLOAD_PATH = "/recordings"
+# The receiver is the customer's: its metrics are its own registry, not the platform's.
+REGISTRY = CollectorRegistry(auto_describe=True)
+UPLOADS = Counter("callrec_receiver_uploads_total", "Uploads answered, by result (stored, duplicate, or the "
+                  "error id of a refusal)", ["result"], registry=REGISTRY)
 CHUNK = 1 << 16
 
 
@@ -83,18 +88,34 @@ class Receiver:
         self._incoming.mkdir(exist_ok=True)
         app = web.Application()
         app.router.add_post(UPLOAD_PATH, self.upload)
-        app.router.add_get("/health", self.health)
+        app.router.add_get("/health", self.health)  # kept: the first name it had
+        app.router.add_get("/healthz", self.health)
+        app.router.add_get("/readyz", self.ready)
+        app.router.add_get("/metrics", self.metrics)
         return app
 
     async def health(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def ready(self, _request: web.Request) -> web.Response:
+        """Ready when its folder takes files (a full or read-only disk answers 503)."""
+        ok, detail = await asyncio.to_thread(_writable, self._incoming)
+        return web.json_response({"ready": ok, "checks": {"storage": {"ok": ok, "detail": detail}}},
+                                 status=200 if ok else 503)
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(generate_latest, REGISTRY)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     async def upload(self, request: web.Request) -> web.Response:
         try:
-            return await self._upload(request)
+            response = await self._upload(request)
         except UploadRejected as exc:
+            UPLOADS.labels(exc.error_id).inc()
             log.warning("upload refused: %s %s", exc.error_id, exc)
             return web.json_response(exc.to_json(), status=exc.status)
+        UPLOADS.labels("stored").inc()
+        return response
 
     async def _upload(self, request: web.Request) -> web.Response:
         key = request.headers.get(HEADER_KEY, "")
@@ -208,6 +229,15 @@ class Receiver:
         log.info("stored %s (call %s, %d bytes, duplicate=%s)", final.name, call_id, size, duplicate)
         return web.json_response({"status": "stored", "key": key, "call_id": call_id, "sha256": sha256,
                                   "size": size, "duplicate": duplicate})
+
+
+def _writable(folder: Path) -> tuple[bool, str]:
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ready-"):
+            pass
+    except OSError as exc:
+        return False, f"{folder}: {exc.strerror}"
+    return True, str(folder)
 
 
 def _is_age(path: Path) -> bool:
