@@ -9,6 +9,7 @@
 #   scripts/asterisk-root.sh build     build the cached root if missing (idempotent)
 #   scripts/asterisk-root.sh sync      copy dialplan/ and callrec_ari/sounds/ into the root
 #   scripts/asterisk-root.sh run       sync, then run asterisk in the foreground (exec)
+#   scripts/asterisk-root.sh run-etc DIR   run another asterisk on configuration folder DIR
 #   scripts/asterisk-root.sh cli CMD   run an asterisk CLI command on the running instance
 #   scripts/asterisk-root.sh path      print the root's path
 #
@@ -125,6 +126,28 @@ run() {
     ' sh "$root"
 }
 
+# An Asterisk of the same root on another configuration folder (tests/integration/test_deploy_guide.py:
+# Debian's sample /etc/asterisk with our parts merged as docs/deploy.md says). The folder is bind-mounted
+# over /etc/asterisk in a private mount namespace, so the root and the instance of `run` are untouched;
+# its asterisk.conf must give it its own run, db and log directories (below /run and /var) so that both
+# can run at once.
+run_etc() {
+    need_root
+    sync_config
+    local etc
+    etc=$(readlink -f "$1")
+    chroot "$root" /bin/sh -c 'mkdir -p /run/asterisk-deploy /var/lib/asterisk-deploy /var/log/asterisk-deploy \
+        && chown asterisk:asterisk /run/asterisk-deploy /var/lib/asterisk-deploy /var/log/asterisk-deploy'
+    chmod -R a+rX "$etc"
+    exec unshare --mount --propagation private /bin/sh -c '
+        set -e
+        mount --rbind /dev "$1/dev"
+        mount -t proc proc "$1/proc"
+        mount --bind "$2" "$1/etc/asterisk"
+        exec chroot "$1" /usr/sbin/asterisk -f -n -U asterisk -G asterisk -C /etc/asterisk/asterisk.conf
+    ' sh "$root" "$etc"
+}
+
 cli() {
     need_root
     exec chroot "$root" /usr/sbin/asterisk -r -n -x "$*"
@@ -134,7 +157,8 @@ case "${1:-}" in
     build) build ;;
     sync) sync_config ;;
     run) run ;;
+    run-etc) shift; run_etc "$1" ;;
     cli) shift; cli "$@" ;;
     path) echo "$root" ;;
-    *) sed -n '2,16p' "$0"; exit 2 ;;
+    *) sed -n '2,17p' "$0"; exit 2 ;;
 esac
