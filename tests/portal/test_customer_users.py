@@ -166,3 +166,31 @@ async def test_operators_are_sent_to_their_console(world: World, make_client: An
     resp = await client.get("/users")
     # THEN it is refused as a customer page
     assert resp.status == 403 and "customer-only" in await resp.text()
+
+
+async def test_an_admin_removes_a_user_of_their_contract_only(world: World, make_client: Any) -> None:
+    # GIVEN a user of A, logged in, and B's administrator logged in elsewhere
+    admin = await make_client()
+    csrf = await form_login(admin, A_LOGIN)
+    assert (await add(admin, csrf)).status == 303
+    clerk = await make_client()
+    await api_login(clerk, NEW_LOGIN, NEW_PASSWORD)
+    b_client = await make_client()
+    await api_login(b_client, B_LOGIN)
+    # WHEN A removes B's administrator (refused as not found), themselves (refused), then the clerk
+    forged = await admin.post("/users/remove", data={"csrf_token": csrf, "login": B_LOGIN})
+    assert forged.status == 404 and "user-not-found" in await forged.text()
+    self_ = await admin.post("/users/remove", data={"csrf_token": csrf, "login": A_LOGIN})
+    assert self_.status == 400 and "user-is-self" in await self_.text()
+    resp = await admin.post("/users/remove", data={"csrf_token": csrf, "login": NEW_LOGIN},
+                            allow_redirects=False)
+    # THEN the clerk's account and session are gone, audited; B and A untouched
+    assert resp.status == 303, await resp.text()
+    assert (await clerk.get("/api/v1/me")).status == 401
+    assert await login_status(make_client, NEW_LOGIN, NEW_PASSWORD) == 401
+    assert (await b_client.get("/api/v1/me")).status == 200 and (await admin.get("/api/v1/me")).status == 200
+    assert f'id="user-{NEW_LOGIN}"' not in await (await admin.get("/users")).text()
+    with world.session() as s:
+        assert not s.scalars(select(PortalUser).where(PortalUser.login == NEW_LOGIN)).all()
+        record = s.scalars(select(AuditRecord).where(AuditRecord.action == "user-removed")).one()
+        assert (record.subject, record.details) == (f"contract:{world.a_id}", {"login": NEW_LOGIN})

@@ -1,5 +1,5 @@
 """Customer Control's users page: the accounts of the administrator's own contract, a form to add one
-and a button to disable one (POST/redirect/GET, CSRF-checked by the middleware like every form).
+and buttons to disable or remove one (POST/redirect/GET, CSRF-checked by the middleware like every form).
 
 The password is read from the form and handed to the action only: it is never shown, logged or audited.
 """
@@ -45,6 +45,15 @@ async def disable(request: web.Request) -> web.Response:
     login = form_field(form, "login", 128)
     gone = await request.app[DB_KEY].run(lambda s: actions.disable_user(s, scope, login).login)
     raise done("/users", f"user {gone} disabled and logged out")
+
+
+@routes.post("/users/remove")
+async def remove(request: web.Request) -> web.Response:
+    scope, form = scope_of(request), await form_data(request)
+    scope.require_customer()
+    login = form_field(form, "login", 128)
+    gone = await request.app[DB_KEY].run(lambda s: actions.remove_user(s, scope, login))
+    raise done("/users", f"user {gone} removed")
 
 
 __all__ = ["routes"]
