@@ -160,26 +160,8 @@ class Note:
         return cls(logging.ERROR, text)
 
 
-@dataclass(frozen=True, slots=True)
-class Together:
-    """Requests Asterisk may carry out in any order: the executor sends them at once, so the answer
-    to notice costs the slowest of them, not their sum. Failing: the first that failed (in this
-    order) is the batch's failure; the others that failed count as not done. Events they cause are
-    handled after the whole group, as after any action of a batch."""
-
-    actions: tuple[Mute | Unmute | Answer | AddToBridge | StartMedia, ...]
-
-
 Action = (Mute | Unmute | Ring | Answer | CreateBridge | Originate | Dial | AddToBridge | Hangup
-          | StartMedia | StopMedia | ScheduleRoll | ScheduleStop | CancelRoll | Note | Together)
-
-
-def flatten(actions: tuple[Action, ...]) -> tuple[Action, ...]:
-    """The actions with each :class:`Together` group spelled out, in order."""
-    out: list[Action] = []
-    for action in actions:
-        out.extend(action.actions if isinstance(action, Together) else (action,))
-    return tuple(out)
+          | StartMedia | StopMedia | ScheduleRoll | ScheduleStop | CancelRoll | Note)
 
 # Actions whose target may already be gone without it mattering: the executor ignores "not found".
 TOLERATES_GONE = (Hangup, StopMedia)

@@ -15,7 +15,6 @@ from callrec_ari.calls.actions import (
     ScheduleStop,
     StartMedia,
     StopMedia,
-    flatten,
 )
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState
@@ -53,7 +52,7 @@ def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
 
 # ---- failures and the end of the executor ----------------------------------------------------------------
 def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -> tuple[Flow, Actions]:
-    flow = _forget_undone(flow, flatten((failure.action, *failure.skipped)))
+    flow = _forget_undone(flow, (failure.action, *failure.skipped))
     match failure.action:
         case Originate():
             # No contact for the endpoint (an unregistered line), or no route: the other party is
@@ -77,8 +76,7 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
         case StartMedia(kind="stream"):
             # That contract's stream part has logged and counted the loss; the call goes on, and so
             # does whatever followed in the batch (another contract's stream).
-            later = {a.media_id for a in flatten(failure.skipped)
-                     if isinstance(a, StartMedia) and a.kind == "stream"}
+            later = {a.media_id for a in failure.skipped if isinstance(a, StartMedia) and a.kind == "stream"}
             return replace(flow, legs=flow.legs | later), failure.skipped
     if failure.not_found and any(isinstance(a, Originate) for a in failure.skipped):
         # The caller left before the call could start.

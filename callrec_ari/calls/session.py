@@ -44,7 +44,6 @@ from callrec_ari.calls.actions import (
     StartMedia,
     StopDue,
     StopMedia,
-    Together,
     Unmute,
 )
 from callrec_ari.calls.flow import CallSetup, Flow
@@ -207,13 +206,6 @@ class CallSession:
 
     async def _perform(self, actions: tuple[Action, ...], tolerant: bool) -> ActionFailed | None:
         for i, action in enumerate(actions):
-            if isinstance(action, Together):
-                failures = await self._together(action, tolerant)
-                if failures:
-                    (first, exc), others = failures[0], tuple(a for a, _ in failures[1:])
-                    return ActionFailed(first, str(exc), isinstance(exc, AriNotFound),
-                                        others + actions[i + 1:])
-                continue
             try:
                 await self._do(action)
             except (AriError, MediaFailed) as exc:
@@ -224,23 +216,6 @@ class CallSession:
                     continue
                 return ActionFailed(action, str(exc), isinstance(exc, AriNotFound), actions[i + 1:])
         return None
-
-    async def _together(self, group: Together, tolerant: bool) -> list[tuple[Action, Exception]]:
-        """The group's requests sent at once; the ones that failed, in the group's order."""
-        results = await asyncio.gather(*(self._do(a) for a in group.actions), return_exceptions=True)
-        failed: list[tuple[Action, Exception]] = []
-        for action, result in zip(group.actions, results, strict=True):
-            if result is None:
-                continue
-            if not isinstance(result, (AriError, MediaFailed)):
-                raise result  # a bug, or a cancellation: not an answer of Asterisk's
-            if isinstance(result, AriNotFound) and isinstance(action, TOLERATES_GONE):
-                continue
-            if tolerant:
-                log.error("call=%s cleanup: %s: %s", self.call_id, type(action).__name__, result)
-                continue
-            failed.append((action, result))
-        return failed
 
     async def _do(self, action: Action) -> None:
         ari = self.ari

@@ -23,7 +23,6 @@ from callrec_ari.calls.actions import (
     ScheduleStop,
     StartMedia,
     StopMedia,
-    Together,
     Unmute,
 )
 from callrec_ari.calls.flow_state import CallSetup, Flow
@@ -96,23 +95,18 @@ def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions
         return flow, ()  # Dial ANSWER and ChannelStateChange Up both announce it
     plan, legs = setup.plan, setup.legs
     flow = move(flow, S.CONNECTING, times=stamped(flow, answered=now))
-    # Sent at once (Together): muting the callee and answering the caller, then bridging them and
-    # starting the recorder. The callee is muted before it is bridged (R2.6); the notice waits for
-    # RecordingStarted, which is handled after the whole batch, so after the bridge is made.
-    bridge = AddToBridge(legs.bridge, (legs.caller, legs.callee))
+    connect: Actions = (*((Mute(legs.callee),) if plan.record else ()), Answer(legs.caller),
+                        AddToBridge(legs.bridge, (legs.caller, legs.callee)))
     if not plan.record:
         flow, talking = talk(setup, flow, now)
-        return flow, (Answer(legs.caller), bridge, *talking)
-    connect: Actions = (Together((Mute(legs.callee), Answer(legs.caller))),)
+        return flow, connect + talking
     if not setup.files:
         # Stream delivery only: nothing is recorded on the platform; the streams start after the tone.
         flow, notice = play_notice(setup, flow, now)
-        return flow, (*connect, bridge, *notice)
+        return flow, connect + notice
     # The recording starts at answer so that the file itself proves the notice was played.
     flow, record = next_segment(setup, flow)
-    start = record[0]
-    assert isinstance(start, StartMedia)
-    return flow, (*connect, Together((bridge, start)))
+    return flow, connect + record
 
 
 def next_segment(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:

@@ -73,7 +73,6 @@ class FakeAri:
         self.app_name = app
         self.replies: dict[tuple[str, str], Reply] = {}
         self.requests: list[RecordedRequest] = []
-        self.in_flight = self.peak_in_flight = 0  # REST requests being answered at once (now, at most)
         self.ws_sessions: deque[WsSession] = deque()
         self.ws_connections: list[WsConnection] = []
         self._open_sockets: set[web.WebSocketResponse] = set()
@@ -154,12 +153,7 @@ class FakeAri:
         if reply is None:
             return web.json_response({"message": "Resource not found"}, status=404)
         if reply.delay:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            try:
-                await asyncio.sleep(reply.delay)
-            finally:
-                self.in_flight -= 1
+            await asyncio.sleep(reply.delay)
         if reply.body is not None:
             return web.Response(status=reply.status, body=reply.body,
                                 content_type=reply.content_type or "application/octet-stream")

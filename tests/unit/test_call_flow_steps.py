@@ -31,7 +31,6 @@ from callrec_ari.calls.actions import (
     StartMedia,
     StopDue,
     StopMedia,
-    Together,
     Unmute,
 )
 from callrec_ari.calls.flow import CallSetup, Flow, step
@@ -159,11 +158,11 @@ def test_dialing_to_ending_when_the_caller_hangs_up() -> None:
 def test_ringing_to_connecting_on_answer_mutes_the_callee_then_bridges_and_records() -> None:
     flow, actions = run(ringing(), ev("ChannelStateChange", LEGS.callee, state="Up"))
     assert flow.phase is S.CONNECTING and flow.times.answered is not None
-    # two groups sent at once each: the callee muted and the caller answered, then the bridge and the
-    # recorder; the mute is done before the bridge exists (R2.6)
     assert actions == [
-        Together((Mute(LEGS.callee), Answer(LEGS.caller))),
-        Together((AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee)), StartMedia("recording", SEG[0]))),
+        Mute(LEGS.callee),
+        Answer(LEGS.caller),
+        AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee)),
+        StartMedia("recording", SEG[0]),
     ]
     # Dial ANSWER after ChannelStateChange Up announces the same answer: nothing more happens
     again, more = run(

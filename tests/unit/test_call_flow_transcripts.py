@@ -41,7 +41,6 @@ from callrec_ari.calls.actions import (
     StopDue,
     StopMedia,
     Unmute,
-    flatten,
 )
 from callrec_ari.calls.flow import CallSetup, Flow, adopted, step
 from callrec_ari.calls.journal import JournalEntry
@@ -105,8 +104,7 @@ class Replay:
 
     @property
     def actions(self) -> list[Action]:
-        """Every action in order, groups sent at once (Together) spelled out."""
-        return [a for _, _, actions in self.steps for a in flatten(actions) if not isinstance(a, Note)]
+        return [a for _, _, actions in self.steps for a in actions if not isinstance(a, Note)]
 
     @property
     def phases(self) -> list[CallState]:
