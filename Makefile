@@ -58,7 +58,7 @@ test-integration: deps venv asterisk
 test: deps venv asterisk lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	@echo "--- the database-backed component tests again, on PostgreSQL ($(PG_URL))"
-	CALLREC_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q tests/delivery tests/portal $(PYTEST_ARGS)
+	CALLREC_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q tests/db tests/delivery tests/portal $(PYTEST_ARGS)
 	@echo "--- the package as an operator installs it: the wheel in a clean virtualenv"
 	bash scripts/wheel-check.sh
 
