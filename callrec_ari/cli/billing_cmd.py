@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from callrec_ari.billing.invoice import Invoice, UnknownContract, invoices_csv, invoices_json, month_invoices
 from callrec_ari.cli.contracts_cmd import EXIT_FAILURE, EXIT_OK, add_db_options, fail
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
-from callrec_ari.db.engine import masked_url
+from callrec_ari.db.engine import unavailable
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.rules.charges import InvalidMonth, Month
 
@@ -48,9 +48,7 @@ def invoice(args: argparse.Namespace) -> int:
     except UnknownContract as exc:
         return fail(f"{exc.error_id}: {exc}")
     except SQLAlchemyError as exc:
-        detail = str(exc).splitlines()[0].replace(url, masked_url(url))
-        return fail(f"database-unavailable: {masked_url(url)}: {exc.__class__.__name__}: {detail}",
-                    code=EXIT_FAILURE)
+        return fail(unavailable(url, exc), code=EXIT_FAILURE)
     if out_dir is None:
         sys.stdout.write(render(invoices, args.format))
         return EXIT_OK

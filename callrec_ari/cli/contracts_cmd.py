@@ -23,7 +23,7 @@ from callrec_ari.contracts import service
 from callrec_ari.contracts.csv_import import import_lines_csv
 from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
-from callrec_ari.db.engine import masked_url
+from callrec_ari.db.engine import unavailable
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.rules.charges import JST
 from callrec_ari.rules.enrollment import LineRequest, split_services
@@ -62,9 +62,7 @@ def run_in_session(args: argparse.Namespace, action: Action) -> int:
             upgrade(url)
         engine = make_engine(url)
     except SQLAlchemyError as exc:
-        detail = str(exc).splitlines()[0].replace(url, masked_url(url))
-        return fail(f"database-unavailable: {masked_url(url)}: {exc.__class__.__name__}: {detail}",
-                    code=EXIT_FAILURE)
+        return fail(unavailable(url, exc), code=EXIT_FAILURE)
     try:
         with make_sessionmaker(engine).begin() as session:
             result = action(session, args)

@@ -14,7 +14,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from callrec_ari.db.engine import database_url, masked_url
+from callrec_ari.db.engine import database_url, masked_url, unavailable
 from callrec_ari.db.migrate import upgrade
 
 
@@ -59,9 +59,7 @@ def _seal_secrets(args: argparse.Namespace) -> int:
         print(f"callrec: error: secrets-key: {exc}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:
-        detail = str(exc).splitlines()[0].replace(url, masked_url(url))
-        print(f"callrec: error: database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}",
-              file=sys.stderr)
+        print(f"callrec: error: {unavailable(url, exc)}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
@@ -75,9 +73,7 @@ def _upgrade(args: argparse.Namespace) -> int:
         upgrade(url)
     except SQLAlchemyError as exc:
         # One line an operator can act on, not Alembic's traceback.
-        detail = str(exc).splitlines()[0].replace(url, masked_url(url))
-        print(f"callrec: error: database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}",
-              file=sys.stderr)
+        print(f"callrec: error: {unavailable(url, exc)}", file=sys.stderr)
         return 1  # a runtime failure; usage errors are argparse's 2
     print(f"database at head: {masked_url(url)}")
     return 0

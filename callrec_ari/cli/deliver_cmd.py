@@ -17,7 +17,7 @@ import sys
 from sqlalchemy.exc import SQLAlchemyError
 
 from callrec_ari.db import make_engine, make_sessionmaker
-from callrec_ari.db.engine import masked_url
+from callrec_ari.db.engine import unavailable
 from callrec_ari.delivery.queue import DeliveryQueue
 from callrec_ari.delivery.service import make_worker
 from callrec_ari.delivery.settings import DeliveryConfigError, DeliverySettings, load_delivery_settings
@@ -97,10 +97,7 @@ def deliver(args: argparse.Namespace) -> int:
         try:
             upgrade(settings.database_url)
         except SQLAlchemyError as exc:
-            url = settings.database_url
-            detail = str(exc).splitlines()[0].replace(url, masked_url(url))
-            print(f"callrec: error: database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}",
-                  file=sys.stderr)
+            print(f"callrec: error: {unavailable(settings.database_url, exc)}", file=sys.stderr)
             return 1  # a runtime failure (usage errors exit 2)
     asyncio.run(_run(settings, args.once))
     return EXIT_OK

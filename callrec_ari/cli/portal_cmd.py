@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from callrec_ari.db import make_engine, make_sessionmaker
-from callrec_ari.db.engine import masked_url
+from callrec_ari.db.engine import unavailable
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.db.sealed import ENV_KEY, key_problem, keys
 from callrec_ari.delivery.settings import DeliverySettings
@@ -143,9 +143,7 @@ def portal(args: argparse.Namespace) -> int:
             _demo(settings.database_url)
         published = [] if demo else _published(settings.database_url)
     except SQLAlchemyError as exc:
-        detail = str(exc).splitlines()[0].replace(settings.database_url, masked_url(settings.database_url))
-        print(f"callrec: error: database-unavailable: {masked_url(settings.database_url)}: "
-              f"{exc.__class__.__name__}: {detail}", file=sys.stderr)
+        print(f"callrec: error: {unavailable(settings.database_url, exc)}", file=sys.stderr)
         return 1  # a runtime failure (usage errors exit 2)
     if published:
         print(f"callrec: error: secrets-refused: the demo logins {', '.join(published)} still open with "

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callrec_ari.contracts.privacy import apply_retention
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
-from callrec_ari.db.engine import masked_url
+from callrec_ari.db.engine import unavailable
 from callrec_ari.portal.closing import close_ended_contracts
 from callrec_ari.rules.privacy import RetentionPolicy
 from callrec_ari.settings import SettingsError, load_table, read_settings
@@ -58,9 +58,7 @@ def _purge(args: argparse.Namespace) -> int:
             report = apply_retention(session, policy, now, actor, dry_run=args.dry_run)
             closing = None if args.dry_run else close_ended_contracts(session, now, actor)
     except SQLAlchemyError as exc:
-        detail = str(exc).splitlines()[0].replace(url, masked_url(url))
-        print(f"callrec: error: database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}",
-              file=sys.stderr)
+        print(f"callrec: error: {unavailable(url, exc)}", file=sys.stderr)
         return EXIT_FAILURE
     finally:
         engine.dispose()

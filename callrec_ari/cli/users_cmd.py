@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from callrec_ari.contracts.models import Contract
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
-from callrec_ari.db.engine import masked_url
+from callrec_ari.db.engine import unavailable
 from callrec_ari.db.models import AuditRecord
 from callrec_ari.portal.auth.actions import change_password, create_user, set_disabled
 from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR, PortalSession, PortalUser
@@ -102,8 +102,7 @@ def users(args: argparse.Namespace) -> int:
         print(f"callrec: error: --password-file: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SQLAlchemyError as exc:
-        detail = str(exc).splitlines()[0].replace(url, masked_url(url))
-        print(f"callrec: error: database-unavailable: {masked_url(url)}: {detail}", file=sys.stderr)
+        print(f"callrec: error: {unavailable(url, exc)}", file=sys.stderr)
         return EXIT_FAILURE
     print(json.dumps(out, ensure_ascii=False))
     return EXIT_OK

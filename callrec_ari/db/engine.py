@@ -39,6 +39,13 @@ def masked_url(url: str) -> str:
         return url.split("://", 1)[0] + "://…" if "://" in url else "…"
 
 
+def unavailable(url: str, exc: Exception) -> str:
+    """The one line every command prints when the database cannot be used: the error id, the URL
+    with its password masked, the error's kind and its first line (masked too), never a traceback."""
+    detail = str(exc).splitlines()[0].replace(url, masked_url(url)) if str(exc) else ""
+    return f"database-unavailable: {masked_url(url)}: {type(exc).__name__}: {detail}"
+
+
 def _owner_only(path: Path) -> None:
     """Call records and credentials live in this file: created readable by its owner only (SQLite
     would use the process umask; its -wal and -shm files take the database file's mode)."""
@@ -67,4 +74,4 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 __all__ = ["DEFAULT_DATABASE_URL", "ENV_DATABASE_URL", "database_url", "make_engine", "make_sessionmaker",
-           "masked_url"]
+           "masked_url", "unavailable"]

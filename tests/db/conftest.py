@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
@@ -56,4 +56,13 @@ def session(migrated_url: str) -> Iterator[Session]:
     engine = make_engine(migrated_url)
     with make_sessionmaker(engine)() as s:
         yield s
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(fresh_db_url: str) -> Iterator[sessionmaker[Session]]:
+    """A fresh database at head (SQLite, or PostgreSQL when CALLREC_DATABASE_URL names one)."""
+    upgrade(fresh_db_url)
+    engine = make_engine(fresh_db_url)
+    yield make_sessionmaker(engine)
     engine.dispose()

@@ -5,7 +5,6 @@ it and wipes its secret, audited once. The other contract is untouched throughou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,13 +30,6 @@ from callrec_ari.rules.enrollment import LineRequest
 
 A_NUMBER, B_NUMBER = "09000001001", "09000001002"
 
-
-@pytest.fixture
-def sessions(fresh_db_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(fresh_db_url)
-    engine = make_engine(fresh_db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def world(sessions: sessionmaker[Session], enrolled: datetime) -> dict[str, int]:

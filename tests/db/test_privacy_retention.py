@@ -5,7 +5,6 @@ removed, recent ones untouched, one audit record per run, a second run changes n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from callrec_ari.cli import main
 from callrec_ari.contracts.call_records import CallRecord
 from callrec_ari.contracts.privacy import ACTION, apply_retention
-from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
 from callrec_ari.db.models import AuditRecord
 from callrec_ari.rules.privacy import RetentionPolicy, mask_number, mask_numbers_in
@@ -41,13 +39,6 @@ def test_a_masked_number_shows_only_its_prefix(number: str) -> None:
     assert len(masked) == len(number) and masked[:3] == number[:3] and set(masked[3:]) == {"*"}
     assert mask_number(masked) == masked
 
-
-@pytest.fixture
-def sessions(fresh_db_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(fresh_db_url)
-    engine = make_engine(fresh_db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def add(s: Session, call_id: str, days_ago: int, caller: str, callee: str) -> None:
