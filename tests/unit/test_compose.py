@@ -111,3 +111,25 @@ def test_images_install_what_they_run() -> None:
     softphone = (ROOT / "docker" / "softphone.Dockerfile").read_text()
     config = (ROOT / "docker" / "softphone" / "config").read_text()
     assert "docker/softphone/config" in softphone and "audio_source aufile," in config
+
+
+def test_demo_secrets_live_only_in_opt_in_profiles(compose: dict[str, Any]) -> None:
+    """Issue 17: a service that carries a secret the repository publishes (in its definition, its
+    image, or the demo config it reads) starts only when the demo (or the tester's softphone) is
+    asked for: `docker compose up` alone starts none of them."""
+    from callrec_ari.rules.secrets import DEMO_SECRETS
+
+    markers = {*DEMO_SECRETS, "--create-demo", "config/demo.toml", "callrec1001"}
+    carrying = []
+    for name, service in compose["services"].items():
+        text = yaml.safe_dump(service)
+        dockerfile = service.get("build", {}).get("dockerfile")
+        if dockerfile:
+            text += (ROOT / dockerfile).read_text()
+            if "softphone" in dockerfile:
+                text += (ROOT / "docker" / "softphone" / "accounts").read_text()
+        if any(marker in text for marker in markers):
+            carrying.append(name)
+            assert set(service.get("profiles", ())) & {"demo", "tester"}, f"{name} starts by default"
+    assert {"receiver", "portal", "app", "postgres", "softphone"} <= set(carrying)
+    assert "--profile demo" in (ROOT / "docker-compose.yml").read_text()
