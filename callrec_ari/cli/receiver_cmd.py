@@ -6,6 +6,11 @@ With --stream-port it also takes stream delivery (docs/stream-protocol.md): RTP 
 notifications on POST /streams and WebSocket streams (Asterisk's chan_websocket) on GET /media of the
 HTTP port, each call written to DIR/streams/<call_id>.wav + .json. --stream-websocket alone: the
 WebSocket transport without any UDP port.
+
+Every option may also come from the ``[receiver]`` table of ``--config FILE`` (or $CALLREC_CONFIG), or
+from ``CALLREC_RECEIVER_<KEY>`` (``dir``, ``host``, ``port``, ``stream_port`` (-1: none),
+``stream_websocket``, ``stream_host``, ``stream_idle_timeout``, ``secret_file``,
+``age_identity_file``, ``accept_legacy_signature``): defaults < file < environment < command line.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import asyncio
 import os
 import signal
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from callrec_ari.receiver.app import StreamOptions, serve
 from callrec_ari.rules.secrets import DEMO_ENV, hmac_secret_problem, truthy
+from callrec_ari.settings import SettingsError, load_table, read_settings
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -34,8 +41,55 @@ async def _run(directory: Path, secret: str, host: str, port: int, stream: Strea
                 age_identities=identities)
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiverSettings:
+    dir: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8089
+    stream_port: int = -1  # -1: no RTP
+    stream_websocket: bool = False
+    stream_host: str = ""
+    stream_idle_timeout: float = 10.0
+    secret_file: str = ""
+    age_identity_file: str = ""
+    accept_legacy_signature: bool = False
+
+
+class ReceiverConfigError(SettingsError):
+    pass
+
+
+def merged(args: argparse.Namespace) -> argparse.Namespace:
+    """The command line over the settings (file, environment, defaults): a flag given wins."""
+    source = read_settings(args.config, error=ReceiverConfigError)
+    # $CALLREC_RECEIVER_SECRET is the secret itself, not a key of the table
+    env = {k: v for k, v in source.env.items() if k != "CALLREC_RECEIVER_SECRET"}
+    settings = load_table(ReceiverSettings, replace(source, env=env), ("receiver",), ReceiverConfigError)
+    out = argparse.Namespace(**vars(args))
+    for key in ("dir", "host", "port", "stream_host", "stream_idle_timeout", "secret_file",
+                "age_identity_file"):
+        if getattr(args, key) is None:
+            setattr(out, key, getattr(settings, key) or None)
+    if args.stream_port is None and settings.stream_port >= 0:
+        out.stream_port = settings.stream_port
+    out.stream_websocket = args.stream_websocket or settings.stream_websocket
+    out.accept_legacy_signature = args.accept_legacy_signature or settings.accept_legacy_signature
+    out.host = out.host or "127.0.0.1"
+    out.port = 8089 if out.port is None else out.port
+    out.stream_idle_timeout = 10.0 if out.stream_idle_timeout is None else out.stream_idle_timeout
+    return out
+
+
 def receiver(args: argparse.Namespace) -> int:
     """Handler of ``receiver``."""
+    try:
+        args = merged(args)
+    except SettingsError as exc:
+        print(f"callrec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.dir:
+        print("callrec: error: the folder is required: --dir DIR (or dir in [receiver])", file=sys.stderr)
+        return EXIT_USAGE
     if args.secret is not None:
         # Any user of the machine reads a command line (ps, /proc): no secret goes there.
         print("callrec: error: --secret is not taken on the command line (visible to every user): "
@@ -80,12 +134,14 @@ def receiver(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("receiver", help="run the reference customer receiver", description=__doc__)
-    parser.add_argument("--dir", required=True, metavar="DIR", help="where verified ZIPs are stored")
+    parser.add_argument("--config", metavar="PATH", default=None,
+                        help="TOML config file with a [receiver] table ($CALLREC_CONFIG)")
+    parser.add_argument("--dir", default=None, metavar="DIR", help="where verified ZIPs are stored")
     parser.add_argument("--secret-file", default=None, metavar="FILE",
                         help="a file holding the connection's HMAC secret (or $CALLREC_RECEIVER_SECRET)")
     parser.add_argument("--secret", default=None, help=argparse.SUPPRESS)  # refused: see receiver()
-    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8089, help="listen port (default 8089)")
+    parser.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="listen port (default 8089)")
     parser.add_argument("--stream-port", type=int, default=None, metavar="UDP_PORT",
                         help="also take stream delivery: RTP on this UDP port (0 = any free port)")
     parser.add_argument("--stream-websocket", action="store_true",
@@ -93,7 +149,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                              "implied by --stream-port")
     parser.add_argument("--stream-host", default=None,
                         help="UDP listen address for RTP (default: the --host address)")
-    parser.add_argument("--stream-idle-timeout", type=float, default=10.0, metavar="SECONDS",
+    parser.add_argument("--stream-idle-timeout", type=float, default=None, metavar="SECONDS",
                         help="finalize a stream after this long without packets or notifications "
                              "(default 10)")
     parser.add_argument("--age-identity-file", default=None, metavar="FILE",

@@ -23,7 +23,8 @@ from callrec_ari.rules.secrets import DEMO_ENV, truthy
 
 ENV_PREFIX = "CALLREC_"
 ENV_FILE = "CALLREC_CONFIG"  # the file's path, when --config does not name one
-TABLES = ("delivery", "stream", "portal", "privacy")  # the tables beside the call flow's top-level keys
+# The tables beside the call flow's top-level keys.
+TABLES = ("delivery", "stream", "portal", "privacy", "receiver")
 
 
 class SettingsError(ValueError):

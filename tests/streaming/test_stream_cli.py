@@ -79,3 +79,30 @@ def test_the_receiver_takes_no_secret_on_the_command_line(tmp_path: Path, capsys
     assert main(["receiver", "--dir", str(tmp_path)]) == 2
     assert "--secret-file" in capsys.readouterr().err
     assert main(["receiver", "--dir", str(tmp_path), "--secret-file", str(tmp_path / "missing")]) == 2
+
+
+def test_the_receiver_reads_a_receiver_table_and_flags_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17: --config like every service ([receiver], CALLREC_RECEIVER_<KEY>), flags over it."""
+    from callrec_ari.cli import build_parser, main
+    from callrec_ari.cli.receiver_cmd import merged
+
+    monkeypatch.delenv("CALLREC_CONFIG", raising=False)
+    monkeypatch.setenv("CALLREC_RECEIVER_SECRET", "x" * 20)  # the secret itself: not a table key
+    cfg = tmp_path / "receiver.toml"
+    cfg.write_text(f'[receiver]\ndir = "{tmp_path / "in"}"\nport = 18190\nstream_port = 18191\n'
+                   'accept_legacy_signature = true\n')
+    args = merged(build_parser("receiver").parse_args(["receiver", "--config", str(cfg)]))
+    assert (args.dir, args.port, args.stream_port) == (str(tmp_path / "in"), 18190, 18191)
+    assert args.host == "127.0.0.1"
+    assert args.accept_legacy_signature is True
+    monkeypatch.setenv("CALLREC_RECEIVER_PORT", "18192")
+    args = merged(build_parser("receiver").parse_args(["receiver", "--config", str(cfg), "--port", "18193"]))
+    assert args.port == 18193  # the command line wins over the environment and the file
+    assert merged(build_parser("receiver").parse_args(["receiver", "--config", str(cfg)])).port == 18192
+    cfg.write_text('[receiver]\nfolder = "x"\n')
+    assert main(["receiver", "--config", str(cfg)]) == 2
+    assert "folder" in capsys.readouterr().err
+    cfg.write_text("")
+    assert main(["receiver", "--config", str(cfg)]) == 2
+    assert "--dir" in capsys.readouterr().err
