@@ -17,11 +17,13 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text, TypeDecorator
 from sqlalchemy.engine import Dialect
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 ENV_KEY = "CALLREC_SECRETS_KEY"
 ENV_KEY_FILE = "CALLREC_SECRETS_KEY_FILE"
@@ -43,6 +45,9 @@ def _keys(inline: str, path: str) -> MultiFernet | None:
     keys = [k.strip() for k in text.replace(",", "\n").splitlines() if k.strip()]
     if not keys:
         return None
+    # cryptography only when a key is set: every service reads the connections table, few seal.
+    from cryptography.fernet import Fernet, MultiFernet
+
     try:
         return MultiFernet([Fernet(k) for k in keys])
     except ValueError as exc:
@@ -65,6 +70,8 @@ def key_problem() -> str | None:
 
 
 def new_key() -> str:
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode()
 
 
@@ -82,6 +89,8 @@ def open_sealed(value: str) -> str:
     if fernet is None:
         raise SecretsKeyError(f"a connection secret is sealed but no key is set ({ENV_KEY} or "
                               f"{ENV_KEY_FILE})")
+    from cryptography.fernet import InvalidToken
+
     try:
         return fernet.decrypt(value[len(PREFIX):].encode()).decode()
     except InvalidToken:
