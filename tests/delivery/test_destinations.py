@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from callrec_ari.delivery.http_transport import HttpTransport
 from callrec_ari.delivery.packaging import Package, package_call
@@ -29,6 +27,7 @@ from callrec_ari.streaming.settings import StreamSettings
 from callrec_ari.streaming.tap import StreamTap
 from tests.delivery.conftest import SECRET, call_record, free_port, segments_for
 from tests.streaming.websocket_fakes import PLAN, FakeAri
+from tests.support.customer_server import CustomerServer, serving
 from tests.support.network import LOOPBACK
 
 REFUSED = ["127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
@@ -59,31 +58,11 @@ def test_the_allow_list_is_exact_and_checked_at_load() -> None:
                                       "CALLREC_DELIVERY_CONNECTION_SECRET": "x" * 20})
 
 
-@dataclass
-class Server:
-    """A server on loopback standing for what must not be reached (or a customer's, when allowed)."""
-
-    status: int = 200
-    body: str = '{"status": "stored"}'
-    port: int = field(default_factory=free_port)
-    hits: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.hits += 1
-        await request.read()
-        return web.Response(status=self.status, text=self.body, content_type="application/json")
-
-
 @pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    srv = Server()
-    app = web.Application(client_max_size=1 << 24)
-    app.router.add_route("*", "/{tail:.*}", srv.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", srv.port).start()
-    yield srv
-    await runner.cleanup()
+async def server() -> AsyncIterator[CustomerServer]:
+    """Standing for what must not be reached (or a customer's, when allowed)."""
+    async with serving(CustomerServer(body='{"status": "stored"}')) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -107,7 +86,8 @@ async def send(url: str, package: Package, networks: tuple[str, ...] = ()) -> De
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
-async def test_a_delivery_to_loopback_sends_nothing(server: Server, package: Package, host: str) -> None:
+async def test_a_delivery_to_loopback_sends_nothing(server: CustomerServer, package: Package,
+                                                    host: str) -> None:
     # "localhost" is a name: the addresses it resolves to are checked as the connection is made
     failure = await send(f"http://{host}:{server.port}/recordings", package)
     assert failure is not None and failure.error_id == destinations.REFUSED
@@ -127,7 +107,7 @@ async def test_cloud_metadata_and_private_ranges_are_never_contacted(package: Pa
     assert time.monotonic() - began < 2  # refused before any connection attempt
 
 
-async def test_a_test_file_to_loopback_is_refused_and_reaches_nothing(server: Server) -> None:
+async def test_a_test_file_to_loopback_is_refused_and_reaches_nothing(server: CustomerServer) -> None:
     route = Route(name="contract 7 connection 3", type="http", url=f"http://127.0.0.1:{server.port}/x",
                   secret=SECRET)
     result = await send_test_file(route, "7", "09000001001", DeliverySettings(), timeout=5)
@@ -135,7 +115,7 @@ async def test_a_test_file_to_loopback_is_refused_and_reaches_nothing(server: Se
     assert "not a public address" in result["message"] and server.hits == 0
 
 
-async def test_the_customer_never_sees_its_servers_answer(server: Server) -> None:
+async def test_the_customer_never_sees_its_servers_answer(server: CustomerServer) -> None:
     server.status, server.body = 500, "<html>internal admin page: db password hunter2</html>"
     route = Route(name="contract 7 connection 3", type="http", url=f"http://127.0.0.1:{server.port}/x",
                   secret=SECRET)
@@ -156,7 +136,7 @@ async def test_sftp_to_a_private_address_is_refused_before_connecting(package: P
     assert info.value.error_id == destinations.REFUSED
 
 
-async def test_stream_notifications_to_loopback_are_refused(server: Server) -> None:
+async def test_stream_notifications_to_loopback_are_refused(server: CustomerServer) -> None:
     settings = StreamSettings(control_url=f"http://127.0.0.1:{server.port}/streams", secret=SECRET)
     meta = build_metadata(call_id="c-ssrf", line="1", caller="2", callee="3", direction="outgoing",
                           started_at=datetime.now(UTC), settings=settings, rtp_source="127.0.0.1:10000")

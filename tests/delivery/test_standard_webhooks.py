@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,37 +31,16 @@ from callrec_ari.streaming.metadata import build_metadata
 from callrec_ari.streaming.notify import StreamNotifier
 from callrec_ari.streaming.settings import StreamSettings
 from tests.delivery.conftest import SECRET, call_record, free_port, segments_for
+from tests.support.customer_server import CustomerServer, serving
 from tests.support.network import LOOPBACK
 
 OTHER_SECRET = "customer-b-has-a-secret-of-its-own"
 
 
-@dataclass
-class Capture:
-    """A customer's server that keeps every request as it came and answers 200."""
-
-    port: int = field(default_factory=free_port)
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/in"
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append((dict(request.headers), await request.read()))
-        return web.json_response({"status": "ok"})
-
-
 @pytest.fixture
-async def capture() -> AsyncIterator[Capture]:
-    cap = Capture()
-    app = web.Application(client_max_size=1 << 26)
-    app.router.add_post("/in", cap.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", cap.port).start()
-    yield cap
-    await runner.cleanup()
+async def capture() -> AsyncIterator[CustomerServer]:
+    async with serving(CustomerServer()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -74,7 +52,7 @@ def upload_of(package: Package) -> Upload:
     return Upload("c-sw", package.key, package.zip_path, package.size, package.sha256)
 
 
-async def send_upload(capture: Capture, package: Package, secret: str = SECRET,
+async def send_upload(capture: CustomerServer, package: Package, secret: str = SECRET,
                       legacy: bool = True) -> tuple[dict[str, str], bytes]:
     transport = HttpTransport(capture.url, secret, legacy_signature=legacy,
                               networks=parse_networks(LOOPBACK))
@@ -89,7 +67,7 @@ def lower(headers: dict[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-async def test_an_upload_verifies_with_the_standardwebhooks_package(capture: Capture,
+async def test_an_upload_verifies_with_the_standardwebhooks_package(capture: CustomerServer,
                                                                     package: Package) -> None:
     headers, body = await send_upload(capture, package)
     h = lower(headers)
@@ -105,7 +83,7 @@ async def test_an_upload_verifies_with_the_standardwebhooks_package(capture: Cap
     assert f"v1,{expected}" in h["webhook-signature"].split(" ")
 
 
-async def test_another_customers_secret_does_not_verify(capture: Capture, package: Package) -> None:
+async def test_another_customers_secret_does_not_verify(capture: CustomerServer, package: Package) -> None:
     headers, _ = await send_upload(capture, package, secret=OTHER_SECRET)
     with pytest.raises(WebhookVerificationError):
         Webhook(standard_webhooks_secret(SECRET)).verify(lower(headers)[HEADER_SHA256.lower()], headers,
@@ -114,7 +92,7 @@ async def test_another_customers_secret_does_not_verify(capture: Capture, packag
                                                             json_parse=False)
 
 
-async def test_stream_notifications_verify_with_the_standardwebhooks_package(capture: Capture) -> None:
+async def test_stream_notifications_verify_with_the_standardwebhooks_package(capture: CustomerServer) -> None:
     settings = StreamSettings(control_url=capture.url, secret=SECRET, legacy_signature=False,
                               allow_destinations=LOOPBACK)
     meta = build_metadata(call_id="c-sw-stream", line="09000001001", caller="09000001001",
@@ -138,7 +116,7 @@ async def test_stream_notifications_verify_with_the_standardwebhooks_package(cap
 
 
 @pytest.mark.parametrize("legacy", [True, False])
-async def test_the_legacy_header_is_a_per_connection_choice(capture: Capture, package: Package,
+async def test_the_legacy_header_is_a_per_connection_choice(capture: CustomerServer, package: Package,
                                                             legacy: bool) -> None:
     headers, body = await send_upload(capture, package, legacy=legacy)
     if legacy:
@@ -164,8 +142,8 @@ async def post_to(receiver: Receiver, headers: dict[str, str], body: bytes) -> t
         await runner.cleanup()
 
 
-async def test_a_captured_upload_replayed_after_the_window_is_refused(capture: Capture, package: Package,
-                                                                      tmp_path: Path) -> None:
+async def test_a_captured_upload_replayed_after_the_window_is_refused(
+        capture: CustomerServer, package: Package, tmp_path: Path) -> None:
     headers, body = await send_upload(capture, package)
     sent_at = int(lower(headers)["webhook-timestamp"])
     store = tmp_path / "customer"
@@ -182,7 +160,7 @@ async def test_a_captured_upload_replayed_after_the_window_is_refused(capture: C
 
 
 async def test_legacy_only_requests_are_taken_only_when_the_receiver_allows_them(
-        capture: Capture, package: Package, tmp_path: Path) -> None:
+        capture: CustomerServer, package: Package, tmp_path: Path) -> None:
     headers, body = await send_upload(capture, package)
     legacy_only = {k: v for k, v in headers.items() if not k.lower().startswith("webhook-")}
     strict = Receiver(tmp_path / "strict", SECRET)
