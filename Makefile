@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 # Re-pin what .venv has (after a deliberate upgrade), for constraints.txt.
-.PHONY: constraints
+.PHONY: constraints axe
 constraints: venv
 	{ head -n 2 constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^callrec'; } > constraints.new
 	mv constraints.new constraints.txt
@@ -55,7 +55,16 @@ test-unit: venv
 test-integration: deps venv asterisk
 	$(PY) -m pytest -q -m asterisk $(PYTEST_ARGS)
 
-test: deps venv asterisk lint
+# axe-core (npm), which the browser tests inject into pages to check accessibility (issue 19).
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	cd tests/browser/axe && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+axe: $(AXE)
+
+test: deps venv asterisk lint axe
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	@echo "--- the database-backed component tests again, on PostgreSQL ($(PG_URL))"
 	CALLREC_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q tests/db tests/delivery tests/portal $(PYTEST_ARGS)

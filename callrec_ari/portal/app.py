@@ -11,7 +11,7 @@ from aiohttp import web
 
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.delivery.settings import DeliverySettings
-from callrec_ari.portal import routing, service_health
+from callrec_ari.portal import i18n, reasons, routing, service_health
 from callrec_ari.portal.middleware import errors_middleware, session_middleware
 from callrec_ari.portal.network import proxy_middleware
 from callrec_ari.portal.service_health import ALERTS_KEY
@@ -28,6 +28,8 @@ async def _context(request: web.Request) -> dict[str, Any]:
         "done": request.query.get("done", ""),
         "path": request.path,
         "service_alerts": list(request.app.get(ALERTS_KEY) or ()),
+        "lang": i18n.current(),
+        "languages": i18n.LANGUAGE_NAMES,
     }
 
 
@@ -48,8 +50,13 @@ def make_app(settings: PortalSettings, delivery: DeliverySettings | None = None)
         autoescape=jinja2.select_autoescape(default=True),
         context_processors=[_context],
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
     env.globals["none"] = None
+    # newstyle: {{ _("%(n)s lines", n=3) }} formats after translating, and escapes the arguments.
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(i18n.FILTERS)
+    env.globals.update(reasons.TEMPLATE_GLOBALS)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)

@@ -16,7 +16,9 @@ import aiohttp_jinja2
 from aiohttp import web
 from yarl import URL
 
+from callrec_ari.portal import i18n
 from callrec_ari.portal.auth.queries import resolve
+from callrec_ari.portal.error_text import error_text
 from callrec_ari.portal.errors import LoginRequired, PortalError, translate
 from callrec_ari.portal.network import same_origin
 from callrec_ari.portal.params import form_data
@@ -32,7 +34,8 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Reachable without a session (the login form has its own double-submit token).
 PUBLIC_PATHS = frozenset(
-    {"/login", "/healthz", "/api/openapi.json", "/api/v1/session", "/static/portal.css", "/favicon.ico"}
+    {"/login", "/language", "/healthz", "/api/openapi.json", "/api/v1/session", "/static/portal.css",
+     "/favicon.ico"}
 )
 
 
@@ -54,10 +57,11 @@ def back_link(request: web.Request) -> str:
 
 def error_response(request: web.Request, error: PortalError) -> web.StreamResponse:
     if is_api(request):
-        return web.json_response({"error_id": error.error_id, "message": error.message}, status=error.status)
+        body = {"error_id": error.error_id, "message": error_text(error)}
+        return web.json_response(body, status=error.status)
     context = {
         "error_id": error.error_id,
-        "message": error.message,
+        "message": error_text(error),
         "status": error.status,
         "back": back_link(request),
         # The error may stop a request before aiohttp_jinja2's context processors ran.
@@ -66,6 +70,8 @@ def error_response(request: web.Request, error: PortalError) -> web.StreamRespon
         "done": "",
         "path": request.path,
         "service_alerts": [],
+        "lang": i18n.current(),
+        "languages": i18n.LANGUAGE_NAMES,
     }
     return aiohttp_jinja2.render_template("error.html", request, context, status=error.status)
 
@@ -106,7 +112,23 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(request, error)
 
 
-async def _check_csrf(request: web.Request, expected: str) -> None:
+def request_locale(request: web.Request) -> str:
+    """The language before the user is known: the language cookie; else, for pages, Japanese; for
+    API clients (programs, which send no cookie) the first of ``Accept-Language`` we speak, else
+    English (docs/portal.md)."""
+    chosen = i18n.normalize(request.cookies.get(i18n.LANG_COOKIE))
+    if chosen:
+        return chosen
+    if not is_api(request):
+        return i18n.DEFAULT_LOCALE
+    for part in request.headers.get("Accept-Language", "").split(","):
+        tag = i18n.normalize(part.split(";")[0].strip().lower()[:2])
+        if tag:
+            return tag
+    return "en"
+
+
+async def check_csrf(request: web.Request, expected: str) -> None:
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         value = (await form_data(request)).get(CSRF_FIELD)
@@ -119,20 +141,23 @@ async def _check_csrf(request: web.Request, expected: str) -> None:
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    i18n.set_current(request_locale(request))
     token = request.cookies.get(SESSION_COOKIE, "")
     if token:
         found = await request.app[DB_KEY].run(lambda s: resolve(s, token))
         if found is not None:
             user, sess = found
-            request[SCOPE_KEY] = Scope(user.id, user.login, user.role, user.contract_id)
+            request[SCOPE_KEY] = Scope(user.id, user.login, user.role, user.contract_id, user.locale)
             request[CSRF_KEY] = sess.csrf_token
+            if user.locale:
+                i18n.set_current(user.locale)
     public = request.path in PUBLIC_PATHS
     if SCOPE_KEY not in request and not public:
         if is_api(request) or request.method not in SAFE_METHODS:
             raise LoginRequired()
         raise web.HTTPSeeOther("/login")
     if request.method not in SAFE_METHODS and not public:
-        await _check_csrf(request, request[CSRF_KEY])
+        await check_csrf(request, request[CSRF_KEY])
     response = await handler(request)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -166,9 +191,11 @@ __all__ = [
     "PUBLIC_PATHS",
     "SESSION_COOKIE",
     "back_link",
+    "check_csrf",
     "cookie_secure",
     "error_response",
     "errors_middleware",
+    "request_locale",
     "session_middleware",
     "set_session_cookie",
 ]

@@ -26,6 +26,7 @@ class Scope:
     login: str
     role: str
     contract_id: int | None  # pinned for customers, None for operators
+    locale: str | None = None  # the user's language (portal/i18n.py)
 
     @property
     def actor(self) -> str:

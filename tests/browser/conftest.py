@@ -113,6 +113,35 @@ def chromium_page() -> Iterator[Any]:
             browser.close()
 
 
+AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = Path(os.environ.get("CALLREC_SCREENSHOTS", Path(__file__).parents[2] / "build" / "screenshots"))
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """axe-core's violations of ``impacts`` on the page as it is now, one line each (rule, impact,
+    the first offending elements), in WCAG 2.x A and AA plus best practices."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make axe` (npm ci in tests/browser/axe)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"] if v["impact"] in impacts
+    ]
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """A full-page PNG kept as a test artifact (``build/screenshots``, or $CALLREC_SCREENSHOTS)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
 @pytest.fixture
 def browser_page() -> Iterator[object]:
     with chromium_page() as page:

@@ -20,7 +20,10 @@ LINE = "09000001001"
 
 
 def log_in(page: Any, portal: Portal, login: str, password: str) -> None:
+    """Log in, in English (the portal speaks Japanese until one switches on the login page)."""
     page.goto(f"{portal.url}/login")
+    if page.locator("html").get_attribute("lang") != "en":
+        page.get_by_role("button", name="English").click()
     page.get_by_label("Login").fill(login)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()

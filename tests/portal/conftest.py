@@ -28,6 +28,7 @@ from callrec_ari.portal import audit
 from callrec_ari.portal.app import make_app
 from callrec_ari.portal.auth import actions as auth
 from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR
+from callrec_ari.portal.i18n import LANG_COOKIE
 from callrec_ari.portal.notices import actions as notice_actions
 from callrec_ari.portal.settings import PortalSettings
 from callrec_ari.portal.tenancy import Scope
@@ -127,10 +128,13 @@ def world(tmp_path: Path, fresh_db_url: str) -> World:
 async def make_client(world: World) -> AsyncIterator[Callable[[], Any]]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(delivery: DeliverySettings | None = None) -> TestClient[Any, Any]:
-        """A client of the portal; ``delivery``: its ``[delivery]`` settings (default: the defaults)."""
+    async def make(delivery: DeliverySettings | None = None, lang: str | None = "en") -> TestClient[Any, Any]:
+        """A client of the portal; ``delivery``: its ``[delivery]`` settings (default: the defaults);
+        ``lang``: the language cookie it sends (English, which these tests read; None: the default)."""
         client: TestClient[Any, Any] = TestClient(TestServer(make_app(world.settings, delivery)))
         await client.start_server()
+        if lang is not None:
+            client.session.cookie_jar.update_cookies({LANG_COOKIE: lang})
         clients.append(client)
         return client
 

@@ -119,8 +119,8 @@ def essence(text: str) -> str:
         body = json.loads(text)
         return f"{body.get('error_id')}: {body.get('message')}"
     except ValueError:
-        found = re.search(r'id="error-id">(.*?)</code>: <span id="error-message">(.*?)</span>', text)
-        return f"{found.group(1)}: {found.group(2)}" if found else text
+        found = re.search(r'id="error-message">(.*?)</span>.*?id="error-id">(.*?)</code>', text, re.S)
+        return f"{found.group(2)}: {found.group(1)}" if found else text
     except AttributeError:
         return text
 

@@ -22,6 +22,7 @@ from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, ROLES, LoginAttempt, 
 from callrec_ari.portal.auth.queries import hash_token
 from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.settings import PortalSettings
+from callrec_ari.portal.tenancy import Scope
 
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()
@@ -119,6 +120,13 @@ def set_disabled(session: Session, login: str, disabled: bool) -> PortalUser:
         session.execute(delete(PortalSession).where(PortalSession.user_id == user.id))
     session.flush()
     return user
+
+
+def set_locale(session: Session, scope: Scope, locale: str) -> None:
+    """The logged-in user's own language (not audited: it changes nothing but their pages)."""
+    user = session.get(PortalUser, scope.user_id)
+    if user is not None:
+        user.locale = locale
 
 
 def password_matches(password_hash: str, password: str) -> bool:

@@ -30,6 +30,7 @@ class PortalUser(Base):
     contract_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"), index=True, default=None)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locale: Mapped[str | None] = mapped_column(String(8), default=None)  # "ja" / "en"; None: Japanese
 
 
 class PortalSession(Base):

@@ -11,12 +11,14 @@ import secrets
 import aiohttp_jinja2
 from aiohttp import web
 
+from callrec_ari.portal import i18n
 from callrec_ari.portal.auth import actions
 from callrec_ari.portal.auth.login import log_in
-from callrec_ari.portal.middleware import SESSION_COOKIE, cookie_secure, set_session_cookie
+from callrec_ari.portal.errors import BadInput
+from callrec_ari.portal.middleware import SESSION_COOKIE, check_csrf, cookie_secure, set_session_cookie
 from callrec_ari.portal.network import address_key
 from callrec_ari.portal.params import form_data, form_field
-from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, scope_of
+from callrec_ari.portal.state import CSRF_KEY, DB_KEY, SCOPE_KEY, SETTINGS_KEY, scope_of
 
 routes = web.RouteTableDef()
 LOGIN_COOKIE = "callrec_login_csrf"
@@ -71,6 +73,27 @@ async def logout(request: web.Request) -> web.Response:
     await request.app[DB_KEY].run(lambda s: actions.logout(s, token))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+@routes.post("/language")
+async def language(request: web.Request) -> web.Response:
+    """Switch the portal's language: remembered with the user when logged in, and in a cookie (so
+    the login page speaks it too). Back to the page the switch was on."""
+    form = await form_data(request)
+    chosen = i18n.normalize(form_field(form, "lang", 8))
+    if chosen is None:
+        raise BadInput("language-unknown", i18n.gettext("choose Japanese (ja) or English (en)"))
+    scope = request.get(SCOPE_KEY)
+    if scope is not None:  # a public path: the session's CSRF check is this handler's
+        await check_csrf(request, request[CSRF_KEY])
+        await request.app[DB_KEY].run(lambda s: actions.set_locale(s, scope, chosen))
+    back = form_field(form, "back", 500) or "/"
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/"
+    response = web.HTTPSeeOther(back)
+    response.set_cookie(i18n.LANG_COOKIE, chosen, samesite="Lax", secure=cookie_secure(request), path="/",
+                        max_age=400 * 86400)
     raise response
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from callrec_ari.portal import audit
 from callrec_ari.portal.contracts import actions, connections, queries
 from callrec_ari.portal.contracts.testsend import run_test_send
+from callrec_ari.portal.i18n import gettext as _
 from callrec_ari.portal.lines.queries import line_dict, lines_page
 from callrec_ari.portal.params import done, form_data, form_field, int_param, legacy_choice, query_int
 from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, scope_of
@@ -39,7 +40,7 @@ async def omit_notice(request: web.Request) -> web.Response:
     scope, form = scope_of(request), await form_data(request)
     omit = form_field(form, "omit_notice", 3) == "yes"
     await request.app[DB_KEY].run(lambda s: actions.set_omit_notice(s, scope, omit))
-    raise done("/settings", "notice omitted" if omit else "notice plays")
+    raise done("/settings", _("notice omitted") if omit else _("notice plays"))
 
 
 @routes.post("/connections")
@@ -53,7 +54,7 @@ async def add_connection(request: web.Request) -> web.Response:
     await request.app[DB_KEY].run(
         lambda s: actions.add_connection(s, scope, type_, endpoint, secret, delivery)
     )
-    raise done("/settings", "connection added")
+    raise done("/settings", _("connection added"))
 
 
 @routes.post("/connections/{id}/edit")
@@ -67,24 +68,22 @@ async def edit_connection(request: web.Request) -> web.Response:
     await request.app[DB_KEY].run(
         lambda s: actions.edit_connection(s, scope, conn_id, endpoint, secret, delivery, legacy, age)
     )
-    raise done("/settings", f"connection {conn_id} saved")
+    raise done("/settings", _("connection %(id)s saved") % {"id": conn_id})
 
 
 @routes.post("/connections/{id}/remove")
 async def remove_connection(request: web.Request) -> web.Response:
     scope, conn_id = scope_of(request), int_param(request, "id")
     await request.app[DB_KEY].run(lambda s: actions.remove_connection(s, scope, conn_id))
-    raise done("/settings", f"connection {conn_id} removed")
+    raise done("/settings", _("connection %(id)s removed") % {"id": conn_id})
 
 
 @routes.post("/connections/{id}/test")
 async def test_connection(request: web.Request) -> web.Response:
     result = await run_test_send(request, int_param(request, "id"))
-    raise done(
-        "/settings",
-        ("test file accepted: " if result["ok"] else f"test file failed ({result['error_id']}): ")
-        + result["message"],
-    )
+    said = (_("test file accepted: %(detail)s") if result["ok"]
+            else _("test file failed (%(code)s): %(detail)s"))
+    raise done("/settings", said % {"detail": result["message"], "code": result["error_id"]})
 
 
 @routes.get("/deliveries")
@@ -142,7 +141,8 @@ async def suspend_contract(request: web.Request) -> web.Response:
     scope, cid = scope_of(request), int_param(request, "id")
     reason, lift = _suspension(await form_data(request))
     await request.app[DB_KEY].run(lambda s: actions.suspend_contract(s, scope, cid, reason, lift))
-    raise done(f"/operator/contracts/{cid}", f"contract {cid} {'resumed' if lift else 'suspended'}")
+    said = _("contract %(id)s resumed") if lift else _("contract %(id)s suspended")
+    raise done(f"/operator/contracts/{cid}", said % {"id": cid})
 
 
 @routes.post("/operator/lines/{number}/suspension")
@@ -152,9 +152,8 @@ async def suspend_line(request: web.Request) -> web.Response:
     line = await request.app[DB_KEY].run(
         lambda s: line_dict(actions.suspend_line(s, scope, number, reason, lift))
     )
-    raise done(
-        f"/operator/contracts/{line['contract_id']}", f"line {number} {'resumed' if lift else 'suspended'}"
-    )
+    said = _("line %(number)s resumed") if lift else _("line %(number)s suspended")
+    raise done(f"/operator/contracts/{line['contract_id']}", said % {"number": number})
 
 
 @routes.get("/operator/audit")

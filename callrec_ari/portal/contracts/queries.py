@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from callrec_ari.billing.invoice import contract_invoice, invoice_dict
@@ -61,7 +61,9 @@ def deliveries(session: Session, scope: Scope, contract_id: int, limit: int = 10
     rows = session.execute(
         select(CallRecord, Line.number, Delivery)
         .join(Line, Line.id == CallRecord.line_id)
-        .outerjoin(Delivery, Delivery.call_id == CallRecord.call_id)
+        # This contract's copy only: a call between two customers' lines has one copy each.
+        .outerjoin(Delivery, (Delivery.call_id == CallRecord.call_id)
+                   & or_(Delivery.contract == str(contract.id), Delivery.contract.is_(None)))
         .where(Line.contract_id == contract.id)
         .order_by(CallRecord.ended_at.desc())
         .limit(limit)

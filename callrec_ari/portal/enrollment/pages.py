@@ -10,6 +10,8 @@ from aiohttp import web
 from callrec_ari.portal.enrollment import actions
 from callrec_ari.portal.enrollment.actions import ImportRefused, split_services
 from callrec_ari.portal.errors import BadInput
+from callrec_ari.portal.i18n import gettext as _
+from callrec_ari.portal.i18n import ngettext
 from callrec_ari.portal.params import done, form_data, form_field, int_param, legacy_choice
 from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, operator_scope
 
@@ -31,7 +33,7 @@ async def create_contract_form(request: web.Request) -> web.Response:
     form = await form_data(request)
     holder, reseller = form_field(form, "holder_name", 200), form_field(form, "reseller", 3) == "yes"
     cid = await request.app[DB_KEY].run(lambda s: actions.create_contract(s, scope, holder, reseller).id)
-    raise done(f"/operator/contracts/{cid}", f"contract {cid} created")
+    raise done(f"/operator/contracts/{cid}", _("contract %(id)s created") % {"id": cid})
 
 
 @routes.post("/operator/contracts/{id}/lines")
@@ -44,7 +46,7 @@ async def enroll_line_form(request: web.Request) -> web.Response:
     await request.app[DB_KEY].run(
         lambda s: actions.enroll_line(s, scope, cid, number, endpoint, holder, services)
     )
-    raise done(f"/operator/contracts/{cid}", f"line {number.strip()} enrolled")
+    raise done(f"/operator/contracts/{cid}", _("line %(number)s enrolled") % {"number": number.strip()})
 
 
 @routes.post("/operator/contracts/{id}/lines/import")
@@ -59,14 +61,15 @@ async def import_lines_form(request: web.Request) -> web.Response:
     except ImportRefused as refused:
         context = {"contract_id": cid, "filename": upload.filename or "", "errors": refused.report()}
         return aiohttp_jinja2.render_template("op_import.html", request, context, status=400)
-    raise done(f"/operator/contracts/{cid}", f"{count} line(s) imported from {upload.filename or 'the file'}")
+    said = ngettext("%(num)s line imported from %(file)s", "%(num)s lines imported from %(file)s", count)
+    raise done(f"/operator/contracts/{cid}", said % {"num": count, "file": upload.filename or _("the file")})
 
 
 @routes.post("/operator/lines/{number}/remove")
 async def remove_line_form(request: web.Request) -> web.Response:
     scope, number = operator_scope(request), request.match_info["number"]
     cid = await request.app[DB_KEY].run(lambda s: actions.remove_line(s, scope, number).contract_id)
-    raise done(f"/operator/contracts/{cid}", f"line {number} removed")
+    raise done(f"/operator/contracts/{cid}", _("line %(number)s removed") % {"number": number})
 
 
 @routes.post("/operator/contracts/{id}/connections")
@@ -82,7 +85,7 @@ async def add_connection_form(request: web.Request) -> web.Response:
     conn_id = await request.app[DB_KEY].run(
         lambda s: actions.add_connection(s, scope, cid, type_, endpoint, secret, delivery).id
     )
-    raise done(f"/operator/contracts/{cid}", f"connection {conn_id} added")
+    raise done(f"/operator/contracts/{cid}", _("connection %(id)s added") % {"id": conn_id})
 
 
 @routes.post("/operator/connections/{id}/edit")
@@ -97,14 +100,14 @@ async def edit_connection_form(request: web.Request) -> web.Response:
         lambda s: actions.edit_connection(
             s, scope, conn_id, endpoint, secret, delivery, legacy, age).contract_id
     )
-    raise done(f"/operator/contracts/{cid}", f"connection {conn_id} saved")
+    raise done(f"/operator/contracts/{cid}", _("connection %(id)s saved") % {"id": conn_id})
 
 
 @routes.post("/operator/connections/{id}/remove")
 async def remove_connection_form(request: web.Request) -> web.Response:
     scope, conn_id = operator_scope(request), int_param(request, "id")
     cid = await request.app[DB_KEY].run(lambda s: actions.remove_connection(s, scope, conn_id).contract_id)
-    raise done(f"/operator/contracts/{cid}", f"connection {conn_id} removed")
+    raise done(f"/operator/contracts/{cid}", _("connection %(id)s removed") % {"id": conn_id})
 
 
 __all__ = ["routes"]

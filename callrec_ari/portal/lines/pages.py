@@ -13,6 +13,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from callrec_ari.portal.errors import BadInput
+from callrec_ari.portal.i18n import gettext as _
+from callrec_ari.portal.i18n import ngettext
 from callrec_ari.portal.lines import actions, queries
 from callrec_ari.portal.params import done, form_data, form_field, query_int
 from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, operator_scope, scope_of
@@ -38,9 +40,13 @@ async def recording(request: web.Request) -> web.Response:
     numbers = [n for n in form.getall("numbers", []) if isinstance(n, str)]
     await request.app[DB_KEY].run(lambda s: actions.set_recording(s, scope, numbers, action == "start"))
     back = form_field(form, "back", 200) or "/lines"
+    count = len(set(numbers))
     raise done(
         back if back.startswith("/lines") else "/lines",
-        f"recording {'started' if action == 'start' else 'stopped'} on {len(set(numbers))} line(s)",
+        (ngettext("recording started on %(num)s line", "recording started on %(num)s lines", count)
+         if action == "start" else
+         ngettext("recording stopped on %(num)s line", "recording stopped on %(num)s lines", count))
+        % {"num": count},
     )
 
 
@@ -49,7 +55,8 @@ async def consent(request: web.Request) -> web.Response:
     scope, number, form = scope_of(request), request.match_info["number"], await form_data(request)
     given = form_field(form, "consent", 3) == "yes"
     await request.app[DB_KEY].run(lambda s: actions.set_consent(s, scope, number, given))
-    raise done("/lines", f"consent {'recorded' if given else 'withdrawn'} for {number}")
+    said = _("consent recorded for %(number)s") if given else _("consent withdrawn for %(number)s")
+    raise done("/lines", said % {"number": number})
 
 
 @routes.post("/lines/{number}/notice")
@@ -57,7 +64,7 @@ async def notice(request: web.Request) -> web.Response:
     scope, number, form = scope_of(request), request.match_info["number"], await form_data(request)
     chosen = form_field(form, "notice", 200)
     await request.app[DB_KEY].run(lambda s: actions.set_notice(s, scope, number, chosen))
-    raise done("/lines", f"notice of {number} set to {chosen}")
+    raise done("/lines", _("notice of %(number)s set to %(notice)s") % {"number": number, "notice": chosen})
 
 
 def _withhold(form: Any) -> bool:
@@ -65,7 +72,9 @@ def _withhold(form: Any) -> bool:
 
 
 def _caller_id_done(number: str, withhold: bool) -> str:
-    return f"caller ID of {number} {'withheld' if withhold else 'shown'} by default (184/186 per call)"
+    said = (_("caller ID of %(number)s withheld by default (186 shows it for one call)") if withhold
+            else _("caller ID of %(number)s shown by default (184 withholds it for one call)"))
+    return said % {"number": number}
 
 
 @routes.post("/lines/{number}/caller-id")

@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from callrec_ari.portal.i18n import gettext as _
 from callrec_ari.portal.lines.queries import lines_page
 from callrec_ari.portal.notices import actions, queries
 from callrec_ari.portal.notices.handlers import accept_upload, notice_audio, notices_dir
@@ -33,7 +34,8 @@ async def notices(request: web.Request) -> dict[str, Any]:
 @routes.post("/notices")
 async def upload(request: web.Request) -> web.Response:
     row = await accept_upload(request)
-    raise done("/notices", f"notice {row['label']} uploaded; it waits for the operator's approval")
+    said = _("notice %(name)s uploaded; it waits for the operator's approval")
+    raise done("/notices", said % {"name": row["label"]})
 
 
 routes.get("/notices/{id}/audio")(notice_audio)
@@ -51,7 +53,9 @@ async def operator_notices(request: web.Request) -> dict[str, Any]:
 async def approve(request: web.Request) -> web.Response:
     scope, uid, target = scope_of(request), int_param(request, "id"), notices_dir(request)
     changed = await request.app[DB_KEY].run(lambda s: actions.approve_notice(s, scope, uid, target))
-    raise done("/operator/notices", f"notice {uid} approved; now on {', '.join(changed) or 'no line yet'}")
+    said = (_("notice %(id)s approved; now on %(lines)s") if changed
+            else _("notice %(id)s approved; on no line yet"))
+    raise done("/operator/notices", said % {"id": uid, "lines": ", ".join(changed)})
 
 
 @routes.post("/operator/notices/{id}/reject")
@@ -59,7 +63,7 @@ async def reject(request: web.Request) -> web.Response:
     scope, uid = scope_of(request), int_param(request, "id")
     reason = form_field(await form_data(request), "reason", 1000)
     await request.app[DB_KEY].run(lambda s: actions.reject_notice(s, scope, uid, reason))
-    raise done("/operator/notices", f"notice {uid} rejected")
+    raise done("/operator/notices", _("notice %(id)s rejected") % {"id": uid})
 
 
 __all__ = ["routes"]

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from callrec_ari.portal.i18n import gettext as _
 from callrec_ari.portal.params import done, form_data, form_field
 from callrec_ari.portal.state import DB_KEY, scope_of
 from callrec_ari.portal.users import actions, queries
@@ -35,7 +36,8 @@ async def add(request: web.Request) -> web.Response:
     added = await request.app[DB_KEY].run(
         lambda s: actions.add_user(s, scope, login, name, password).login
     )
-    raise done("/users", f"user {added} added: they can log in with the password you chose")
+    said = _("user %(login)s added: they can log in with the password you chose")
+    raise done("/users", said % {"login": added})
 
 
 @routes.post("/users/disable")
@@ -44,7 +46,7 @@ async def disable(request: web.Request) -> web.Response:
     scope.require_customer()
     login = form_field(form, "login", 128)
     gone = await request.app[DB_KEY].run(lambda s: actions.disable_user(s, scope, login).login)
-    raise done("/users", f"user {gone} disabled and logged out")
+    raise done("/users", _("user %(login)s disabled and logged out") % {"login": gone})
 
 
 @routes.post("/users/remove")
@@ -53,7 +55,7 @@ async def remove(request: web.Request) -> web.Response:
     scope.require_customer()
     login = form_field(form, "login", 128)
     gone = await request.app[DB_KEY].run(lambda s: actions.remove_user(s, scope, login))
-    raise done("/users", f"user {gone} removed")
+    raise done("/users", _("user %(login)s removed") % {"login": gone})
 
 
 __all__ = ["routes"]

@@ -1,0 +1,158 @@
+"""Why a call was (not) recorded and what became of its delivery, in words a customer understands
+(issue 19): the call records keep the rules' stable reason ids (``rules/recording.py``,
+``rules/numbers.py``, ``model/call.py``); customer pages show these sentences, in their language,
+never the ids."""
+
+from __future__ import annotations
+
+from callrec_ari.portal.i18n import N_, gettext
+
+REASONS: dict[str, str] = {
+    "recorded": N_("Recorded."),
+    "voicemail-1416": N_("Recorded (voicemail playback, 1416)."),
+    "allowed-00": N_("Recorded (a 00 number on your allow-list)."),
+    "international-010": N_("Recorded (an international call)."),
+    "short-code": N_("Recorded (a # short code)."),
+    "excluded-1xx": N_("Not recorded: numbers starting with 1 (such as 110, 119 or 117) are never recorded."),
+    "excluded-00": N_(
+        "Not recorded: numbers dialled with 00 are not recorded unless they are on your allow-list."),
+    "number-unclassifiable": N_("Not recorded: the dialled number is not one the service can classify."),
+    "contract-ended": N_("Not recorded: the contract had ended."),
+    "contract-suspended": N_("Not recorded: the service was suspended for your contract."),
+    "line-suspended": N_("Not recorded: the service was suspended for this line."),
+    "line-not-started": N_("Not recorded: recording had not been started for this line."),
+    "no-consent": N_("Not recorded: the line's consent to recording is not on file."),
+    "roaming": N_("Not recorded: the line was roaming abroad."),
+    "voip-app": N_("Not recorded: the call was made with a VoIP app."),
+    "extension-call": N_("Not recorded: an extension (internal) call."),
+    "notice-failed": N_("Not recorded: the recording notice could not be played, so nothing was kept."),
+    "spool-low": N_("Not recorded: the recording service was temporarily unavailable (storage full)."),
+    "recording-failed": N_("Recording failed on the platform; what was recorded was kept."),
+}
+
+# One short label per reason, for chart legends and filters.
+REASON_LABELS: dict[str, str] = {
+    "recorded": N_("Recorded"),
+    "voicemail-1416": N_("Recorded"),
+    "allowed-00": N_("Recorded"),
+    "international-010": N_("Recorded"),
+    "short-code": N_("Recorded"),
+    "excluded-1xx": N_("Excluded number"),
+    "excluded-00": N_("Excluded number"),
+    "number-unclassifiable": N_("Excluded number"),
+    "contract-ended": N_("Contract ended"),
+    "contract-suspended": N_("Suspended"),
+    "line-suspended": N_("Suspended"),
+    "line-not-started": N_("Recording not started"),
+    "no-consent": N_("Consent missing"),
+    "roaming": N_("Roaming"),
+    "voip-app": N_("VoIP app"),
+    "extension-call": N_("Extension call"),
+    "notice-failed": N_("Notice failed"),
+    "spool-low": N_("Service unavailable"),
+    "recording-failed": N_("Recording failed"),
+}
+
+DELIVERY_STATES: dict[str, str] = {
+    "pending": N_("Waiting to be delivered"),
+    "delivered": N_("Delivered"),
+    "rejected": N_("Refused by your server"),
+    "purged": N_("Deleted undelivered after 7 days"),
+    "not-recorded": N_("Not recorded"),
+}
+
+CHARGES: dict[str, str] = {
+    "line-usage-fee": N_("Line usage fee"),
+    "network-registration-fee": N_("Network registration fee"),
+    "network-usage-fee": N_("Network usage fee"),
+}
+CHARGE_NOTES: dict[str, str] = {
+    "full-month": N_("whole month"),
+    "enrolled-this-month": N_("enrolled this month"),
+    "removed-this-month": N_("removed this month"),
+    "enrolled-and-removed": N_("enrolled and removed this month"),
+}
+
+NOTICE_STATES: dict[str, str] = {
+    "pending": N_("pending approval"), "approved": N_("approved"), "rejected": N_("rejected"),
+}
+
+DELIVERY_TYPES: dict[str, str] = {"file": N_("File"), "stream": N_("Stream")}
+
+DIRECTIONS: dict[str, str] = {"outgoing": N_("Outgoing"), "incoming": N_("Incoming")}
+
+
+def reason_text(reason: str) -> str:
+    """The sentence for a call record's reason; an unknown id (a newer app) still reads as words."""
+    known = REASONS.get(reason)
+    return gettext(known) if known else gettext("Not recorded (reason: %(reason)s).") % {"reason": reason}
+
+
+def reason_label(reason: str) -> str:
+    known = REASON_LABELS.get(reason)
+    return gettext(known) if known else gettext("Other")
+
+
+def delivery_state_text(state: str | None) -> str:
+    if not state:
+        return ""
+    known = DELIVERY_STATES.get(state)
+    return gettext(known) if known else state
+
+
+def _table_text(table: dict[str, str], key: str | None) -> str:
+    if not key:
+        return ""
+    known = table.get(key)
+    return gettext(known) if known else key
+
+
+def notice_state_text(state: str) -> str:
+    return _table_text(NOTICE_STATES, state)
+
+
+def charge_text(kind: str) -> str:
+    return _table_text(CHARGES, kind)
+
+
+def charge_note_text(note: str) -> str:
+    return _table_text(CHARGE_NOTES, note)
+
+
+def delivery_type_text(kind: str | None) -> str:
+    if not kind:
+        return ""
+    known = DELIVERY_TYPES.get(kind)
+    return gettext(known) if known else kind
+
+
+def direction_text(direction: str) -> str:
+    known = DIRECTIONS.get(direction)
+    return gettext(known) if known else direction
+
+
+TEMPLATE_GLOBALS = {
+    "reason_text": reason_text, "reason_label": reason_label, "delivery_state_text": delivery_state_text,
+    "delivery_type_text": delivery_type_text, "direction_text": direction_text,
+    "charge_text": charge_text, "charge_note_text": charge_note_text, "notice_state_text": notice_state_text,
+}
+
+__all__ = [
+    "CHARGES",
+    "CHARGE_NOTES",
+    "DELIVERY_STATES",
+    "DELIVERY_TYPES",
+    "DIRECTIONS",
+    "NOTICE_STATES",
+    "REASONS",
+    "REASON_LABELS",
+    "TEMPLATE_GLOBALS",
+    "charge_note_text",
+    "charge_text",
+    "delivery_state_text",
+    "delivery_type_text",
+    "direction_text",
+    "notice_state_text",
+    "reason_label",
+    "reason_text",
+]
