@@ -9,8 +9,9 @@ The caller owns the transaction: this module flushes, never commits.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, select
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from callrec_ari.contracts.models import Line
@@ -46,6 +47,8 @@ class CallRecord(Base):
     delivery_type: Mapped[str | None] = mapped_column(String(16), default=None)  # "file" / "stream"
     delivery_outcome: Mapped[str | None] = mapped_column(String(32), default=None)  # e.g. "delivered"
     detail: Mapped[str | None] = mapped_column(Text, default=None)
+    # Each sound of the notice and tone as played (rules.manifest.NoticeEntry.to_json): the timeline.
+    notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
 
 def _line_for(session: Session, endpoint: str) -> Line | None:
@@ -83,6 +86,7 @@ def record_call(session: Session, call: FinishedCall, delivery_type: str | None 
     row.recorded = call.recorded
     row.reason = call.reason
     row.delivery_type = delivery_type
+    row.notices = [n.to_json() for n in call.notices]
     session.flush()
     return row
 

@@ -83,7 +83,8 @@ ERROR_TEXT: dict[str, str] = {
     "contracts-error": N_("The change was refused."),
     "contracts-input-invalid": N_("Some of the input is not valid."),
     "contract-ended": N_("The contract has ended."),
-    "connection-sftp-unavailable": N_("SFTP delivery is not available on this platform yet: ask your carrier."),
+    "connection-sftp-unavailable": N_(
+        "SFTP delivery is not available on this platform yet: ask your carrier."),
     "connection-type-invalid": N_("Choose file or stream as the delivery type."),
     "notice-label-invalid": N_("Give the notice a name (at most 100 characters)."),
     "notice-sample-rate": N_("The WAV file's sample rate cannot be used."),

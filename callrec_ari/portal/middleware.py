@@ -78,6 +78,7 @@ def error_response(request: web.Request, error: PortalError) -> web.StreamRespon
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    i18n.set_current(request_locale(request))  # before anything can fail; the session may refine it
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
@@ -141,7 +142,6 @@ async def check_csrf(request: web.Request, expected: str) -> None:
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    i18n.set_current(request_locale(request))
     token = request.cookies.get(SESSION_COOKIE, "")
     if token:
         found = await request.app[DB_KEY].run(lambda s: resolve(s, token))

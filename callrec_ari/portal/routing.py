@@ -13,8 +13,10 @@ from aiohttp import web
 from callrec_ari.portal import openapi
 from callrec_ari.portal.auth import api as auth_api
 from callrec_ari.portal.auth import pages as auth_pages
+from callrec_ari.portal.calls import pages as calls_pages
 from callrec_ari.portal.contracts import api as contracts_api
 from callrec_ari.portal.contracts import pages as contracts_pages
+from callrec_ari.portal.dashboard import pages as dashboard_pages
 from callrec_ari.portal.enrollment import api as enrollment_api
 from callrec_ari.portal.enrollment import pages as enrollment_pages
 from callrec_ari.portal.lines import api as lines_api
@@ -32,6 +34,8 @@ FEATURE_ROUTES = (
     contracts_pages.routes,
     enrollment_pages.routes,
     users_pages.routes,
+    calls_pages.routes,
+    dashboard_pages.routes,
     auth_api.routes,
     lines_api.routes,
     notices_api.routes,

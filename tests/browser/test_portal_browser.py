@@ -37,6 +37,8 @@ def customer_and_operator_story(page: Any, portal: Portal, tmp_path: Path) -> st
     """The whole story in the browser; answers the notice (sound name) now set on the line."""
     admin, operator = DEMO_LOGINS[0], DEMO_LOGINS[1]
     log_in(page, portal, admin.login, admin.password)
+    assert page.locator("h1").inner_text() == "Dashboard"  # where a customer lands
+    page.get_by_role("link", name="Lines", exact=True).click()
     row = page.locator(f"#line-{LINE}")
     row.wait_for(timeout=5000)
     # Starting without consent is refused with the reason (R5.4) ...

@@ -20,6 +20,7 @@ from callrec_ari.notices.audio import AudioLimits
 from callrec_ari.notices.models import NoticeUpload
 from callrec_ari.portal.app import make_app
 from callrec_ari.portal.auth.models import LoginAttempt, PortalSession, PortalUser
+from callrec_ari.portal.i18n import LANG_COOKIE
 from tests.portal.conftest import A_LOGIN, A_NUMBERS, PASSWORD, World, api_login, form_login, make_wav
 
 MAX = 200_000  # a small upload limit, so "oversized" stays fast
@@ -51,6 +52,7 @@ async def small_client(world: World) -> Any:
     settings = dataclasses.replace(world.settings, limits=AudioLimits(max_bytes=MAX))
     client: TestClient[Any, Any] = TestClient(TestServer(make_app(settings)))
     await client.start_server()
+    client.session.cookie_jar.update_cookies({LANG_COOKIE: "en"})  # the messages below are English
     yield client
     await client.close()
 

@@ -49,7 +49,8 @@ def test_translations_keep_placeholders_and_markup() -> None:
 
 def _raised_error_ids() -> set[str]:
     ids: set[str] = set()
-    pattern = re.compile(r'(?:BadInput|Forbidden|PortalError|NoticeError|NoticeAudioError)\(\s*"([a-z0-9-]+)"')
+    raisers = "BadInput|Forbidden|PortalError|NoticeError|NoticeAudioError"
+    pattern = re.compile(rf'(?:{raisers})\(\s*"([a-z0-9-]+)"')
     for path in [*PORTAL.rglob("*.py"), *(PORTAL.parent / "notices").rglob("*.py")]:
         ids |= set(pattern.findall(Path(path).read_text()))
     from callrec_ari.rules.enrollment import EnrollmentReason  # the enrollment refusals' ids

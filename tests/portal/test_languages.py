@@ -75,7 +75,8 @@ async def test_the_login_page_switch_sets_a_cookie_and_refuses_other_languages(
     bad = await client.post("/language", data={"lang": "fr", "back": "/login"}, allow_redirects=False)
     assert bad.status == 400 and "language-unknown" in await bad.text()
     # Never back to another site.
-    away = await client.post("/language", data={"lang": "ja", "back": "//evil.example/"}, allow_redirects=False)
+    away = await client.post("/language", data={"lang": "ja", "back": "//evil.example/"},
+                             allow_redirects=False)
     assert away.headers["Location"] == "/"
 
 

@@ -98,9 +98,9 @@ async def test_console_forms_enroll_and_are_audited(world: World, make_client: A
         allow_redirects=False,
     )
     assert resp.status == 303, await resp.text()
-    assert "done=3%20line(s)%20imported" in resp.headers["Location"]
+    assert "done=3%20lines%20imported" in resp.headers["Location"]
     page = await (await client.get(resp.headers["Location"])).text()
-    assert "3 line(s) imported" in page and "09000009002" in page
+    assert "3 lines imported" in page and "09000009002" in page
     assert (await post("/operator/lines/09000009003/remove")).status == 303
     resp = await post(
         f"/operator/contracts/{gamma.id}/connections",

@@ -29,7 +29,7 @@ async def test_pages_render_for_a_customer(world: World, make_client: Any) -> No
         assert resp.status == 200, (path, await resp.text())
         assert needle in await resp.text(), path
     resp = await client.get("/", allow_redirects=False)
-    assert resp.headers["Location"] == "/lines"
+    assert resp.headers["Location"] == "/dashboard"
     resp = await client.get(f"/notices/{world.a_pending}/audio")
     assert resp.status == 200 and (await resp.read())[:4] == b"RIFF"
 
@@ -172,7 +172,7 @@ async def test_upload_then_operator_approves_and_line_uses_it(world: World, make
     for path in ("/operator", f"/operator/contracts/{world.a_id}", "/operator/notices", "/operator/audit"):
         r = await op.get(path)
         assert r.status == 200, (path, await r.text())
-    assert (await op.get("/", allow_redirects=False)).headers["Location"] == "/operator"
+    assert (await op.get("/", allow_redirects=False)).headers["Location"] == "/operator/dashboard"
     resp = await op.post(
         f"/operator/notices/{row.id}/approve", data={"csrf_token": op_csrf}, allow_redirects=False
     )

@@ -99,7 +99,7 @@ async def language(request: web.Request) -> web.Response:
 
 @routes.get("/")
 async def home(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther("/operator" if scope_of(request).is_operator else "/lines")
+    raise web.HTTPSeeOther("/operator/dashboard" if scope_of(request).is_operator else "/dashboard")
 
 
 __all__ = ["LOGIN_COOKIE", "routes"]
