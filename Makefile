@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv openssh-server openssh-client chromium baresip
+APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv openssh-server openssh-client chromium baresip fonts-ipafont-gothic
 PYTEST_ARGS ?=
 # The PostgreSQL server the database-backed tests also run against (production's database).
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
