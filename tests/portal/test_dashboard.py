@@ -25,7 +25,7 @@ from callrec_ari.db.models import Delivery, DeliveryAttempt
 from callrec_ari.portal import i18n, reasons
 from callrec_ari.portal.auth.models import CUSTOMER_ADMIN, OPERATOR
 from callrec_ari.portal.dashboard import pages, queries
-from callrec_ari.portal.service_health import ALERTS_KEY
+from callrec_ari.portal.service_health import ALERTS_KEY, alerts_from
 from callrec_ari.portal.tenancy import Scope
 from tests.portal.conftest import A_LOGIN, B_LOGIN, OP_LOGIN, World, api_login
 
@@ -179,7 +179,8 @@ async def test_customer_dashboard_shows_its_own_figures_only(data: World, make_c
 
 async def test_operator_sees_the_whole_platform_and_the_service_health(data: World, make_client: Any) -> None:
     client = await make_client()
-    client.server.app[ALERTS_KEY][:] = ["the recording spool is nearly full <disk>"]
+    failing = {"checks": {"spool": {"ok": False, "detail": "<disk>"}}}
+    client.server.app[ALERTS_KEY][:] = alerts_from(failing, 503)
     await api_login(client, OP_LOGIN)
     resp = await client.get("/operator/dashboard")
     page = await resp.text()
@@ -188,7 +189,7 @@ async def test_operator_sees_the_whole_platform_and_the_service_health(data: Wor
     assert card(page, "pending") == "3" and card(page, "failing") == "1"
     assert card(page, "deadline") == "2026/12/11 12:00 JST"  # B's, the platform's oldest
     health = page.split('id="health"', 1)[1].split("</section>", 1)[0]
-    assert "the recording spool is nearly full &lt;disk&gt;" in health
+    assert "the recording spool is nearly full or unwritable" in health and "(&lt;disk&gt;)" in health
     attention = page.split('id="contracts-attention"', 1)[1].split("</table>", 1)[0]
     assert attention.index("Beta Corp") < attention.index("Alpha Corp")  # the failing one first
     assert B_ENDPOINT in page and "HTTP 503" in page

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from callrec_ari.portal.app import make_app
+from callrec_ari.portal.i18n import speaking
 from callrec_ari.portal.service_health import alerts_from
 from tests.portal.conftest import A_LOGIN, OP_LOGIN, World, form_login
 
@@ -19,10 +20,14 @@ def test_alerts_name_each_failing_check() -> None:
     body = {"ready": False, "checks": {"ari": {"ok": True, "detail": "up"},
                                        "spool": {"ok": False, "detail": "3 MiB free"}}}
     alerts = alerts_from(body, 503)
-    assert len(alerts) == 1 and "spool" in alerts[0] and "WITHOUT recording" in alerts[0]
-    assert "3 MiB free" in alerts[0]
+    assert len(alerts) == 1 and "spool" in alerts[0].english() and "WITHOUT recording" in alerts[0].english()
+    assert "3 MiB free" in alerts[0].english()
     assert alerts_from({"ready": True, "checks": {"ari": {"ok": True}}}, 200) == []
-    assert alerts_from("garbage", 502) == ["the recording service is not ready (HTTP 502)"]
+    not_ready = alerts_from("garbage", 502)
+    assert [a.english() for a in not_ready] == ["the recording service is not ready (HTTP 502)"]
+    with speaking("ja"):  # shown in the page's language, the check's own detail as it is
+        shown = str(alerts_from("garbage", 502)[0])
+        assert shown != "the recording service is not ready (HTTP 502)" and shown.endswith("(HTTP 502)")
 
 
 async def test_banner_shows_while_the_spool_is_low_and_goes_away(world: World) -> None:
