@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from callrec_ari.portal.app import make_app
-from callrec_ari.portal.i18n import speaking
+from callrec_ari.portal.i18n import LANG_COOKIE, gettext, speaking
 from callrec_ari.portal.service_health import alerts_from
 from tests.portal.conftest import A_LOGIN, OP_LOGIN, World, form_login
 
@@ -48,10 +48,13 @@ async def test_banner_shows_while_the_spool_is_low_and_goes_away(world: World) -
     await client.start_server()
     try:
         await asyncio.sleep(0.3)
-        for login, page in ((A_LOGIN, "/lines"), (OP_LOGIN, "/operator")):
+        spool = "the recording spool is nearly full or unwritable: new calls are connected WITHOUT recording"
+        for login, page, lang in ((A_LOGIN, "/lines", "ja"), (OP_LOGIN, "/operator", "en")):
+            client.session.cookie_jar.update_cookies({LANG_COOKIE: lang})
             await form_login(client, login)
             text = await (await client.get(page)).text()
-            assert 'role="alert"' in text and "spool is nearly full" in text, login
+            with speaking(lang):
+                assert 'role="alert"' in text and f"{gettext(spool)} (1 MiB free)" in text, login
         state["spool_ok"] = True
         await asyncio.sleep(0.3)
         assert 'role="alert"' not in await (await client.get("/operator")).text()
