@@ -78,7 +78,7 @@ def record_call(session: Session, call: FinishedCall, delivery_type: str | None 
     row.line_id = None if line is None else line.id
     row.line_endpoint = plan.line
     row.direction = plan.direction
-    row.caller = plan.caller_number
+    row.caller = "" if plan.caller_withheld else plan.caller_number  # R2.2: what customers are shown
     row.callee = plan.callee_number
     row.answered_at, row.notice_started_at, row.ended_at = times.answered, times.notice_started, call.ended
     row.billing_started_at = call.billing_start

@@ -143,7 +143,10 @@ class FinishedCall:
         return CallRecord(
             call_id=self.call_id, direction=self.plan.direction,
             line=copy.line if copy is not None else self.line_number,
-            caller=self.plan.caller_number, callee=self.plan.callee_number,
+            # Withheld (184, or an anonymous incoming call): no copy names the caller (R2.2), as
+            # docs/delivery-protocol.md and the stream's metadata say.
+            caller="" if self.plan.caller_withheld else self.plan.caller_number,
+            callee=self.plan.callee_number,
             answered=self.times.answered, notice_started=self.times.notice_started, ended=self.ended,
             contract=copy.contract if copy is not None else "", notices=self.notices,
         )

@@ -2,11 +2,23 @@
 
 Kept next to the handlers' contracts by hand; tests/portal/test_openapi.py checks that every
 /api/v1 route is documented and runs schemathesis over it.
+
+Its words come from the message catalogs (issue 19): every text a person reads (the info title and
+description, the operations' summaries and descriptions, the descriptions of parameters, schema
+properties and responses) is marked with ``N_()`` where it is written, in English, and
+:func:`document` translates them into the request's language (``portal/locale/ja/api.po``).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
+
+from callrec_ari.portal.i18n import N_, current, gettext, speaking
+
+# The keys whose string values are human-readable text (all marked with N_ below): anything else
+# (paths, operationIds, names, types, enum values, formats) is left as it is.
+_TEXT_KEYS = frozenset({"title", "summary", "description"})
 
 _ERR = {"$ref": "#/components/schemas/Error"}
 _OBJ: dict[str, Any] = {"type": "object"}
@@ -14,10 +26,10 @@ _OBJ: dict[str, Any] = {"type": "object"}
 
 def _resp(ok: str = "200", schema: dict[str, Any] | None = None, *errors: int) -> dict[str, Any]:
     out: dict[str, Any] = {
-        ok: {"description": "OK", "content": {"application/json": {"schema": schema or _OBJ}}}
+        ok: {"description": N_("OK"), "content": {"application/json": {"schema": schema or _OBJ}}}
     }
     for code in (400, 401, 403, 404, *errors):
-        out[str(code)] = {"description": "refused", "content": {"application/json": {"schema": _ERR}}}
+        out[str(code)] = {"description": N_("refused"), "content": {"application/json": {"schema": _ERR}}}
     return out
 
 
@@ -61,7 +73,7 @@ def _enrollment_paths() -> dict[str, Any]:
     return {
         "/api/v1/operator/contracts/{id}/lines": {
             "post": {
-                "summary": "Operator: enroll a line (R5.1 holder name, R5.2 services)",
+                "summary": N_("Operator: enroll a line (R5.1 holder name, R5.2 services)"),
                 "parameters": cid,
                 "requestBody": _json_body(
                     {
@@ -77,7 +89,9 @@ def _enrollment_paths() -> dict[str, Any]:
         },
         "/api/v1/operator/contracts/{id}/lines/import": {
             "post": {
-                "summary": "Operator: enroll lines from CSV text, all or nothing; 400 lists every bad row",
+                "summary": N_(
+                    "Operator: enroll lines from CSV text, all or nothing; 400 lists every bad row"
+                ),
                 "parameters": cid,
                 "requestBody": _json_body({"csv": _S}, ["csv"]),
                 "responses": op(),
@@ -85,14 +99,14 @@ def _enrollment_paths() -> dict[str, Any]:
         },
         "/api/v1/operator/lines/{number}": {
             "delete": {
-                "summary": "Operator: remove a line",
+                "summary": N_("Operator: remove a line"),
                 "parameters": [_path("number")],
                 "responses": op(),
             }
         },
         "/api/v1/operator/contracts/{id}/connections": {
             "post": {
-                "summary": "Operator: add a connection to the customer equipment (R1.5)",
+                "summary": N_("Operator: add a connection to the customer equipment (R1.5)"),
                 "parameters": cid,
                 "requestBody": _CONNECTION,
                 "responses": op("201"),
@@ -100,40 +114,45 @@ def _enrollment_paths() -> dict[str, Any]:
         },
         "/api/v1/operator/connections/{id}": {
             "patch": {
-                "summary": "Operator: change a connection's endpoint or secret in place (same id)",
+                "summary": N_("Operator: change a connection's endpoint or secret in place (same id)"),
                 "parameters": cid,
                 "requestBody": _CONNECTION_EDIT,
                 "responses": op(),
             },
-            "delete": {"summary": "Operator: remove a connection", "parameters": cid, "responses": op()},
+            "delete": {"summary": N_("Operator: remove a connection"), "parameters": cid, "responses": op()},
         },
     }
 
 
-def document() -> dict[str, Any]:
+@cache
+def _source() -> dict[str, Any]:
+    """The document in English, its texts as written (the msgids)."""
     op = _resp
     paths: dict[str, Any] = {
         "/api/v1/session": {
             "post": {
-                "summary": "Log in; sets the session cookie, returns the CSRF token. Only a JSON body "
-                "(415 json-required), and from a browser only the portal's own origin (403 origin-refused)",
+                "summary": N_(
+                    "Log in; sets the session cookie, returns the CSRF token. Only a JSON body "
+                    "(415 json-required), and from a browser only the portal's own origin "
+                    "(403 origin-refused)"
+                ),
                 "security": [],
                 "requestBody": _json_body({"login": _S, "password": _S}, ["login", "password"]),
                 "responses": op("200", None, 415, 429),
             },
-            "delete": {"summary": "Log out", "responses": op()},
+            "delete": {"summary": N_("Log out"), "responses": op()},
         },
-        "/api/v1/me": {"get": {"summary": "Who is logged in, and the CSRF token", "responses": op()}},
+        "/api/v1/me": {"get": {"summary": N_("Who is logged in, and the CSRF token"), "responses": op()}},
         "/api/v1/lines": {
             "get": {
-                "summary": "The contract's lines (search, paging)",
+                "summary": N_("The contract's lines (search, paging)"),
                 "parameters": [_query("q"), _query("page", "integer"), _query("per_page", "integer")],
                 "responses": op(),
             }
         },
         "/api/v1/lines/recording": {
             "post": {
-                "summary": "Start or stop recording on many lines at once (all or nothing; R4.1, R5.4)",
+                "summary": N_("Start or stop recording on many lines at once (all or nothing; R4.1, R5.4)"),
                 "requestBody": _json_body(
                     {"numbers": {"type": "array", "items": _S}, "recording_started": _B},
                     ["numbers", "recording_started"],
@@ -142,9 +161,9 @@ def document() -> dict[str, Any]:
             }
         },
         "/api/v1/lines/{number}": {
-            "get": {"summary": "One line", "parameters": [_path("number")], "responses": op()},
+            "get": {"summary": N_("One line"), "parameters": [_path("number")], "responses": op()},
             "patch": {
-                "summary": "Consent, notice, recording switch, caller ID default of one line",
+                "summary": N_("Consent, notice, recording switch, caller ID default of one line"),
                 "parameters": [_path("number")],
                 "requestBody": _json_body(
                     {"consent": _B, "recording_started": _B, "notice": _S, "withhold_caller_id": _B}
@@ -153,46 +172,46 @@ def document() -> dict[str, Any]:
             },
         },
         "/api/v1/contract": {
-            "get": {"summary": "The contract and its connections", "responses": op()},
+            "get": {"summary": N_("The contract and its connections"), "responses": op()},
             "patch": {
-                "summary": "The notice-omission option (R2.3)",
+                "summary": N_("The notice-omission option (R2.3)"),
                 "requestBody": _json_body({"omit_notice": _B}, ["omit_notice"]),
                 "responses": op(),
             },
         },
         "/api/v1/connections": {
-            "get": {"summary": "Connections to the customer equipment (R1.5)", "responses": op()},
+            "get": {"summary": N_("Connections to the customer equipment (R1.5)"), "responses": op()},
             "post": {
-                "summary": "Add a connection (file: https://, http:// or sftp://user@host[:port]/folder)",
+                "summary": N_("Add a connection (file: https://, http:// or sftp://user@host[:port]/folder)"),
                 "requestBody": _CONNECTION,
                 "responses": op("201"),
             },
         },
         "/api/v1/connections/{id}": {
             "patch": {
-                "summary": "Change a connection's endpoint or secret in place: queued deliveries follow",
+                "summary": N_("Change a connection's endpoint or secret in place: queued deliveries follow"),
                 "parameters": [_path("id", "integer")],
                 "requestBody": _CONNECTION_EDIT,
                 "responses": op(),
             },
             "delete": {
-                "summary": "Remove a connection",
+                "summary": N_("Remove a connection"),
                 "parameters": [_path("id", "integer")],
                 "responses": op(),
             }
         },
         "/api/v1/connections/{id}/test": {
             "post": {
-                "summary": "Send a test file to the customer equipment, as a real delivery is sent",
+                "summary": N_("Send a test file to the customer equipment, as a real delivery is sent"),
                 "parameters": [_path("id", "integer")],
                 "responses": op(),
             }
         },
-        "/api/v1/deliveries": {"get": {"summary": "Delivery status of recent calls", "responses": op()}},
+        "/api/v1/deliveries": {"get": {"summary": N_("Delivery status of recent calls"), "responses": op()}},
         "/api/v1/notices": {
-            "get": {"summary": "Uploaded notices", "parameters": [_query("state")], "responses": op()},
+            "get": {"summary": N_("Uploaded notices"), "parameters": [_query("state")], "responses": op()},
             "post": {
-                "summary": "Upload a notice (PCM WAV); it waits for the operator (R2.7)",
+                "summary": N_("Upload a notice (PCM WAV); it waits for the operator (R2.7)"),
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -214,43 +233,43 @@ def document() -> dict[str, Any]:
         },
         "/api/v1/notices/{id}/audio": {
             "get": {
-                "summary": "The converted notice (8 kHz 16-bit mono WAV)",
+                "summary": N_("The converted notice (8 kHz 16-bit mono WAV)"),
                 "parameters": [_path("id", "integer")],
                 "responses": {
                     "200": {
-                        "description": "WAV",
+                        "description": N_("WAV"),
                         "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
                     },
-                    "404": {"description": "not found"},
+                    "404": {"description": N_("not found")},
                 },
             }
         },
-        "/api/v1/audit": {"get": {"summary": "Audit log of the contract", "responses": op()}},
+        "/api/v1/audit": {"get": {"summary": N_("Audit log of the contract"), "responses": op()}},
         "/api/v1/invoice": {
             "get": {
-                "summary": "This month's (or ?month=YYYY-MM) charges (R6)",
+                "summary": N_("This month's (or ?month=YYYY-MM) charges (R6)"),
                 "parameters": [_query("month")],
                 "responses": op(),
             }
         },
         "/api/v1/operator/contracts": {
-            "get": {"summary": "Operator: contracts", "parameters": [_query("q")], "responses": op()},
+            "get": {"summary": N_("Operator: contracts"), "parameters": [_query("q")], "responses": op()},
             "post": {
-                "summary": "Operator: create a contract (R5.1 holder name; R5.3 resellers are refused)",
+                "summary": N_("Operator: create a contract (R5.1 holder name; R5.3 resellers are refused)"),
                 "requestBody": _json_body({"holder_name": _S, "reseller": _B}, ["holder_name"]),
                 "responses": op("201"),
             },
         },
         "/api/v1/operator/contracts/{id}": {
             "get": {
-                "summary": "Operator: one contract, its lines",
+                "summary": N_("Operator: one contract, its lines"),
                 "parameters": [_path("id", "integer"), _query("q"), _query("page", "integer")],
                 "responses": op(),
             }
         },
         "/api/v1/operator/contracts/{id}/suspension": {
             "post": {
-                "summary": "Operator: suspend (or lift) a contract (R5.5)",
+                "summary": N_("Operator: suspend (or lift) a contract (R5.5)"),
                 "parameters": [_path("id", "integer")],
                 "requestBody": _SUSPEND,
                 "responses": op("200", None, 409),
@@ -259,7 +278,9 @@ def document() -> dict[str, Any]:
         "/api/v1/operator/lines/{number}": {
             # Its DELETE (remove the line) is enrollment's (_enrollment_paths), merged in below.
             "patch": {
-                "summary": "Operator: whether a line withholds its caller ID by default (184/186 per call)",
+                "summary": N_(
+                    "Operator: whether a line withholds its caller ID by default (184/186 per call)"
+                ),
                 "parameters": [_path("number")],
                 "requestBody": _json_body({"withhold_caller_id": _B}, ["withhold_caller_id"]),
                 "responses": op(),
@@ -267,7 +288,7 @@ def document() -> dict[str, Any]:
         },
         "/api/v1/operator/lines/{number}/suspension": {
             "post": {
-                "summary": "Operator: suspend (or lift) a line (R5.5)",
+                "summary": N_("Operator: suspend (or lift) a line (R5.5)"),
                 "parameters": [_path("number")],
                 "requestBody": _SUSPEND,
                 "responses": op("200", None, 409),
@@ -275,29 +296,31 @@ def document() -> dict[str, Any]:
         },
         "/api/v1/operator/notices/{id}/approve": {
             "post": {
-                "summary": "Operator: approve an uploaded notice; it plays from the next call",
+                "summary": N_("Operator: approve an uploaded notice; it plays from the next call"),
                 "parameters": [_path("id", "integer")],
                 "responses": op("200", None, 409),
             }
         },
         "/api/v1/operator/notices/{id}/reject": {
             "post": {
-                "summary": "Operator: reject an uploaded notice",
+                "summary": N_("Operator: reject an uploaded notice"),
                 "parameters": [_path("id", "integer")],
                 "requestBody": _json_body({"reason": _S}, ["reason"]),
                 "responses": op("200", None, 409),
             }
         },
-        "/api/v1/operator/audit": {"get": {"summary": "Operator: the whole audit log", "responses": op()}},
+        "/api/v1/operator/audit": {
+            "get": {"summary": N_("Operator: the whole audit log"), "responses": op()}
+        },
     }
     for path, operations in _enrollment_paths().items():  # a line's PATCH and DELETE share one path
         paths.setdefault(path, {}).update(operations)
     return {
         "openapi": "3.0.3",
         "info": {
-            "title": "callrec Customer Control API",
+            "title": N_("callrec Customer Control API"),
             "version": "1",
-            "description": "Session cookie from POST /api/v1/session; send X-CSRF-Token on changes.",
+            "description": N_("Session cookie from POST /api/v1/session; send X-CSRF-Token on changes."),
         },
         "paths": paths,
         "components": {
@@ -315,6 +338,27 @@ def document() -> dict[str, Any]:
         },
         "security": [{"session": [], "csrf": []}],
     }
+
+
+def _translated(node: Any) -> Any:
+    """A fresh copy of ``node`` with its texts in the current language (nothing is shared with the
+    cached source, so a caller may change what it gets)."""
+    if isinstance(node, dict):
+        return {
+            key: gettext(value) if key in _TEXT_KEYS and isinstance(value, str) else _translated(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_translated(value) for value in node]
+    return node
+
+
+def document(locale: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document in ``locale``, else in the current language (the request's, which the
+    middleware set: a handler needs no argument)."""
+    with speaking(locale or current()):
+        translated: dict[str, Any] = _translated(_source())
+    return translated
 
 
 __all__ = ["document"]

@@ -57,7 +57,7 @@ def alerts_from(body: object, status: int) -> list[Alert]:
     out = []
     for name, result in sorted(checks.items()):
         if isinstance(result, dict) and not result.get("ok", False):
-            out.append(Alert(_MEANING.get(name, name), str(result.get("detail", ""))))
+            out.append(Alert(_MEANING.get(name) or str(name), str(result.get("detail", ""))))
     return out
 
 

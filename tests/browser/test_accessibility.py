@@ -13,8 +13,8 @@ from tests.browser.conftest import Portal, axe_violations
 
 CUSTOMER_PAGES = ("/dashboard", "/calls", "/lines", "/notices", "/settings", "/deliveries", "/invoice",
                   "/users", "/audit")
-OPERATOR_PAGES = ("/operator/dashboard", "/operator/calls", "/operator", "/operator/contracts/1", "/operator/notices",
-                  "/operator/audit")
+OPERATOR_PAGES = ("/operator/dashboard", "/operator/calls", "/operator", "/operator/contracts/1",
+                  "/operator/notices", "/operator/audit")
 PHONE = {"width": 390, "height": 844}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -199,6 +200,14 @@ def outcome(call_id: str = "c-1", line: str = "acme-001", record: bool = True,
                     callee_number="0312345678", line=line, callee_endpoint="PJSIP/0312345678@carrier",
                     record=record, reason=reason)
     return FinishedCall(plan=plan, times=CallTimes(**stamps), end_cause=16, hangup_by="caller")  # type: ignore[arg-type]
+
+
+def test_a_withheld_caller_is_not_kept_for_customers(session: Session) -> None:
+    """R2.2: the call record (what the portal shows both customers of a call) has no withheld number."""
+    withheld = outcome("c-184")
+    withheld = replace(withheld, plan=replace(withheld.plan, caller_withheld=True))
+    assert record_call(session, withheld).caller == ""
+    assert record_call(session, outcome("c-186")).caller == "09012345678"
 
 
 def test_call_record_bills_from_the_notice_and_links_the_line(session: Session) -> None:

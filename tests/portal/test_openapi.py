@@ -7,6 +7,7 @@ so requests get past authentication and reach the handlers.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -98,3 +99,60 @@ def test_schemathesis_finds_no_server_errors(server: str, login: str) -> None:
     assert not failures, "\n".join(failures[:20])
     # The session survived the fuzzing: it was really authenticated the whole time.
     assert http.get(f"{server}/api/v1/me", timeout=10).status_code == 200
+
+
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")  # kana and kanji
+TEXT_KEYS = ("title", "summary", "description")
+
+
+def _texts(node: Any) -> list[str]:
+    """Every human-readable text of a document (what the catalogs translate)."""
+    if isinstance(node, dict):
+        return [
+            text
+            for key, value in node.items()
+            for text in ([value] if key in TEXT_KEYS and isinstance(value, str) else _texts(value))
+        ]
+    if isinstance(node, list):
+        return [t for v in node for t in _texts(v)]
+    return []
+
+
+def _without_texts(node: Any) -> Any:
+    """The document's structure: its texts blanked, everything else as it is."""
+    if isinstance(node, dict):
+        return {
+            key: None if key in TEXT_KEYS and isinstance(value, str) else _without_texts(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_without_texts(v) for v in node]
+    return node
+
+
+def _operation_ids(doc: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return sorted((p, m, op.get("operationId")) for p, ops in doc["paths"].items() for m, op in ops.items())
+
+
+async def test_the_document_speaks_the_clients_language(make_client: Any) -> None:
+    """Issue 19: the descriptions come from the catalogs, in the request's language (an API client
+    without the language cookie: Accept-Language, else English); only the words change."""
+    client = await make_client(lang=None)
+    english = await (await client.get("/api/openapi.json")).json()
+    japanese = await (await client.get("/api/openapi.json", headers={"Accept-Language": "ja"})).json()
+
+    assert english == document("en")  # the English document is the source, unchanged
+    assert not any(JAPANESE.search(text) for text in _texts(english))
+    assert english["info"]["description"].startswith("Session cookie")
+    assert JAPANESE.search(japanese["info"]["description"])
+    untranslated = [text for text in _texts(japanese) if not JAPANESE.search(text)]
+    assert untranslated == []  # every text has its Japanese
+    assert japanese == document("ja")
+
+    assert japanese["paths"].keys() == english["paths"].keys()
+    assert _operation_ids(japanese) == _operation_ids(english)
+    assert japanese["components"]["schemas"].keys() == english["components"]["schemas"].keys()
+    assert _without_texts(japanese) == _without_texts(english)
+
+    again = await client.get("/api/openapi.json", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert await again.json() == english

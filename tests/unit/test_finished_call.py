@@ -101,3 +101,12 @@ def test_the_manifest_says_which_notice_played_to_whom_and_when() -> None:
         {"to": "both", "sound": "sound:beep", "started_at": "2026-12-01T09:00:07.000000Z",
          "ended_at": "2026-12-01T09:00:07.400000Z", "outcome": "played"}]
     assert manifest["contract"] == "7" and manifest["line"] == A.line
+
+
+def test_a_withheld_caller_is_named_in_no_copy() -> None:
+    """R2.2 (docs/delivery-protocol.md: ``caller`` is empty when withheld): neither the called
+    customer's copy nor the caller's own names the number; a shown caller is named in both."""
+    withheld = finished(replace(PLAN, caller_withheld=True))
+    assert [withheld.manifest_call(c).caller for c in (A, B)] == ["", ""]
+    shown = finished(PLAN)
+    assert [shown.manifest_call(c).caller for c in (A, B)] == [PLAN.caller_number] * 2 and PLAN.caller_number
