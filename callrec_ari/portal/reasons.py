@@ -77,6 +77,40 @@ NOTICE_STATES: dict[str, str] = {
     "pending": N_("pending approval"), "approved": N_("approved"), "rejected": N_("rejected"),
 }
 
+# The audit log's actions (portal/audit.py and the services that audit), as the log page says them.
+AUDIT_ACTIONS: dict[str, str] = {
+    "caller-id-shown": N_("Caller ID shown by default"),
+    "caller-id-withheld": N_("Caller ID withheld by default"),
+    "connection-added": N_("Connection added"),
+    "connection-edited": N_("Connection changed"),
+    "connection-removed": N_("Connection removed"),
+    "consent-recorded": N_("Consent recorded"),
+    "consent-withdrawn": N_("Consent withdrawn"),
+    "contract-created": N_("Contract created"),
+    "contract-resumed": N_("Service resumed for the contract"),
+    "contract-suspended": N_("Service suspended for the contract"),
+    "contract-closed": N_("Contract closed at its end date"),
+    "line-enrolled": N_("Line enrolled"),
+    "line-removed": N_("Line removed"),
+    "line-resumed": N_("Service resumed for the line"),
+    "line-suspended": N_("Service suspended for the line"),
+    "lines-imported": N_("Lines imported"),
+    "notice-approved": N_("Notice approved"),
+    "notice-chosen": N_("Notice chosen for a line"),
+    "notice-omitted": N_("Notice omitted"),
+    "notice-rejected": N_("Notice rejected"),
+    "notice-restored": N_("Notice plays again"),
+    "notice-uploaded": N_("Notice uploaded"),
+    "recording-started": N_("Recording started"),
+    "recording-stopped": N_("Recording stopped"),
+    "recording-purged": N_("Recording deleted undelivered after 7 days"),
+    "test-file-sent": N_("Test file sent"),
+    "user-added": N_("User added"),
+    "user-disabled": N_("User disabled"),
+    "user-removed": N_("User removed"),
+    "user-password-changed": N_("User's password changed"),
+}
+
 DELIVERY_TYPES: dict[str, str] = {"file": N_("File"), "stream": N_("Stream")}
 
 DIRECTIONS: dict[str, str] = {"outgoing": N_("Outgoing"), "incoming": N_("Incoming")}
@@ -111,6 +145,10 @@ def notice_state_text(state: str) -> str:
     return _table_text(NOTICE_STATES, state)
 
 
+def audit_action_text(action: str) -> str:
+    return _table_text(AUDIT_ACTIONS, action)
+
+
 def charge_text(kind: str) -> str:
     return _table_text(CHARGES, kind)
 
@@ -135,9 +173,11 @@ TEMPLATE_GLOBALS = {
     "reason_text": reason_text, "reason_label": reason_label, "delivery_state_text": delivery_state_text,
     "delivery_type_text": delivery_type_text, "direction_text": direction_text,
     "charge_text": charge_text, "charge_note_text": charge_note_text, "notice_state_text": notice_state_text,
+    "audit_action_text": audit_action_text,
 }
 
 __all__ = [
+    "AUDIT_ACTIONS",
     "CHARGES",
     "CHARGE_NOTES",
     "DELIVERY_STATES",
@@ -147,6 +187,7 @@ __all__ = [
     "REASONS",
     "REASON_LABELS",
     "TEMPLATE_GLOBALS",
+    "audit_action_text",
     "charge_note_text",
     "charge_text",
     "delivery_state_text",

@@ -90,7 +90,7 @@ async def test_the_owner_edits_in_place_and_the_audit_never_holds_the_secret(
         assert NEW_SECRET not in text and B_SECRET not in text and B_SECRET[-4:] not in text
         assert record.details["connection"] == world.b_connection
     audit_page = await (await client.get("/audit")).text()
-    assert "connection-edited" in audit_page and NEW_SECRET not in audit_page
+    assert "Connection changed" in audit_page and NEW_SECRET not in audit_page
     page = await (await client.get("/settings")).text()
     assert f'action="/connections/{world.b_connection}/edit"' in page
     assert "https://rec.beta.example/v3" in page and B_SECRET not in page

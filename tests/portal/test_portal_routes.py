@@ -21,7 +21,7 @@ async def test_pages_render_for_a_customer(world: World, make_client: Any) -> No
         ("/notices", "A pending"),
         ("/settings", "Alpha Corp"),
         ("/deliveries", "No calls yet"),
-        ("/audit", "notice-uploaded"),
+        ("/audit", "Notice uploaded"),
         ("/invoice", "invoice-total"),
         ("/invoice?month=2025-01", "2025-01"),
     ]:
