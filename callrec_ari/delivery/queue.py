@@ -284,15 +284,41 @@ class DeliveryQueue:
                 or_(Delivery.lease_owner.is_(None), Delivery.lease_until < now))).all()
             return [Job.of(r) for r in rows]
 
-    def purge(self, job_id: int, actor: str, reason: str, details: dict[str, Any]) -> None:
-        """Mark purged and write the audit record in one transaction."""
+    def lease_for_purge(self, job_id: int, worker: str, lease: timedelta) -> bool:
+        """Take the expired recording for purging; False when another worker has it (or purged it).
+
+        One conditional UPDATE: on PostgreSQL a second worker's UPDATE of the same row waits for the
+        first to commit, then finds the lease taken and changes nothing; so however many workers share
+        the queue, each recording is purged, and audited, once. A worker killed between this and
+        :meth:`purge` leaves a lease that expires; then another worker purges it."""
+        now = self._clock()
+        with self._sessions.begin() as s:
+            result = s.execute(
+                update(Delivery)
+                .where(Delivery.id == job_id,
+                       Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]),
+                       or_(Delivery.lease_owner.is_(None), Delivery.lease_until < now,
+                           Delivery.lease_owner == worker))
+                .values(lease_owner=worker, lease_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    def purge(self, job_id: int, actor: str, reason: str, details: dict[str, Any],
+              worker: str | None = None) -> bool:
+        """Mark purged and write the audit record in one transaction; with ``worker``, only while
+        that worker holds the purge lease (:meth:`lease_for_purge`). False when it did nothing."""
         now = self._clock()
         with self._sessions.begin() as s:
             row = s.get_one(Delivery, job_id)
+            if row.state not in (DeliveryState.PENDING, DeliveryState.REJECTED) or (
+                    worker is not None and row.lease_owner != worker):
+                return False
             row.state, row.files_removed_at = DeliveryState.PURGED, now
             row.lease_owner = row.lease_until = None
             s.add(AuditRecord(at=now, actor=actor, action="recording-purged", subject=row.call_id,
                               reason=reason, details=details))
+            return True
 
     def audit(self, actor: str, action: str, subject: str, reason: str, details: dict[str, Any]) -> None:
         with self._sessions.begin() as s:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from callrec_ari.delivery.queue import DeliveryQueue, Job
@@ -53,18 +54,28 @@ async def sweep_delivered(queue: DeliveryQueue, actor: str) -> int:
     return len(jobs)
 
 
-async def purge_expired(queue: DeliveryQueue, actor: str) -> int:
-    """R1.3: recordings still undelivered at their deadline are deleted, and the deletion audited."""
-    jobs = await asyncio.to_thread(queue.expired)
-    for job in jobs:
+PURGE_LEASE = timedelta(minutes=10)
+
+
+async def purge_expired(queue: DeliveryQueue, actor: str, worker: str | None = None) -> int:
+    """R1.3: recordings still undelivered at their deadline are deleted, and the deletion audited.
+    Workers sharing the queue each take a recording's purge lease first (``worker``, its id): each
+    recording is purged by one of them, once. Returns how many this worker purged."""
+    owner = worker or actor
+    purged = 0
+    for job in await asyncio.to_thread(queue.expired):
+        if not await asyncio.to_thread(queue.lease_for_purge, job.id, owner, PURGE_LEASE):
+            continue  # another worker is purging it
         removed, missing = await asyncio.to_thread(remove_files, await _files_to_remove(queue, job))
         details = {"key": job.key, "state": job.state, "expires_at": job.expires_at.isoformat(),
                    "attempts": job.attempt_count, "last_error": job.last_error,
                    "removed": removed, "missing": missing, "sha256": job.zip_sha256}
-        await asyncio.to_thread(queue.purge, job.id, actor, "undelivered-at-retention-deadline", details)
-        log.warning("call %s: undelivered at its retention deadline %s, purged (%d files; last error %s)",
-                    job.call_id, job.expires_at.isoformat(), len(removed), job.last_error)
-    return len(jobs)
+        if await asyncio.to_thread(queue.purge, job.id, actor, "undelivered-at-retention-deadline", details,
+                                   owner):
+            purged += 1
+            log.warning("call %s: undelivered at its retention deadline %s, purged (%d files; last error %s)",
+                        job.call_id, job.expires_at.isoformat(), len(removed), job.last_error)
+    return purged
 
 
 __all__ = ["job_files", "purge_expired", "remove_delivered", "remove_files", "sweep_delivered"]

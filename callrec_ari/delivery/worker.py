@@ -109,7 +109,7 @@ class DeliveryWorker:
 
     async def run_once(self) -> RunStats:
         """Purge, then deliver until nothing in flight and nothing more to claim now."""
-        stats = RunStats(purged=await purge_expired(self._queue, self._actor))
+        stats = RunStats(purged=await purge_expired(self._queue, self._actor, self.worker_id))
         await self._schedule(stats, None)
         return stats
 
@@ -137,7 +137,7 @@ class DeliveryWorker:
         try:
             while stop is None or not stop.is_set():
                 if stop is not None and self._clock() >= purge_at:
-                    purged = await purge_expired(self._queue, self._actor)
+                    purged = await purge_expired(self._queue, self._actor, self.worker_id)
                     stats.purged += purged  # (not `+= await`: uploads in flight count into stats meanwhile)
                     purge_at = self._clock() + timedelta(seconds=s.purge_interval)
                 free = s.concurrency - len(tasks)
