@@ -383,7 +383,7 @@ def test_incoming_caller_id_presentation(caller: str, withheld: bool) -> None:
 def test_new_call_id_is_sortable_and_unique() -> None:
     now = datetime(2026, 11, 28, 19, 2, 56, tzinfo=UTC)
     first, second = new_call_id(now), new_call_id(now)
-    assert re.fullmatch(r"20261128T190256-[0-9a-f]{8}", first)
+    assert re.fullmatch(r"20261128T190256-[0-9a-f]{16}", first)
     assert first != second
     assert new_call_id(datetime(2026, 11, 28, 19, 2, 57, tzinfo=UTC)) > first
-    assert re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{8}", new_call_id())
+    assert re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{16}", new_call_id())
