@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv openssh-server openssh-client chromium baresip fonts-ipafont-gothic
+APT_PACKAGES := debootstrap sip-tester sox espeak-ng python3-venv openssh-server openssh-client chromium baresip fonts-ipafont-gothic kamailio
 PYTEST_ARGS ?=
 # The PostgreSQL server the database-backed tests also run against (production's database).
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -22,6 +22,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		case "$$missing" in *kamailio*) systemctl disable --now kamailio >/dev/null 2>&1 || true ;; esac; \
 	fi
 
 $(VENV)/.installed: pyproject.toml constraints.txt

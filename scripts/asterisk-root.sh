@@ -134,10 +134,13 @@ run() {
 run_etc() {
     need_root
     sync_config
-    local etc
+    local etc dirs
     etc=$(readlink -f "$1")
-    chroot "$root" /bin/sh -c 'mkdir -p /run/asterisk-deploy /var/lib/asterisk-deploy /var/log/asterisk-deploy \
-        && chown asterisk:asterisk /run/asterisk-deploy /var/lib/asterisk-deploy /var/log/asterisk-deploy'
+    # The folders its asterisk.conf names (a cluster node's, callrec_ari/pbx/cluster.py, or the
+    # deploy guide's), created inside the root for the asterisk user.
+    dirs=$(sed -n 's/^\(astrundir\|astdbdir\|astlogdir\|astspooldir\) *=> *//p' "$etc/asterisk.conf" | tr '\n' ' ')
+    spool=$(sed -n 's/^astspooldir *=> *//p' "$etc/asterisk.conf")
+    chroot "$root" /bin/sh -c "mkdir -p $dirs ${spool:+$spool/recording} && chown -R asterisk:asterisk $dirs"
     chmod -R a+rX "$etc"
     exec unshare --mount --propagation private /bin/sh -c '
         set -e

@@ -147,6 +147,7 @@ def uac_scenario(*, tone: Path, talk_ms: int, expect: int = 200, auth: bool = Tr
     <![CDATA[
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
       From: <sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
@@ -166,15 +167,17 @@ def _hangup_or_wait(talk_ms: int, hangup: bool, cseq: int, uac: bool) -> str:
             frm = "<sip:[user]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"
             to = "<sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]"
             url = "[next_url]"
+            routes = "\n      [routes]"  # the Record-Route set of the 200 (a proxy in the path: the edge)
         else:
             frm, to, url = "[$to];tag=[pid]SIPpTag01[call_number]", "[$from]", "[$contact]"
+            routes = ""
         return f"""
   <pause milliseconds="{talk_ms}"/>
   <nop><action><exec rtp_stream="pause"/></action></nop>
   <send retrans="500">
     <![CDATA[
       BYE {url} SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]{routes}
       From: {frm}
       To: {to}
       Call-ID: [call_id]
@@ -217,6 +220,7 @@ def uas_scenario(*, tone: Path | None = None, talk_ms: int = 0, answer: str = "2
     <![CDATA[
       SIP/2.0 180 Ringing
       [last_Via:]
+      [last_Record-Route:]
       [last_From:]
       [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
@@ -277,6 +281,7 @@ def uas_scenario(*, tone: Path | None = None, talk_ms: int = 0, answer: str = "2
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
+      [last_Record-Route:]
       [last_From:]
       [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
@@ -299,7 +304,7 @@ def uas_scenario(*, tone: Path | None = None, talk_ms: int = 0, answer: str = "2
     return out + "</scenario>\n"
 
 
-def register_scenario(expires: int = 3600) -> str:
+def register_scenario(expires: int = 3600, auth: bool = True) -> str:
     reg = """
   <send retrans="500">
     <![CDATA[
@@ -316,6 +321,9 @@ def register_scenario(expires: int = 3600) -> str:
     ]]>
   </send>
 """
+    if not auth:  # a registrar that does not challenge (the cluster's edge, cluster/kamailio.cfg)
+        return HEAD.format(name="register") + reg.format(cseq=1, expires=expires, auth="") + \
+            '  <recv response="200"/>\n</scenario>\n'
     return (HEAD.format(name="register")
             + reg.format(cseq=1, expires=expires, auth="")
             + '  <recv response="401" auth="true"/>\n'

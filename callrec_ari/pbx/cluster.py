@@ -1,0 +1,101 @@
+"""One Asterisk node of a cluster behind the SIP edge (issue 18, docs/scaling.md): its configuration,
+made from the product's own ``dialplan/`` so that the nodes never drift from the single-node setup.
+
+What differs on a node:
+
+- **Addresses.** SIP and ARI listen on the node's own address (on one machine: one loopback address
+  of 127.0.0.0/8 per node), and each node takes its own RTP port range, so nodes can share a host.
+- **Subscriber lines come through the edge.** Kamailio (``cluster/kamailio.cfg``) registers the
+  phones, so a node does not challenge a line; it takes SIP only from the edge and the network (a
+  pjsip ACL) and reaches a line through the edge (each line's AOR is the edge, which looks up where
+  the phone registered). The carrier trunk also accepts the edge's
+  address: calls from the network to a line arrive through it.
+- **Its own folders** (run, db, log, spool): two nodes on one root never share a recording folder.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from callrec_ari.pbx.local import PROJECT_ROOT
+
+DIALPLAN = PROJECT_ROOT / "dialplan"
+RTP_PORTS_PER_NODE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str  # e.g. "node1": also the suffix of its folders
+    address: str  # its SIP and ARI address
+    index: int  # 1-based: picks its RTP port range
+    edge: str  # the SIP edge's address (Kamailio)
+    edge_port: int = 5060
+    sip_port: int = 5060
+    http_port: int = 8088
+    carrier: str = "127.0.0.1"  # the network's address (the trunk), as in dialplan/pjsip.conf
+    carrier_port: int = 5080
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://{self.address}:{self.http_port}/ari"
+
+    @property
+    def spool(self) -> str:
+        """Its spool folder inside the Asterisk root; recordings go to ``<spool>/recording``."""
+        return f"/var/spool/asterisk-{self.name}"
+
+    @property
+    def rtp(self) -> tuple[int, int]:
+        start = 20000 + self.index * RTP_PORTS_PER_NODE
+        return start, start + RTP_PORTS_PER_NODE - 1
+
+
+def _set(text: str, key: str, value: str) -> str:
+    """``key = value`` (or ``key => value``) replaced wherever the key is set."""
+    return re.sub(rf"(?m)^({re.escape(key)}\s*=>?\s*).*$", lambda m: f"{m.group(1)}{value}", text)
+
+
+def _pjsip(text: str, node: Node) -> str:
+    text = _set(text, "bind", f"{node.address}:{node.sip_port}")
+    # Lines: no challenge (the edge authenticated them), only from the edge, reached through it.
+    text = re.sub(r"(?m)^auth = \d+\n", "", text)
+    text = re.sub(r"(?ms)^\[\d+\]\(line-auth\)\n.*?(?=^\[|\Z)", "", text)
+    edge = f"{node.edge}:{node.edge_port}"
+    text = re.sub(r"(?m)^\[(\d+)\]\(line-aor\)$",
+                  lambda m: f"[{m.group(1)}](line-aor)\ncontact = sip:{m.group(1)}@{edge}", text)
+    text = re.sub(r"(?m)^max_contacts = 1\nremove_existing = yes\n", "", text)
+    text = re.sub(r"(?m)^(\[carrier\]\ntype = aor\ncontact = ).*$",
+                  lambda m: f"{m.group(1)}sip:{node.carrier}:{node.carrier_port}", text)
+    text = re.sub(r"(?m)^(\[carrier\]\ntype = identify\nendpoint = carrier\nmatch = ).*$",
+                  lambda m: f"{m.group(1)}{node.carrier},{node.edge}", text)
+    return text + (
+        "\n; ---- cluster node (callrec_ari/pbx/cluster.py): SIP only from the edge and the network ----\n"
+        "[from-edge-and-network]\ntype = acl\ndeny = 0.0.0.0/0.0.0.0\n"
+        f"permit = {node.edge}\npermit = {node.carrier}\n"
+    )
+
+
+def node_etc(node: Node, dest: Path, dialplan: Path = DIALPLAN) -> Path:
+    """Write the node's /etc/asterisk into ``dest`` (created, or emptied first)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(dialplan, dest)
+    conf = (dest / "asterisk.conf").read_text().replace("[directories](!)", "[directories]")
+    for key, folder in (("astrundir", f"/run/asterisk-{node.name}"),
+                        ("astdbdir", f"/var/lib/asterisk-{node.name}"),
+                        ("astlogdir", f"/var/log/asterisk-{node.name}"),
+                        ("astspooldir", node.spool)):
+        conf = _set(conf, key, folder)
+    (dest / "asterisk.conf").write_text(conf)
+    http = _set((dest / "http.conf").read_text(), "bindaddr", node.address)
+    (dest / "http.conf").write_text(_set(http, "bindport", str(node.http_port)))
+    rtp = _set((dest / "rtp.conf").read_text(), "rtpstart", str(node.rtp[0]))
+    (dest / "rtp.conf").write_text(_set(rtp, "rtpend", str(node.rtp[1])))
+    (dest / "pjsip.conf").write_text(_pjsip((dest / "pjsip.conf").read_text(), node))
+    return dest
+
+
+__all__ = ["DIALPLAN", "Node", "node_etc"]

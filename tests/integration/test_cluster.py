@@ -1,0 +1,185 @@
+"""Many Asterisk nodes behind Kamailio, one database (issue 18): real calls through the SIP edge
+(cluster/kamailio.cfg) to two nodes of the real Asterisk 22, each with its own `callrec run`
+(tests/support/cluster.py). Calls of several lines are spread over both nodes and every one is
+recorded and delivered once, to its own customer; a line registered through the edge receives a call
+whichever node the call is on; a node killed under load: new calls go to the other node."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import zipfile
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callrec_ari.contracts import service
+from callrec_ari.contracts.call_records import CallRecord
+from callrec_ari.db import make_engine, make_sessionmaker
+from callrec_ari.db.migrate import upgrade
+from callrec_ari.db.models import Delivery
+from callrec_ari.delivery.service import make_worker
+from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
+from callrec_ari.pbx.local import AsteriskTarget
+from callrec_ari.receiver.app import serve
+from callrec_ari.rules.enrollment import LineRequest
+from tests.integration.test_call_flow import ANALYSED_NOTICE, OUTSIDE
+from tests.support.cluster import CARRIER_PORT, EDGE, EDGE_PORT, Cluster
+from tests.support.databases import fresh_database
+from tests.support.network import LOOPBACK
+from tests.support.sipp import Sipp, uac_scenario, uas_scenario
+from tests.support.sipp_scenarios import register_scenario
+
+pytestmark = pytest.mark.asterisk
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/test"  # the machine's PostgreSQL (Makefile PG_URL)
+LINES = {"1001": ("A", "09000001001"), "1003": ("A", "09000001003"), "1002": ("B", "09000001002")}
+TARGET = f"{EDGE}:{EDGE_PORT}"
+
+
+def call_ids(inbox: Path) -> list[str]:
+    """The call of each ZIP a customer's receiver stored, from its manifest."""
+    out = []
+    for path in sorted(inbox.glob("*.zip")):
+        with zipfile.ZipFile(path) as z:
+            out.append(json.loads(z.read("manifest.json"))["call_id"])
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Rig:
+    cluster: Cluster
+    db: sessionmaker[Session]
+    inbox: dict[str, Path]
+    tones: dict[str, Path]
+    tmp: Path
+
+    def deliveries(self) -> list[Delivery]:
+        with self.db() as s:
+            return list(s.scalars(select(Delivery).order_by(Delivery.id)))
+
+    def records(self) -> list[CallRecord]:
+        with self.db() as s:
+            return list(s.scalars(select(CallRecord).order_by(CallRecord.id)))
+
+    async def call(self, user: str, to: str, talk_ms: int = 3_000, port: int = 25070,
+                   callee: Sipp | None = None) -> tuple[int, int | None]:
+        caller = Sipp(uac_scenario(tone=self.tones["caller"], talk_ms=talk_ms, auth=False), self.tmp, port,
+                      port + 1000, target=TARGET, service=to, user=user, name=f"uac{user}-{port}")
+        callee = callee or Sipp(uas_scenario(tone=self.tones["callee"]), self.tmp, CARRIER_PORT, 26080,
+                                target="", name="outside")
+        callee.start()
+        await asyncio.sleep(0.3)
+        caller.start()
+        try:
+            return await caller.wait(), await callee.wait(20)
+        finally:
+            caller.stop()
+            callee.stop()
+
+
+@contextlib.contextmanager
+def pg_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every node shares one PostgreSQL database, whichever database the rest of the run uses."""
+    with monkeypatch.context() as m:
+        m.setenv("CALLREC_DATABASE_URL", PG_SERVER)
+        with fresh_database(tmp_path, "cluster") as url:
+            m.undo()
+            yield url
+
+
+@pytest.fixture
+async def rig(asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
+    # (`asterisk`: the single-node Asterisk's lock, so no other Asterisk test runs meanwhile.)
+    if not shutil.which("kamailio"):
+        pytest.fail("kamailio is not installed: run `make deps` (apt: kamailio)")
+    with pg_database(tmp_path, monkeypatch) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        db = make_sessionmaker(engine)
+        ports = {"A": free_port(), "B": free_port()}
+        inbox = {name: tmp_path / f"rx-{name}" for name in ports}
+        with db.begin() as s:
+            contracts = {name: service.create_contract(s, f"Customer {name} K.K.") for name in ports}
+            for endpoint, (name, number) in LINES.items():
+                holder = f"Customer {name} K.K."
+                service.enroll_line(s, contracts[name].id, LineRequest(number, endpoint, holder),
+                                    recording_started=True, consent=True, notice=ANALYSED_NOTICE)
+            for name, port in ports.items():
+                service.enroll_connection(s, contracts[name].id, "file", f"http://127.0.0.1:{port}/recordings",
+                                          f"secret-of-customer-{name.lower()}")
+        cluster = Cluster(tmp_path / "cluster", url)
+        cluster.workdir.mkdir()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(serve(inbox[n], f"secret-of-customer-{n.lower()}", "127.0.0.1", p, stop))
+                 for n, p in ports.items()]
+        try:
+            await asyncio.to_thread(cluster.start, 2)
+            # One delivery worker per node (each delivers its own node's spool), on the one queue.
+            for running in cluster.nodes:
+                settings = DeliverySettings(
+                    database_url=url, spool_dir=str(cluster.workdir / running.node.name / "spool"),
+                    node=running.node.name, poll_interval=0.1, retry_interval=1.0, backoff_initial=0.1,
+                    backoff_max=0.3, allow_destinations=LOOPBACK,
+                    connection=ConnectionSettings(type="http", url=f"http://127.0.0.1:{free_port()}/nowhere",
+                                                  secret="the-configured-default"))
+                tasks.append(asyncio.create_task(make_worker(settings, db).run(stop)))
+            yield Rig(cluster, db, inbox, tones, tmp_path)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(cluster.stop)
+            engine.dispose()
+
+
+async def wait_until(predicate, timeout: float = 40.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polling the database and the receivers' folders
+            await asyncio.sleep(0.1)
+
+
+async def test_calls_spread_over_two_nodes_each_recorded_and_delivered_once(rig: Rig) -> None:
+    # Four calls of A's two lines to the outside world, one after the other (round robin).
+    for i, user in enumerate(("1001", "1003", "1001", "1003")):
+        assert await rig.call(user, OUTSIDE, port=25070 + 2 * i) == (0, 0)
+    await wait_until(lambda: len(list(rig.inbox["A"].glob("*.zip"))) == 4)
+    jobs = rig.deliveries()
+    assert len(jobs) == 4 and {j.state for j in jobs} == {"delivered"}
+    assert Counter(j.node for j in jobs) == Counter({"node1": 2, "node2": 2})  # both nodes took calls
+    assert sorted(call_ids(rig.inbox["A"])) == sorted(j.call_id for j in jobs)  # each once
+    assert not list(rig.inbox["B"].glob("*.zip"))  # nothing of A's at B
+    records = rig.records()
+    assert len(records) == 4 and all(r.recorded for r in records)
+    assert len({r.call_id for r in records}) == 4
+
+
+async def test_a_line_registered_through_the_edge_receives_a_call_from_either_node(rig: Rig) -> None:
+    reg = Sipp(register_scenario(auth=False), rig.tmp, 25090, 26090, target=TARGET, user="1002",
+               name="reg1002")
+    reg.start()
+    assert await reg.wait() == 0, reg.diagnostics()
+    for i in range(2):  # two calls: one on each node (round robin), both reach the phone
+        phone = Sipp(uas_scenario(tone=rig.tones["callee"]), rig.tmp, 25090, 26090, target="",
+                     name=f"line1002-{i}", trace_messages=True)
+        assert await rig.call("1001", LINES["1002"][1], port=25100 + 2 * i, callee=phone) == (0, 0)
+    await wait_until(lambda: len(list(rig.inbox["A"].glob("*.zip"))) == 2
+                     and len(list(rig.inbox["B"].glob("*.zip"))) == 2)
+    jobs = rig.deliveries()
+    assert {j.node for j in jobs} == {"node1", "node2"}
+    by_contract = Counter(j.contract for j in jobs)
+    assert sorted(by_contract.values()) == [2, 2]  # each call: one copy for A, one for B
+    assert sorted(call_ids(rig.inbox["A"])) == sorted(call_ids(rig.inbox["B"]))  # the same two calls
