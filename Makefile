@@ -65,12 +65,26 @@ $(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
 
 axe: $(AXE)
 
+# The Asterisk tests (tests/integration) are real calls in real time, mostly waiting on audio: they
+# run in the background while the rest runs beside them at a lower priority (nice), so the calls'
+# timing is theirs. Their output is printed when both are done; any failure fails the target.
+INTEGRATION_LOG := build/test-integration.log
+
 test: deps venv asterisk lint axe
-	$(PY) -m pytest -q $(PYTEST_ARGS)
-	@echo "--- the database-backed component tests again, on PostgreSQL ($(PG_URL))"
-	CALLREC_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q tests/db tests/delivery tests/portal $(PYTEST_ARGS)
-	@echo "--- the package as an operator installs it: the wheel in a clean virtualenv"
-	bash scripts/wheel-check.sh
+	@mkdir -p build
+	@echo "--- the Asterisk tests (tests/integration) in the background: $(INTEGRATION_LOG)"
+	@$(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS) >$(INTEGRATION_LOG) 2>&1 & pid=$$!; \
+	status=0; \
+	echo "--- the other tests"; \
+	nice -n 10 $(PY) -m pytest -q --ignore=tests/integration $(PYTEST_ARGS) || status=1; \
+	echo "--- the database-backed component tests again, on PostgreSQL ($(PG_URL))"; \
+	CALLREC_DATABASE_URL=$(PG_URL) nice -n 10 $(PY) -m pytest -q -p no:cacheprovider \
+		tests/db tests/delivery tests/portal $(PYTEST_ARGS) || status=1; \
+	echo "--- the package as an operator installs it: the wheel in a clean virtualenv"; \
+	nice -n 10 bash scripts/wheel-check.sh || status=1; \
+	wait $$pid || status=1; \
+	echo "--- the Asterisk tests (tests/integration)"; cat $(INTEGRATION_LOG); \
+	exit $$status
 
 # The whole suite against PostgreSQL (every test database is created on that server and dropped).
 test-postgres: deps venv asterisk
