@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # The PostgreSQL server the database-backed tests also run against (production's database).
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help deps venv asterisk run test test-unit test-integration test-postgres lint clean-asterisk
+.PHONY: help deps venv asterisk run run-cluster test test-unit test-integration test-postgres lint clean-asterisk
 
 help:
 	@echo "make run    start Asterisk 22 and callrec in the foreground (Ctrl-C stops both)"
@@ -45,6 +45,10 @@ asterisk: deps
 
 run: deps venv asterisk
 	bash scripts/run-demo.sh
+
+# Kamailio in front of two Asterisk nodes on one PostgreSQL (docs/scaling.md, issue 18).
+run-cluster: deps venv asterisk
+	bash scripts/run-cluster.sh
 
 lint: venv
 	$(VENV)/bin/ruff check callrec_ari tests

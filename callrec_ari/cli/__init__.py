@@ -35,7 +35,7 @@ def _version() -> str:
 # (the worker's memory is mostly the code it has loaded).
 COMMANDS = {"run": "run_cmd", "deliver": "deliver_cmd", "receiver": "receiver_cmd", "rules": "rules_cmd",
             "contracts": "contracts_cmd", "billing": "billing_cmd", "portal": "portal_cmd", "db": "db_cmd",
-            "users": "users_cmd", "privacy": "privacy_cmd"}
+            "users": "users_cmd", "privacy": "privacy_cmd", "cluster": "cluster_cmd"}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

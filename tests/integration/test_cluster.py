@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -183,3 +184,56 @@ async def test_a_line_registered_through_the_edge_receives_a_call_from_either_no
     by_contract = Counter(j.contract for j in jobs)
     assert sorted(by_contract.values()) == [2, 2]  # each call: one copy for A, one for B
     assert sorted(call_ids(rig.inbox["A"])) == sorted(call_ids(rig.inbox["B"]))  # the same two calls
+
+
+def node_of_live_call(rig: Rig) -> int:
+    """The index of the node whose Asterisk has channels now."""
+    for i, running in enumerate(rig.cluster.nodes):
+        try:
+            channels = requests.get(f"{running.node.ari_url}/channels", auth=("callrec", "callrec"),
+                                    timeout=2)
+            if channels.json():
+                return i
+        except requests.RequestException:
+            continue
+    raise AssertionError("no node has the call")
+
+
+async def test_a_node_killed_under_load_new_calls_go_on_and_its_recording_comes_back(rig: Rig) -> None:
+    outside = Sipp(uas_scenario(tone=rig.tones["callee"]), rig.tmp, CARRIER_PORT, 26080, target="",
+                   name="outside-many")
+    outside.calls = 4
+    outside.start()
+    long_call = Sipp(uac_scenario(tone=rig.tones["caller"], talk_ms=30_000, auth=False), rig.tmp, 25200,
+                     26200, target=TARGET, service=OUTSIDE, user="1001", name="long")
+    try:
+        await asyncio.sleep(0.3)
+        long_call.start()
+        await asyncio.sleep(8)  # answered, the notice played, talking: segments are on the node's disk
+        dead = node_of_live_call(rig)
+        await asyncio.to_thread(rig.cluster.kill_node, dead)
+        # New calls keep succeeding: the first may wait for the edge to skip the dead node (4 s),
+        # the next go straight to the other node once the probe marked it down.
+        for i, user in enumerate(("1003", "1003")):
+            caller = Sipp(uac_scenario(tone=rig.tones["caller"], talk_ms=5_000, auth=False), rig.tmp,
+                          25210 + 2 * i, 26210 + 2 * i, target=TARGET, service=OUTSIDE, user=user,
+                          name=f"after-{i}")
+            caller.start()
+            assert await caller.wait() == 0, caller.diagnostics()
+            await asyncio.sleep(1.5)
+        survivors = {j.node for j in rig.deliveries()}
+        assert survivors == {rig.cluster.nodes[1 - dead].node.name}
+        # The dead node comes back: what it recorded of the long call is delivered, once.
+        long_call.stop()
+        running = rig.cluster.nodes[dead]
+        await asyncio.to_thread(rig.cluster.start_asterisk, running)
+        await asyncio.to_thread(rig.cluster.start_app, running)
+        await wait_until(lambda: len(call_ids(rig.inbox["A"])) == 3, timeout=60)
+    finally:
+        long_call.stop()
+        outside.stop()
+    ids = call_ids(rig.inbox["A"])
+    assert len(set(ids)) == 3  # nothing doubled
+    jobs = rig.deliveries()
+    assert Counter(j.node for j in jobs) == Counter({rig.cluster.nodes[dead].node.name: 1,
+                                                     rig.cluster.nodes[1 - dead].node.name: 2})
