@@ -1,7 +1,10 @@
 """`make bench`: capacity + notice latency (real Asterisk 22, SIPp) and delivery throughput, each next to
 its baseline. Writes bench/results.json and bench/results.md. BENCH_QUICK=1: small rates and files.
 
-Usage: .venv/bin/python -m bench.run [--only capacity|delivery|connections|stream] [--profile]
+Usage: .venv/bin/python -m bench.run [--only capacity|delivery|connections|stream|cluster] [--profile]
+
+The cluster part (bench/cluster.py) writes bench/cluster-results.json: one node and two behind the
+SIP edge under the same load, and PostgreSQL's transactions and rows per recorded call.
 """
 
 from __future__ import annotations
@@ -246,7 +249,7 @@ def summarize_profile(raw: Path, top: int = 15) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench")
-    ap.add_argument("--only", choices=["capacity", "delivery", "connections", "stream"])
+    ap.add_argument("--only", choices=["capacity", "delivery", "connections", "stream", "cluster"])
     ap.add_argument("--profile", action="store_true", help="py-spy the app at the highest rate")
     ap.add_argument("--work", default=f"/tmp/callrec-bench-{os.getpid()}")
     ap.add_argument("--render", action="store_true", help="only rewrite results.md from results.json")
@@ -264,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.only in (None, "cluster"):  # its own file: bench/cluster-results.json (bench/cluster.py)
+        from bench.cluster import run as run_cluster
+        run_cluster(work / "cluster")
+        if args.only == "cluster":
+            return 0
     t0 = time.monotonic()
     cap = delivery = stream = connections = None
     if args.only in (None, "stream"):

@@ -33,6 +33,7 @@ class Sipp:
     user: str = ""
     password: str = ""
     calls: int = 1
+    rate: float = 0.0  # new calls per second (SIPp -r); 0: SIPp's default
     timeout_s: int = 60
     name: str = "sipp"
     trace_messages: bool = False  # keep every SIP message in <name>.messages.log (see messages())
@@ -50,6 +51,8 @@ class Sipp:
             "-timeout", f"{self.timeout_s}s", "-timeout_error", "-max_recv_loops", "1000",
             "-m", str(self.calls), "-l", str(self.calls),
         ]
+        if self.rate:
+            cmd += ["-r", str(self.rate)]
         if self.trace_messages:
             cmd += ["-trace_msg", "-message_file", str(self.workdir / f"{self.name}.messages.log")]
         if self.service:
