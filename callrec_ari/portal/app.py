@@ -14,6 +14,7 @@ from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.portal import i18n, reasons, routing, service_health
 from callrec_ari.portal.middleware import errors_middleware, session_middleware
 from callrec_ari.portal.network import proxy_middleware
+from callrec_ari.portal.params import done_message
 from callrec_ari.portal.service_health import ALERTS_KEY
 from callrec_ari.portal.settings import PortalSettings
 from callrec_ari.portal.state import CSRF_KEY, DB_KEY, DELIVERY_KEY, SCOPE_KEY, SETTINGS_KEY, Db
@@ -25,7 +26,7 @@ async def _context(request: web.Request) -> dict[str, Any]:
     return {
         "scope": request.get(SCOPE_KEY),
         "csrf": request.get(CSRF_KEY, ""),
-        "done": request.query.get("done", ""),
+        "done": done_message(request),
         "path": request.path,
         "service_alerts": list(request.app.get(ALERTS_KEY) or ()),
         "lang": i18n.current(),

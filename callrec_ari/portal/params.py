@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -27,9 +30,27 @@ def form_field(form: Any, name: str, limit: int = 1000) -> str:
     return value
 
 
+# The "done" message of a redirect is signed, so a link from elsewhere cannot make the portal show
+# its own words in the portal's green box ("your contract is suspended, call ..."). A key per
+# process: a message outliving a restart is simply not shown.
+_DONE_KEY = secrets.token_bytes(32)
+
+
+def _done_mac(message: str) -> str:
+    return hmac.new(_DONE_KEY, message.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def done(path: str, message: str) -> web.HTTPSeeOther:
-    """POST/redirect/GET: back to ``path`` with a short message in the ``done`` query parameter."""
-    return web.HTTPSeeOther(f"{path}{'&' if '?' in path else '?'}done={quote(message)}")
+    """POST/redirect/GET: back to ``path`` with a short message in the ``done`` query parameter
+    (and its signature in ``ds``)."""
+    sep = "&" if "?" in path else "?"
+    return web.HTTPSeeOther(f"{path}{sep}done={quote(message)}&ds={_done_mac(message)}")
+
+
+def done_message(request: web.Request) -> str:
+    """The redirect's message, when this portal process wrote it; else nothing."""
+    message, mac = request.query.get("done", ""), request.query.get("ds", "")
+    return message if message and hmac.compare_digest(mac, _done_mac(message)) else ""
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -105,6 +126,7 @@ def query_int(request: web.Request, name: str, default: int, top: int = 1_000_00
 __all__ = [
     "bool_field",
     "done",
+    "done_message",
     "edit_fields",
     "form_data",
     "form_field",

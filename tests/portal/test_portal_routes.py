@@ -268,3 +268,17 @@ async def test_public_routes(make_client: Any) -> None:
     assert doc["openapi"].startswith("3.")
     assert (await client.get("/lines", allow_redirects=False)).headers["Location"] == "/login"
     assert (await client.get("/api/v1/lines")).status == 401
+
+
+async def test_a_done_message_shows_only_when_the_portal_wrote_it(world: World, make_client: Any) -> None:
+    """The green box says what the portal did, never what a link from elsewhere puts in the URL."""
+    client = await make_client()
+    await form_login(client, A_LOGIN)
+    forged = await (await client.get("/lines?done=Your%20contract%20is%20suspended:%20call%200120")).text()
+    assert "Your contract is suspended" not in forged and 'class="done"' not in forged
+    forged = await (await client.get("/lines?done=hello&ds=" + "0" * 32)).text()
+    assert "hello" not in forged
+    csrf = (await (await client.get("/api/v1/me")).json())["csrf_token"]
+    resp = await client.post(f"/lines/{A_NUMBERS[0]}/consent", data={"csrf_token": csrf, "consent": "yes"})
+    page = await resp.text()  # followed the redirect: the portal's own message, signed
+    assert 'class="done"' in page and f"consent recorded for {A_NUMBERS[0]}" in page
