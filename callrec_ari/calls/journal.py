@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,14 @@ def _plan_json(plan: CallPlan) -> str:
     encoded = json.dumps(asdict(plan), default=str)
     _PLANS[plan.call_id] = (plan, encoded)
     return encoded
+
+
+def last_write(entry: JournalEntry, recording_dir: Path, fmt: str) -> datetime | None:
+    """When the call's newest segment file was last written: when its recorder stopped (the call
+    ended, or Asterisk went away). None when no file is there."""
+    times = [p.stat().st_mtime for s in entry.segments
+             if (p := recording_dir / f"{s.name}.{fmt}").is_file()]
+    return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
 class CallJournal:

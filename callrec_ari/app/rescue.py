@@ -1,0 +1,68 @@
+"""Recovering the calls of a node that does not come back (issue 18, docs/scaling.md "Failure of a
+node"), from another machine that has its disks: ``callrec cluster recover``.
+
+The dead node's `callrec run` journaled each call in progress (``<spool>/active``); Asterisk wrote
+the segments to its recording folder. This finalizes each journaled call as the node itself would on
+a restart (calls/reconcile.py): the call record, the WAV headers Asterisk could not finish repaired,
+one ZIP per contract queued under the dead node's name in its spool, the journal entry removed
+(so the node, should it come back after all, does not finalize them again). A worker started with
+that node's name and spool delivers them (and whatever that node had queued before it died).
+
+A call's end is when its recording stopped growing (the newest segment file's time), not the hour
+of the recovery: the call record bills what was talked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from callrec_ari.app.finish import CallFinisher
+from callrec_ari.calls.journal import CallJournal, JournalEntry, last_write
+from callrec_ari.config import Config
+from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.model.call import FinishedCall, now_utc
+from callrec_ari.rules import causes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rescued:
+    call_id: str
+    segments: int
+    ended: datetime
+
+
+def finished_from(entry: JournalEntry, ended: datetime) -> FinishedCall:
+    times = entry.times if entry.times.ended else replace(entry.times, ended=ended)
+    return FinishedCall(plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
+                        segments=tuple(s for s in entry.segments if s.has_audio))
+
+
+async def rescue_node(config: Config, spool: Path, db: sessionmaker[Session] | None,
+                      submitter: RecordingSubmitter | None) -> list[Rescued]:
+    """Finalize every call the dead node's journal holds (``config.asterisk_recording_dir``: that
+    node's recording folder, as mounted here)."""
+    journal = CallJournal(spool / "active")
+    recordings = Path(config.asterisk_recording_dir)
+    # No ARI: the recordings are read from the folder (recording/collect.py never calls ARI then).
+    finisher = CallFinisher(config, None, db, submitter, spool)  # type: ignore[arg-type]
+    done: list[Rescued] = []
+    for entry in journal.load_all():
+        ended = last_write(entry, recordings, config.recording_format) or now_utc()
+        finished = finished_from(entry, ended)
+        await finisher(finished)
+        journal.remove(entry.call_id)
+        log.warning("call=%s of a lost node finalized: %d segments, ended %s", entry.call_id,
+                    len(finished.segments), ended.isoformat(),
+                    extra={"call_id": entry.call_id, "event": "CallRescued"})
+        done.append(Rescued(entry.call_id, len(finished.segments), ended))
+    return done
+
+
+__all__ = ["Rescued", "finished_from", "rescue_node"]
