@@ -90,6 +90,16 @@ def _pid_alive(owner: str, node: str) -> bool:
     return True
 
 
+def _close_open_attempts(row: Delivery, now: datetime, detail: str) -> int:
+    """Attempts a dead worker left open end as ``interrupted``; returns how many."""
+    count = 0
+    for attempt in row.attempts:
+        if attempt.finished_at is None:
+            attempt.finished_at, attempt.outcome, attempt.detail = now, INTERRUPTED, detail
+            count += 1
+    return count
+
+
 class DeliveryQueue:
     def __init__(self, sessions: sessionmaker[Session], node: str, clock: Clock) -> None:
         self._sessions = sessions
@@ -129,11 +139,7 @@ class DeliveryQueue:
                 owner = row.lease_owner or ""
                 if owner != worker and _pid_alive(owner, self.node) and (row.lease_until or now) > now:
                     continue
-                for attempt in row.attempts:
-                    if attempt.finished_at is None:
-                        attempt.finished_at, attempt.outcome = now, INTERRUPTED
-                        attempt.detail = f"worker {owner} stopped during the attempt"
-                        count += 1
+                count += _close_open_attempts(row, now, f"worker {owner} stopped during the attempt")
                 row.lease_owner = row.lease_until = None
         return count
 
@@ -175,6 +181,9 @@ class DeliveryQueue:
                     .with_for_update(skip_locked=True)
                 ).all()
                 for row in rows:
+                    if row.lease_owner is not None:  # taken over: its lease ran out (a worker died)
+                        _close_open_attempts(row, now, f"worker {row.lease_owner} stopped during the attempt "
+                                                       f"(its lease ran out; taken over by {worker})")
                     row.lease_owner, row.lease_until = worker, now + lease
                 jobs.extend(Job.of(r) for r in rows)
         return jobs
@@ -243,8 +252,11 @@ class DeliveryQueue:
         reason, details), its audit record is written in the same transaction."""
         now = self._clock()
         with self._sessions.begin() as s:
-            s.execute(update(Delivery).where(Delivery.id == job_id).values(files_removed_at=now))
-            if audit is not None:
+            # Once: when two workers finish the same deletion, only the first records it.
+            done = s.execute(update(Delivery)
+                             .where(Delivery.id == job_id, Delivery.files_removed_at.is_(None))
+                             .values(files_removed_at=now).execution_options(synchronize_session=False))
+            if audit is not None and int(getattr(done, "rowcount", 0) or 0) == 1:
                 actor, action, subject, reason, details = audit
                 s.add(AuditRecord(at=now, actor=actor, action=action, subject=subject, reason=reason,
                                   details=details))
@@ -266,13 +278,16 @@ class DeliveryQueue:
                 Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]))).one()
             return int(count), oldest
 
-    def delivered_with_files(self) -> list[Job]:
-        """Acknowledged, but the worker stopped before deleting the files."""
+    def delivered_with_files(self, older_than: timedelta | None = None) -> list[Job]:
+        """Acknowledged, but the worker stopped before deleting the files. ``older_than``: only
+        those acknowledged that long ago (a live worker deletes right after the acknowledgement:
+        older ones were left by a worker that died, and another worker finishes them)."""
+        query = select(Delivery).where(Delivery.node == self.node, Delivery.state == DeliveryState.DELIVERED,
+                                       Delivery.files_removed_at.is_(None))
+        if older_than is not None:
+            query = query.where(Delivery.delivered_at < self._clock() - older_than)
         with self._sessions.begin() as s:
-            rows = s.scalars(select(Delivery).where(
-                Delivery.node == self.node, Delivery.state == DeliveryState.DELIVERED,
-                Delivery.files_removed_at.is_(None))).all()
-            return [Job.of(r) for r in rows]
+            return [Job.of(r) for r in s.scalars(query).all()]
 
     def expired(self) -> list[Job]:
         now = self._clock()

@@ -46,9 +46,10 @@ async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str) -> None:
     log.info("call %s: delivered, %d files removed from the platform", job.call_id, len(removed))
 
 
-async def sweep_delivered(queue: DeliveryQueue, actor: str) -> int:
-    """Finish deletions a stopped worker left undone after an acknowledgement."""
-    jobs = await asyncio.to_thread(queue.delivered_with_files)
+async def sweep_delivered(queue: DeliveryQueue, actor: str, older_than: timedelta | None = None) -> int:
+    """Finish deletions a stopped worker left undone after an acknowledgement (``older_than``: only
+    those acknowledged that long ago; see DeliveryQueue.delivered_with_files)."""
+    jobs = await asyncio.to_thread(queue.delivered_with_files, older_than)
     for job in jobs:
         await remove_delivered(queue, job, actor)
     return len(jobs)

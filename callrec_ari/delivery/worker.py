@@ -138,6 +138,9 @@ class DeliveryWorker:
             while stop is None or not stop.is_set():
                 if stop is not None and self._clock() >= purge_at:
                     purged = await purge_expired(self._queue, self._actor, self.worker_id)
+                    # A worker of this node that died between an acknowledgement and the deletion:
+                    # its lease is long over, so finish the deletion for it.
+                    await sweep_delivered(self._queue, self._actor, timedelta(seconds=s.lease_seconds))
                     stats.purged += purged  # (not `+= await`: uploads in flight count into stats meanwhile)
                     purge_at = self._clock() + timedelta(seconds=s.purge_interval)
                 free = s.concurrency - len(tasks)

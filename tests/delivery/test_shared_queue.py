@@ -70,7 +70,7 @@ def worker_env(settings: DeliverySettings, url: str) -> dict[str, str]:
            "CALLREC_DELIVERY_POLL_INTERVAL": "0.1", "CALLREC_DELIVERY_BACKOFF_INITIAL": "0.05",
            "CALLREC_DELIVERY_RETRY_INTERVAL": "0.2", "CALLREC_DELIVERY_CONCURRENCY": "4",
            # A killed worker's claims come free this long after it took them (docs/scaling.md).
-           "CALLREC_DELIVERY_LEASE_SECONDS": "3",
+           "CALLREC_DELIVERY_LEASE_SECONDS": "3", "CALLREC_DELIVERY_PURGE_INTERVAL": "1",
            "CALLREC_DELIVERY_ALLOW_DESTINATIONS": ",".join(LOOPBACK)}
     env.pop("CALLREC_CONFIG", None)
     return env
@@ -113,6 +113,11 @@ async def test_three_workers_deliver_300_recordings_once_with_one_killed_midway(
             DeliveryAttempt.outcome == "delivered")).all())
         by_worker = Counter(s.scalars(select(DeliveryAttempt.worker).where(
             DeliveryAttempt.outcome == "delivered")).all())
+        still_open = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.finished_at.is_(None))).all()
+        interrupted = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.outcome == "interrupted")).all()
     assert len(won) == 300 and set(won.values()) == {1}
     assert len(by_worker) == 3  # all three took part (the killed one before it died)
+    # No attempt is left open: the killed worker's uploads in flight (if any at that instant) are on
+    # record as interrupted, closed by the worker that took its claims over.
+    assert still_open == [] and all("taken over" in (a.detail or "") for a in interrupted)
     assert not list(Path(settings.spool_dir).rglob("*.zip"))
