@@ -15,18 +15,16 @@ of the recovery: the call record bills what was talked.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.app.finish import CallFinisher
-from callrec_ari.calls.journal import CallJournal, JournalEntry, last_write
+from callrec_ari.calls.journal import CallJournal, finished_from
 from callrec_ari.config import Config
 from callrec_ari.delivery import RecordingSubmitter
-from callrec_ari.model.call import FinishedCall, now_utc
-from callrec_ari.rules import causes
 
 log = logging.getLogger(__name__)
 
@@ -38,31 +36,23 @@ class Rescued:
     ended: datetime
 
 
-def finished_from(entry: JournalEntry, ended: datetime) -> FinishedCall:
-    times = entry.times if entry.times.ended else replace(entry.times, ended=ended)
-    return FinishedCall(plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
-                        segments=tuple(s for s in entry.segments if s.has_audio))
-
-
 async def rescue_node(config: Config, spool: Path, db: sessionmaker[Session] | None,
                       submitter: RecordingSubmitter | None) -> list[Rescued]:
     """Finalize every call the dead node's journal holds (``config.asterisk_recording_dir``: that
     node's recording folder, as mounted here)."""
     journal = CallJournal(spool / "active")
-    recordings = Path(config.asterisk_recording_dir)
     # No ARI: the recordings are read from the folder (recording/collect.py never calls ARI then).
     finisher = CallFinisher(config, None, db, submitter, spool)  # type: ignore[arg-type]
     done: list[Rescued] = []
     for entry in journal.load_all():
-        ended = last_write(entry, recordings, config.recording_format) or now_utc()
-        finished = finished_from(entry, ended)
+        finished = finished_from(entry, config.asterisk_recording_dir, config.recording_format)
         await finisher(finished)
         journal.remove(entry.call_id)
         log.warning("call=%s of a lost node finalized: %d segments, ended %s", entry.call_id,
-                    len(finished.segments), ended.isoformat(),
+                    len(finished.segments), finished.ended.isoformat(),
                     extra={"call_id": entry.call_id, "event": "CallRescued"})
-        done.append(Rescued(entry.call_id, len(finished.segments), ended))
+        done.append(Rescued(entry.call_id, len(finished.segments), finished.ended))
     return done
 
 
-__all__ = ["Rescued", "finished_from", "rescue_node"]
+__all__ = ["Rescued", "rescue_node"]

@@ -12,13 +12,14 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from callrec_ari.model.call import CallTimes, RecordedSegment
+from callrec_ari.model.call import CallTimes, FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.plan import CallPlan, Recipient
+from callrec_ari.rules import causes
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,16 @@ def last_write(entry: JournalEntry, recording_dir: Path, fmt: str) -> datetime |
     times = [p.stat().st_mtime for s in entry.segments
              if (p := recording_dir / f"{s.name}.{fmt}").is_file()]
     return datetime.fromtimestamp(max(times), UTC) if times else None
+
+
+def finished_from(entry: JournalEntry, recording_dir: str, fmt: str) -> FinishedCall:
+    """A journaled call that ended while nobody watched (a restart, a lost node). It ended when its
+    recording stopped growing (Asterisk went away then), not when it is found: downtime is never
+    billed. Recordings fetched over ARI (no ``recording_dir``) give no such time: now."""
+    last = last_write(entry, Path(recording_dir), fmt) if recording_dir else None
+    times = entry.times if entry.times.ended else replace(entry.times, ended=last or now_utc())
+    return FinishedCall(plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
+                        segments=tuple(s for s in entry.segments if s.has_audio))
 
 
 class CallJournal:

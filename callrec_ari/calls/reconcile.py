@@ -13,14 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent, Channel
-from callrec_ari.calls.journal import CallJournal, JournalEntry, last_write
-from callrec_ari.model.call import FinishedCall, now_utc
+from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_from
 from callrec_ari.rules import causes
 
 if TYPE_CHECKING:
@@ -103,15 +100,7 @@ async def _finalize(manager: CallManager, entry: JournalEntry, legs: set[str], b
     if bridge_left:
         with contextlib.suppress(AriError):
             await ari.destroy_bridge(entry.bridge_id)
-    # Ended when its recording stopped growing (Asterisk went away then), not now: a node back after
-    # an hour must not bill the hour. Recordings fetched over ARI give no such time: now.
-    recordings = manager.config.asterisk_recording_dir
-    last = last_write(entry, Path(recordings), manager.config.recording_format) if recordings else None
-    times = entry.times if entry.times.ended else replace(entry.times, ended=last or now_utc())
-    finished = FinishedCall(
-        plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
-        segments=tuple(s for s in entry.segments if s.has_audio),
-    )
+    finished = finished_from(entry, manager.config.asterisk_recording_dir, manager.config.recording_format)
     log.warning("call=%s finalized after a restart: %d segments", entry.call_id, len(finished.segments),
                 extra={"call_id": entry.call_id, "event": "CallFinalized"})
     await manager.finish(finished)

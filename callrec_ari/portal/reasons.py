@@ -116,6 +116,14 @@ DELIVERY_TYPES: dict[str, str] = {"file": N_("File"), "stream": N_("Stream")}
 DIRECTIONS: dict[str, str] = {"outgoing": N_("Outgoing"), "incoming": N_("Incoming")}
 
 
+def table_text(table: dict[str, str], key: str | None) -> str:
+    """``key``'s words from one of these tables, in the request's language; an unknown key as it is."""
+    if not key:
+        return ""
+    known = table.get(key)
+    return gettext(known) if known else key
+
+
 def reason_text(reason: str) -> str:
     """The sentence for a call record's reason; an unknown id (a newer app) still reads as words."""
     known = REASONS.get(reason)
@@ -128,45 +136,31 @@ def reason_label(reason: str) -> str:
 
 
 def delivery_state_text(state: str | None) -> str:
-    if not state:
-        return ""
-    known = DELIVERY_STATES.get(state)
-    return gettext(known) if known else state
-
-
-def _table_text(table: dict[str, str], key: str | None) -> str:
-    if not key:
-        return ""
-    known = table.get(key)
-    return gettext(known) if known else key
+    return table_text(DELIVERY_STATES, state)
 
 
 def notice_state_text(state: str) -> str:
-    return _table_text(NOTICE_STATES, state)
+    return table_text(NOTICE_STATES, state)
 
 
 def audit_action_text(action: str) -> str:
-    return _table_text(AUDIT_ACTIONS, action)
+    return table_text(AUDIT_ACTIONS, action)
 
 
 def charge_text(kind: str) -> str:
-    return _table_text(CHARGES, kind)
+    return table_text(CHARGES, kind)
 
 
 def charge_note_text(note: str) -> str:
-    return _table_text(CHARGE_NOTES, note)
+    return table_text(CHARGE_NOTES, note)
 
 
 def delivery_type_text(kind: str | None) -> str:
-    if not kind:
-        return ""
-    known = DELIVERY_TYPES.get(kind)
-    return gettext(known) if known else kind
+    return table_text(DELIVERY_TYPES, kind)
 
 
 def direction_text(direction: str) -> str:
-    known = DIRECTIONS.get(direction)
-    return gettext(known) if known else direction
+    return table_text(DIRECTIONS, direction)
 
 
 TEMPLATE_GLOBALS = {
@@ -196,4 +190,5 @@ __all__ = [
     "notice_state_text",
     "reason_label",
     "reason_text",
+    "table_text",
 ]

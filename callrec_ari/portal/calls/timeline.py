@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from callrec_ari.portal.i18n import N_, gettext
+from callrec_ari.portal.i18n import N_
+from callrec_ari.portal.reasons import table_text
 
 WHO: dict[str, str] = {
     "both": N_("Both parties"),
@@ -30,13 +31,6 @@ ATTEMPT_OUTCOMES: dict[str, str] = {
     "permanent": N_("Refused by your server; it is not tried again."),
     "interrupted": N_("Interrupted before it finished; it will be tried again."),
 }
-
-
-def _text(table: dict[str, str], key: str | None) -> str:
-    if not key:
-        return ""
-    known = table.get(key)
-    return gettext(known) if known else key
 
 
 def _stamp(value: object) -> datetime | None:
@@ -60,10 +54,10 @@ def notice_entries(notices: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "at": _stamp(entry.get("started_at")),
             "ended_at": _stamp(entry.get("ended_at")),
             "who": who,
-            "who_text": _text(WHO, who),
+            "who_text": table_text(WHO, who),
             "tone": sound.endswith("beep") or "tone" in sound,
             "outcome": str(entry.get("outcome") or ""),
-            "outcome_text": _text(NOTICE_OUTCOMES, str(entry.get("outcome") or "")),
+            "outcome_text": table_text(NOTICE_OUTCOMES, str(entry.get("outcome") or "")),
         })
     return out
 
@@ -89,7 +83,7 @@ def call_timeline(call: dict[str, Any], deliveries: list[dict[str, Any]]) -> lis
                 "at": attempt["started_at"],
                 "finished_at": attempt["finished_at"],
                 "number": attempt["number"],
-                "outcome_text": _text(ATTEMPT_OUTCOMES, attempt["outcome"]),
+                "outcome_text": table_text(ATTEMPT_OUTCOMES, attempt["outcome"]),
                 "status_code": attempt["status_code"],
                 "error_id": attempt["error_id"],
                 "contract": copy["contract"],
