@@ -39,6 +39,7 @@ class LineConfig:
     withhold_caller_id: bool = False  # the line withholds its number by default (186 shows it per call)
     contract: str = ""  # the contract's id (database lines); "" for lines of this file (single tenant)
     file_connection: int = 0  # file: the contract's file connection id (database lines; 0: none)
+    audio_channels: str = "mono"  # file copies: "mono" or "stereo" (this line left, the other party right)
 
 
 DEMO_LINES = tuple(
@@ -131,6 +132,9 @@ def validate(config: Config) -> None:
         if line.delivery not in ("file", "stream"):
             raise ConfigError(f"[[lines]] {line.endpoint}: delivery = {line.delivery!r}: "
                               "expected 'file' or 'stream'")
+        if line.audio_channels not in ("mono", "stereo"):
+            raise ConfigError(f"[[lines]] {line.endpoint}: audio_channels = {line.audio_channels!r}: "
+                              "expected 'mono' or 'stereo'")
         if not line.notice:
             # Even a line whose contract omits the notice needs one: callers outside the service
             # always hear it (R2.3 omits it only between two subscriber lines).

@@ -66,7 +66,8 @@ class CallFinisher:
         """What was recorded of a call whose notice did not play is never delivered (R2.1)."""
         try:
             removed = await discard_segments(finished.segments, self.config.recording_format,
-                                             self.config.asterisk_recording_dir, self.ari)
+                                             self.config.asterisk_recording_dir, self.ari,
+                                             finished.plan.per_leg)
         except Exception as exc:
             log.error("call=%s recording of a call without its notice not discarded: %s",
                       finished.call_id, exc, extra={"alert": "discard-failed"})
@@ -81,7 +82,7 @@ class CallFinisher:
         try:
             segments = await collect_segments(
                 finished.segments, self.config.recording_format, self.config.asterisk_recording_dir,
-                self.spool_dir, self.ari,
+                self.spool_dir, self.ari, finished.plan.per_leg,
             )
         except Exception as exc:  # keep the app up; the recording stays on disk for an operator
             log.error("call=%s segments not found for delivery (%s): %s", finished.call_id,
@@ -105,6 +106,7 @@ class CallFinisher:
         if sealed and all(sealed):
             # Every copy is queued encrypted to its customer's key: the plain WAVs are not kept for
             # the days a delivery may wait (delivery/sealing.py).
-            removed, _ = await asyncio.to_thread(remove_files, tuple(s.path for s in as_segments(segments)))
+            wavs = tuple(p for s in as_segments(segments) for p in s.paths)
+            removed, _ = await asyncio.to_thread(remove_files, wavs)
             log.info("call=%s every copy sealed: %d WAVs removed after packaging", finished.call_id,
                      len(removed))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from callrec_ari.calls.args import StasisArgs
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
 from callrec_ari.config import Config, LineConfig
-from callrec_ari.model.plan import CallPlan, Recipient
+from callrec_ari.model.plan import CallPlan, Recipient, Side
 from callrec_ari.observability.metrics import UNCLASSIFIABLE_NUMBERS
 from callrec_ari.rules import (
     OUTSIDE,
@@ -150,15 +150,17 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         notice_reason=str(notices.reason),
         caller_id=caller_number or None,
         caller_withheld=withheld,
-        recipients=tuple(_recipient(x) for x in recording_lines if x is not None),
+        recipients=tuple(_recipient(x, "caller" if x is line and args.direction == "outgoing" else "callee")
+                         for x in recording_lines if x is not None),
     )
 
 
-def _recipient(line: LineConfig) -> Recipient:
+def _recipient(line: LineConfig, side: Side) -> Recipient:
     """R1.5, R3.1: the line's contract gets its own copy, by the delivery type it chose."""
     return Recipient(
         line=line.number, delivery="stream" if line.delivery == "stream" else "file",
         contract=line.contract, connection_id=line.file_connection or None,
         stream_endpoint=line.stream_endpoint, stream_secret=line.stream_secret,
         stream_legacy_signature=line.stream_legacy_signature,
+        channels="stereo" if line.audio_channels == "stereo" else "mono", side=side,
     )

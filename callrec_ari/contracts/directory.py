@@ -45,6 +45,7 @@ def to_line_config(line: Line, contract: Contract, now: datetime | None = None) 
         # Each copy goes to its own contract's equipment, never to a configured default (R1.5).
         contract=str(contract.id),
         file_connection=file.id if file is not None else 0,
+        audio_channels=line.audio_channels or contract.audio_channels or "mono",
     )
 
 

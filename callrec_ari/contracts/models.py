@@ -30,6 +30,8 @@ class Contract(Base):
     # When the contract ends (docs/privacy.md): from then its lines record nothing; the daily close
     # removes them (charged to that date), and its connections once nothing of it waits for delivery.
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Its file copies: "mono" (both parties mixed) or "stereo" (its line's party left, the other right).
+    audio_channels: Mapped[str] = mapped_column(String(8), default="mono", server_default=text("'mono'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     lines: Mapped[list[Line]] = relationship(back_populates="contract", order_by="Line.id")
@@ -52,6 +54,7 @@ class Line(Base):
     notice: Mapped[str | None] = mapped_column(String(200), default=None)  # None: the default notice
     # The line withholds its number by default; 186 shows it for one call, 184 withholds it.
     withhold_caller_id: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    audio_channels: Mapped[str | None] = mapped_column(String(8), default=None)  # None: the contract's
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)  # R5.5
     suspended_reason: Mapped[str | None] = mapped_column(Text, default=None)
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,5 +1,8 @@
 """Package one recorded call: its WAV segments, head overlaps trimmed, plus manifest.json, in one ZIP.
 
+A call whose legs were recorded apart becomes one WAV per segment all the same: mixed, or one party
+per channel (delivery/channels.py), as the copy's contract or line chose.
+
 Written as ``<key>.zip.part``, fsynced, then renamed, so a ZIP in the outbox is always complete.
 Deterministic: the same call packaged twice gives the same bytes (the receiver's idempotency and a
 re-run after a crash rely on it).
@@ -16,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from callrec_ari.delivery.channels import iter_legs, swap_frame
 from callrec_ari.delivery.wavfile import BadWav, WavInfo, iter_trimmed, read_info, read_samples
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import (
@@ -118,8 +122,14 @@ def package_call(record: Mapping[str, Any] | CallRecord,
     if not segs:
         raise InvalidCallRecord(f"call {call.call_id}: no segments to package")
     infos = [read_info(s.path) for s in segs]
-    if len({(i.sample_rate, i.channels, i.sample_width) for i in infos}) != 1:
+    per_leg = any(s.per_leg for s in segs)
+    # Each leg recorded apart: what the callee heard, beside what the caller heard (None: lost).
+    legs_b = [read_info(s.callee_heard) if s.callee_heard is not None else None for s in segs]
+    formats = {(i.sample_rate, i.channels, i.sample_width) for i in [*infos, *(b for b in legs_b if b)]}
+    if len(formats) != 1:
         raise BadWav(f"call {call.call_id}: segments differ in sample rate, channels or width")
+    stereo = per_leg and call.channels == "stereo"
+    shared_notice = any(n.to == "both" for n in call.notices)
     key = idempotency_key(call.call_id, call.contract)
     outbox.mkdir(parents=True, exist_ok=True)
     final = outbox / zip_name(key)
@@ -127,23 +137,32 @@ def package_call(record: Mapping[str, Any] | CallRecord,
     entries: list[SegmentEntry] = []
     with zipfile.ZipFile(part, "w", allowZip64=True) as zf:
         for order, (seg, info) in enumerate(zip(segs, infos, strict=True), start=1):
-            trim = 0
+            trim = trim_b = 0
+            leg_b = legs_b[order - 1]
             if order > 1:
                 prev, prev_info = segs[order - 2], infos[order - 2]
-                trim = overlap_frames(prev.started_at, prev_info.frames, seg.started_at,
-                                      info.sample_rate, info.frames)
-                trim = joined_by_audio(prev_info, info, trim)
+                estimate = overlap_frames(prev.started_at, prev_info.frames, seg.started_at,
+                                          info.sample_rate, info.frames)
+                trim = joined_by_audio(prev_info, info, estimate)
+                prev_b = legs_b[order - 2]
+                trim_b = joined_by_audio(prev_b, leg_b, estimate) if prev_b and leg_b else estimate
+            start = seg.started_at + timedelta(microseconds=trim * 1_000_000 // info.sample_rate)
+            frames = info.frames - trim
+            if per_leg:
+                swap = swap_frame(info, leg_b, trim, trim_b, frames, start, call.talk_from)
+                chunks = iter_legs(info, leg_b, trim, trim_b, frames, swap, stereo, call.side, shared_notice)
+            else:
+                chunks = iter_trimmed(info, trim)
             name = segment_name(order)
             digest, size = hashlib.sha256(), 0
             with zf.open(_zip_info(name, call.ended, zip_level), "w", force_zip64=True) as out:
-                for chunk in iter_trimmed(info, trim):
+                for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
             entries.append(SegmentEntry(
-                order=order, name=name,
-                started_at=seg.started_at + timedelta(microseconds=trim * 1_000_000 // info.sample_rate),
-                frames=info.frames - trim, sample_rate=info.sample_rate, trimmed_frames=trim,
+                order=order, name=name, started_at=start,
+                frames=frames, sample_rate=info.sample_rate, trimmed_frames=trim,
                 size=size, sha256=digest.hexdigest(),
             ))
         manifest = build_manifest(call, key, entries)
@@ -154,7 +173,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
     fsync_dir(outbox)
     size, sha = file_digest(final)
     return Package(call=call, key=key, zip_path=final, size=size, sha256=sha,
-                   wav_paths=tuple(s.path for s in segs), manifest=manifest)
+                   wav_paths=tuple(p for s in segs for p in s.paths), manifest=manifest)
 
 
 __all__ = ["Package", "Segment", "as_segments", "file_digest", "fsync_dir", "package_call"]

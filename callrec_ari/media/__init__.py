@@ -12,7 +12,7 @@ from __future__ import annotations
 from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
 from callrec_ari.media.notice import NoticePlayer
-from callrec_ari.media.recorder import ENGINES, BridgeRecorder, RecordingEngine, SnoopRecorder
+from callrec_ari.media.recorder import ENGINES, BridgeRecorder, PerLegRecorder, RecordingEngine, SnoopRecorder
 from callrec_ari.media.stream import StreamPart
 from callrec_ari.model.media import CallLegs, MediaKind, MediaPart
 from callrec_ari.model.plan import CallPlan
@@ -44,11 +44,15 @@ def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_for
 def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
                  engine: RecordingEngine, arrivals: StasisArrivals | None) -> MediaPart:
     """The ``snoop`` engine needs to know when its channel is in our application (``arrivals``, fed
-    by the event router); without it the bridge is recorded."""
+    by the event router); without it the bridge is recorded. A plan that needs each leg apart
+    (``CallPlan.per_leg``: stereo copies, or a notice per party) is recorded per leg on either engine:
+    the bridge recording holds neither."""
+    if plan.per_leg and arrivals is not None:
+        return PerLegRecorder(ari, legs, plan.call_id, recording_format, arrivals)
     if engine == "snoop" and arrivals is not None:
         return SnoopRecorder(ari, legs, plan.call_id, recording_format, arrivals)
     return BridgeRecorder(ari, legs.bridge, recording_format)
 
 
-__all__ = ["ENGINES", "BridgeRecorder", "NoticePlayer", "SnoopRecorder", "StasisArrivals", "StreamPart",
-           "parts_for_call", "recorder_for"]
+__all__ = ["ENGINES", "BridgeRecorder", "NoticePlayer", "PerLegRecorder", "SnoopRecorder", "StasisArrivals",
+           "StreamPart", "parts_for_call", "recorder_for"]

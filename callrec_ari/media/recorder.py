@@ -7,6 +7,13 @@
   that leg (an audiohook, the path MixMonitor takes) and is recorded; the bridge stays a two-party
   bridge once the notice has ended. Both parties' audio and the notice played on the bridge are on
   the caller's leg, so the file holds the same as the bridge recording.
+- per leg (:class:`PerLegRecorder`, whichever engine is set, for a plan whose ``per_leg`` is true: a
+  copy wants stereo, or each party hears a different notice): one snoop channel on each leg, each
+  spying what that party *hears* (``spy=out``), each recorded. Before the tone ends the parties do
+  not hear each other, so each file holds that party's own notice and tone; after it, each holds the
+  other party's voice. Packaging mixes the two (mono) or lays them out per party (stereo,
+  delivery/channels.py). The caller's file is the segment's name, the callee's
+  ``rules.segments.callee_leg_name``; the call flow follows the caller's.
 
 Either way Asterisk writes ``<name>.<format>`` in its recording directory and RecordingStarted /
 RecordingFinished carry the name back to the call. docs/performance.md has the measurements.
@@ -24,6 +31,7 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.model.media import CallLegs, MediaFailed
 from callrec_ari.rules.manifest import NoticeEntry
+from callrec_ari.rules.segments import callee_leg_name
 
 RecordingEngine = Literal["bridge", "snoop"]
 ENGINES: tuple[RecordingEngine, ...] = ("bridge", "snoop")
@@ -32,6 +40,37 @@ ENGINES: tuple[RecordingEngine, ...] = ("bridge", "snoop")
 def snoop_channel_id(segment_name: str) -> str:
     """The snoop channel recording one segment (``<call id>-NNN-snoop``): ours, claimed and owned."""
     return segment_name.rsplit("/", 1)[-1] + "-snoop"
+
+
+async def start_snoop_recording(ari: AriClient, arrivals: StasisArrivals, leg: str, snoop: str, spy: str,
+                                name: str, fmt: str, call_id: str, arrival_timeout: float) -> None:
+    """A snoop channel on ``leg`` in our application, recorded as ``name``; on failure nothing of it
+    is left running."""
+    arrived = arrivals.expect(snoop)  # before the request: StasisStart may beat its answer
+    try:
+        await ari.snoop(leg, snoop, spy, ("leg=snoop", f"call={call_id}"))
+        try:
+            await asyncio.wait_for(arrived, arrival_timeout)
+        except TimeoutError:
+            raise MediaFailed("snoop-not-in-stasis",
+                              f"snoop channel {snoop} not in our application after "
+                              f"{arrival_timeout:.0f}s") from None
+    finally:
+        arrivals.forget(snoop)
+    try:
+        await ari.record_channel(snoop, name, fmt)
+    except AriError:
+        with contextlib.suppress(AriError):
+            await ari.hangup(snoop)
+        raise
+
+
+async def stop_snoop_recording(ari: AriClient, name: str, snoop: str) -> None:
+    # Stopping the recording finishes its file; the snoop channel then has nothing left to do.
+    with contextlib.suppress(AriNotFound):
+        await ari.stop_recording(name)
+    with contextlib.suppress(AriNotFound):
+        await ari.hangup(snoop)
 
 
 class BridgeRecorder:
@@ -69,28 +108,43 @@ class SnoopRecorder:
         return (snoop_channel_id(media_id),)
 
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
-        snoop = snoop_channel_id(media_id)
-        arrived = self.arrivals.expect(snoop)  # before the request: StasisStart may beat its answer
-        try:
-            await self.ari.snoop(self.legs.caller, snoop, "both", ("leg=snoop", f"call={self.call_id}"))
-            try:
-                await asyncio.wait_for(arrived, self.arrival_timeout)
-            except TimeoutError:
-                raise MediaFailed("snoop-not-in-stasis",
-                                  f"snoop channel {snoop} not in our application after "
-                                  f"{self.arrival_timeout:.0f}s") from None
-        finally:
-            self.arrivals.forget(snoop)
-        try:
-            await self.ari.record_channel(snoop, media_id, self.fmt)
-        except AriError:
-            with contextlib.suppress(AriError):
-                await self.ari.hangup(snoop)
-            raise
+        await start_snoop_recording(self.ari, self.arrivals, self.legs.caller, snoop_channel_id(media_id),
+                                    "both", media_id, self.fmt, self.call_id, self.arrival_timeout)
 
     async def stop(self, media_id: str, reason: str) -> None:
-        # Stopping the recording finishes its file; the snoop channel then has nothing left to do.
-        with contextlib.suppress(AriNotFound):
-            await self.ari.stop_recording(media_id)
-        with contextlib.suppress(AriNotFound):
-            await self.ari.hangup(snoop_channel_id(media_id))
+        await stop_snoop_recording(self.ari, media_id, snoop_channel_id(media_id))
+
+
+class PerLegRecorder:
+    """Two snoop channels per segment, one on each leg, each recording what its party hears."""
+
+    def __init__(self, ari: AriClient, legs: CallLegs, call_id: str, fmt: str, arrivals: StasisArrivals,
+                 arrival_timeout: float = 5.0) -> None:
+        self.ari = ari
+        self.legs = legs
+        self.call_id = call_id
+        self.fmt = fmt
+        self.arrivals = arrivals
+        self.arrival_timeout = arrival_timeout
+
+    def channels(self, media_id: str) -> tuple[str, ...]:
+        return (snoop_channel_id(media_id), snoop_channel_id(callee_leg_name(media_id)))
+
+    async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
+        callee_name = callee_leg_name(media_id)
+        results = await asyncio.gather(
+            start_snoop_recording(self.ari, self.arrivals, self.legs.caller, snoop_channel_id(media_id),
+                                  "out", media_id, self.fmt, self.call_id, self.arrival_timeout),
+            start_snoop_recording(self.ari, self.arrivals, self.legs.callee, snoop_channel_id(callee_name),
+                                  "out", callee_name, self.fmt, self.call_id, self.arrival_timeout),
+            return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            # Half a call is no recording: stop whichever leg did start, report the first failure.
+            await self.stop(media_id, "failed")
+            raise failed[0]
+
+    async def stop(self, media_id: str, reason: str) -> None:
+        callee_name = callee_leg_name(media_id)
+        await asyncio.gather(stop_snoop_recording(self.ari, media_id, snoop_channel_id(media_id)),
+                             stop_snoop_recording(self.ari, callee_name, snoop_channel_id(callee_name)))

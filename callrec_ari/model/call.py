@@ -59,6 +59,14 @@ class SegmentFile:
 
     path: Path
     started_at: datetime
+    # Each leg recorded apart (``CallPlan.per_leg``): ``path`` is what the caller heard and
+    # ``callee_heard`` what the callee heard (None if its file was lost: packaged as silence).
+    per_leg: bool = False
+    callee_heard: Path | None = None
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return (self.path,) if self.callee_heard is None else (self.path, self.callee_heard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +157,9 @@ class FinishedCall:
             callee=self.plan.callee_number,
             answered=self.times.answered, notice_started=self.times.notice_started, ended=self.ended,
             contract=copy.contract if copy is not None else "", notices=self.notices,
+            # Stereo needs each leg apart: a plan that recorded one mix delivers it as it is.
+            channels=copy.channels if copy is not None and self.plan.per_leg else "mono",
+            side=copy.side if copy is not None else "caller",
         )
 
     def log_record(self) -> dict[str, object]:

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Delivery = Literal["file", "stream"]
+AudioLayout = Literal["mono", "stereo"]
+AUDIO_LAYOUTS: tuple[AudioLayout, ...] = ("mono", "stereo")
+Side = Literal["caller", "callee"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,10 @@ class Recipient:
     stream_endpoint: str = ""  # stream: the contract's connection ("" = the [stream] default)
     stream_secret: str = ""
     stream_legacy_signature: bool = True  # also sign its notifications with X-Callrec-Signature
+    # File copies: "mono" (both parties mixed) or "stereo" (this line's party on the left channel,
+    # the other party on the right). ``side``: which party of the call this line is.
+    channels: AudioLayout = "mono"
+    side: Side = "caller"
 
     @property
     def single_tenant(self) -> bool:
@@ -65,6 +72,15 @@ class CallPlan:
 
     def recipient_for(self, number: str) -> Recipient | None:
         return next((r for r in self.recipients if r.line == number), None)
+
+    @property
+    def per_leg(self) -> bool:
+        """Each party's leg is recorded apart (what each heard, media/recorder.py): a file copy wants
+        stereo, or the parties hear different notices, which are then in the file only that way."""
+        if not self.record:
+            return False
+        stereo = any(r.channels == "stereo" for r in self.file_recipients)
+        return stereo or (self.plays_notice and not self.notice_same_for_both)
 
     @property
     def plays_notice(self) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.model.call import RecordedSegment, SegmentFile
+from callrec_ari.rules.segments import callee_leg_name
 
 log = logging.getLogger(__name__)
 
@@ -44,49 +45,67 @@ def repair_wav_header(path: Path) -> bool:
 
 
 async def collect_segments(
-    segments: tuple[RecordedSegment, ...], fmt: str, recording_dir: str, spool_dir: Path, ari: AriClient
+    segments: tuple[RecordedSegment, ...], fmt: str, recording_dir: str, spool_dir: Path, ari: AriClient,
+    per_leg: bool = False,
 ) -> list[SegmentFile]:
+    """The segments' files; with ``per_leg``, each with the callee's leg beside the caller's (a leg
+    whose file is missing is logged and packaged as silence: the other leg is still the call)."""
     out: list[SegmentFile] = []
     for segment in segments:
         if segment.started_at is None:
             continue
-        if recording_dir:
-            path = Path(recording_dir) / f"{segment.name}.{fmt}"
-            if not path.is_file():
-                raise SegmentMissing(f"{path} is not there: is asterisk_recording_dir right?")
-            if fmt == "wav" and repair_wav_header(path):
-                log.warning("segment %s: WAV header repaired (the recorder was stopped abruptly)", path)
-        else:
-            path = spool_dir / "incoming" / f"{segment.name}.{fmt}"
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path = await _segment_file(segment.name, fmt, recording_dir, spool_dir, ari)
+        callee: Path | None = None
+        if per_leg:
             try:
-                data = await ari.stored_recording_file(segment.name)
-            except AriError as exc:
-                raise SegmentMissing(f"recording {segment.name} could not be fetched: {exc}") from exc
-            tmp = path.with_suffix(path.suffix + ".part")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-            try:
-                await ari.delete_stored_recording(segment.name)
-            except AriError as exc:
-                log.warning("recording %s fetched but not removed from Asterisk: %s", segment.name, exc)
-        out.append(SegmentFile(path, segment.started_at))
+                callee = await _segment_file(callee_leg_name(segment.name), fmt, recording_dir, spool_dir,
+                                             ari)
+            except SegmentMissing as exc:
+                log.error("segment %s: the callee's leg is missing, packaged as silence: %s", segment.name,
+                          exc)
+        out.append(SegmentFile(path, segment.started_at, per_leg, callee))
     return out
 
 
+async def _segment_file(name: str, fmt: str, recording_dir: str, spool_dir: Path, ari: AriClient) -> Path:
+    if recording_dir:
+        path = Path(recording_dir) / f"{name}.{fmt}"
+        if not path.is_file():
+            raise SegmentMissing(f"{path} is not there: is asterisk_recording_dir right?")
+        if fmt == "wav" and repair_wav_header(path):
+            log.warning("segment %s: WAV header repaired (the recorder was stopped abruptly)", path)
+        return path
+    path = spool_dir / "incoming" / f"{name}.{fmt}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = await ari.stored_recording_file(name)
+    except AriError as exc:
+        raise SegmentMissing(f"recording {name} could not be fetched: {exc}") from exc
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    try:
+        await ari.delete_stored_recording(name)
+    except AriError as exc:
+        log.warning("recording %s fetched but not removed from Asterisk: %s", name, exc)
+    return path
+
+
 async def discard_segments(segments: tuple[RecordedSegment, ...], fmt: str, recording_dir: str,
-                           ari: AriClient) -> int:
-    """Delete a call's segment files wherever Asterisk wrote them; the number removed."""
+                           ari: AriClient, per_leg: bool = False) -> int:
+    """Delete a call's segment files wherever Asterisk wrote them (both legs' with ``per_leg``); the
+    number removed."""
     removed = 0
-    for segment in segments:
+    names = [n for s in segments for n in ((s.name, callee_leg_name(s.name)) if per_leg else (s.name,))]
+    for name in names:
         if recording_dir:
-            path = Path(recording_dir) / f"{segment.name}.{fmt}"
+            path = Path(recording_dir) / f"{name}.{fmt}"
             if path.exists():
                 path.unlink()
                 removed += 1
             continue
         try:
-            await ari.delete_stored_recording(segment.name)
+            await ari.delete_stored_recording(name)
             removed += 1
         except AriNotFound:
             pass

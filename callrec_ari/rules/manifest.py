@@ -66,6 +66,24 @@ class CallRecord:
     ended: datetime
     contract: str = ""  # whose copy this is ("" in a single-tenant setup: lines from the config file)
     notices: tuple[NoticeEntry, ...] = ()  # what the parties heard before they talked
+    # The copy's audio: "mono" (the parties mixed) or "stereo" (``side``, the copy's own line's party,
+    # on the left channel, the other party on the right).
+    channels: str = "mono"
+    side: str = "caller"
+
+    @property
+    def channel_parties(self) -> list[str]:
+        """Who is on each channel of the copy's WAVs, in channel order (the manifest's ``audio``)."""
+        if self.channels != "stereo":
+            return ["both"]
+        return ["caller", "callee"] if self.side == "caller" else ["callee", "caller"]
+
+    @property
+    def talk_from(self) -> datetime | None:
+        """When the parties began to hear each other: the end of the last sound of the notice (None:
+        no notice played, they did from the start)."""
+        ends = [n.ended_at for n in self.notices if n.ended_at is not None]
+        return max(ends) if ends else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +163,8 @@ def parse_call_record(data: Mapping[str, Any]) -> CallRecord:
         notice_started=None if notice is None else parse_utc(notice, "notice_started"),
         ended=parse_utc(data.get("ended"), "ended"),
         contract=str(data.get("contract") or ""),
+        channels="stereo" if data.get("channels") == "stereo" else "mono",
+        side="callee" if data.get("side") == "callee" else "caller",
     )
 
 
@@ -209,6 +229,8 @@ def build_manifest(call: CallRecord, key: str, segments: list[SegmentEntry]) -> 
         "billing_started_at": stamp(billing_start(call.answered, call.notice_started)),  # R2.4
         "ended_at": format_utc(call.ended),
         "notices": [n.to_json() for n in call.notices],
+        "audio": {"layout": "stereo" if call.channels == "stereo" else "mono",
+                  "channels": call.channel_parties},
         "duration_seconds": round(sum(s.duration for s in segments), 6),
         "segments": [
             {

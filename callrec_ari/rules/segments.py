@@ -31,6 +31,12 @@ def segment_name(prefix: str, call_id: str, index: int) -> str:
     return f"{prefix}/{call_id}/{call_id}-{index:03d}"
 
 
+def callee_leg_name(name: str) -> str:
+    """With each leg recorded apart (``CallPlan.per_leg``), segment ``name``'s file holds what the
+    caller heard and this one what the callee heard (media/recorder.py)."""
+    return f"{name}-callee"
+
+
 def roll_delay(period: float, reason: RollReason, started_at: datetime | None = None,
                now: datetime | None = None) -> float:
     """Seconds until the next segment is due.

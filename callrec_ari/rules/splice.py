@@ -57,4 +57,28 @@ def matching_overlap(prev_tail: Sequence[int], next_head: Sequence[int], estimat
     return min(found, key=lambda overlap: (abs(overlap - estimate), overlap))
 
 
-__all__ = ["MIN_LEVEL", "TOLERANCE", "WINDOW_MS", "matching_overlap", "window_frames"]
+SPLIT_STEP_MS = 5  # the resolution at which the quiet point between notice and talk is looked for
+
+
+def quiet_point(a: Sequence[int], b: Sequence[int], step: int) -> int:
+    """Where, in two equally long stretches of the legs' audio, both are quietest: the offset (a
+    multiple of ``step``) of the ``step`` samples with the least summed level; the earliest on a tie.
+
+    Used for the moment the parties' legs swap roles (delivery/channels.py): before it each leg's file
+    holds its own notice and tone, after it the other party's voice. The timestamps put that moment
+    within tens of milliseconds (a recorder's first frame lags its RecordingStarted); the gap between
+    the tone's end and the first word, where both legs are silent, is where it is exactly.
+    """
+    n = min(len(a), len(b))
+    if n <= step:
+        return 0
+    best, best_level = 0, None
+    for start in range(0, n - step + 1, step):
+        level = sum(abs(x) for x in a[start:start + step]) + sum(abs(x) for x in b[start:start + step])
+        if best_level is None or level < best_level:
+            best, best_level = start, level
+    return best
+
+
+__all__ = ["MIN_LEVEL", "SPLIT_STEP_MS", "TOLERANCE", "WINDOW_MS", "matching_overlap", "quiet_point",
+           "window_frames"]

@@ -100,10 +100,29 @@ def test_each_recording_contract_is_a_recipient_with_its_own_connection() -> Non
     assert p.recipients == (
         Recipient(a.number, "file", contract="7", connection_id=31),
         Recipient(b.number, "stream", contract="9", stream_endpoint="rtp://10.0.0.9:4000",
-                  stream_secret="s9"),
+                  stream_secret="s9", side="callee"),
     )
     assert p.file_recipients == p.recipients[:1] and p.stream_recipients == p.recipients[1:]
     assert p.recipient_for(b.number) == p.recipients[1] and p.recipient_for("0312345678") is None
+
+
+def test_a_stereo_line_has_each_leg_recorded_apart_and_knows_its_side() -> None:
+    a = replace(A, contract="7", file_connection=31, audio_channels="stereo")
+    b = replace(B, contract="9", file_connection=41)
+    outgoing = plan(out(a, b.number), Config(lines=(a, b)))
+    assert [(r.line, r.channels, r.side) for r in outgoing.recipients] == [
+        (a.number, "stereo", "caller"), (b.number, "mono", "callee")]
+    assert outgoing.per_leg
+    # The same call the other way: the stereo line is now the callee.
+    back = plan(out(b, a.number), Config(lines=(a, b)))
+    assert [(r.line, r.channels, r.side) for r in back.recipients] == [
+        (b.number, "mono", "caller"), (a.number, "stereo", "callee")]
+    # A mono line calling outside, one notice for both: one mix is enough.
+    mono = plan(out(replace(b, delivery="file"), "0312345678"), Config(lines=(a, b)))
+    assert mono.record and mono.notice_same_for_both and not mono.per_leg
+    # A notice per party (R2.3) is in the file only if each leg is recorded apart.
+    both = plan(out(replace(a, audio_channels="mono"), b.number), Config(lines=(a, b)))
+    assert not both.notice_same_for_both and both.per_leg
 
 
 def test_a_line_that_does_not_record_is_no_recipient() -> None:
@@ -271,7 +290,7 @@ def test_incoming_to_a_line() -> None:
         call_id=CALL, direction="incoming", caller_number=OUTSIDE_NUMBER, callee_number=B.number,
         line="1002", callee_endpoint="PJSIP/1002", record=True, reason="recorded",
         to_caller=sound(B), to_callee=sound(B), tone="sound:beep", notice_reason="notice-to-both",
-        caller_id=OUTSIDE_NUMBER, recipients=(Recipient(B.number),),
+        caller_id=OUTSIDE_NUMBER, recipients=(Recipient(B.number, side="callee"),),
     )
 
 

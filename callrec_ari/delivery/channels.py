@@ -1,0 +1,102 @@
+"""One segment WAV from a call's two legs recorded apart (media/recorder.py ``PerLegRecorder``).
+
+Each leg's file holds what that party *heard*: until the parties hear each other (``talk_from``, the
+end of the notice's last sound), its own notice and tone; from then on, the other party's voice. So,
+per sample ``t`` of the segment, with ``A`` what the caller heard and ``B`` what the callee heard:
+
+- the caller's side is ``A`` before the swap and ``B`` after it (its notice as it heard it, then its
+  voice as the callee heard it); the callee's side is ``B``, then ``A``;
+- **stereo**: the copy's own line's side on the left channel, the other on the right;
+- **mono**: both sides mixed, ``A + B`` (each voice is in one file only); before the swap, a notice
+  played on the bridge is in both files, so only ``A`` is taken there (not the same notice twice).
+
+The swap's sample is first placed from the timestamps, then moved to where both legs are quietest
+within ``SPLIT_SEARCH_MS`` before it (rules/splice.py ``quiet_point``): a recorder's first frame lags
+its RecordingStarted by up to tens of milliseconds, so the timestamps place it a little late.
+Streamed chunk by chunk: memory stays flat whatever the call's length.
+"""
+
+from __future__ import annotations
+
+import warnings
+import wave
+from collections.abc import Iterator
+from datetime import datetime
+
+from callrec_ari.delivery.wavfile import CHUNK_FRAMES, BadWav, WavInfo, read_samples, wav_header
+from callrec_ari.rules.splice import SPLIT_STEP_MS, quiet_point
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # C speed for mixing and interleaving; the audioop-lts package on Python 3.13+
+
+SPLIT_SEARCH_MS = 80  # how far before the timestamps' swap sample the quiet point is looked for
+SPLIT_AFTER_MS = 20  # and how far after
+
+
+class LegReader:
+    """A leg's PCM from ``skip`` frames on, in blocks; silence past its end (or for a lost leg)."""
+
+    def __init__(self, info: WavInfo | None, skip: int) -> None:
+        self._wav = None
+        if info is not None:
+            self._wav = wave.open(str(info.path), "rb")
+            self._wav.setpos(min(skip, info.frames))
+
+    def read(self, frames: int) -> bytes:
+        data = self._wav.readframes(frames) if self._wav is not None else b""
+        return data + b"\0" * (frames * 2 - len(data))
+
+    def close(self) -> None:
+        if self._wav is not None:
+            self._wav.close()
+
+
+def swap_frame(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, skip_b: int, frames: int,
+               started_at: datetime, talk_from: datetime | None) -> int:
+    """The segment's frame (after the trims) from which each leg holds the other party's voice."""
+    if talk_from is None:
+        return 0
+    rate = caller_heard.sample_rate
+    estimate = round((talk_from - started_at).total_seconds() * rate)
+    if estimate <= 0 or estimate >= frames:
+        return max(0, min(estimate, frames))
+    lo = max(0, estimate - SPLIT_SEARCH_MS * rate // 1000)
+    hi = min(frames, estimate + SPLIT_AFTER_MS * rate // 1000)
+    a = read_samples(caller_heard, skip_a + lo, hi - lo)
+    b = read_samples(callee_heard, skip_b + lo, hi - lo) if callee_heard is not None else [0] * len(a)
+    if callee_heard is not None and len(b) < len(a):
+        b = list(b) + [0] * (len(a) - len(b))
+    return lo + quiet_point(a, b, max(1, SPLIT_STEP_MS * rate // 1000))
+
+
+def iter_legs(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, skip_b: int, frames: int,
+              swap: int, stereo: bool, left: str = "caller", shared_notice: bool = False) -> Iterator[bytes]:
+    """The segment as a WAV (header, then PCM in chunks): ``frames`` frames, the legs swapping roles
+    at ``swap``. Stereo: ``left`` ("caller" or "callee") on channel 1. 16-bit legs only."""
+    for leg in (caller_heard, callee_heard):
+        if leg is not None and (leg.channels, leg.sample_width) != (1, 2):
+            raise BadWav(f"{leg.path}: a leg must be mono 16-bit PCM")
+    out = WavInfo(caller_heard.path, 2 if stereo else 1, 2, caller_heard.sample_rate, frames)
+    yield wav_header(out, frames)
+    a, b = LegReader(caller_heard, skip_a), LegReader(callee_heard, skip_b)
+    try:
+        at = 0
+        while at < frames:
+            n = min(CHUNK_FRAMES, frames - at)
+            pa, pb = a.read(n), b.read(n)
+            k = 2 * max(0, min(swap - at, n))  # bytes of this block before the swap
+            if stereo:
+                caller_side, callee_side = pa[:k] + pb[k:], pb[:k] + pa[k:]
+                lft, rgt = (caller_side, callee_side) if left == "caller" else (callee_side, caller_side)
+                yield audioop.add(audioop.tostereo(lft, 2, 1, 0), audioop.tostereo(rgt, 2, 0, 1), 2)
+            else:
+                mixed = audioop.add(pa, pb, 2)
+                yield (pa[:k] + mixed[k:]) if shared_notice else mixed
+            at += n
+    finally:
+        a.close()
+        b.close()
+
+
+__all__ = ["LegReader", "iter_legs", "swap_frame"]

@@ -1,0 +1,160 @@
+"""A call recorded per leg (each file what one party heard) packaged as stereo or mono.
+
+The legs are built the way Asterisk records them: each file starts some milliseconds after its
+RecordingStarted, holds its party's own notice, then silence until the parties are connected, then
+the other party's voice (noise, so that any misplaced sample shows). The expected channels are built
+sample by sample from the same pieces; the package must equal them exactly, across a segment roll.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import wave
+import zipfile
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from callrec_ari.delivery.packaging import package_call
+from callrec_ari.model.call import SegmentFile
+from callrec_ari.rules.manifest import CallRecord, NoticeEntry, parse_call_record
+from callrec_ari.rules.segments import OVERLAP_S
+from tests.delivery.conftest import ENDED, RATE, call_record, write_wav
+
+LAG_S = 0.03  # a recorder's first frame after its RecordingStarted
+CALL_START = ENDED - timedelta(seconds=30)
+
+
+def tone(freq: float, seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (8000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def noise(seed: int, seconds: float) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-9000, 9000, int(seconds * RATE)).astype(np.int16)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(round(seconds * RATE), dtype=np.int16)
+
+
+class Legs:
+    """One call's two legs, as heard, on the true timeline (sample 0 = the first frame recorded)."""
+
+    def __init__(self, notice_caller: float, notice_callee: float, gap: float, talk: float) -> None:
+        self.talk_at = max(notice_caller, notice_callee)  # when the last notice ended
+        connect = self.talk_at + gap  # the parties unmuted: the voices cross from here
+        self.caller_voice = noise(1, talk)
+        self.callee_voice = noise(2, talk)
+        self.caller_notice = np.concatenate([tone(440, notice_caller), silence(connect - notice_caller)])
+        self.callee_notice = np.concatenate([tone(1300, notice_callee), silence(connect - notice_callee)])
+        # What each party heard: its own notice, then the other party's voice.
+        self.caller_heard = np.concatenate([self.caller_notice, self.callee_voice])
+        self.callee_heard = np.concatenate([self.callee_notice, self.caller_voice])
+        # What each party is, in the file a customer expects.
+        self.caller_side = np.concatenate([self.caller_notice, self.caller_voice])
+        self.callee_side = np.concatenate([self.callee_notice, self.callee_voice])
+
+    def notices(self, same: bool) -> tuple[NoticeEntry, ...]:
+        start = CALL_START + timedelta(seconds=LAG_S)
+        end = start + timedelta(seconds=self.talk_at)
+        if same:
+            return (NoticeEntry("both", "sound:callrec/notice-ja", start, end, "played"),)
+        return (NoticeEntry("caller", "sound:callrec/notice-ja", start, end, "played"),
+                NoticeEntry("callee", "sound:callrec/notice-en", start, end, "played"))
+
+    def segments(self, tmp: Path, cuts: list[float]) -> list[SegmentFile]:
+        """Segments starting at ``cuts`` (seconds), each running ``OVERLAP_S`` into the next."""
+        out = []
+        total = len(self.caller_heard) / RATE
+        for i, start in enumerate(cuts):
+            end = cuts[i + 1] + OVERLAP_S if i + 1 < len(cuts) else total
+            a, b = round(start * RATE), round(min(end, total) * RATE)
+            caller = write_wav(tmp / f"seg{i}.wav", self.caller_heard[a:b].tobytes())
+            callee = write_wav(tmp / f"seg{i}-callee.wav", self.callee_heard[a:b].tobytes())
+            # Asterisk's RecordingStarted comes LAG_S before the file's first frame.
+            started = CALL_START + timedelta(seconds=start)
+            out.append(SegmentFile(caller, started, True, callee))
+        return out
+
+
+def channels(zip_path: Path) -> tuple[dict[str, object], list[np.ndarray]]:
+    """The manifest and the WAVs' channels, segments played back to back."""
+    with zipfile.ZipFile(zip_path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        parts: list[np.ndarray] = []
+        for seg in manifest["segments"]:
+            with wave.open(io.BytesIO(zf.read(seg["name"]))) as w:
+                pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+                parts.append(pcm.reshape(-1, w.getnchannels()))
+    joined = np.concatenate(parts)
+    return manifest, [joined[:, c] for c in range(joined.shape[1])]
+
+
+def _record(legs: Legs, same: bool, layout: str, side: str) -> CallRecord:
+    base = parse_call_record({**call_record("legs-1"), "channels": layout, "side": side})
+    return replace(base, notices=legs.notices(same))
+
+
+@pytest.mark.parametrize("side", ["caller", "callee"])
+@pytest.mark.parametrize("same", [False, True], ids=["a-notice-per-party", "one-notice"])
+def test_stereo_puts_each_party_on_its_channel_with_the_notice_it_heard(tmp_path: Path, side: str,
+                                                                          same: bool) -> None:
+    legs = Legs(notice_caller=1.2, notice_callee=1.2 if same else 1.9, gap=0.02, talk=6.0)
+    if same:
+        legs.callee_notice = legs.caller_notice.copy()  # the bridge played one notice to both
+        legs.callee_heard = np.concatenate([legs.callee_notice, legs.caller_voice])
+        legs.callee_side = np.concatenate([legs.callee_notice, legs.callee_voice])
+    pkg = package_call(_record(legs, same, "stereo", side), legs.segments(tmp_path, [0.0, 4.0]),
+                       tmp_path / "out")
+    manifest, (left, right) = channels(pkg.zip_path)
+    parties = ["caller", "callee"] if side == "caller" else ["callee", "caller"]
+    mine, theirs = (legs.caller_side, legs.callee_side)[:: 1 if side == "caller" else -1]
+    assert manifest["audio"] == {"layout": "stereo", "channels": parties}
+    assert len(left) == len(mine)
+    assert np.array_equal(left, mine)  # sample-exact, across the swap and the roll at 4 s
+    assert np.array_equal(right, theirs)
+    # The WAVs go with the package: both legs of both segments.
+    assert len(pkg.wav_paths) == 4
+
+
+def test_mono_mixes_both_legs_with_each_notice_once(tmp_path: Path) -> None:
+    legs = Legs(notice_caller=1.0, notice_callee=1.5, gap=0.02, talk=5.0)
+    pkg = package_call(_record(legs, False, "mono", "caller"), legs.segments(tmp_path, [0.0, 3.0]),
+                       tmp_path / "out")
+    manifest, (mono,) = channels(pkg.zip_path)
+    expected = np.clip(legs.caller_side.astype(np.int32) + legs.callee_side.astype(np.int32), -32768, 32767)
+    assert manifest["audio"] == {"layout": "mono", "channels": ["both"]}
+    assert np.array_equal(mono, expected.astype(np.int16))
+
+
+def test_mono_takes_a_notice_played_to_both_once(tmp_path: Path) -> None:
+    legs = Legs(notice_caller=1.0, notice_callee=1.0, gap=0.02, talk=3.0)
+    legs.callee_heard = np.concatenate([legs.caller_notice, legs.caller_voice])
+    pkg = package_call(_record(legs, True, "mono", "caller"), legs.segments(tmp_path, [0.0]),
+                       tmp_path / "out")
+    _, (mono,) = channels(pkg.zip_path)
+    notice_len = len(legs.caller_notice)
+    assert np.array_equal(mono[:notice_len - 80], legs.caller_notice[:notice_len - 80])  # not doubled
+    talk = np.clip(legs.caller_voice.astype(np.int32) + legs.callee_voice.astype(np.int32), -32768, 32767)
+    after = mono[notice_len + 80:]
+    assert len(after) >= len(talk) - 81
+    assert np.array_equal(after, talk[80:80 + len(after)].astype(np.int16))
+
+
+def test_a_lost_leg_is_silence_not_a_lost_call(tmp_path: Path) -> None:
+    legs = Legs(notice_caller=1.0, notice_callee=1.0, gap=0.02, talk=3.0)
+    seg = legs.segments(tmp_path, [0.0])[0]
+    lost = SegmentFile(seg.path, seg.started_at, True, None)
+    pkg = package_call(_record(legs, False, "stereo", "caller"), [lost], tmp_path / "out")
+    _, (left, right) = channels(pkg.zip_path)
+    n = len(legs.caller_notice)
+    assert np.array_equal(left[:n - 80], legs.caller_notice[:n - 80])  # the caller's notice is there
+    assert not left[n + 80:].any()  # its voice was in the lost leg
+    after = right[n + 80:]
+    assert len(after) >= len(legs.callee_voice) - 81
+    assert np.array_equal(after, legs.callee_voice[80:80 + len(after)])  # the callee's voice is whole
