@@ -33,8 +33,11 @@ def segment_name(prefix: str, call_id: str, index: int) -> str:
 
 def callee_leg_name(name: str) -> str:
     """With each leg recorded apart (``CallPlan.per_leg``), segment ``name``'s file holds what the
-    caller heard and this one what the callee heard (media/recorder.py)."""
-    return f"{name}-callee"
+    caller heard and this one what the callee heard (media/recorder.py): ``<call id>-callee-NNN``.
+    Neither name may begin with the other: Asterisk 22 refuses a recording whose name is the
+    beginning of one in progress ("already exists", measured with ``<name>-callee``)."""
+    head, _, index = name.rpartition("-")
+    return f"{head}-callee-{index}"
 
 
 def roll_delay(period: float, reason: RollReason, started_at: datetime | None = None,
