@@ -53,6 +53,8 @@ ERROR_TEXT: dict[str, str] = {
     "login-taken": N_("That login is already used."),
     "password-too-short": N_("The password is too short."),
     "role-invalid": N_("Unknown role."),
+    "audio-channels-invalid": N_("Choose mono or stereo."),
+    "contract-change-empty": N_("Nothing to change: give omit_notice or audio_channels."),
     "user-is-self": N_("You cannot disable or remove yourself."),
     "services-invalid": N_("The list of services is not valid."),
     "csv-file-missing": N_("Choose a CSV file."),

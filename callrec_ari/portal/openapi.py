@@ -163,10 +163,13 @@ def _source() -> dict[str, Any]:
         "/api/v1/lines/{number}": {
             "get": {"summary": N_("One line"), "parameters": [_path("number")], "responses": op()},
             "patch": {
-                "summary": N_("Consent, notice, recording switch, caller ID default of one line"),
+                "summary": N_("Consent, notice, recording switch, caller ID default, mono or stereo files of "
+                              "one line"),
                 "parameters": [_path("number")],
                 "requestBody": _json_body(
-                    {"consent": _B, "recording_started": _B, "notice": _S, "withhold_caller_id": _B}
+                    {"consent": _B, "recording_started": _B, "notice": _S, "withhold_caller_id": _B,
+                     # null or "": the contract's choice
+                     "audio_channels": {"type": "string", "enum": ["mono", "stereo", ""], "nullable": True}}
                 ),
                 "responses": op(),
             },
@@ -174,8 +177,9 @@ def _source() -> dict[str, Any]:
         "/api/v1/contract": {
             "get": {"summary": N_("The contract and its connections"), "responses": op()},
             "patch": {
-                "summary": N_("The notice-omission option (R2.3)"),
-                "requestBody": _json_body({"omit_notice": _B}, ["omit_notice"]),
+                "summary": N_("The notice-omission option (R2.3), mono or stereo files"),
+                "requestBody": _json_body({"omit_notice": _B,
+                                           "audio_channels": {"type": "string", "enum": ["mono", "stereo"]}}),
                 "responses": op(),
             },
         },

@@ -79,6 +79,7 @@ NOTICE_STATES: dict[str, str] = {
 
 # The audit log's actions (portal/audit.py and the services that audit), as the log page says them.
 AUDIT_ACTIONS: dict[str, str] = {
+    "audio-channels-set": N_("Recording files set to mono or stereo"),
     "caller-id-shown": N_("Caller ID shown by default"),
     "caller-id-withheld": N_("Caller ID withheld by default"),
     "connection-added": N_("Connection added"),
@@ -112,6 +113,9 @@ AUDIT_ACTIONS: dict[str, str] = {
 }
 
 DELIVERY_TYPES: dict[str, str] = {"file": N_("File"), "stream": N_("Stream")}
+
+AUDIO_LAYOUTS: dict[str, str] = {"mono": N_("mono (both parties in one channel)"),
+                                  "stereo": N_("stereo (each party on its own channel)")}
 
 DIRECTIONS: dict[str, str] = {"outgoing": N_("Outgoing"), "incoming": N_("Incoming")}
 
@@ -159,6 +163,10 @@ def delivery_type_text(kind: str | None) -> str:
     return table_text(DELIVERY_TYPES, kind)
 
 
+def audio_text(layout: str | None) -> str:
+    return table_text(AUDIO_LAYOUTS, layout)
+
+
 def direction_text(direction: str) -> str:
     return table_text(DIRECTIONS, direction)
 
@@ -167,10 +175,11 @@ TEMPLATE_GLOBALS = {
     "reason_text": reason_text, "reason_label": reason_label, "delivery_state_text": delivery_state_text,
     "delivery_type_text": delivery_type_text, "direction_text": direction_text,
     "charge_text": charge_text, "charge_note_text": charge_note_text, "notice_state_text": notice_state_text,
-    "audit_action_text": audit_action_text,
+    "audit_action_text": audit_action_text, "audio_text": audio_text,
 }
 
 __all__ = [
+    "AUDIO_LAYOUTS",
     "AUDIT_ACTIONS",
     "CHARGES",
     "CHARGE_NOTES",
@@ -181,6 +190,7 @@ __all__ = [
     "REASONS",
     "REASON_LABELS",
     "TEMPLATE_GLOBALS",
+    "audio_text",
     "audit_action_text",
     "charge_note_text",
     "charge_text",

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from callrec_ari.contracts import service
 from callrec_ari.contracts.models import Connection, Contract, Line
 from callrec_ari.delivery.settings import DeliverySettings
+from callrec_ari.model.plan import AUDIO_LAYOUTS
 from callrec_ari.portal import audit
 from callrec_ari.portal.contracts import connections
 from callrec_ari.portal.errors import BadInput, PortalError
@@ -20,6 +21,19 @@ def set_omit_notice(session: Session, scope: Scope, omit: bool) -> Contract:
     if contract.omit_notice != omit:
         contract.omit_notice = omit
         audit.record(session, scope, "notice-omitted" if omit else "notice-restored", contract.id)
+    session.flush()
+    return contract
+
+
+def set_audio_channels(session: Session, scope: Scope, layout: str) -> Contract:
+    """Mono or stereo files for the contract's lines (a line may choose otherwise)."""
+    contract = scope.contract(session, scope.require_customer())
+    if layout not in AUDIO_LAYOUTS:
+        raise BadInput("audio-channels-invalid", f"audio_channels must be one of: {', '.join(AUDIO_LAYOUTS)}")
+    if contract.audio_channels != layout:
+        audit.record(session, scope, "audio-channels-set", contract.id, before=contract.audio_channels,
+                     after=layout)
+        contract.audio_channels = layout
     session.flush()
     return contract
 
@@ -89,6 +103,7 @@ __all__ = [
     "add_connection",
     "edit_connection",
     "remove_connection",
+    "set_audio_channels",
     "set_omit_notice",
     "suspend_contract",
     "suspend_line",

@@ -10,6 +10,7 @@ from aiohttp import web
 from callrec_ari.portal import audit
 from callrec_ari.portal.contracts import actions, queries
 from callrec_ari.portal.contracts.testsend import run_test_send
+from callrec_ari.portal.errors import BadInput
 from callrec_ari.portal.lines.queries import line_dict, lines_page
 from callrec_ari.portal.params import bool_field, edit_fields, int_param, json_body, query_int, str_field
 from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, scope_of
@@ -34,12 +35,21 @@ async def contract(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/contract")
 async def patch_contract(request: web.Request) -> web.Response:
     scope = scope_of(request)
-    omit = bool_field(await json_body(request), "omit_notice")
-    return web.json_response(
-        await request.app[DB_KEY].run(
-            lambda s: queries.contract_dict(actions.set_omit_notice(s, scope, bool(omit)))
-        )
-    )
+    body = await json_body(request)
+    omit = bool_field(body, "omit_notice", False)
+    layout = str_field(body, "audio_channels", False, 8) if "audio_channels" in body else None
+    if omit is None and layout is None:
+        raise BadInput("contract-change-empty", "give omit_notice and/or audio_channels")
+
+    def change(s: Any) -> dict[str, Any]:
+        contract = scope.contract(s, scope.require_customer())
+        if omit is not None:
+            contract = actions.set_omit_notice(s, scope, omit)
+        if layout is not None:
+            contract = actions.set_audio_channels(s, scope, layout)
+        return queries.contract_dict(contract)
+
+    return web.json_response(await request.app[DB_KEY].run(change))
 
 
 @routes.get("/api/v1/connections")

@@ -15,6 +15,7 @@ from callrec_ari.portal.contracts.testsend import run_test_send
 from callrec_ari.portal.i18n import gettext as _
 from callrec_ari.portal.lines.queries import line_dict, lines_page
 from callrec_ari.portal.params import done, form_data, form_field, int_param, legacy_choice, query_int
+from callrec_ari.portal.reasons import audio_text
 from callrec_ari.portal.state import DB_KEY, DELIVERY_KEY, scope_of
 
 routes = web.RouteTableDef()
@@ -41,6 +42,14 @@ async def omit_notice(request: web.Request) -> web.Response:
     omit = form_field(form, "omit_notice", 3) == "yes"
     await request.app[DB_KEY].run(lambda s: actions.set_omit_notice(s, scope, omit))
     raise done("/settings", _("notice omitted") if omit else _("notice plays"))
+
+
+@routes.post("/settings/audio-channels")
+async def audio_channels(request: web.Request) -> web.Response:
+    scope, form = scope_of(request), await form_data(request)
+    layout = form_field(form, "audio_channels", 8)
+    await request.app[DB_KEY].run(lambda s: actions.set_audio_channels(s, scope, layout))
+    raise done("/settings", _("recording files set to %(layout)s") % {"layout": audio_text(layout)})
 
 
 @routes.post("/connections")

@@ -27,6 +27,7 @@ def contract_dict(contract: Contract) -> dict[str, Any]:
         "id": contract.id,
         "holder_name": contract.holder_name,
         "omit_notice": contract.omit_notice,
+        "audio_channels": contract.audio_channels,
         "suspended": contract.suspended,
         "suspended_reason": contract.suspended_reason,
     }

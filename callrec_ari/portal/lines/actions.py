@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from callrec_ari.contracts import service
 from callrec_ari.contracts.models import Line
+from callrec_ari.model.plan import AUDIO_LAYOUTS
 from callrec_ari.notices.service import choices
 from callrec_ari.portal import audit
 from callrec_ari.portal.errors import BadInput
@@ -136,6 +137,22 @@ def set_notice(session: Session, scope: Scope, number: str, notice: str) -> Line
             after=notice,
         )
         line.notice = notice
+    session.flush()
+    return line
+
+
+def set_audio_channels(session: Session, scope: Scope, number: str, layout: str | None) -> Line:
+    """Mono or stereo files for one line; None (or "") follows its contract's choice."""
+    scope.require_customer()
+    line = scope.line(session, number)
+    layout = layout or None
+    if layout is not None and layout not in AUDIO_LAYOUTS:
+        raise BadInput("audio-channels-invalid", f"audio_channels must be one of: {', '.join(AUDIO_LAYOUTS)}"
+                       " (or empty: the contract's)")
+    if line.audio_channels != layout:
+        audit.record(session, scope, "audio-channels-set", line.contract_id, number=line.number,
+                     before=line.audio_channels, after=layout)
+        line.audio_channels = layout
     session.flush()
     return line
 

@@ -42,6 +42,10 @@ async def patch_line(request: web.Request) -> web.Response:
     consent, started = bool_field(body, "consent", False), bool_field(body, "recording_started", False)
     notice = str_field(body, "notice", False, 200) if "notice" in body else None
     withhold = bool_field(body, "withhold_caller_id", False)
+    # "mono" or "stereo"; null or "" follows the contract's choice again.
+    layout = (body["audio_channels"] or "") if "audio_channels" in body else None
+    if layout is not None and not isinstance(layout, str):
+        raise BadInput("audio-channels-invalid", "audio_channels must be \"mono\", \"stereo\" or null")
 
     def change(s: Any) -> dict[str, Any]:
         # Consent first: a line may be given consent and started in one call (R5.4 before R4.1).
@@ -51,6 +55,8 @@ async def patch_line(request: web.Request) -> web.Response:
             actions.set_notice(s, scope, number, notice)
         if withhold is not None:
             actions.set_caller_id(s, scope, number, withhold)
+        if layout is not None:
+            actions.set_audio_channels(s, scope, number, layout)
         if started is not None:
             actions.set_recording(s, scope, [number], started)
         return queries.line_dict(scope.line(s, number))

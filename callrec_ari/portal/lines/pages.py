@@ -17,6 +17,7 @@ from callrec_ari.portal.i18n import gettext as _
 from callrec_ari.portal.i18n import ngettext
 from callrec_ari.portal.lines import actions, queries
 from callrec_ari.portal.params import done, form_data, form_field, query_int
+from callrec_ari.portal.reasons import audio_text
 from callrec_ari.portal.state import DB_KEY, SETTINGS_KEY, operator_scope, scope_of
 
 routes = web.RouteTableDef()
@@ -75,6 +76,19 @@ def _caller_id_done(number: str, withhold: bool) -> str:
     said = (_("caller ID of %(number)s withheld by default (186 shows it for one call)") if withhold
             else _("caller ID of %(number)s shown by default (184 withholds it for one call)"))
     return said % {"number": number}
+
+
+@routes.post("/lines/{number}/audio-channels")
+async def audio_channels(request: web.Request) -> web.Response:
+    scope, number, form = scope_of(request), request.match_info["number"], await form_data(request)
+    layout = form_field(form, "audio_channels", 8)
+    await request.app[DB_KEY].run(lambda s: actions.set_audio_channels(s, scope, number, layout or None))
+    if layout:
+        said = _("recording files of %(number)s set to %(layout)s") % {"number": number,
+                                                                         "layout": audio_text(layout)}
+    else:
+        said = _("recording files of %(number)s follow the contract") % {"number": number}
+    raise done("/lines", said)
 
 
 @routes.post("/lines/{number}/caller-id")

@@ -23,6 +23,7 @@ def line_dict(line: Line) -> dict[str, Any]:
         "consent": line.consent,
         "notice": line.notice,
         "withhold_caller_id": line.withhold_caller_id,
+        "audio_channels": line.audio_channels,  # None: the contract's
         "suspended": line.suspended,
         "suspended_reason": line.suspended_reason,
         "contract_id": line.contract_id,
