@@ -76,8 +76,12 @@ def plan() -> Plan:
 
 
 # The app's recording engines, each run at every step: the first is the "app" row (the default
-# engine); BENCH_ENGINES=snoop runs only that one.
-ENGINES = tuple(os.environ.get("BENCH_ENGINES", "snoop,bridge").split(","))
+# engine); BENCH_ENGINES=snoop runs only that one. "per-leg" is the snoop engine with the lines'
+# files in stereo: each leg recorded apart (media/recorder.py PerLegRecorder), as for a stereo copy or a
+# notice per party.
+ENGINES = tuple(os.environ.get("BENCH_ENGINES", "snoop,bridge,per-leg").split(","))
+PER_LEG_LINES = "".join(f'\n[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\naudio_channels = "stereo"\n'
+                        for n in (1001, 1002, 1003, 1004))
 
 
 def ari_get(path: str) -> Any:
@@ -116,6 +120,9 @@ class Stack:
     replaced_seen: int = 0
     tones: dict[str, Path] = field(default_factory=dict)
     _env: dict[str, str] = field(default_factory=dict)
+    cfg: Path = Path()
+    _cfg_text: str = ""
+    _per_leg: bool = False
 
     def start(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -142,6 +149,7 @@ class Stack:
         cfg = self.work / "callrec.toml"
         self.metrics_port = free_port()
         # Production settings: no ARI transcript; latency from the app's own histogram on /metrics.
+        self.cfg = cfg
         cfg.write_text(f"""
 ari_url = "{ARI}"
 http_port = {self.metrics_port}
@@ -159,6 +167,7 @@ secret = "{SECRET}"
             # `callrec run` validates the stream connection at start even when every line uses files.
             with cfg.open("a") as fh:
                 fh.write(f'\n[stream]\nsecret = "{SECRET}"\n')
+        self._cfg_text = cfg.read_text()
         # CALLREC_DEMO: the bench's Asterisk has the shipped ARI password (dialplan/ari.conf)
         env = dict(os.environ, CALLREC_DEMO="1", CALLREC_ARI_URL=ARI,
                    CALLREC_ASTERISK_RECORDING_DIR=str(rec_dir),
@@ -193,9 +202,13 @@ secret = "{SECRET}"
 
     def use_engine(self, engine: str) -> None:
         """The app on ``engine`` (restarted when it changes)."""
-        if self._env.get("CALLREC_RECORDING_ENGINE") == engine:
+        per_leg = engine == "per-leg"
+        engine = "snoop" if per_leg else engine
+        if self._env.get("CALLREC_RECORDING_ENGINE") == engine and self._per_leg == per_leg:
             return
         self._env["CALLREC_RECORDING_ENGINE"] = engine
+        self._per_leg = per_leg
+        self.cfg.write_text(self._cfg_text + (PER_LEG_LINES if per_leg else ""))
         self.restart_app()
         wait_until(self._metrics_up, 30)
 
@@ -332,7 +345,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         "machine_not_idle_before": busy_before > BUSY_BEFORE_PCT,
     }
     if is_app:
-        result["engine"] = stack._env.get("CALLREC_RECORDING_ENGINE", "")
+        result["engine"] = "per-leg" if stack._per_leg else stack._env.get("CALLREC_RECORDING_ENGINE", "")
         # Another client registering the app name on this Asterisk takes our events away (seen once on the
         # shared machine): the run is then void, and the app is restarted for the next one.
         app_log = (stack.work / "app.log").read_text(errors="replace")

@@ -34,18 +34,30 @@ def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float) -> str | No
 
 
 def check_zip(path: Path, talk_s: float) -> str | None:
+    """A stereo copy (the per-leg bench mode) is checked as its two channels mixed, and each party's
+    tone must be on its own channel only (the caller's left, the callee's right)."""
     try:
         with zipfile.ZipFile(path) as z:
             manifest = json.loads(z.read("manifest.json"))
             names = [s["name"] for s in sorted(manifest["segments"], key=lambda s: s["order"])]
-            pcm = b""
+            pcm, channels = b"", 1
             for n in names:
                 with wave.open(io.BytesIO(z.read(n))) as w:
+                    channels = w.getnchannels()
                     pcm += w.readframes(w.getnframes())
     except Exception as exc:
         return f"unreadable: {exc!r}"
-    audio = Audio(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, 8000)
-    return check_audio(audio, talk_s, 1.0)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64).reshape(-1, channels) / 32768.0
+    audio = Audio(np.ascontiguousarray(samples.sum(axis=1).clip(-1, 1)), 8000)
+    wrong = check_audio(audio, talk_s, 1.0)
+    if wrong or channels == 1:
+        return wrong
+    for ch, other in ((0, CALLEE_TONE), (1, CALLER_TONE)):
+        side = Audio(np.ascontiguousarray(samples[:, ch]), 8000)
+        talk = slice(int(NOTICE_END_S / 0.05), int((side.duration - 0.5) / 0.05))
+        if side.present(other)[talk].mean() > 0.02:
+            return f"tone {other} Hz on channel {ch + 1}, the other party's"
+    return None
 
 
 def check_wav(path: Path, talk_s: float) -> str | None:

@@ -109,8 +109,9 @@ async def test_two_subscribers_each_hear_the_other_lines_notice(
     assert to_callee[0] == f"sound:{NOTICE_1001}", started
     assert not [t for t, _ in started if t.startswith("bridge:")], "nothing may play to both"
     await assert_clean(ari, outcome.recordings)
-    # The snoop engine records the caller's leg both ways: the notice the caller heard is in the file
-    # (speech from its start, before any tone). The callee's own notice is not yet (docs/performance.md).
+    # A notice per party: each leg is recorded apart (media/recorder.py PerLegRecorder); the caller's
+    # file holds the notice the caller heard (speech from its start, before any tone). The delivered
+    # file, with the callee's notice too, is tests/integration/test_leg_recording.py's.
     audio = await fetch_recording(ari, outcome.recordings[0])
     speech = audio.rms() > 0.02
     assert speech[: int(1.0 / 0.05)].mean() > 0.5, "the caller's notice is not in the recording"
