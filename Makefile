@@ -72,22 +72,30 @@ axe: $(AXE)
 # The Asterisk tests (tests/integration) are real calls in real time, mostly waiting on audio: they
 # run in the background while the rest runs beside them at the lowest priority and off the first CPU
 # (nice 19, taskset), so the calls' timing stays theirs. Their output is printed when both are done;
-# any failure fails the target.
+# any failure fails the target. The soak's 3-minute smoke (tests/soak: its own SIP edge, Asterisk node
+# and PostgreSQL, on other addresses and ports) runs in a third lane from the start, off the first
+# CPU at normal priority: it is real time too, and light.
 INTEGRATION_LOG := build/test-integration.log
+SOAK_LOG := build/test-soak-smoke.log
+SOAK_LANE := taskset -c $(shell n=$$(nproc); [ $$n -gt 1 ] && echo 1-$$((n-1)) || echo 0)
 BESIDE := nice -n 19 taskset -c $(shell n=$$(nproc); [ $$n -gt 1 ] && echo 1-$$((n-1)) || echo 0)
 
 test: deps venv asterisk lint axe
 	@mkdir -p build
 	@echo "--- the Asterisk tests (tests/integration) in the background: $(INTEGRATION_LOG)"
 	@$(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS) >$(INTEGRATION_LOG) 2>&1 & pid=$$!; \
+	echo "--- the soak's smoke (tests/soak) in the background: $(SOAK_LOG)"; \
+	$(SOAK_LANE) $(PY) -m pytest -q -p no:cacheprovider tests/soak $(PYTEST_ARGS) >$(SOAK_LOG) 2>&1 & spid=$$!; \
 	status=0; \
 	echo "--- the other tests"; \
-	$(BESIDE) $(PY) -m pytest -q --ignore=tests/integration $(PYTEST_ARGS) || status=1; \
+	$(BESIDE) $(PY) -m pytest -q --ignore=tests/integration --ignore=tests/soak $(PYTEST_ARGS) || status=1; \
 	echo "--- the database-backed component tests again, on PostgreSQL ($(PG_URL))"; \
 	CALLREC_DATABASE_URL=$(PG_URL) $(BESIDE) $(PY) -m pytest -q -p no:cacheprovider \
 		tests/db tests/delivery tests/portal $(PYTEST_ARGS) || status=1; \
 	echo "--- the package as an operator installs it: the wheel in a clean virtualenv"; \
 	$(BESIDE) bash scripts/wheel-check.sh || status=1; \
+	wait $$spid || status=1; \
+	echo "--- the soak's smoke (tests/soak)"; cat $(SOAK_LOG); \
 	wait $$pid || status=1; \
 	echo "--- the Asterisk tests (tests/integration)"; cat $(INTEGRATION_LOG); \
 	exit $$status
@@ -98,6 +106,12 @@ test-postgres: deps venv asterisk
 
 clean-asterisk:
 	rm -rf /var/cache/callrec/asterisk-sid
+
+# The soak under faults (issue 20, bench/soak.py): not part of `make test` (its 3-minute smoke is).
+# SOAK_MINUTES (30), SOAK_SEED, SOAK_CPS (default: 70 % of the last bench's highest clean rate).
+.PHONY: soak
+soak: deps venv asterisk
+	$(PY) -m bench.soak
 
 # Benchmarks (issue 8): not part of `make test`. BENCH_QUICK=1 for a < 5 min smoke run.
 .PHONY: bench

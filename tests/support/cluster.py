@@ -66,11 +66,20 @@ class RunningNode:
 
 @dataclass
 class Cluster:
+    """``env`` is added to (and overrides) each app's environment. The addresses and ports default to
+    the cluster tests'; the soak (bench/soak.py) runs its own beside them on others."""
+
     workdir: Path
     database_url: str
     nodes: list[RunningNode] = field(default_factory=list)
     edge: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    edge_address: str = EDGE
+    edge_port: int = EDGE_PORT
+    node_network: str = "127.0.2"  # node i on <network>.(10 + first_index - 1 + i)
+    first_index: int = 1  # the first node's index (its RTP port range, callrec_ari/pbx/cluster.py)
+    carrier_port: int = CARRIER_PORT
+    app_port_base: int = 18190
 
     # -- the pieces ------------------------------------------------------------------------------
     def start_asterisk(self, n: RunningNode) -> None:
@@ -84,7 +93,7 @@ class Cluster:
     def start_app(self, n: RunningNode) -> None:
         log = self.workdir / f"{n.node.name}-app.log"
         spool = self.workdir / n.node.name / "spool"
-        env = {**os.environ, **self.env, "CALLREC_DEMO": "1", "CALLREC_DATABASE_URL": self.database_url,
+        env = {**os.environ, "CALLREC_DEMO": "1", "CALLREC_DATABASE_URL": self.database_url,
                "CALLREC_ARI_URL": n.node.ari_url, "CALLREC_LINES_FROM": "database",
                "CALLREC_HTTP_PORT": str(n.app_port), "CALLREC_ASTERISK_RECORDING_DIR": str(n.recording_dir),
                "CALLREC_DELIVERY_SPOOL_DIR": str(spool), "CALLREC_DELIVERY_NODE": n.node.name,
@@ -92,7 +101,7 @@ class Cluster:
                # Contracts' own connections carry the recordings; the single-tenant one is never used.
                "CALLREC_DELIVERY_CONNECTION_URL": "http://127.0.0.1:9/nowhere",
                "CALLREC_DELIVERY_CONNECTION_SECRET": "the-configured-default",
-               "CALLREC_DELIVERY_ALLOW_DESTINATIONS": "127.0.0.0/8"}
+               "CALLREC_DELIVERY_ALLOW_DESTINATIONS": "127.0.0.0/8", **self.env}
         env.pop("CALLREC_CONFIG", None)
         n.app = subprocess.Popen([sys.executable, "-m", "callrec_ari", "run", "--no-migrate"],
                                  cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log.open("ab"),
@@ -105,8 +114,8 @@ class Cluster:
         listing.write_text("".join(f"1 sip:{n.node.address}:{n.node.sip_port}\n" for n in self.nodes))
         log = self.workdir / "kamailio.log"
         self.edge = subprocess.Popen(
-            ["kamailio", "-DD", "-E", "-f", str(KAMAILIO_CFG), "-A", f'EDGE_ADDR="{EDGE}"',
-             "-A", f"EDGE_PORT={EDGE_PORT}", "-A", f'LIST="{listing}"', "-A", "PROBE_SECONDS=1",
+            ["kamailio", "-DD", "-E", "-f", str(KAMAILIO_CFG), "-A", f'EDGE_ADDR="{self.edge_address}"',
+             "-A", f"EDGE_PORT={self.edge_port}", "-A", f'LIST="{listing}"', "-A", "PROBE_SECONDS=1",
              "-P", str(self.workdir / "kamailio.pid"), "-Y", str(self.workdir)],
             stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         _wait("kamailio", lambda: "dispatcher" in log.read_text() or self.edge_up(), self.edge, log, 20)
@@ -116,10 +125,12 @@ class Cluster:
 
     # -- the whole -------------------------------------------------------------------------------
     def start(self, count: int = 2) -> Cluster:
-        for i in range(1, count + 1):
-            node = Node(f"node{i}", f"127.0.2.{10 + i}", i, EDGE, edge_port=EDGE_PORT, sip_port=NODE_SIP_PORT,
-                        http_port=NODE_HTTP_PORT, carrier_port=CARRIER_PORT)
-            running = RunningNode(node, node_etc(node, self.workdir / f"{node.name}-etc"), 18190 + i)
+        for i in range(self.first_index, self.first_index + count):
+            node = Node(f"node{i}", f"{self.node_network}.{10 + i}", i, self.edge_address,
+                        edge_port=self.edge_port, sip_port=NODE_SIP_PORT, http_port=NODE_HTTP_PORT,
+                        carrier_port=self.carrier_port)
+            etc = node_etc(node, self.workdir / f"{node.name}-etc")
+            running = RunningNode(node, etc, self.app_port_base + i)
             self.nodes.append(running)
             self.start_asterisk(running)  # one after the other: each run syncs the root's files
         for running in self.nodes:
