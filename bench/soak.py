@@ -135,7 +135,8 @@ class PrivatePostgres:
     """A PostgreSQL server of the soak's own (initdb as the postgres user), restartable at will."""
 
     def __init__(self, work: Path) -> None:
-        self.dir = work / "pg"
+        # Outside the work folder: the postgres user must reach it (pytest's folders are root's only).
+        self.dir = Path(f"/tmp/callrec-soak-pg-{os.getpid()}") / "data"
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
         if not bins:
             raise RuntimeError("PostgreSQL server binaries not found (apt: postgresql)")
@@ -143,15 +144,16 @@ class PrivatePostgres:
         self.url = f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
 
     def _as_postgres(self, *cmd: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        done = subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd[:1])} failed ({done.returncode}): {done.stderr[-2000:]}")
 
     def start(self) -> None:
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
+        if self.dir.parent.exists():
+            shutil.rmtree(self.dir.parent)
         self.dir.mkdir(parents=True)
-        shutil.chown(self.dir, "postgres", "postgres")
         os.chmod(self.dir.parent, 0o755)
+        shutil.chown(self.dir, "postgres", "postgres")
         self._as_postgres(str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres")
         self._ctl("start")
 
@@ -164,8 +166,9 @@ class PrivatePostgres:
         self._ctl("restart")
 
     def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(RuntimeError):
             self._ctl("stop")
+        shutil.rmtree(self.dir.parent, ignore_errors=True)
 
 
 class Gate:
@@ -646,6 +649,7 @@ class Soak:
         # connects calls the app cannot take, unrecorded, and says so in the record-less log).
         sipp = {stream.name: sipp_totals(csv) for stream, _, csv in self.uacs}
         answered_by_sipp = sum(t["successful"] for t in sipp.values())
+        # Answered with no call record: connected by the dialplan while the app was down, unrecorded.
         leftovers = self.leftovers({r.call_id for r in records})
         slopes = self.slopes()
         calls_total = len(records)
@@ -655,6 +659,7 @@ class Soak:
             "minutes": self.minutes, "seed": self.seed, "cps": self.cps, "smoke": self.smoke,
             "load_seconds": round(self.load_s, 1),
             "calls": calls_total, "answered_by_sipp": answered_by_sipp, "sipp": sipp,
+            "answered_without_record": max(0, answered_by_sipp - sum(1 for r in records if r.answered_at)),
             "recorded": recorded, "delivered_once": delivered_once, "lost": len(lost), "doubled": len(doubled),
             "misdelivered": len(misdelivered), "accounted": accounted,
             "accounted_by_reason": dict(outcome),
@@ -679,9 +684,12 @@ class Soak:
         return {"asterisk_recording_dir": rec[:50], "spool": spool[:50]}
 
     def slopes(self) -> dict[str, dict[str, Any]]:
-        """Per process, the longest-lived instance's growth per hour (a restarted process is a new one)."""
+        """Per process, the longest-lived instance's growth per hour (a restarted process is a new one),
+        over its samples after the first quarter of the run (start-up and warm-up are not growth)."""
         out: dict[str, dict[str, Any]] = {}
-        for (name, pid), points in self.samples.items():
+        warm = self.minutes * 60 * 0.25
+        for (name, pid), all_points in self.samples.items():
+            points = [p for p in all_points if p[0] >= warm] or all_points
             if name in out and out[name]["samples"] >= len(points):
                 continue
             out[name] = {
@@ -764,7 +772,8 @@ def render_md(res: dict[str, Any]) -> str:
         f"| {res['recorded']} | {res['delivered_once']} | {res['accounted_by_reason'].get('purged at 7 days, audited', 0)} "
         f"| {res['lost']} | {res['doubled']} | {res['misdelivered']} |", "",
         f"Streams: {res['streams_received']} of {res['stream_calls']} stream calls reached the customer. "
-        f"Not recorded, by reason: {json.dumps(res['not_recorded_by_reason'])}.", "",
+        f"Not recorded, by reason: {json.dumps(res['not_recorded_by_reason'])}; answered with no call record "
+        f"(connected plainly by the dialplan while the app was down): {res['answered_without_record']}.", "",
         "## Faults", "", "| at (s) | what | details |", "|---|---|---|",
     ]
     for f in res["faults"]:

@@ -170,8 +170,9 @@ class CallManager:
         return session
 
     def owned_channels(self) -> list[str]:
+        # A call's legs are its parties and, once they talk, its stream channels (steps.talk).
         return [key for key, s in self._owners.items()
-                if key in (s.caller_id, s.callee_id) or key in s.media_channels]
+                if key in (s.caller_id, s.callee_id) or key in s.legs_alive or key in s.media_channels]
 
     def is_planning(self, channel_id: str) -> bool:
         return channel_id in self._planning
@@ -193,7 +194,7 @@ class CallManager:
         flow = adopted(CallState(entry.state), entry.times, entry.segments, frozenset(live_legs),
                        frozenset(live_segments), frozenset(live_playbacks))
         session = self._session(entry.plan, entry.caller_id, flow)
-        for name in (*(s.name for s in entry.segments), *live_playbacks):
+        for name in (*(s.name for s in entry.segments), *live_playbacks, *live_legs):
             self._owners[name] = session
         self._launch(session)
         return session

@@ -19,6 +19,7 @@ from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent, Channel
 from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_from
 from callrec_ari.rules import causes
+from callrec_ari.streaming.tap import stream_channel_id
 
 if TYPE_CHECKING:
     from callrec_ari.calls.manager import CallManager
@@ -61,6 +62,9 @@ async def reconcile(
             continue
         legs = {leg for leg in (entry.caller_id, entry.callee_id) if leg in channels}
         if legs and entry.bridge_id in bridges:
+            # A stream still running goes on with the call (the customer keeps receiving it).
+            legs |= {stream_channel_id(entry.call_id, n)
+                     for n in range(1, len(entry.plan.stream_recipients) + 1)} & channels
             live = {s.name for s in entry.segments if await ari.recording_is_live(s.name)}
             playbacks = {p for p in entry.playbacks if await ari.playback_exists(p)}
             manager.adopt(entry, legs, live, playbacks)

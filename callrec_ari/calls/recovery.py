@@ -30,7 +30,8 @@ def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     live = [s.name for s in flow.segments if s.live]
     actions: Actions = (Note.info(f"adopted in state {flow.phase}: legs={sorted(flow.legs)} "
                                   f"segments live={live}"),)
-    if len(flow.legs) < 2 or flow.phase not in (S.NOTICE, S.TALKING):
+    parties = {setup.legs.caller, setup.legs.callee}
+    if not parties <= flow.legs or flow.phase not in (S.NOTICE, S.TALKING):
         # Not connected yet, or a leg is already gone: end it cleanly (cause 41, temporary failure).
         flow, ending = end(flow, "app", causes.TEMPORARY_FAILURE, now)
         return flow, actions + ending

@@ -143,10 +143,23 @@ class CallSession:
         return (self.legs.caller, self.legs.callee, self.legs.bridge, *self.media_channels)
 
     # ---- the loop ---------------------------------------------------------------------------------
+    async def _resume_streams(self) -> None:
+        """An adopted call's streams that survived the restart: their notifications go on (heartbeats,
+        then the end), without a second start (docs/stream-protocol.md)."""
+        stream = self.parts.get("stream")
+        resume = getattr(stream, "resume", None)
+        if resume is None:
+            return
+        for channel in self.setup.streams:
+            if channel in self.flow.legs:
+                await resume(channel, self.flow.times.talk_started or now_utc(), self.flow.notices)
+
     async def run(self) -> FinishedCall:
         bind_call(self.call_id)  # every log line of this task carries the call id
         cancelled = False
         try:
+            if self.adopted:
+                await self._resume_streams()
             await self._feed(Resume() if self.adopted else Begin())
             while not self.flow.done:
                 await self._feed(await self.queue.get())

@@ -27,5 +27,9 @@ class StreamPart:
             # The tap has logged and counted the loss; the call goes on unstreamed (R1.4).
             raise MediaFailed("stream-not-started", f"stream {media_id} could not start")
 
+    async def resume(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
+        """A stream a previous run of the app started, still running after a restart."""
+        await self.taps[media_id].resume(at, notices)
+
     async def stop(self, media_id: str, reason: str) -> None:
         await self.taps[media_id].finish(reason=reason)

@@ -124,6 +124,16 @@ class StreamTap:
                  "acknowledged" if result else "NOT reachable")
         return True
 
+    async def resume(self, started_at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
+        """Take over a stream a previous run of the app started (adopted after a restart): its channel
+        is up and bridged and the customer has its start; heartbeats and the end notification go on."""
+        self.started_at = started_at
+        self.notices = notices
+        self._notifier = await StreamNotifier(self.settings).__aenter__()
+        self._heartbeats = asyncio.create_task(self._beat(), name=f"stream-heartbeat-{self.plan.call_id}")
+        log.info("call=%s stream %s to %s taken over after a restart", self.plan.call_id, self.channel_id,
+                 self.destination)
+
     async def _external_media(self, params: dict[str, str]) -> Channel | None:
         return await self.ari.external_media(self.channel_id, self.settings.format, params,
                                              variables=self._variables())

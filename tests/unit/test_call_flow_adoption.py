@@ -62,3 +62,21 @@ def test_adopted_call_not_connected_or_half_gone_ends_with_a_temporary_failure(
     flow, actions = run(journal_flow(phase, legs=legs), Resume())
     assert flow.phase is S.ENDING and flow.end_cause == causes.TEMPORARY_FAILURE
     assert set(actions) == {Hangup(leg, causes.TEMPORARY_FAILURE) for leg in legs}
+
+
+def test_adopted_stream_call_keeps_its_running_stream_as_a_leg() -> None:
+    """The stream channel a previous run started is still up: the call carries on with it (it is
+    hung up with the parties at the end), and no second stream is started."""
+    stream = f"{CALL}-stream"
+    flow, actions = run(journal_flow(S.TALKING, legs=frozenset({LEGS.caller, LEGS.callee, stream})), Resume(),
+                        setup=STREAMING)
+    assert flow.phase is S.TALKING and stream in flow.legs
+    assert not any(isinstance(a, StartMedia) for a in actions)
+
+
+def test_adopted_call_with_one_party_gone_ends_even_with_its_stream_still_up() -> None:
+    stream = f"{CALL}-stream"
+    flow, actions = run(journal_flow(S.TALKING, legs=frozenset({LEGS.caller, stream})), Resume(),
+                        setup=STREAMING)
+    assert flow.phase is S.ENDING and flow.end_cause == causes.TEMPORARY_FAILURE
+    assert set(actions) == {Hangup(leg, causes.TEMPORARY_FAILURE) for leg in (LEGS.caller, stream)}
