@@ -60,6 +60,7 @@ from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 from callrec_ari.receiver.app import StreamOptions, serve
 from callrec_ari.rules.enrollment import LineRequest
 from tests.support.cluster import Cluster, RunningNode
+from tests.support.private_postgres import PrivatePostgres
 from tests.support.sipp_scenarios import tone_file, uac_scenario, uas_scenario
 
 OUT_JSON = ROOT / "bench" / "soak-results.json"
@@ -131,46 +132,6 @@ def schedule(minutes: float, seed: int, smoke: bool) -> list[Fault]:
 
 
 # ---- the platform's pieces ---------------------------------------------------------------------------------
-class PrivatePostgres:
-    """A PostgreSQL server of the soak's own (initdb as the postgres user), restartable at will."""
-
-    def __init__(self, work: Path) -> None:
-        # Outside the work folder: the postgres user must reach it (pytest's folders are root's only).
-        self.dir = Path(f"/tmp/callrec-soak-pg-{os.getpid()}") / "data"
-        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-        if not bins:
-            raise RuntimeError("PostgreSQL server binaries not found (apt: postgresql)")
-        self.bin = bins[-1]
-        self.url = f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
-
-    def _as_postgres(self, *cmd: str) -> None:
-        done = subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"{' '.join(cmd[:1])} failed ({done.returncode}): {done.stderr[-2000:]}")
-
-    def start(self) -> None:
-        if self.dir.parent.exists():
-            shutil.rmtree(self.dir.parent)
-        self.dir.mkdir(parents=True)
-        os.chmod(self.dir.parent, 0o755)
-        shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres(str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres")
-        self._ctl("start")
-
-    def _ctl(self, action: str) -> None:
-        opts = f"-p {PG_PORT} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on"
-        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-o", opts, "-l",
-                          str(self.dir / "server.log"), "-w", "-m", "fast", action)
-
-    def restart(self) -> None:
-        self._ctl("restart")
-
-    def stop(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self._ctl("stop")
-        shutil.rmtree(self.dir.parent, ignore_errors=True)
-
-
 class Gate:
     """B's equipment: its reference receiver behind a gate that holds every upload a moment (so that a
     worker can be killed mid-upload) and, during the fault, answers 500."""
@@ -289,7 +250,7 @@ def find_child(pid: int, name: str) -> int:
 class Soak:
     def __init__(self, work: Path, minutes: float, seed: int, cps: float, smoke: bool) -> None:
         self.work, self.minutes, self.seed, self.cps, self.smoke = work, minutes, seed, cps, smoke
-        self.pg = PrivatePostgres(work)
+        self.pg = PrivatePostgres(PG_PORT)
         self.spool = work / "spool"
         self.customers = {n: Customer(n, free_port(), work / f"rx-{n.lower()}") for n in "ABC"}
         self.customers["C"].stream_port = free_port()

@@ -1,8 +1,9 @@
 """What happens once a call has ended: its call record, and its recording handed to file delivery.
 
 The call flow hands over one typed :class:`~callrec_ari.model.call.FinishedCall`; nothing here parses
-it again. Nothing here may lose a recording: on any failure the files stay where they are and the
-error is logged with the call id, for an operator (and the next reconciliation) to pick up.
+it again. Nothing here may lose a recording: a database that is restarting or briefly unreachable
+is waited for (``DB_RETRY_SECONDS``, the call record and the queueing retried); on any other failure
+the files stay where they are and the error is logged with the call id, for an operator to pick up.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 import logging
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.config import Config
@@ -26,6 +29,27 @@ from callrec_ari.observability.metrics import CALLS
 from callrec_ari.recording.collect import collect_segments, discard_segments
 
 log = logging.getLogger(__name__)
+
+# How long a finished call waits for the database to come back (a PostgreSQL restart or fail-over
+# takes seconds): its record and its queue entry are written then, not dropped.
+DB_RETRY_SECONDS = 120.0
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """A connection-level failure (refused, reset, the server restarting), not a bad statement."""
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or
+                                            type(exc.orig).__name__ in ("OperationalError", "InterfaceError"))
+
+
+def _retrying(call_id: str, what: str) -> AsyncRetrying:
+    def said(state: object) -> None:
+        outcome = getattr(state, "outcome", None)
+        log.warning("call=%s %s: the database is unreachable, retrying: %s", call_id, what,
+                    outcome.exception() if outcome is not None else "")
+
+    return AsyncRetrying(retry=retry_if_exception(_database_unreachable),
+                         stop=stop_after_delay(DB_RETRY_SECONDS), wait=wait_exponential(multiplier=0.5, max=10),
+                         before_sleep=said, reraise=True)
 
 
 class CallFinisher:
@@ -58,7 +82,9 @@ class CallFinisher:
                 record_call(session, finished, delivery_type=finished.delivery_type)
 
         try:
-            await asyncio.to_thread(store)
+            async for attempt in _retrying(finished.call_id, "call record"):
+                with attempt:
+                    await asyncio.to_thread(store)
         except Exception as exc:
             log.error("call=%s call record not stored: %s", finished.call_id, exc)
 
@@ -93,8 +119,10 @@ class CallFinisher:
         sealed: list[bool] = []
         for copy in finished.file_copies:
             try:
-                job = await self.submitter.submit_async(finished.manifest_call(copy), segments,
-                                                        copy.connection_id)
+                async for attempt in _retrying(finished.call_id, f"copy for contract {copy.contract or '-'}"):
+                    with attempt:
+                        job = await self.submitter.submit_async(finished.manifest_call(copy), segments,
+                                                                copy.connection_id)
             except Exception as exc:
                 log.error("call=%s copy for contract %s could not be queued (%s): %s", finished.call_id,
                           copy.contract or "-", getattr(exc, "error_id", type(exc).__name__), exc)

@@ -1,0 +1,108 @@
+"""A call that ends while PostgreSQL is restarting loses neither its record nor its delivery (issue
+20: the soak restarts the database under load). A real PostgreSQL of the test's own is stopped, two
+customers' calls end, the server comes back seconds later: both records and both queue entries are
+there, each with its own contract."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import wave
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from callrec_ari.app.finish import CallFinisher
+from callrec_ari.config import Config
+from callrec_ari.contracts import service
+from callrec_ari.contracts.call_records import CallRecord
+from callrec_ari.db import make_engine, make_sessionmaker
+from callrec_ari.db.migrate import upgrade
+from callrec_ari.db.models import Delivery
+from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
+from callrec_ari.model.call import CallTimes, FinishedCall, RecordedSegment
+from callrec_ari.model.plan import CallPlan, Recipient
+from callrec_ari.rules.enrollment import LineRequest
+from tests.support.private_postgres import PrivatePostgres
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs its own PostgreSQL (initdb): needs root")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def postgres() -> PrivatePostgres:
+    pg = PrivatePostgres(free_port(), name="test")
+    pg.start()
+    yield pg
+    pg.stop()
+
+
+def segment(recordings: Path, call_id: str) -> RecordedSegment:
+    path = recordings / "callrec" / call_id / f"{call_id}-001.wav"
+    path.parent.mkdir(parents=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\1\0" * 8000)
+    return RecordedSegment(f"callrec/{call_id}/{call_id}-001", 1, datetime.now(UTC) - timedelta(seconds=2))
+
+
+async def test_calls_ending_while_the_database_restarts_are_recorded_and_queued(
+    postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    upgrade(postgres.url)
+    db = make_sessionmaker(make_engine(postgres.url))
+    recipients = {}
+    with db.begin() as s:
+        for name, endpoint, number in (("A", "1001", "09000001001"), ("B", "1002", "09000001002")):
+            contract = service.create_contract(s, f"Customer {name} K.K.")
+            service.enroll_line(s, contract.id, LineRequest(number, endpoint, f"Customer {name} K.K."),
+                                recording_started=True, consent=True)
+            conn = service.enroll_connection(s, contract.id, "file", f"https://{name.lower()}.example/rec",
+                                             f"secret-of-customer-{name.lower()}")
+            recipients[name] = (endpoint, Recipient(number, "file", contract=str(contract.id),
+                                                    connection_id=conn.id))
+    recordings = tmp_path / "recordings"
+    settings = DeliverySettings(database_url=postgres.url, spool_dir=str(tmp_path / "spool"),
+                                connection=ConnectionSettings(type="http", url="https://nowhere.example/",
+                                                              secret="the-configured-default"))
+    finisher = CallFinisher(Config(asterisk_recording_dir=str(recordings)), None,  # type: ignore[arg-type]
+                            db, RecordingSubmitter(settings, db), tmp_path / "spool")
+    now = datetime.now(UTC)
+    calls = []
+    for name, (endpoint, recipient) in recipients.items():
+        call_id = f"20261202T000000-{name.lower()}"
+        plan = CallPlan(call_id=call_id, direction="outgoing", caller_number=recipient.line,
+                        callee_number="0312345678", line=endpoint, callee_endpoint="PJSIP/0312345678@carrier",
+                        record=True, reason="recorded", recipients=(recipient,))
+        times = CallTimes(started=now - timedelta(seconds=5), answered=now - timedelta(seconds=4),
+                          notice_started=now - timedelta(seconds=4), ended=now)
+        calls.append(FinishedCall(plan=plan, times=times, end_cause=16, hangup_by="caller",
+                                  segments=(segment(recordings, call_id),)))
+
+    # GIVEN the database stopped WHEN the calls end THEN they wait for it ...
+    postgres.stop_server()
+    finishing = [asyncio.create_task(finisher(call)) for call in calls]
+    await asyncio.sleep(4.0)
+    assert not any(t.done() for t in finishing)
+    # ... AND once it is back, each call has its record and its copy queued for its own contract
+    await asyncio.to_thread(postgres.start_server)
+    await asyncio.wait_for(asyncio.gather(*finishing), 60)
+    with db() as s:
+        records = {r.call_id: r for r in s.scalars(select(CallRecord))}
+        jobs = {j.call_id: j for j in s.scalars(select(Delivery))}
+    assert sorted(records) == sorted(jobs) == sorted(c.call_id for c in calls)
+    for name, (_, recipient) in recipients.items():
+        call_id = f"20261202T000000-{name.lower()}"
+        assert records[call_id].recorded and jobs[call_id].contract == recipient.contract
+        assert jobs[call_id].state == "pending"
