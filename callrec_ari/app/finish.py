@@ -13,13 +13,13 @@ import json
 import logging
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.config import Config
 from callrec_ari.contracts import record_call
+from callrec_ari.db.engine import database_unreachable
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.packaging import as_segments
 from callrec_ari.delivery.retention import remove_files
@@ -35,21 +35,16 @@ log = logging.getLogger(__name__)
 DB_RETRY_SECONDS = 120.0
 
 
-def _database_unreachable(exc: BaseException) -> bool:
-    """A connection-level failure (refused, reset, the server restarting), not a bad statement."""
-    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or
-                                            type(exc.orig).__name__ in ("OperationalError", "InterfaceError"))
-
-
 def _retrying(call_id: str, what: str) -> AsyncRetrying:
     def said(state: object) -> None:
         outcome = getattr(state, "outcome", None)
         log.warning("call=%s %s: the database is unreachable, retrying: %s", call_id, what,
                     outcome.exception() if outcome is not None else "")
 
-    return AsyncRetrying(retry=retry_if_exception(_database_unreachable),
-                         stop=stop_after_delay(DB_RETRY_SECONDS), wait=wait_exponential(multiplier=0.5, max=10),
-                         before_sleep=said, reraise=True)
+    wait = wait_exponential(multiplier=0.5, max=10)
+    retry = retry_if_exception(database_unreachable)
+    return AsyncRetrying(retry=retry, stop=stop_after_delay(DB_RETRY_SECONDS), wait=wait, before_sleep=said,
+                         reraise=True)
 
 
 class CallFinisher:

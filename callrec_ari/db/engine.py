@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///callrec.db"
@@ -73,5 +74,13 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-__all__ = ["DEFAULT_DATABASE_URL", "ENV_DATABASE_URL", "database_url", "make_engine", "make_sessionmaker",
-           "masked_url", "unavailable"]
+def database_unreachable(exc: BaseException) -> bool:
+    """A connection-level failure (refused, reset, the server restarting or failing over), which a
+    retry after a moment cures; not a bad statement or a constraint."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or type(exc.orig).__name__ in ("OperationalError", "InterfaceError")
+
+
+__all__ = ["DEFAULT_DATABASE_URL", "ENV_DATABASE_URL", "database_unreachable", "database_url", "make_engine",
+           "make_sessionmaker", "masked_url", "unavailable"]

@@ -13,6 +13,7 @@ the queue (their next try time), so another worker and a restart respect it too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -26,6 +27,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential, wait_random
 
+from callrec_ari.db.engine import database_unreachable
 from callrec_ari.delivery.queue import INTERRUPTED, ConnectionKey, DeliveryQueue, Job
 from callrec_ari.delivery.retention import purge_expired, remove_delivered, sweep_delivered
 from callrec_ari.delivery.settings import DeliverySettings
@@ -116,9 +118,26 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop``; then uploads in flight get ``drain_timeout`` to end before they are
         interrupted (their attempt recorded as such, their claim given back)."""
-        await self.recover()
         try:
-            await self._schedule(RunStats(), stop)
+            pause = 1.0
+            while True:
+                began = loop_time()
+                try:
+                    await self.recover()
+                    await self._schedule(RunStats(), stop)
+                    return
+                except Exception as exc:
+                    # The database restarting (or failing over): ride it out, then carry on where the
+                    # queue says. Uploads in flight were interrupted; their claims come back at recover.
+                    if not database_unreachable(exc) or stop.is_set():
+                        raise
+                    pause = pause if loop_time() - began < 60 else 1.0  # a new outage starts short
+                    log.warning("the database is unreachable, delivering again in %.0f s: %s", pause, exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), pause)
+                    if stop.is_set():
+                        return
+                    pause = min(pause * 2, 30.0)
         finally:
             await self._transports.close()
 

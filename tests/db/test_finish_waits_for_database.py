@@ -106,3 +106,65 @@ async def test_calls_ending_while_the_database_restarts_are_recorded_and_queued(
         call_id = f"20261202T000000-{name.lower()}"
         assert records[call_id].recorded and jobs[call_id].contract == recipient.contract
         assert jobs[call_id].state == "pending"
+
+
+async def test_the_delivery_worker_rides_out_a_database_restart(postgres: PrivatePostgres,
+                                                                tmp_path: Path) -> None:
+    """Two customers' receivers; one copy delivered before the database stops, the worker keeps running
+    while it is down, and the next copy, queued once it is back, reaches the other customer."""
+    from callrec_ari.delivery.service import make_worker
+    from callrec_ari.receiver.app import serve
+    from callrec_ari.rules.manifest import CallRecord as ManifestCall
+
+    upgrade(postgres.url)
+    db = make_sessionmaker(make_engine(postgres.url))
+    ports, inbox, connection = {}, {}, {}
+    with db.begin() as s:
+        for name in ("A", "B"):
+            ports[name], inbox[name] = free_port(), tmp_path / f"rx-{name}"
+            contract = service.create_contract(s, f"Customer {name} K.K.")
+            conn = service.enroll_connection(s, contract.id, "file", f"http://127.0.0.1:{ports[name]}/recordings",
+                                             f"secret-of-customer-{name.lower()}")
+            connection[name] = (str(contract.id), conn.id)
+    settings = DeliverySettings(database_url=postgres.url, spool_dir=str(tmp_path / "spool"),
+                                poll_interval=0.2, allow_destinations=("127.0.0.0/8",),
+                                connection=ConnectionSettings(type="http", url="https://nowhere.example/",
+                                                              secret="the-configured-default"))
+    stop = asyncio.Event()
+    receivers = [asyncio.create_task(serve(inbox[n], f"secret-of-customer-{n.lower()}", "127.0.0.1", ports[n],
+                                           stop)) for n in ports]
+    worker = asyncio.create_task(make_worker(settings, db).run(stop))
+    submitter = RecordingSubmitter(settings, db)
+    recordings = tmp_path / "recordings"
+
+    async def queue(name: str) -> None:
+        call_id = f"20261202T000000-{name.lower()}"
+        seg = segment(recordings, call_id)
+        contract, conn_id = connection[name]
+        call = ManifestCall(call_id=call_id, direction="outgoing", line=f"0900000100{ord(name) - 64}",
+                            caller="09000001001", callee="0312345678", answered=seg.started_at,
+                            notice_started=seg.started_at, ended=datetime.now(UTC), contract=contract)
+        assert seg.started_at is not None
+        path = recordings / f"{seg.name}.wav"
+        await submitter.submit_async(call, [(path, seg.started_at)], conn_id)
+
+    async def arrived(name: str) -> None:
+        async with asyncio.timeout(60):
+            while not list(inbox[name].glob("*.zip")):  # noqa: ASYNC110 - the receiver's folder
+                await asyncio.sleep(0.1)
+
+    try:
+        await queue("A")
+        await arrived("A")
+        postgres.stop_server()
+        await asyncio.sleep(4.0)  # the worker looks at the queue every 0.2 s meanwhile
+        assert not worker.done(), worker
+        await asyncio.to_thread(postgres.start_server)
+        await queue("B")
+        await arrived("B")
+        assert not worker.done()
+    finally:
+        stop.set()
+        await asyncio.gather(worker, *receivers, return_exceptions=True)
+    assert [p.name for p in inbox["A"].glob("*.zip")] == [f"20261202T000000-a-c{connection['A'][0]}.zip"]
+    assert [p.name for p in inbox["B"].glob("*.zip")] == [f"20261202T000000-b-c{connection['B'][0]}.zip"]
