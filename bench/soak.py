@@ -572,6 +572,23 @@ class Soak:
                 stored[name][m["call_id"]] += 1
                 if str(m.get("contract")) != str(customer.contract_id):
                     misdelivered.append({"at": name, "call_id": m["call_id"], "contract": m.get("contract")})
+        # The app's own event log too (every run's, appended): a finished call whose record could not be
+        # stored is accounted for all the same, and counted.
+        in_log = self.finished_in_log()
+        known = {r.call_id for r in records}
+        line_by_endpoint = {line.endpoint: line for line in lines.values()}
+        missing_records = []
+        for call_id, entry in in_log.items():
+            if call_id in known:
+                continue
+            line = line_by_endpoint.get(str(entry.get("line_endpoint", "")))
+            stand_in = CallRecord(call_id=call_id, line_id=line.id if line else None,
+                                  answered_at=datetime.now(UTC) if entry.get("answered") else None,
+                                  recorded=bool(entry.get("recorded")), reason=str(entry.get("reason", "")),
+                                  delivery_type="stream" if line and customer_of.get(str(line.contract_id)) == "C"
+                                  else "file")
+            records.append(stand_in)
+            missing_records.append(call_id)
         copies: Counter[tuple[str, str]] = Counter((j.call_id, j.contract or "") for j in jobs)
         outcome: Counter[str] = Counter()
         lost: list[dict[str, Any]] = []
@@ -621,6 +638,7 @@ class Soak:
             "load_seconds": round(self.load_s, 1),
             "calls": calls_total, "answered_by_sipp": answered_by_sipp, "sipp": sipp,
             "answered_without_record": max(0, answered_by_sipp - sum(1 for r in records if r.answered_at)),
+            "finished_without_call_record": missing_records[:50],
             "recorded": recorded, "delivered_once": delivered_once, "lost": len(lost), "doubled": len(doubled),
             "misdelivered": len(misdelivered), "accounted": accounted,
             "accounted_by_reason": dict(outcome),
@@ -636,6 +654,20 @@ class Soak:
             "contracts": len(contracts),
         }
         return result
+
+    def finished_in_log(self) -> dict[str, dict[str, Any]]:
+        """call id -> the app's CallFinished record, from its JSON event log."""
+        out: dict[str, dict[str, Any]] = {}
+        log_path = self.work / "cluster" / f"{self.node().node.name}-app.log"
+        with contextlib.suppress(FileNotFoundError), log_path.open(errors="replace") as fh:
+            for line in fh:
+                if '"CallFinished"' not in line:
+                    continue
+                with contextlib.suppress(ValueError, KeyError):
+                    msg = json.loads(line)["msg"]
+                    record = json.loads(msg.split(" finished ", 1)[1])
+                    out[record["call_id"]] = record
+        return out
 
     def leftovers(self, call_ids: set[str]) -> dict[str, list[str]]:
         node = self.node()
