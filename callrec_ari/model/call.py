@@ -18,6 +18,7 @@ from callrec_ari.rules.manifest import CallRecord, NoticeEntry
 
 HangupBy = Literal["caller", "callee", "app"]
 NOTICE_FAILED = "notice-failed"  # reason id: the notice could not play, so nothing is kept (R2.1)
+RECORDING_FAILED = "recording-failed"  # reason id: the recorder failed; what it recorded is kept
 
 
 def now_utc() -> datetime:
@@ -125,8 +126,14 @@ class FinishedCall:
 
     @property
     def reason(self) -> str:
-        """Why (not) recorded: the rules' reason id, or ``notice-failed`` when the notice did not play."""
-        return NOTICE_FAILED if self.plan.record and self.notice_failed else self.plan.reason
+        """Why (not) recorded: the rules' reason id; ``notice-failed`` when the notice did not play
+        (nothing kept); ``recording-failed`` when a recorder could not start or Asterisk failed it (what
+        was recorded is kept and delivered: the customer is told the file may be short or missing)."""
+        if self.plan.record and self.notice_failed:
+            return NOTICE_FAILED
+        if self.plan.record and self.recording_failed:
+            return RECORDING_FAILED
+        return self.plan.reason
 
     @property
     def file_copies(self) -> tuple[Recipient, ...]:

@@ -110,3 +110,13 @@ def test_a_withheld_caller_is_named_in_no_copy() -> None:
     assert [withheld.manifest_call(c).caller for c in (A, B)] == ["", ""]
     shown = finished(PLAN)
     assert [shown.manifest_call(c).caller for c in (A, B)] == [PLAN.caller_number] * 2 and PLAN.caller_number
+
+
+def test_a_call_whose_recorder_failed_says_so_and_still_delivers_what_was_recorded() -> None:
+    call = replace(finished(), recording_failed=True)
+    assert call.reason == "recording-failed" and call.recorded
+    assert [c.contract for c in call.file_copies] == ["7", "9"]  # each contract still gets its copy
+    assert call.log_record()["reason"] == "recording-failed"
+    # The notice failing wins: then nothing is kept at all (R2.1).
+    assert replace(call, notice_failed=True).reason == "notice-failed"
+    assert finished().reason == "recorded"
