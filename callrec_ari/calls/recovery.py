@@ -65,6 +65,10 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
             flow = replace(flow, recording_failed=True)
             flow, notice = play_notice(setup, flow, now)
             return flow, (Note.error(f"recording could not start: {failure.error}"), *notice)
+        case StartMedia(kind="recording") if failure.not_found:
+            # The leg to record is gone: the call is ending (its hangup is on its way), the roll raced
+            # it. Nothing failed; the running segment ends with the call.
+            return flow, (Note.info(f"next segment not started, the call is ending: {failure.error}"),)
         case StartMedia(kind="recording"):
             # Keep the running segment going rather than lose audio; try again a period later.
             flow = replace(flow, recording_failed=True)

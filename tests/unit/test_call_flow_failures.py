@@ -99,3 +99,19 @@ def test_a_failure_while_ending_gives_up_waiting() -> None:
     flow, _ = run(talking(), ev("StasisEnd", LEGS.caller))
     flow, actions = run(flow, ActionFailed(Hangup(LEGS.callee, 16), "ARI unavailable", not_found=False))
     assert flow.aborted and flow.done and actions == []
+
+
+# ---- a segment that cannot start ---------------------------------------------------------------------------
+def test_a_next_segment_that_cannot_start_keeps_the_running_one_and_marks_the_recording_failed() -> None:
+    failure = ActionFailed(StartMedia("recording", SEG[1]), "500 Internal", not_found=False)
+    flow, actions = run(talking(), failure)
+    assert flow.recording_failed and flow.phase is S.TALKING
+    assert any(type(a).__name__ == "ScheduleRoll" for a in actions)  # tried again a period later
+
+
+def test_a_roll_that_races_the_hangup_is_no_recording_failure() -> None:
+    """The roll's snoop request finds the caller gone (404) before its hangup event arrives."""
+    flow, actions = run(talking(), ActionFailed(StartMedia("recording", SEG[1]), "Channel not found",
+                                                not_found=True))
+    assert not flow.recording_failed and flow.phase is S.TALKING
+    assert not any(type(a).__name__ == "ScheduleRoll" for a in actions)
