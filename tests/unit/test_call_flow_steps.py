@@ -35,6 +35,7 @@ from callrec_ari.calls.actions import (
 )
 from callrec_ari.calls.flow import CallSetup, Flow, step
 from callrec_ari.calls.state import CallState
+from callrec_ari.calls.steps import RECORDING_GRACE_S
 from callrec_ari.model.plan import Recipient
 from callrec_ari.rules import causes
 from callrec_ari.rules.segments import OVERLAP_S
@@ -392,3 +393,27 @@ def test_a_notice_failure_stops_the_other_partys_notice_still_playing() -> None:
     flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-1", failed=True), setup=setup)
     assert StopMedia("notice", f"{CALL}-notice-callee-1") in actions and flow.notice_failed
     assert flow.phase is S.TALKING and not flow.playbacks
+
+
+def test_a_roll_that_raced_the_hangup_and_never_reports_does_not_hold_the_call_forever() -> None:
+    """The roll's recorder started as the caller hung up and Asterisk says nothing of it (seen in the
+    soak): once every leg is gone the call waits RECORDING_GRACE_S for it, then ends and hands over."""
+    flow, _ = run(talking(), SegmentDue())
+    assert [s.live for s in flow.segments] == [True, True]
+    flow, actions = run(flow, ev("ChannelHangupRequest", LEGS.caller), ev("StasisEnd", LEGS.caller),
+                        AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": SEG[0]}}),
+                        ev("StasisEnd", LEGS.callee))
+    assert flow.phase is S.ENDING and not flow.legs and not flow.done  # SEG[1] still says it is live
+    assert ScheduleStop(SEG[1], RECORDING_GRACE_S) in actions
+    flow, actions = run(flow, StopDue(SEG[1]))
+    assert flow.done and actions == [StopMedia("recording", SEG[1])]
+    assert [s.live for s in flow.segments] == [False, False]
+
+
+def test_a_recording_that_reports_its_end_in_time_is_not_stopped_twice() -> None:
+    flow, _ = run(talking(), ev("ChannelHangupRequest", LEGS.caller), ev("StasisEnd", LEGS.caller),
+                  ev("StasisEnd", LEGS.callee))
+    flow, _ = run(flow, AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": SEG[0]}}))
+    assert flow.done
+    flow, actions = run(flow, StopDue(SEG[0]))
+    assert actions == []
