@@ -652,21 +652,37 @@ class Soak:
             "db_rows": rows, "db_rows_per_call": {t: round(n / max(1, calls_total), 2) for t, n in rows.items()},
             "details": {"lost": lost[:50], "doubled": doubled[:50], "misdelivered": misdelivered[:50]},
             "contracts": len(contracts),
+            "streams_missing": [r.call_id for r in records if r.delivery_type == "stream" and r.answered_at
+                                and r.recorded and r.call_id not in set(self.customers["C"].streams())][:50],
         }
         return result
 
     def finished_in_log(self) -> dict[str, dict[str, Any]]:
-        """call id -> the app's CallFinished record, from its JSON event log."""
+        """call id -> the app's CallFinished record, from its JSON event log; a call whose recording
+        started but that never finished (no CallFinished in any run) gets a stand-in record, so that it
+        is accounted for (as lost, unless something of it was delivered)."""
         out: dict[str, dict[str, Any]] = {}
+        recording: dict[str, str] = {}  # call id -> its line's endpoint, for calls whose recording ran
+        endpoint: dict[str, str] = {}
         log_path = self.work / "cluster" / f"{self.node().node.name}-app.log"
         with contextlib.suppress(FileNotFoundError), log_path.open(errors="replace") as fh:
             for line in fh:
-                if '"CallFinished"' not in line:
-                    continue
-                with contextlib.suppress(ValueError, KeyError):
-                    msg = json.loads(line)["msg"]
-                    record = json.loads(msg.split(" finished ", 1)[1])
-                    out[record["call_id"]] = record
+                if '"CallFinished"' in line:
+                    with contextlib.suppress(ValueError, KeyError):
+                        record = json.loads(json.loads(line)["msg"].split(" finished ", 1)[1])
+                        out[record["call_id"]] = record
+                elif " start direction=" in line and "record=True" in line:
+                    with contextlib.suppress(ValueError, KeyError):
+                        entry = json.loads(line)
+                        endpoint[entry["call_id"]] = entry["msg"].split(" line=", 1)[1].split()[0]
+                elif "recording started name=" in line:
+                    with contextlib.suppress(ValueError, KeyError):
+                        call_id = json.loads(line)["call_id"]
+                        recording[call_id] = endpoint.get(call_id, "")
+        for call_id, line_endpoint in recording.items():
+            if call_id not in out:
+                out[call_id] = {"call_id": call_id, "line_endpoint": line_endpoint, "answered": True,
+                                "recorded": True, "reason": "never-finished"}
         return out
 
     def leftovers(self, call_ids: set[str]) -> dict[str, list[str]]:
