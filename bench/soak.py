@@ -771,11 +771,12 @@ def default_cps() -> float:
 
 
 def render_md(res: dict[str, Any]) -> str:
-    ok = res["lost"] == 0 and res["doubled"] == 0 and res["misdelivered"] == 0
+    ok = res["lost"] == 0 and res["doubled"] == 0 and res["misdelivered"] == 0 and not any(res["leftovers"].values())
     lines = [
         "# Soak under faults (`make soak`)", "",
         f"{res['minutes']:g} minutes at {res['cps']:g} calls/s (seed {res['seed']}), "
-        f"{res['calls']} calls: **{'nothing lost, doubled or misdelivered' if ok else 'FAILED'}**.", "",
+        f"{res['calls']} calls: **{'nothing lost, doubled, misdelivered or left behind' if ok else 'FAILED'}**.",
+        "",
         "| recorded (file) | delivered once | purged at 7 days (audited) | lost | doubled | misdelivered |",
         "|---|---|---|---|---|---|",
         f"| {res['recorded']} | {res['delivered_once']} | {res['accounted_by_reason'].get('purged at 7 days, audited', 0)} "
@@ -831,7 +832,8 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".md").write_text(render_md(res))
     log(f"soak: results in {out}: lost={res['lost']} doubled={res['doubled']} "
         f"misdelivered={res['misdelivered']} accounted={res['accounted']}/{res['recorded']}")
-    return 0 if res["lost"] == res["doubled"] == res["misdelivered"] == 0 else 1
+    clean = not any(res["leftovers"].values())
+    return 0 if res["lost"] == res["doubled"] == res["misdelivered"] == 0 and clean else 1
 
 
 if __name__ == "__main__":
