@@ -115,17 +115,8 @@ class SnoopRecorder:
         await stop_snoop_recording(self.ari, media_id, snoop_channel_id(media_id))
 
 
-class PerLegRecorder:
+class PerLegRecorder(SnoopRecorder):
     """Two snoop channels per segment, one on each leg, each recording what its party hears."""
-
-    def __init__(self, ari: AriClient, legs: CallLegs, call_id: str, fmt: str, arrivals: StasisArrivals,
-                 arrival_timeout: float = 5.0) -> None:
-        self.ari = ari
-        self.legs = legs
-        self.call_id = call_id
-        self.fmt = fmt
-        self.arrivals = arrivals
-        self.arrival_timeout = arrival_timeout
 
     def channels(self, media_id: str) -> tuple[str, ...]:
         return (snoop_channel_id(media_id), snoop_channel_id(callee_leg_name(media_id)))
