@@ -7,6 +7,7 @@ and removed from Asterisk, so the platform keeps exactly one copy.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import struct
@@ -67,14 +68,18 @@ async def collect_segments(
     return out
 
 
+def _local_segment(path: Path, fmt: str) -> Path:
+    if not path.is_file():
+        raise SegmentMissing(f"{path} is not there: is asterisk_recording_dir right?")
+    if fmt == "wav" and repair_wav_header(path):
+        log.warning("segment %s: WAV header repaired (the recorder was stopped abruptly)", path)
+    return path
+
+
 async def _segment_file(name: str, fmt: str, recording_dir: str, spool_dir: Path, ari: AriClient) -> Path:
     if recording_dir:
-        path = Path(recording_dir) / f"{name}.{fmt}"
-        if not path.is_file():
-            raise SegmentMissing(f"{path} is not there: is asterisk_recording_dir right?")
-        if fmt == "wav" and repair_wav_header(path):
-            log.warning("segment %s: WAV header repaired (the recorder was stopped abruptly)", path)
-        return path
+        # Off the event loop: a busy disk can hold a file operation for a hundred milliseconds.
+        return await asyncio.to_thread(_local_segment, Path(recording_dir) / f"{name}.{fmt}", fmt)
     path = spool_dir / "incoming" / f"{name}.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -82,8 +87,8 @@ async def _segment_file(name: str, fmt: str, recording_dir: str, spool_dir: Path
     except AriError as exc:
         raise SegmentMissing(f"recording {name} could not be fetched: {exc}") from exc
     tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    await asyncio.to_thread(tmp.write_bytes, data)
+    await asyncio.to_thread(os.replace, tmp, path)
     try:
         await ari.delete_stored_recording(name)
     except AriError as exc:
