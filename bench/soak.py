@@ -537,6 +537,19 @@ class Soak:
             last = count
         if quiet < 2:
             log("soak: the calls or the queue did not drain in time")
+        # The receiver writes a stream's record when it ends it: on the `end` notification, or after
+        # its idle timeout (10 s) when that was lost. Give the last streams that long.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not set(await asyncio.to_thread(self.stream_calls)) <= set(
+                self.customers["C"].streams()):
+            await asyncio.sleep(1.0)
+
+    def stream_calls(self) -> list[str]:
+        assert self.db is not None
+        with self.db() as s:
+            return list(s.scalars(select(CallRecord.call_id).where(
+                CallRecord.delivery_type == "stream", CallRecord.recorded.is_(True),
+                CallRecord.answered_at.is_not(None))))
 
     async def clock_jump(self) -> None:
         """The delivery worker's clock past the 7-day deadline: D's copy is purged and audited."""
