@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,9 +123,11 @@ class CallJournal:
     def _path(self, call_id: str) -> Path:
         return self.directory / f"{call_id}.json"
 
-    def write(self, entry: JournalEntry) -> None:
-        """Replace the call's entry atomically (write a sibling, rename it over), in the background."""
-        self._disk.submit(self._logged, self._write, entry.call_id, entry.to_json().encode())
+    def write(self, entry: JournalEntry) -> Future[None]:
+        """Replace the call's entry atomically (write a sibling, rename it over), on the journal's
+        thread; the call awaits the returned future before it acts (calls/session.py), so what it does
+        next is on disk first, as a restarted app needs (a SIGKILL between the two lost a call)."""
+        return self._disk.submit(self._logged, self._write, entry.call_id, entry.to_json().encode())
 
     def remove(self, call_id: str) -> None:
         """Forget the call (after every write of it asked for before)."""

@@ -9,6 +9,7 @@ bounded, so no channel, bridge or recording of ours is left behind in Asterisk.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -76,7 +77,7 @@ class CallSession:
         claim: Callable[[str], None],
         settings: SessionSettings = SessionSettings(),
         on_finished: Callable[[FinishedCall], Awaitable[None]] | None = None,
-        journal: Callable[[JournalEntry], None] | None = None,
+        journal: Callable[[JournalEntry], object] | None = None,
         flow: Flow | None = None,
     ) -> None:
         self.plan = plan
@@ -100,6 +101,7 @@ class CallSession:
         self._claim = claim
         self._on_finished = on_finished
         self._journal = journal
+        self._journal_write: concurrent.futures.Future[None] | None = None
         self._roll_timer: asyncio.TimerHandle | None = None
         self._stop_timers: list[asyncio.TimerHandle] = []
         self._bridge_created = self.adopted
@@ -208,6 +210,10 @@ class CallSession:
                 log.warning("call=%s ignored %s: %s", self.call_id, type(pending).__name__, exc)
                 return
             self._observe(before, self.flow)
+            if self._journal_write is not None:
+                # Where the call stands is on disk before it acts on it (a restarted app adopts it).
+                written, self._journal_write = self._journal_write, None
+                await asyncio.wrap_future(written)
             pending = await self._perform(actions, tolerant)
 
     def _recorder_only(self, event: AriEvent) -> bool:
@@ -301,12 +307,14 @@ class CallSession:
             return
         flow = self.flow
         try:
-            self._journal(JournalEntry(
+            written = self._journal(JournalEntry(
                 plan=self.plan, state=str(flow.phase), caller_id=self.legs.caller,
                 callee_id=self.legs.callee, bridge_id=self.legs.bridge, times=flow.times,
                 segments=tuple(RecordedSegment(s.name, s.index, s.started_at) for s in flow.segments),
                 playbacks=tuple(sorted(flow.playbacks)),
             ))
+            if isinstance(written, concurrent.futures.Future):
+                self._journal_write = written
         except OSError as exc:
             log.error("call=%s journal not written: %s", self.call_id, exc)
 

@@ -103,8 +103,9 @@ async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_
     outcome = await app.outcome()
     assert outcome.plan.per_leg and len(outcome.segments) >= 3
     # (a receiver stores a ZIP before the worker hears back and removes it: wait for the removal too)
-    await wait_until(lambda: len(a.zips()) == 1 and len(b.zips()) == 1 and not platform.outbox()
-                     and not platform.wavs(outcome.plan.call_id))
+    await wait_until(lambda: len(a.zips()) == 1 and len(b.zips()) == 1)
+    await wait_until(lambda: not platform.outbox(), timeout=90)
+    await wait_until(lambda: not platform.wavs(outcome.plan.call_id), timeout=90)
     await assert_clean(ari)
     assert not c.zips()
 
