@@ -37,6 +37,7 @@ import sys
 import time
 import zipfile
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -673,7 +674,29 @@ class Soak:
             # (docs/stream-protocol.md: a failed notification is a counted loss, never retried later).
             "streams_missing_unexplained": [c for c in missing_streams if c not in self.stream_losses()][:50],
         }
+        # What the app logged of every call that went wrong, for whoever reads a failed run's output
+        # (a CI run's work folder is gone by then).
+        wrong = [*(x["call_id"] for x in lost), *doubled, *result["streams_missing_unexplained"],
+                 *(Path(p).stem for p in leftovers["spool"] if p.startswith("active/"))]
+        result["stories"] = self.stories(dict.fromkeys(wrong))
         return result
+
+    def stories(self, call_ids: Iterable[str], limit: int = 80) -> dict[str, list[str]]:
+        """call id -> the app's log lines about it (time, level, message), every run's."""
+        wanted: dict[str, list[str]] = {c: [] for c in list(call_ids)[:10]}
+        if not wanted:
+            return {}
+        log_path = self.work / "cluster" / f"{self.node().node.name}-app.log"
+        with contextlib.suppress(FileNotFoundError), log_path.open(errors="replace") as fh:
+            for line in fh:
+                for call_id, story in wanted.items():
+                    if call_id in line and len(story) < limit:
+                        try:
+                            entry = json.loads(line)
+                            story.append(f"{entry.get('ts', '')[11:23]} {entry.get('level', '')} {entry.get('msg', '')}"[:400])
+                        except ValueError:
+                            story.append(line.strip()[:400])
+        return wanted
 
     def finished_in_log(self) -> dict[str, dict[str, Any]]:
         """call id -> the app's CallFinished record, from its JSON event log; a call whose recording

@@ -66,6 +66,7 @@ class CallrecApp:
         self.journal = CallJournal(spool_dir / "active")
         self._calls: asyncio.TaskGroup | None = None
         self.reconciled = asyncio.Event()
+        self._reconciling: asyncio.Task[None] | None = None
         self._extra_on_finished = on_finished
         self.manager: CallManager | None = None
         self.line_map: LineMap | None = None
@@ -173,7 +174,9 @@ class CallrecApp:
         if self._calls is not None and self.manager is not None:
             # In its own task: the events of new calls must keep flowing meanwhile.
             self.reconciled.clear()
-            self._calls.create_task(self._reconcile(), name="reconcile")
+            if self._reconciling is not None:
+                self._reconciling.cancel()  # one reconciliation at a time: the newest connection's
+            self._reconciling = self._calls.create_task(self._reconcile(), name="reconcile")
             if self.line_map is not None:
                 # Asterisk may have restarted (its globals gone): write the whole map again.
                 self._calls.create_task(self.line_map.publish(everything=True), name="line-map-publish")
@@ -187,13 +190,23 @@ class CallrecApp:
             log.warning("ARI event filter not set (%s): Asterisk sends the application every event", exc)
 
     async def _reconcile(self) -> None:
+        """Reconcile, again a moment later when Asterisk could not answer (a busy Asterisk times out):
+        until it is done, a call the killed app left is neither adopted nor finalized."""
         assert self.manager is not None
         try:
-            await reconcile(self.manager, self.journal)
-        except AriError as exc:
-            log.error("reconcile failed (%s); will try again at the next connection", exc)
+            for attempt, pause in enumerate((1.0, 2.0, 4.0, 8.0, 15.0, 30.0, None), start=1):
+                try:
+                    await reconcile(self.manager, self.journal)
+                    return
+                except AriError as exc:
+                    if pause is None or not self.ready.is_set():
+                        log.error("reconcile failed (%s); will try again at the next connection", exc)
+                        return
+                    log.warning("reconcile failed (%s), attempt %d; again in %.0f s", exc, attempt, pause)
+                    await asyncio.sleep(pause)
         finally:
-            self.reconciled.set()
+            if asyncio.current_task() is self._reconciling:  # not one a newer connection replaced
+                self.reconciled.set()
 
     async def _disconnected(self) -> None:
         ARI_CONNECTED.set(0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import cast
 
@@ -61,6 +61,7 @@ class CallManager:
         self._on_finished = on_finished
         self._owners: dict[str, CallSession] = {}
         self._planning: dict[str, list[AriEvent]] = {}
+        self._held: dict[str, list[AriEvent]] = {}  # a journaled call's resources -> its events meanwhile
         self.sessions: dict[str, CallSession] = {}
         self.arrivals = StasisArrivals()  # channels a media part waits for (see ari/arrivals.py)
         self.accepting = True
@@ -79,6 +80,11 @@ class CallManager:
         if session is not None:
             session.queue.put_nowait(event)
             return
+        for key in (*event.channel_ids, *event.bridge_ids, event.playback_id, event.recording_name):
+            if key and key in self._held:
+                # A call a previous run left, being reconciled: kept for it (reconcile.py).
+                self._held[key].append(event)
+                return
         for channel_id in event.channel_ids:
             if channel_id in self._planning:
                 # The call is being planned: keep its events, in order, for the session to come.
@@ -188,14 +194,34 @@ class CallManager:
         self.idle.clear()
         self._tasks.create_task(self._run(session), name=f"call-{session.call_id}")
 
+    def hold(self, resources: Iterable[str]) -> list[AriEvent]:
+        """From now on keep the events of these resources (a journaled call's legs, bridge,
+        recordings, playbacks) instead of dropping them as nobody's, until ``release``: reconciliation
+        looks at Asterisk after this, so an event that happens meanwhile (the caller hangs up) is
+        not lost between what it saw and the adoption (an adopted call waited for it forever)."""
+        events: list[AriEvent] = []
+        for resource in resources:
+            if resource:
+                self._held[resource] = events
+        return events
+
+    def release(self, events: list[AriEvent]) -> None:
+        for key in [k for k, held in self._held.items() if held is events]:
+            del self._held[key]
+
     def adopt(self, entry: JournalEntry, live_legs: set[str], live_segments: set[str],
-              live_playbacks: set[str]) -> CallSession:
-        """Carry on with a call a previous run left in Asterisk (reconcile.py)."""
+              live_playbacks: set[str], held: list[AriEvent] | None = None) -> CallSession:
+        """Carry on with a call a previous run left in Asterisk (reconcile.py), with the events
+        kept for it since reconciliation began (``hold``), after what Asterisk then had."""
         flow = adopted(CallState(entry.state), entry.times, entry.segments, frozenset(live_legs),
                        frozenset(live_segments), frozenset(live_playbacks))
         session = self._session(entry.plan, entry.caller_id, flow)
         for name in (*(s.name for s in entry.segments), *live_playbacks, *live_legs):
             self._owners[name] = session
+        if held is not None:
+            for event in held:
+                session.queue.put_nowait(event)
+            self.release(held)
         self._launch(session)
         return session
 

@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _resources(entry: JournalEntry) -> tuple[str, ...]:
+    """Everything of a journaled call whose events matter to it."""
+    streams = (stream_channel_id(entry.call_id, n) for n in range(1, len(entry.plan.stream_recipients) + 1))
+    return (entry.caller_id, entry.callee_id, entry.bridge_id, *streams,
+            *(s.name for s in entry.segments), *entry.playbacks)
+
+
 def _gone(channel_id: str) -> AriEvent:
     return AriEvent(type="ChannelDestroyed", timestamp="", application="", cause=causes.FAILURE,
                     channel=Channel(id=channel_id, name="", state="Down"))
@@ -40,40 +47,48 @@ async def reconcile(
     manager: CallManager, journal: CallJournal | None, orphan_grace: float = 1.0
 ) -> dict[str, int]:
     ari = manager.ari
-    channels = {c.id for c in await ari.list_channels()}
-    bridges = {str(b["id"]) for b in await ari.list_bridges()}
-    counts = {"ended": 0, "adopted": 0, "finalized": 0, "orphans": 0}
-
-    for session in list(manager.sessions.values()):
-        gone = [leg for leg in session.legs_alive if leg not in channels]
-        if not gone:
-            continue
-        counts["ended"] += 1
-        log.warning("call=%s legs %s vanished while ARI was down", session.call_id, gone)
-        for leg in gone:
-            session.queue.put_nowait(_gone(leg))
-        if session.bridge_id not in bridges:
-            for name in session.live_segments:  # Asterisk went away mid-recording: the file is what there is
-                session.queue.put_nowait(_recording_over(name))
-
     owned = set(manager.sessions)
-    for entry in journal.load_all() if journal is not None else ():
-        if entry.call_id in owned:
-            continue
-        legs = {leg for leg in (entry.caller_id, entry.callee_id) if leg in channels}
-        if legs and entry.bridge_id in bridges:
-            # A stream still running goes on with the call (the customer keeps receiving it).
-            legs |= {stream_channel_id(entry.call_id, n)
-                     for n in range(1, len(entry.plan.stream_recipients) + 1)} & channels
-            live = {s.name for s in entry.segments if await ari.recording_is_live(s.name)}
-            playbacks = {p for p in entry.playbacks if await ari.playback_exists(p)}
-            manager.adopt(entry, legs, live, playbacks)
-            counts["adopted"] += 1
-        else:
-            await _finalize(manager, entry, legs, entry.bridge_id in bridges)
-            if journal is not None:
-                journal.remove(entry.call_id)
-            counts["finalized"] += 1
+    entries = [e for e in (journal.load_all() if journal is not None else ()) if e.call_id not in owned]
+    # Before looking at Asterisk: the events of these calls are kept from here on, so that what
+    # happens between the look and the adoption (a party hangs up) reaches the adopted call.
+    held = {e.call_id: manager.hold(_resources(e)) for e in entries}
+    try:
+        channels = {c.id for c in await ari.list_channels()}
+        bridges = {str(b["id"]) for b in await ari.list_bridges()}
+        counts = {"ended": 0, "adopted": 0, "finalized": 0, "orphans": 0}
+
+        for session in list(manager.sessions.values()):
+            gone = [leg for leg in session.legs_alive if leg not in channels]
+            if not gone:
+                continue
+            counts["ended"] += 1
+            log.warning("call=%s legs %s vanished while ARI was down", session.call_id, gone)
+            for leg in gone:
+                session.queue.put_nowait(_gone(leg))
+            if session.bridge_id not in bridges:
+                # Asterisk went away mid-recording: the file is what there is.
+                for name in session.live_segments:
+                    session.queue.put_nowait(_recording_over(name))
+
+        for entry in entries:
+            legs = {leg for leg in (entry.caller_id, entry.callee_id) if leg in channels}
+            if legs and entry.bridge_id in bridges:
+                # A stream still running goes on with the call (the customer keeps receiving it).
+                legs |= {stream_channel_id(entry.call_id, n)
+                         for n in range(1, len(entry.plan.stream_recipients) + 1)} & channels
+                live = {s.name for s in entry.segments if await ari.recording_is_live(s.name)}
+                playbacks = {p for p in entry.playbacks if await ari.playback_exists(p)}
+                manager.adopt(entry, legs, live, playbacks, held.pop(entry.call_id))
+                counts["adopted"] += 1
+            else:
+                manager.release(held.pop(entry.call_id))
+                await _finalize(manager, entry, legs, entry.bridge_id in bridges)
+                if journal is not None:
+                    journal.remove(entry.call_id)
+                counts["finalized"] += 1
+    finally:
+        for events in held.values():  # not reached (an ARI error): the next attempt holds them again
+            manager.release(events)
 
     try:
         app = await ari.application()

@@ -32,6 +32,8 @@ async def test_three_minutes_with_an_app_kill_and_a_receiver_outage_lose_and_dou
     out.write_text(json.dumps(res, indent=2, default=str) + "\n")
     out.with_suffix(".md").write_text(render_md(res))
     details = json.dumps(res["details"], default=str)[:3000]
+    if res["stories"]:  # shown with a failure: what the app logged of every call that went wrong
+        print("stories:", json.dumps(res["stories"], indent=1, ensure_ascii=False))
     # Both faults happened (the schedule is seeded), and the load was real.
     done = [f["what"] for f in res["faults"]]
     expected = {"app-killed", "app-restarted", "receiver-down", "receiver-up", "clock-past-7-days"}
