@@ -51,7 +51,7 @@ run-cluster: deps venv asterisk
 	bash scripts/run-cluster.sh
 
 lint: venv
-	$(VENV)/bin/ruff check callrec_ari tests
+	$(VENV)/bin/ruff check callrec_ari tests bench/soak
 	$(VENV)/bin/mypy
 
 test-unit: venv
@@ -108,7 +108,7 @@ test-postgres: deps venv asterisk
 clean-asterisk:
 	rm -rf /var/cache/callrec/asterisk-sid
 
-# The soak under faults (issue 20, bench/soak.py): not part of `make test` (its 3-minute smoke is).
+# The soak under faults (issue 20, bench/soak/): not part of `make test` (its 3-minute smoke is).
 # SOAK_MINUTES (30), SOAK_SEED, SOAK_CPS (default: 70 % of the last bench's highest clean rate).
 .PHONY: soak
 soak: deps venv asterisk

@@ -1,5 +1,5 @@
 """The soak's 3-minute smoke (issue 20; `make soak` is the full run): real calls through its own SIP
-edge, Asterisk node, app, worker and PostgreSQL (bench/soak.py), with the app SIGKILLed and restarted
+edge, Asterisk node, app, worker and PostgreSQL (bench/soak/), with the app SIGKILLed and restarted
 and one customer's receiver down for a while. No timing is asserted, only the accounting: nothing
 lost, doubled or misdelivered, every recorded call accounted for, and nothing left behind."""
 

@@ -67,7 +67,7 @@ class RunningNode:
 @dataclass
 class Cluster:
     """``env`` is added to (and overrides) each app's environment. The addresses and ports default to
-    the cluster tests'; the soak (bench/soak.py) runs its own beside them on others."""
+    the cluster tests'; the soak (bench/soak/) runs its own beside them on others."""
 
     workdir: Path
     database_url: str

@@ -1,0 +1,3 @@
+from bench.soak.platform import main
+
+raise SystemExit(main())
