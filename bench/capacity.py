@@ -386,6 +386,9 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
                 spy = None
                 # --profile: py-spy on the app at every step; the last one's profile is kept.
                 if profile and mode == "app" and shutil.which(str(VENV_BIN / "py-spy")):
+                    # On the app that will take the load (a change of engine restarts it: a profile
+                    # of the one before held 2 samples).
+                    stack.use_engine(engine)
                     spy = subprocess.Popen([
                         str(VENV_BIN / "py-spy"), "record", "--pid", str(stack.procs["app"].pid),
                         "--format", "raw", "--output", str(work / "app-profile.txt"), "--rate", "50",
