@@ -121,7 +121,10 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
     ]
     slopes = soak.slopes()
     losses = stream_losses(soak.app_log)
-    unexplained = [c for c in missing_streams if c not in losses]
+    talked = talking_calls(soak.app_log)
+    # A stream begins after the tone (R1.4): a call that ended before it had nothing to stream.
+    before_talk = [c for c in missing_streams if c not in talked and c not in losses]
+    unexplained = [c for c in missing_streams if c in talked and c not in losses]
     calls_total = len(records)
     delivered_once = outcome["delivered once"]
     accounted = delivered_once + outcome["purged at 7 days, audited"]
@@ -160,6 +163,7 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
         # A stream that did not reach the customer and whose loss the platform did not log and count
         # (docs/stream-protocol.md: a failed notification is a counted loss, never retried later).
         "streams_missing_unexplained": unexplained[:50],
+        "streams_missing_ended_before_talk": before_talk[:50],
     }
     # What the app logged of every call that went wrong, for whoever reads a failed run's output
     # (a CI run's work folder is gone by then).
@@ -221,6 +225,19 @@ def finished_in_log(log_path: Path) -> dict[str, dict[str, Any]]:
                 "recorded": True,
                 "reason": "never-finished",
             }
+    return out
+
+
+def talking_calls(log_path: Path) -> set[str]:
+    """Calls whose parties were connected after the notice and tone (the app's ``talking``)."""
+    out: set[str] = set()
+    with contextlib.suppress(FileNotFoundError), log_path.open(errors="replace") as fh:
+        for line in fh:
+            if ' talking"' in line:
+                with contextlib.suppress(ValueError, KeyError):
+                    entry = json.loads(line)
+                    if entry["msg"].endswith(" talking"):
+                        out.add(entry["call_id"])
     return out
 
 

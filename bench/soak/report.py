@@ -38,6 +38,9 @@ def render_md(res: dict[str, Any]) -> str:
         and res["misdelivered"] == 0
         and not any(res["leftovers"].values())
     )
+    before_talk = len(res.get("streams_missing_ended_before_talk", []))
+    unexplained = len(res.get("streams_missing_unexplained", []))
+    logged = len(res.get("streams_missing", [])) - unexplained - before_talk
     verdict = "nothing lost, doubled, misdelivered or left behind" if ok else "FAILED"
     purged = res["accounted_by_reason"].get("purged at 7 days, audited", 0)
     lines = [
@@ -51,7 +54,9 @@ def render_md(res: dict[str, Any]) -> str:
         f"| {res['recorded']} | {res['delivered_once']} | {purged} "
         f"| {res['lost']} | {res['doubled']} | {res['misdelivered']} |",
         "",
-        f"Streams: {res['streams_received']} of {res['stream_calls']} stream calls reached the customer. "
+        f"Streams: {res['streams_received']} of {res['stream_calls']} stream calls reached the customer; "
+        f"of the others, {before_talk} ended before the tone (nothing to stream), {logged} were losses "
+        f"the app logged and counted, {unexplained} are unexplained. "
         f"Not recorded, by reason: {json.dumps(res['not_recorded_by_reason'])}; answered with no call record "
         f"(connected plainly by the dialplan while the app was down): {res['answered_without_record']}.",
         "",

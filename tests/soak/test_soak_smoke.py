@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -49,4 +50,8 @@ async def test_three_minutes_with_an_app_kill_and_a_receiver_outage_lose_and_dou
     # load one stream call in ~16, about 150 s into the load, has not reached the receiver in three
     # runs, with no loss logged; never without the load. Open in issue 20; the full soak reports it.
     assert res["stream_calls"] > 0 and res["streams_received"] > 0, res
+    if res["streams_missing_unexplained"]:  # in the run's warnings summary, so that CI's output shows it
+        told = {c: res["stories"].get(c, []) for c in res["streams_missing_unexplained"]}
+        warnings.warn(f"stream calls that did not reach the customer, no loss logged: "
+                      f"{json.dumps(told, indent=1, ensure_ascii=False)[:6000]}", stacklevel=1)
     assert res["leftovers"] == {"asterisk_recording_dir": [], "spool": []}, res["leftovers"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.soak.accounting import finished_in_log, stories, stream_losses
+from bench.soak.accounting import finished_in_log, stories, stream_losses, talking_calls
 from bench.soak.plan import schedule
 from bench.soak.report import sipp_totals
 from bench.soak.resources import slope_per_hour
@@ -53,6 +53,7 @@ def test_the_app_log_gives_each_finished_call_and_stands_in_for_one_that_never_f
         # killed with its recording running, never finished in any run: lost unless delivered
         + line("c2", "call=c2 start direction=outgoing record=True line=1002 dialled=0312345678")
         + line("c2", "call=c2 recording started name=callrec/c2/c2-001")
+        + line("c1", "call=c1 talking")
         + line("c3", "call=c3 stream 1 could not start: customer not reachable")
         + "not json at all c2\n"
     )
@@ -61,6 +62,7 @@ def test_the_app_log_gives_each_finished_call_and_stands_in_for_one_that_never_f
     assert calls["c2"] == {"call_id": "c2", "line_endpoint": "1002", "answered": True, "recorded": True,
                            "reason": "never-finished"}
     assert stream_losses(log) == {"c3"}
+    assert talking_calls(log) == {"c1"}
     told = stories(log, ["c2", "c9"])
     assert told["c9"] == []
     assert told["c2"][0].startswith("06:16:48.123 info call=c2 start")
