@@ -253,6 +253,32 @@ secret = "{SECRET}"
                 "app": cpu_seconds(self.procs["app"].pid) + worker, "worker": worker}
 
 
+# BENCH_PERF=1: Linux perf samples Asterisk during every run (call graphs), and the report of where its
+# CPU went is written beside the run's files (perf-<run>.txt): how the app's calls and the dialplan's
+# differ inside Asterisk (issue 15).
+PERF = os.environ.get("BENCH_PERF", "") not in ("", "0") and shutil.which("perf") is not None
+
+
+def start_perf(stack: Stack, tag: str) -> subprocess.Popen[bytes] | None:
+    if not PERF:
+        return None
+    return subprocess.Popen(
+        ["perf", "record", "-q", "-F", "499", "-g", "-p", str(stack.asterisk_pid),
+         "-o", str(stack.work / f"perf-{tag}.data")],
+        stdout=subprocess.DEVNULL, stderr=open(stack.work / f"perf-{tag}.log", "wb"))
+
+
+def stop_perf(stack: Stack, perf: subprocess.Popen[bytes] | None, tag: str) -> None:
+    if perf is None:
+        return
+    stop_process(perf, signal.SIGINT)
+    with open(stack.work / f"perf-{tag}.txt", "wb") as out:
+        for sort in ("comm,dso", "dso,sym"):
+            subprocess.run(["perf", "report", "-i", str(stack.work / f"perf-{tag}.data"), "--stdio",
+                            "--no-children", "--sort", sort, "--percent-limit", "0.5"],
+                           stdout=out, stderr=subprocess.DEVNULL, check=False)
+
+
 def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     """One run: rate x window calls of talk_s seconds, through the app on its default engine ("app"),
     the app on another engine ("app-<engine>"), or the dialplan ("dialplan")."""
@@ -273,6 +299,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     before_wavs = set(stack.baseline_dir.glob("*.wav"))
     cpu0, wall0 = stack.cpu(), time.monotonic()
     busy0 = machine_busy_seconds()
+    perf = start_perf(stack, tag)
     uac = subprocess.Popen([
         "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(UAC_PORT), "-mi", "127.0.0.1",
         "-mp", str(UAC_MEDIA), "-nostdin", "-m", str(calls), "-r", str(rate), "-rp", "1000",
@@ -300,6 +327,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         time.sleep(1.0)  # MixMonitor closes its file on hangup
     cpu1, wall = stack.cpu(), time.monotonic() - wall0
     busy = machine_busy_seconds() - busy0
+    stop_perf(stack, perf, tag)
     if leftover:
         for ch in ari_get("/channels") if leftover > 0 else []:
             ari_delete(f"/channels/{ch['id']}")
