@@ -73,6 +73,9 @@ class Config:
     # packager); empty when Asterisk is remote and recordings are fetched over ARI.
     asterisk_recording_dir: str = ""
     cleanup_timeout: float = 5.0  # bound on the shielded cleanup of one call
+    # Asterisk refusing connections this long (its process is gone): the calls in progress ended with
+    # it and what was recorded of them is delivered, without waiting for it to come back.
+    asterisk_gone_seconds: float = 15.0
     allow_00: tuple[str, ...] = ()  # R3.4: numbers starting with 00 recorded when they match these
     lines: tuple[LineConfig, ...] = DEMO_LINES
     # Where subscriber lines come from: "config" (the lines above) or "database" (the contracts

@@ -32,6 +32,8 @@ OUTSIDE = "0312345678"
 EXCLUDED = "117"  # R3.4: numbers starting with 1 are connected unrecorded
 CALLER_TONE, CALLEE_TONE = 1200, 1800
 SEGMENT_SECONDS = 15
+# A supervisor's pause before starting a crashed Asterisk again (longer than the app's asterisk_gone_seconds).
+ASTERISK_RESTART_S = 20.0
 
 
 @dataclass(frozen=True)

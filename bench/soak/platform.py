@@ -26,6 +26,7 @@ from bench.common import ROOT, log
 from bench.soak.accounting import account
 from bench.soak.customers import Customer, Gate, free_port
 from bench.soak.plan import (
+    ASTERISK_RESTART_S,
     CALLEE_TONE,
     CALLER_TONE,
     CARRIER_MEDIA,
@@ -83,6 +84,7 @@ class Soak:
         self.uas: subprocess.Popen[bytes] | None = None
         self.db: sessionmaker[Session] | None = None
         self.mounted = False
+        self.restarting_asterisk = False
 
     @property
     def app_log(self) -> Path:
@@ -313,6 +315,25 @@ class Soak:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 10)
 
+    async def supervise_asterisk(self, stop: asyncio.Event) -> None:
+        """Asterisk dying on its own (the first soak on this code saw it abort on heap corruption) is a
+        fault of its own, noted with the last line it wrote, and Asterisk is started again as an
+        operator's supervisor would: after ASTERISK_RESTART_S, longer than the app's
+        `asterisk_gone_seconds`, so that the app must not wait for it to finish its calls."""
+        node = self.node()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2)
+            if self.restarting_asterisk or node.asterisk is None or node.asterisk.poll() is None:
+                continue
+            tail = (self.work / "cluster" / f"{node.node.name}-asterisk.log").read_text(errors="replace")
+            last = tail.strip().splitlines()[-1:] or [""]
+            self.note("asterisk-crashed", exit=node.asterisk.returncode, last_line=last[0][:200])
+            await asyncio.sleep(ASTERISK_RESTART_S)
+            assert self.cluster is not None
+            await asyncio.to_thread(self.cluster.start_asterisk, node)
+            self.note("asterisk-restarted", after_crash=True)
+
     # -- faults -------------------------------------------------------------------------------------------
     def note(self, what: str, **details: Any) -> None:
         at = round(time.monotonic() - self.load_t0, 1)
@@ -361,10 +382,14 @@ class Soak:
             from tests.support.cluster import _group_kill
 
             assert node.asterisk is not None
-            await asyncio.to_thread(_group_kill, node.asterisk)
-            self.note("asterisk-stopped")
-            await asyncio.to_thread(self.cluster.start_asterisk, node)
-            self.note("asterisk-restarted")
+            self.restarting_asterisk = True
+            try:
+                await asyncio.to_thread(_group_kill, node.asterisk)
+                self.note("asterisk-stopped")
+                await asyncio.to_thread(self.cluster.start_asterisk, node)
+                self.note("asterisk-restarted")
+            finally:
+                self.restarting_asterisk = False
         elif fault.what == "postgresql-restarted":
             await asyncio.to_thread(self.pg.restart)
             self.note("postgresql-restarted")
@@ -405,6 +430,7 @@ class Soak:
         await self.start()
         stop_sampling = asyncio.Event()
         sampler = asyncio.create_task(self.sampler(stop_sampling))
+        supervisor = asyncio.create_task(self.supervise_asterisk(stop_sampling))
         load_s = self.minutes * 60
         self.load_t0 = time.monotonic()
         # D's one call, first: it waits for its equipment (which never answers) until its deadline.
@@ -423,6 +449,7 @@ class Soak:
         await self.clock_jump()
         stop_sampling.set()
         await sampler
+        await supervisor
         return account(self, plan)
 
     def pending(self) -> list[Delivery]:

@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.app.finish import CallFinisher
 from callrec_ari.app.linemap import LineMap
 from callrec_ari.ari.client import AriClient, AriSettings
-from callrec_ari.ari.errors import AriError
+from callrec_ari.ari.errors import AriError, AriUnavailable
 from callrec_ari.ari.stream import EventStream
 from callrec_ari.calls.actions import CONSUMED_EVENTS
 from callrec_ari.calls.journal import CallJournal
@@ -23,7 +25,7 @@ from callrec_ari.calls.reconcile import reconcile
 from callrec_ari.config import Config
 from callrec_ari.contracts.directory import DatabaseLines
 from callrec_ari.delivery import RecordingSubmitter
-from callrec_ari.model.call import FinishedCall
+from callrec_ari.model.call import FinishedCall, now_utc
 from callrec_ari.observability.checks import check_database, check_spool, spool_state
 from callrec_ari.observability.http import Check
 from callrec_ari.observability.http import serve as serve_http
@@ -67,6 +69,7 @@ class CallrecApp:
         self._calls: asyncio.TaskGroup | None = None
         self.reconciled = asyncio.Event()
         self._reconciling: asyncio.Task[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
         self._extra_on_finished = on_finished
         self.manager: CallManager | None = None
         self.line_map: LineMap | None = None
@@ -212,3 +215,34 @@ class CallrecApp:
         ARI_CONNECTED.set(0)
         log.error("ARI events socket down: new calls cannot enter the app until it is back")
         self.ready.clear()
+        if self._calls is not None and self.manager is not None and self.config.asterisk_recording_dir:
+            if self._watching is None or self._watching.done():
+                watch = self._watch_asterisk(now_utc())
+                self._watching = self._calls.create_task(watch, name="asterisk-gone")
+
+    async def _watch_asterisk(self, since: datetime) -> None:
+        """While the events socket is down: once Asterisk has refused connections for
+        ``asterisk_gone_seconds`` its process is gone (a crash, a stop), and the calls with it. They
+        are ended and what was recorded of them handed over now, not whenever Asterisk comes back (the
+        soak found 66 recordings waiting on an Asterisk that had crashed). A hung Asterisk that accepts
+        and does not answer is not taken for gone. Only with the recordings on this host: a remote
+        Asterisk's are fetched over ARI."""
+        assert self.manager is not None
+        gone_for = 0.0
+        while not self.ready.is_set():
+            await asyncio.sleep(1.0)
+            try:
+                await self.ari.asterisk_info()
+                gone_for = 0.0  # it answers: only the events socket is down
+            except AriUnavailable as exc:
+                refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+                gone_for = gone_for + 1.0 if refused else 0.0
+            except AriError:
+                gone_for = 0.0
+            if gone_for >= self.config.asterisk_gone_seconds and not self.ready.is_set():
+                ended = self.manager.asterisk_gone(since)
+                if ended:
+                    log.error("Asterisk refuses connections for %.0f s: its %d calls in progress ended "
+                              "with it (at %s); what was recorded of them is delivered", gone_for, ended,
+                              since.isoformat(timespec="seconds"), extra={"alert": "asterisk-gone"})
+                return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.model.media import MediaKind
@@ -47,6 +48,14 @@ class Shutdown:
 @dataclass(frozen=True, slots=True)
 class Closed:
     """Cleanup is over: nothing of the call is left in Asterisk."""
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskGone:
+    """Asterisk has refused every connection for a while (its process is gone, and every channel,
+    bridge and recording with it), since ``since``: the app's last contact with it."""
+
+    since: datetime
 
 
 # ---- actions --------------------------------------------------------------------------------------
@@ -183,7 +192,7 @@ class ActionFailed:
     skipped: tuple[Action, ...] = ()
 
 
-Input = AriEvent | Begin | Resume | SegmentDue | StopDue | ActionFailed | Shutdown | Closed
+Input = AriEvent | Begin | Resume | SegmentDue | StopDue | ActionFailed | Shutdown | Closed | AsteriskGone
 
 # The ARI events that tell a call's story in the event log (the rest only at DEBUG).
 STORY_EVENTS = frozenset({

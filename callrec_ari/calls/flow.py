@@ -12,7 +12,8 @@ order and performs the actions. Read top to bottom, this is the call's story (do
 4. the notice is over: both parties are unmuted and talk (R2.6); the stream, if any, starts now;
 5. a segment is due: the next one starts, and the older stops once the new one has begun (R1.2);
 6. a leg is gone: the other is hung up with the cause the caller should hear;
-7. adoption: a restarted app carries on with a call it finds in its journal and in Asterisk.
+7. adoption: a restarted app carries on with a call it finds in its journal and in Asterisk; a call
+   whose Asterisk is gone for good ends with it, what was recorded handed over.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import recovery, steps
 from callrec_ari.calls.actions import (
     ActionFailed,
+    AsteriskGone,
     Begin,
     Closed,
     Input,
@@ -64,6 +66,8 @@ def step(setup: CallSetup, flow: Flow, event: Input, now: datetime) -> tuple[Flo
             return recovery.failed(setup, flow, event, now)
         case Shutdown():
             return recovery.shutdown(setup, flow, now)
+        case AsteriskGone():
+            return recovery.asterisk_gone(flow, event)
         case Closed():
             return (steps.move(flow, S.ENDED), ()) if flow.phase is S.ENDING else (flow, ())
         case AriEvent():

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
@@ -93,11 +93,10 @@ def _plan_json(plan: CallPlan) -> str:
     return encoded
 
 
-def last_write(entry: JournalEntry, recording_dir: Path, fmt: str) -> datetime | None:
-    """When the call's newest segment file was last written: when its recorder stopped (the call
+def last_write(segments: Iterable[str], recording_dir: Path, fmt: str) -> datetime | None:
+    """When the newest of these segment files was last written: when its recorder stopped (the call
     ended, or Asterisk went away). None when no file is there."""
-    times = [p.stat().st_mtime for s in entry.segments
-             if (p := recording_dir / f"{s.name}.{fmt}").is_file()]
+    times = [p.stat().st_mtime for name in segments if (p := recording_dir / f"{name}.{fmt}").is_file()]
     return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
@@ -105,7 +104,8 @@ def finished_from(entry: JournalEntry, recording_dir: str, fmt: str) -> Finished
     """A journaled call that ended while nobody watched (a restart, a lost node). It ended when its
     recording stopped growing (Asterisk went away then), not when it is found: downtime is never
     billed. Recordings fetched over ARI (no ``recording_dir``) give no such time: now."""
-    last = last_write(entry, Path(recording_dir), fmt) if recording_dir else None
+    names = (s.name for s in entry.segments)
+    last = last_write(names, Path(recording_dir), fmt) if recording_dir else None
     times = entry.times if entry.times.ended else replace(entry.times, ended=last or now_utc())
     return FinishedCall(plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
                         segments=tuple(s for s in entry.segments if s.has_audio))

@@ -11,15 +11,18 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
 from typing import cast
 
 from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent
+from callrec_ari.calls.actions import AsteriskGone
 from callrec_ari.calls.args import BadStasisArgs, StasisArgs, parse_args
 from callrec_ari.calls.flow import Flow, adopted
-from callrec_ari.calls.journal import CallJournal, JournalEntry
+from callrec_ari.calls.journal import CallJournal, JournalEntry, last_write
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
 from callrec_ari.calls.planner import CallRefused, HandBack, new_call_id, plan_call
 from callrec_ari.calls.session import CallSession, SessionSettings
@@ -174,6 +177,17 @@ class CallManager:
             flow=flow,
         )
         return session
+
+    def asterisk_gone(self, since: datetime) -> int:
+        """Asterisk's process is gone, found at ``since`` (app/__init__.py): every call in progress
+        ended with it; each hands over what was recorded. A call ended when its recording stopped
+        growing, which is when Asterisk went (the app may hear of it seconds later: a child of
+        Asterisk's can hold its sockets open). How many calls that was."""
+        folder = Path(self.config.asterisk_recording_dir)
+        for session in self.sessions.values():
+            last = last_write((s.name for s in session.flow.segments), folder, self.config.recording_format)
+            session.queue.put_nowait(AsteriskGone(min(since, last) if last is not None else since))
+        return len(self.sessions)
 
     def owned_channels(self) -> list[str]:
         # A call's legs are its parties and, once they talk, its stream channels (steps.talk).

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from callrec_ari.calls.actions import (
     ActionFailed,
+    AsteriskGone,
     CancelRoll,
     Note,
     Originate,
@@ -49,6 +50,18 @@ def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
         flow, record = next_segment(setup, flow)
         actions += record
     return flow, actions
+
+
+def asterisk_gone(flow: Flow, gone: AsteriskGone) -> tuple[Flow, Actions]:
+    """Asterisk's process is gone (app/__init__.py watches for it) and the call with it: nothing of
+    it is left to hang up, stop or wait for. It ended when Asterisk went, not when the app noticed
+    (no downtime is billed); what was recorded up to then is handed over, as after a restart."""
+    story = Note.error(f"Asterisk gone since {gone.since.isoformat(timespec='seconds')}: "
+                       f"the call ended with it (in state {flow.phase})")
+    flow = replace(flow, legs=frozenset(), playbacks=frozenset(), hanging_up=frozenset(),
+                   segments=tuple(replace(s, live=False) for s in flow.segments))
+    flow, ending = end(flow, "app", causes.TEMPORARY_FAILURE, max(gone.since, flow.times.started))
+    return flow, (story, CancelRoll(), *ending)
 
 
 # ---- failures and the end of the executor ----------------------------------------------------------------

@@ -227,6 +227,47 @@ async def test_asterisk_restarted_under_the_app(
     await assert_clean(ari)
 
 
+async def test_asterisk_gone_for_good_the_call_ends_and_its_recording_is_delivered(
+    start_app: StartApp, local_asterisk: LocalAsterisk, asterisk: AsteriskTarget, ari: AriClient,
+    delivery_env: DeliveryEnv, tones, tmp_path: Path,
+):
+    """Asterisk crashes and does not come back (the soak saw one abort on heap corruption): the app
+    does not wait for it to finish the calls it had. Once Asterisk has refused connections for
+    `asterisk_gone_seconds`, each call ends when Asterisk went and what was recorded is delivered."""
+    from callrec_ari.delivery import RecordingSubmitter
+
+    app = await start_app(asterisk_recording_dir=str(asterisk.recording_dir or ""), asterisk_gone_seconds=3,
+                          submitter=RecordingSubmitter(delivery_env.settings),
+                          spool_dir=Path(delivery_env.settings.spool_dir))
+    caller = uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=20_000)
+    callee = uas(tmp_path, tone=tones["callee"])
+    parties = asyncio.create_task(run_parties(caller, callee))
+    try:
+        await asyncio.sleep(8.0)
+        os.killpg(local_asterisk.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        local_asterisk.process.wait()  # type: ignore[union-attr]
+        local_asterisk.process = None
+        caller.stop()
+        callee.stop()
+        await asyncio.gather(parties, return_exceptions=True)
+        # Asterisk stays down: the app ends the call by itself.
+        outcome = await app.outcome(timeout=40)
+        assert outcome.segments, "the recording of the first 8 seconds was lost"
+        assert outcome.hangup_by == "app" and outcome.times.ended is not None
+        assert outcome.times.answered is not None
+        # It ended when Asterisk went, not when the app gave up on it (3 s later): no downtime billed.
+        assert (outcome.times.ended - outcome.times.answered).total_seconds() < 9.5
+        zips = await delivery_env.wait_for_zips(1)
+        _, audio = manifest_of(zips[0])
+        assert 5.0 < audio.duration < 9.5, audio.duration
+        assert list((Path(delivery_env.settings.spool_dir) / "active").glob("*.json")) == []
+    finally:
+        if local_asterisk.process is None:  # the next tests need it
+            await local_asterisk.start(timeout=60)
+            await wait_for_ari(asterisk)
+    await assert_clean(ari)
+
+
 async def test_spool_nearly_full_calls_connect_unrecorded_and_alert(
     start_app: StartApp, ari: AriClient, tones, tmp_path: Path
 ):

@@ -7,7 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from callrec_ari.calls.actions import Hangup, Resume, ScheduleRoll, StartMedia, Unmute
+from callrec_ari.calls.actions import (
+    AsteriskGone,
+    CancelRoll,
+    Hangup,
+    Resume,
+    ScheduleRoll,
+    StartMedia,
+    StopMedia,
+    Unmute,
+)
 from callrec_ari.calls.flow import Flow, adopted
 from callrec_ari.calls.state import CallState
 from callrec_ari.model.call import CallTimes, RecordedSegment
@@ -80,3 +89,21 @@ def test_adopted_call_with_one_party_gone_ends_even_with_its_stream_still_up() -
                         setup=STREAMING)
     assert flow.phase is S.ENDING and flow.end_cause == causes.TEMPORARY_FAILURE
     assert set(actions) == {Hangup(leg, causes.TEMPORARY_FAILURE) for leg in (LEGS.caller, stream)}
+
+
+@pytest.mark.parametrize("phase", [S.RINGING, S.NOTICE, S.TALKING, S.ENDING])
+def test_a_call_whose_asterisk_is_gone_ends_when_asterisk_went_and_hands_over_what_was_recorded(
+    phase: CallState,
+) -> None:
+    """Asterisk's process is gone (app/__init__.py: it refused connections for a while): nothing of the
+    call is left to hang up, stop or wait for, and no downtime is billed."""
+    went = T0 + timedelta(seconds=30)
+    before = journal_flow(phase, live=frozenset({SEG[0]}), playbacks=frozenset({f"{CALL}-notice-1"}))
+    flow, actions = run(before, AsteriskGone(went))
+    assert flow.done and not flow.legs and not flow.playbacks and not flow.recording_live
+    assert [s.name for s in flow.segments] == [SEG[0]]  # its file is handed over
+    assert not any(isinstance(a, (Hangup, StartMedia, StopMedia)) for a in actions)  # nobody to ask
+    assert CancelRoll() in actions
+    if phase is not S.ENDING:  # (an ending call keeps the end it had)
+        assert flow.times.ended == went and flow.hangup_by == "app"
+        assert flow.end_cause == causes.TEMPORARY_FAILURE
