@@ -72,10 +72,7 @@ class CallManager:
         self.idle.set()
 
     def _owner(self, event: AriEvent) -> CallSession | None:
-        for key in (*event.channel_ids, *event.bridge_ids, event.playback_id, event.recording_name):
-            if key and key in self._owners:
-                return self._owners[key]
-        return None
+        return next((self._owners[k] for k in _resources(event) if k in self._owners), None)
 
     async def on_event(self, event: AriEvent) -> None:
         self.arrivals.seen(event)
@@ -83,10 +80,10 @@ class CallManager:
         if session is not None:
             session.queue.put_nowait(event)
             return
-        for key in (*event.channel_ids, *event.bridge_ids, event.playback_id, event.recording_name):
-            if key and key in self._held:
-                # A call a previous run left, being reconciled: kept for it (reconcile.py).
-                self._held[key].append(event)
+        if self._held:  # calls a previous run left, being reconciled: their events are kept (reconcile.py)
+            held = next((self._held[k] for k in _resources(event) if k in self._held), None)
+            if held is not None:
+                held.append(event)
                 return
         for channel_id in event.channel_ids:
             if channel_id in self._planning:
@@ -278,3 +275,9 @@ class CallManager:
     async def _hangup_quietly(self, channel_id: str, cause: int) -> None:
         with contextlib.suppress(AriError):
             await self.ari.hangup(channel_id, cause)
+
+
+def _resources(event: AriEvent) -> tuple[str, ...]:
+    """The ids an event concerns (its channels, bridges, playback, recording)."""
+    keys = (*event.channel_ids, *event.bridge_ids, event.playback_id, event.recording_name)
+    return tuple(k for k in keys if k)

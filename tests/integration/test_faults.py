@@ -196,15 +196,8 @@ async def test_sigterm_drains_new_calls_go_through_plainly(
     await assert_clean(ari)
 
 
-async def test_asterisk_restarted_under_the_app(
-    start_app: StartApp, local_asterisk: LocalAsterisk, asterisk: AsteriskTarget, ari: AriClient,
-    delivery_env: DeliveryEnv, tones, tmp_path: Path,
-):
-    from callrec_ari.delivery import RecordingSubmitter
-
-    app = await start_app(asterisk_recording_dir=str(asterisk.recording_dir or ""),
-                          submitter=RecordingSubmitter(delivery_env.settings),
-                          spool_dir=Path(delivery_env.settings.spool_dir))
+async def asterisk_killed_8_s_into_a_call(local_asterisk: LocalAsterisk, tones, tmp_path: Path) -> None:
+    """A 20-second call, Asterisk SIGKILLed 8 s into it; the parties are gone with it."""
     caller = uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=20_000)
     callee = uas(tmp_path, tone=tones["callee"])
     parties = asyncio.create_task(run_parties(caller, callee))
@@ -215,6 +208,18 @@ async def test_asterisk_restarted_under_the_app(
     caller.stop()
     callee.stop()
     await asyncio.gather(parties, return_exceptions=True)
+
+
+async def test_asterisk_restarted_under_the_app(
+    start_app: StartApp, local_asterisk: LocalAsterisk, asterisk: AsteriskTarget, ari: AriClient,
+    delivery_env: DeliveryEnv, tones, tmp_path: Path,
+):
+    from callrec_ari.delivery import RecordingSubmitter
+
+    app = await start_app(asterisk_recording_dir=str(asterisk.recording_dir or ""),
+                          submitter=RecordingSubmitter(delivery_env.settings),
+                          spool_dir=Path(delivery_env.settings.spool_dir))
+    await asterisk_killed_8_s_into_a_call(local_asterisk, tones, tmp_path)
     await local_asterisk.start(timeout=60)
     await wait_for_ari(asterisk)
     # The app reconnects by itself and learns the call is gone; what was recorded is kept.
@@ -239,17 +244,8 @@ async def test_asterisk_gone_for_good_the_call_ends_and_its_recording_is_deliver
     app = await start_app(asterisk_recording_dir=str(asterisk.recording_dir or ""), asterisk_gone_seconds=3,
                           submitter=RecordingSubmitter(delivery_env.settings),
                           spool_dir=Path(delivery_env.settings.spool_dir))
-    caller = uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=20_000)
-    callee = uas(tmp_path, tone=tones["callee"])
-    parties = asyncio.create_task(run_parties(caller, callee))
     try:
-        await asyncio.sleep(8.0)
-        os.killpg(local_asterisk.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
-        local_asterisk.process.wait()  # type: ignore[union-attr]
-        local_asterisk.process = None
-        caller.stop()
-        callee.stop()
-        await asyncio.gather(parties, return_exceptions=True)
+        await asterisk_killed_8_s_into_a_call(local_asterisk, tones, tmp_path)
         # Asterisk stays down: the app ends the call by itself.
         outcome = await app.outcome(timeout=40)
         assert outcome.segments, "the recording of the first 8 seconds was lost"
