@@ -22,7 +22,8 @@ Results: bench/soak-results.json and bench/soak-results.md (``--out`` elsewhere:
 `make test`, tests/soak/). Usage: .venv/bin/python -m bench.soak [--minutes N] [--seed S] [--smoke]
 """
 
-from bench.soak.platform import main, soak
+from bench.soak.cli import main
+from bench.soak.platform import soak
 from bench.soak.report import render_md
 
 __all__ = ["main", "render_md", "soak"]

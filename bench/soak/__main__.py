@@ -1,3 +1,3 @@
-from bench.soak.platform import main
+from bench.soak.cli import main
 
 raise SystemExit(main())

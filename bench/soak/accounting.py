@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 
 from bench.soak.plan import Fault
 from bench.soak.report import sipp_totals
+from bench.soak.resources import slopes
 from callrec_ari.contracts.call_records import CallRecord
 from callrec_ari.contracts.models import Contract, Line
 from callrec_ari.db.models import AuditRecord, Delivery
@@ -112,14 +113,14 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
     sipp = {stream.name: sipp_totals(csv) for stream, _, csv in soak.uacs}
     answered_by_sipp = sum(t["successful"] for t in sipp.values())
     # Answered with no call record: connected by the dialplan while the app was down, unrecorded.
-    leftovers = soak.leftovers({r.call_id for r in records})
+    left = leftovers(soak)
     received = set(soak.customers["C"].streams())
     missing_streams = [
         r.call_id
         for r in records
         if r.delivery_type == "stream" and r.answered_at and r.recorded and r.call_id not in received
     ]
-    slopes = soak.slopes()
+    growth = slopes(soak)
     losses = stream_losses(soak.app_log)
     talked = talking_calls(soak.app_log)
     # A stream begins after the tone (R1.4): a call that ended before it had nothing to stream.
@@ -151,10 +152,10 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
         "streams_received": stream_received,
         "faults": soak.faults_done,
         "schedule": [f.__dict__ for f in plan],
-        "leftovers": leftovers,
-        "rss_mb_per_hour": {k: v["rss_mb_per_hour"] for k, v in slopes.items()},
-        "fds_per_hour": {k: v["fds_per_hour"] for k, v in slopes.items()},
-        "resources": slopes,
+        "leftovers": left,
+        "rss_mb_per_hour": {k: v["rss_mb_per_hour"] for k, v in growth.items()},
+        "fds_per_hour": {k: v["fds_per_hour"] for k, v in growth.items()},
+        "resources": growth,
         "db_rows": rows,
         "db_rows_per_call": {t: round(n / max(1, calls_total), 2) for t, n in rows.items()},
         "details": {"lost": lost[:50], "doubled": doubled[:50], "misdelivered": misdelivered[:50]},
@@ -171,7 +172,7 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
         *[x["call_id"] for x in lost][:5],
         *doubled[:5],
         *unexplained[:5],
-        *[Path(p).stem for p in leftovers["spool"] if p.startswith("active/")][:5],
+        *[Path(p).stem for p in left["spool"] if p.startswith("active/")][:5],
     ]
     result["stories"] = stories(soak.app_log, dict.fromkeys(wrong))
     return result
@@ -251,3 +252,14 @@ def stream_losses(log_path: Path) -> set[str]:
                 with contextlib.suppress(ValueError, KeyError):
                     out.add(json.loads(line)["call_id"])
     return out
+
+
+def leftovers(soak: Soak) -> dict[str, list[str]]:
+    node = soak.node()
+    rec = [str(p) for p in node.recording_dir.rglob("*.wav")]
+    spool = [
+        str(p.relative_to(soak.spool))
+        for p in soak.spool.rglob("*")
+        if p.is_file() and p.suffix in (".zip", ".wav", ".json", ".part", ".age")
+    ]
+    return {"asterisk_recording_dir": rec[:50], "spool": spool[:50]}

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
+import time
 from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.soak.platform import Soak
 
 
 def rss_and_fds(pid: int) -> tuple[float, int] | None:
@@ -52,3 +59,49 @@ def find_child(pid: int, name: str) -> int:
 
 def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def sample(soak: Soak) -> None:
+    now = time.monotonic() - soak.t0
+    node = soak.node()
+    pids = {
+        "callrec-run": node.app.pid if node.app else 0,
+        "callrec-deliver": soak.worker.pid if soak.worker else 0,
+        "asterisk": find_child(node.asterisk.pid, "asterisk") if node.asterisk else 0,
+        "kamailio": soak.cluster.edge.pid if soak.cluster and soak.cluster.edge else 0,
+        "receivers (this process)": os.getpid(),
+    }
+    for name, pid in pids.items():
+        got = rss_and_fds(pid) if pid else None
+        if got is not None:
+            soak.samples[(name, pid)].append((now, got[0], got[1]))
+
+
+async def sampler(soak: Soak, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await asyncio.to_thread(sample, soak)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 10)
+
+
+def slopes(soak: Soak) -> dict[str, dict[str, Any]]:
+    """Per process, the longest-lived instance's growth per hour (a restarted process is a new one),
+    over its samples after the first quarter of the run (start-up and warm-up are not growth)."""
+    out: dict[str, dict[str, Any]] = {}
+    warm = soak.minutes * 60 * 0.25
+    for (name, pid), all_points in soak.samples.items():
+        points = [p for p in all_points if p[0] >= warm] or all_points
+        if name in out and out[name]["samples"] >= len(points):
+            continue
+        out[name] = {
+            "pid": pid,
+            "samples": len(points),
+            "seconds": round(points[-1][0] - points[0][0], 1),
+            "rss_mb_first": round(points[0][1], 1),
+            "rss_mb_last": round(points[-1][1], 1),
+            "fds_first": points[0][2],
+            "fds_last": points[-1][2],
+            "rss_mb_per_hour": rounded(slope_per_hour([(t, r) for t, r, _ in points])),
+            "fds_per_hour": rounded(slope_per_hour([(t, float(f)) for t, _, f in points])),
+        }
+    return out
