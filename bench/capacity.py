@@ -15,10 +15,8 @@ by the receiver, so packaging and upload are inside it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,9 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    ARI,
     QUICK,
     ROOT,
     VENV_BIN,
+    ari_delete,
+    ari_get,
+    channel_count,
     cpu_seconds,
     find_descendant,
     free_port,
@@ -41,6 +43,7 @@ from bench.common import (
     wait_until,
 )
 from bench.measure import BUSY_BEFORE_PCT, histogram_buckets, histogram_quantile_ms, idle_before, sipp_stats
+from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import CALLEE_TONE, CALLER_TONE, check_wav, check_zip
 
 sys.path.insert(0, str(ROOT))
@@ -49,8 +52,6 @@ from tests.support.sipp import tone_file, uac_scenario, uas_scenario
 
 OUTSIDE = "0312345678"
 SECRET = "bench-secret-0123456789"
-ARI = "http://127.0.0.1:8088/ari"
-ARI_AUTH = "Basic " + base64.b64encode(b"callrec:callrec").decode()
 UAC_PORT, UAC_MEDIA = 5070, 6000
 UAS_PORT, UAS_MEDIA = 5080, 6010
 CPUS = os.cpu_count() or 1
@@ -82,27 +83,6 @@ def plan() -> Plan:
 ENGINES = tuple(os.environ.get("BENCH_ENGINES", "snoop,bridge,per-leg").split(","))
 PER_LEG_LINES = "".join(f'\n[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\naudio_channels = "stereo"\n'
                         for n in (1001, 1002, 1003, 1004))
-
-
-def ari_get(path: str) -> Any:
-    req = urllib.request.Request(ARI + path, headers={"Authorization": ARI_AUTH})
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        return json.loads(resp.read() or b"null")
-
-
-def ari_delete(path: str) -> None:
-    req = urllib.request.Request(ARI + path, headers={"Authorization": ARI_AUTH}, method="DELETE")
-    try:
-        urllib.request.urlopen(req, timeout=5).close()
-    except Exception:
-        pass
-
-
-def channel_count() -> int:
-    try:
-        return len(ari_get("/channels"))
-    except Exception:
-        return -1
 
 
 @dataclass
@@ -253,32 +233,6 @@ secret = "{SECRET}"
                 "app": cpu_seconds(self.procs["app"].pid) + worker, "worker": worker}
 
 
-# BENCH_PERF=1: Linux perf samples Asterisk during every run (call graphs), and the report of where its
-# CPU went is written beside the run's files (perf-<run>.txt): how the app's calls and the dialplan's
-# differ inside Asterisk (issue 15).
-PERF = os.environ.get("BENCH_PERF", "") not in ("", "0") and shutil.which("perf") is not None
-
-
-def start_perf(stack: Stack, tag: str) -> subprocess.Popen[bytes] | None:
-    if not PERF:
-        return None
-    return subprocess.Popen(
-        ["perf", "record", "-q", "-F", "499", "-g", "-p", str(stack.asterisk_pid),
-         "-o", str(stack.work / f"perf-{tag}.data")],
-        stdout=subprocess.DEVNULL, stderr=open(stack.work / f"perf-{tag}.log", "wb"))
-
-
-def stop_perf(stack: Stack, perf: subprocess.Popen[bytes] | None, tag: str) -> None:
-    if perf is None:
-        return
-    stop_process(perf, signal.SIGINT)
-    with open(stack.work / f"perf-{tag}.txt", "wb") as out:
-        for sort in ("comm,dso", "dso,sym"):
-            subprocess.run(["perf", "report", "-i", str(stack.work / f"perf-{tag}.data"), "--stdio",
-                            "--no-children", "--sort", sort, "--percent-limit", "0.5"],
-                           stdout=out, stderr=subprocess.DEVNULL, check=False)
-
-
 def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     """One run: rate x window calls of talk_s seconds, through the app on its default engine ("app"),
     the app on another engine ("app-<engine>"), or the dialplan ("dialplan")."""
@@ -299,7 +253,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     before_wavs = set(stack.baseline_dir.glob("*.wav"))
     cpu0, wall0 = stack.cpu(), time.monotonic()
     busy0 = machine_busy_seconds()
-    perf = start_perf(stack, tag)
+    perf = start_perf(stack.asterisk_pid, stack.work, tag)
     uac = subprocess.Popen([
         "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(UAC_PORT), "-mi", "127.0.0.1",
         "-mp", str(UAC_MEDIA), "-nostdin", "-m", str(calls), "-r", str(rate), "-rp", "1000",
@@ -327,7 +281,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         time.sleep(1.0)  # MixMonitor closes its file on hangup
     cpu1, wall = stack.cpu(), time.monotonic() - wall0
     busy = machine_busy_seconds() - busy0
-    stop_perf(stack, perf, tag)
+    stop_perf(perf, stack.work, tag)
     if leftover:
         for ch in ari_get("/channels") if leftover > 0 else []:
             ari_delete(f"/channels/{ch['id']}")
@@ -413,21 +367,14 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
                 wait_until(lambda: channel_count() == 0, 30)
                 spy = None
                 # --profile: py-spy on the app at every step; the last one's profile is kept.
-                if profile and mode == "app" and shutil.which(str(VENV_BIN / "py-spy")):
+                if profile and mode == "app":
                     # On the app that will take the load (a change of engine restarts it: a profile
                     # of the one before held 2 samples).
                     stack.use_engine(engine)
-                    spy = subprocess.Popen([
-                        str(VENV_BIN / "py-spy"), "record", "--pid", str(stack.procs["app"].pid),
-                        "--format", "raw", "--output", str(work / "app-profile.txt"), "--rate", "50",
-                        "--nonblocking", "--duration", str(int(p.window_s + p.talk_s + 10)),
-                    ], stdout=open(work / "py-spy.log", "wb"), stderr=subprocess.STDOUT)
+                    spy = start_py_spy(stack.procs["app"].pid, work, p.window_s + p.talk_s + 10)
                 app = run_load(stack, mode, rate, p)
                 if spy is not None:
-                    try:
-                        spy.wait(60)
-                    except subprocess.TimeoutExpired:
-                        stop_process(spy, signal.SIGINT)
+                    stop_py_spy(spy)
                     profile_out = {"raw": str(work / "app-profile.txt"), "cps": rate}
                 total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
                 ratio = total_app / base["cpu_per_call_asterisk"] if base["cpu_per_call_asterisk"] else None

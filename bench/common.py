@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -145,3 +149,29 @@ def percentile(values: list[float], q: float) -> float | None:
     k = (len(s) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# The bench's Asterisk (scripts/asterisk-root.sh, the shipped ARI user of dialplan/ari.conf).
+ARI = "http://127.0.0.1:8088/ari"
+ARI_AUTH = "Basic " + base64.b64encode(b"callrec:callrec").decode()
+
+
+def ari_get(path: str) -> Any:
+    req = urllib.request.Request(ARI + path, headers={"Authorization": ARI_AUTH})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def ari_delete(path: str) -> None:
+    req = urllib.request.Request(ARI + path, headers={"Authorization": ARI_AUTH}, method="DELETE")
+    try:
+        urllib.request.urlopen(req, timeout=5).close()
+    except Exception:
+        pass
+
+
+def channel_count() -> int:
+    try:
+        return len(ari_get("/channels"))
+    except Exception:
+        return -1
