@@ -1,7 +1,8 @@
-"""The pure call flow step by step: every transition of the state machine and the segment rolls (its
-failures: test_call_flow_failures.py; adoption after a restart: test_call_flow_adoption.py). Events
-are shaped like Asterisk 22's (see tests/transcripts/flow-*.jsonl for whole recorded calls, replayed
-in test_call_flow_transcripts.py)."""
+"""The pure call flow step by step: every transition of the state machine (segment rolls:
+test_call_flow_segments.py; the notice in the record: test_call_flow_notices.py; failures:
+test_call_flow_failures.py; adoption after a restart: test_call_flow_adoption.py). Events are shaped
+like Asterisk 22's (see tests/transcripts/flow-*.jsonl for whole recorded calls, replayed in
+test_call_flow_transcripts.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls.actions import (
     Action,
-    ActionFailed,
     AddToBridge,
     Answer,
     Begin,
@@ -25,20 +25,16 @@ from callrec_ari.calls.actions import (
     Originate,
     Ring,
     ScheduleRoll,
-    ScheduleStop,
     SegmentDue,
     Shutdown,
     StartMedia,
-    StopDue,
     StopMedia,
     Unmute,
 )
 from callrec_ari.calls.flow import CallSetup, Flow, step
 from callrec_ari.calls.state import CallState
-from callrec_ari.calls.steps import RECORDING_GRACE_S
 from callrec_ari.model.plan import Recipient
 from callrec_ari.rules import causes
-from callrec_ari.rules.segments import OVERLAP_S
 from tests.support.flow import recorded_outgoing
 
 S = CallState
@@ -289,131 +285,3 @@ def test_talking_to_ending_to_ended() -> None:
 def test_closed_before_ending_changes_nothing() -> None:
     flow = talking()
     assert run(flow, Closed()) == (flow, [])
-
-
-# ---- segments (R1.2) -------------------------------------------------------------------------------------
-def test_a_due_segment_starts_the_next_and_the_older_stops_an_overlap_after_it_began() -> None:
-    flow, actions = run(talking(), SegmentDue())
-    assert actions == [StartMedia("recording", SEG[1])] and [s.live for s in flow.segments] == [True, True]
-    # N+1's RecordingStarted comes before its first frame: N runs on for OVERLAP_S (R1.2)
-    flow, actions = run(flow, recording_started(SEG[1]))
-    assert actions == [ScheduleStop(SEG[0], OVERLAP_S), ScheduleRoll(60.0)]
-    assert [s.live for s in flow.segments] == [True, True]
-    flow, actions = run(flow, StopDue(SEG[0]))
-    assert actions == [StopMedia("recording", SEG[0])]
-    finished = {"type": "RecordingFinished", "timestamp": "2026-12-01T09:00:03.000+0000",
-                "recording": {"name": SEG[0], "target_uri": f"bridge:{CALL}"}}
-    flow, _ = run(flow, AriEvent.from_json(finished))
-    assert run(flow, StopDue(SEG[0]))[1] == []  # over already: nothing to stop
-
-
-def test_no_new_segment_once_the_call_is_ending() -> None:
-    flow, _ = run(talking(), ev("StasisEnd", LEGS.caller))
-    assert run(flow, SegmentDue())[1] == []
-
-
-def test_a_segment_that_cannot_start_keeps_the_running_one_and_retries() -> None:
-    flow, actions = run(talking(), SegmentDue())
-    flow, actions = run(flow, ActionFailed(actions[0], "500 Internal", not_found=False))
-    assert actions == [ScheduleRoll(60.0)] and flow.recording_failed
-    assert [(s.live, s.failed) for s in flow.segments] == [(True, False), (False, True)]
-    assert flow.phase is S.TALKING
-
-
-def test_a_recording_that_cannot_start_at_answer_still_plays_the_notice() -> None:
-    flow, actions = run(answered(), ActionFailed(StartMedia("recording", SEG[0]), "409", not_found=False))
-    assert flow.phase is S.NOTICE and flow.recording_failed and not flow.recording_live
-    assert actions == [StartMedia("notice", f"{CALL}-notice-1")]
-
-
-def test_unrelated_events_change_nothing() -> None:
-    flow = talking()
-    for event in (
-        ev("ChannelVarset", LEGS.caller),
-        AriEvent.from_json({"type": "RecordingStarted", "recording": {"name": "other"}}),
-        playback_finished("someone-else"),
-        AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": "someone-elses-recording"}}),
-        ev("ChannelHangupRequest", "stranger"),
-    ):
-        assert run(flow, event) == (flow, [])
-
-
-# ---- the notice in the record ------------------------------------------------------------------------
-def playback_started(playback: str, at: str) -> AriEvent:
-    return AriEvent.from_json({"type": "PlaybackStarted", "timestamp": at, "playback": {
-        "id": playback, "state": "playing", "target_uri": f"bridge:{CALL}"}})
-
-
-def finished_at(playback: str, at: str, failed: bool = False) -> AriEvent:
-    return AriEvent.from_json({"type": "PlaybackFinished", "timestamp": at, "playback": {
-        "id": playback, "state": "failed" if failed else "done", "target_uri": f"bridge:{CALL}"}})
-
-
-def test_each_sound_the_parties_heard_is_recorded_with_its_times_and_outcome() -> None:
-    flow, _ = run(answered(), recording_started(),
-                  playback_started(f"{CALL}-notice-1", "2026-12-01T09:00:02.100+0000"),
-                  finished_at(f"{CALL}-notice-1", "2026-12-01T09:00:07.000+0000"),
-                  playback_started(f"{CALL}-notice-2", "2026-12-01T09:00:07.010+0000"),
-                  finished_at(f"{CALL}-notice-2", "2026-12-01T09:00:07.450+0000"))
-    assert flow.phase is S.TALKING
-    assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
-        ("both", "sound:a", "played"), ("both", "sound:beep", "played")]
-    assert flow.notices[0].started_at == datetime(2026, 12, 1, 9, 0, 2, 100000, tzinfo=UTC)
-    assert flow.notices[1].ended_at == datetime(2026, 12, 1, 9, 0, 7, 450000, tzinfo=UTC)
-
-
-def test_a_sound_that_could_not_play_or_was_cut_says_so() -> None:
-    flow, _ = run(answered(), recording_started(),
-                  playback_started(f"{CALL}-notice-1", "2026-12-01T09:00:02.100+0000"),
-                  finished_at(f"{CALL}-notice-1", "2026-12-01T09:00:02.100+0000", failed=True))
-    assert [(n.sound, n.outcome) for n in flow.notices] == [("sound:a", "failed")] and flow.notice_failed
-    cut, _ = run(answered(), recording_started(),
-                 playback_started(f"{CALL}-notice-1", "2026-12-01T09:00:02.100+0000"),
-                 ev("ChannelHangupRequest", LEGS.caller, cause=16),
-                 finished_at(f"{CALL}-notice-1", "2026-12-01T09:00:03.000+0000", failed=True))
-    assert [(n.sound, n.outcome) for n in cut.notices] == [("sound:a", "cut")] and not cut.notice_failed
-    refused, _ = run(answered(), recording_started(),
-                     ActionFailed(StartMedia("notice", f"{CALL}-notice-1"), "no sound", not_found=False))
-    assert [(n.sound, n.started_at, n.outcome) for n in refused.notices] == [("sound:a", None, "failed")]
-
-
-def test_per_channel_notices_are_recorded_per_party() -> None:
-    setup = replace(SETUP, plan=replace(PLAN, to_callee=("sound:b",)))
-    flow, _ = run(answered(setup), recording_started(),
-                  playback_started(f"{CALL}-notice-caller-1", "2026-12-01T09:00:02.100+0000"),
-                  playback_started(f"{CALL}-notice-callee-1", "2026-12-01T09:00:02.110+0000"),
-                  setup=setup)
-    assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
-        ("caller", "sound:a", "playing"), ("callee", "sound:b", "playing")]
-
-
-def test_a_notice_failure_stops_the_other_partys_notice_still_playing() -> None:
-    setup = replace(SETUP, plan=replace(PLAN, to_callee=("sound:b",)))
-    flow, _ = run(answered(setup), recording_started(), setup=setup)
-    flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-1", failed=True), setup=setup)
-    assert StopMedia("notice", f"{CALL}-notice-callee-1") in actions and flow.notice_failed
-    assert flow.phase is S.TALKING and not flow.playbacks
-
-
-def test_a_roll_that_raced_the_hangup_and_never_reports_does_not_hold_the_call_forever() -> None:
-    """The roll's recorder started as the caller hung up and Asterisk says nothing of it (seen in the
-    soak): once every leg is gone the call waits RECORDING_GRACE_S for it, then ends and hands over."""
-    flow, _ = run(talking(), SegmentDue())
-    assert [s.live for s in flow.segments] == [True, True]
-    flow, actions = run(flow, ev("ChannelHangupRequest", LEGS.caller), ev("StasisEnd", LEGS.caller),
-                        AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": SEG[0]}}),
-                        ev("StasisEnd", LEGS.callee))
-    assert flow.phase is S.ENDING and not flow.legs and not flow.done  # SEG[1] still says it is live
-    assert ScheduleStop(SEG[1], RECORDING_GRACE_S) in actions
-    flow, actions = run(flow, StopDue(SEG[1]))
-    assert flow.done and actions == [StopMedia("recording", SEG[1])]
-    assert [s.live for s in flow.segments] == [False, False]
-
-
-def test_a_recording_that_reports_its_end_in_time_is_not_stopped_twice() -> None:
-    flow, _ = run(talking(), ev("ChannelHangupRequest", LEGS.caller), ev("StasisEnd", LEGS.caller),
-                  ev("StasisEnd", LEGS.callee))
-    flow, _ = run(flow, AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": SEG[0]}}))
-    assert flow.done
-    flow, actions = run(flow, StopDue(SEG[0]))
-    assert actions == []

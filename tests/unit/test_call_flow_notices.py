@@ -1,0 +1,83 @@
+"""The notice in the call's record: each sound the parties heard, with its times and outcome (the
+shared set-up is test_call_flow_steps.py's)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from callrec_ari.ari.events import AriEvent
+from callrec_ari.calls.actions import (
+    ActionFailed,
+    StartMedia,
+    StopMedia,
+)
+from tests.unit.test_call_flow_steps import (
+    CALL,
+    LEGS,
+    PLAN,
+    SETUP,
+    S,
+    answered,
+    ev,
+    playback_finished,
+    recording_started,
+    run,
+)
+
+
+# ---- the notice in the record ------------------------------------------------------------------------
+def playback_started(playback: str, at: str) -> AriEvent:
+    return AriEvent.from_json({"type": "PlaybackStarted", "timestamp": at, "playback": {
+        "id": playback, "state": "playing", "target_uri": f"bridge:{CALL}"}})
+
+
+def finished_at(playback: str, at: str, failed: bool = False) -> AriEvent:
+    return AriEvent.from_json({"type": "PlaybackFinished", "timestamp": at, "playback": {
+        "id": playback, "state": "failed" if failed else "done", "target_uri": f"bridge:{CALL}"}})
+
+
+def test_each_sound_the_parties_heard_is_recorded_with_its_times_and_outcome() -> None:
+    flow, _ = run(answered(), recording_started(),
+                  playback_started(f"{CALL}-notice-1", "2026-12-01T09:00:02.100+0000"),
+                  finished_at(f"{CALL}-notice-1", "2026-12-01T09:00:07.000+0000"),
+                  playback_started(f"{CALL}-notice-2", "2026-12-01T09:00:07.010+0000"),
+                  finished_at(f"{CALL}-notice-2", "2026-12-01T09:00:07.450+0000"))
+    assert flow.phase is S.TALKING
+    assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
+        ("both", "sound:a", "played"), ("both", "sound:beep", "played")]
+    assert flow.notices[0].started_at == datetime(2026, 12, 1, 9, 0, 2, 100000, tzinfo=UTC)
+    assert flow.notices[1].ended_at == datetime(2026, 12, 1, 9, 0, 7, 450000, tzinfo=UTC)
+
+
+def test_a_sound_that_could_not_play_or_was_cut_says_so() -> None:
+    flow, _ = run(answered(), recording_started(),
+                  playback_started(f"{CALL}-notice-1", "2026-12-01T09:00:02.100+0000"),
+                  finished_at(f"{CALL}-notice-1", "2026-12-01T09:00:02.100+0000", failed=True))
+    assert [(n.sound, n.outcome) for n in flow.notices] == [("sound:a", "failed")] and flow.notice_failed
+    cut, _ = run(answered(), recording_started(),
+                 playback_started(f"{CALL}-notice-1", "2026-12-01T09:00:02.100+0000"),
+                 ev("ChannelHangupRequest", LEGS.caller, cause=16),
+                 finished_at(f"{CALL}-notice-1", "2026-12-01T09:00:03.000+0000", failed=True))
+    assert [(n.sound, n.outcome) for n in cut.notices] == [("sound:a", "cut")] and not cut.notice_failed
+    refused, _ = run(answered(), recording_started(),
+                     ActionFailed(StartMedia("notice", f"{CALL}-notice-1"), "no sound", not_found=False))
+    assert [(n.sound, n.started_at, n.outcome) for n in refused.notices] == [("sound:a", None, "failed")]
+
+
+def test_per_channel_notices_are_recorded_per_party() -> None:
+    setup = replace(SETUP, plan=replace(PLAN, to_callee=("sound:b",)))
+    flow, _ = run(answered(setup), recording_started(),
+                  playback_started(f"{CALL}-notice-caller-1", "2026-12-01T09:00:02.100+0000"),
+                  playback_started(f"{CALL}-notice-callee-1", "2026-12-01T09:00:02.110+0000"),
+                  setup=setup)
+    assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
+        ("caller", "sound:a", "playing"), ("callee", "sound:b", "playing")]
+
+
+def test_a_notice_failure_stops_the_other_partys_notice_still_playing() -> None:
+    setup = replace(SETUP, plan=replace(PLAN, to_callee=("sound:b",)))
+    flow, _ = run(answered(setup), recording_started(), setup=setup)
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-1", failed=True), setup=setup)
+    assert StopMedia("notice", f"{CALL}-notice-callee-1") in actions and flow.notice_failed
+    assert flow.phase is S.TALKING and not flow.playbacks
