@@ -2,8 +2,8 @@
 
 Inputs are Asterisk's events (:class:`~callrec_ari.ari.events.AriEvent`) and the executor's own:
 the call begins or is resumed, a segment is due, an action failed, the executor shuts down. Actions
-are performed by the executor (calls/session.py) in order (consecutive ``ORDER_FREE`` ones together);
-when one fails, the rest of its batch is skipped and the flow hears :class:`ActionFailed`.
+are performed by the executor (calls/session.py) in order; when one fails, the rest of its batch is
+skipped and the flow hears :class:`ActionFailed`.
 """
 
 from __future__ import annotations
@@ -174,12 +174,6 @@ Action = (Mute | Unmute | Ring | Answer | CreateBridge | Originate | Dial | AddT
 
 # Actions whose target may already be gone without it mattering: the executor ignores "not found".
 TOLERATES_GONE = (Hangup, StopMedia)
-# Requests whose order among themselves does not matter (each on its own channel or bridge, or on the
-# same channel without effect on one another): consecutive ones are sent together, one round trip
-# instead of several (the call's start, its answer, the talk, the end). What depends on the others
-# (the dial, the bridge joins, the media) waits for them, as does the creation of the other party,
-# which must not happen when the caller has already gone.
-ORDER_FREE = (Mute, Unmute, Ring, Answer, CreateBridge, Hangup)
 
 
 @dataclass(frozen=True, slots=True)

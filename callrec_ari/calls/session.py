@@ -20,7 +20,6 @@ from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import flow as call_flow
 from callrec_ari.calls.actions import (
-    ORDER_FREE,
     STORY_EVENTS,
     TOLERATES_GONE,
     Action,
@@ -225,34 +224,16 @@ class CallSession:
         return all(c in mine for c in event.channel_ids)
 
     async def _perform(self, actions: tuple[Action, ...], tolerant: bool) -> ActionFailed | None:
-        i = 0
-        while i < len(actions):
-            # A run of order-free requests goes out together (calls/actions.py ORDER_FREE).
-            j = i + 1
-            if isinstance(actions[i], ORDER_FREE):
-                while j < len(actions) and isinstance(actions[j], ORDER_FREE):
-                    j += 1
-            group = actions[i:j]
-            if len(group) == 1:
-                outcomes: list[BaseException | None] = []
-                try:
-                    await self._do(group[0])
-                    outcomes.append(None)
-                except (AriError, MediaFailed) as exc:
-                    outcomes.append(exc)
-            else:
-                outcomes = list(await asyncio.gather(*(self._do(a) for a in group), return_exceptions=True))
-                for outcome in outcomes:  # anything but a refused request is a bug: raise it as before
-                    if outcome is not None and not isinstance(outcome, (AriError, MediaFailed)):
-                        raise outcome
-            for action, error in zip(group, outcomes, strict=True):
-                if error is None or (isinstance(error, AriNotFound) and isinstance(action, TOLERATES_GONE)):
+        for i, action in enumerate(actions):
+            try:
+                await self._do(action)
+            except (AriError, MediaFailed) as exc:
+                if isinstance(exc, AriNotFound) and isinstance(action, TOLERATES_GONE):
                     continue
                 if tolerant:
-                    log.error("call=%s cleanup: %s: %s", self.call_id, type(action).__name__, error)
+                    log.error("call=%s cleanup: %s: %s", self.call_id, type(action).__name__, exc)
                     continue
-                return ActionFailed(action, str(error), isinstance(error, AriNotFound), actions[j:])
-            i = j
+                return ActionFailed(action, str(exc), isinstance(exc, AriNotFound), actions[i + 1:])
         return None
 
     async def _do(self, action: Action) -> None:

@@ -46,7 +46,6 @@ class Reply:
     body: bytes | None = None
     content_type: str | None = None
     delay: float = 0.0  # seconds before answering (to provoke client timeouts)
-    gate: asyncio.Event | None = None  # answered only once the test sets it
 
 
 @dataclass(slots=True)
@@ -82,10 +81,9 @@ class FakeAri:
 
     # --- scripting --------------------------------------------------------------------------------
     def reply(self, method: str, path: str, status: int = 200, json: Any = None, *, text: str | None = None,
-              body: bytes | None = None, content_type: str | None = None, delay: float = 0.0,
-              gate: asyncio.Event | None = None) -> None:
+              body: bytes | None = None, content_type: str | None = None, delay: float = 0.0) -> None:
         """Answer ``method path`` (below /ari, percent-encoded as on the wire) like this from now on."""
-        self.replies[(method.upper(), path)] = Reply(status, json, text, body, content_type, delay, gate)
+        self.replies[(method.upper(), path)] = Reply(status, json, text, body, content_type, delay)
 
     def add_ws_session(self, messages: Iterable[str], close: bool = True) -> None:
         """The next events-socket connection sends ``messages``, then closes unless ``close`` is False.
@@ -156,8 +154,6 @@ class FakeAri:
             return web.json_response({"message": "Resource not found"}, status=404)
         if reply.delay:
             await asyncio.sleep(reply.delay)
-        if reply.gate is not None:
-            await reply.gate.wait()
         if reply.body is not None:
             return web.Response(status=reply.status, body=reply.body,
                                 content_type=reply.content_type or "application/octet-stream")
