@@ -45,7 +45,7 @@ from bench.soak.plan import (
     CallStream,
     schedule,
 )
-from bench.soak.resources import sampler
+from bench.soak.resources import sampler, traced_growth
 from bench.soak.settle import drain
 
 sys.path.insert(0, str(ROOT))
@@ -80,6 +80,10 @@ class Soak:
         self.db: sessionmaker[Session] | None = None
         self.mounted = False
         self.restarting_asterisk = False
+        # SOAK_TRACEMALLOC=N: the app and the worker trace allocations (N frames) and are asked for
+        # snapshots during the run (callrec_ari/observability/memory.py); the growth goes in the results.
+        self.trace_frames = int(os.environ.get("SOAK_TRACEMALLOC", "0") or 0)
+        self.memory_dir = work / "memory"
 
     @property
     def app_log(self) -> Path:
@@ -118,7 +122,15 @@ class Soak:
             "CALLREC_DELIVERY_POLL_INTERVAL": "1",
         }
         env.pop("CALLREC_CONFIG", None)
-        return env
+        return {**env, **self.tracing("worker")}
+
+    def tracing(self, name: str) -> dict[str, str]:
+        if not self.trace_frames:
+            return {}
+        return {
+            "PYTHONTRACEMALLOC": str(self.trace_frames),
+            "CALLREC_MEMORY_DIR": str(self.memory_dir / name),
+        }
 
     def start_worker(self) -> None:
         log_file = (self.work / "worker.log").open("ab")
@@ -196,6 +208,7 @@ class Soak:
             "CALLREC_DELIVERY_SPOOL_DIR": str(self.spool),
             "CALLREC_SPOOL_MIN_FREE_MB": "24" if self.smoke else "64",
             "CALLREC_LOG_FORMAT": "json",
+            **self.tracing("callrec-run"),
         }
         self.cluster = cluster
         await asyncio.to_thread(cluster.start, 1)
@@ -299,8 +312,10 @@ class Soak:
     # -- run ----------------------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         plan = schedule(self.minutes, self.seed, self.smoke)
-        log(f"soak: {self.minutes:g} min at {self.cps:g} calls/s, seed {self.seed}; "
-            "faults (seconds into the load):")
+        log(
+            f"soak: {self.minutes:g} min at {self.cps:g} calls/s, seed {self.seed}; "
+            "faults (seconds into the load):"
+        )
         for f in plan:
             log(f"  {f.at_s:8.1f}  {f.what}" + (f" for {f.duration_s:g} s" if f.duration_s else ""))
         await self.start()
@@ -326,7 +341,10 @@ class Soak:
         stop_sampling.set()
         await sampling
         await supervisor
-        return account(self, plan)
+        res = account(self, plan)
+        if self.trace_frames:
+            res["memory_growth"] = traced_growth(self.memory_dir)
+        return res
 
     def jobs_in(self, state: str) -> list[Delivery]:
         assert self.db is not None

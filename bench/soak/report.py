@@ -86,12 +86,21 @@ def render_md(res: dict[str, Any]) -> str:
             f"| {name} | {r['samples']} | {r['rss_mb_first']} → {r['rss_mb_last']} | {r['rss_mb_per_hour']} "
             f"| {r['fds_first']} → {r['fds_last']} | {r['fds_per_hour']} | {month} |"
         )
+    for name, summary in res.get("memory_growth", {}).items():
+        lines += [
+            "",
+            f"Python allocations of {name} (tracemalloc, since its first snapshot after the warm-up):",
+            "",
+            "```",
+            *summary,
+            "```",
+        ]
     lines += [
         "",
         f"Database rows per call: {json.dumps(res['db_rows_per_call'])}.",
         f"Leftovers: {json.dumps(res['leftovers'])}.",
         "",
-        "Command: `make soak` (`SOAK_MINUTES`, `SOAK_SEED`, `SOAK_CPS`).",
+        "Command: `make soak` (`SOAK_MINUTES`, `SOAK_SEED`, `SOAK_CPS`, `SOAK_TRACEMALLOC`).",
         "",
     ]
     return "\n".join(lines)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -77,11 +79,45 @@ def sample(soak: Soak) -> None:
             soak.samples[(name, pid)].append((now, got[0], got[1]))
 
 
+def ask_for_snapshots(soak: Soak) -> None:
+    """SIGUSR2 to the app and the worker: each writes a tracemalloc snapshot and its growth since its
+    first (callrec_ari/observability/memory.py)."""
+    app = soak.node().app
+    for pid in (app.pid if app else 0, soak.worker.pid if soak.worker else 0):
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR2)
+
+
 async def sampler(soak: Soak, stop: asyncio.Event) -> None:
+    """Samples every 10 s; with tracing, asks for snapshots at the end of the warm-up (a quarter of the
+    run), four times more during the load, and once at the end."""
+    warm = soak.minutes * 60 * 0.25
+    snapshots = [warm + i * warm * 0.75 for i in range(5)] if soak.trace_frames else []
     while not stop.is_set():
         await asyncio.to_thread(sample, soak)
+        if snapshots and time.monotonic() - soak.t0 >= snapshots[0]:
+            snapshots.pop(0)
+            await asyncio.to_thread(ask_for_snapshots, soak)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 10)
+    if soak.trace_frames:
+        await asyncio.to_thread(ask_for_snapshots, soak)
+        await asyncio.sleep(5.0)
+
+
+def traced_growth(memory_dir: Path) -> dict[str, list[str]]:
+    """Per process, the growth summary of its longest-traced instance's last snapshot."""
+    out: dict[str, list[str]] = {}
+    for folder in sorted(p for p in memory_dir.glob("*") if p.is_dir()):
+        by_pid: dict[str, list[Path]] = defaultdict(list)
+        for txt in folder.glob("tracemalloc-*.txt"):
+            by_pid[txt.stem.split("-")[1]].append(txt)
+        if by_pid:
+            longest = max(by_pid.values(), key=len)
+            last = max(longest, key=lambda p: int(p.stem.split("-")[2]))
+            out[folder.name] = [f"{len(longest)} snapshots", *last.read_text().splitlines()]
+    return out
 
 
 def slopes(soak: Soak) -> dict[str, dict[str, Any]]:

@@ -22,6 +22,7 @@ from callrec_ari.delivery.queue import DeliveryQueue
 from callrec_ari.delivery.service import make_worker
 from callrec_ari.delivery.settings import DeliveryConfigError, DeliverySettings, load_delivery_settings
 from callrec_ari.model.clock import utcnow
+from callrec_ari.observability import memory
 from callrec_ari.observability.checks import check_database
 from callrec_ari.observability.http import serve as serve_http
 from callrec_ari.observability.metrics import DELIVERY_QUEUE_AGE, DELIVERY_QUEUE_DEPTH
@@ -56,6 +57,7 @@ async def _run(settings: DeliverySettings, once: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    memory.install(loop)
     log.info("delivery worker %s: %s connection %r, outbox %s", worker.worker_id,
              settings.connection.type, settings.connection.name, settings.outbox)
     http = None

@@ -1,0 +1,78 @@
+"""The operator's memory snapshots (callrec_ari/observability/memory.py): SIGUSR2 writes a tracemalloc
+snapshot and names what grew since the first one; without the tracer it only logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from callrec_ari.observability import memory
+
+kept: list[bytes] = []
+
+
+def grow() -> None:  # the allocation site the summary must name
+    kept.extend(bytes(1000) + bytes([i % 256]) for i in range(3000))
+
+
+@pytest.fixture
+def tracing():
+    tracemalloc.start(5)
+    try:
+        yield
+    finally:
+        tracemalloc.stop()
+        kept.clear()
+
+
+def test_the_growth_names_the_site_that_grew(tmp_path: Path, tracing: None) -> None:
+    dumper = memory.MemoryDumper(tmp_path)
+    first = dumper.dump()
+    grow()
+    second = dumper.dump()
+    assert first is not None and second is not None and first != second
+    assert first.exists() and second.exists()
+    assert tracemalloc.Snapshot.load(str(second)).traces  # a snapshot another process can read
+    summary = second.with_suffix(".txt").read_text().splitlines()
+    assert summary[0].startswith("resident ")
+    traced = summary[1].split("(")[1]
+    assert traced.startswith("+") and float(traced.split()[0]) >= 2.5  # 3 MB kept, in MB
+    top = summary[2]
+    assert "test_memory_snapshots.py" in top and float(top.split()[0]) >= 2500  # kB, the first line
+    assert first.with_suffix(".txt").read_text().count("first snapshot") == 1
+
+
+def test_without_the_tracer_it_only_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert not tracemalloc.is_tracing()
+    with caplog.at_level(logging.WARNING):
+        assert memory.MemoryDumper(tmp_path / "m").dump() is None
+    assert "PYTHONTRACEMALLOC" in caplog.text
+    assert not (tmp_path / "m").exists()
+
+
+def test_sigusr2_writes_a_snapshot_off_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                tracing: None) -> None:
+    monkeypatch.setenv("CALLREC_MEMORY_DIR", str(tmp_path / "dumps"))
+
+    async def main() -> list[Path]:
+        loop = asyncio.get_running_loop()
+        memory.install(loop)
+        try:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            for _ in range(200):
+                await asyncio.sleep(0.02)
+                found = sorted((tmp_path / "dumps").glob("*.snap")) if (tmp_path / "dumps").exists() else []
+                if found and found[0].with_suffix(".txt").exists():
+                    return found
+            return []
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR2)
+
+    found = asyncio.run(main())
+    assert [p.name for p in found] == [f"tracemalloc-{os.getpid()}-1.snap"]
