@@ -51,7 +51,7 @@ run-cluster: deps venv asterisk
 	bash scripts/run-cluster.sh
 
 lint: venv
-	$(VENV)/bin/ruff check callrec_ari tests bench/soak
+	$(VENV)/bin/ruff check callrec_ari tests bench
 	$(VENV)/bin/mypy
 
 test-unit: venv

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ secret = "unused"
     return cfg
 
 
-def _phase(work: Path, name: str, calls: list[dict[str, Any]], routes: list[tuple[str, str, Path | None]],
+def _phase(work: Path, name: str, calls: list[dict[str, Any]], routes: Sequence[tuple[str, str, Path | None]],
            extra: str = "") -> dict[str, Any]:
     """Package ``calls`` round-robin over ``routes`` (url, secret, receiver folder or None when down),
     then time `callrec deliver` (``extra``: more [delivery] keys) from its start-up line until every
@@ -107,10 +108,10 @@ def _phase(work: Path, name: str, calls: list[dict[str, Any]], routes: list[tupl
     expected: dict[Path, int] = {}
     wav_bytes = 0
     for n, call in enumerate(copy_segments(calls, work / f"src-{name}")):
-        contract, connection_id = ids[n % len(routes)]
+        contract_id, connection_id = ids[n % len(routes)]
         folder = routes[n % len(routes)][2]
         size = sum(p.stat().st_size for p, _ in call["segments"])
-        submitter.submit({**call["record"], "contract": contract}, call["segments"], connection_id)
+        submitter.submit({**call["record"], "contract": contract_id}, call["segments"], connection_id)
         if folder is not None:
             expected[folder] = expected.get(folder, 0) + 1
             wav_bytes += size

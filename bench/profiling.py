@@ -43,8 +43,9 @@ def start_py_spy(pid: int, work: Path, seconds: float) -> subprocess.Popen[bytes
     if not shutil.which(str(PY_SPY)):
         return None
     return subprocess.Popen([
-        str(PY_SPY), "record", "--pid", str(pid), "--format", "raw", "--output", str(work / "app-profile.txt"),
-        "--rate", "50", "--nonblocking", "--duration", str(int(seconds)),
+        str(PY_SPY), "record", "--pid", str(pid), "--format", "raw",
+        "--output", str(work / "app-profile.txt"), "--rate", "50", "--nonblocking",
+        "--duration", str(int(seconds)),
     ], stdout=open(work / "py-spy.log", "wb"), stderr=subprocess.STDOUT)
 
 
