@@ -23,6 +23,8 @@ from callrec_ari.delivery.channels import iter_legs, swap_frame
 from callrec_ari.delivery.wavfile import BadWav, WavInfo, iter_trimmed, read_info, read_samples
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import (
+    JOINED_BY_AUDIO,
+    JOINED_BY_START_TIMES,
     MANIFEST_NAME,
     CallRecord,
     InvalidCallRecord,
@@ -101,16 +103,16 @@ def _zip_info(name: str, stamp: datetime, level: int) -> zipfile.ZipInfo:
 HEAD_SEARCH_S = 2  # how far past the timestamps' estimate the next segment's head is searched
 
 
-def joined_by_audio(prev: WavInfo, nxt: WavInfo, estimate: int) -> int:
-    """The overlap of two segments found from their audio (rules/splice.py), else ``estimate``.
-    Mono 16-bit PCM only (what Asterisk records as wav); anything else keeps the estimate."""
+def audio_overlap(prev: WavInfo, nxt: WavInfo, estimate: int) -> int | None:
+    """The overlap of two segments found from their audio (rules/splice.py), or None when the audio
+    cannot tell (N ends in silence, no match). Mono 16-bit PCM only (what Asterisk records as wav)."""
     if (prev.channels, prev.sample_width, nxt.channels, nxt.sample_width) != (1, 2, 1, 2):
-        return estimate
+        return None
     w = window_frames(prev.sample_rate)
     tail = read_samples(prev, max(0, prev.frames - w), w)
     head = read_samples(nxt, 0, min(nxt.frames, max(estimate, 0) + w + HEAD_SEARCH_S * nxt.sample_rate))
     found = matching_overlap(tail, head, estimate, prev.sample_rate)
-    return estimate if found is None else min(found, nxt.frames)
+    return None if found is None else min(found, nxt.frames)
 
 
 def package_call(record: Mapping[str, Any] | CallRecord,
@@ -138,14 +140,20 @@ def package_call(record: Mapping[str, Any] | CallRecord,
     with zipfile.ZipFile(part, "w", allowZip64=True) as zf:
         for order, (seg, info) in enumerate(zip(segs, infos, strict=True), start=1):
             trim = trim_b = 0
+            joined_by: str | None = None
             leg_b = legs_b[order - 1]
             if order > 1:
                 prev, prev_info = segs[order - 2], infos[order - 2]
                 estimate = overlap_frames(prev.started_at, prev_info.frames, seg.started_at,
                                           info.sample_rate, info.frames)
-                trim = joined_by_audio(prev_info, info, estimate)
+                found = audio_overlap(prev_info, info, estimate)
+                trim = estimate if found is None else found
                 prev_b = legs_b[order - 2]
-                trim_b = joined_by_audio(prev_b, leg_b, estimate) if prev_b and leg_b else estimate
+                found_b = audio_overlap(prev_b, leg_b, estimate) if prev_b and leg_b else None
+                trim_b = estimate if found_b is None else found_b
+                # "audio": the end of N was found in N+1 (on each leg recorded), so nothing fell between.
+                by_audio = found is not None and (found_b is not None or not (prev_b and leg_b))
+                joined_by = JOINED_BY_AUDIO if by_audio else JOINED_BY_START_TIMES
             start = seg.started_at + timedelta(microseconds=trim * 1_000_000 // info.sample_rate)
             frames = info.frames - trim
             if per_leg:
@@ -163,7 +171,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
             entries.append(SegmentEntry(
                 order=order, name=name, started_at=start,
                 frames=frames, sample_rate=info.sample_rate, trimmed_frames=trim,
-                size=size, sha256=digest.hexdigest(),
+                size=size, sha256=digest.hexdigest(), joined_by=joined_by,
             ))
         manifest = build_manifest(call, key, entries)
         zf.writestr(_zip_info(MANIFEST_NAME, call.ended, zip_level), manifest_bytes(manifest))

@@ -22,6 +22,9 @@ MANIFEST_VERSION = 1
 DIRECTIONS = ("outgoing", "incoming")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SEGMENT_NAME = re.compile(r"^segment-\d{3,}\.wav$")
+# How a segment joins the previous one (SegmentEntry.joined_by, the manifest's "joined_by").
+JOINED_BY_AUDIO = "audio"
+JOINED_BY_START_TIMES = "start_times"
 
 
 class InvalidCallRecord(ValueError):
@@ -98,6 +101,10 @@ class SegmentEntry:
     trimmed_frames: int  # frames dropped from the head because the previous segment had them
     size: int  # bytes of the stored WAV
     sha256: str
+    # How the join to the previous segment was found: JOINED_BY_AUDIO (the end of the previous one is
+    # in this one's head: nothing fell between) or JOINED_BY_START_TIMES (the audio could not tell:
+    # the previous one ended in silence). None for the first segment.
+    joined_by: str | None = None
 
     @property
     def duration(self) -> float:
@@ -241,6 +248,7 @@ def build_manifest(call: CallRecord, key: str, segments: list[SegmentEntry]) -> 
                 "frames": s.frames,
                 "sample_rate": s.sample_rate,
                 "trimmed_head_frames": s.trimmed_frames,
+                "joined_by": s.joined_by,
                 "size": s.size,
                 "sha256": s.sha256,
             }

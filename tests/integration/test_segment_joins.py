@@ -94,6 +94,7 @@ async def test_segments_join_without_a_hole_or_a_doubled_stretch(
     with zipfile.ZipFile(pkg.zip_path) as z:
         entries = sorted(pkg.manifest["segments"], key=lambda s: s["order"])
         assert [e["trimmed_head_frames"] for e in entries[1:]] == overlaps
+        assert [e["joined_by"] for e in entries] == [None] + ["audio"] * len(overlaps)
         played = [samples(z.read(e["name"])) for e in entries]
     stream, joins = array("h"), []
     for seg in played:
