@@ -103,6 +103,7 @@ class Stack:
     cfg: Path = Path()
     _cfg_text: str = ""
     _per_leg: bool = False
+    _segment_s: float | None = None
 
     def start(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -163,31 +164,43 @@ secret = "{SECRET}"
             raise RuntimeError(f"callrec run did not register with ARI: see {self.work / 'app.log'}")
         self.procs["worker"] = self._spawn("worker", [cr, "deliver", "--config", str(cfg), "--no-migrate"],
                                            env)
+        self.answer_with(self.tones["callee"])
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}: see {self.work / (name + '.log')}")
+
+    def answer_with(self, tone: Path) -> None:
+        """The carrier's side (SIPp, answering every call) sends ``tone``; restarted when running."""
+        if "uas" in self.procs:
+            stop_process(self.procs.pop("uas"), signal.SIGUSR1)
         uas = self.work / "uas.xml"
-        uas.write_text(uas_scenario(tone=self.tones["callee"]))
+        uas.write_text(uas_scenario(tone=tone))
         self.procs["uas"] = self._spawn("uas", [
             "sipp", "-sf", str(uas), "-i", "127.0.0.1", "-p", str(UAS_PORT), "-mi", "127.0.0.1",
             "-mp", str(UAS_MEDIA), "-nostdin", "-l", "5000", "-trace_err",
             "-error_file", str(self.work / "uas.errors.log"),
-        ], env)
+        ], self._env)
         time.sleep(1.0)
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}: see {self.work / (name + '.log')}")
 
     def restart_app(self) -> None:
         stop_process(self.procs["app"])
         self.procs["app"] = self._spawn("app", self.procs["app"].args, self._env)  # type: ignore[arg-type]
         wait_until(self._app_ready, 60)
 
-    def use_engine(self, engine: str) -> None:
-        """The app on ``engine`` (restarted when it changes)."""
+    def use_engine(self, engine: str, segment_seconds: float | None = None) -> None:
+        """The app on ``engine``, rolling segments every ``segment_seconds`` (None: the app's default,
+        longer than any bench call); restarted when either changes."""
         per_leg = engine == "per-leg"
         engine = "snoop" if per_leg else engine
-        if self._env.get("CALLREC_RECORDING_ENGINE") == engine and self._per_leg == per_leg:
+        if (self._env.get("CALLREC_RECORDING_ENGINE") == engine and self._per_leg == per_leg
+                and self._segment_s == segment_seconds):
             return
         self._env["CALLREC_RECORDING_ENGINE"] = engine
-        self._per_leg = per_leg
+        self._per_leg, self._segment_s = per_leg, segment_seconds
+        if segment_seconds:
+            self._env["CALLREC_SEGMENT_SECONDS"] = f"{segment_seconds:g}"
+        else:
+            self._env.pop("CALLREC_SEGMENT_SECONDS", None)
         self.cfg.write_text(self._cfg_text + (PER_LEG_LINES if per_leg else ""))
         self.restart_app()
         wait_until(self._metrics_up, 30)
@@ -233,27 +246,15 @@ secret = "{SECRET}"
                 "app": cpu_seconds(self.procs["app"].pid) + worker, "worker": worker}
 
 
-def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
-    """One run: rate x window calls of talk_s seconds, through the app on its default engine ("app"),
-    the app on another engine ("app-<engine>"), or the dialplan ("dialplan")."""
-    calls = max(1, round(rate * p.window_s))
-    tag = f"{mode}-{rate:g}cps"
-    is_app = mode.startswith("app")
-    if is_app:
-        stack.use_engine(ENGINES[0] if mode == "app" else mode.split("-", 1)[1])
-    service = OUTSIDE if is_app else "9" + OUTSIDE
-    busy_before = idle_before()
-    metrics0 = stack.metrics() if is_app else {}
+def place_calls(stack: Stack, tag: str, tone: Path, service: str, rate: float, calls: int,
+                p: Plan) -> tuple[int, dict[str, int]]:
+    """``calls`` calls of line 1001 to ``service`` at ``rate``, each sending ``tone`` for the plan's talk;
+    SIPp's exit status and its statistics, once every call has ended."""
     scenario = stack.work / f"uac-{tag}.xml"
-    scenario.write_text(uac_scenario(tone=stack.tones["caller"], talk_ms=int(p.talk_s * 1000)))
+    scenario.write_text(uac_scenario(tone=tone, talk_ms=int(p.talk_s * 1000)))
     stat = stack.work / f"uac-{tag}.csv"
     limit = int(rate * (p.talk_s + 15)) + 10
     budget = p.window_s + p.talk_s + 120
-    before_zips = set(stack.received.glob("*.zip"))
-    before_wavs = set(stack.baseline_dir.glob("*.wav"))
-    cpu0, wall0 = stack.cpu(), time.monotonic()
-    busy0 = machine_busy_seconds()
-    perf = start_perf(stack.asterisk_pid, stack.work, tag)
     uac = subprocess.Popen([
         "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(UAC_PORT), "-mi", "127.0.0.1",
         "-mp", str(UAC_MEDIA), "-nostdin", "-m", str(calls), "-r", str(rate), "-rp", "1000",
@@ -269,7 +270,26 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         stop_process(uac, signal.SIGUSR1)
         rc = -1
-    stats = sipp_stats(stat)
+    return rc, sipp_stats(stat)
+
+
+def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
+    """One run: rate x window calls of talk_s seconds, through the app on its default engine ("app"),
+    the app on another engine ("app-<engine>"), or the dialplan ("dialplan")."""
+    calls = max(1, round(rate * p.window_s))
+    tag = f"{mode}-{rate:g}cps"
+    is_app = mode.startswith("app")
+    if is_app:
+        stack.use_engine(ENGINES[0] if mode == "app" else mode.split("-", 1)[1])
+    service = OUTSIDE if is_app else "9" + OUTSIDE
+    busy_before = idle_before()
+    metrics0 = stack.metrics() if is_app else {}
+    before_zips = set(stack.received.glob("*.zip"))
+    before_wavs = set(stack.baseline_dir.glob("*.wav"))
+    cpu0, wall0 = stack.cpu(), time.monotonic()
+    busy0 = machine_busy_seconds()
+    perf = start_perf(stack.asterisk_pid, stack.work, tag)
+    rc, stats = place_calls(stack, tag, stack.tones["caller"], service, rate, calls, p)
     wait_until(lambda: channel_count() == 0, 60)
     leftover = channel_count()
     if is_app:
@@ -383,7 +403,23 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
             runs.append(row)
             if base["failed"] or base["bad_recordings"]:
                 break  # the dialplan's limit: no higher rate tells more
+        from bench.joins import run_joins  # (it builds on this module)
+
+        clean = [r["app"]["cps"] for r in runs if not r["app"]["failed"] and not r["app"]["bad_recordings"]]
+        joins = run_joins(stack, max(clean, default=None))
     finally:
         stack.stop()
     return {"plan": p.__dict__, "engines": list(ENGINES), "runs": runs, "profile": profile_out,
-            "work": str(work)}
+            "work": str(work), "joins": joins}
+
+
+def run_joins_alone(work: Path, clean_cps: float | None) -> dict[str, Any]:
+    """`--only joins`: the joins under load on a stack of their own."""
+    from bench.joins import run_joins
+
+    stack = Stack(work)
+    try:
+        stack.start()
+        return run_joins(stack, clean_cps)
+    finally:
+        stack.stop()
