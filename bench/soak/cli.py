@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "soak")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default bench/soak-results.json)")
     args = ap.parse_args(argv)
+    args.work = args.work.resolve()  # SIPp runs inside it: a relative path would name nothing there
     if shutil.which("kamailio") is None or shutil.which("sipp") is None:
         print("soak: needs kamailio and sipp (make deps)", file=sys.stderr)
         return 2
