@@ -98,6 +98,11 @@ class StreamReceiver(WebSocketMedia, asyncio.DatagramProtocol):
         self.refused_connections = 0
         self._pending: dict[Source, deque[tuple[float, datetime, bytes]]] = {}
         self.unattributed_packets = 0
+        # A call's source for a while after its end: the last packets of a stream can follow its end
+        # notification. They are held like any others (Asterisk may reuse the port for a call about to
+        # be announced); when nobody claims them they are counted as after the end, not warned about.
+        self._ended_sources: dict[Source, float] = {}
+        self.after_end_packets = 0
         self.invalid_packets = 0
         self._transport: asyncio.DatagramTransport | None = None
         self._janitor: asyncio.Task[None] | None = None
@@ -260,6 +265,7 @@ class StreamReceiver(WebSocketMedia, asyncio.DatagramProtocol):
         call = StreamCall(meta, stream_file, now_utc())
         self.calls[meta.call_id] = call
         self._by_source[source] = call
+        self._ended_sources.pop(source, None)
         self.finished.pop(meta.call_id, None)
         held = self._pending.pop(source, None) or ()
         for mono, wall, data in held:
@@ -333,6 +339,7 @@ class StreamReceiver(WebSocketMedia, asyncio.DatagramProtocol):
                 conn.held = deque(maxlen=0)
         elif self._by_source.get(call.metadata.source) is call:
             del self._by_source[call.metadata.source]
+            self._ended_sources[call.metadata.source] = time.monotonic()
         document = call.document()
         call.file.finalize(document)
         self.finished[call.metadata.call_id] = document
@@ -350,12 +357,20 @@ class StreamReceiver(WebSocketMedia, asyncio.DatagramProtocol):
             if now - call.last_activity >= self.idle_timeout:
                 self._finish(call, "idle-timeout")
         for source, queue in list(self._pending.items()):
+            trailing = source in self._ended_sources
             while queue and now - queue[0][0] >= self.pending_seconds:
                 queue.popleft()
-                self.unattributed_packets += 1
+                if trailing:
+                    self.after_end_packets += 1
+                else:
+                    self.unattributed_packets += 1
             if not queue:
                 del self._pending[source]
-                log.warning("stream receiver: RTP from %s:%d never announced, dropped", *source)
+                if not trailing:
+                    log.warning("stream receiver: RTP from %s:%d never announced, dropped", *source)
+        for source, ended in list(self._ended_sources.items()):
+            if now - ended >= 2 * self.pending_seconds and source not in self._pending:
+                del self._ended_sources[source]
         for conn in self._media.values():
             while conn.call is None and conn.held and now - conn.held[0][0] >= self.pending_seconds:
                 conn.held.popleft()

@@ -159,6 +159,36 @@ async def test_packets_before_the_start_notification_are_attached(rig: Rig, new_
     assert doc["first_packet_at"] < doc["start_received_at"]
 
 
+async def test_packets_after_the_end_are_counted_and_a_call_reusing_the_port_gets_its_own(
+        rig: Rig, new_sender: Sender, caplog: pytest.LogCaptureFixture) -> None:
+    sender = new_sender()
+    packets = rtp_packets(sine(1000, 0.4, 8000), "ulaw")
+    first = rig.metadata("c-first", sender)
+    async with StreamNotifier(rig.settings()) as notifier:
+        assert await notifier.start(first)
+        await sender.send(packets[:10])
+        await rig.settle()
+        assert await notifier.end(first.call_id)
+        # The stream's last 3 packets come after its end notification: not the call's, not a warning.
+        await sender.send(packets[10:13])
+        await rig.settle()
+        rig.streams.sweep(now=time.monotonic() + 2 * rig.streams.pending_seconds)
+        assert (rig.streams.after_end_packets, rig.streams.unattributed_packets) == (3, 0)
+        assert "never announced" not in caplog.text
+        # Asterisk gives the port to the next call: its packets before its start are held for it.
+        second = rig.metadata("c-second", sender)
+        await sender.send(packets[13:18])
+        await rig.settle()
+        assert await notifier.start(second)
+        await sender.send(packets[18:20])
+        await rig.settle()
+        assert await notifier.end(second.call_id)
+    _, doc_first = read(rig.directory / "c-first.wav")
+    _, doc_second = read(rig.directory / "c-second.wav")
+    assert (doc_first["packets"], doc_second["packets"]) == (10, 7)
+    assert rig.streams.after_end_packets == 3
+
+
 async def test_idle_stream_is_finalized_and_a_later_heartbeat_restarts_it(tmp_path: Path) -> None:
     rig, runner = await start_rig(tmp_path, idle_timeout=0.2)
     sender = RtpSender(rig.rtp)
