@@ -341,7 +341,7 @@ class CallSession:
                     await asyncio.wait_for(self.ari.destroy_bridge(self.legs.bridge),
                                            max(0.5, deadline - time.monotonic()))
                 except (AriError, TimeoutError) as exc:
-                    log.warning("call=%s bridge not destroyed: %s", self.call_id, exc or "timed out")
+                    log.warning("call=%s bridge not destroyed: %s", self.call_id, str(exc) or "timed out")
             await self._feed(Closed(), tolerant=True)
             log.info("call=%s ended", self.call_id)
 
