@@ -87,6 +87,11 @@ sync_config() {
     if [ -n "${CALLREC_ASTERISK_EXTRA_CONF:-}" ]; then
         cp "$CALLREC_ASTERISK_EXTRA_CONF"/*.conf "$etc/"
     fi
+    # Asterisk refuses calls before its RTP range runs out (it crashes when it does): one call per
+    # 8 ports of the range in force (dialplan/asterisk.conf; callrec_ari/pbx/cluster.py max_calls).
+    local calls
+    calls=$(awk -F'=' '/^rtpstart/ {s=$2} /^rtpend/ {e=$2} END {c=int((e-s+1)/8); print (c<1?1:c)}' "$etc/rtp.conf")
+    sed -i "s/^maxcalls = .*/maxcalls = $calls/" "$etc/asterisk.conf"
     # Language-independent folder: sounds/en is an absolute symlink that only resolves inside the root.
     local sounds="$root/usr/share/asterisk/sounds/callrec"
     rm -rf "$sounds"

@@ -24,6 +24,13 @@ from callrec_ari.pbx.local import PROJECT_ROOT
 
 DIALPLAN = PROJECT_ROOT / "dialplan"
 RTP_PORTS_PER_NODE = 1000
+# Ports of the RTP range per call Asterisk lets in (asterisk.conf maxcalls; dialplan/asterisk.conf says why).
+PORTS_PER_CALL = 8
+
+
+def max_calls(rtp: tuple[int, int]) -> int:
+    """Asterisk's call limit for an RTP range: it must refuse calls before the range runs out."""
+    return max(1, (rtp[1] - rtp[0] + 1) // PORTS_PER_CALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,7 @@ def node_etc(node: Node, dest: Path, dialplan: Path = DIALPLAN) -> Path:
                         ("astlogdir", f"/var/log/asterisk-{node.name}"),
                         ("astspooldir", node.spool)):
         conf = _set(conf, key, folder)
+    conf = _set(conf, "maxcalls", str(max_calls(node.rtp)))
     (dest / "asterisk.conf").write_text(conf)
     http = _set((dest / "http.conf").read_text(), "bindaddr", node.address)
     (dest / "http.conf").write_text(_set(http, "bindport", str(node.http_port)))
@@ -98,4 +106,4 @@ def node_etc(node: Node, dest: Path, dialplan: Path = DIALPLAN) -> Path:
     return dest
 
 
-__all__ = ["DIALPLAN", "Node", "node_etc"]
+__all__ = ["DIALPLAN", "PORTS_PER_CALL", "Node", "max_calls", "node_etc"]
