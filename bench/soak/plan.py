@@ -10,7 +10,7 @@ from bench.common import ROOT
 
 OUT_JSON = ROOT / "bench" / "soak-results.json"
 OUT_MD = ROOT / "bench" / "soak-results.md"
-# Beside the tests' Asterisk (5060, 8088, 20000-20999) and the cluster tests' (127.0.2.x, 21000-22999,
+# Beside the tests' Asterisk (5060, 8088, 10000-13999) and the cluster tests' (127.0.2.x, 21000-22999,
 # 25060-26110): its own edge and node addresses, RTP range (node index 8: 28000-28999) and SIPp ports.
 EDGE, EDGE_PORT, NETWORK, NODE_INDEX = "127.0.3.1", 25060, "127.0.3", 8
 CARRIER_PORT, CARRIER_MEDIA = 29080, 29180

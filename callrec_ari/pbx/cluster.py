@@ -44,6 +44,7 @@ class Node:
     http_port: int = 8088
     carrier: str = "127.0.0.1"  # the network's address (the trunk), as in dialplan/pjsip.conf
     carrier_port: int = 5080
+    rtp_ports: int = RTP_PORTS_PER_NODE  # the size of its RTP port range
 
     @property
     def ari_url(self) -> str:
@@ -57,7 +58,7 @@ class Node:
     @property
     def rtp(self) -> tuple[int, int]:
         start = 20000 + self.index * RTP_PORTS_PER_NODE
-        return start, start + RTP_PORTS_PER_NODE - 1
+        return start, start + min(self.rtp_ports, RTP_PORTS_PER_NODE) - 1
 
 
 def _set(text: str, key: str, value: str) -> str:

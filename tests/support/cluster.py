@@ -1,7 +1,7 @@
 """A cluster on one machine for the tests (issue 18): Kamailio as the SIP edge on 127.0.2.1, N
 Asterisk nodes of the project's root on 127.0.2.11, .12, ... (each its own configuration made by
 callrec_ari/pbx/cluster.py, its own folders and RTP ports), one ``callrec run`` per node, all on one
-database. Ports stay clear of the single-node tests' Asterisk (5060, 8088, 20000-20999)."""
+database. Ports stay clear of the single-node tests' Asterisk (5060, 8088, 10000-13999)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from callrec_ari.pbx.cluster import Node, node_etc
+from callrec_ari.pbx.cluster import RTP_PORTS_PER_NODE, Node, node_etc
 from callrec_ari.pbx.local import PROJECT_ROOT, SCRIPT, root_path
 
 EDGE = "127.0.2.1"
@@ -80,6 +80,7 @@ class Cluster:
     first_index: int = 1  # the first node's index (its RTP port range, callrec_ari/pbx/cluster.py)
     carrier_port: int = CARRIER_PORT
     app_port_base: int = 18190
+    rtp_ports: int = RTP_PORTS_PER_NODE  # per node (a test of a range that runs out makes it small)
 
     # -- the pieces ------------------------------------------------------------------------------
     def start_asterisk(self, n: RunningNode) -> None:
@@ -128,7 +129,7 @@ class Cluster:
         for i in range(self.first_index, self.first_index + count):
             node = Node(f"node{i}", f"{self.node_network}.{10 + i}", i, self.edge_address,
                         edge_port=self.edge_port, sip_port=NODE_SIP_PORT, http_port=NODE_HTTP_PORT,
-                        carrier_port=self.carrier_port)
+                        carrier_port=self.carrier_port, rtp_ports=self.rtp_ports)
             etc = node_etc(node, self.workdir / f"{node.name}-etc")
             running = RunningNode(node, etc, self.app_port_base + i)
             self.nodes.append(running)
