@@ -10,6 +10,7 @@ from callrec_ari.calls.actions import (
     ActionFailed,
     AsteriskGone,
     CancelRoll,
+    Hangup,
     Note,
     Originate,
     ScheduleRoll,
@@ -31,6 +32,11 @@ def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     live = [s.name for s in flow.segments if s.live]
     actions: Actions = (Note.info(f"adopted in state {flow.phase}: legs={sorted(flow.legs)} "
                                   f"segments live={live}"),)
+    if flow.phase is S.ENDING:
+        # Killed while ending: the hangups the dead executor asked for may never have reached Asterisk
+        # (it was slow, or the app died first). Ask again, or the legs left would be up for good.
+        cause = flow.end_cause or causes.NORMAL_CLEARING
+        return flow, (*actions, *(Hangup(leg, cause) for leg in sorted(flow.legs)))
     parties = {setup.legs.caller, setup.legs.callee}
     if not parties <= flow.legs or flow.phase not in (S.NOTICE, S.TALKING):
         # Not connected yet, or a leg is already gone: end it cleanly (cause 41, temporary failure).

@@ -73,6 +73,15 @@ def test_adopted_call_not_connected_or_half_gone_ends_with_a_temporary_failure(
     assert set(actions) == {Hangup(leg, causes.TEMPORARY_FAILURE) for leg in legs}
 
 
+@pytest.mark.parametrize("legs", [frozenset({LEGS.callee}), frozenset({LEGS.caller, LEGS.callee})])
+def test_adopted_while_ending_hangs_up_what_is_left(legs: frozenset[str]) -> None:
+    """Killed after the caller hung up and before the other party was gone (seen in `make soak` under
+    load: the hangup request timed out): the adopted call asks again, or that leg stayed up for good."""
+    flow, actions = run(journal_flow(S.ENDING, legs=legs), Resume())
+    assert flow.phase is S.ENDING
+    assert set(actions) == {Hangup(leg, causes.NORMAL_CLEARING) for leg in legs}
+
+
 def test_adopted_stream_call_keeps_its_running_stream_as_a_leg() -> None:
     """The stream channel a previous run started is still up: the call carries on with it (it is
     hung up with the parties at the end), and no second stream is started."""
