@@ -76,6 +76,9 @@ class Config:
     # Asterisk refusing connections this long (its process is gone): the calls in progress ended with
     # it and what was recorded of them is delivered, without waiting for it to come back.
     asterisk_gone_seconds: float = 15.0
+    # How often channels in our application and bridges of ours that belong to no call are looked
+    # for; one seen so on two looks in a row is hung up or destroyed (calls/reconcile.py). 0: never.
+    orphan_sweep_seconds: float = 30.0
     allow_00: tuple[str, ...] = ()  # R3.4: numbers starting with 00 recorded when they match these
     lines: tuple[LineConfig, ...] = DEMO_LINES
     # Where subscriber lines come from: "config" (the lines above) or "database" (the contracts

@@ -21,7 +21,7 @@ from callrec_ari.ari.stream import EventStream
 from callrec_ari.calls.actions import CONSUMED_EVENTS
 from callrec_ari.calls.journal import CallJournal
 from callrec_ari.calls.manager import CallManager
-from callrec_ari.calls.reconcile import reconcile
+from callrec_ari.calls.reconcile import OrphanSweeper, reconcile
 from callrec_ari.config import Config
 from callrec_ari.contracts.directory import DatabaseLines
 from callrec_ari.delivery import RecordingSubmitter
@@ -98,6 +98,8 @@ class CallrecApp:
                 manager = self.manager
                 self.line_map = LineMap(self.ari, self.config, lambda: manager.lines)
                 refresh = calls.create_task(self.line_map.run(self.config.line_map_seconds), name="line-map")
+                if self.config.orphan_sweep_seconds > 0:
+                    calls.create_task(self._sweep_orphans(OrphanSweeper(manager)), name="orphan-sweep")
                 if self.config.http_port:
                     self.http = await serve_http(self._checks(), self.config.http_host, self.config.http_port)
                 transcript = (
@@ -183,6 +185,19 @@ class CallrecApp:
             if self.line_map is not None:
                 # Asterisk may have restarted (its globals gone): write the whole map again.
                 self._calls.create_task(self.line_map.publish(everything=True), name="line-map-publish")
+
+    async def _sweep_orphans(self, sweeper: OrphanSweeper) -> None:
+        """Now and then, what calls left in Asterisk is cleared (calls/reconcile.py OrphanSweeper): only
+        while connected and reconciled, since a reconciliation decides about the same resources."""
+        while True:
+            await asyncio.sleep(self.config.orphan_sweep_seconds)
+            if not (self.ready.is_set() and self.reconciled.is_set()):
+                sweeper.suspects.clear()  # what was seen before the outage proves nothing now
+                continue
+            try:
+                await sweeper.sweep()
+            except AriError as exc:  # a busy or restarting Asterisk: the next sweep
+                log.warning("orphan sweep skipped: %s", exc)
 
     async def _filter_events(self) -> None:
         """Ask Asterisk for the events the app reads and no others (calls/actions.py)."""

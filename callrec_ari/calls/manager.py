@@ -194,6 +194,10 @@ class CallManager:
     def is_planning(self, channel_id: str) -> bool:
         return channel_id in self._planning
 
+    def is_held(self, resource: str) -> bool:
+        """Whether reconciliation keeps this resource's events for a journaled call (``hold``)."""
+        return resource in self._held
+
     async def finish(self, finished: FinishedCall) -> None:
         if self._on_finished is not None:
             await self._on_finished(finished)

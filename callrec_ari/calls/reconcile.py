@@ -6,6 +6,11 @@ While the events socket was down (app killed, Asterisk restarted, network), even
   Asterisk, else finalized: what was recorded is packaged and delivered, nothing is lost.
 - A channel in our application that nobody owns is hung up; a bridge of ours that nobody owns is
   destroyed, so nothing is left behind.
+
+Between reconnections, :class:`OrphanSweeper` does the last part again now and then: a call that gave
+up on a request Asterisk answered too late (an overloaded Asterisk, a hangup that timed out) would
+otherwise leave its other party's leg and its bridge up in Asterisk for good, holding RTP ports
+until the range ran out (seen in `make soak`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from callrec_ari.ari.errors import AriError
@@ -123,3 +129,46 @@ async def _finalize(manager: CallManager, entry: JournalEntry, legs: set[str], b
     log.warning("call=%s finalized after a restart: %d segments", entry.call_id, len(finished.segments),
                 extra={"call_id": entry.call_id, "event": "CallFinalized"})
     await manager.finish(finished)
+
+
+BRIDGE_NAME_PREFIX = "callrec "  # every bridge the app creates is named "callrec <call id>" (calls/steps.py)
+
+
+@dataclass
+class OrphanSweeper:
+    """Hangs up the channels in our application that belong to no call, and destroys our bridges that
+    belong to none, once each has been seen so on two sweeps in a row: a call being set up (its
+    StasisStart on its way, its bridge just created) is never mistaken for an orphan."""
+
+    manager: CallManager
+    suspects: set[tuple[str, str]] = field(default_factory=set)
+
+    def _orphans(self, channel_ids: list[str], bridges: list[dict[str, object]]) -> set[tuple[str, str]]:
+        manager = self.manager
+        owned = set(manager.owned_channels())
+        calls = {s.bridge_id for s in manager.sessions.values()}
+        channels = {("channel", c) for c in channel_ids
+                    if c not in owned and not manager.is_planning(c) and not manager.is_held(c)}
+        ours = (str(b.get("id")) for b in bridges if str(b.get("name", "")).startswith(BRIDGE_NAME_PREFIX))
+        return channels | {("bridge", b) for b in ours if b not in calls and not manager.is_held(b)}
+
+    async def sweep(self) -> dict[str, int]:
+        ari = self.manager.ari
+        app = await ari.application()
+        bridges = await ari.list_bridges()
+        orphans = self._orphans(list(app.get("channel_ids", [])), bridges)
+        due, self.suspects = orphans & self.suspects, orphans - self.suspects
+        counts = {"channels": 0, "bridges": 0}
+        for kind, resource in sorted(due):
+            try:
+                if kind == "channel":
+                    await ari.hangup(resource, causes.NORMAL_CLEARING)
+                else:
+                    await ari.destroy_bridge(resource)
+            except AriError as exc:  # gone meanwhile (404), or Asterisk busy: the next sweep sees it
+                log.debug("sweep: %s %s: %s", kind, resource, exc)
+                continue
+            counts[f"{kind}s"] += 1
+            log.warning("sweep: %s %s belonged to no call: %s", kind, resource,
+                        "hung up" if kind == "channel" else "destroyed", extra={"alert": "orphan-swept"})
+        return counts

@@ -343,6 +343,9 @@ class CallSession:
                 except (AriError, TimeoutError) as exc:
                     log.warning("call=%s bridge not destroyed: %s", self.call_id, str(exc) or "timed out")
             await self._feed(Closed(), tolerant=True)
+            stale = sum(1 for s in self.flow.segments if s.live and s.has_audio)
+            if stale:  # their end never came (the cleanup gave up): no longer counted as running
+                RECORDINGS_IN_PROGRESS.dec(stale)
             log.info("call=%s ended", self.call_id)
 
 
