@@ -17,6 +17,8 @@ from sqlalchemy import select, text
 from bench.soak.plan import Fault
 from bench.soak.report import sipp_totals
 from bench.soak.resources import slopes
+from bench.soak.settle import asterisk_has
+from callrec_ari.calls.reconcile import BRIDGE_NAME_PREFIX
 from callrec_ari.contracts.call_records import CallRecord
 from callrec_ari.contracts.models import Contract, Line
 from callrec_ari.db.models import AuditRecord, Delivery
@@ -262,4 +264,11 @@ def leftovers(soak: Soak) -> dict[str, list[str]]:
         for p in soak.spool.rglob("*")
         if p.is_file() and p.suffix in (".zip", ".wav", ".json", ".part", ".age")
     ]
-    return {"asterisk_recording_dir": rec[:50], "spool": spool[:50]}
+    # Nothing of a finished call may stay up in Asterisk either: a party's leg or a bridge left there
+    # holds RTP ports until the range runs out (docs/deploy.md).
+    up = asterisk_has(soak, "channels") or []
+    bridges = [b for b in asterisk_has(soak, "bridges") or []
+               if str(b.get("name", "")).startswith(BRIDGE_NAME_PREFIX)]
+    return {"asterisk_recording_dir": rec[:50], "spool": spool[:50],
+            "asterisk_channels": [str(c.get("id")) for c in up][:50],
+            "asterisk_bridges": [str(b.get("id")) for b in bridges][:50]}

@@ -8,9 +8,12 @@ import os
 import signal
 import subprocess
 import time
+import tracemalloc
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from callrec_ari.observability.memory import growth
 
 if TYPE_CHECKING:
     from bench.soak.platform import Soak
@@ -107,16 +110,21 @@ async def sampler(soak: Soak, stop: asyncio.Event) -> None:
 
 
 def traced_growth(memory_dir: Path) -> dict[str, list[str]]:
-    """Per process, the growth summary of its longest-traced instance's last snapshot."""
+    """Per process, what grew between the first and the last snapshot of its longest-traced instance
+    (compared here, after the run: the service only wrote them), with each snapshot's totals."""
     out: dict[str, list[str]] = {}
     for folder in sorted(p for p in memory_dir.glob("*") if p.is_dir()):
         by_pid: dict[str, list[Path]] = defaultdict(list)
-        for txt in folder.glob("tracemalloc-*.txt"):
-            by_pid[txt.stem.split("-")[1]].append(txt)
-        if by_pid:
-            longest = max(by_pid.values(), key=len)
-            last = max(longest, key=lambda p: int(p.stem.split("-")[2]))
-            out[folder.name] = [f"{len(longest)} snapshots", *last.read_text().splitlines()]
+        for snap in folder.glob("tracemalloc-*.snap"):
+            by_pid[snap.stem.split("-")[1]].append(snap)
+        if not by_pid:
+            continue
+        longest: list[Path] = max(by_pid.values(), key=lambda snaps: len(snaps))
+        snaps = sorted(longest, key=lambda p: int(p.stem.split("-")[2]))
+        totals = [t.read_text().strip() for s in snaps if (t := s.with_suffix(".txt")).exists()]
+        first, last = (tracemalloc.Snapshot.load(str(p)) for p in (snaps[0], snaps[-1]))
+        out[folder.name] = [f"{len(snaps)} snapshots; totals at each:", *totals,
+                            "growth from the first to the last:", *growth(first, last)]
     return out
 
 

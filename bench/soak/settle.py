@@ -16,16 +16,21 @@ if TYPE_CHECKING:
     from bench.soak.platform import Soak
 
 
-def channels(soak: Soak) -> int:
+def asterisk_has(soak: Soak, what: str) -> list[dict[str, object]] | None:
+    """The node's Asterisk's channels or bridges (ARI), or None when it does not answer."""
     import requests
 
     try:
-        resp = requests.get(
-            f"{soak.node().node.ari_url}/channels", auth=("callrec", "callrec"), timeout=5
-        )
-        return len(resp.json())
+        resp = requests.get(f"{soak.node().node.ari_url}/{what}", auth=("callrec", "callrec"), timeout=5)
+        found = resp.json()
     except (requests.RequestException, ValueError):
-        return -1
+        return None
+    return found if isinstance(found, list) else None
+
+
+def channels(soak: Soak) -> int:
+    found = asterisk_has(soak, "channels")
+    return -1 if found is None else len(found)
 
 
 def records(soak: Soak) -> int:

@@ -1,12 +1,14 @@
 """Where a process's memory goes, for an operator who sees it grow.
 
 Python's own allocation tracer does the work: start the process with ``PYTHONTRACEMALLOC=N``
-(N frames per allocation; 1 is cheap enough for production load, 10+ finds the caller), then send
-it SIGUSR2 whenever a snapshot is wanted. Each one is written to ``CALLREC_MEMORY_DIR`` (default:
-the working directory) as ``tracemalloc-<pid>-<n>.snap``, next to a short text summary of what grew
-since the first. Two snapshots an hour apart tell a leak (one line keeps growing) from allocator
-warm-up (Python's own total stays flat while the resident size rises). Without the tracer, SIGUSR2
-logs the resident size and the garbage collector's counts only, so the signal is always harmless.
+(N frames per allocation; 3 names the caller), then send it SIGUSR2 whenever a snapshot is wanted.
+Each one is written to ``CALLREC_MEMORY_DIR`` (default: the working directory) as
+``tracemalloc-<pid>-<n>.snap``, with a line of totals beside it (``.txt``: resident and traced size).
+Comparing two snapshots is left to another process, so that the service pauses only for the dump:
+``python -m callrec_ari.observability.memory FIRST.snap LAST.snap`` names the allocation sites that
+grew most. Two snapshots an hour apart tell a leak (one site keeps growing) from allocator warm-up
+(the traced total stays flat while the resident size rises). Without the tracer, SIGUSR2 logs the
+resident size and the garbage collector's counts only, so the signal is always harmless.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import asyncio
 import gc
 import logging
 import os
+import pickle
 import signal
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -55,33 +59,29 @@ def growth(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, top: int = T
 
 
 class MemoryDumper:
-    """Writes a snapshot (and its growth since the first) each time it is called."""
+    """Writes a snapshot and a line of totals each time it is called."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.count = 0
-        self.first: tracemalloc.Snapshot | None = None
 
     def dump(self) -> Path | None:
         rss = resident_mb()
         gc_counts = gc.get_count()
+        resident = "unknown" if rss is None else f"{rss:.1f} MB"
         if not tracemalloc.is_tracing():
-            log.warning("memory: resident %s MB, gc counts %s; start with PYTHONTRACEMALLOC=1 (or more "
-                        "frames) for snapshots", None if rss is None else round(rss, 1), gc_counts)
+            log.warning("memory: resident %s, gc counts %s; start with PYTHONTRACEMALLOC=3 for snapshots",
+                        resident, gc_counts)
             return None
         self.count += 1
         self.directory.mkdir(parents=True, exist_ok=True)
-        snapshot = tracemalloc.take_snapshot()
         path = self.directory / f"tracemalloc-{os.getpid()}-{self.count}.snap"
-        snapshot.dump(str(path))
-        if self.first is None:
-            self.first = snapshot
-            summary = [f"first snapshot; traced {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB"]
-        else:
-            summary = growth(self.first, snapshot)
-        summary.insert(0, f"resident {rss if rss is None else round(rss, 1)} MB; gc counts {gc_counts}")
-        path.with_suffix(".txt").write_text("\n".join(summary) + "\n")
-        log.warning("memory: snapshot %s: %s", path, summary[1] if len(summary) > 1 else summary[0])
+        tracemalloc.take_snapshot().dump(str(path))
+        traced, peak = tracemalloc.get_traced_memory()
+        totals = (f"resident {resident}; traced {traced / 1e6:.1f} MB (peak {peak / 1e6:.1f} MB); "
+                  f"gc counts {gc_counts}")
+        path.with_suffix(".txt").write_text(totals + "\n")
+        log.warning("memory: snapshot %s: %s", path, totals)
         return path
 
 
@@ -100,3 +100,22 @@ def install(loop: asyncio.AbstractEventLoop) -> MemoryDumper:
 def _report_failure(task: asyncio.Task[Path | None]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.error("memory: snapshot failed: %s", exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m callrec_ari.observability.memory FIRST.snap LAST.snap [TOP]``: what grew between them."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 3):
+        print("usage: python -m callrec_ari.observability.memory FIRST.snap LAST.snap [TOP]", file=sys.stderr)
+        return 2
+    try:
+        first, last = (tracemalloc.Snapshot.load(a) for a in args[:2])
+    except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        print(f"memory: cannot read the snapshots: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(growth(first, last, int(args[2]) if len(args) == 3 else TOP)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

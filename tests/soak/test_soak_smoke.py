@@ -54,4 +54,5 @@ async def test_three_minutes_with_an_app_kill_and_a_receiver_outage_lose_and_dou
         told = {c: res["stories"].get(c, []) for c in res["streams_missing_unexplained"]}
         warnings.warn(f"stream calls that did not reach the customer, no loss logged: "
                       f"{json.dumps(told, indent=1, ensure_ascii=False)[:6000]}", stacklevel=1)
-    assert res["leftovers"] == {"asterisk_recording_dir": [], "spool": []}, res["leftovers"]
+    assert res["leftovers"] == {"asterisk_recording_dir": [], "spool": [], "asterisk_channels": [],
+                               "asterisk_bridges": []}, res["leftovers"]
