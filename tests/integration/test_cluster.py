@@ -33,6 +33,7 @@ from callrec_ari.db.migrate import upgrade
 from callrec_ari.db.models import Delivery
 from callrec_ari.delivery.service import make_worker
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
+from callrec_ari.pbx.cluster import RTP_PORTS_PER_NODE, max_calls
 from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.receiver.app import serve
 from callrec_ari.rules.enrollment import LineRequest
@@ -110,6 +111,13 @@ def pg_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
 async def rig(asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
     # (`asterisk`: the single-node Asterisk's lock, so no other Asterisk test runs meanwhile.)
+    async with running_rig(tones, tmp_path, monkeypatch, nodes=2) as r:
+        yield r
+
+
+@contextlib.asynccontextmanager
+async def running_rig(tones: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nodes: int,
+                      rtp_ports: int = RTP_PORTS_PER_NODE) -> AsyncIterator[Rig]:
     if not shutil.which("kamailio"):
         pytest.fail("kamailio is not installed: run `make deps` (apt: kamailio)")
     with pg_database(tmp_path, monkeypatch) as url:
@@ -127,13 +135,13 @@ async def rig(asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path,
             for name, port in ports.items():
                 service.enroll_connection(s, contracts[name].id, "file", f"http://127.0.0.1:{port}/recordings",
                                           f"secret-of-customer-{name.lower()}")
-        cluster = Cluster(tmp_path / "cluster", url)
+        cluster = Cluster(tmp_path / "cluster", url, rtp_ports=rtp_ports)
         cluster.workdir.mkdir()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(serve(inbox[n], f"secret-of-customer-{n.lower()}", "127.0.0.1", p, stop))
                  for n, p in ports.items()]
         try:
-            await asyncio.to_thread(cluster.start, 2)
+            await asyncio.to_thread(cluster.start, nodes)
             # One delivery worker per node (each delivers its own node's spool), on the one queue.
             for running in cluster.nodes:
                 settings = DeliverySettings(
@@ -291,3 +299,44 @@ async def test_a_node_that_does_not_come_back_is_recovered_from_another_machine(
     assert again.returncode == 0 and "0 calls of node" in again.stderr
     await asyncio.sleep(1)
     assert len(call_ids(rig.inbox["A"])) == 1
+
+
+async def test_a_node_whose_rtp_range_would_run_out_refuses_the_call_and_stays_up(
+        asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asterisk 22 crashes when its RTP range runs out (docs/deploy.md). A node with 8 ports (4 RTP
+    instances: two calls' legs, and only one call let in) gets three calls at once: one is recorded
+    and delivered, the others are refused, and the node takes the next call as if nothing happened."""
+    async with running_rig(tones, tmp_path, monkeypatch, nodes=1, rtp_ports=8) as rig:
+        node = rig.cluster.nodes[0]
+        assert max_calls(node.node.rtp) == 1
+        outside = Sipp(uas_scenario(tone=rig.tones["callee"]), rig.tmp, CARRIER_PORT, 26080, target="",
+                       name="outside-many", calls=4)
+        outside.start()
+        callers = [Sipp(uac_scenario(tone=rig.tones["caller"], talk_ms=6_000, auth=False), rig.tmp,
+                        25300 + 2 * i, 26300 + 2 * i, target=TARGET, service=OUTSIDE, user="1001",
+                        name=f"burst-{i}") for i in range(3)]
+        try:
+            await asyncio.sleep(0.3)
+            for caller in callers:
+                caller.start()
+                await asyncio.sleep(1.0)  # the first is answered before the others arrive
+            codes = [await caller.wait() for caller in callers]
+            assert codes[0] == 0, callers[0].diagnostics()
+            assert all(code != 0 for code in codes[1:])  # refused: there was no room for them
+            assert node.asterisk is not None and node.asterisk.poll() is None  # Asterisk is still up
+            log = (rig.cluster.workdir / f"{node.node.name}-asterisk.log").read_text(errors="replace")
+            assert "couldn't allocate a port" not in log
+            await asyncio.sleep(3.0)  # the edge's probe finds the node up again
+            after = Sipp(uac_scenario(tone=rig.tones["caller"], talk_ms=3_000, auth=False), rig.tmp, 25320,
+                         26320, target=TARGET, service=OUTSIDE, user="1001", name="after")
+            after.start()
+            assert await after.wait() == 0, after.diagnostics()
+            await wait_until(lambda: len(call_ids(rig.inbox["A"])) == 2, timeout=60)
+        finally:
+            for party in (*callers, outside):
+                party.stop()
+        records = rig.records()
+        assert len(records) == 2 and all(r.recorded for r in records)
+        assert sorted(call_ids(rig.inbox["A"])) == sorted(r.call_id for r in records)
+        assert not list(rig.inbox["B"].glob("*.zip"))

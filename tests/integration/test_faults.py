@@ -298,3 +298,24 @@ async def test_database_down_calls_still_connect_unrecorded(
     assert app.events("PlaybackStarted", "RecordingStarted") == []
     assert app.outcomes.empty()
     await assert_clean(ari)
+
+
+async def test_what_a_call_left_in_asterisk_is_swept_and_calls_in_progress_are_not_touched(
+    start_app: StartApp, ari: AriClient, tones, tmp_path: Path
+):
+    """A call that gave up on a request an overloaded Asterisk answered too late left its bridge (and
+    the other party's leg) up for good, in `make soak` (calls/reconcile.py OrphanSweeper). Here a
+    bridge of ours that no call has is destroyed within two sweeps, while a call talking through
+    many sweeps keeps its legs, its snoop channel and its recording."""
+    app = await start_app(orphan_sweep_seconds=1.0)
+    left = "20261202T000000-0123456789abcdef"  # a call id no call of this app has
+    await ari.create_bridge(left, name=f"callrec {left}")
+    rc = await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=8_000),
+                           uas(tmp_path, tone=tones["callee"]))
+    assert rc == (0, 0)  # the call went through to its end: nothing of it was hung up early
+    outcome = await app.outcome()
+    assert outcome.answered and outcome.plan.record and outcome.hangup_by == "caller"
+    assert outcome.segments and outcome.times.ended is not None
+    assert (outcome.times.ended - outcome.times.answered).total_seconds() > 8  # talked to its end
+    assert left not in {str(b["id"]) for b in await ari.list_bridges()}  # swept meanwhile
+    await assert_clean(ari, outcome.recordings)
