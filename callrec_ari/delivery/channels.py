@@ -41,7 +41,7 @@ class LegReader:
         self._wav = None
         if info is not None:
             self._wav = wave.open(str(info.path), "rb")
-            self._wav.setpos(min(skip, info.frames))
+            self._wav.setpos(max(0, min(skip, self._wav.getnframes())))
 
     def read(self, frames: int) -> bytes:
         data = self._wav.readframes(frames) if self._wav is not None else b""

@@ -66,9 +66,10 @@ def iter_trimmed(info: WavInfo, skip_frames: int) -> Iterator[bytes]:
 
 
 def read_samples(info: WavInfo, start: int, frames: int) -> array[int]:
-    """``frames`` 16-bit samples from frame ``start`` (mono 16-bit PCM)."""
+    """``frames`` 16-bit samples from frame ``start`` (mono 16-bit PCM); fewer (or none) where the file
+    ends first: a leg recorded apart can be shorter than the other (its recorder started later)."""
     with wave.open(str(info.path), "rb") as wav:
-        wav.setpos(start)
+        wav.setpos(max(0, min(start, wav.getnframes())))
         samples = array("h", wav.readframes(frames))
     if sys.byteorder == "big":
         samples.byteswap()  # WAV is little-endian

@@ -59,6 +59,9 @@ async def collect_segments(
         callee: Path | None = None
         if per_leg:
             try:
+                # The call ended once the caller's leg recording had finished; the callee's may still
+                # be closing: its file is complete (and its header right) only once it has.
+                await _closed(ari, callee_leg_name(segment.name))
                 callee = await _segment_file(callee_leg_name(segment.name), fmt, recording_dir, spool_dir,
                                              ari)
             except SegmentMissing as exc:
@@ -66,6 +69,27 @@ async def collect_segments(
                           exc)
         out.append(SegmentFile(path, segment.started_at, per_leg, callee))
     return out
+
+
+LEG_CLOSE_TIMEOUT_S = 10.0
+
+
+async def _closed(ari: AriClient, name: str, timeout: float = LEG_CLOSE_TIMEOUT_S) -> None:
+    """Until Asterisk no longer records ``name`` (bounded: past it the file is taken as it is, its
+    header repaired from its length, and that is logged)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            if not await ari.recording_is_live(name):
+                return
+        except AriError as exc:  # Asterisk cannot say: the file is what there is
+            log.warning("recording %s: whether it is still being written is unknown: %s", name, exc)
+            return
+        if asyncio.get_running_loop().time() >= deadline:
+            log.error("recording %s still being written %.0f s after its call ended: packaged as it is",
+                      name, timeout)
+            return
+        await asyncio.sleep(0.1)
 
 
 def _local_segment(path: Path, fmt: str) -> Path:
