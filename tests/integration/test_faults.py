@@ -316,6 +316,12 @@ async def test_what_a_call_left_in_asterisk_is_swept_and_calls_in_progress_are_n
     outcome = await app.outcome()
     assert outcome.answered and outcome.plan.record and outcome.hangup_by == "caller"
     assert outcome.segments and outcome.times.ended is not None
-    assert (outcome.times.ended - outcome.times.answered).total_seconds() > 8  # talked to its end
+    talked = (outcome.times.ended - outcome.times.answered).total_seconds()
+    assert talked > 8  # talked to its end
+    # Its recorder was never taken for an orphan: the recording lasts as long as the call.
+    recorded = 0.0
+    for segment in outcome.segments:
+        recorded += Audio.from_wav_bytes(await ari.stored_recording_file(segment.name)).duration
+    assert recorded > talked - 1.5, (recorded, talked)
     assert left not in {str(b["id"]) for b in await ari.list_bridges()}  # swept meanwhile
     await assert_clean(ari, outcome.recordings)
