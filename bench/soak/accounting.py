@@ -65,6 +65,8 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
             call_id=call_id,
             line_id=line.id if line else None,
             answered_at=datetime.now(UTC) if entry.get("answered") else None,
+            notice_started_at=(datetime.fromisoformat(entry["notice_started"])
+                               if entry.get("notice_started") else None),
             recorded=bool(entry.get("recorded")),
             reason=str(entry.get("reason", "")),
             delivery_type="stream" if line and customer_of.get(str(line.contract_id)) == "C" else "file",
@@ -102,6 +104,13 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
             outcome["delivered once"] += 1
         elif r.call_id in purge_audits and any(j.call_id == r.call_id and j.state == "purged" for j in jobs):
             outcome["purged at 7 days, audited"] += 1
+        elif not copies[(r.call_id, contract)] and r.notice_started_at is None:
+            # Ended before its notice began (a caller who hung up, or a call the restarted app found
+            # with its caller gone): nothing was recorded to deliver (R2.1), and its record says so.
+            outcome["ended before its notice: nothing to deliver"] += 1
+        elif not copies[(r.call_id, contract)] and r.reason == "recording-failed":
+            # Asterisk could not start its recorder (logged as an error, counted by reason, R3.4).
+            outcome["recorder could not start, logged"] += 1
         else:
             lost.append(
                 {

@@ -24,7 +24,7 @@ from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.packaging import as_segments
 from callrec_ari.delivery.retention import remove_files
 from callrec_ari.delivery.sealing import is_sealed
-from callrec_ari.model.call import FinishedCall
+from callrec_ari.model.call import FinishedCall, RecordedSegment
 from callrec_ari.observability.metrics import CALLS
 from callrec_ari.recording.collect import collect_segments, discard_segments
 
@@ -65,7 +65,11 @@ class CallFinisher:
         if self.submitter is not None and finished.file_copies:
             await self._hand_over(finished)
         elif finished.segments and not finished.recorded:
-            await self._discard(finished)
+            await self._discard(finished, finished.segments + finished.unconfirmed)
+        elif finished.unconfirmed and not finished.segments:
+            # Nothing to deliver (no recorder's start was ever heard: the app died as it started, or
+            # the call ended first), but a file may have been written: nothing is left behind for it.
+            await self._discard(finished, finished.unconfirmed)
 
     async def _store_call_record(self, finished: FinishedCall) -> None:
         """The call record (R2.4 billing start, R6) in the contracts database."""
@@ -83,10 +87,10 @@ class CallFinisher:
         except Exception as exc:
             log.error("call=%s call record not stored: %s", finished.call_id, exc)
 
-    async def _discard(self, finished: FinishedCall) -> None:
+    async def _discard(self, finished: FinishedCall, segments: tuple[RecordedSegment, ...]) -> None:
         """What was recorded of a call whose notice did not play is never delivered (R2.1)."""
         try:
-            removed = await discard_segments(finished.segments, self.config.recording_format,
+            removed = await discard_segments(segments, self.config.recording_format,
                                              self.config.asterisk_recording_dir, self.ari,
                                              finished.plan.per_leg)
         except Exception as exc:

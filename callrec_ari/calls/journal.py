@@ -108,7 +108,8 @@ def finished_from(entry: JournalEntry, recording_dir: str, fmt: str) -> Finished
     last = last_write(names, Path(recording_dir), fmt) if recording_dir else None
     times = entry.times if entry.times.ended else replace(entry.times, ended=last or now_utc())
     return FinishedCall(plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
-                        segments=tuple(s for s in entry.segments if s.has_audio))
+                        segments=tuple(s for s in entry.segments if s.has_audio),
+                        unconfirmed=tuple(s for s in entry.segments if not s.has_audio))
 
 
 class CallJournal:

@@ -187,6 +187,7 @@ class CallSession:
             segments=tuple(replace(s, live=False) for s in flow.segments if s.has_audio),
             recording_failed=flow.recording_failed, notice_failed=flow.notice_failed,
             notices=flow.notices,
+            unconfirmed=tuple(replace(s, live=False) for s in flow.segments if not s.has_audio),
         )
 
     async def _feed(self, event: Input, tolerant: bool = False) -> None:

@@ -82,6 +82,9 @@ class FinishedCall:
     recording_failed: bool = False
     notice_failed: bool = False
     notices: tuple[NoticeEntry, ...] = ()  # each sound of the notice and tone, as played
+    # Segments a recorder was asked for whose start was never heard (the app died meanwhile, or the
+    # call ended first): no audio to deliver, but Asterisk may have written a file for them.
+    unconfirmed: tuple[RecordedSegment, ...] = ()
 
     @property
     def call_id(self) -> str:
