@@ -9,8 +9,8 @@ import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.app.finish import CallFinisher
+from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.config import Config
 from callrec_ari.model.call import CallTimes, FinishedCall, RecordedSegment
 from callrec_ari.model.plan import CallPlan, Recipient
@@ -36,7 +36,8 @@ def plan(call_id: str, record: bool = True) -> CallPlan:
                     recipients=(Recipient("09000001001", contract="1"),))
 
 
-async def test_a_file_whose_start_was_never_heard_is_removed_when_nothing_is_delivered(tmp_path: Path) -> None:
+async def test_a_file_whose_start_was_never_heard_is_removed_when_nothing_is_delivered(
+        tmp_path: Path) -> None:
     recordings = tmp_path / "recording"
     call_a, call_b = "20261202T142754-b24ef5ab88ffc05c", "20261202T142754-45c02c9cd906a4b9"
     # A: adopted while connecting, its caller gone: ended before the notice, nothing to deliver.
