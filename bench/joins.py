@@ -20,8 +20,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.capacity import ENGINES, OUTSIDE, Plan, Stack, place_calls
 from bench.common import QUICK, channel_count, log, wait_until
+from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
 
 SEGMENT_S = 6.0  # the first roll comes after the notice and the tone, even with the notice late
 
