@@ -45,7 +45,7 @@ from bench.soak.plan import (
     CallStream,
     schedule,
 )
-from bench.soak.resources import sampler, traced_growth
+from bench.soak.resources import memory_lines, sampler, traced_growth
 from bench.soak.settle import drain
 
 sys.path.insert(0, str(ROOT))
@@ -84,6 +84,11 @@ class Soak:
         # snapshots during the run (callrec_ari/observability/memory.py); the growth goes in the results.
         self.trace_frames = int(os.environ.get("SOAK_TRACEMALLOC", "0") or 0)
         self.memory_dir = work / "memory"
+        # The app and the worker run with the C allocator's arenas bounded, as the shipped units do
+        # (deploy/systemd; docs/deploy.md "When a process's memory grows"); SOAK_MALLOC_ARENA_MAX=""
+        # runs them with glibc's default (8 per core).
+        arenas = os.environ.get("SOAK_MALLOC_ARENA_MAX", "2")
+        self.allocator = {"MALLOC_ARENA_MAX": arenas} if arenas else {}
 
     @property
     def app_log(self) -> Path:
@@ -122,7 +127,7 @@ class Soak:
             "CALLREC_DELIVERY_POLL_INTERVAL": "1",
         }
         env.pop("CALLREC_CONFIG", None)
-        return {**env, **self.tracing("worker")}
+        return {**env, **self.allocator, **self.tracing("worker")}
 
     def tracing(self, name: str) -> dict[str, str]:
         if not self.trace_frames:
@@ -208,6 +213,7 @@ class Soak:
             "CALLREC_DELIVERY_SPOOL_DIR": str(self.spool),
             "CALLREC_SPOOL_MIN_FREE_MB": "24" if self.smoke else "64",
             "CALLREC_LOG_FORMAT": "json",
+            **self.allocator,
             **self.tracing("callrec-run"),
         }
         self.cluster = cluster
@@ -346,6 +352,10 @@ class Soak:
         res = account(self, plan)
         if self.trace_frames:
             res["memory_growth"] = traced_growth(self.memory_dir)
+        res["malloc_arena_max"] = self.allocator.get("MALLOC_ARENA_MAX")
+        if not self.smoke:
+            res["memory_totals"] = memory_lines({"callrec-run": self.app_log,
+                                                 "callrec-deliver": self.work / "worker.log"})
         return res
 
     def jobs_in(self, state: str) -> list[Delivery]:

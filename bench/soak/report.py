@@ -49,6 +49,9 @@ def render_md(res: dict[str, Any]) -> str:
         f"{res['minutes']:g} minutes at {res['cps']:g} calls/s (seed {res['seed']}), "
         f"{res['calls']} calls: **{verdict}**.",
         "",
+        f"The app and the worker ran with MALLOC_ARENA_MAX={res.get('malloc_arena_max') or 'unset'} "
+        "(the shipped units set 2).",
+        "",
         "| recorded (file) | delivered once | purged at 7 days (audited) | lost | doubled | misdelivered |",
         "|---|---|---|---|---|---|",
         f"| {res['recorded']} | {res['delivered_once']} | {purged} "
@@ -72,9 +75,9 @@ def render_md(res: dict[str, Any]) -> str:
         "",
         "## Resources (growth per hour, least squares over the longest-lived process)",
         "",
-        "| process | samples | RSS MB first → last | MB/hour | fds first → last | fds/hour "
-        "| a month at that rate |",
-        "|---|---|---|---|---|---|---|",
+        "| process | samples | RSS MB first → last | MB/hour | MB/hour, second half | fds first → last "
+        "| fds/hour | a month at that rate |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in res["resources"].items():
         month = (
@@ -84,6 +87,7 @@ def render_md(res: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {name} | {r['samples']} | {r['rss_mb_first']} → {r['rss_mb_last']} | {r['rss_mb_per_hour']} "
+            f"| {r.get('rss_mb_per_hour_last_half')} "
             f"| {r['fds_first']} → {r['fds_last']} | {r['fds_per_hour']} | {month} |"
         )
     for name, summary in res.get("memory_growth", {}).items():
@@ -95,12 +99,16 @@ def render_md(res: dict[str, Any]) -> str:
             *summary,
             "```",
         ]
+    for name, totals in res.get("memory_totals", {}).items():
+        lines += ["", f"Memory totals {name} logged when asked (resident; C allocator; threads):", "",
+                  "```", *totals, "```"]
     lines += [
         "",
         f"Database rows per call: {json.dumps(res['db_rows_per_call'])}.",
         f"Leftovers: {json.dumps(res['leftovers'])}.",
         "",
-        "Command: `make soak` (`SOAK_MINUTES`, `SOAK_SEED`, `SOAK_CPS`, `SOAK_TRACEMALLOC`).",
+        "Command: `make soak` (`SOAK_MINUTES`, `SOAK_SEED`, `SOAK_CPS`, `SOAK_TRACEMALLOC`, "
+        "`SOAK_MALLOC_ARENA_MAX`).",
         "",
     ]
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -93,10 +94,11 @@ def ask_for_snapshots(soak: Soak) -> None:
 
 
 async def sampler(soak: Soak, stop: asyncio.Event) -> None:
-    """Samples every 10 s; with tracing, asks for snapshots at the end of the warm-up (a quarter of the
-    run), four times more during the load, and once at the end."""
+    """Samples every 10 s; asks the app and the worker for their memory totals (with tracing, a
+    snapshot) at the end of the warm-up (a quarter of the run), four times more during the load, and
+    once at the end. The smoke run does not ask."""
     warm = soak.minutes * 60 * 0.25
-    snapshots = [warm + i * warm * 0.75 for i in range(5)] if soak.trace_frames else []
+    snapshots = [] if soak.smoke else [warm + i * warm * 0.75 for i in range(5)]
     while not stop.is_set():
         await asyncio.to_thread(sample, soak)
         if snapshots and time.monotonic() - soak.t0 >= snapshots[0]:
@@ -104,9 +106,29 @@ async def sampler(soak: Soak, stop: asyncio.Event) -> None:
             await asyncio.to_thread(ask_for_snapshots, soak)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 10)
-    if soak.trace_frames:
+    if not soak.smoke:
         await asyncio.to_thread(ask_for_snapshots, soak)
         await asyncio.sleep(5.0)
+
+
+def memory_lines(logs: dict[str, Path]) -> dict[str, list[str]]:
+    """Per process, the memory totals it logged when asked (callrec_ari/observability/memory.py):
+    resident size, the C allocator's in use and free held, threads; JSON or text log lines."""
+    out: dict[str, list[str]] = {}
+    for name, path in logs.items():
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        found = []
+        for line in text.splitlines():
+            if "memory: " not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                line = json.loads(line).get("msg", line)
+            found.append(line[line.index("memory: ") + len("memory: "):].split("; gc counts")[0])
+        out[name] = found
+    return out
 
 
 def traced_growth(memory_dir: Path) -> dict[str, list[str]]:
@@ -146,6 +168,9 @@ def slopes(soak: Soak) -> dict[str, dict[str, Any]]:
             "fds_first": points[0][2],
             "fds_last": points[-1][2],
             "rss_mb_per_hour": rounded(slope_per_hour([(t, r) for t, r, _ in points])),
+            # Over the second half only: a slope that falls from the whole run's is levelling off.
+            "rss_mb_per_hour_last_half": rounded(slope_per_hour(
+                [(t, r) for t, r, _ in points if t >= (points[0][0] + points[-1][0]) / 2])),
             "fds_per_hour": rounded(slope_per_hour([(t, float(f)) for t, _, f in points])),
         }
     return out

@@ -8,12 +8,20 @@ Comparing two snapshots is left to another process, so that the service pauses o
 ``python -m callrec_ari.observability.memory FIRST.snap LAST.snap`` names the allocation sites that
 grew most. Two snapshots an hour apart tell a leak (one site keeps growing) from allocator warm-up
 (the traced total stays flat while the resident size rises). Without the tracer, SIGUSR2 logs the
-resident size and the garbage collector's counts only, so the signal is always harmless.
+resident size, the C allocator's totals and the garbage collector's counts only, so the signal is
+always harmless.
+
+The tracer sees Python's allocations only. The C allocator's totals (glibc's ``mallinfo2``: what is
+in use and what it holds free, over all its arenas) are in every line, with the process's thread
+count: memory in use that grows is a leak in native code (an extension module); free memory the
+allocator holds that grows is fragmentation across its per-thread arenas, which ``MALLOC_ARENA_MAX``
+bounds (docs/deploy.md, "When a process's memory grows").
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
 import os
@@ -34,6 +42,50 @@ def resident_mb() -> float | None:
             return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
     except (OSError, StopIteration, ValueError):
         return None
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+        "keepcost")]
+
+
+def native() -> dict[str, float] | None:
+    """The C allocator's totals over all its arenas, in MB (None where the C library is not glibc
+    2.33 or later): ``in_use`` (allocated, including large blocks it mapped on its own), ``free_held``
+    (freed, kept by the allocator), ``mapped`` (the large blocks)."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _Mallinfo2
+    mallinfo2.argtypes = []
+    info = mallinfo2()
+    mb = 1024 * 1024
+    return {
+        "in_use": (info.uordblks + info.hblkhd) / mb,
+        "free_held": info.fordblks / mb,
+        "mapped": info.hblkhd / mb,
+    }
+
+
+def threads() -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{os.getpid()}/task"))
+    except OSError:
+        return None
+
+
+def totals() -> str:
+    """One line: resident size, the C allocator's totals, threads."""
+    rss = resident_mb()
+    parts = ["resident unknown" if rss is None else f"resident {rss:.1f} MB"]
+    if (n := native()) is not None:
+        parts.append(f"native in use {n['in_use']:.1f} MB, free held {n['free_held']:.1f} MB "
+                     f"(mapped {n['mapped']:.1f} MB)")
+    if (t := threads()) is not None:
+        parts.append(f"threads {t}")
+    return "; ".join(parts)
 
 
 def growth(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, top: int = TOP) -> list[str]:
@@ -66,22 +118,21 @@ class MemoryDumper:
         self.count = 0
 
     def dump(self) -> Path | None:
-        rss = resident_mb()
+        process = totals()
         gc_counts = gc.get_count()
-        resident = "unknown" if rss is None else f"{rss:.1f} MB"
         if not tracemalloc.is_tracing():
-            log.warning("memory: resident %s, gc counts %s; start with PYTHONTRACEMALLOC=3 for snapshots",
-                        resident, gc_counts)
+            log.warning("memory: %s; gc counts %s; start with PYTHONTRACEMALLOC=3 for snapshots",
+                        process, gc_counts)
             return None
         self.count += 1
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"tracemalloc-{os.getpid()}-{self.count}.snap"
         tracemalloc.take_snapshot().dump(str(path))
         traced, peak = tracemalloc.get_traced_memory()
-        totals = (f"resident {resident}; traced {traced / 1e6:.1f} MB (peak {peak / 1e6:.1f} MB); "
-                  f"gc counts {gc_counts}")
-        path.with_suffix(".txt").write_text(totals + "\n")
-        log.warning("memory: snapshot %s: %s", path, totals)
+        line = (f"{process}; traced {traced / 1e6:.1f} MB (peak {peak / 1e6:.1f} MB); "
+                f"gc counts {gc_counts}")
+        path.with_suffix(".txt").write_text(line + "\n")
+        log.warning("memory: snapshot %s: %s", path, line)
         return path
 
 

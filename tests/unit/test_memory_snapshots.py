@@ -86,3 +86,21 @@ def test_sigusr2_writes_a_snapshot_off_the_loop(tmp_path: Path, monkeypatch: pyt
 
     found = asyncio.run(main())
     assert [p.name for p in found] == [f"tracemalloc-{os.getpid()}-1.snap"]
+
+
+def test_the_c_allocators_totals_see_memory_the_tracer_cannot() -> None:
+    """What Python allocates through malloc shows in the allocator's totals, tracer or not: a leak in
+    native code is told from allocator fragmentation by them (in use vs free held)."""
+    before = memory.native()
+    assert before is not None  # Debian's glibc has mallinfo2
+    block = bytearray(48 * 1024 * 1024)  # a large block: malloc maps it on its own
+    during = memory.native()
+    assert during is not None
+    assert during["in_use"] - before["in_use"] >= 47
+    assert during["mapped"] - before["mapped"] >= 47
+    del block
+    after = memory.native()
+    assert after is not None and during["in_use"] - after["in_use"] >= 47
+    line = memory.totals()
+    assert line.startswith("resident ") and "native in use " in line and "free held " in line
+    assert "threads " in line

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bench.soak.accounting import finished_in_log, stories, stream_losses, talking_calls
 from bench.soak.plan import schedule
 from bench.soak.report import sipp_totals
-from bench.soak.resources import slope_per_hour
+from bench.soak.resources import memory_lines, slope_per_hour
 
 
 @given(minutes=st.floats(3, 600), seed=st.integers(0, 2**32), smoke=st.booleans())
@@ -34,6 +34,20 @@ def test_growth_per_hour_is_the_least_squares_slope() -> None:
     assert slope_per_hour([(t * 60.0, 100 + t) for t in range(10)]) == 60.0  # 1 MB a minute
     assert slope_per_hour([(t * 60.0, 100.0) for t in range(10)]) == 0.0
     assert slope_per_hour([(t * 60.0, 100.0) for t in range(5)]) is None  # too few to say
+
+
+def test_the_memory_totals_are_read_from_json_and_text_logs(tmp_path: Path) -> None:
+    totals = "resident 120.0 MB; native in use 30.1 MB, free held 12.0 MB (mapped 1.0 MB); threads 7"
+    app = tmp_path / "app.log"
+    app.write_text(line("", "call answered") + json.dumps(
+        {"ts": "x", "level": "warning", "msg": f"memory: {totals}; gc counts (1, 2, 3); start with ..."}) + "\n")
+    worker = tmp_path / "worker.log"
+    worker.write_text(f"2026-12-02 06:00:00 WARNING callrec_ari.observability.memory memory: snapshot /m/1.snap: "
+                      f"{totals}; traced 40.0 MB (peak 41.0 MB); gc counts (0, 0, 0)\n")
+    got = memory_lines({"app": app, "worker": worker, "gone": tmp_path / "absent.log"})
+    assert got["app"] == [totals]
+    assert got["worker"] == [f"snapshot /m/1.snap: {totals}; traced 40.0 MB (peak 41.0 MB)"]
+    assert "gone" not in got
 
 
 def line(call_id: str, msg: str, **extra: object) -> str:
