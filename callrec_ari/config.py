@@ -68,7 +68,11 @@ class Config:
     # channel on the caller's leg, the audiohook path MixMonitor takes) or "bridge" (a recorder in
     # the call's bridge, the engine before snoop).
     recording_engine: str = "snoop"
-    segment_seconds: float = 3600.0  # R1.2: a long call is split into segments of this length
+    segment_seconds: float = 3600.0  # R1.2: a long call is delivered in segments of this length
+    # How long one Asterisk recording file of a call runs before the next takes over (overlapping it
+    # by a second, rules/segments.py). The delivered segments are cut from the files at
+    # segment_seconds, so a cut inside a file is exact whatever this is; it bounds one file's size.
+    recording_roll_seconds: float = 3600.0
     # Asterisk's recording directory as seen from this host (for `make run`'s message and the
     # packager); empty when Asterisk is remote and recordings are fetched over ARI.
     asterisk_recording_dir: str = ""
@@ -130,6 +134,9 @@ def validate(config: Config) -> None:
         raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'snoop' or 'bridge'")
     if config.segment_seconds < 1:
         raise ConfigError(f"segment_seconds = {config.segment_seconds!r}: expected at least 1")
+    if config.recording_roll_seconds < 2:
+        # the next file overlaps the one before by a second (rules/segments.py OVERLAP_S)
+        raise ConfigError(f"recording_roll_seconds = {config.recording_roll_seconds!r}: expected at least 2")
     seen: set[str] = set()
     for line in config.lines:
         if line.number in seen:

@@ -23,7 +23,7 @@ class CallSetup:
     streams: tuple[str, ...] = ()  # one stream channel per contract that delivers by stream (R1.4)
     files: bool = True  # a contract takes a file copy (R1.1): the bridge is recorded on the platform
     recording_prefix: str = "callrec"
-    segment_seconds: float = 3600.0
+    roll_seconds: float = 3600.0  # how long one recording file runs before the next takes over
     dial_timeout: int = 60
 
 

@@ -167,7 +167,7 @@ class CallManager:
             plan, caller_channel, self.ari, parts, claim,
             settings=SessionSettings(
                 recording_prefix=self.config.recording_prefix, dial_timeout=self.config.dial_timeout,
-                cleanup_timeout=self.config.cleanup_timeout, segment_seconds=self.config.segment_seconds,
+                cleanup_timeout=self.config.cleanup_timeout, roll_seconds=self.config.recording_roll_seconds,
             ),
             on_finished=self._on_finished,
             journal=self.journal.write if self.journal is not None else None,

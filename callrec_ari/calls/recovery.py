@@ -49,7 +49,7 @@ def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     if running is not None:
         # Killed during an overlap: the older segment's stop was the dead executor's timer.
         older = tuple(ScheduleStop(s.name, OVERLAP_S) for s in flow.segments if s.live and s is not running)
-        return flow, (*actions, *older, ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.ADOPTED,
+        return flow, (*actions, *older, ScheduleRoll(roll_delay(setup.roll_seconds, RollReason.ADOPTED,
                                                                   running.started_at, now)))
     if setup.plan.record and setup.files:
         # The recorder did not survive: start a new segment rather than lose the rest of the call.
@@ -92,7 +92,7 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
             # Keep the running segment going rather than lose audio; try again a period later.
             flow = replace(flow, recording_failed=True)
             return flow, (Note.error(f"next segment could not start: {failure.error}"),
-                          ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.RETRY)))
+                          ScheduleRoll(roll_delay(setup.roll_seconds, RollReason.RETRY)))
         case StartMedia(kind="notice", media_id=media_id) if not failure.not_found and flow.phase is S.NOTICE:
             # The parties must not be left muted in silence: connect them, unrecorded.
             flow = noted(setup, flow, media_id, outcome="failed")

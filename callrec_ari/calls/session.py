@@ -64,7 +64,7 @@ class SessionSettings:
     recording_prefix: str = "callrec"
     dial_timeout: int = 60
     cleanup_timeout: float = 5.0
-    segment_seconds: float = 3600.0
+    roll_seconds: float = 3600.0  # how long one recording file runs before the next takes over
 
 
 class CallSession:
@@ -91,7 +91,7 @@ class CallSession:
             # A file copy for some contract, or a plan that names nobody (recorded to the one file
             # connection of a hand-made plan): the bridge is recorded.
             files=bool(plan.file_recipients) or not plan.recipients,
-            recording_prefix=settings.recording_prefix, segment_seconds=settings.segment_seconds,
+            recording_prefix=settings.recording_prefix, roll_seconds=settings.roll_seconds,
             dial_timeout=settings.dial_timeout,
         )
         self.cleanup_timeout = settings.cleanup_timeout

@@ -136,7 +136,7 @@ def recording_began(setup: CallSetup, flow: Flow, event: AriEvent,
     # first frame comes after its RecordingStarted, and nothing may be lost at the boundary (R1.2).
     older = tuple(ScheduleStop(s.name, OVERLAP_S) for s in flow.segments if s.index < began.index and s.live)
     actions: Actions = (Note.info(f"recording started name={began.name}"), *older,
-                        ScheduleRoll(roll_delay(setup.segment_seconds, RollReason.STARTED)))
+                        ScheduleRoll(roll_delay(setup.roll_seconds, RollReason.STARTED)))
     if flow.phase is S.CONNECTING:
         flow, notice = play_notice(setup, flow, now)
         actions += notice

@@ -49,7 +49,8 @@ def _recover(args: argparse.Namespace) -> int:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return 2
     db = make_sessionmaker(make_engine(database_url()))
-    rescued = asyncio.run(rescue_node(config, spool, db, RecordingSubmitter(delivery, db)))
+    submitter = RecordingSubmitter(delivery, db, segment_seconds=config.segment_seconds)
+    rescued = asyncio.run(rescue_node(config, spool, db, submitter))
     for call in rescued:
         print(f"{call.call_id}: {call.segments} segments, ended {call.ended.isoformat()}: queued")
     print(f"{len(rescued)} calls of node {args.node} finalized; deliver them with "

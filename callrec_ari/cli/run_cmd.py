@@ -137,7 +137,8 @@ async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
         submitter = None
         spool = Path("spool")
         if loaded.delivery is not None:
-            submitter, spool = RecordingSubmitter(loaded.delivery), Path(loaded.delivery.spool_dir)
+            submitter = RecordingSubmitter(loaded.delivery, segment_seconds=config.segment_seconds)
+            spool = Path(loaded.delivery.spool_dir)
         url = database_url()
         if not args.no_migrate:
             await asyncio.to_thread(upgrade, url)

@@ -71,14 +71,17 @@ def swap_frame(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int,
 
 
 def iter_legs(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, skip_b: int, frames: int,
-              swap: int, stereo: bool, left: str = "caller", shared_notice: bool = False) -> Iterator[bytes]:
-    """The segment as a WAV (header, then PCM in chunks): ``frames`` frames, the legs swapping roles
-    at ``swap``. Stereo: ``left`` ("caller" or "callee") on channel 1. 16-bit legs only."""
+              swap: int, stereo: bool, left: str = "caller", shared_notice: bool = False,
+              header: bool = True) -> Iterator[bytes]:
+    """The segment as a WAV (header unless ``header`` is false, then PCM in chunks): ``frames``
+    frames, the legs swapping roles at ``swap``. Stereo: ``left`` ("caller" or "callee") on channel 1.
+    16-bit legs only."""
     for leg in (caller_heard, callee_heard):
         if leg is not None and (leg.channels, leg.sample_width) != (1, 2):
             raise BadWav(f"{leg.path}: a leg must be mono 16-bit PCM")
     out = WavInfo(caller_heard.path, 2 if stereo else 1, 2, caller_heard.sample_rate, frames)
-    yield wav_header(out, frames)
+    if header:
+        yield wav_header(out, frames)
     a, b = LegReader(caller_heard, skip_a), LegReader(callee_heard, skip_b)
     try:
         at = 0

@@ -1,4 +1,10 @@
-"""Package one recorded call: its WAV segments, head overlaps trimmed, plus manifest.json, in one ZIP.
+"""Package one recorded call: its WAV segments plus manifest.json, in one ZIP.
+
+Asterisk's recording files of a call overlap (each next one starts before the one before stops,
+rules/segments.py): their heads' repeats are trimmed where the audio shows the join
+(rules/splice.py), and the call's audio so joined is cut into segments of ``segment_seconds`` (R1.2).
+A cut inside one recording file is exact by construction (``joined_by`` "continuous"); a join between
+two files is exact where it was found in the audio ("audio"), else placed by the start times.
 
 A call whose legs were recorded apart becomes one WAV per segment all the same: mixed, or one party
 per channel (delivery/channels.py), as the copy's contract or line chose.
@@ -10,20 +16,23 @@ re-run after a crash rely on it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import os
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from callrec_ari.delivery.channels import iter_legs, swap_frame
-from callrec_ari.delivery.wavfile import BadWav, WavInfo, iter_trimmed, read_info, read_samples
+from callrec_ari.delivery.wavfile import BadWav, WavInfo, iter_trimmed, read_info, read_samples, wav_header
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import (
     JOINED_BY_AUDIO,
+    JOINED_BY_CONTINUOUS,
     JOINED_BY_START_TIMES,
     MANIFEST_NAME,
     CallRecord,
@@ -115,10 +124,79 @@ def audio_overlap(prev: WavInfo, nxt: WavInfo, estimate: int) -> int | None:
     return None if found is None else min(found, nxt.frames)
 
 
+@dataclass(frozen=True, slots=True)
+class Take:
+    """One recording file as it enters the call's audio, after the head it repeats was trimmed."""
+
+    started_at: datetime  # UTC time of its first kept frame
+    first: int  # its first kept frame's place in the call's audio
+    frames: int
+    trim: int  # frames dropped from its head (the previous recording had them)
+    joined_by: str | None  # how it joins the previous recording; None for the first
+    chunks: Callable[[], Iterator[bytes]]  # its kept PCM, no header
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """One delivered segment: ``frames`` frames of the call's audio from frame ``first`` on."""
+
+    first: int
+    frames: int
+
+
+def cuts(takes: Sequence[Take], segment_frames: int | None) -> list[Cut]:
+    """Where the call's audio is cut into segments: every ``segment_frames`` frames (R1.2), or, with
+    None, where each recording file begins (one segment per file, as Asterisk wrote them)."""
+    if segment_frames is None:
+        return [Cut(t.first, t.frames) for t in takes]
+    if segment_frames < 1:
+        raise ValueError(f"a segment must hold at least one frame, not {segment_frames}")
+    total = sum(t.frames for t in takes)
+    return [Cut(at, min(segment_frames, total - at)) for at in range(0, total, segment_frames)] or [Cut(0, 0)]
+
+
+def describe(cut: Cut, order: int, takes: Sequence[Take], rate: int) -> tuple[datetime, int, str | None]:
+    """A segment's start time, the frames trimmed at the joins it holds, and how it joins the one
+    before: the weakest of the joins between recordings at its start or inside it
+    (``start_times`` < ``audio``), or ``continuous`` when it only continues one recording."""
+    home = next((t for t in reversed(takes) if t.first <= cut.first and (t.frames or t.first == cut.first)),
+                takes[0])
+    start = home.started_at + timedelta(microseconds=(cut.first - home.first) * 1_000_000 // rate)
+    if order == 1:
+        return start, 0, None
+    joins = [t for t in takes[1:] if cut.first <= t.first < cut.first + max(cut.frames, 1)]
+    if not joins:
+        return start, 0, JOINED_BY_CONTINUOUS
+    weak = any(t.joined_by == JOINED_BY_START_TIMES for t in joins)
+    return start, sum(t.trim for t in joins), JOINED_BY_START_TIMES if weak else JOINED_BY_AUDIO
+
+
+class PcmStream:
+    """The takes' PCM back to back, read in exact byte counts (memory: one chunk at a time)."""
+
+    def __init__(self, takes: Sequence[Take]) -> None:
+        self._chunks = itertools.chain.from_iterable(t.chunks() for t in takes)
+        self._held = b""
+
+    def read(self, n: int) -> Iterator[bytes]:
+        while n > 0:
+            if not self._held:
+                self._held = next(self._chunks, b"")
+                if not self._held:
+                    raise BadWav(f"the recordings hold {n} bytes fewer than their headers say")
+            piece, self._held = self._held[:n], self._held[n:]
+            n -= len(piece)
+            yield piece
+
+
 def package_call(record: Mapping[str, Any] | CallRecord,
                  segments: Sequence[Segment | tuple[str | Path, str | datetime]],
-                 outbox: Path, zip_level: int = 0) -> Package:
-    """Build ``<outbox>/<key>.zip`` for one call. Raises InvalidCallRecord or BadWav on bad input."""
+                 outbox: Path, zip_level: int = 0, segment_seconds: float | None = None) -> Package:
+    """Build ``<outbox>/<key>.zip`` for one call. Raises InvalidCallRecord or BadWav on bad input.
+
+    ``segments`` are the recording files of the call, in order (Asterisk's; each next one overlapping
+    the one before). The call's audio joined from them is cut into segments of ``segment_seconds``
+    (R1.2; None: one per file)."""
     call = record if isinstance(record, CallRecord) else parse_call_record(record)
     segs = as_segments(segments)
     if not segs:
@@ -132,46 +210,59 @@ def package_call(record: Mapping[str, Any] | CallRecord,
         raise BadWav(f"call {call.call_id}: segments differ in sample rate, channels or width")
     stereo = per_leg and call.channels == "stereo"
     shared_notice = any(n.to == "both" for n in call.notices)
+    rate = infos[0].sample_rate
+    takes: list[Take] = []
+    for order, (seg, info) in enumerate(zip(segs, infos, strict=True), start=1):
+        trim = trim_b = 0
+        joined_by: str | None = None
+        leg_b = legs_b[order - 1]
+        if order > 1:
+            prev, prev_info = segs[order - 2], infos[order - 2]
+            estimate = overlap_frames(prev.started_at, prev_info.frames, seg.started_at,
+                                      info.sample_rate, info.frames)
+            found = audio_overlap(prev_info, info, estimate)
+            trim = estimate if found is None else found
+            prev_b = legs_b[order - 2]
+            found_b = audio_overlap(prev_b, leg_b, estimate) if prev_b and leg_b else None
+            trim_b = estimate if found_b is None else found_b
+            # "audio": the end of N was found in N+1 (on each leg recorded), so nothing fell between.
+            by_audio = found is not None and (found_b is not None or not (prev_b and leg_b))
+            joined_by = JOINED_BY_AUDIO if by_audio else JOINED_BY_START_TIMES
+        start = seg.started_at + timedelta(microseconds=trim * 1_000_000 // info.sample_rate)
+        frames = info.frames - trim
+        chunks: Callable[[], Iterator[bytes]]
+        if per_leg:
+            swap = swap_frame(info, leg_b, trim, trim_b, frames, start, call.talk_from)
+            chunks = functools.partial(iter_legs, info, leg_b, trim, trim_b, frames, swap, stereo, call.side,
+                                       shared_notice, header=False)
+        else:
+            chunks = functools.partial(iter_trimmed, info, trim, header=False)
+        first = takes[-1].first + takes[-1].frames if takes else 0
+        takes.append(Take(start, first, frames, trim, joined_by, chunks))
+    out = WavInfo(infos[0].path, 2 if stereo else infos[0].channels, infos[0].sample_width, rate, 0)
+    segment_frames = None if segment_seconds is None else max(1, round(segment_seconds * rate))
     key = idempotency_key(call.call_id, call.contract)
     outbox.mkdir(parents=True, exist_ok=True)
     final = outbox / zip_name(key)
     part = final.with_name(final.name + ".part")
     entries: list[SegmentEntry] = []
+    pcm = PcmStream(takes)
     with zipfile.ZipFile(part, "w", allowZip64=True) as zf:
-        for order, (seg, info) in enumerate(zip(segs, infos, strict=True), start=1):
-            trim = trim_b = 0
-            joined_by: str | None = None
-            leg_b = legs_b[order - 1]
-            if order > 1:
-                prev, prev_info = segs[order - 2], infos[order - 2]
-                estimate = overlap_frames(prev.started_at, prev_info.frames, seg.started_at,
-                                          info.sample_rate, info.frames)
-                found = audio_overlap(prev_info, info, estimate)
-                trim = estimate if found is None else found
-                prev_b = legs_b[order - 2]
-                found_b = audio_overlap(prev_b, leg_b, estimate) if prev_b and leg_b else None
-                trim_b = estimate if found_b is None else found_b
-                # "audio": the end of N was found in N+1 (on each leg recorded), so nothing fell between.
-                by_audio = found is not None and (found_b is not None or not (prev_b and leg_b))
-                joined_by = JOINED_BY_AUDIO if by_audio else JOINED_BY_START_TIMES
-            start = seg.started_at + timedelta(microseconds=trim * 1_000_000 // info.sample_rate)
-            frames = info.frames - trim
-            if per_leg:
-                swap = swap_frame(info, leg_b, trim, trim_b, frames, start, call.talk_from)
-                chunks = iter_legs(info, leg_b, trim, trim_b, frames, swap, stereo, call.side, shared_notice)
-            else:
-                chunks = iter_trimmed(info, trim)
+        for order, cut in enumerate(cuts(takes, segment_frames), start=1):
+            start, trimmed, joined = describe(cut, order, takes, rate)
             name = segment_name(order)
-            digest, size = hashlib.sha256(), 0
-            with zf.open(_zip_info(name, call.ended, zip_level), "w", force_zip64=True) as out:
-                for chunk in chunks:
+            header = wav_header(out, cut.frames)
+            digest, size = hashlib.sha256(header), len(header)
+            with zf.open(_zip_info(name, call.ended, zip_level), "w", force_zip64=True) as dest:
+                dest.write(header)
+                for chunk in pcm.read(cut.frames * out.frame_size):
                     digest.update(chunk)
                     size += len(chunk)
-                    out.write(chunk)
+                    dest.write(chunk)
             entries.append(SegmentEntry(
                 order=order, name=name, started_at=start,
-                frames=frames, sample_rate=info.sample_rate, trimmed_frames=trim,
-                size=size, sha256=digest.hexdigest(), joined_by=joined_by,
+                frames=cut.frames, sample_rate=rate, trimmed_frames=trimmed,
+                size=size, sha256=digest.hexdigest(), joined_by=joined,
             ))
         manifest = build_manifest(call, key, entries)
         zf.writestr(_zip_info(MANIFEST_NAME, call.ended, zip_level), manifest_bytes(manifest))
@@ -184,4 +275,5 @@ def package_call(record: Mapping[str, Any] | CallRecord,
                    wav_paths=tuple(p for s in segs for p in s.paths), manifest=manifest)
 
 
-__all__ = ["Package", "Segment", "as_segments", "file_digest", "fsync_dir", "package_call"]
+__all__ = ["Cut", "Package", "PcmStream", "Segment", "Take", "as_segments", "cuts", "describe", "file_digest",
+           "fsync_dir", "package_call"]

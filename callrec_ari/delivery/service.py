@@ -43,8 +43,11 @@ class RecordingSubmitter:
     """What the call flow calls when a recorded call has ended (file delivery, R1.1/R1.2)."""
 
     def __init__(self, settings: DeliverySettings, sessions: sessionmaker[Session] | None = None,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, *, segment_seconds: float | None = None) -> None:
+        """``segment_seconds``: the length of the delivered segments (R1.2, the app's
+        ``segment_seconds``), cut from the call's recording files; None: one segment per file."""
         self._settings = settings
+        self._segment_seconds = segment_seconds
         self._sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self._queue = DeliveryQueue(self._sessions, settings.node, clock)
 
@@ -57,7 +60,8 @@ class RecordingSubmitter:
         Idempotent per copy (its idempotency key). Raises InvalidCallRecord / BadWav (both with
         ``error_id``) on bad input; the WAVs are then left untouched.
         """
-        pkg = package_call(call, segments, self._settings.outbox, self._settings.zip_level)
+        pkg = package_call(call, segments, self._settings.outbox, self._settings.zip_level,
+                           self._segment_seconds)
         contract = pkg.call.contract or None
         recipient = self._age_recipient(connection_id) if contract else None
         if recipient:

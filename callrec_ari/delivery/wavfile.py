@@ -50,10 +50,12 @@ def wav_header(info: WavInfo, frames: int) -> bytes:
     )
 
 
-def iter_trimmed(info: WavInfo, skip_frames: int) -> Iterator[bytes]:
-    """The WAV without its first ``skip_frames`` frames: header, then the PCM data in chunks."""
+def iter_trimmed(info: WavInfo, skip_frames: int, header: bool = True) -> Iterator[bytes]:
+    """The WAV without its first ``skip_frames`` frames: header (unless ``header`` is false), then the
+    PCM data in chunks."""
     keep = info.frames - skip_frames
-    yield wav_header(info, keep)
+    if header:
+        yield wav_header(info, keep)
     with wave.open(str(info.path), "rb") as wav:
         wav.setpos(skip_frames)
         left = keep

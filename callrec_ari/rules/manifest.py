@@ -25,6 +25,7 @@ _SEGMENT_NAME = re.compile(r"^segment-\d{3,}\.wav$")
 # How a segment joins the previous one (SegmentEntry.joined_by, the manifest's "joined_by").
 JOINED_BY_AUDIO = "audio"
 JOINED_BY_START_TIMES = "start_times"
+JOINED_BY_CONTINUOUS = "continuous"  # cut inside one recording: nothing between, nothing twice
 
 
 class InvalidCallRecord(ValueError):
@@ -98,12 +99,14 @@ class SegmentEntry:
     started_at: datetime  # UTC start of the first frame kept
     frames: int
     sample_rate: int
-    trimmed_frames: int  # frames dropped from the head because the previous segment had them
+    trimmed_frames: int  # frames dropped at the joins it holds because the recording before had them
     size: int  # bytes of the stored WAV
     sha256: str
-    # How the join to the previous segment was found: JOINED_BY_AUDIO (the end of the previous one is
-    # in this one's head: nothing fell between) or JOINED_BY_START_TIMES (the audio could not tell:
-    # the previous one ended in silence). None for the first segment.
+    # How this segment's audio joins what came before it (delivery/packaging.py ``describe``):
+    # JOINED_BY_CONTINUOUS (cut from the same recording as the previous one: exact by construction),
+    # or, where two recordings were joined at its start or inside it, the weakest of those joins:
+    # JOINED_BY_AUDIO (the end of one was found in the next's head: nothing fell between) or
+    # JOINED_BY_START_TIMES (the audio could not tell). None for the first segment.
     joined_by: str | None = None
 
     @property

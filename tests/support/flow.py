@@ -23,4 +23,4 @@ def recorded_outgoing(call: str, caller_channel: str) -> CallSetup:
         caller_id="09000001001",
     )
     legs = CallLegs.for_call(call, caller_channel)
-    return CallSetup(plan=plan, legs=legs, segment_seconds=60.0, dial_timeout=30)
+    return CallSetup(plan=plan, legs=legs, roll_seconds=60.0, dial_timeout=30)

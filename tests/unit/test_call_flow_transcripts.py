@@ -118,7 +118,7 @@ class Replay:
 def replay(name: str, *, segment_due_before: bool = True, **plan_changes: object) -> Replay:
     events = load(name)
     plan, caller = plan_for(events, **plan_changes)
-    r = Replay(CallSetup(plan=plan, legs=CallLegs.for_call(plan.call_id, caller), segment_seconds=3.0))
+    r = Replay(CallSetup(plan=plan, legs=CallLegs.for_call(plan.call_id, caller), roll_seconds=3.0))
     r.feed(Begin())
     for event in events[1:]:
         if (

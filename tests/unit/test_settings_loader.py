@@ -283,7 +283,7 @@ def test_callrec_run_parses_the_file_once(parses: list[str], tmp_path: Path,
     monkeypatch.setenv("CALLREC_ARI_URL", "http://127.0.0.1:9/ari")
     monkeypatch.setenv("CALLREC_DATABASE_URL", f"sqlite:///{tmp_path}/callrec.db")
     monkeypatch.setattr(run_cmd, "CallrecApp", FakeApp)
-    monkeypatch.setattr(run_cmd, "RecordingSubmitter", lambda settings: ("submitter", settings))
+    monkeypatch.setattr(run_cmd, "RecordingSubmitter", lambda settings, **_: ("submitter", settings))
     monkeypatch.setattr(run_cmd, "setup_logging", lambda **_: None)
     FakeApp.made.clear()
     args = build_parser().parse_args(["run", "--config", str(demo), "--no-migrate"])

@@ -39,11 +39,11 @@ def test_growth_per_hour_is_the_least_squares_slope() -> None:
 def test_the_memory_totals_are_read_from_json_and_text_logs(tmp_path: Path) -> None:
     totals = "resident 120.0 MB; native in use 30.1 MB, free held 12.0 MB (mapped 1.0 MB); threads 7"
     app = tmp_path / "app.log"
-    app.write_text(line("", "call answered") + json.dumps(
-        {"ts": "x", "level": "warning", "msg": f"memory: {totals}; gc counts (1, 2, 3); start with ..."}) + "\n")
+    logged = {"ts": "x", "level": "warning", "msg": f"memory: {totals}; gc counts (1, 2, 3); start with"}
+    app.write_text(line("", "call answered") + json.dumps(logged) + "\n")
     worker = tmp_path / "worker.log"
-    worker.write_text(f"2026-12-02 06:00:00 WARNING callrec_ari.observability.memory memory: snapshot /m/1.snap: "
-                      f"{totals}; traced 40.0 MB (peak 41.0 MB); gc counts (0, 0, 0)\n")
+    worker.write_text("2026-12-02 06:00:00 WARNING callrec_ari.observability.memory memory: "
+                      f"snapshot /m/1.snap: {totals}; traced 40.0 MB (peak 41.0 MB); gc counts (0, 0, 0)\n")
     got = memory_lines({"app": app, "worker": worker, "gone": tmp_path / "absent.log"})
     assert got["app"] == [totals]
     assert got["worker"] == [f"snapshot /m/1.snap: {totals}; traced 40.0 MB (peak 41.0 MB)"]
