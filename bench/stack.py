@@ -161,8 +161,9 @@ secret = "{SECRET}"
         wait_until(self._app_ready, 60)
 
     def use_engine(self, engine: str, segment_seconds: float | None = None) -> None:
-        """The app on ``engine``, rolling segments every ``segment_seconds`` (None: the app's default,
-        longer than any bench call); restarted when either changes."""
+        """The app on ``engine``, rolling its recording files and cutting the delivered segments every
+        ``segment_seconds`` (None: the app's defaults, longer than any bench call); restarted when
+        either changes."""
         per_leg = engine == "per-leg"
         engine = "snoop" if per_leg else engine
         if (self._env.get("CALLREC_RECORDING_ENGINE") == engine and self._per_leg == per_leg
@@ -170,10 +171,11 @@ secret = "{SECRET}"
             return
         self._env["CALLREC_RECORDING_ENGINE"] = engine
         self._per_leg, self._segment_s = per_leg, segment_seconds
-        if segment_seconds:
-            self._env["CALLREC_SEGMENT_SECONDS"] = f"{segment_seconds:g}"
-        else:
-            self._env.pop("CALLREC_SEGMENT_SECONDS", None)
+        for key in ("CALLREC_SEGMENT_SECONDS", "CALLREC_RECORDING_ROLL_SECONDS"):
+            if segment_seconds:
+                self._env[key] = f"{segment_seconds:g}"
+            else:
+                self._env.pop(key, None)
         self.cfg.write_text(self._cfg_text + (PER_LEG_LINES if per_leg else ""))
         self.restart_app()
         wait_until(self._metrics_up, 30)

@@ -31,7 +31,8 @@ LINES = {
 OUTSIDE = "0312345678"
 EXCLUDED = "117"  # R3.4: numbers starting with 1 are connected unrecorded
 CALLER_TONE, CALLEE_TONE = 1200, 1800
-SEGMENT_SECONDS = 15
+SEGMENT_SECONDS = 15  # the delivered segments (R1.2), cut from the files
+ROLL_SECONDS = 20  # Asterisk's recording files roll: a 40-second call rolls once
 # A supervisor's pause before starting a crashed Asterisk again (longer than the app's asterisk_gone_seconds).
 ASTERISK_RESTART_S = 20.0
 
@@ -49,7 +50,7 @@ class CallStream:
 
 STREAMS = (
     CallStream("a-short", "A", OUTSIDE, 8, 0.35),
-    CallStream("a-long", "A", OUTSIDE, 40, 0.10),  # rolls segments (SEGMENT_SECONDS)
+    CallStream("a-long", "A", OUTSIDE, 40, 0.10),  # rolls files (ROLL_SECONDS), cut in segments
     CallStream("b", "B", OUTSIDE, 15, 0.30),
     CallStream("c-stream", "C", OUTSIDE, 10, 0.10),
     CallStream("excluded", "B", EXCLUDED, 5, 0.15),

@@ -37,6 +37,7 @@ from bench.soak.plan import (
     NODE_INDEX,
     OUTSIDE,
     PG_PORT,
+    ROLL_SECONDS,
     SECRET,
     SEGMENT_SECONDS,
     STREAMS,
@@ -210,6 +211,7 @@ class Soak:
         cluster.workdir.mkdir(parents=True, exist_ok=True)
         cluster.env = {
             "CALLREC_SEGMENT_SECONDS": str(SEGMENT_SECONDS),
+            "CALLREC_RECORDING_ROLL_SECONDS": str(ROLL_SECONDS),
             "CALLREC_DELIVERY_SPOOL_DIR": str(self.spool),
             "CALLREC_SPOOL_MIN_FREE_MB": "24" if self.smoke else "64",
             "CALLREC_LOG_FORMAT": "json",

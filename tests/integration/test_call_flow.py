@@ -209,7 +209,7 @@ async def test_long_call_is_recorded_in_overlapping_segments(
     start_app: StartApp, ari: AriClient, tones, tmp_path, engine: str
 ):
     """R1.2: segment N+1 starts before N stops; together they cover the whole call, in order."""
-    app = await start_app(segment_seconds=4, lines=ANALYSED_LINES, recording_engine=engine)
+    app = await start_app(recording_roll_seconds=4, lines=ANALYSED_LINES, recording_engine=engine)
     rc = await run_parties(
         uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=13_000),
         uas(tmp_path, tone=tones["callee"]),

@@ -31,7 +31,8 @@ async def test_no_callback_holds_the_loop_for_50_ms(
     loop.slow_callback_duration = SLOW
     try:
         with caplog.at_level(logging.WARNING, logger="asyncio"):
-            app = await start_app(segment_seconds=3, asterisk_recording_dir=str(asterisk.recording_dir or ""),
+            app = await start_app(recording_roll_seconds=3,
+                                  asterisk_recording_dir=str(asterisk.recording_dir or ""),
                                   submitter=RecordingSubmitter(delivery_env.settings),
                                   spool_dir=Path(delivery_env.settings.spool_dir))
             callee = uas(tmp_path, tone=tones["callee"])

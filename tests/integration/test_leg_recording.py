@@ -94,8 +94,8 @@ async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_
         s.execute(update(Contract).where(Contract.id == a.contract_id).values(audio_channels="stereo"))
         s.execute(update(Line).where(Line.number == LINE["A"][0]).values(notice=DEFAULT_NOTICE))
     platform.start_worker()
-    app = await start_app(lines_from="database", db=platform.db, segment_seconds=4,
-                          submitter=RecordingSubmitter(platform.settings, platform.db))
+    app = await start_app(lines_from="database", db=platform.db, recording_roll_seconds=4,
+                          submitter=RecordingSubmitter(platform.settings, platform.db, segment_seconds=3))
     await register(tmp_path, "1002", 5090, 6020)
 
     # WHEN A's line calls B's line: both record, so each party hears the other line's notice (R2.3)
@@ -141,7 +141,8 @@ async def test_app_killed_mid_call_a_stereo_recording_arrives_whole(
     asterisk: AsteriskTarget, ari, delivery_env: DeliveryEnv,  # type: ignore[no-untyped-def]
     app_process: list[AppProcess], tones, tmp_path: Path,  # noqa: F811
 ):
-    app = AppProcess(tmp_path, asterisk, delivery_env, segment_seconds=5)
+    app = AppProcess(tmp_path, asterisk, delivery_env, segment_seconds=5,
+                     recording_roll_seconds=5)
     # Single tenant: the lines of the configuration file, 1001 in stereo.
     app.config.write_text(app.config.read_text() + "".join(
         f'[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\nnotice = "{ANALYSED_NOTICE}"\n'

@@ -64,7 +64,7 @@ def occurrences(haystack: array[int], needle: array[int]) -> list[int]:
 async def test_segments_join_without_a_hole_or_a_doubled_stretch(
     start_app: StartApp, ari: AriClient, tones: dict[str, Path], tmp_path: Path, engine: str
 ) -> None:
-    app = await start_app(segment_seconds=5, lines=ANALYSED_LINES, recording_engine=engine)
+    app = await start_app(recording_roll_seconds=5, lines=ANALYSED_LINES, recording_engine=engine)
     rc = await run_parties(uac(tmp_path, OUTSIDE, tone=noise_file(tmp_path), talk_ms=14_000),
                            uas(tmp_path, tone=tones["callee"]))
     assert rc == (0, 0)
@@ -110,3 +110,15 @@ async def test_segments_join_without_a_hole_or_a_doubled_stretch(
         assert after == raw[n + 1][overlaps[n]: overlaps[n] + W]
     total = len(stream) / RATE
     assert 13.0 < total < 16.0, total
+
+    # Cut at 2 s (segment_seconds) instead of per file: the same audio, sample for sample, in
+    # segments of exactly 2 s; the cuts inside a file continuous, a roll held where it fell.
+    cut = package_call(outcome.manifest_call(), files, tmp_path / "cut", segment_seconds=2)
+    with zipfile.ZipFile(cut.zip_path) as z:
+        entries = sorted(cut.manifest["segments"], key=lambda s: s["order"])
+        pieces = [samples(z.read(e["name"])) for e in entries]
+    assert [len(p) for p in pieces[:-1]] == [2 * RATE] * (len(pieces) - 1)
+    assert array("h", itertools.chain.from_iterable(pieces)) == stream
+    kinds = [e["joined_by"] for e in entries]
+    assert kinds[0] is None and kinds.count("audio") == len(overlaps)
+    assert set(kinds[1:]) == {"continuous", "audio"}

@@ -98,7 +98,7 @@ class Cluster:
                "CALLREC_ARI_URL": n.node.ari_url, "CALLREC_LINES_FROM": "database",
                "CALLREC_HTTP_PORT": str(n.app_port), "CALLREC_ASTERISK_RECORDING_DIR": str(n.recording_dir),
                "CALLREC_DELIVERY_SPOOL_DIR": str(spool), "CALLREC_DELIVERY_NODE": n.node.name,
-               "CALLREC_SEGMENT_SECONDS": "3",
+               "CALLREC_SEGMENT_SECONDS": "3", "CALLREC_RECORDING_ROLL_SECONDS": "4",
                # Contracts' own connections carry the recordings; the single-tenant one is never used.
                "CALLREC_DELIVERY_CONNECTION_URL": "http://127.0.0.1:9/nowhere",
                "CALLREC_DELIVERY_CONNECTION_SECRET": "the-configured-default",
