@@ -10,4 +10,6 @@ RUN pip install --no-cache-dir -c constraints.txt . && rm -rf /src
 WORKDIR /opt/callrec
 COPY config/ config/
 RUN mkdir -p var notices
+# Two C allocator arenas, as the systemd units (docs/deploy.md, "When a process's memory grows").
+ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["callrec"]
