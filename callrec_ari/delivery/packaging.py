@@ -158,15 +158,14 @@ def cuts(takes: Sequence[Take], segment_frames: int | None) -> list[Cut]:
 def describe(cut: Cut, order: int, takes: Sequence[Take], rate: int) -> tuple[datetime, int, str | None]:
     """A segment's start time, the frames trimmed at the joins it holds, and how it joins the one
     before: the weakest of the joins between recordings at its start or inside it
-    (``start_times`` < ``audio``), or ``continuous`` when it only continues one recording."""
+    (``start_times`` < ``audio``), or ``continuous`` when it only continues one recording (None for the
+    first segment, unless a join lies inside it)."""
     home = next((t for t in reversed(takes) if t.first <= cut.first and (t.frames or t.first == cut.first)),
                 takes[0])
     start = home.started_at + timedelta(microseconds=(cut.first - home.first) * 1_000_000 // rate)
-    if order == 1:
-        return start, 0, None
     joins = [t for t in takes[1:] if cut.first <= t.first < cut.first + max(cut.frames, 1)]
     if not joins:
-        return start, 0, JOINED_BY_CONTINUOUS
+        return start, 0, None if order == 1 else JOINED_BY_CONTINUOUS
     weak = any(t.joined_by == JOINED_BY_START_TIMES for t in joins)
     return start, sum(t.trim for t in joins), JOINED_BY_START_TIMES if weak else JOINED_BY_AUDIO
 

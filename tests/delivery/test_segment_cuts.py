@@ -6,6 +6,7 @@ that join was found, and what it trimmed there."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import random
 import wave
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from callrec_ari.delivery.packaging import package_call
+from callrec_ari.delivery.packaging import Take, cuts, describe, package_call
 from callrec_ari.delivery.wavfile import BadWav
 from callrec_ari.model.call import SegmentFile
 from tests.delivery.conftest import ENDED, RATE, call_record, ramp, segments_for, write_wav
@@ -76,11 +79,8 @@ def test_files_joined_by_the_audio_then_cut_hold_each_frame_once(tmp_path: Path,
     for order, seg in enumerate(segs, start=1):
         first = (order - 1) * step
         held = [at for at in joins if first <= at < first + seg["frames"]]
-        if order == 1:
-            assert seg["joined_by"] is None
-        else:
-            assert seg["joined_by"] == ("audio" if held else "continuous")
-            assert seg["trimmed_head_frames"] == sum(joins[at] for at in held)
+        assert seg["joined_by"] == ("audio" if held else None if order == 1 else "continuous")
+        assert seg["trimmed_head_frames"] == sum(joins[at] for at in held)
 
 
 def test_without_a_segment_length_each_file_is_one_segment(tmp_path: Path) -> None:
@@ -127,3 +127,31 @@ def test_a_file_shorter_than_its_header_says_is_refused_clearly(tmp_path: Path) 
         package_call(call_record("c-short"), [SegmentFile(wav, ENDED)], tmp_path / "outbox",
                      segment_seconds=0.3)
     assert not list((tmp_path / "outbox").glob("*.zip"))  # no ZIP half written
+
+
+@given(lengths=st.lists(st.integers(1, 5000), min_size=1, max_size=6),
+       trims=st.lists(st.integers(0, 800), min_size=6, max_size=6),
+       weak=st.lists(st.booleans(), min_size=6, max_size=6),
+       step=st.one_of(st.none(), st.integers(1, 9000)))
+def test_the_cuts_cover_the_call_once_and_count_every_join_once(
+    lengths: list[int], trims: list[int], weak: list[bool], step: int | None,
+) -> None:
+    t0 = ENDED - timedelta(seconds=60)
+    takes, at = [], 0
+    for k, frames in enumerate(lengths):
+        joined = None if k == 0 else ("start_times" if weak[k] else "audio")
+        takes.append(Take(t0 + timedelta(seconds=at / RATE), at, frames, trims[k] if k else 0, joined,
+                          lambda: iter(())))
+        at += frames
+    pieces = cuts(takes, step)
+    assert [c.first for c in pieces] == list(itertools.accumulate([0, *(c.frames for c in pieces[:-1])]))
+    assert sum(c.frames for c in pieces) == at
+    described = [describe(c, order, takes, RATE) for order, c in enumerate(pieces, start=1)]
+    assert sum(trimmed for _, trimmed, _ in described) == sum(t.trim for t in takes[1:])
+    for (start, _, joined), c in zip(described, pieces, strict=True):
+        assert start == t0 + timedelta(microseconds=c.first * 1_000_000 // RATE)  # one clock here
+        inside = [t for t in takes[1:] if c.first <= t.first < c.first + c.frames]
+        if not inside:
+            assert joined == (None if c.first == 0 else "continuous")
+        else:
+            assert joined == ("start_times" if any(t.joined_by == "start_times" for t in inside) else "audio")
