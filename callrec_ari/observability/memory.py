@@ -14,8 +14,11 @@ always harmless.
 The tracer sees Python's allocations only. The C allocator's totals (glibc's ``mallinfo2``: what is
 in use and what it holds free, over all its arenas) are in every line, with the process's thread
 count: memory in use that grows is a leak in native code (an extension module); free memory the
-allocator holds that grows is fragmentation across its per-thread arenas, which ``MALLOC_ARENA_MAX``
-bounds (docs/deploy.md, "When a process's memory grows").
+allocator holds that grows is fragmentation: freed blocks between blocks still in use, which glibc
+returns to the system only from the top of its heaps. ``MALLOC_ARENA_MAX`` bounds the number of heaps
+(one per thread otherwise), and :func:`trim_periodically` hands the whole free pages inside them back
+(``malloc_trim``) every ``CALLREC_MALLOC_TRIM_SECONDS`` (60; 0: never), measured under ``make soak``
+(docs/deploy.md, "When a process's memory grows").
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class _Mallinfo2(ctypes.Structure):
 def native() -> dict[str, float] | None:
     """The C allocator's totals over all its arenas, in MB (None where the C library is not glibc
     2.33 or later): ``in_use`` (allocated, including large blocks it mapped on its own), ``free_held``
-    (freed, kept by the allocator), ``mapped`` (the large blocks)."""
+    (freed, kept by the allocator for reuse, whether or not :func:`trim` handed its pages back: the
+    resident size tells), ``mapped`` (the large blocks)."""
     try:
         mallinfo2 = ctypes.CDLL(None).mallinfo2
     except (OSError, AttributeError):
@@ -67,6 +71,46 @@ def native() -> dict[str, float] | None:
         "free_held": info.fordblks / mb,
         "mapped": info.hblkhd / mb,
     }
+
+
+def trim() -> bool:
+    """Hand the whole free pages the C allocator holds back to the system (glibc's ``malloc_trim``;
+    it locks each heap in turn, so it runs off the event loop). False where there is none."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = [ctypes.c_size_t]
+    malloc_trim.restype = ctypes.c_int
+    malloc_trim(0)
+    return True
+
+
+TRIM_EVERY_S = 60.0
+
+
+def trim_every() -> float:
+    """``CALLREC_MALLOC_TRIM_SECONDS`` (default 60; 0: never); a value that is not a number is
+    logged and the default kept."""
+    raw = os.environ.get("CALLREC_MALLOC_TRIM_SECONDS", "")
+    if not raw:
+        return TRIM_EVERY_S
+    try:
+        every = float(raw)
+    except ValueError:
+        log.error("CALLREC_MALLOC_TRIM_SECONDS=%r is not a number of seconds: every %.0f s", raw,
+                  TRIM_EVERY_S)
+        return TRIM_EVERY_S
+    return max(0.0, every)
+
+
+async def trim_periodically(every: float) -> None:
+    """:func:`trim` every ``every`` seconds, off the loop, for as long as the process runs."""
+    while True:
+        await asyncio.sleep(every)
+        if not await asyncio.to_thread(trim):
+            log.info("memory: no malloc_trim in this C library: freed memory stays with the allocator")
+            return
 
 
 def threads() -> int | None:
@@ -116,6 +160,7 @@ class MemoryDumper:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.count = 0
+        self.trimmer: asyncio.Task[None] | None = None
 
     def dump(self) -> Path | None:
         process = totals()
@@ -137,8 +182,11 @@ class MemoryDumper:
 
 
 def install(loop: asyncio.AbstractEventLoop) -> MemoryDumper:
-    """SIGUSR2 writes a snapshot (see the module's text), off the event loop."""
+    """SIGUSR2 writes a snapshot (see the module's text), off the event loop; the allocator's free
+    pages are handed back every ``CALLREC_MALLOC_TRIM_SECONDS``."""
     dumper = MemoryDumper(Path(os.environ.get("CALLREC_MEMORY_DIR") or "."))
+    if (every := trim_every()) > 0:
+        dumper.trimmer = loop.create_task(trim_periodically(every), name="malloc-trim")
 
     def on_signal() -> None:
         task = loop.create_task(asyncio.to_thread(dumper.dump), name="memory-snapshot")
