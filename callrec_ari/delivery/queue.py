@@ -230,11 +230,25 @@ class DeliveryQueue:
         with self._sessions.begin() as s:
             s.execute(update(Delivery).where(Delivery.id == job_id).values(**values))
 
-    def reschedule(self, job_id: int, next_at: datetime, error: str) -> None:
-        self._set(job_id, next_attempt_at=next_at, last_error=error, lease_owner=None, lease_until=None)
+    def _set_open(self, job_id: int, **values: Any) -> bool:
+        """Like :meth:`_set`, but only while the recording is still waiting (pending or rejected):
+        a worker whose attempt outlived its lease must not undo what another did meanwhile (purged
+        it at 7 days, delivered it). False when it changed nothing."""
+        with self._sessions.begin() as s:
+            result = s.execute(update(Delivery)
+                               .where(Delivery.id == job_id,
+                                      Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]))
+                               .values(**values).execution_options(synchronize_session=False))
+            return int(getattr(result, "rowcount", 0) or 0) == 1
 
-    def reject(self, job_id: int, error: str) -> None:
-        self._set(job_id, state=DeliveryState.REJECTED, last_error=error, lease_owner=None, lease_until=None)
+    def reschedule(self, job_id: int, next_at: datetime, error: str) -> bool:
+        return self._set_open(job_id, next_attempt_at=next_at, last_error=error, lease_owner=None,
+                              lease_until=None)
+
+    def reject(self, job_id: int, error: str) -> bool:
+        """Refused for good (kept until its deadline); False when it was no longer waiting."""
+        return self._set_open(job_id, state=DeliveryState.REJECTED, last_error=error, lease_owner=None,
+                              lease_until=None)
 
     def delivered(self, job_id: int, attempt_id: int, status: int | None, receipt: dict[str, Any]) -> None:
         """The customer acknowledged: the attempt and the recording say so, in one transaction."""

@@ -275,7 +275,12 @@ class DeliveryWorker:
             if exc.transient:
                 await self._back_off(job, connection, exc, stats)
                 return
-            await asyncio.to_thread(self._queue.reject, job.id, f"{exc.error_id}: {exc}")
+            if not await asyncio.to_thread(self._queue.reject, job.id, f"{exc.error_id}: {exc}"):
+                # Its lease ran out during the attempt and another worker ended it meanwhile (purged
+                # at its deadline, delivered): that stands.
+                log.warning("call %s: %s, but the recording was no longer waiting: left as it is",
+                            job.call_id, exc)
+                return
             log.error("call %s: delivery refused permanently (%s); kept until %s", job.call_id, exc,
                       job.expires_at.isoformat(),
                       extra={"event": "DeliveryRefused", "error_id": exc.error_id})

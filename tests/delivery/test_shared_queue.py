@@ -63,6 +63,31 @@ async def test_an_expired_recording_is_purged_and_audited_once_however_many_work
     assert not list(Path(settings.spool_dir).rglob("*.zip"))
 
 
+async def test_a_refusal_that_comes_after_another_worker_purged_the_recording_changes_nothing(
+        settings: DeliverySettings, sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    """Found by `make soak`: a worker mid-attempt (its lease ran out meanwhile) found the ZIP gone,
+    because another worker had purged the recording at its deadline, and marked it refused: the purge
+    (audited) was undone and the recording counted lost. The late refusal now changes nothing."""
+    (call_id,) = queue_many(settings, sessions, tmp_path / "asterisk", 1, ended=datetime.now(UTC))
+    slow = DeliveryQueue(sessions, settings.node, ManualClock(datetime.now(UTC) + timedelta(seconds=5)))
+    (job,) = slow.claim("slow", [(c.key, 1) for c in slow.due_connections(10)], timedelta(seconds=30))
+    # The other worker's clock is past the deadline, and past the slow one's lease.
+    later = DeliveryQueue(sessions, settings.node, ManualClock(datetime.now(UTC) + timedelta(days=8)))
+    assert await purge_expired(later, "delivery-worker@late", "late") == 1
+    assert slow.reject(job.id, "local-file: ZIP missing") is False
+    assert slow.reschedule(job.id, ENDED + timedelta(days=9), "late") is False
+    with sessions() as s:
+        row = s.scalars(select(Delivery).where(Delivery.call_id == call_id)).one()
+        audited = s.scalars(select(AuditRecord.subject).where(AuditRecord.action == "recording-purged")).all()
+    assert row.state == "purged" and row.last_error is None
+    assert audited == [call_id]
+    # A recording still waiting is refused as before.
+    other = RecordingSubmitter(settings, sessions).submit(
+        call_record("shared-other", datetime.now(UTC)),
+        segments_for(tmp_path / "asterisk", "shared-other", (0.2,), overlap=0.0))
+    assert slow.reject(other.id, "http-4xx: 400") is True
+
+
 def worker_env(settings: DeliverySettings, url: str) -> dict[str, str]:
     env = {**os.environ, "CALLREC_DATABASE_URL": settings.database_url,
            "CALLREC_DELIVERY_SPOOL_DIR": settings.spool_dir, "CALLREC_DELIVERY_NODE": settings.node,
