@@ -122,9 +122,9 @@ class StartMedia:
     kind: MediaKind
     media_id: str
     # Starts while the actions before it in its batch still run, rather than after them (the
-    # recording on answer, where its recorder needs neither the answer nor the bridge: a media part
-    # whose ``needs_bridge`` is false), so that what waits for both (the notice) waits for the longer,
-    # not for their sum. The batch's later actions wait for both. Not part of the action's identity.
+    # recording on answer: its recorder needs neither the answer nor the bridge), so that what waits
+    # for both (the notice) waits for the longer, not for their sum. The batch's later actions wait
+    # for both. Not part of the action's identity.
     alongside: bool = field(default=False, compare=False)
 
 

@@ -226,8 +226,7 @@ class CallSession:
 
     async def _perform(self, actions: tuple[Action, ...], tolerant: bool) -> ActionFailed | None:
         lead = next((i for i, a in enumerate(actions)
-                     if i and isinstance(a, StartMedia) and a.alongside
-                     and not getattr(self.parts.get(a.kind), "needs_bridge", True)), None)
+                     if i and isinstance(a, StartMedia) and a.alongside), None)
         if lead is not None:
             # It runs beside the actions before it; the rest of the batch waits for both. A failure
             # skips what did not run: the rest of its own branch, the other branch's failed action and

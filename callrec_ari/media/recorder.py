@@ -74,10 +74,6 @@ async def stop_snoop_recording(ari: AriClient, name: str, snoop: str) -> None:
 
 
 class BridgeRecorder:
-    # Its recorder joins the call's bridge: started before the parties are in it, Asterisk never
-    # reports it started (measured on Asterisk 22), so it starts after them (calls/actions.py).
-    needs_bridge = True
-
     def __init__(self, ari: AriClient, bridge_id: str, fmt: str) -> None:
         self.ari = ari
         self.bridge_id = bridge_id
@@ -98,8 +94,6 @@ class BridgeRecorder:
 
 class SnoopRecorder:
     """One snoop channel per segment on the caller's leg, spying both directions, recorded."""
-
-    needs_bridge = False  # a snoop hears the leg itself: it may start while the leg is being bridged
 
     def __init__(self, ari: AriClient, legs: CallLegs, call_id: str, fmt: str, arrivals: StasisArrivals,
                  arrival_timeout: float = 5.0) -> None:

@@ -8,7 +8,6 @@ from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.calls.actions import ActionFailed, AddToBridge, Answer, Mute, Note, StartMedia
 from callrec_ari.calls.session import CallSession
 from callrec_ari.media import parts_for_call
-from callrec_ari.media.recorder import BridgeRecorder
 from tests.support.fake_ari import FakeAri
 from tests.support.flow import recorded_outgoing
 
@@ -22,20 +21,11 @@ def batch(setup, alongside: bool = True) -> tuple:  # type: ignore[no-untyped-de
             StartMedia("recording", SEGMENT, alongside=alongside), Note.info("after both"))
 
 
-class Unbridged(BridgeRecorder):
-    """A recorder that needs no bridge (as the snoop engine's), one REST request to start."""
-
-    needs_bridge = False
-
-
-async def perform(fake: FakeAri, alongside: bool = True,
-                  needs_bridge: bool = False) -> tuple[ActionFailed | None, list[str]]:
+async def perform(fake: FakeAri, alongside: bool = True) -> tuple[ActionFailed | None, list[str]]:
     setup = recorded_outgoing(CALL, "caller-1")
     ari = AriClient(AriSettings(fake.url, "callrec", "callrec"))
     try:
         parts = parts_for_call(ari, setup.plan, setup.legs, "wav", None, engine="bridge")
-        if not needs_bridge:
-            parts["recording"] = Unbridged(ari, setup.legs.bridge, "wav")
         session = CallSession(setup.plan, "caller-1", ari, parts, claim=lambda _id: None)
         failed = await session._perform(batch(setup, alongside), tolerant=False)
     finally:
@@ -74,15 +64,6 @@ async def test_without_alongside_the_batch_runs_in_order() -> None:
         failed, sent = await perform(fake, alongside=False)
     assert failed is None
     assert sent[-1].endswith("/record")
-
-
-async def test_a_recorder_in_the_bridge_starts_once_the_parties_are_in_it() -> None:
-    # Measured on Asterisk 22: a bridge recording started before the parties joined never reported
-    # that it started, and the call waited for its notice for good.
-    async with FakeAri() as fake:
-        connect_replies(fake)
-        failed, sent = await perform(fake, needs_bridge=True)
-    assert failed is None and sent[-1].endswith("/record")
 
 
 async def test_a_recorder_that_fails_skips_only_the_rest_of_the_batch() -> None:
