@@ -2,15 +2,14 @@
 
 Inputs are Asterisk's events (:class:`~callrec_ari.ari.events.AriEvent`) and the executor's own:
 the call begins or is resumed, a segment is due, an action failed, the executor shuts down. Actions
-are performed by the executor (calls/session.py) in order (but for a :class:`StartMedia` marked
-``alongside``); when one fails, the rest of its batch is skipped and the flow hears
-:class:`ActionFailed`.
+are performed by the executor (calls/session.py) in order; when one fails, the rest of its batch is
+skipped and the flow hears :class:`ActionFailed`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from callrec_ari.ari.events import AriEvent
@@ -121,11 +120,6 @@ class Hangup:
 class StartMedia:
     kind: MediaKind
     media_id: str
-    # Starts while the actions before it in its batch still run, rather than after them (the
-    # recording on answer: its recorder needs neither the answer nor the bridge), so that what waits
-    # for both (the notice) waits for the longer, not for their sum. The batch's later actions wait
-    # for both. Not part of the action's identity.
-    alongside: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,21 +225,6 @@ class CallSession:
         return all(c in mine for c in event.channel_ids)
 
     async def _perform(self, actions: tuple[Action, ...], tolerant: bool) -> ActionFailed | None:
-        lead = next((i for i, a in enumerate(actions)
-                     if i and isinstance(a, StartMedia) and a.alongside), None)
-        if lead is not None:
-            # It runs beside the actions before it; the rest of the batch waits for both. A failure
-            # skips what did not run: the rest of its own branch, the other branch's failed action and
-            # what followed it there, and the rest of the batch.
-            before, rest = actions[:lead], actions[lead + 1:]
-            failures = [f for f in await asyncio.gather(self._perform(before, tolerant),
-                                                        self._perform((actions[lead],), tolerant))
-                        if f is not None]
-            if failures:
-                first, *others = failures
-                skipped = (*first.skipped, *(a for f in others for a in (f.action, *f.skipped)), *rest)
-                return replace(first, skipped=skipped)
-            actions = rest
         for i, action in enumerate(actions):
             try:
                 await self._do(action)

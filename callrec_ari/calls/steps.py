@@ -114,18 +114,16 @@ def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions
         # Stream delivery only: nothing is recorded on the platform; the streams start after the tone.
         flow, notice = play_notice(setup, flow, now)
         return flow, connect + notice
-    # The recording starts at answer so that the file itself proves the notice was played; its
-    # recorder starts while the parties are connected (the notice waits for both, not their sum).
-    flow, record = next_segment(setup, flow, alongside=True)
+    # The recording starts at answer so that the file itself proves the notice was played.
+    flow, record = next_segment(setup, flow)
     return flow, connect + record
 
 
-def next_segment(setup: CallSetup, flow: Flow, alongside: bool = False) -> tuple[Flow, Actions]:
+def next_segment(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
     index = len(flow.segments) + 1
     segment = RecordedSegment(segment_name(setup.recording_prefix, setup.plan.call_id, index), index,
                               live=True)
-    start = StartMedia("recording", segment.name, alongside=alongside)
-    return replace(flow, segments=(*flow.segments, segment)), (start,)
+    return replace(flow, segments=(*flow.segments, segment)), (StartMedia("recording", segment.name),)
 
 
 def recording_began(setup: CallSetup, flow: Flow, event: AriEvent,
