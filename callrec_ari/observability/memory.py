@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import gc
 import logging
 import os
@@ -53,14 +54,22 @@ class _Mallinfo2(ctypes.Structure):
         "keepcost")]
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The process's C library, loaded once (None where it cannot be)."""
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
 def native() -> dict[str, float] | None:
     """The C allocator's totals over all its arenas, in MB (None where the C library is not glibc
     2.33 or later): ``in_use`` (allocated, including large blocks it mapped on its own), ``free_held``
     (freed, kept by the allocator for reuse, whether or not :func:`trim` handed its pages back: the
     resident size tells), ``mapped`` (the large blocks)."""
-    try:
-        mallinfo2 = ctypes.CDLL(None).mallinfo2
-    except (OSError, AttributeError):
+    mallinfo2 = getattr(_libc(), "mallinfo2", None)
+    if mallinfo2 is None:
         return None
     mallinfo2.restype = _Mallinfo2
     mallinfo2.argtypes = []
@@ -76,9 +85,8 @@ def native() -> dict[str, float] | None:
 def trim() -> bool:
     """Hand the whole free pages the C allocator holds back to the system (glibc's ``malloc_trim``;
     it locks each heap in turn, so it runs off the event loop). False where there is none."""
-    try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
+    malloc_trim = getattr(_libc(), "malloc_trim", None)
+    if malloc_trim is None:
         return False
     malloc_trim.argtypes = [ctypes.c_size_t]
     malloc_trim.restype = ctypes.c_int
