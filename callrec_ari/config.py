@@ -65,9 +65,14 @@ class Config:
     recording_prefix: str = "callrec"  # folder under Asterisk's recording directory
     recording_format: str = "wav"
     # How a call is recorded (callrec_ari/media/recorder.py, docs/performance.md): "snoop" (a snoop
-    # channel on the caller's leg, the audiohook path MixMonitor takes) or "bridge" (a recorder in
-    # the call's bridge, the engine before snoop).
+    # channel on the caller's leg, the audiohook path MixMonitor takes), "bridge" (a recorder in
+    # the call's bridge, the engine before snoop) or "mixmonitor" (MixMonitor on the caller's leg,
+    # started over AMI: media/mixmonitor.py; needs the ami_* settings below).
     recording_engine: str = "snoop"
+    # Asterisk's manager interface (dialplan/manager.conf), used by the "mixmonitor" engine only.
+    ami_address: str = "127.0.0.1:5038"
+    ami_username: str = "callrec"
+    ami_password: str = "callrec"  # the demo's (dialplan/manager.conf): refused outside demo mode
     segment_seconds: float = 3600.0  # R1.2: a long call is delivered in segments of this length
     # How long one Asterisk recording file of a call runs before the next takes over (overlapping it
     # by a second, rules/segments.py). The delivered segments are cut from the files at
@@ -130,8 +135,12 @@ def validate(config: Config) -> None:
         raise ConfigError(f"log_format = {config.log_format!r}: expected 'text' or 'json'")
     if config.line_map_seconds <= 0:
         raise ConfigError(f"line_map_seconds = {config.line_map_seconds!r}: expected a number > 0")
-    if config.recording_engine not in ("bridge", "snoop"):
-        raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'snoop' or 'bridge'")
+    if config.recording_engine not in ("bridge", "snoop", "mixmonitor"):
+        raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'snoop', 'bridge' or "
+                          "'mixmonitor'")
+    host, _, port = config.ami_address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"ami_address = {config.ami_address!r}: expected host:port, e.g. 127.0.0.1:5038")
     if config.segment_seconds < 1:
         raise ConfigError(f"segment_seconds = {config.segment_seconds!r}: expected at least 1")
     if config.recording_roll_seconds < 2:

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from callrec_ari.ami.client import AmiClient, AmiSettings
 from callrec_ari.app.finish import CallFinisher
 from callrec_ari.app.linemap import LineMap
 from callrec_ari.ari.client import AriClient, AriSettings
@@ -41,6 +42,11 @@ def ari_settings(config: Config) -> AriSettings:
     )
 
 
+def ami_settings(config: Config) -> AmiSettings:
+    host, _, port = config.ami_address.rpartition(":")
+    return AmiSettings(host=host, port=int(port), username=config.ami_username, secret=config.ami_password)
+
+
 class CallrecApp:
     """Runs until cancelled. ``ready`` is set once the events socket is connected."""
 
@@ -60,6 +66,8 @@ class CallrecApp:
         # Non-public networks streams may reach ([delivery] allow_destinations; rules/destinations.py).
         self.allow_destinations = allow_destinations
         self.ari = AriClient(ari_settings(config))
+        # The manager interface, only for the engine that needs it (media/mixmonitor.py).
+        self.ami = AmiClient(ami_settings(config)) if config.recording_engine == "mixmonitor" else None
         self.finisher = CallFinisher(config, self.ari, db, submitter, spool_dir)
         # Where recordings are written: Asterisk's directory when on this host, else our spool.
         self.recording_dir = Path(config.asterisk_recording_dir or spool_dir)
@@ -94,6 +102,7 @@ class CallrecApp:
                     self.ari, self.config, calls, on_finished=self._finished, lines=lines,
                     spool_has_room=self._spool_has_room, journal=self.journal,
                     stream_settings=self.stream_settings, allow_destinations=self.allow_destinations,
+                    ami=self.ami,
                 )
                 manager = self.manager
                 self.line_map = LineMap(self.ari, self.config, lambda: manager.lines)
@@ -121,6 +130,8 @@ class CallrecApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await stream_task
             await self.ari.close()
+            if self.ami is not None:
+                await self.ami.close()
             if self.http is not None:
                 await self.http.cleanup()
             stack.close()

@@ -33,6 +33,7 @@ from callrec_ari.calls.actions import (
     SegmentDue,
     Shutdown,
     StopDue,
+    StopMedia,
 )
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState
@@ -53,6 +54,15 @@ def adopted(phase: CallState, times: CallTimes, segments: tuple[RecordedSegment,
 
 def step(setup: CallSetup, flow: Flow, event: Input, now: datetime) -> tuple[Flow, Actions]:
     """The next state and what to do. Raises IllegalTransition for an event the flow refuses."""
+    after, actions = _step(setup, flow, event, now)
+    if not setup.recorder_reports_end and after.phase is S.ENDING and flow.phase is not S.ENDING:
+        # A recorder that ends with its leg without a word is stopped first, while the legs are up.
+        stops = tuple(StopMedia("recording", s.name, "call-ended") for s in after.segments if s.live)
+        actions = (*stops, *(a for a in actions if not (isinstance(a, StopMedia) and a.kind == "recording")))
+    return after, actions
+
+
+def _step(setup: CallSetup, flow: Flow, event: Input, now: datetime) -> tuple[Flow, Actions]:
     match event:
         case Begin():
             return steps.begin(setup, flow, now)

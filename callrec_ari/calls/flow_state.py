@@ -25,6 +25,9 @@ class CallSetup:
     recording_prefix: str = "callrec"
     roll_seconds: float = 3600.0  # how long one recording file runs before the next takes over
     dial_timeout: int = 60
+    # Whether the recorder says itself when it ends with the call (an ARI recording does); one that
+    # does not (MixMonitor: media/mixmonitor.py) is stopped as the call ends.
+    recorder_reports_end: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import cast
 
+from callrec_ari.ami.client import AmiClient
 from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
@@ -28,7 +29,7 @@ from callrec_ari.calls.planner import CallRefused, HandBack, new_call_id, plan_c
 from callrec_ari.calls.session import CallSession, SessionSettings
 from callrec_ari.calls.state import CallState
 from callrec_ari.config import Config
-from callrec_ari.media import parts_for_call
+from callrec_ari.media import MixMonitorRecorder, MixMonitorSeam, parts_for_call
 from callrec_ari.media.recorder import RecordingEngine
 from callrec_ari.model.call import FinishedCall
 from callrec_ari.model.media import CallLegs
@@ -52,8 +53,10 @@ class CallManager:
         journal: CallJournal | None = None,
         stream_settings: StreamSettings | None = None,
         allow_destinations: tuple[str, ...] = (),
+        ami: AmiClient | None = None,
     ) -> None:
         self.ari = ari
+        self.ami = ami  # the mixmonitor engine's manager connection (media/mixmonitor.py)
         self.allow_destinations = allow_destinations
         self.config = config
         self.lines: LineDirectory = lines or ConfigLines(config)
@@ -154,14 +157,20 @@ class CallManager:
 
     def _session(self, plan: CallPlan, caller_channel: str, flow: Flow | None = None) -> CallSession:
         legs = CallLegs.for_call(plan.call_id, caller_channel)
-        parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings,
-                               cast(RecordingEngine, self.config.recording_engine), self.arrivals,
-                               self.allow_destinations)
         session: CallSession | None = None
 
         def claim(resource: str) -> None:
             assert session is not None
             self._owners[resource] = session
+
+        def emit(event: AriEvent) -> None:
+            assert session is not None
+            session.queue.put_nowait(event)
+
+        seam = MixMonitorSeam(self.ami, emit, self._recording_folder) if self.ami is not None else None
+        parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings,
+                               cast(RecordingEngine, self.config.recording_engine), self.arrivals,
+                               self.allow_destinations, seam)
 
         session = CallSession(
             plan, caller_channel, self.ari, parts, claim,
@@ -174,6 +183,21 @@ class CallManager:
             flow=flow,
         )
         return session
+
+    @property
+    def _recording_folder(self) -> Path | None:
+        return Path(self.config.asterisk_recording_dir) if self.config.asterisk_recording_dir else None
+
+    async def recording_is_live(self, caller_channel: str, name: str) -> bool:
+        """Whether a journaled call's segment is still being recorded (reconcile.py), asked of the
+        engine that records it: MixMonitor is no ARI recording."""
+        if self.ami is not None and self.config.recording_engine == "mixmonitor":
+            legs = CallLegs.for_call("", caller_channel)
+            recorder = MixMonitorRecorder(self.ami, legs, self.config.recording_format, lambda e: None,
+                                          self._recording_folder)
+            if await recorder.is_live(name):
+                return True
+        return await self.ari.recording_is_live(name)
 
     def asterisk_gone(self, since: datetime) -> int:
         """Asterisk's process is gone, found at ``since`` (app/__init__.py): every call in progress

@@ -82,7 +82,8 @@ async def reconcile(
                 # A stream still running goes on with the call (the customer keeps receiving it).
                 legs |= {stream_channel_id(entry.call_id, n)
                          for n in range(1, len(entry.plan.stream_recipients) + 1)} & channels
-                live = {s.name for s in entry.segments if await ari.recording_is_live(s.name)}
+                live = {s.name for s in entry.segments
+                        if await manager.recording_is_live(entry.caller_id, s.name)}
                 playbacks = {p for p in entry.playbacks if await ari.playback_exists(p)}
                 manager.adopt(entry, legs, live, playbacks, held.pop(entry.call_id))
                 counts["adopted"] += 1

@@ -93,6 +93,7 @@ class CallSession:
             files=bool(plan.file_recipients) or not plan.recipients,
             recording_prefix=settings.recording_prefix, roll_seconds=settings.roll_seconds,
             dial_timeout=settings.dial_timeout,
+            recorder_reports_end=getattr(parts.get("recording"), "reports_end", True),
         )
         self.cleanup_timeout = settings.cleanup_timeout
         self.flow = flow or Flow()

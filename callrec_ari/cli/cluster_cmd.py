@@ -19,8 +19,9 @@ def _node_etc(args: argparse.Namespace) -> int:
                 sip_port=args.sip_port, http_port=args.http_port, carrier=args.carrier,
                 carrier_port=args.carrier_port)
     dest = node_etc(node, Path(args.dest), Path(args.dialplan))
-    print(f"{dest}: node {node.name} on {node.address} (SIP {node.sip_port}, ARI {node.ari_url}), "
-          f"RTP {node.rtp[0]}-{node.rtp[1]}, recordings in {node.spool}/recording", file=sys.stderr)
+    print(f"{dest}: node {node.name} on {node.address} (SIP {node.sip_port}, ARI {node.ari_url}, "
+          f"AMI {node.ami_address}), RTP {node.rtp[0]}-{node.rtp[1]}, recordings in {node.spool}/recording",
+          file=sys.stderr)
     return 0
 
 

@@ -110,6 +110,8 @@ def secrets_refusal(config: Config, delivery: DeliverySettings | None,
     if config.demo:
         return None
     problems = [password_problem("ari_password", config.ari_password)]
+    if config.recording_engine == "mixmonitor":
+        problems.append(password_problem("ami_password", config.ami_password))
     if stream is not None:
         problems.append(hmac_secret_problem("[stream] secret", stream.secret))
     if delivery is not None and delivery.connection.type == "http":

@@ -9,8 +9,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+from callrec_ari.ami.client import AmiClient
 from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
+from callrec_ari.ari.events import AriEvent
+from callrec_ari.media.mixmonitor import MixMonitorRecorder
 from callrec_ari.media.notice import NoticePlayer
 from callrec_ari.media.recorder import ENGINES, BridgeRecorder, PerLegRecorder, RecordingEngine, SnoopRecorder
 from callrec_ari.media.stream import StreamPart
@@ -23,12 +29,13 @@ from callrec_ari.streaming.tap import make_tap, stream_channel_id
 def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
                    stream_settings: StreamSettings | None, engine: RecordingEngine = "bridge",
                    arrivals: StasisArrivals | None = None,
-                   allow_destinations: tuple[str, ...] = ()) -> dict[MediaKind, MediaPart]:
+                   allow_destinations: tuple[str, ...] = (), mixmonitor: MixMonitorSeam | None = None,
+                   ) -> dict[MediaKind, MediaPart]:
     """The notice and recorder always; one stream per contract that delivers by stream and whose
     connection is usable (the others are logged and counted: nothing of theirs is kept, R1.4)."""
     parts: dict[MediaKind, MediaPart] = {
         "notice": NoticePlayer(ari, plan, legs),
-        "recording": recorder_for(ari, plan, legs, recording_format, engine, arrivals),
+        "recording": recorder_for(ari, plan, legs, recording_format, engine, arrivals, mixmonitor),
     }
     taps = []
     for n, recipient in enumerate(plan.stream_recipients, start=1):
@@ -41,18 +48,34 @@ def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_for
     return parts
 
 
+class MixMonitorSeam:
+    """What the ``mixmonitor`` engine needs beyond ARI: the manager connection, the way to tell the
+    call of its recording's start and end (``emit``), and Asterisk's recording folder if local."""
+
+    def __init__(self, ami: AmiClient, emit: Callable[[AriEvent], None], folder: Path | None) -> None:
+        self.ami = ami
+        self.emit = emit
+        self.folder = folder
+
+
 def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
-                 engine: RecordingEngine, arrivals: StasisArrivals | None) -> MediaPart:
+                 engine: RecordingEngine, arrivals: StasisArrivals | None,
+                 mixmonitor: MixMonitorSeam | None = None) -> MediaPart:
     """The ``snoop`` engine needs to know when its channel is in our application (``arrivals``, fed
     by the event router); without it the bridge is recorded. A plan that needs each leg apart
-    (``CallPlan.per_leg``: stereo copies, or a notice per party) is recorded per leg on either engine:
-    the bridge recording holds neither."""
+    (``CallPlan.per_leg``: stereo copies, or a notice per party) is recorded per leg, a snoop channel
+    on each, on every engine: the bridge recording and MixMonitor's mix hold neither, and a MixMonitor
+    writing one direction of a leg (``t()``) leaves out the time that direction carried no frames
+    (measured: the other party's file 0.6 s short before its tone; media/mixmonitor.py ``per_leg``)."""
     if plan.per_leg and arrivals is not None:
         return PerLegRecorder(ari, legs, plan.call_id, recording_format, arrivals)
+    if engine == "mixmonitor" and mixmonitor is not None:
+        return MixMonitorRecorder(mixmonitor.ami, legs, recording_format, mixmonitor.emit, mixmonitor.folder)
     if engine == "snoop" and arrivals is not None:
         return SnoopRecorder(ari, legs, plan.call_id, recording_format, arrivals)
     return BridgeRecorder(ari, legs.bridge, recording_format)
 
 
-__all__ = ["ENGINES", "BridgeRecorder", "NoticePlayer", "PerLegRecorder", "SnoopRecorder", "StasisArrivals",
-           "StreamPart", "parts_for_call", "recorder_for"]
+__all__ = ["ENGINES", "BridgeRecorder", "MixMonitorRecorder", "MixMonitorSeam", "NoticePlayer",
+           "PerLegRecorder", "SnoopRecorder", "StasisArrivals", "StreamPart", "parts_for_call",
+           "recorder_for"]

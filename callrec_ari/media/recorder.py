@@ -33,8 +33,8 @@ from callrec_ari.model.media import CallLegs, MediaFailed
 from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.rules.segments import callee_leg_name
 
-RecordingEngine = Literal["bridge", "snoop"]
-ENGINES: tuple[RecordingEngine, ...] = ("bridge", "snoop")
+RecordingEngine = Literal["bridge", "snoop", "mixmonitor"]
+ENGINES: tuple[RecordingEngine, ...] = ("bridge", "snoop", "mixmonitor")  # mixmonitor: media/mixmonitor.py
 
 
 def snoop_channel_id(segment_name: str) -> str:

@@ -42,6 +42,7 @@ class Node:
     edge_port: int = 5060
     sip_port: int = 5060
     http_port: int = 8088
+    ami_port: int = 5038  # the manager interface (dialplan/manager.conf), for the mixmonitor engine
     carrier: str = "127.0.0.1"  # the network's address (the trunk), as in dialplan/pjsip.conf
     carrier_port: int = 5080
     rtp_ports: int = RTP_PORTS_PER_NODE  # the size of its RTP port range
@@ -49,6 +50,10 @@ class Node:
     @property
     def ari_url(self) -> str:
         return f"http://{self.address}:{self.http_port}/ari"
+
+    @property
+    def ami_address(self) -> str:
+        return f"{self.address}:{self.ami_port}"
 
     @property
     def spool(self) -> str:
@@ -101,6 +106,8 @@ def node_etc(node: Node, dest: Path, dialplan: Path = DIALPLAN) -> Path:
     (dest / "asterisk.conf").write_text(conf)
     http = _set((dest / "http.conf").read_text(), "bindaddr", node.address)
     (dest / "http.conf").write_text(_set(http, "bindport", str(node.http_port)))
+    manager = _set((dest / "manager.conf").read_text(), "bindaddr", node.address)
+    (dest / "manager.conf").write_text(_set(manager, "port", str(node.ami_port)))
     rtp = _set((dest / "rtp.conf").read_text(), "rtpstart", str(node.rtp[0]))
     (dest / "rtp.conf").write_text(_set(rtp, "rtpend", str(node.rtp[1])))
     (dest / "pjsip.conf").write_text(_pjsip((dest / "pjsip.conf").read_text(), node))

@@ -97,7 +97,7 @@ async def fetch_recording(ari: AriClient, name: str) -> Audio:
     return Audio.from_wav_bytes(data)
 
 
-ENGINES = pytest.mark.parametrize("engine", ["snoop", "bridge"])  # media/recorder.py
+ENGINES = pytest.mark.parametrize("engine", ["snoop", "bridge", "mixmonitor"])  # media/recorder.py
 
 
 @ENGINES

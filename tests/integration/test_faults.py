@@ -132,11 +132,12 @@ def manifest_of(zip_path: Path) -> tuple[dict[str, object], Audio]:
     return manifest, Audio(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, 8000)
 
 
+@pytest.mark.parametrize("engine", ["snoop", "mixmonitor"])  # media/recorder.py, media/mixmonitor.py
 async def test_app_killed_mid_call_finishes_and_delivers_after_restart(
     asterisk: AsteriskTarget, ari: AriClient, delivery_env: DeliveryEnv, app_process: list[AppProcess],
-    tones, tmp_path: Path,
+    tones, tmp_path: Path, engine: str,
 ):
-    app = AppProcess(tmp_path, asterisk, delivery_env)
+    app = AppProcess(tmp_path, asterisk, delivery_env, recording_engine=engine)
     app_process.append(app)
     await app.start().ready()
     caller = uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=14_000)

@@ -83,8 +83,15 @@ def assert_party(channel: Audio, mine: int, theirs: int, notice_s: float, talk_f
     assert other[talk].mean() < 0.02, f"{name}: the other party on this channel ({other[talk].mean()})"
 
 
+# A snoop channel on each leg whatever the engine (media/__init__.py recorder_for): the app on the
+# mixmonitor engine still records these calls per leg, correctly.
+ENGINES = pytest.mark.parametrize("engine", ["snoop", "mixmonitor"])
+
+
+@ENGINES
 async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_mono_copy_both(
     start_app: StartApp, ari, tones, tmp_path: Path, platform: Platform,  # type: ignore[no-untyped-def]  # noqa: F811
+    engine: str,
 ):
     a, b, c = (platform.customers[n] for n in "ABC")
     for customer in (a, b):
@@ -95,6 +102,7 @@ async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_
         s.execute(update(Line).where(Line.number == LINE["A"][0]).values(notice=DEFAULT_NOTICE))
     platform.start_worker()
     app = await start_app(lines_from="database", db=platform.db, recording_roll_seconds=4,
+                          recording_engine=engine,
                           submitter=RecordingSubmitter(platform.settings, platform.db, segment_seconds=3))
     await register(tmp_path, "1002", 5090, 6020)
 
@@ -137,12 +145,13 @@ async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_
         assert mono.present(freq)[talk].mean() > 0.97, freq
 
 
+@ENGINES
 async def test_app_killed_mid_call_a_stereo_recording_arrives_whole(
     asterisk: AsteriskTarget, ari, delivery_env: DeliveryEnv,  # type: ignore[no-untyped-def]
-    app_process: list[AppProcess], tones, tmp_path: Path,  # noqa: F811
+    app_process: list[AppProcess], tones, tmp_path: Path, engine: str,  # noqa: F811
 ):
     app = AppProcess(tmp_path, asterisk, delivery_env, segment_seconds=5,
-                     recording_roll_seconds=5)
+                     recording_roll_seconds=5, recording_engine=engine)
     # Single tenant: the lines of the configuration file, 1001 in stereo.
     app.config.write_text(app.config.read_text() + "".join(
         f'[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\nnotice = "{ANALYSED_NOTICE}"\n'

@@ -95,7 +95,8 @@ class Cluster:
         log = self.workdir / f"{n.node.name}-app.log"
         spool = self.workdir / n.node.name / "spool"
         env = {**os.environ, "CALLREC_DEMO": "1", "CALLREC_DATABASE_URL": self.database_url,
-               "CALLREC_ARI_URL": n.node.ari_url, "CALLREC_LINES_FROM": "database",
+               "CALLREC_ARI_URL": n.node.ari_url, "CALLREC_AMI_ADDRESS": n.node.ami_address,
+               "CALLREC_LINES_FROM": "database",
                "CALLREC_HTTP_PORT": str(n.app_port), "CALLREC_ASTERISK_RECORDING_DIR": str(n.recording_dir),
                "CALLREC_DELIVERY_SPOOL_DIR": str(spool), "CALLREC_DELIVERY_NODE": n.node.name,
                "CALLREC_SEGMENT_SECONDS": "3", "CALLREC_RECORDING_ROLL_SECONDS": "4",

@@ -285,3 +285,35 @@ def test_talking_to_ending_to_ended() -> None:
 def test_closed_before_ending_changes_nothing() -> None:
     flow = talking()
     assert run(flow, Closed()) == (flow, [])
+
+
+# ---- a recorder that ends with its leg without a word (MixMonitor: media/mixmonitor.py) ---------------
+QUIET = replace(SETUP, recorder_reports_end=False)
+
+
+def test_a_quiet_recorder_is_stopped_as_the_call_ends_before_the_legs_are_hung_up() -> None:
+    flow, _ = run(answered(QUIET), recording_started(), *notice_over(), setup=QUIET)
+    assert flow.phase is S.TALKING
+    flow, actions = run(flow, ev("ChannelHangupRequest", LEGS.caller, cause=16), setup=QUIET)
+    assert flow.phase is S.ENDING
+    # first the recording (while its leg is up, so its file is closed at once), then the hangups
+    assert actions[0] == StopMedia("recording", SEG[0], "call-ended")
+    assert set(actions[1:]) == {Hangup(LEGS.caller, 16), Hangup(LEGS.callee, 16)}
+    # the stop's RecordingFinished (the part tells it) ends the recording; nothing is stopped twice
+    flow, actions = run(flow, ev("StasisEnd", LEGS.caller), ev("StasisEnd", LEGS.callee),
+                        AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": SEG[0]}}),
+                        setup=QUIET)
+    assert flow.done and not any(isinstance(a, StopMedia) for a in actions)
+
+
+def test_a_quiet_recorder_is_stopped_once_when_the_executor_shuts_down() -> None:
+    flow, _ = run(answered(QUIET), recording_started(), *notice_over(), setup=QUIET)
+    flow, actions = run(flow, Shutdown(), setup=QUIET)
+    stops = [a for a in actions if isinstance(a, StopMedia) and a.kind == "recording"]
+    assert flow.phase is S.ENDING and [s.media_id for s in stops] == [SEG[0]]
+    assert actions.index(stops[0]) < min(actions.index(a) for a in actions if isinstance(a, Hangup))
+
+
+def test_a_recorder_that_reports_its_end_is_not_stopped_as_the_call_ends() -> None:
+    _, actions = run(talking(), ev("ChannelHangupRequest", LEGS.caller, cause=16))
+    assert not any(isinstance(a, StopMedia) for a in actions)

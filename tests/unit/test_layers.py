@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "callrec_ari"
 
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("pure rules", frozenset({"rules"})),
-    ("shared data and plumbing", frozenset({"model", "settings", "ari", "db", "observability", "net"})),
+    ("shared data and plumbing", frozenset({"model", "settings", "ari", "ami", "db", "observability",
+                                            "net"})),
     ("configuration", frozenset({"config"})),
     ("engine parts", frozenset({"media", "recording", "streaming"})),
     ("call flow", frozenset({"calls"})),

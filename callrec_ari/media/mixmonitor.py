@@ -1,0 +1,192 @@
+"""The ``mixmonitor`` recording engine: MixMonitor on the caller's leg, started and stopped over AMI.
+
+What the snoop engine (media/recorder.py) pays for, read in Asterisk 22's source: a snoop channel is a
+channel with its own thread and 20 ms timer, recorded through a second channel driver. MixMonitor's
+recorder has no channel and no timer: an audiohook on the leg, and a thread woken by its frames. ARI
+cannot start it, AMI can, on a channel that stays in our application and its bridge
+(docs/performance.md). The leg carries both parties and the notice played on the bridge, so the file
+holds what the snoop recording holds.
+
+ARI sends no event for it, so this part tells the call itself (``emit``), in ARI's words, so the call
+flow is the same for every engine:
+
+- ``RecordingStarted`` once AMI answered the ``MixMonitor`` action: the audiohook is attached by then
+  (frames from that moment on are kept for the recorder's thread, which opens the file);
+- ``RecordingFinished`` once the file is closed: ``StopMixMonitor`` closes it before it answers; a
+  recorder whose leg went (the party hung up) is closed by its thread as the channel goes, which is
+  seen in the file's header (Asterisk writes the WAV sizes only on close);
+- ``RecordingFailed`` when no file was written.
+
+MixMonitor ends with its leg and says nothing then, so the flow stops it when the call ends
+(``reports_end`` is False: calls/steps.py). Each recorder is named by the channel variable
+``CALLREC_MM_<segment>`` (MixMonitor's ``i()`` option), so a restarted app finds the one to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import struct
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from callrec_ari.ami.client import AmiClient, AmiError
+from callrec_ari.ari.events import AriEvent
+from callrec_ari.model.call import now_utc
+from callrec_ari.model.media import CallLegs, MediaFailed
+from callrec_ari.rules.manifest import NoticeEntry
+from callrec_ari.rules.segments import callee_leg_name
+
+log = logging.getLogger(__name__)
+
+CLOSE_WAIT_S = 3.0  # how long a recorder whose leg went may take to close its file
+CLOSE_POLL_S = 0.02
+
+
+def id_variable(media_id: str) -> str:
+    """The channel variable MixMonitor's ``i()`` puts the recorder's id in, for one segment."""
+    return "CALLREC_MM_" + re.sub(r"[^A-Za-z0-9_]", "_", media_id.rsplit("/", 1)[-1])
+
+
+def mixmonitor_file(media_id: str, fmt: str) -> str:
+    """The file as MixMonitor is given it: relative paths are taken from Asterisk's monitor folder,
+    so ``../recording/`` puts it where ARI's recordings go (wherever Asterisk's spool is), and the
+    rest of the app finds it as it finds a snoop recording."""
+    return f"../recording/{media_id}.{fmt}"
+
+
+def ari_timestamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + at.strftime("%z")
+
+
+def wav_closed(path: Path) -> bool | None:
+    """Whether Asterisk closed this WAV file (its RIFF size says the file's length: written on close
+    only); None when there is no file."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            size = fh.seek(0, 2)
+    except FileNotFoundError:
+        return None
+    if len(head) < 8 or head[:4] != b"RIFF":
+        return False
+    return size >= 44 and struct.unpack("<I", head[4:8])[0] == size - 8
+
+
+class MixMonitorRecorder:
+    """One MixMonitor per segment on the caller's leg, both directions mixed.
+
+    ``per_leg`` (not used by the app yet: media/__init__.py ``recorder_for``) puts one on each leg,
+    writing only what that party hears (MixMonitor's ``t()``), the files media/recorder.py
+    ``PerLegRecorder`` writes: the caller's under the segment's name, the other party's under
+    ``rules.segments.callee_leg_name``. Measured on a real call with a notice per party, the other
+    party's file came out 0.6 s short before its tone: MixMonitor writes a direction only while
+    frames flow on the leg, where a snoop channel's timer keeps the file in real time."""
+
+    reports_end = False  # MixMonitor ends with its leg without a word: the flow stops it
+
+    def __init__(self, ami: AmiClient, legs: CallLegs, fmt: str, emit: Callable[[AriEvent], None],
+                 folder: Path | None, per_leg: bool = False) -> None:
+        self.ami = ami
+        self.legs = legs
+        self.fmt = fmt
+        self.emit = emit
+        self.folder = folder  # Asterisk's recording folder as seen from here (None: remote)
+        self.per_leg = per_leg
+        self._ids: dict[tuple[str, str], str] = {}  # (channel, file name) -> MixMonitor's id
+        self._over: set[str] = set()
+        self._telling: set[asyncio.Task[None]] = set()
+
+    def channels(self, media_id: str) -> tuple[str, ...]:
+        return ()
+
+    def recorders(self, media_id: str) -> tuple[tuple[str, str], ...]:
+        """(the leg, the file's name) of each MixMonitor of one segment."""
+        if self.per_leg:
+            return (self.legs.caller, media_id), (self.legs.callee, callee_leg_name(media_id))
+        return ((self.legs.caller, media_id),)
+
+    async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
+        results = await asyncio.gather(*(self._start(leg, name) for leg, name in self.recorders(media_id)),
+                                       return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            # Half a call is no recording: stop whichever leg did start (quietly), report the failure.
+            await asyncio.gather(*(self._stop(leg, name) for leg, name in self.recorders(media_id)))
+            raise MediaFailed(getattr(failed[0], "error_id", "ami-error"), str(failed[0])) from None
+        self.emit(AriEvent(type="RecordingStarted", timestamp=ari_timestamp(now_utc()), application="",
+                           recording_name=media_id))
+
+    async def _start(self, leg: str, name: str) -> None:
+        file = mixmonitor_file(name, self.fmt)
+        # per leg: no mixed file, only the direction written to the leg (what its party hears)
+        options = f"t({file})i({id_variable(name)})" if self.per_leg else f"i({id_variable(name)})"
+        answer = await self.ami.action("MixMonitor", Channel=leg, File="" if self.per_leg else file,
+                                       Options=options)
+        self._ids[(leg, name)] = answer.get("MixMonitorID", "")
+
+    async def stop(self, media_id: str, reason: str) -> None:
+        """Stops the segment's recorders; its end is told once their files are closed, without holding
+        up the call's next actions (the other party's hangup) while a recorder whose leg went closes."""
+        if media_id in self._over:
+            return
+        self._over.add(media_id)
+        recorders = self.recorders(media_id)
+        stopped = await asyncio.gather(*(self._stop(leg, name) for leg, name in recorders))
+        names = [name for _, name in recorders]
+        telling = asyncio.create_task(self._told_over(media_id, list(zip(names, stopped, strict=True))))
+        self._telling.add(telling)
+        telling.add_done_callback(self._telling.discard)
+
+    async def _told_over(self, media_id: str, stopped: list[tuple[str, bool]]) -> None:
+        written = await asyncio.gather(*(self._closed(name, waited) for name, waited in stopped))
+        kind = "RecordingFinished" if written[0] is not False else "RecordingFailed"
+        self.emit(AriEvent(type=kind, timestamp=ari_timestamp(now_utc()), application="",
+                           recording_name=media_id))
+
+    async def _stop(self, leg: str, name: str) -> bool:
+        """Whether StopMixMonitor stopped it (and closed its file: it does before it answers)."""
+        recorder = self._ids.pop((leg, name), "") or await self._recorder_of(leg, name)
+        if not recorder:
+            return False
+        try:
+            await self.ami.action("StopMixMonitor", Channel=leg, MixMonitorID=recorder)
+        except AmiError as exc:
+            log.debug("StopMixMonitor %s: %s (its leg went: the recorder closes with it)", name, exc)
+            return False
+        return True
+
+    async def is_live(self, media_id: str) -> bool:
+        """For a restarted app (calls/reconcile.py): whether this segment's recorder still runs."""
+        leg, name = self.recorders(media_id)[0]
+        if self.folder is not None:
+            return wav_closed(self.folder / f"{name}.{self.fmt}") is False
+        return bool(await self._recorder_of(leg, name))
+
+    async def _recorder_of(self, leg: str, name: str) -> str:
+        try:
+            answer = await self.ami.action("Getvar", Channel=leg, Variable=id_variable(name))
+        except AmiError:
+            return ""
+        return answer.get("Value", "")
+
+    async def _closed(self, name: str, waited: bool) -> bool | None:
+        """True once the file is closed, None if that cannot be known here (a remote Asterisk), False
+        when there is no file at all."""
+        if self.folder is None:
+            return None
+        path = self.folder / f"{name}.{self.fmt}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (0 if waited else CLOSE_WAIT_S)
+        while True:
+            state = wav_closed(path)
+            if state or loop.time() >= deadline:
+                if state is None:
+                    log.error("recording %s: MixMonitor wrote no file %s", name, path)
+                    return False
+                if not state:
+                    log.warning("recording %s: its file is still open after %.0fs", name, CLOSE_WAIT_S)
+                return True
+            await asyncio.sleep(CLOSE_POLL_S)
