@@ -235,7 +235,8 @@ class CallSession:
                 if tolerant:
                     log.error("call=%s cleanup: %s: %s", self.call_id, type(action).__name__, exc)
                     continue
-                return ActionFailed(action, str(exc), isinstance(exc, AriNotFound), actions[i + 1:])
+                gone = isinstance(exc, AriNotFound) or (isinstance(exc, MediaFailed) and exc.gone)
+                return ActionFailed(action, str(exc), gone, actions[i + 1:])
         return None
 
     async def _do(self, action: Action) -> None:

@@ -37,7 +37,6 @@ from callrec_ari.ari.events import AriEvent
 from callrec_ari.model.call import now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed
 from callrec_ari.rules.manifest import NoticeEntry
-from callrec_ari.rules.segments import callee_leg_name
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +75,18 @@ def wav_closed(path: Path) -> bool | None:
 
 
 class MixMonitorRecorder:
-    """One MixMonitor per segment on the caller's leg, both directions mixed.
-
-    ``per_leg`` (not used by the app yet: media/__init__.py ``recorder_for``) puts one on each leg,
-    writing only what that party hears (MixMonitor's ``t()``), the files media/recorder.py
-    ``PerLegRecorder`` writes: the caller's under the segment's name, the other party's under
-    ``rules.segments.callee_leg_name``. Measured on a real call with a notice per party, the other
-    party's file came out 0.6 s short before its tone: MixMonitor writes a direction only while
-    frames flow on the leg, where a snoop channel's timer keeps the file in real time."""
+    """One MixMonitor per segment on the caller's leg, both directions mixed. (A call recorded per leg
+    keeps a snoop channel on each leg: media/__init__.py ``recorder_for``.)"""
 
     reports_end = False  # MixMonitor ends with its leg without a word: the flow stops it
 
     def __init__(self, ami: AmiClient, legs: CallLegs, fmt: str, emit: Callable[[AriEvent], None],
-                 folder: Path | None, per_leg: bool = False) -> None:
+                 folder: Path | None) -> None:
         self.ami = ami
         self.legs = legs
         self.fmt = fmt
         self.emit = emit
         self.folder = folder  # Asterisk's recording folder as seen from here (None: remote)
-        self.per_leg = per_leg
         self._ids: dict[tuple[str, str], str] = {}  # (channel, file name) -> MixMonitor's id
         self._over: set[str] = set()
         self._telling: set[asyncio.Task[None]] = set()
@@ -104,28 +96,20 @@ class MixMonitorRecorder:
 
     def recorders(self, media_id: str) -> tuple[tuple[str, str], ...]:
         """(the leg, the file's name) of each MixMonitor of one segment."""
-        if self.per_leg:
-            return (self.legs.caller, media_id), (self.legs.callee, callee_leg_name(media_id))
         return ((self.legs.caller, media_id),)
 
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
-        results = await asyncio.gather(*(self._start(leg, name) for leg, name in self.recorders(media_id)),
-                                       return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            # Half a call is no recording: stop whichever leg did start (quietly), report the failure.
-            await asyncio.gather(*(self._stop(leg, name) for leg, name in self.recorders(media_id)))
-            raise MediaFailed(getattr(failed[0], "error_id", "ami-error"), str(failed[0])) from None
+        for leg, name in self.recorders(media_id):
+            try:
+                answer = await self.ami.action("MixMonitor", Channel=leg,
+                                               File=mixmonitor_file(name, self.fmt),
+                                               Options=f"i({id_variable(name)})")
+            except AmiError as exc:
+                # "No such channel": the leg went (a roll that raced the hangup), nothing failed
+                raise MediaFailed(exc.error_id, str(exc), gone="No such channel" in exc.message) from None
+            self._ids[(leg, name)] = answer.get("MixMonitorID", "")
         self.emit(AriEvent(type="RecordingStarted", timestamp=ari_timestamp(now_utc()), application="",
                            recording_name=media_id))
-
-    async def _start(self, leg: str, name: str) -> None:
-        file = mixmonitor_file(name, self.fmt)
-        # per leg: no mixed file, only the direction written to the leg (what its party hears)
-        options = f"t({file})i({id_variable(name)})" if self.per_leg else f"i({id_variable(name)})"
-        answer = await self.ami.action("MixMonitor", Channel=leg, File="" if self.per_leg else file,
-                                       Options=options)
-        self._ids[(leg, name)] = answer.get("MixMonitorID", "")
 
     async def stop(self, media_id: str, reason: str) -> None:
         """Stops the segment's recorders; its end is told once their files are closed, without holding

@@ -20,9 +20,10 @@ class MediaFailed(RuntimeError):
     """A medium could not start for a reason that is not an ARI error (e.g. the customer's stream
     endpoint is unreachable)."""
 
-    def __init__(self, error_id: str, message: str) -> None:
+    def __init__(self, error_id: str, message: str, gone: bool = False) -> None:
         super().__init__(message)
         self.error_id = error_id
+        self.gone = gone  # what it was to work on is gone (as ARI's 404): the call is ending
 
 
 @dataclass(frozen=True, slots=True)
