@@ -50,10 +50,12 @@ class Plan:
 
 
 # The app's recording engines, each run at every step: the first is the "app" row (the default
-# engine); BENCH_ENGINES=snoop runs only that one. "per-leg" is the snoop engine with the lines'
+# engine); BENCH_ENGINES=snoop runs only that one, and "bridge" (measured worse at every rate,
+# docs/performance.md) is no longer run unless named. "per-leg" is the snoop engine with the lines'
 # files in stereo: each leg recorded apart (media/recorder.py PerLegRecorder), as for a stereo copy or a
-# notice per party; "per-leg-mixmonitor" the same on the mixmonitor engine (a MixMonitor on each leg).
-ENGINES = tuple(os.environ.get("BENCH_ENGINES", "snoop,bridge,per-leg").split(","))
+# notice per party ("per-leg-<engine>": the app on that engine; a per-leg call is recorded by snoop
+# channels on every engine, media/__init__.py recorder_for).
+ENGINES = tuple(os.environ.get("BENCH_ENGINES", "snoop,mixmonitor,per-leg").split(","))  # also: bridge
 PER_LEG_LINES = "".join(f'\n[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\naudio_channels = "stereo"\n'
                         for n in (1001, 1002, 1003, 1004))
 
@@ -164,7 +166,7 @@ secret = "{SECRET}"
         """The app on ``engine``, rolling its recording files and cutting the delivered segments every
         ``segment_seconds`` (None: the app's defaults, longer than any bench call); restarted when
         either changes."""
-        per_leg = engine.startswith("per-leg")  # "per-leg": on snoop; "per-leg-mixmonitor": on that engine
+        per_leg = engine.startswith("per-leg")  # "per-leg": on snoop; "per-leg-<engine>": on that engine
         engine = (engine.removeprefix("per-leg").removeprefix("-") or "snoop") if per_leg else engine
         if (self._env.get("CALLREC_RECORDING_ENGINE") == engine and self._per_leg == per_leg
                 and self._segment_s == segment_seconds):

@@ -146,7 +146,7 @@ class MixMonitorRecorder:
         """For a restarted app (calls/reconcile.py): whether this segment's recorder still runs."""
         leg, name = self.recorders(media_id)[0]
         if self.folder is not None:
-            return wav_closed(self.folder / f"{name}.{self.fmt}") is False
+            return await asyncio.to_thread(wav_closed, self.folder / f"{name}.{self.fmt}") is False
         return bool(await self._recorder_of(leg, name))
 
     async def _recorder_of(self, leg: str, name: str) -> str:
@@ -165,7 +165,7 @@ class MixMonitorRecorder:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (0 if waited else CLOSE_WAIT_S)
         while True:
-            state = wav_closed(path)
+            state = await asyncio.to_thread(wav_closed, path)  # a file operation: off the event loop
             if state or loop.time() >= deadline:
                 if state is None:
                     log.error("recording %s: MixMonitor wrote no file %s", name, path)
