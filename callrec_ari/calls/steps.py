@@ -176,9 +176,13 @@ def segment_due(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
 
 
 def play_notice(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
-    playbacks = first_playbacks(setup.plan)
-    if not playbacks:
+    if not first_playbacks(setup.plan):
         return talk(setup, flow, now)
+    # Every sound at once, each target's in order (the first of each target first): Asterisk queues
+    # the playbacks of one bridge or channel and plays them back to back, so the tone follows the
+    # notice without a round trip through the app (under load that round trip was most of a second
+    # of silence). Each is still its own playback, with its own events and its own failure (R2.1).
+    playbacks = sorted(notice_playbacks(setup.plan), key=lambda p: p.order)
     flow = move(flow, S.NOTICE, times=stamped(flow, notice_started=now),
                  playbacks=frozenset(p.id for p in playbacks))
     return flow, tuple(StartMedia("notice", p.id) for p in playbacks)
@@ -200,8 +204,9 @@ def playback_finished(setup: CallSetup, flow: Flow, event: AriEvent,
     if event.playback_failed:
         return flow, ()
     following = next_playback(setup.plan, done)
-    if following is not None and flow.phase is S.NOTICE:
-        # The next sound of the same party's notice (the tone after the notice).
+    if following is not None and following.id not in flow.playbacks and flow.phase is S.NOTICE:
+        # The next sound was not queued with the first (a call adopted from an app that played one
+        # sound at a time): the tone after the notice, now.
         return replace(flow, playbacks=flow.playbacks | {following.id}), (StartMedia("notice", following.id),)
     if not flow.playbacks and flow.phase is S.NOTICE:
         return talk(setup, flow, now)

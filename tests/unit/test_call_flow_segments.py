@@ -61,7 +61,7 @@ def test_a_segment_that_cannot_start_keeps_the_running_one_and_retries() -> None
 def test_a_recording_that_cannot_start_at_answer_still_plays_the_notice() -> None:
     flow, actions = run(answered(), ActionFailed(StartMedia("recording", SEG[0]), "409", not_found=False))
     assert flow.phase is S.NOTICE and flow.recording_failed and not flow.recording_live
-    assert actions == [StartMedia("notice", f"{CALL}-notice-1")]
+    assert actions == [StartMedia("notice", f"{CALL}-notice-1"), StartMedia("notice", f"{CALL}-notice-2")]
 
 
 def test_unrelated_events_change_nothing() -> None:

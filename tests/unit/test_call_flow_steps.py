@@ -187,8 +187,10 @@ def test_ringing_to_ending_waits_for_the_destroyed_callee_and_its_cause() -> Non
 
 def test_connecting_to_notice_once_the_recording_runs() -> None:
     flow, actions = run(answered(), recording_started())
-    assert flow.phase is S.NOTICE and flow.playbacks == {f"{CALL}-notice-1"}
-    assert actions == [ScheduleRoll(60.0), StartMedia("notice", f"{CALL}-notice-1")]
+    # the notice and the tone at once: Asterisk queues them and plays them back to back
+    assert flow.phase is S.NOTICE and flow.playbacks == {f"{CALL}-notice-1", f"{CALL}-notice-2"}
+    assert actions == [ScheduleRoll(60.0), StartMedia("notice", f"{CALL}-notice-1"),
+                       StartMedia("notice", f"{CALL}-notice-2")]
     assert flow.segments[0].started_at == datetime(2026, 12, 1, 9, 0, 2, tzinfo=UTC)
     assert flow.times.notice_started is not None and not any(isinstance(a, Unmute) for a in actions)
 
@@ -196,13 +198,15 @@ def test_connecting_to_notice_once_the_recording_runs() -> None:
 def test_different_notices_play_one_per_channel() -> None:
     setup = replace(SETUP, plan=replace(PLAN, to_callee=("sound:b",)))
     flow, actions = run(answered(setup), recording_started(), setup=setup)
-    assert actions[-2:] == [
+    # each party's notice, then the tone on the same channel: every first sound first, all at once
+    assert actions[-4:] == [
         StartMedia("notice", f"{CALL}-notice-caller-1"),
         StartMedia("notice", f"{CALL}-notice-callee-1"),
+        StartMedia("notice", f"{CALL}-notice-caller-2"),
+        StartMedia("notice", f"{CALL}-notice-callee-2"),
     ]
-    # each party's notice, then the tone on the same channel
     flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-1"), setup=setup)
-    assert flow.phase is S.NOTICE and actions == [StartMedia("notice", f"{CALL}-notice-caller-2")]
+    assert flow.phase is S.NOTICE and actions == []  # its tone was queued behind it
     flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-2"), setup=setup)
     assert flow.phase is S.NOTICE and actions == []  # the other party still hears its notice
     flow, _ = run(flow, playback_finished(f"{CALL}-notice-callee-1"), setup=setup)
@@ -239,11 +243,21 @@ def test_connecting_to_ending_when_the_caller_hangs_up_before_the_recorder_runs(
 def test_notice_to_talking_unmutes_only_after_the_tone() -> None:
     flow, actions = run(answered(), recording_started())
     assert not any(isinstance(a, Unmute) for a in actions)
-    flow, actions = run(flow, playback_finished())  # the notice is over: the tone follows
-    assert flow.phase is S.NOTICE and actions == [StartMedia("notice", f"{CALL}-notice-2")]
+    flow, actions = run(flow, playback_finished())  # the notice is over: the tone (queued) follows
+    assert flow.phase is S.NOTICE and actions == []
     flow, actions = run(flow, playback_finished(f"{CALL}-notice-2"))
     assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
     assert flow.times.talk_started is not None and not flow.notice_failed
+
+
+def test_a_call_adopted_with_only_its_notice_playing_still_gets_its_tone() -> None:
+    # journaled by an app that played one sound at a time: the tone was never queued
+    flow, _ = run(answered(), recording_started())
+    flow = replace(flow, playbacks=frozenset({f"{CALL}-notice-1"}))
+    flow, actions = run(flow, playback_finished())
+    assert flow.phase is S.NOTICE and actions == [StartMedia("notice", f"{CALL}-notice-2")]
+    flow, actions = run(flow, playback_finished(f"{CALL}-notice-2"))
+    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
 
 
 def test_a_notice_that_fails_to_play_is_not_recorded_but_the_call_goes_on() -> None:
@@ -251,7 +265,9 @@ def test_a_notice_that_fails_to_play_is_not_recorded_but_the_call_goes_on() -> N
     flow, _ = run(answered(), recording_started())
     flow, actions = run(flow, playback_finished(failed=True))
     assert flow.phase is S.TALKING and flow.notice_failed and not flow.playbacks
-    assert actions == [StopMedia("recording", SEG[0]), CancelRoll(), Unmute(LEGS.caller), Unmute(LEGS.callee)]
+    # the tone queued behind it is stopped too: no tone without its notice
+    assert actions == [StopMedia("notice", f"{CALL}-notice-2"), StopMedia("recording", SEG[0]), CancelRoll(),
+                       Unmute(LEGS.caller), Unmute(LEGS.callee)]
     assert run(flow, SegmentDue())[1] == []  # nothing more is recorded
 
 
