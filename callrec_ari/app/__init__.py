@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.ami.client import AmiClient, AmiSettings
+from callrec_ari.ami.client import AmiClient, AmiError, AmiSettings
 from callrec_ari.app.finish import CallFinisher
 from callrec_ari.app.linemap import LineMap
 from callrec_ari.ari.client import AriClient, AriSettings
@@ -178,6 +178,19 @@ class CallrecApp:
         if self.db is not None:
             db = self.db
             checks["database"] = lambda: check_database(db)
+        if self.ami is not None:
+            ami = self.ami
+
+            async def manager() -> tuple[bool, str]:
+                # The mixmonitor engine records through the manager: without it every recording
+                # would fail to start (the calls would go on, unrecorded).
+                try:
+                    await ami.action("Ping")
+                except AmiError as exc:
+                    return False, str(exc)
+                return True, "manager answers"
+
+            checks["ami"] = manager
         return checks
 
     async def _connected(self, reconnect: bool) -> None:

@@ -89,3 +89,26 @@ def test_a_wav_file_counts_as_closed_only_once_asterisk_wrote_its_sizes(tmp_path
     header[4:8] = (size - 8).to_bytes(4, "little")  # as Asterisk closes it (formats/format_wav.c)
     path.write_bytes(bytes(header) + bytes(3200))
     assert wav_closed(path) is True
+
+
+async def test_readiness_says_whether_the_manager_answers_on_this_engine_only(
+    asterisk: AsteriskTarget,
+) -> None:
+    from callrec_ari.app import CallrecApp
+    from callrec_ari.config import Config
+
+    s = ami_settings()
+    address = f"{s.host}:{s.port}"
+    for password, ok in (("callrec", True), ("not-the-secret", False)):
+        app = CallrecApp(Config(recording_engine="mixmonitor", ami_address=address, ami_password=password))
+        try:
+            up, detail = await app._checks()["ami"]()
+            assert up is ok, detail
+            assert ok or "Authentication failed" in detail
+        finally:
+            await app.ari.close()
+            assert app.ami is not None
+            await app.ami.close()
+    snoop = CallrecApp(Config(recording_engine="snoop"))
+    assert "ami" not in snoop._checks() and snoop.ami is None  # no manager connection on the others
+    await snoop.ari.close()
