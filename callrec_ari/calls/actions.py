@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callrec_ari.ari.events import AriEvent
-from callrec_ari.model.media import MediaKind
+from callrec_ari.model.media import MediaKind, RecordingVoid
 
 # ---- inputs ---------------------------------------------------------------------------------------
 
@@ -186,7 +186,8 @@ class ActionFailed:
     skipped: tuple[Action, ...] = ()
 
 
-Input = AriEvent | Begin | Resume | SegmentDue | StopDue | ActionFailed | Shutdown | Closed | AsteriskGone
+Input = (AriEvent | Begin | Resume | SegmentDue | StopDue | ActionFailed | Shutdown | Closed | AsteriskGone
+         | RecordingVoid)
 
 # The ARI events that tell a call's story in the event log (the rest only at DEBUG).
 STORY_EVENTS = frozenset({

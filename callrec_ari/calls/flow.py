@@ -39,6 +39,7 @@ from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState
 from callrec_ari.calls.steps import Actions
 from callrec_ari.model.call import CallTimes, RecordedSegment
+from callrec_ari.model.media import RecordingVoid
 
 S = CallState
 __all__ = ["CallSetup", "Flow", "adopted", "step"]
@@ -82,4 +83,6 @@ def _step(setup: CallSetup, flow: Flow, event: Input, now: datetime) -> tuple[Fl
             return (steps.move(flow, S.ENDED), ()) if flow.phase is S.ENDING else (flow, ())
         case AriEvent():
             return steps.ari_event(setup, flow, event, now)
+        case RecordingVoid(name=name):
+            return steps.recording_void(flow, name)
     return flow, ()

@@ -32,7 +32,7 @@ from callrec_ari.config import Config
 from callrec_ari.media import MixMonitorRecorder, MixMonitorSeam, parts_for_call
 from callrec_ari.media.recorder import RecordingEngine
 from callrec_ari.model.call import FinishedCall
-from callrec_ari.model.media import CallLegs
+from callrec_ari.model.media import CallLegs, RecordingVoid
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import ACTIVE_CALLS, CALLS
@@ -163,7 +163,7 @@ class CallManager:
             assert session is not None
             self._owners[resource] = session
 
-        def emit(event: AriEvent) -> None:
+        def emit(event: AriEvent | RecordingVoid) -> None:
             assert session is not None
             session.queue.put_nowait(event)
 

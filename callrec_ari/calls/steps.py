@@ -155,6 +155,17 @@ def recording_ended(flow: Flow, event: AriEvent) -> tuple[Flow, Actions]:
     return flow, (Note.info(f"recording finished name={ended.name}"),)
 
 
+def recording_void(flow: Flow, name: str) -> tuple[Flow, Actions]:
+    """The recorder wrote no file: its leg went as it began (model/media.py RecordingVoid). Counted as
+    never started (no file is looked for, nothing was missed: the segment before covers the time)."""
+    void = flow.segment(name)
+    if void is None:
+        return flow, ()
+    void = replace(void, started_at=None, live=False, failed=True)
+    flow = replace(flow, segments=tuple(void if s.name == name else s for s in flow.segments))
+    return flow, (Note.info(f"recording {name} wrote no file: its leg went as it began"),)
+
+
 def stop_due(flow: Flow, name: str) -> tuple[Flow, Actions]:
     segment = flow.segment(name)
     if segment is None or not segment.live:

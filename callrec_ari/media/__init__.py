@@ -20,7 +20,7 @@ from callrec_ari.media.mixmonitor import MixMonitorRecorder
 from callrec_ari.media.notice import NoticePlayer
 from callrec_ari.media.recorder import ENGINES, BridgeRecorder, PerLegRecorder, RecordingEngine, SnoopRecorder
 from callrec_ari.media.stream import StreamPart
-from callrec_ari.model.media import CallLegs, MediaKind, MediaPart
+from callrec_ari.model.media import CallLegs, MediaKind, MediaPart, RecordingVoid
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.streaming.settings import StreamSettings
 from callrec_ari.streaming.tap import make_tap, stream_channel_id
@@ -52,7 +52,8 @@ class MixMonitorSeam:
     """What the ``mixmonitor`` engine needs beyond ARI: the manager connection, the way to tell the
     call of its recording's start and end (``emit``), and Asterisk's recording folder if local."""
 
-    def __init__(self, ami: AmiClient, emit: Callable[[AriEvent], None], folder: Path | None) -> None:
+    def __init__(self, ami: AmiClient, emit: Callable[[AriEvent | RecordingVoid], None],
+                 folder: Path | None) -> None:
         self.ami = ami
         self.emit = emit
         self.folder = folder

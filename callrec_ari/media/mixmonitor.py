@@ -15,7 +15,10 @@ flow is the same for every engine:
 - ``RecordingFinished`` once the file is closed: ``StopMixMonitor`` closes it before it answers; a
   recorder whose leg went (the party hung up) is closed by its thread as the channel goes, which is
   seen in the file's header (Asterisk writes the WAV sizes only on close);
-- ``RecordingFailed`` when no file was written.
+- ``RecordingFailed`` when no file was written; :class:`~callrec_ari.model.media.RecordingVoid` when
+  none was written because the call ended as the recorder began (stopped within the overlap, while
+  the segment before still ran: a roll that raced the hangup), which the flow counts as a segment
+  never started.
 
 MixMonitor ends with its leg and says nothing then, so the flow stops it when the call ends
 (``reports_end`` is False: calls/steps.py). Each recorder is named by the channel variable
@@ -35,8 +38,9 @@ from pathlib import Path
 from callrec_ari.ami.client import AmiClient, AmiError
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.model.call import now_utc
-from callrec_ari.model.media import CallLegs, MediaFailed
+from callrec_ari.model.media import CallLegs, MediaFailed, RecordingVoid
 from callrec_ari.rules.manifest import NoticeEntry
+from callrec_ari.rules.segments import OVERLAP_S
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,8 @@ class MixMonitorRecorder:
 
     reports_end = False  # MixMonitor ends with its leg without a word: the flow stops it
 
-    def __init__(self, ami: AmiClient, legs: CallLegs, fmt: str, emit: Callable[[AriEvent], None],
+    def __init__(self, ami: AmiClient, legs: CallLegs, fmt: str,
+                 emit: Callable[[AriEvent | RecordingVoid], None],
                  folder: Path | None) -> None:
         self.ami = ami
         self.legs = legs
@@ -89,6 +94,7 @@ class MixMonitorRecorder:
         self.folder = folder  # Asterisk's recording folder as seen from here (None: remote)
         self._ids: dict[tuple[str, str], str] = {}  # (channel, file name) -> MixMonitor's id
         self._over: set[str] = set()
+        self._began: dict[str, float] = {}  # segment -> when its MixMonitor was attached (loop time)
         self._telling: set[asyncio.Task[None]] = set()
 
     def channels(self, media_id: str) -> tuple[str, ...]:
@@ -108,6 +114,7 @@ class MixMonitorRecorder:
                 # "No such channel": the leg went (a roll that raced the hangup), nothing failed
                 raise MediaFailed(exc.error_id, str(exc), gone="No such channel" in exc.message) from None
             self._ids[(leg, name)] = answer.get("MixMonitorID", "")
+        self._began[media_id] = asyncio.get_running_loop().time()
         self.emit(AriEvent(type="RecordingStarted", timestamp=ari_timestamp(now_utc()), application="",
                            recording_name=media_id))
 
@@ -120,12 +127,19 @@ class MixMonitorRecorder:
         recorders = self.recorders(media_id)
         stopped = await asyncio.gather(*(self._stop(leg, name) for leg, name in recorders))
         names = [name for _, name in recorders]
-        telling = asyncio.create_task(self._told_over(media_id, list(zip(names, stopped, strict=True))))
+        ran = asyncio.get_running_loop().time() - self._began.pop(media_id, float("-inf"))
+        telling = asyncio.create_task(self._told_over(media_id, list(zip(names, stopped, strict=True)), ran))
         self._telling.add(telling)
         telling.add_done_callback(self._telling.discard)
 
-    async def _told_over(self, media_id: str, stopped: list[tuple[str, bool]]) -> None:
+    async def _told_over(self, media_id: str, stopped: list[tuple[str, bool]], ran: float) -> None:
         written = await asyncio.gather(*(self._closed(name, waited) for name, waited in stopped))
+        if written[0] is False and ran < OVERLAP_S:
+            # No file, and stopped before the segment before it would have been (it runs on OVERLAP_S
+            # past this one's start): the call ended as this recorder began (a roll that raced the
+            # hangup; seen in `make soak`). Nothing is missing: the segment never started.
+            self.emit(RecordingVoid(media_id))
+            return
         kind = "RecordingFinished" if written[0] is not False else "RecordingFailed"
         self.emit(AriEvent(type=kind, timestamp=ari_timestamp(now_utc()), application="",
                            recording_name=media_id))

@@ -27,6 +27,15 @@ class MediaFailed(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingVoid:
+    """A recording that wrote no file although its recorder was started: its leg went as it began (a
+    roll that raced the hangup). Nothing of the call is missing (the segment before runs on past the
+    next one's start); the flow counts it as never started, so no file is looked for."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallLegs:
     """The Asterisk ids of one call's resources (ours: events find the call by them)."""
 

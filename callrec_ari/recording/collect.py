@@ -55,7 +55,15 @@ async def collect_segments(
     for segment in segments:
         if segment.started_at is None:
             continue
-        path = await _segment_file(segment.name, fmt, recording_dir, spool_dir, ari)
+        try:
+            path = await _segment_file(segment.name, fmt, recording_dir, spool_dir, ari)
+        except SegmentMissing as exc:
+            if not segment.failed:
+                raise  # a file that should be there: the call waits for an operator, nothing is lost
+            # Its recorder failed and left nothing: the call's other segments are still its recording
+            # (delivered, the call marked recording-failed), not held back for want of this one.
+            log.error("segment %s failed and left no file: delivered without it (%s)", segment.name, exc)
+            continue
         callee: Path | None = None
         if per_leg:
             try:

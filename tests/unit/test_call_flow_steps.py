@@ -333,3 +333,20 @@ def test_a_quiet_recorder_is_stopped_once_when_the_executor_shuts_down() -> None
 def test_a_recorder_that_reports_its_end_is_not_stopped_as_the_call_ends() -> None:
     _, actions = run(talking(), ev("ChannelHangupRequest", LEGS.caller, cause=16))
     assert not any(isinstance(a, StopMedia) for a in actions)
+
+
+def test_a_recording_that_wrote_no_file_as_the_call_ended_is_counted_as_never_started() -> None:
+    from callrec_ari.model.media import RecordingVoid
+
+    flow, _ = run(answered(QUIET), recording_started(), *notice_over(), setup=QUIET)
+    # a roll: segment 2 starts, and the caller hangs up as it begins
+    flow, _ = run(flow, SegmentDue(), recording_started(SEG[1]), setup=QUIET)
+    flow, actions = run(flow, ev("ChannelHangupRequest", LEGS.caller, cause=16), setup=QUIET)
+    assert {a.media_id for a in actions if isinstance(a, StopMedia)} == {SEG[0], SEG[1]}
+    flow, _ = run(flow, ev("StasisEnd", LEGS.caller), ev("StasisEnd", LEGS.callee),
+                  AriEvent.from_json({"type": "RecordingFinished", "recording": {"name": SEG[0]}}),
+                  RecordingVoid(SEG[1]), setup=QUIET)
+    assert flow.done and not flow.recording_failed  # nothing of the call is missing
+    void = flow.segment(SEG[1])
+    assert void is not None and not void.has_audio and not void.live  # no file is looked for
+    assert flow.segment(SEG[0]).has_audio  # type: ignore[union-attr]

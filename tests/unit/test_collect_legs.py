@@ -76,3 +76,28 @@ async def test_a_leg_asterisk_cannot_tell_about_is_taken_as_it_is(tmp_path: Path
     assert fake.requests_to("GET", live)
     assert files[0].callee_heard == callee
     assert struct.unpack_from("<I", callee.read_bytes(), 40)[0] == 1600  # header repaired from its length
+
+
+async def test_a_failed_segment_that_left_no_file_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    from callrec_ari.recording.collect import SegmentMissing
+
+    recordings = tmp_path / "recording"
+    wav(recordings / f"{NAME}.wav", 8000, 8000)
+    second = NAME[:-3] + "002"
+    t0 = datetime(2026, 12, 2, 14, 14, 42, tzinfo=UTC)
+    failed = RecordedSegment(second, 2, t0, failed=True)
+    ari = AriClient(AriSettings("http://127.0.0.1:9/ari", "u", "p"))
+    try:
+        got = await collect_segments((RecordedSegment(NAME, 1, t0), failed), "wav", str(recordings),
+                                     tmp_path / "spool", ari)
+        assert [s.path.name for s in got] == [f"{CALL}-001.wav"]
+        # a segment that did not fail and is missing still holds the call for an operator
+        try:
+            await collect_segments((RecordedSegment(NAME, 1, t0), RecordedSegment(second, 2, t0)), "wav",
+                                   str(recordings), tmp_path / "spool", ari)
+        except SegmentMissing:
+            pass
+        else:
+            raise AssertionError("a missing segment that did not fail was not reported")
+    finally:
+        await ari.close()
