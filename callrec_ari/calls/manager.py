@@ -29,7 +29,8 @@ from callrec_ari.calls.planner import CallRefused, HandBack, new_call_id, plan_c
 from callrec_ari.calls.session import CallSession, SessionSettings
 from callrec_ari.calls.state import CallState
 from callrec_ari.config import Config
-from callrec_ari.media import MixMonitorRecorder, MixMonitorSeam, parts_for_call
+from callrec_ari.media import MixMonitorSeam, parts_for_call
+from callrec_ari.media.mixmonitor import is_live as mixmonitor_is_live
 from callrec_ari.media.recorder import RecordingEngine
 from callrec_ari.model.call import FinishedCall
 from callrec_ari.model.media import CallLegs, RecordingVoid
@@ -192,10 +193,8 @@ class CallManager:
         """Whether a journaled call's segment is still being recorded (reconcile.py), asked of the
         engine that records it: MixMonitor is no ARI recording."""
         if self.ami is not None and self.config.recording_engine == "mixmonitor":
-            legs = CallLegs.for_call("", caller_channel)
-            recorder = MixMonitorRecorder(self.ami, legs, self.config.recording_format, lambda e: None,
-                                          self._recording_folder)
-            if await recorder.is_live(name):
+            if await mixmonitor_is_live(self.ami, caller_channel, name, self.config.recording_format,
+                                        self._recording_folder):
                 return True
         return await self.ari.recording_is_live(name)
 

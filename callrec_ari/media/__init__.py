@@ -67,7 +67,7 @@ def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_forma
     (``CallPlan.per_leg``: stereo copies, or a notice per party) is recorded per leg, a snoop channel
     on each, on every engine: the bridge recording and MixMonitor's mix hold neither, and a MixMonitor
     writing one direction of a leg (``t()``) leaves out the time that direction carried no frames
-    (measured: the other party's file 0.6 s short before its tone; media/mixmonitor.py ``per_leg``)."""
+    (measured: the other party's file 0.6 s short before its tone; docs/performance.md)."""
     if plan.per_leg and arrivals is not None:
         return PerLegRecorder(ari, legs, plan.call_id, recording_format, arrivals)
     if engine == "mixmonitor" and mixmonitor is not None:

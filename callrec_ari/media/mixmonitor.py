@@ -78,6 +78,24 @@ def wav_closed(path: Path) -> bool | None:
     return size >= 44 and struct.unpack("<I", head[4:8])[0] == size - 8
 
 
+async def recorder_id(ami: AmiClient, leg: str, name: str) -> str:
+    """The id MixMonitor gave the recorder of segment ``name`` on ``leg`` (its ``i()`` variable), or
+    "" when there is none (or the leg is gone)."""
+    try:
+        answer = await ami.action("Getvar", Channel=leg, Variable=id_variable(name))
+    except AmiError:
+        return ""
+    return answer.get("Value", "")
+
+
+async def is_live(ami: AmiClient, leg: str, name: str, fmt: str, folder: Path | None) -> bool:
+    """For a restarted app (calls/reconcile.py): whether segment ``name``'s MixMonitor still runs:
+    its file still open when Asterisk's folder is here, else its id still on the leg."""
+    if folder is not None:
+        return await asyncio.to_thread(wav_closed, folder / f"{name}.{fmt}") is False
+    return bool(await recorder_id(ami, leg, name))
+
+
 class MixMonitorRecorder:
     """One MixMonitor per segment on the caller's leg, both directions mixed. (A call recorded per leg
     keeps a snoop channel on each leg: media/__init__.py ``recorder_for``.)"""
@@ -88,11 +106,11 @@ class MixMonitorRecorder:
                  emit: Callable[[AriEvent | RecordingVoid], None],
                  folder: Path | None) -> None:
         self.ami = ami
-        self.legs = legs
+        self.leg = legs.caller
         self.fmt = fmt
         self.emit = emit
         self.folder = folder  # Asterisk's recording folder as seen from here (None: remote)
-        self._ids: dict[tuple[str, str], str] = {}  # (channel, file name) -> MixMonitor's id
+        self._ids: dict[str, str] = {}  # segment -> MixMonitor's id
         self._over: set[str] = set()
         self._began: dict[str, float] = {}  # segment -> when its MixMonitor was attached (loop time)
         self._telling: set[asyncio.Task[None]] = set()
@@ -100,75 +118,57 @@ class MixMonitorRecorder:
     def channels(self, media_id: str) -> tuple[str, ...]:
         return ()
 
-    def recorders(self, media_id: str) -> tuple[tuple[str, str], ...]:
-        """(the leg, the file's name) of each MixMonitor of one segment."""
-        return ((self.legs.caller, media_id),)
-
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
-        for leg, name in self.recorders(media_id):
-            try:
-                answer = await self.ami.action("MixMonitor", Channel=leg,
-                                               File=mixmonitor_file(name, self.fmt),
-                                               Options=f"i({id_variable(name)})")
-            except AmiError as exc:
-                # "No such channel": the leg went (a roll that raced the hangup), nothing failed
-                raise MediaFailed(exc.error_id, str(exc), gone="No such channel" in exc.message) from None
-            self._ids[(leg, name)] = answer.get("MixMonitorID", "")
+        try:
+            answer = await self.ami.action("MixMonitor", Channel=self.leg,
+                                           File=mixmonitor_file(media_id, self.fmt),
+                                           Options=f"i({id_variable(media_id)})")
+        except AmiError as exc:
+            # "No such channel": the leg went (a roll that raced the hangup), nothing failed
+            raise MediaFailed(exc.error_id, str(exc), gone="No such channel" in exc.message) from None
+        self._ids[media_id] = answer.get("MixMonitorID", "")
         self._began[media_id] = asyncio.get_running_loop().time()
         self.emit(AriEvent(type="RecordingStarted", timestamp=ari_timestamp(now_utc()), application="",
                            recording_name=media_id))
 
     async def stop(self, media_id: str, reason: str) -> None:
-        """Stops the segment's recorders; its end is told once their files are closed, without holding
-        up the call's next actions (the other party's hangup) while a recorder whose leg went closes."""
+        """Stops the segment's recorder; its end is told once its file is closed, without holding up
+        the call's next actions (the other party's hangup) while a recorder whose leg went closes."""
         if media_id in self._over:
             return
         self._over.add(media_id)
-        recorders = self.recorders(media_id)
-        stopped = await asyncio.gather(*(self._stop(leg, name) for leg, name in recorders))
-        names = [name for _, name in recorders]
+        stopped = await self._stop(media_id)
         ran = asyncio.get_running_loop().time() - self._began.pop(media_id, float("-inf"))
-        telling = asyncio.create_task(self._told_over(media_id, list(zip(names, stopped, strict=True)), ran))
+        telling = asyncio.create_task(self._told_over(media_id, stopped, ran))
         self._telling.add(telling)
         telling.add_done_callback(self._telling.discard)
 
-    async def _told_over(self, media_id: str, stopped: list[tuple[str, bool]], ran: float) -> None:
-        written = await asyncio.gather(*(self._closed(name, waited) for name, waited in stopped))
-        if written[0] is False and ran < OVERLAP_S:
+    async def _told_over(self, media_id: str, stopped: bool, ran: float) -> None:
+        written = await self._closed(media_id, stopped)
+        if written is False and ran < OVERLAP_S:
             # No file, and stopped before the segment before it would have been (it runs on OVERLAP_S
             # past this one's start): the call ended as this recorder began (a roll that raced the
             # hangup; seen in `make soak`). Nothing is missing: the segment never started.
             self.emit(RecordingVoid(media_id))
             return
-        kind = "RecordingFinished" if written[0] is not False else "RecordingFailed"
+        kind = "RecordingFinished" if written is not False else "RecordingFailed"
         self.emit(AriEvent(type=kind, timestamp=ari_timestamp(now_utc()), application="",
                            recording_name=media_id))
 
-    async def _stop(self, leg: str, name: str) -> bool:
+    async def _stop(self, name: str) -> bool:
         """Whether StopMixMonitor stopped it (and closed its file: it does before it answers)."""
-        recorder = self._ids.pop((leg, name), "") or await self._recorder_of(leg, name)
+        recorder = self._ids.pop(name, "") or await recorder_id(self.ami, self.leg, name)
         if not recorder:
             return False
         try:
-            await self.ami.action("StopMixMonitor", Channel=leg, MixMonitorID=recorder)
+            await self.ami.action("StopMixMonitor", Channel=self.leg, MixMonitorID=recorder)
         except AmiError as exc:
             log.debug("StopMixMonitor %s: %s (its leg went: the recorder closes with it)", name, exc)
             return False
         return True
 
     async def is_live(self, media_id: str) -> bool:
-        """For a restarted app (calls/reconcile.py): whether this segment's recorder still runs."""
-        leg, name = self.recorders(media_id)[0]
-        if self.folder is not None:
-            return await asyncio.to_thread(wav_closed, self.folder / f"{name}.{self.fmt}") is False
-        return bool(await self._recorder_of(leg, name))
-
-    async def _recorder_of(self, leg: str, name: str) -> str:
-        try:
-            answer = await self.ami.action("Getvar", Channel=leg, Variable=id_variable(name))
-        except AmiError:
-            return ""
-        return answer.get("Value", "")
+        return await is_live(self.ami, self.leg, media_id, self.fmt, self.folder)
 
     async def _closed(self, name: str, waited: bool) -> bool | None:
         """True once the file is closed, None if that cannot be known here (a remote Asterisk), False
