@@ -290,6 +290,8 @@ class CallManager:
             self.sessions.pop(session.call_id, None)
             if not self.sessions:
                 self.idle.set()
+        if session.bridge_left:  # the call is over and handed over; Asterisk was too busy to take it down
+            await session.destroy_bridge_late()
 
     async def _hand_back(self, channel_id: str) -> None:
         try:

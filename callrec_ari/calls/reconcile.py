@@ -5,7 +5,7 @@ While the events socket was down (app killed, Asterisk restarted, network), even
 - A call in the journal with no session (the app was killed) is adopted if its legs are still up in
   Asterisk, else finalized: what was recorded is packaged and delivered, nothing is lost.
 - A channel in our application that nobody owns is hung up; a bridge of ours that nobody owns is
-  destroyed, so nothing is left behind.
+  destroyed, so nothing is left behind (both once seen so twice, ``orphan_grace`` apart).
 
 Between reconnections, :class:`OrphanSweeper` does the last part again now and then: a call that gave
 up on a request Asterisk answered too late (an overloaded Asterisk, a hangup that timed out) would
@@ -97,21 +97,18 @@ async def reconcile(
         for events in held.values():  # not reached (an ARI error): the next attempt holds them again
             manager.release(events)
 
+    # What nobody owns is cleared once it was nobody's on two looks, a moment apart: a new call's
+    # StasisStart may still be on its way to us, and a call that ends meanwhile takes its own channels
+    # down (hanging them up again would only log a false orphan).
+    sweeper = OrphanSweeper(manager)
     try:
-        app = await ari.application()
+        await sweeper.look()
+        await asyncio.sleep(orphan_grace)
+        swept = await sweeper.sweep()
     except AriError as exc:
         log.error("reconcile: application state unavailable: %s", exc)
         return counts
-    # A new call's StasisStart may still be on its way to us: give events a moment before deciding
-    # that a channel belongs to nobody.
-    await asyncio.sleep(orphan_grace)
-    known = set(manager.owned_channels())
-    for channel_id in app.get("channel_ids", []):
-        if channel_id not in known and not manager.is_planning(channel_id):
-            counts["orphans"] += 1
-            log.warning("reconcile: channel %s in our application belongs to no call: hanging up", channel_id)
-            with contextlib.suppress(AriError):
-                await ari.hangup(channel_id, causes.NORMAL_CLEARING)
+    counts["orphans"] = swept["channels"] + swept["bridges"]
     if any(counts.values()):
         log.info("reconciled with Asterisk: %s", counts)
     return counts
@@ -153,11 +150,18 @@ class OrphanSweeper:
         ours = (str(b.get("id")) for b in bridges if str(b.get("name", "")).startswith(BRIDGE_NAME_PREFIX))
         return channels | {("bridge", b) for b in ours if b not in calls and not manager.is_held(b)}
 
-    async def sweep(self) -> dict[str, int]:
+    async def _look(self) -> set[tuple[str, str]]:
         ari = self.manager.ari
         app = await ari.application()
-        bridges = await ari.list_bridges()
-        orphans = self._orphans(list(app.get("channel_ids", [])), bridges)
+        return self._orphans(list(app.get("channel_ids", [])), await ari.list_bridges())
+
+    async def look(self) -> None:
+        """A first look: what is nobody's now becomes a suspect, nothing is touched."""
+        self.suspects = await self._look()
+
+    async def sweep(self) -> dict[str, int]:
+        ari = self.manager.ari
+        orphans = await self._look()
         due, self.suspects = orphans & self.suspects, orphans - self.suspects
         counts = {"channels": 0, "bridges": 0}
         for kind, resource in sorted(due):

@@ -106,6 +106,7 @@ class CallSession:
         self._roll_timer: asyncio.TimerHandle | None = None
         self._stop_timers: list[asyncio.TimerHandle] = []
         self._bridge_created = self.adopted
+        self._bridge_left = False  # the cleanup could not destroy it: tried again after the hand-over
 
     # ---- what the manager and reconciliation read -------------------------------------------------
     @property
@@ -254,8 +255,10 @@ class CallSession:
                 await ari.answer(channel)
             case CreateBridge(bridge=bridge, name=name):
                 self._claim(bridge)
-                await ari.create_bridge(bridge, name=name)
+                # Destroyed at the end even when this request fails: one that timed out may still
+                # have been carried out by a busy Asterisk (a 404 then is harmless).
                 self._bridge_created = True
+                await ari.create_bridge(bridge, name=name)
             case Originate():
                 self._claim(action.channel)
                 await ari.create_channel(action.endpoint, action.channel, app_args=action.app_args,
@@ -340,16 +343,43 @@ class CallSession:
             if self._bridge_created:
                 # Bounded: an overloaded Asterisk that answers late must not hold (or, by the timeout,
                 # break) the hand-over of what was recorded.
-                try:
-                    await asyncio.wait_for(self.ari.destroy_bridge(self.legs.bridge),
-                                           max(0.5, deadline - time.monotonic()))
-                except (AriError, TimeoutError) as exc:
-                    log.warning("call=%s bridge not destroyed: %s", self.call_id, str(exc) or "timed out")
+                self._bridge_left = not await self._destroy_bridge(max(0.5, deadline - time.monotonic()))
             await self._feed(Closed(), tolerant=True)
             stale = sum(1 for s in self.flow.segments if s.live and s.has_audio)
             if stale:  # their end never came (the cleanup gave up): no longer counted as running
                 RECORDINGS_IN_PROGRESS.dec(stale)
             log.info("call=%s ended", self.call_id)
+
+    async def _destroy_bridge(self, timeout: float) -> bool:
+        """Whether the call's bridge is gone (destroyed now, or never there)."""
+        try:
+            await asyncio.wait_for(self.ari.destroy_bridge(self.legs.bridge), timeout)
+        except AriNotFound:
+            return True
+        except (AriError, TimeoutError) as exc:
+            log.warning("call=%s bridge not destroyed: %s", self.call_id, str(exc) or "timed out")
+            return False
+        return True
+
+    @property
+    def bridge_left(self) -> bool:
+        """The call is over but its bridge could not be destroyed (``destroy_bridge_late``)."""
+        return self._bridge_left
+
+    async def destroy_bridge_late(self) -> None:
+        """After the hand-over, a bridge the cleanup could not destroy is tried again a few times: an
+        empty bridge left in Asterisk belongs to no call (the orphan sweep would find it only a minute
+        or so later, calls/reconcile.py)."""
+        for pause in BRIDGE_RETRY_PAUSES_S:
+            await asyncio.sleep(pause)
+            if await self._destroy_bridge(BRIDGE_RETRY_TIMEOUT_S):
+                log.info("call=%s bridge destroyed on a later try", self.call_id)
+                return
+        log.error("call=%s bridge still not destroyed: left to the orphan sweep", self.call_id)
+
+
+BRIDGE_RETRY_PAUSES_S = (1.0, 4.0, 10.0)
+BRIDGE_RETRY_TIMEOUT_S = 10.0
 
 
 def _journal_view(flow: Flow) -> tuple[object, ...]:

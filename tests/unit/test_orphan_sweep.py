@@ -7,11 +7,12 @@ when a call is being set up with it or a reconciliation keeps it for a journaled
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from urllib.parse import quote
 
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.calls.manager import CallManager
-from callrec_ari.calls.reconcile import OrphanSweeper
+from callrec_ari.calls.reconcile import OrphanSweeper, reconcile
 from callrec_ari.config import Config
 from tests.support.fake_ari import FakeAri
 
@@ -67,3 +68,32 @@ async def test_a_channel_claimed_between_two_sweeps_is_left_alone() -> None:
         finally:
             await ari.close()
     assert not fake.requests_to("DELETE", "/channels/new-call")
+
+
+async def test_reconciliation_clears_a_bridge_nobodys_and_spares_a_call_ending_meanwhile() -> None:
+    """After a restart, reconciliation looks twice (``orphan_grace`` apart) like the sweep: a bridge of
+    ours that belongs to no call is destroyed at once (it used to wait for the sweep, a minute later),
+    and a channel of a call that ends between the two looks is that call's to take down (the soak
+    smoke's log showed reconciliation hanging up an adopted call's legs it had just seen end)."""
+    async with FakeAri() as fake:
+        fake.reply("GET", "/channels", json=[])
+        fake.reply("GET", "/bridges", json=[{"id": "left-bridge", "name": "callrec left-bridge"}])
+        fake.reply("GET", "/applications/callrec", json={"channel_ids": ["ending-caller"]})
+        fake.reply("DELETE", "/bridges/left-bridge", 204)
+        fake.reply("DELETE", "/channels/ending-caller", 204)
+        ari = AriClient(AriSettings(fake.url, "callrec", "callrec"))
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                manager = CallManager(ari, Config(), tasks)
+                ending = SimpleNamespace(caller_id="ending-caller", callee_id="", legs_alive=(),
+                                         media_channels=(), bridge_id="its-bridge")
+                manager._owners["ending-caller"] = ending  # type: ignore[assignment]
+                reconciling = asyncio.create_task(reconcile(manager, None, orphan_grace=0.3))
+                await asyncio.sleep(0.1)
+                del manager._owners["ending-caller"]  # the call ended; Asterisk still lists its leg
+                counts = await asyncio.wait_for(reconciling, 5)
+        finally:
+            await ari.close()
+    assert counts["orphans"] == 1, counts
+    deleted = sorted(r.path for r in fake.requests if r.method == "DELETE")
+    assert deleted == ["/bridges/left-bridge"]
