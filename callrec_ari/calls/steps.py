@@ -228,9 +228,11 @@ def noted(setup: CallSetup, flow: Flow, playback_id: str, started: datetime | No
            ended: datetime | None = None, outcome: str = "playing") -> Flow:
     """The record of what the parties heard (the manifest's and the stream's ``notices``)."""
     sound = next((p for p in notice_playbacks(setup.plan) if p.id == playback_id), None)
-    if sound is None:
+    if sound is None or (not sound.noted and outcome != "failed"):
         return flow
-    to = "both" if sound.target == "bridge" else sound.target
+    # A notice both hear is one record, the caller's copy's; its twin on the other leg is recorded
+    # only when it failed, as that party's.
+    to = sound.to if sound.noted else sound.target
     entries = list(flow.notices)
     mine = [i for i, n in enumerate(entries) if n.sound == sound.media and n.to == to and n.ended_at is None
             and n.outcome == "playing"]

@@ -9,6 +9,7 @@ Delivery = Literal["file", "stream"]
 AudioLayout = Literal["mono", "stereo"]
 AUDIO_LAYOUTS: tuple[AudioLayout, ...] = ("mono", "stereo")
 Side = Literal["caller", "callee"]
+SharedNotice = Literal["bridge", "channels"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,10 @@ class CallPlan:
     caller_withheld: bool = False  # 184 dialled: the callee is not shown the number (R2.2)
     recipients: tuple[Recipient, ...] = ()  # the contracts that record, the caller's line first
     extra: dict[str, str] = field(default_factory=dict)
+    # Where a notice both parties hear plays (notice_playbacks): "channels", to each party on its own
+    # leg, where the recorder listens to a leg; "bridge", once on the bridge, when the bridge itself
+    # is recorded (recording_engine = "bridge"), and for a call journaled before this existed.
+    shared_notice: SharedNotice = "bridge"
 
     @property
     def delivery(self) -> Delivery:
@@ -92,34 +97,50 @@ class CallPlan:
 
 
 NoticeTarget = Literal["bridge", "caller", "callee"]
+NoticeHeard = Literal["both", "caller", "callee"]
 
 
 @dataclass(frozen=True, slots=True)
 class NoticePlayback:
     """One sound of the notice and tone: its id (ours, so its events find the call), where it plays,
     and which sound. Each sound is a playback of its own: Asterisk reports a missing sound file as
-    a failed playback only when it is the playback's only media (in a list it skips to the next)."""
+    a failed playback only when it is the playback's only media (in a list it skips to the next).
+
+    ``to`` is who hears it, as the call's record says (the manifest's and the stream's ``notices``).
+    A notice both parties hear, played on each party's leg, is two playbacks and one record: the
+    caller's, the one on the leg the recorder listens to (``noted``); its twin on the other leg only
+    holds the talk back until it has ended too."""
 
     id: str
     target: NoticeTarget
     media: str
     order: int  # 1-based, within its target's sequence
+    to: NoticeHeard = "both"
+    noted: bool = True
 
 
 def notice_playbacks(plan: CallPlan) -> tuple[NoticePlayback, ...]:
-    """R2.1-R2.3, every sound in order: on the bridge when both parties hear the same notice (it is
-    then in the bridge recording, sample-exact); per channel when each hears the other line's."""
+    """R2.1-R2.3, every sound in order. The same notice for both parties plays on each party's leg
+    (``shared_notice = "channels"``: the bridge keeps its two parties and its cheap two-party path,
+    docs/performance.md), or once on the bridge when the bridge is what is recorded; different
+    notices play per channel, each party hearing the other line's."""
     if not plan.plays_notice:
         return ()
     tone = (plan.tone,) if plan.tone else ()
-    if plan.notice_same_for_both:
-        sequences: tuple[tuple[NoticeTarget, tuple[str, ...]], ...] = (("bridge", plan.to_caller + tone),)
+    sequences: tuple[tuple[NoticeTarget, NoticeHeard, bool, tuple[str, ...]], ...]
+    if plan.notice_same_for_both and plan.shared_notice == "bridge":
+        sequences = (("bridge", "both", True, plan.to_caller + tone),)
+    elif plan.notice_same_for_both:
+        sequences = (("caller", "both", True, plan.to_caller + tone),
+                     ("callee", "both", False, plan.to_callee + tone))
     else:
-        sequences = (("caller", plan.to_caller + tone), ("callee", plan.to_callee + tone))
+        sequences = (("caller", "caller", True, plan.to_caller + tone),
+                     ("callee", "callee", True, plan.to_callee + tone))
     out = []
-    for target, media in sequences:
+    for target, heard, noted, media in sequences:
         prefix = f"{plan.call_id}-notice" if target == "bridge" else f"{plan.call_id}-notice-{target}"
-        out += [NoticePlayback(f"{prefix}-{n}", target, m, n) for n, m in enumerate(media, start=1)]
+        out += [NoticePlayback(f"{prefix}-{n}", target, m, n, heard, noted)
+                for n, m in enumerate(media, start=1)]
     return tuple(out)
 
 

@@ -78,7 +78,7 @@ class NoticePlan:
 
     @property
     def same_for_both(self) -> bool:
-        """Both parties hear the same notices: one playback on the bridge serves both."""
+        """Both parties hear the same notices (one record of them; where they play: model/plan.py)."""
         return self.to_caller == self.to_callee
 
     @property

@@ -12,7 +12,7 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.config import DEMO_LINES
 from tests.integration.conftest import assert_clean
 from tests.integration.test_call_flow import DEFAULT_NOTICE, StartApp, run_parties, uac, uas
-from tests.integration.test_rules_in_calls import playbacks
+from tests.integration.test_rules_in_calls import assert_both_heard
 
 pytestmark = pytest.mark.asterisk
 
@@ -45,6 +45,6 @@ async def test_an_omitting_line_calling_outside_the_service_still_plays_its_noti
                              uas(tmp_path, tone=tones["callee"])) == (0, 0)
     outcome = await app.outcome()
     assert outcome.plan.record and outcome.plan.notice_reason == "notice-to-both"
-    assert [m for _, m in playbacks(app.events())] == [f"sound:{DEFAULT_NOTICE}", "sound:beep"]
+    assert_both_heard(app.events(), f"sound:{DEFAULT_NOTICE}", "sound:beep")
     assert outcome.recordings and outcome.times.notice_started is not None
     await assert_clean(ari, outcome.recordings)

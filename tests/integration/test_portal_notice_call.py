@@ -2,7 +2,8 @@
 
 In Debian's Chromium (Playwright), a customer administrator records consent and starts recording on
 line 1001, uploads a notice; the operator approves it. Then, with nothing restarted, the next call of
-1001 on the real Asterisk plays that notice, as Asterisk's own PlaybackStarted events show.
+1001 on the real Asterisk plays that notice to both parties, as Asterisk's own PlaybackStarted events
+show.
 
 The approved notice is written where the local Asterisk reads sounds (``<root>/usr/share/asterisk/
 sounds/callrec/custom``; for an Asterisk elsewhere set CALLREC_PORTAL_NOTICES_DIR to a directory it
@@ -56,8 +57,12 @@ async def test_notice_approved_in_the_browser_plays_on_the_next_call(
             assert rc == (0, 0)
             outcome = await app.outcome()
             assert outcome.answered and outcome.plan.record
-            media = [e["playback"]["media_uri"] for e in app.events("PlaybackStarted")]
-            assert media[:2] == [f"sound:{sound}", "sound:beep"], media
+            # Both parties hear it, each on its own leg, then the tone (model/plan.py notice_playbacks).
+            heard: dict[str, list[str]] = {}
+            for e in app.events("PlaybackStarted"):
+                heard.setdefault(e["playback"]["target_uri"], []).append(e["playback"]["media_uri"])
+            assert len(heard) == 2, heard
+            assert all(media[:2] == [f"sound:{sound}", "sound:beep"] for media in heard.values()), heard
             await assert_clean(ari)
         finally:
             written.unlink(missing_ok=True)

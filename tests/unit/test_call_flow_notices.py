@@ -11,6 +11,7 @@ from callrec_ari.calls.actions import (
     ActionFailed,
     StartMedia,
     StopMedia,
+    Unmute,
 )
 from tests.unit.test_call_flow_steps import (
     CALL,
@@ -81,3 +82,48 @@ def test_a_notice_failure_stops_the_other_partys_notice_still_playing() -> None:
     flow, actions = run(flow, playback_finished(f"{CALL}-notice-caller-1", failed=True), setup=setup)
     assert StopMedia("notice", f"{CALL}-notice-callee-1") in actions and flow.notice_failed
     assert flow.phase is S.TALKING and not flow.playbacks
+
+
+# ---- a notice both hear, played on each leg (shared_notice = "channels") -------------------------------
+ON_LEGS = replace(SETUP, plan=replace(PLAN, shared_notice="channels"))
+
+
+def test_a_notice_both_hear_plays_on_each_leg_and_is_one_record() -> None:
+    """The bridge keeps its two parties (no announcer joins it, docs/performance.md); the record says
+    what the file holds, the caller's copy, heard by both."""
+    flow, actions = run(answered(ON_LEGS), recording_started(), setup=ON_LEGS)
+    assert actions[-4:] == [StartMedia("notice", f"{CALL}-notice-caller-1"),
+                            StartMedia("notice", f"{CALL}-notice-callee-1"),
+                            StartMedia("notice", f"{CALL}-notice-caller-2"),
+                            StartMedia("notice", f"{CALL}-notice-callee-2")]
+    flow, _ = run(flow,
+                  playback_started(f"{CALL}-notice-caller-1", "2026-12-01T09:00:02.100+0000"),
+                  playback_started(f"{CALL}-notice-callee-1", "2026-12-01T09:00:02.104+0000"),
+                  finished_at(f"{CALL}-notice-caller-1", "2026-12-01T09:00:07.000+0000"),
+                  playback_started(f"{CALL}-notice-caller-2", "2026-12-01T09:00:07.000+0000"),
+                  finished_at(f"{CALL}-notice-callee-1", "2026-12-01T09:00:07.004+0000"),
+                  playback_started(f"{CALL}-notice-callee-2", "2026-12-01T09:00:07.004+0000"),
+                  finished_at(f"{CALL}-notice-caller-2", "2026-12-01T09:00:07.440+0000"),
+                  setup=ON_LEGS)
+    assert flow.phase is S.NOTICE  # the callee still hears its tone: nobody talks yet (R2.6)
+    flow, actions = run(flow, finished_at(f"{CALL}-notice-callee-2", "2026-12-01T09:00:07.444+0000"),
+                        setup=ON_LEGS)
+    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+    assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
+        ("both", "sound:a", "played"), ("both", "sound:beep", "played")]
+    assert flow.notices[0].started_at == datetime(2026, 12, 1, 9, 0, 2, 100000, tzinfo=UTC)
+    assert flow.notices[1].ended_at == datetime(2026, 12, 1, 9, 0, 7, 440000, tzinfo=UTC)
+
+
+def test_a_notice_that_fails_on_the_other_leg_fails_the_call_and_says_whose() -> None:
+    flow, _ = run(answered(ON_LEGS), recording_started(),
+                  playback_started(f"{CALL}-notice-caller-1", "2026-12-01T09:00:02.100+0000"),
+                  finished_at(f"{CALL}-notice-callee-1", "2026-12-01T09:00:02.101+0000", failed=True),
+                  setup=ON_LEGS)
+    assert flow.notice_failed and flow.phase is S.TALKING  # connected, unrecorded (R2.1)
+    assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
+        ("both", "sound:a", "playing"), ("callee", "sound:a", "failed")]
+    twin = StartMedia("notice", f"{CALL}-notice-callee-1")
+    refused, actions = run(answered(ON_LEGS), recording_started(), ActionFailed(twin, "no", not_found=False),
+                           setup=ON_LEGS)
+    assert refused.notice_failed and StopMedia("notice", f"{CALL}-notice-caller-1") in actions

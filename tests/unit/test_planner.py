@@ -55,7 +55,7 @@ def test_outgoing_to_an_outside_number() -> None:
         call_id=CALL, direction="outgoing", caller_number=A.number, callee_number=OUTSIDE_NUMBER,
         line="1001", callee_endpoint="PJSIP/0312345678@carrier", record=True, reason="recorded",
         to_caller=sound(A), to_callee=sound(A), tone="sound:beep", notice_reason="notice-to-both",
-        caller_id=A.number, recipients=(Recipient(A.number),),
+        caller_id=A.number, recipients=(Recipient(A.number),), shared_notice="channels",
     )
     assert p.plays_notice and p.notice_same_for_both
 
@@ -281,6 +281,15 @@ def test_no_dial_string_from_a_line_that_does_not_record_is_not_refused() -> Non
         plan(out(SUSPENDED, "abc"))
 
 
+def test_a_notice_both_hear_plays_on_the_bridge_only_when_the_bridge_is_recorded() -> None:
+    """Where the recorder listens to the caller's leg (snoop, mixmonitor) the notice plays on each leg
+    and the bridge keeps its two parties (docs/performance.md); the bridge engine records the bridge,
+    which hears only what plays on it."""
+    for engine, where in (("snoop", "channels"), ("mixmonitor", "channels"), ("bridge", "bridge")):
+        p = plan(out(A, OUTSIDE_NUMBER), replace(CONFIG, recording_engine=engine))
+        assert p.notice_same_for_both and p.shared_notice == where, engine
+
+
 # --- incoming ---------------------------------------------------------------------------------------
 
 def test_incoming_to_a_line() -> None:
@@ -289,7 +298,7 @@ def test_incoming_to_a_line() -> None:
         call_id=CALL, direction="incoming", caller_number=OUTSIDE_NUMBER, callee_number=B.number,
         line="1002", callee_endpoint="PJSIP/1002", record=True, reason="recorded",
         to_caller=sound(B), to_callee=sound(B), tone="sound:beep", notice_reason="notice-to-both",
-        caller_id=OUTSIDE_NUMBER, recipients=(Recipient(B.number, side="callee"),),
+        caller_id=OUTSIDE_NUMBER, recipients=(Recipient(B.number, side="callee"),), shared_notice="channels",
     )
 
 
