@@ -10,14 +10,17 @@ for d in "$@"; do
     (cd "$d" && zip -q -6 -X "../$(basename "$d").zip" segment-*.wav manifest.json)
 done
 upload() {
-    local zip=$1 key sig sha
+    # Signed the Standard Webhooks way (docs/delivery-protocol.md, Signatures): v1 over
+    # "<webhook-id>.<webhook-timestamp>.<body>", the key being the secret's bytes.
+    local zip=$1 key ts sig sha
     key=$(basename "$zip" .zip)
-    sig=$(openssl dgst -sha256 -hmac "$SECRET" -r "$zip" | cut -d' ' -f1)
+    ts=$(date +%s)
+    sig=$({ printf '%s.%s.' "$key" "$ts"; cat "$zip"; } | openssl dgst -sha256 -hmac "$SECRET" -binary | base64 -w0)
     sha=$(sha256sum "$zip" | cut -d' ' -f1)
     curl -sS --fail -o /dev/null -X POST "$URL" --data-binary "@$zip" \
         -H "Content-Type: application/zip" -H "Idempotency-Key: $key" \
-        -H "X-Callrec-Signature: sha256=$sig" -H "X-Callrec-Call-Id: $key" \
-        -H "X-Callrec-Content-SHA256: $sha"
+        -H "webhook-id: $key" -H "webhook-timestamp: $ts" -H "webhook-signature: v1,$sig" \
+        -H "X-Callrec-Call-Id: $key" -H "X-Callrec-Content-SHA256: $sha"
 }
 export -f upload
 export URL=$url SECRET=$secret
