@@ -227,18 +227,52 @@ class CallSession:
         return all(c in mine for c in event.channel_ids)
 
     async def _perform(self, actions: tuple[Action, ...], tolerant: bool) -> ActionFailed | None:
-        for i, action in enumerate(actions):
-            try:
-                await self._do(action)
-            except (AriError, MediaFailed) as exc:
-                if isinstance(exc, AriNotFound) and isinstance(action, TOLERATES_GONE):
+        i = 0
+        while i < len(actions):
+            batch = self._together(actions, i)
+            if len(batch) == 1:
+                outcomes: list[BaseException | None] = [await self._attempt(batch[0])]
+            else:
+                outcomes = list(await asyncio.gather(*(self._attempt(a) for a in batch)))
+            i += len(batch)
+            for action, exc in zip(batch, outcomes, strict=True):
+                if exc is None or (isinstance(exc, AriNotFound) and isinstance(action, TOLERATES_GONE)):
                     continue
                 if tolerant:
                     log.error("call=%s cleanup: %s: %s", self.call_id, type(action).__name__, exc)
                     continue
                 gone = isinstance(exc, AriNotFound) or (isinstance(exc, MediaFailed) and exc.gone)
-                return ActionFailed(action, str(exc), gone, actions[i + 1:])
+                return ActionFailed(action, str(exc), gone, actions[i:])
         return None
+
+    async def _attempt(self, action: Action) -> AriError | MediaFailed | None:
+        try:
+            await self._do(action)
+        except (AriError, MediaFailed) as exc:
+            return exc
+        return None
+
+    def _together(self, actions: tuple[Action, ...], start: int) -> tuple[Action, ...]:
+        """The actions from ``start`` that go to Asterisk at once: the notice's playbacks of different
+        targets (each party's leg), one per target, so that both parties' notices start together (one
+        after the other, the second party's started a request later, and the talk waited for it);
+        the next sound of a target only once its first was accepted (Asterisk queues a channel's
+        playbacks in the order they come). Everything else, one after another."""
+        notice = self.parts.get("notice")
+        target_of = getattr(notice, "target_of", None)
+        if target_of is None:
+            return actions[start:start + 1]
+        batch: list[Action] = []
+        targets: set[str] = set()
+        for action in actions[start:]:
+            if not (isinstance(action, StartMedia) and action.kind == "notice"):
+                break
+            target = target_of(action.media_id)
+            if target in targets:
+                break
+            targets.add(target)
+            batch.append(action)
+        return tuple(batch) or actions[start:start + 1]
 
     async def _do(self, action: Action) -> None:
         ari = self.ari

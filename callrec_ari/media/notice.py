@@ -30,6 +30,11 @@ class NoticePlayer:
     def channels(self, media_id: str) -> tuple[str, ...]:
         return ()
 
+    def target_of(self, media_id: str) -> str:
+        """Where this playback plays ("bridge", "caller", "callee"); "" for none of ours."""
+        playback = self._playbacks.get(media_id)
+        return playback.target if playback is not None else ""
+
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         playback = self._playbacks[media_id]
         try:
