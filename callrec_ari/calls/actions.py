@@ -9,6 +9,7 @@ skipped and the flow hears :class:`ActionFailed`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -174,6 +175,28 @@ Action = (Mute | Unmute | Ring | Answer | CreateBridge | Originate | Dial | AddT
 
 # Actions whose target may already be gone without it mattering: the executor ignores "not found".
 TOLERATES_GONE = (Hangup, StopMedia)
+
+
+def together(actions: tuple[Action, ...], start: int,
+             target_of: Callable[[str], str] | None) -> tuple[Action, ...]:
+    """The actions from ``start`` that the executor sends to Asterisk at once: the notice's playbacks
+    of different targets (each party's leg, ``target_of`` a playback's id), one per target, so that
+    both parties' notices start together (one after the other, the second party's started a request
+    later, and the talk waited for it); the next sound of a target only once its first was accepted
+    (Asterisk queues a channel's playbacks in the order they come). Everything else, one by one."""
+    if target_of is None:
+        return actions[start:start + 1]
+    batch: list[Action] = []
+    targets: set[str] = set()
+    for action in actions[start:]:
+        if not (isinstance(action, StartMedia) and action.kind == "notice"):
+            break
+        target = target_of(action.media_id)
+        if target in targets:
+            break
+        targets.add(target)
+        batch.append(action)
+    return tuple(batch) or actions[start:start + 1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,10 +46,12 @@ from callrec_ari.calls.actions import (
     StopDue,
     StopMedia,
     Unmute,
+    together,
 )
 from callrec_ari.calls.flow import CallSetup, Flow
 from callrec_ari.calls.journal import JournalEntry
 from callrec_ari.calls.state import CallState, IllegalTransition
+from callrec_ari.calls.teardown import BridgeTeardown
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, MediaKind, MediaPart
 from callrec_ari.model.plan import CallPlan
@@ -105,8 +107,7 @@ class CallSession:
         self._journal_write: concurrent.futures.Future[None] | None = None
         self._roll_timer: asyncio.TimerHandle | None = None
         self._stop_timers: list[asyncio.TimerHandle] = []
-        self._bridge_created = self.adopted
-        self._bridge_left = False  # the cleanup could not destroy it: tried again after the hand-over
+        self._bridge = BridgeTeardown(ari, self.legs.bridge, self.call_id, may_exist=self.adopted)
 
     # ---- what the manager and reconciliation read -------------------------------------------------
     @property
@@ -229,7 +230,7 @@ class CallSession:
     async def _perform(self, actions: tuple[Action, ...], tolerant: bool) -> ActionFailed | None:
         i = 0
         while i < len(actions):
-            batch = self._together(actions, i)
+            batch = together(actions, i, getattr(self.parts.get("notice"), "target_of", None))
             if len(batch) == 1:
                 outcomes: list[BaseException | None] = [await self._attempt(batch[0])]
             else:
@@ -252,28 +253,6 @@ class CallSession:
             return exc
         return None
 
-    def _together(self, actions: tuple[Action, ...], start: int) -> tuple[Action, ...]:
-        """The actions from ``start`` that go to Asterisk at once: the notice's playbacks of different
-        targets (each party's leg), one per target, so that both parties' notices start together (one
-        after the other, the second party's started a request later, and the talk waited for it);
-        the next sound of a target only once its first was accepted (Asterisk queues a channel's
-        playbacks in the order they come). Everything else, one after another."""
-        notice = self.parts.get("notice")
-        target_of = getattr(notice, "target_of", None)
-        if target_of is None:
-            return actions[start:start + 1]
-        batch: list[Action] = []
-        targets: set[str] = set()
-        for action in actions[start:]:
-            if not (isinstance(action, StartMedia) and action.kind == "notice"):
-                break
-            target = target_of(action.media_id)
-            if target in targets:
-                break
-            targets.add(target)
-            batch.append(action)
-        return tuple(batch) or actions[start:start + 1]
-
     async def _do(self, action: Action) -> None:
         ari = self.ari
         match action:
@@ -289,9 +268,7 @@ class CallSession:
                 await ari.answer(channel)
             case CreateBridge(bridge=bridge, name=name):
                 self._claim(bridge)
-                # Destroyed at the end even when this request fails: one that timed out may still
-                # have been carried out by a busy Asterisk (a 404 then is harmless).
-                self._bridge_created = True
+                self._bridge.requested()
                 await ari.create_bridge(bridge, name=name)
             case Originate():
                 self._claim(action.channel)
@@ -374,46 +351,22 @@ class CallSession:
             self._cancel_roll()
             for timer in self._stop_timers:
                 timer.cancel()
-            if self._bridge_created:
-                # Bounded: an overloaded Asterisk that answers late must not hold (or, by the timeout,
-                # break) the hand-over of what was recorded.
-                self._bridge_left = not await self._destroy_bridge(max(0.5, deadline - time.monotonic()))
+            # Bounded: an overloaded Asterisk that answers late must not hold (or, by the timeout,
+            # break) the hand-over of what was recorded.
+            await self._bridge.at_end(max(0.5, deadline - time.monotonic()))
             await self._feed(Closed(), tolerant=True)
             stale = sum(1 for s in self.flow.segments if s.live and s.has_audio)
             if stale:  # their end never came (the cleanup gave up): no longer counted as running
                 RECORDINGS_IN_PROGRESS.dec(stale)
             log.info("call=%s ended", self.call_id)
 
-    async def _destroy_bridge(self, timeout: float) -> bool:
-        """Whether the call's bridge is gone (destroyed now, or never there)."""
-        try:
-            await asyncio.wait_for(self.ari.destroy_bridge(self.legs.bridge), timeout)
-        except AriNotFound:
-            return True
-        except (AriError, TimeoutError) as exc:
-            log.warning("call=%s bridge not destroyed: %s", self.call_id, str(exc) or "timed out")
-            return False
-        return True
-
     @property
     def bridge_left(self) -> bool:
         """The call is over but its bridge could not be destroyed (``destroy_bridge_late``)."""
-        return self._bridge_left
+        return self._bridge.left
 
     async def destroy_bridge_late(self) -> None:
-        """After the hand-over, a bridge the cleanup could not destroy is tried again a few times: an
-        empty bridge left in Asterisk belongs to no call (the orphan sweep would find it only a minute
-        or so later, calls/reconcile.py)."""
-        for pause in BRIDGE_RETRY_PAUSES_S:
-            await asyncio.sleep(pause)
-            if await self._destroy_bridge(BRIDGE_RETRY_TIMEOUT_S):
-                log.info("call=%s bridge destroyed on a later try", self.call_id)
-                return
-        log.error("call=%s bridge still not destroyed: left to the orphan sweep", self.call_id)
-
-
-BRIDGE_RETRY_PAUSES_S = (1.0, 4.0, 10.0)
-BRIDGE_RETRY_TIMEOUT_S = 10.0
+        await self._bridge.later()
 
 
 def _journal_view(flow: Flow) -> tuple[object, ...]:

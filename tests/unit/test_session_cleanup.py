@@ -10,7 +10,7 @@ import pytest
 
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.events import AriEvent, Channel
-from callrec_ari.calls import session as session_module
+from callrec_ari.calls import teardown
 from callrec_ari.calls.session import CallSession, SessionSettings
 from callrec_ari.media import parts_for_call
 from callrec_ari.model.call import FinishedCall
@@ -84,7 +84,7 @@ async def test_a_bridge_whose_creation_failed_is_destroyed_all_the_same() -> Non
 async def test_a_bridge_the_cleanup_could_not_destroy_is_tried_again_after_the_hand_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(session_module, "BRIDGE_RETRY_PAUSES_S", (0.05, 0.05))
+    monkeypatch.setattr(teardown, "RETRY_PAUSES_S", (0.05, 0.05))
     setup = recorded_outgoing(CALL, "caller-1")
     async with FakeAri() as fake:
         for method, path in (("POST", "/channels/caller-1/mute"), ("POST", "/channels/caller-1/ring"),

@@ -1,5 +1,5 @@
-"""The call's executor sends the notice's playbacks of different legs at once (calls/session.py
-``_together``): one after the other, the second party's notice started a request later than the
+"""The call's executor sends the notice's playbacks of different legs at once (calls/actions.py
+``together``): one after the other, the second party's notice started a request later than the
 first's, and the talk waited for it, a gap in the recording under load (make bench, 2026-12-03). A
 leg's own sounds keep their order: its next sound goes only once its first was accepted, since
 Asterisk queues a channel's playbacks in the order they arrive."""
