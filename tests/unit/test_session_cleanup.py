@@ -18,25 +18,35 @@ from tests.support.fake_ari import FakeAri
 from tests.support.flow import recorded_outgoing
 
 CALL = "20261201T090000-0badbeef"
+SETUP = recorded_outgoing(CALL, "caller-1")
+
+
+def _set_up_to_the_bridge(fake: FakeAri, bridge: bool = True) -> None:
+    """Asterisk answers the call's first requests (and the bridge's creation, unless told not to)."""
+    requests = [("POST", "/channels/caller-1/mute"), ("POST", "/channels/caller-1/ring")]
+    for method, path in requests + ([("POST", "/bridges")] if bridge else []):
+        fake.reply(method, path, 204)
+
+
+def _session(ari: AriClient, handed_over: list[FinishedCall]) -> CallSession:
+    """The call's session, with a short cleanup bound; what it hands over goes to ``handed_over``."""
+
+    async def finished(call: FinishedCall) -> None:
+        handed_over.append(call)
+
+    parts = parts_for_call(ari, SETUP.plan, SETUP.legs, "wav", None)
+    return CallSession(SETUP.plan, "caller-1", ari, parts, claim=lambda _id: None,
+                       settings=SessionSettings(cleanup_timeout=0.3), on_finished=finished)
 
 
 async def test_a_bridge_that_asterisk_destroys_too_late_still_hands_the_call_over() -> None:
-    setup = recorded_outgoing(CALL, "caller-1")
     async with FakeAri() as fake:
         # Every request answers but one: destroying the bridge takes longer than the cleanup may.
-        for method, path in (("POST", "/channels/caller-1/mute"), ("POST", "/channels/caller-1/ring"),
-                             ("POST", "/bridges")):
-            fake.reply(method, path, 204)
+        _set_up_to_the_bridge(fake)
         fake.reply("DELETE", f"/bridges/{CALL}", 204, delay=3.0)
         ari = AriClient(AriSettings(fake.url, "callrec", "callrec"))
         handed_over: list[FinishedCall] = []
-
-        async def finished(call: FinishedCall) -> None:
-            handed_over.append(call)
-
-        parts = parts_for_call(ari, setup.plan, setup.legs, "wav", None)
-        session = CallSession(setup.plan, "caller-1", ari, parts, claim=lambda _id: None,
-                              settings=SessionSettings(cleanup_timeout=0.3), on_finished=finished)
+        session = _session(ari, handed_over)
         try:
             # The other party cannot be created (404): the call ends; Asterisk never confirms the legs
             # gone, and the app shuts down (the call's task is cancelled) meanwhile.
@@ -63,15 +73,11 @@ async def test_a_bridge_whose_creation_failed_is_destroyed_all_the_same() -> Non
     """A `POST /bridges` that failed (a timeout, a 500 from a busy Asterisk) may still have been
     carried out: the call's end destroys the bridge anyway (a 404 then is no error), where it used to
     leave it in Asterisk for the orphan sweep (or, near the end of a soak, for good)."""
-    setup = recorded_outgoing(CALL, "caller-1")
     async with FakeAri() as fake:
-        for method, path in (("POST", "/channels/caller-1/mute"), ("POST", "/channels/caller-1/ring")):
-            fake.reply(method, path, 204)
+        _set_up_to_the_bridge(fake, bridge=False)
         fake.reply("POST", "/bridges", 500, json={"message": "Internal Server Error"})
         ari = AriClient(AriSettings(fake.url, "callrec", "callrec"))
-        parts = parts_for_call(ari, setup.plan, setup.legs, "wav", None)
-        session = CallSession(setup.plan, "caller-1", ari, parts, claim=lambda _id: None,
-                              settings=SessionSettings(cleanup_timeout=0.3))
+        session = _session(ari, [])
         try:
             await _run_to_the_end(session)
         finally:
@@ -85,21 +91,12 @@ async def test_a_bridge_the_cleanup_could_not_destroy_is_tried_again_after_the_h
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(teardown, "RETRY_PAUSES_S", (0.05, 0.05))
-    setup = recorded_outgoing(CALL, "caller-1")
     async with FakeAri() as fake:
-        for method, path in (("POST", "/channels/caller-1/mute"), ("POST", "/channels/caller-1/ring"),
-                             ("POST", "/bridges")):
-            fake.reply(method, path, 204)
+        _set_up_to_the_bridge(fake)
         fake.reply("DELETE", f"/bridges/{CALL}", 204, delay=3.0)  # Asterisk too busy to answer in time
         ari = AriClient(AriSettings(fake.url, "callrec", "callrec"))
         handed_over: list[FinishedCall] = []
-
-        async def finished(call: FinishedCall) -> None:
-            handed_over.append(call)
-
-        parts = parts_for_call(ari, setup.plan, setup.legs, "wav", None)
-        session = CallSession(setup.plan, "caller-1", ari, parts, claim=lambda _id: None,
-                              settings=SessionSettings(cleanup_timeout=0.3), on_finished=finished)
+        session = _session(ari, handed_over)
         try:
             running = asyncio.create_task(session.run())
             await asyncio.sleep(0.3)  # the other party could not be reached (404): the caller hangs up
