@@ -173,6 +173,17 @@ class Note:
 Action = (Mute | Unmute | Ring | Answer | CreateBridge | Originate | Dial | AddToBridge | Hangup
           | StartMedia | StopMedia | ScheduleRoll | ScheduleStop | CancelRoll | Note)
 
+# What the executor does itself (logs, timers): not timed as a step Asterisk carries out.
+LOCAL_ACTIONS = (Note, ScheduleRoll, ScheduleStop, CancelRoll)
+
+
+def action_label(action: Action) -> str:
+    """The action's name in metrics (callrec_call_action_seconds): its type, and the media's kind."""
+    if isinstance(action, StartMedia | StopMedia):
+        return f"{type(action).__name__}:{action.kind}"
+    return type(action).__name__
+
+
 # Actions whose target may already be gone without it mattering: the executor ignores "not found".
 TOLERATES_GONE = (Hangup, StopMedia)
 

@@ -14,12 +14,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls import flow as call_flow
 from callrec_ari.calls.actions import (
+    LOCAL_ACTIONS,
     STORY_EVENTS,
     TOLERATES_GONE,
     Action,
@@ -46,6 +48,7 @@ from callrec_ari.calls.actions import (
     StopDue,
     StopMedia,
     Unmute,
+    action_label,
     together,
 )
 from callrec_ari.calls.flow import CallSetup, Flow
@@ -56,7 +59,12 @@ from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, MediaKind, MediaPart
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.observability.context import bind_call
-from callrec_ari.observability.metrics import NOTICE_LATENCY, RECORDINGS_IN_PROGRESS
+from callrec_ari.observability.metrics import (
+    ARI_EVENT_LAG,
+    CALL_ACTION_SECONDS,
+    NOTICE_LATENCY,
+    RECORDINGS_IN_PROGRESS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -207,9 +215,11 @@ class CallSession:
                     log.log(level, "call=%s ari %s %s", self.call_id, pending.type,
                             ",".join(pending.channel_ids),
                             extra={"event": pending.type, "state": str(self.flow.phase)})
-            before = self.flow
+            before, now = self.flow, now_utc()
+            if isinstance(pending, AriEvent):
+                _observe_lag(pending, now)
             try:
-                self.flow, actions = call_flow.step(self.setup, before, pending, now_utc())
+                self.flow, actions = call_flow.step(self.setup, before, pending, now)
             except IllegalTransition as exc:
                 log.warning("call=%s ignored %s: %s", self.call_id, type(pending).__name__, exc)
                 return
@@ -247,10 +257,15 @@ class CallSession:
         return None
 
     async def _attempt(self, action: Action) -> AriError | MediaFailed | None:
+        local = isinstance(action, LOCAL_ACTIONS)
+        began = 0.0 if local else time.monotonic()
         try:
             await self._do(action)
         except (AriError, MediaFailed) as exc:
             return exc
+        finally:
+            if not local:
+                CALL_ACTION_SECONDS.labels(action_label(action)).observe(time.monotonic() - began)
         return None
 
     async def _do(self, action: Action) -> None:
@@ -367,6 +382,14 @@ class CallSession:
 
     async def destroy_bridge_late(self) -> None:
         await self._bridge.later()
+
+
+def _observe_lag(event: AriEvent, now: datetime) -> None:
+    try:
+        sent = datetime.fromisoformat(event.timestamp)
+    except ValueError:
+        return  # none (the executor's own inputs made up as events) or not Asterisk's format
+    ARI_EVENT_LAG.observe(max(0.0, (now - sent).total_seconds()))
 
 
 def _journal_view(flow: Flow) -> tuple[object, ...]:

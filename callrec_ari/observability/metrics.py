@@ -19,6 +19,19 @@ NOTICE_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0),
     registry=REGISTRY,
 )
+# Where a late call is late (docs/performance.md): Asterisk carrying out the call's steps, or the app
+# handling Asterisk's events late. Both fine below 50 ms, where a notice must start (issue 15).
+_LATENESS_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+CALL_ACTION_SECONDS = Histogram(
+    "callrec_call_action_seconds",
+    "One step of a call carried out in Asterisk (an ARI request; a recorder's start may take two), "
+    "by action", ["action"], buckets=_LATENESS_BUCKETS, registry=REGISTRY,
+)
+ARI_EVENT_LAG = Histogram(
+    "callrec_ari_event_lag_seconds",
+    "From Asterisk's timestamp of a call's event to the call handling it (hosts' clocks in step)",
+    buckets=_LATENESS_BUCKETS, registry=REGISTRY,
+)
 DELIVERY_QUEUE_DEPTH = Gauge(
     "callrec_delivery_queue_depth", "Recordings waiting for delivery", registry=REGISTRY
 )
