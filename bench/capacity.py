@@ -59,7 +59,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         stack.use_engine(ENGINES[0] if mode == "app" else mode.split("-", 1)[1])
     service = OUTSIDE if is_app else "9" + OUTSIDE
     busy_before = idle_before()
-    metrics0 = stack.metrics() if is_app else {}
+    metrics0 = {name: stack.metrics(name) for name in LATENESS} if is_app else {}
     before_zips = set(stack.received.glob("*.zip"))
     before_wavs = set(stack.baseline_dir.glob("*.wav"))
     cpu0, wall0 = stack.cpu(), time.monotonic()
@@ -131,17 +131,24 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
             stack.replaced_seen = app_log.count("was taken over by another ARI client")
             result["void"] = "ApplicationReplaced: another ARI client took the app name during the run"
             stack.restart_app()
-        metrics1 = stack.metrics()
-        result["notice_latency"] = {
-            "p50": histogram_quantile_ms(metrics0, metrics1, 0.5),
-            "p99": histogram_quantile_ms(metrics0, metrics1, 0.99),
-            "n": int(metrics1.get("+Inf", 0) - metrics0.get("+Inf", 0)),
-            "source": "callrec_notice_latency_seconds (the app's histogram)",
-        }
+        for name, key in LATENESS.items():
+            before, after = metrics0[name], stack.metrics(name)
+            result[key] = {
+                "p50": histogram_quantile_ms(before, after, 0.5),
+                "p99": histogram_quantile_ms(before, after, 0.99),
+                "n": int(after.get("+Inf", 0) - before.get("+Inf", 0)),
+                "source": f"{name} (the app's histogram)",
+            }
     log(f"{tag}: {json.dumps({k: v for k, v in result.items() if k != 'bad_examples'})}")
     if reasons:
         log(f"{tag}: bad recordings, e.g. {result['bad_examples']}")
     return result
+
+
+# The app's histograms read per step: the notice's latency, and where a late call is late (Asterisk
+# carrying out the call's steps, or the app handling events late).
+LATENESS = {"callrec_notice_latency_seconds": "notice_latency", "callrec_call_action_seconds": "ari_action",
+            "callrec_ari_event_lag_seconds": "event_lag"}
 
 
 def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:

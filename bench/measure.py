@@ -39,13 +39,14 @@ def sipp_stats(path: Path) -> dict[str, int]:
 
 
 def histogram_buckets(text: str, name: str) -> dict[str, float]:
-    """``le`` -> cumulative count of one Prometheus histogram in a /metrics page."""
+    """``le`` -> cumulative count of one Prometheus histogram in a /metrics page, summed over its
+    other labels."""
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(name + "_bucket{"):
             labels, _, value = line.rpartition(" ")
             le = labels.split('le="', 1)[1].split('"', 1)[0]
-            out[le] = float(value)
+            out[le] = out.get(le, 0.0) + float(value)
     return out
 
 

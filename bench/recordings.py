@@ -12,12 +12,19 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT
+from bench.notice import notice_seconds
 
 sys.path.insert(0, str(ROOT))
 from tests.support.audio import Audio
 
 CALLER_TONE, CALLEE_TONE = 1200, 1800
-NOTICE_END_S = 5.0  # notice (3.5 s) + beep (0.44 s) + margin: both tones must be heard after this
+# Both parties' tones must be heard from this long after the recording's start: the notice and the
+# tone (bench/notice.py; 4.9 + 0.44 s for the Japanese notice) and a second's margin for the unmute.
+TALK_MARGIN_S = 1.0
+
+
+def talk_from_s() -> float:
+    return notice_seconds() + TALK_MARGIN_S
 
 
 def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float) -> str | None:
@@ -25,7 +32,7 @@ def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float) -> str | No
     d = pcm_audio.duration
     if not (talk_s - 1.5 <= d <= talk_s + slack_after):
         return f"duration {d:.2f}s (call {talk_s:.0f}s)"
-    talk = slice(int(NOTICE_END_S / 0.05), int((d - 0.5) / 0.05))
+    talk = slice(int(talk_from_s() / 0.05), int((d - 0.5) / 0.05))
     for freq in (CALLER_TONE, CALLEE_TONE):
         present = pcm_audio.present(freq)[talk]
         if present.size == 0 or present.mean() < 0.9:
@@ -54,7 +61,7 @@ def check_zip(path: Path, talk_s: float) -> str | None:
         return wrong
     for ch, other in ((0, CALLEE_TONE), (1, CALLER_TONE)):
         side = Audio(np.ascontiguousarray(samples[:, ch]), 8000)
-        talk = slice(int(NOTICE_END_S / 0.05), int((side.duration - 0.5) / 0.05))
+        talk = slice(int(talk_from_s() / 0.05), int((side.duration - 0.5) / 0.05))
         if side.present(other)[talk].mean() > 0.02:
             return f"tone {other} Hz on channel {ch + 1}, the other party's"
     return None
@@ -65,5 +72,6 @@ def check_wav(path: Path, talk_s: float) -> str | None:
         audio = Audio.from_wav_bytes(path.read_bytes())
     except Exception as exc:
         return f"unreadable: {exc!r}"
-    # The baseline's Dial A() announcement can delay the caller's answer by the notice length.
-    return check_audio(audio, talk_s, 6.0)
+    # The baseline's MixMonitor starts before Dial: its file holds the ringing and the announcement
+    # Dial's A() plays before it connects the parties, then the call's length.
+    return check_audio(audio, talk_s, notice_seconds() + 2.0)

@@ -29,6 +29,7 @@ from bench.common import (
     wait_until,
 )
 from bench.measure import histogram_buckets, sipp_stats
+from bench.notice import install_baseline_notice
 from bench.recordings import CALLEE_TONE, CALLER_TONE
 
 sys.path.insert(0, str(ROOT))
@@ -91,6 +92,7 @@ class Stack:
         asyncio.run(self.asterisk.start(timeout=120))
         assert self.asterisk.process is not None
         self.asterisk_pid = find_descendant(self.asterisk.process.pid, "asterisk")
+        install_baseline_notice()  # for the baseline's Dial, after the root's sync
         rec_dir = root_path() / "var/spool/asterisk/recording"
         self.baseline_dir = rec_dir / "bench"
         self.baseline_dir.mkdir(parents=True, exist_ok=True)
@@ -188,11 +190,11 @@ secret = "{SECRET}"
         except Exception:
             return False
 
-    def metrics(self) -> dict[str, float]:
-        """The app's notice-latency histogram buckets (cumulative counts by upper bound)."""
+    def metrics(self, name: str = "callrec_notice_latency_seconds") -> dict[str, float]:
+        """One of the app's histograms (cumulative counts by upper bound, summed over its labels)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
             text = resp.read().decode()
-        return histogram_buckets(text, "callrec_notice_latency_seconds")
+        return histogram_buckets(text, name)
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = open(self.work / f"{name}.log", "ab")
