@@ -22,7 +22,7 @@ from callrec_ari.ari.events import Channel, JsonObject
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, str | int | bool]
-POOL_SIZE = 32  # connections to ARI at most (dialplan/http.conf allows 256 sessions)
+POOL_SIZE = 128  # connections to ARI at most (dialplan/http.conf allows 256 sessions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +60,10 @@ class AriClient:
             self._session = aiohttp.ClientSession(
                 headers=basic_auth_header(self.settings.username, self.settings.password),
                 timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
-                # A small, bounded pool of keep-alive connections: Asterisk counts each one against its
-                # HTTP session limit (dialplan/http.conf sessionlimit), and a new TCP connection per
-                # burst of requests costs both sides more than a queue of a few milliseconds.
+                # A bounded pool of keep-alive connections: Asterisk counts each one against its HTTP
+                # session limit (dialplan/http.conf sessionlimit), and a new TCP connection per burst
+                # of requests costs both sides more; too few (32), and the requests of calls being
+                # set up queued for seconds behind those of calls ending (docs/performance.md).
                 connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=30),
             )
         return self._session
