@@ -29,7 +29,7 @@ from bench.common import (
     machine_busy_seconds,
     wait_until,
 )
-from bench.measure import BUSY_BEFORE_PCT, histogram_quantile_ms, idle_before
+from bench.measure import BUSY_BEFORE_PCT, histogram_buckets, histogram_quantile_ms, idle_before, label_values
 from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import check_wav, check_zip
 from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
@@ -59,7 +59,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         stack.use_engine(ENGINES[0] if mode == "app" else mode.split("-", 1)[1])
     service = OUTSIDE if is_app else "9" + OUTSIDE
     busy_before = idle_before()
-    metrics0 = {name: stack.metrics(name) for name in LATENESS} if is_app else {}
+    page0 = stack.metrics_page() if is_app else ""
     before_zips = set(stack.received.glob("*.zip"))
     before_wavs = set(stack.baseline_dir.glob("*.wav"))
     cpu0, wall0 = stack.cpu(), time.monotonic()
@@ -131,24 +131,35 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
             stack.replaced_seen = app_log.count("was taken over by another ARI client")
             result["void"] = "ApplicationReplaced: another ARI client took the app name during the run"
             stack.restart_app()
+        page1 = stack.metrics_page()
         for name, key in LATENESS.items():
-            before, after = metrics0[name], stack.metrics(name)
-            result[key] = {
-                "p50": histogram_quantile_ms(before, after, 0.5),
-                "p99": histogram_quantile_ms(before, after, 0.99),
-                "n": int(after.get("+Inf", 0) - before.get("+Inf", 0)),
-                "source": f"{name} (the app's histogram)",
-            }
+            result[key] = _quantiles(page0, page1, name)
+        # Which of the call's steps Asterisk was slow to carry out.
+        result["ari_action_p99_ms"] = {
+            action: _quantiles(page0, page1, ACTIONS, f'action="{action}"')["p99"]
+            for action in label_values(page1, ACTIONS, "action")
+        }
     log(f"{tag}: {json.dumps({k: v for k, v in result.items() if k != 'bad_examples'})}")
     if reasons:
         log(f"{tag}: bad recordings, e.g. {result['bad_examples']}")
     return result
 
 
+ACTIONS = "callrec_call_action_seconds"
 # The app's histograms read per step: the notice's latency, and where a late call is late (Asterisk
 # carrying out the call's steps, or the app handling events late).
-LATENESS = {"callrec_notice_latency_seconds": "notice_latency", "callrec_call_action_seconds": "ari_action",
+LATENESS = {"callrec_notice_latency_seconds": "notice_latency", ACTIONS: "ari_action",
             "callrec_ari_event_lag_seconds": "event_lag"}
+
+
+def _quantiles(page0: str, page1: str, name: str, where: str = "") -> dict[str, Any]:
+    before, after = histogram_buckets(page0, name, where), histogram_buckets(page1, name, where)
+    return {
+        "p50": histogram_quantile_ms(before, after, 0.5),
+        "p99": histogram_quantile_ms(before, after, 0.99),
+        "n": int(after.get("+Inf", 0) - before.get("+Inf", 0)),
+        "source": f"{name} (the app's histogram)",
+    }
 
 
 def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:

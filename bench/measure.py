@@ -38,16 +38,23 @@ def sipp_stats(path: Path) -> dict[str, int]:
             "failed": get("FailedCall(C)"), "concurrent_max": concurrent}
 
 
-def histogram_buckets(text: str, name: str) -> dict[str, float]:
+def histogram_buckets(text: str, name: str, where: str = "") -> dict[str, float]:
     """``le`` -> cumulative count of one Prometheus histogram in a /metrics page, summed over its
-    other labels."""
+    other labels; ``where`` (e.g. ``action="Answer"``) keeps the series that carry that label."""
     out: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith(name + "_bucket{"):
+        if line.startswith(name + "_bucket{") and where in line:
             labels, _, value = line.rpartition(" ")
             le = labels.split('le="', 1)[1].split('"', 1)[0]
             out[le] = out.get(le, 0.0) + float(value)
     return out
+
+
+def label_values(text: str, name: str, label: str) -> list[str]:
+    """The values one label of a histogram takes in a /metrics page."""
+    found = {line.split(f'{label}="', 1)[1].split('"', 1)[0] for line in text.splitlines()
+             if line.startswith(name + "_bucket{") and f'{label}="' in line}
+    return sorted(found)
 
 
 def histogram_quantile_ms(before: dict[str, float], after: dict[str, float], q: float) -> float | None:
