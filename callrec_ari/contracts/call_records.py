@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, select
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, case, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from callrec_ari.contracts.models import Line
@@ -52,14 +52,13 @@ class CallRecord(Base):
 
 
 def _line_for(session: Session, endpoint: str) -> Line | None:
-    """The enrolled line with this endpoint (or number), else the last one that had it."""
-    for column in (Line.endpoint, Line.number):
-        row = session.scalars(
-            select(Line).where(column == endpoint).order_by(Line.removed_at.is_not(None), Line.id.desc())
-        ).first()
-        if row is not None:
-            return row
-    return None
+    """The line with this endpoint, else with this number; the enrolled one, else the last one that
+    had it. One query (it runs for every call that ends)."""
+    return session.scalars(
+        select(Line).where(or_(Line.endpoint == endpoint, Line.number == endpoint))
+        .order_by(case((Line.endpoint == endpoint, 0), else_=1), Line.removed_at.is_not(None), Line.id.desc())
+        .limit(1)
+    ).first()
 
 
 def record_call(session: Session, call: FinishedCall, delivery_type: str | None = None) -> CallRecord:

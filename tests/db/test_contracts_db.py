@@ -228,6 +228,24 @@ def test_call_record_bills_from_the_notice_and_links_the_line(session: Session) 
     assert rows[0].billable_seconds == 70 and rows[0].delivery_outcome == "delivered"
 
 
+def test_call_record_links_the_line_by_endpoint_first_then_by_number(session: Session) -> None:
+    acme = service.create_contract(session, HOLDER)
+    other = service.create_contract(session, "Globex KK")
+    old = service.enroll_line(session, acme.id, req("09011110000", "acme-001"))
+    service.remove_line(session, "09011110000")
+    new = service.enroll_line(session, acme.id, req("09011112222", "acme-001"))
+    # Another customer's line whose endpoint is named like acme's number: the endpoint wins.
+    globex = service.enroll_line(session, other.id, req("09033334444", "09011112222", holder="Globex KK"))
+    session.flush()
+    assert record_call(session, outcome("c-1", line="acme-001")).line_id == new.id
+    assert record_call(session, outcome("c-2", line="09011112222")).line_id == globex.id
+    assert record_call(session, outcome("c-3", line="09033334444")).line_id == globex.id  # by number
+    service.remove_line(session, "09011112222")
+    session.flush()
+    # No enrolled line with that endpoint any more: the last one that had it.
+    assert record_call(session, outcome("c-4", line="acme-001")).line_id == new.id != old.id
+
+
 def test_call_record_of_an_unanswered_or_unknown_line(session: Session) -> None:
     row = record_call(session, outcome("c-2", line="nobody", answered=None, notice_started=None,
                                        record=False, reason="line-not-started"))
