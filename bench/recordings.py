@@ -21,18 +21,23 @@ CALLER_TONE, CALLEE_TONE = 1200, 1800
 # Both parties' tones must be heard from this long after the recording's start: the notice and the
 # tone (bench/notice.py; 4.9 + 0.44 s for the Japanese notice) and a second's margin for the unmute.
 TALK_MARGIN_S = 1.0
+# The baseline's file starts at its Dial, before the answer: half a second for the ringing (the margin
+# it had, 1.5 s, before both played the same notice).
+RINGING_S = 0.5
 
 
 def talk_from_s() -> float:
     return notice_seconds() + TALK_MARGIN_S
 
 
-def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float) -> str | None:
-    """None if the recording is complete and correct, else why not."""
+def check_audio(pcm_audio: Audio, talk_s: float, slack_after: float,
+                before_answer_s: float = 0.0) -> str | None:
+    """None if the recording is complete and correct, else why not. ``before_answer_s``: how much
+    of the file may come before the answer (the baseline's MixMonitor starts before its Dial)."""
     d = pcm_audio.duration
     if not (talk_s - 1.5 <= d <= talk_s + slack_after):
         return f"duration {d:.2f}s (call {talk_s:.0f}s)"
-    talk = slice(int(talk_from_s() / 0.05), int((d - 0.5) / 0.05))
+    talk = slice(int((talk_from_s() + before_answer_s) / 0.05), int((d - 0.5) / 0.05))
     for freq in (CALLER_TONE, CALLEE_TONE):
         present = pcm_audio.present(freq)[talk]
         if present.size == 0 or present.mean() < 0.9:
@@ -74,4 +79,4 @@ def check_wav(path: Path, talk_s: float) -> str | None:
         return f"unreadable: {exc!r}"
     # The baseline's MixMonitor starts before Dial: its file holds the ringing and the announcement
     # Dial's A() plays before it connects the parties, then the call's length.
-    return check_audio(audio, talk_s, notice_seconds() + 2.0)
+    return check_audio(audio, talk_s, notice_seconds() + 2.0, RINGING_S)
