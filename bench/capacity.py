@@ -149,7 +149,7 @@ ACTIONS = "callrec_call_action_seconds"
 # The app's histograms read per step: the notice's latency, and where a late call is late (Asterisk
 # carrying out the call's steps, or the app handling events late).
 LATENESS = {"callrec_notice_latency_seconds": "notice_latency", ACTIONS: "ari_action",
-            "callrec_ari_event_lag_seconds": "event_lag"}
+            "callrec_ari_event_lag_seconds": "event_lag", "callrec_event_loop_lag_seconds": "loop_lag"}
 
 
 def _quantiles(page0: str, page1: str, name: str, where: str = "") -> dict[str, Any]:

@@ -18,7 +18,7 @@ from callrec_ari.db.migrate import upgrade
 from callrec_ari.db.sealed import key_problem
 from callrec_ari.delivery import RecordingSubmitter, load_delivery_settings
 from callrec_ari.delivery.settings import DeliverySettings
-from callrec_ari.observability import memory
+from callrec_ari.observability import loop_lag, memory
 from callrec_ari.observability.logs import setup_logging
 from callrec_ari.pbx.local import AsteriskTarget, LocalAsterisk, external_target
 from callrec_ari.rules.secrets import hmac_secret_problem, password_problem, refusal
@@ -153,6 +153,7 @@ async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         memory.install(loop)
+        lag_watch = loop_lag.install(loop)
         ready = asyncio.create_task(app.ready.wait())
         await asyncio.wait({ready, runner}, return_when=asyncio.FIRST_COMPLETED)
         if runner.done():
@@ -165,6 +166,7 @@ async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
             # their recordings are finalized and handed to delivery on the way out.
             await app.drain()
         runner.cancel()
+        lag_watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
         return 0

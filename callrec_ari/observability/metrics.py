@@ -32,6 +32,11 @@ ARI_EVENT_LAG = Histogram(
     "From Asterisk's timestamp of a call's event to the call handling it (hosts' clocks in step)",
     buckets=_LATENESS_BUCKETS, registry=REGISTRY,
 )
+EVENT_LOOP_LAG = Histogram(
+    "callrec_event_loop_lag_seconds",
+    "How much later than due the app's event loop ran a timer (observability/loop_lag.py)",
+    buckets=_LATENESS_BUCKETS, registry=REGISTRY,
+)
 DELIVERY_QUEUE_DEPTH = Gauge(
     "callrec_delivery_queue_depth", "Recordings waiting for delivery", registry=REGISTRY
 )
