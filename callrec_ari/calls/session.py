@@ -18,7 +18,7 @@ from datetime import datetime
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
-from callrec_ari.ari.events import AriEvent
+from callrec_ari.ari.events import AriEvent, parse_ari_time
 from callrec_ari.calls import flow as call_flow
 from callrec_ari.calls.actions import (
     LOCAL_ACTIONS,
@@ -385,11 +385,9 @@ class CallSession:
 
 
 def _observe_lag(event: AriEvent, now: datetime) -> None:
-    try:
-        sent = datetime.fromisoformat(event.timestamp)
-    except ValueError:
-        return  # none (the executor's own inputs made up as events) or not Asterisk's format
-    ARI_EVENT_LAG.observe(max(0.0, (now - sent).total_seconds()))
+    sent = parse_ari_time(event.timestamp)
+    if sent is not None:  # none: the executor's own inputs made up as events
+        ARI_EVENT_LAG.observe(max(0.0, (now - sent).total_seconds()))
 
 
 def _journal_view(flow: Flow) -> tuple[object, ...]:
