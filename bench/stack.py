@@ -194,10 +194,9 @@ secret = "{SECRET}"
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
             return str(resp.read().decode())
 
-    def metrics(self, name: str = "callrec_notice_latency_seconds", where: str = "") -> dict[str, float]:
-        """One of the app's histograms (cumulative counts by upper bound, summed over its labels but
-        ``where``'s)."""
-        return histogram_buckets(self.metrics_page(), name, where)
+    def metrics(self) -> dict[str, float]:
+        """The app's notice-latency histogram buckets (cumulative counts by upper bound)."""
+        return histogram_buckets(self.metrics_page(), "callrec_notice_latency_seconds")
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out = open(self.work / f"{name}.log", "ab")
