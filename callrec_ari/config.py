@@ -101,6 +101,9 @@ class Config:
     drain_timeout: float = 30.0  # SIGTERM: how long calls in progress may go on before being ended
     # How often the number -> line map the dialplan falls back on is refreshed in Asterisk (seconds).
     line_map_seconds: float = 30.0
+    # Worker processes for a finished call's blocking work (its call record, packaging, queueing:
+    # app/handover.py), so that it never holds up the calls in progress; 0: the app's own threads.
+    hand_over_processes: int = 2
 
     def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
         return next((line for line in self.lines if line.endpoint == endpoint), None)
@@ -135,6 +138,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"log_format = {config.log_format!r}: expected 'text' or 'json'")
     if config.line_map_seconds <= 0:
         raise ConfigError(f"line_map_seconds = {config.line_map_seconds!r}: expected a number > 0")
+    if config.hand_over_processes < 0:
+        raise ConfigError(f"hand_over_processes = {config.hand_over_processes!r}: expected 0 or more")
     if config.recording_engine not in ("bridge", "snoop", "mixmonitor"):
         raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'snoop', 'bridge' or "
                           "'mixmonitor'")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.ami.client import AmiClient, AmiError, AmiSettings
 from callrec_ari.app.finish import CallFinisher
+from callrec_ari.app.handover import InProcesses
 from callrec_ari.app.linemap import LineMap
 from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError, AriUnavailable
@@ -68,7 +69,11 @@ class CallrecApp:
         self.ari = AriClient(ari_settings(config))
         # The manager interface, only for the engine that needs it (media/mixmonitor.py).
         self.ami = AmiClient(ami_settings(config)) if config.recording_engine == "mixmonitor" else None
-        self.finisher = CallFinisher(config, self.ari, db, submitter, spool_dir)
+        work = None
+        if config.hand_over_processes > 0 and (db is not None or submitter is not None):
+            work = InProcesses(config.hand_over_processes, db, submitter,
+                               json_logs=config.log_format == "json")
+        self.finisher = CallFinisher(config, self.ari, db, submitter, spool_dir, work)
         # Where recordings are written: Asterisk's directory when on this host, else our spool.
         self.recording_dir = Path(config.asterisk_recording_dir or spool_dir)
         self.http: web.AppRunner | None = None
@@ -130,6 +135,7 @@ class CallrecApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await stream_task
             await self.ari.close()
+            await asyncio.to_thread(self.finisher.work.close)  # the calls, and so their hand-overs, are done
             if self.ami is not None:
                 await self.ami.close()
             if self.http is not None:

@@ -16,9 +16,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from callrec_ari.app.handover import HandOver, InThreads
 from callrec_ari.ari.client import AriClient
 from callrec_ari.config import Config
-from callrec_ari.contracts import record_call
 from callrec_ari.db.engine import database_unreachable
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.packaging import as_segments
@@ -48,13 +48,16 @@ def _retrying(call_id: str, what: str) -> AsyncRetrying:
 
 
 class CallFinisher:
+    """``work``: where the blocking part runs (app/handover.py); by default the app's own threads."""
+
     def __init__(self, config: Config, ari: AriClient, db: sessionmaker[Session] | None,
-                 submitter: RecordingSubmitter | None, spool_dir: Path) -> None:
+                 submitter: RecordingSubmitter | None, spool_dir: Path, work: HandOver | None = None) -> None:
         self.config = config
         self.ari = ari
         self.db = db
         self.submitter = submitter
         self.spool_dir = spool_dir
+        self.work = work if work is not None else InThreads(db, submitter)
 
     async def __call__(self, finished: FinishedCall) -> None:
         CALLS.labels(finished.label).inc()
@@ -73,17 +76,10 @@ class CallFinisher:
 
     async def _store_call_record(self, finished: FinishedCall) -> None:
         """The call record (R2.4 billing start, R6) in the contracts database."""
-        db = self.db
-        assert db is not None
-
-        def store() -> None:
-            with db.begin() as session:
-                record_call(session, finished, delivery_type=finished.delivery_type)
-
         try:
             async for attempt in _retrying(finished.call_id, "call record"):
                 with attempt:
-                    await asyncio.to_thread(store)
+                    await self.work.record(finished)
         except Exception as exc:
             log.error("call=%s call record not stored: %s", finished.call_id, exc)
 
@@ -120,8 +116,8 @@ class CallFinisher:
             try:
                 async for attempt in _retrying(finished.call_id, f"copy for contract {copy.contract or '-'}"):
                     with attempt:
-                        job = await self.submitter.submit_async(finished.manifest_call(copy), segments,
-                                                                copy.connection_id)
+                        job = await self.work.submit(finished.manifest_call(copy), segments,
+                                                     copy.connection_id)
             except Exception as exc:
                 log.error("call=%s copy for contract %s could not be queued (%s): %s", finished.call_id,
                           copy.contract or "-", getattr(exc, "error_id", type(exc).__name__), exc)

@@ -74,13 +74,20 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+class DatabaseUnreachable(RuntimeError):
+    """What a worker process reports for a connection-level failure (app/handover.py): the
+    driver's own exception may not survive the trip between processes."""
+
+
 def database_unreachable(exc: BaseException) -> bool:
     """A connection-level failure (refused, reset, the server restarting or failing over), which a
     retry after a moment cures; not a bad statement or a constraint."""
+    if isinstance(exc, DatabaseUnreachable):
+        return True
     if not isinstance(exc, DBAPIError):
         return False
     return exc.connection_invalidated or type(exc.orig).__name__ in ("OperationalError", "InterfaceError")
 
 
-__all__ = ["DEFAULT_DATABASE_URL", "ENV_DATABASE_URL", "database_unreachable", "database_url", "make_engine",
-           "make_sessionmaker", "masked_url", "unavailable"]
+__all__ = ["DEFAULT_DATABASE_URL", "ENV_DATABASE_URL", "DatabaseUnreachable", "database_unreachable",
+           "database_url", "make_engine", "make_sessionmaker", "masked_url", "unavailable"]

@@ -51,6 +51,18 @@ class RecordingSubmitter:
         self._sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self._queue = DeliveryQueue(self._sessions, settings.node, clock)
 
+    @property
+    def settings(self) -> DeliverySettings:
+        return self._settings
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
+
+    @property
+    def segment_seconds(self) -> float | None:
+        return self._segment_seconds
+
     def submit(self, call: Mapping[str, Any] | CallRecord, segments: Sequence[SegmentSpec],
                connection_id: int | None = None) -> Job:
         """Package one copy of the call into one ZIP in the outbox and queue it durably. Blocking.

@@ -1,12 +1,14 @@
 """A call that ends while PostgreSQL is restarting loses neither its record nor its delivery (issue
 20: the soak restarts the database under load). A real PostgreSQL of the test's own is stopped, two
 customers' calls end, the server comes back seconds later: both records and both queue entries are
-there, each with its own contract."""
+there, each with its own contract. The same with the work in the app's threads and in its worker
+processes (app/handover.py), whose failures cross a process boundary."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import wave
 from datetime import UTC, datetime, timedelta
@@ -14,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.app.finish import CallFinisher
+from callrec_ari.app.handover import HandOver, InProcesses, InThreads
 from callrec_ari.config import Config
 from callrec_ari.contracts import service
 from callrec_ari.contracts.call_records import CallRecord
@@ -57,11 +61,7 @@ def segment(recordings: Path, call_id: str) -> RecordedSegment:
     return RecordedSegment(f"callrec/{call_id}/{call_id}-001", 1, datetime.now(UTC) - timedelta(seconds=2))
 
 
-async def test_calls_ending_while_the_database_restarts_are_recorded_and_queued(
-    postgres: PrivatePostgres, tmp_path: Path
-) -> None:
-    upgrade(postgres.url)
-    db = make_sessionmaker(make_engine(postgres.url))
+def two_customers(db: sessionmaker[Session]) -> dict[str, tuple[str, Recipient]]:
     recipients = {}
     with db.begin() as s:
         for name, endpoint, number in (("A", "1001", "09000001001"), ("B", "1002", "09000001002")):
@@ -72,16 +72,15 @@ async def test_calls_ending_while_the_database_restarts_are_recorded_and_queued(
                                              f"secret-of-customer-{name.lower()}")
             recipients[name] = (endpoint, Recipient(number, "file", contract=str(contract.id),
                                                     connection_id=conn.id))
-    recordings = tmp_path / "recordings"
-    settings = DeliverySettings(database_url=postgres.url, spool_dir=str(tmp_path / "spool"),
-                                connection=ConnectionSettings(type="http", url="https://nowhere.example/",
-                                                              secret="the-configured-default"))
-    finisher = CallFinisher(Config(asterisk_recording_dir=str(recordings)), None,  # type: ignore[arg-type]
-                            db, RecordingSubmitter(settings, db), tmp_path / "spool")
+    return recipients
+
+
+def finished_calls(recipients: dict[str, tuple[str, Recipient]], recordings: Path,
+                   tag: str) -> list[FinishedCall]:
     now = datetime.now(UTC)
     calls = []
     for name, (endpoint, recipient) in recipients.items():
-        call_id = f"20261202T000000-{name.lower()}"
+        call_id = f"20261202T000000-{tag}{name.lower()}"
         plan = CallPlan(call_id=call_id, direction="outgoing", caller_number=recipient.line,
                         callee_number="0312345678", line=endpoint, callee_endpoint="PJSIP/0312345678@carrier",
                         record=True, reason="recorded", recipients=(recipient,))
@@ -89,23 +88,87 @@ async def test_calls_ending_while_the_database_restarts_are_recorded_and_queued(
                           notice_started=now - timedelta(seconds=4), ended=now)
         calls.append(FinishedCall(plan=plan, times=times, end_cause=16, hangup_by="caller",
                                   segments=(segment(recordings, call_id),)))
+    return calls
 
-    # GIVEN the database stopped WHEN the calls end THEN they wait for it ...
-    postgres.stop_server()
-    finishing = [asyncio.create_task(finisher(call)) for call in calls]
-    await asyncio.sleep(4.0)
-    assert not any(t.done() for t in finishing)
-    # ... AND once it is back, each call has its record and its copy queued for its own contract
-    await asyncio.to_thread(postgres.start_server)
-    await asyncio.wait_for(asyncio.gather(*finishing), 60)
+
+def assert_recorded_and_queued(db: sessionmaker[Session], calls: list[FinishedCall],
+                               recipients: dict[str, tuple[str, Recipient]]) -> None:
+    """Each call has its record and its copy queued for its own contract, and nothing else is there."""
     with db() as s:
         records = {r.call_id: r for r in s.scalars(select(CallRecord))}
         jobs = {j.call_id: j for j in s.scalars(select(Delivery))}
     assert sorted(records) == sorted(jobs) == sorted(c.call_id for c in calls)
-    for name, (_, recipient) in recipients.items():
-        call_id = f"20261202T000000-{name.lower()}"
-        assert records[call_id].recorded and jobs[call_id].contract == recipient.contract
-        assert jobs[call_id].state == "pending"
+    for call in calls:
+        recipient = call.plan.recipients[0]
+        assert records[call.call_id].recorded and records[call.call_id].line_endpoint == call.plan.line
+        assert jobs[call.call_id].contract == recipient.contract
+        assert jobs[call.call_id].connection_id == recipient.connection_id
+        assert jobs[call.call_id].state == "pending"
+    assert {c.plan.recipients[0].contract for c in calls} == {r.contract for _, r in recipients.values()}
+
+
+def hand_over(where: str, db: sessionmaker[Session], submitter: RecordingSubmitter) -> HandOver:
+    return InThreads(db, submitter) if where == "threads" else InProcesses(1, db, submitter, json_logs=False)
+
+
+@pytest.mark.parametrize("where", ["threads", "processes"])
+async def test_calls_ending_while_the_database_restarts_are_recorded_and_queued(
+    postgres: PrivatePostgres, tmp_path: Path, where: str
+) -> None:
+    upgrade(postgres.url)
+    db = make_sessionmaker(make_engine(postgres.url))
+    recipients = two_customers(db)
+    recordings = tmp_path / "recordings"
+    settings = DeliverySettings(database_url=postgres.url, spool_dir=str(tmp_path / "spool"),
+                                connection=ConnectionSettings(type="http", url="https://nowhere.example/",
+                                                              secret="the-configured-default"))
+    submitter = RecordingSubmitter(settings, db)
+    work = hand_over(where, db, submitter)
+    finisher = CallFinisher(Config(asterisk_recording_dir=str(recordings)), None,  # type: ignore[arg-type]
+                            db, submitter, tmp_path / "spool", work)
+    calls = finished_calls(recipients, recordings, "")
+    try:
+        # GIVEN the database stopped WHEN the calls end THEN they wait for it ...
+        postgres.stop_server()
+        finishing = [asyncio.create_task(finisher(call)) for call in calls]
+        await asyncio.sleep(4.0)
+        assert not any(t.done() for t in finishing)
+        # ... AND once it is back, each call has its record and its copy queued for its own contract
+        await asyncio.to_thread(postgres.start_server)
+        await asyncio.wait_for(asyncio.gather(*finishing), 60)
+    finally:
+        work.close()
+    assert_recorded_and_queued(db, calls, recipients)
+
+
+async def test_a_hand_over_process_that_dies_is_replaced(postgres: PrivatePostgres, tmp_path: Path) -> None:
+    """A worker process killed (out of memory, an operator's kill) between two calls' ends: the calls
+    after it are recorded and queued, each for its own customer, by a new worker."""
+    upgrade(postgres.url)
+    db = make_sessionmaker(make_engine(postgres.url))
+    recipients = two_customers(db)
+    recordings = tmp_path / "recordings"
+    settings = DeliverySettings(database_url=postgres.url, spool_dir=str(tmp_path / "spool"),
+                                connection=ConnectionSettings(type="http", url="https://nowhere.example/",
+                                                              secret="the-configured-default"))
+    submitter = RecordingSubmitter(settings, db)
+    work = InProcesses(1, db, submitter, json_logs=False)
+    finisher = CallFinisher(Config(asterisk_recording_dir=str(recordings)), None,  # type: ignore[arg-type]
+                            db, submitter, tmp_path / "spool", work)
+    try:
+        first = finished_calls(recipients, recordings, "1")
+        await asyncio.wait_for(asyncio.gather(*(finisher(c) for c in first)), 60)
+        workers = list(work._pool._processes.values())  # type: ignore[union-attr]
+        assert len(workers) == 1 and workers[0].pid != os.getpid()
+        os.kill(workers[0].pid, signal.SIGKILL)
+        workers[0].join(10)
+        second = finished_calls(recipients, recordings, "2")
+        await asyncio.wait_for(asyncio.gather(*(finisher(c) for c in second)), 60)
+        now = list(work._pool._processes.values())  # type: ignore[union-attr]
+        assert [p.pid for p in now] != [workers[0].pid] and all(p.is_alive() for p in now)
+    finally:
+        work.close()
+    assert_recorded_and_queued(db, first + second, recipients)
 
 
 async def test_the_delivery_worker_rides_out_a_database_restart(postgres: PrivatePostgres,

@@ -1,0 +1,187 @@
+"""Where a finished call's blocking work runs: its call record, and packaging and queueing each copy
+of its recording (app/finish.py decides what is done; this module only where).
+
+Packaging reads, cuts and zips a call's WAVs and syncs them to disk; the rows are SQL through
+SQLAlchemy. In threads of the call-control process that work takes the interpreter lock from the event
+loop just when calls end together, and the loop falls behind Asterisk's events for every call in
+progress (docs/performance.md). :class:`InProcesses` (``hand_over_processes`` > 0, the default) runs
+it in worker processes, each with an interpreter and a database connection of its own;
+:class:`InThreads` keeps it in the app's threads (``hand_over_processes = 0``, and the rescue command).
+
+The work is the same either way, and idempotent (a call record is updated in place, a copy is queued
+once per idempotency key). A worker process that dies is replaced and the work done again; until the
+hand-over returns, the call's journal entry and its files stay where they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from callrec_ari.contracts import record_call
+from callrec_ari.db.engine import DatabaseUnreachable, database_unreachable, make_engine, make_sessionmaker
+from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.delivery.queue import Job
+from callrec_ari.delivery.settings import DeliverySettings
+from callrec_ari.model.call import FinishedCall, SegmentFile
+from callrec_ari.observability.logs import setup_logging
+from callrec_ari.rules.manifest import CallRecord
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class HandOverFailed(Exception):
+    """A worker process's failure, carried back whole (its ``error_id`` and message): the original
+    exception may not survive the trip between processes."""
+
+    def __init__(self, error_id: str, message: str) -> None:
+        super().__init__(error_id, message)
+        self.error_id = error_id
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class HandOver(Protocol):
+    async def record(self, finished: FinishedCall) -> None:
+        """Store (or update) the call's record."""
+
+    async def submit(self, call: CallRecord, segments: Sequence[SegmentFile],
+                     connection_id: int | None) -> Job:
+        """Package one copy of the call and queue it (RecordingSubmitter.submit)."""
+
+    def close(self) -> None:
+        """Once no call is left to hand over."""
+
+
+def _store(db: sessionmaker[Session], finished: FinishedCall) -> None:
+    with db.begin() as session:
+        record_call(session, finished, delivery_type=finished.delivery_type)
+
+
+class InThreads:
+    """The work in the app's own threads, with the app's own database and submitter."""
+
+    def __init__(self, db: sessionmaker[Session] | None, submitter: RecordingSubmitter | None) -> None:
+        self.db = db
+        self.submitter = submitter
+
+    async def record(self, finished: FinishedCall) -> None:
+        assert self.db is not None
+        await asyncio.to_thread(_store, self.db, finished)
+
+    async def submit(self, call: CallRecord, segments: Sequence[SegmentFile],
+                     connection_id: int | None) -> Job:
+        assert self.submitter is not None
+        return await self.submitter.submit_async(call, segments, connection_id)
+
+    def close(self) -> None:
+        pass
+
+
+# --- in a worker process -------------------------------------------------------------------------
+_db: sessionmaker[Session] | None = None
+_submitter: RecordingSubmitter | None = None
+
+
+def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: str | None,
+           segment_seconds: float | None, json_logs: bool, level: int) -> None:
+    """A worker process's start: its own engines, from the same URLs as the app's."""
+    global _db, _submitter
+    # The app decides when its workers end (it shuts the pool down once its calls are handed over);
+    # a Ctrl-C or a service manager's SIGTERM to the whole group must not cut a hand-over short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    setup_logging(json_lines=json_logs, level=level)
+    _db = make_sessionmaker(make_engine(db_url)) if db_url else None
+    if delivery is not None:
+        sessions = make_sessionmaker(make_engine(submit_url)) if submit_url else None
+        _submitter = RecordingSubmitter(delivery, sessions, segment_seconds=segment_seconds)
+
+
+def _carried(work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except Exception as exc:
+        if database_unreachable(exc):
+            raise DatabaseUnreachable(str(exc)) from None
+        raise HandOverFailed(getattr(exc, "error_id", type(exc).__name__), str(exc)) from None
+
+
+def _record_here(finished: FinishedCall) -> None:
+    assert _db is not None
+    db = _db
+    _carried(lambda: _store(db, finished))
+
+
+def _submit_here(call: CallRecord, segments: Sequence[SegmentFile], connection_id: int | None) -> Job:
+    assert _submitter is not None
+    submitter = _submitter
+    return _carried(lambda: submitter.submit(call, segments, connection_id))
+
+
+class InProcesses:
+    """The work in ``processes`` worker processes (spawned: nothing of the app's loop or threads is
+    inherited)."""
+
+    def __init__(self, processes: int, db: sessionmaker[Session] | None, submitter: RecordingSubmitter | None,
+                 json_logs: bool) -> None:
+        self._processes = processes
+        self._start_args = (
+            _url_of(db), submitter.settings if submitter else None,
+            _url_of(submitter.sessions) if submitter else None,
+            submitter.segment_seconds if submitter else None, json_logs,
+            logging.getLogger().getEffectiveLevel(),
+        )
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start, initargs=self._start_args)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._pool
+            try:
+                return await loop.run_in_executor(pool, fn, *args)
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): a new pool, and the work once more.
+                if self._pool is pool:
+                    log.error("hand-over: a worker process died; starting new ones",
+                              extra={"alert": "hand-over-worker"})
+                    self._pool = self._new_pool()
+                    pool.shutdown(wait=False, cancel_futures=False)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def record(self, finished: FinishedCall) -> None:
+        await self._run(_record_here, finished)
+
+    async def submit(self, call: CallRecord, segments: Sequence[SegmentFile],
+                     connection_id: int | None) -> Job:
+        return await self._run(_submit_here, call, tuple(segments), connection_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _url_of(db: sessionmaker[Session] | None) -> str | None:
+    if db is None:
+        return None
+    return make_url(db.kw["bind"].url).render_as_string(hide_password=False)
+
+
+__all__ = ["HandOver", "HandOverFailed", "InProcesses", "InThreads"]
