@@ -61,6 +61,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` of a process and of every process under it (the app's hand-over workers,
+    app/handover.py), plus what its children that have ended spent (cutime + cstime)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += cpu_seconds(p)
+        todo.extend(children(p))
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        total += (int(fields[13]) + int(fields[14])) / CLK_TCK
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        pass
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all CPUs, /proc/stat: everything but idle and iowait)."""
     with open("/proc/stat") as fh:

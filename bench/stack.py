@@ -26,6 +26,7 @@ from bench.common import (
     free_port,
     log,
     stop_process,
+    tree_cpu_seconds,
     wait_until,
 )
 from bench.measure import histogram_buckets, sipp_stats
@@ -224,7 +225,7 @@ secret = "{SECRET}"
     def cpu(self) -> dict[str, float]:
         worker = cpu_seconds(self.procs["worker"].pid)
         return {"asterisk": cpu_seconds(self.asterisk_pid),
-                "app": cpu_seconds(self.procs["app"].pid) + worker, "worker": worker}
+                "app": tree_cpu_seconds(self.procs["app"].pid) + worker, "worker": worker}
 
 
 def place_calls(stack: Stack, tag: str, tone: Path, service: str, rate: float, calls: int,
