@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return 2
     setup_logging(json_lines=loaded.config.log_format == "json",
-                  level=logging.getLogger().getEffectiveLevel())
+                  level=logging.getLogger().getEffectiveLevel(), background=True)
     # The app's threads (the journal's, planning, the hand-over) each take the interpreter lock back
     # after every system call; with the event loop busy, each waited up to the switch interval (5 ms
     # by default) every time: at 10 calls/s the journal's writes queued for 0.3 s (p90) and calls

@@ -6,8 +6,11 @@ follows one call from StasisStart to delivery with ``grep <call id>`` or ``jq 's
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -76,13 +79,43 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+class _Handoff(logging.handlers.QueueHandler):
+    """Hands a record, as logged, to the writer's thread: formatting it and writing it happen there."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_writer: logging.handlers.QueueListener | None = None
+
+
+@atexit.register
+def _stop_writer() -> None:
+    """Whatever was logged is written before the process ends."""
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        _writer = None
+
+
+def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream: TextIO | None = None,
+                  background: bool = False) -> None:
+    """``background`` (the call-control process, ``callrec run``): the lines are formatted and written
+    by a thread of their own, not by the event loop that logged them (the call's id is still taken in
+    the caller's context). A line logged just before a SIGKILL may then be lost."""
+    global _writer
+    _stop_writer()
     handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
-    handler.addFilter(CallIdFilter())
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    if background:
+        lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        _writer = logging.handlers.QueueListener(lines, handler)
+        _writer.start()
+        handler = _Handoff(lines)
+    handler.addFilter(CallIdFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

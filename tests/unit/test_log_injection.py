@@ -54,3 +54,23 @@ def test_the_json_log_escapes_by_construction() -> None:
 def test_printable_text_is_left_alone() -> None:
     assert escape_controls("call=20261201T090000-abcdef01 発信 ok") == "call=20261201T090000-abcdef01 発信 ok"
     assert escape_controls("tab\there") == "tab\\there"
+
+
+def test_lines_written_in_the_background_keep_their_call_and_their_order() -> None:
+    """``callrec run`` logs through a writer thread: every line still arrives, in order, with the call
+    id of the code that logged it (not of whatever runs when the line is written)."""
+    from callrec_ari.observability import logs
+    from callrec_ari.observability.context import current_call_id
+
+    out = io.StringIO()
+    setup_logging(json_lines=True, stream=out, background=True)
+    try:
+        for n in range(200):
+            token = current_call_id.set(f"call-{n % 2}")
+            logging.getLogger("callrec_ari.test").info("line %d", n)
+            current_call_id.reset(token)
+    finally:
+        logs._stop_writer()  # drains the queue, as at exit
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["msg"] for line in lines] == [f"line {n}" for n in range(200)]
+    assert [line["call_id"] for line in lines] == [f"call-{n % 2}" for n in range(200)]
