@@ -10,10 +10,14 @@ per sample ``t`` of the segment, with ``A`` what the caller heard and ``B`` what
 - **mono**: both sides mixed, ``A + B`` (each voice is in one file only); before the swap, a notice
   played on the bridge is in both files, so only ``A`` is taken there (not the same notice twice).
 
-The swap's sample is first placed from the timestamps, then moved to where both legs are quietest
-within ``SPLIT_SEARCH_MS`` before it (rules/splice.py ``quiet_point``): a recorder's first frame lags
-its RecordingStarted by up to tens of milliseconds, so the timestamps place it a little late.
-Streamed chunk by chunk: memory stays flat whatever the call's length.
+The swap's sample is first placed from the timestamps (the end of the notice's last sound, counted
+from the segment's RecordingStarted). A recorder's first frame lags its RecordingStarted: by tens of
+milliseconds on a quiet machine, by a second and more under load, or frames are missing from the
+file's head. So the caller's own leg corrects it: where its notice begins in the file (the first
+``ONSET_BLOCK_MS`` block at ``ONSET_LEVEL`` or more) against where the timestamps put the notice's
+start; only an earlier onset moves the swap (a later one is the sound's own leading silence). Then
+the swap goes to where both legs are quietest within ``SPLIT_SEARCH_MS`` before it (rules/splice.py
+``quiet_point``). Streamed chunk by chunk: memory stays flat whatever the call's length.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ with warnings.catch_warnings():
 
 SPLIT_SEARCH_MS = 80  # how far before the timestamps' swap sample the quiet point is looked for
 SPLIT_AFTER_MS = 20  # and how far after
+ONSET_LEVEL = 512  # a peak of about -36 dBFS: the notice has begun (a silent leg stays far below)
+ONSET_BLOCK_MS = 5
+ONSET_SEARCH_S = 3.0  # how much earlier than the timestamps say the notice's onset is looked for
 
 
 class LegReader:
@@ -52,13 +59,34 @@ class LegReader:
             self._wav.close()
 
 
+def head_lag(leg: WavInfo, skip: int, frames: int, started_at: datetime, notice_from: datetime | None) -> int:
+    """How many frames earlier in the leg (after ``skip``) its notice begins than the timestamps put it
+    (``notice_from``, counted from ``started_at``): 0 when it begins there or later, or cannot be
+    told (no notice in this segment, none heard in the search)."""
+    if notice_from is None:
+        return 0
+    rate = leg.sample_rate
+    expected = round((notice_from - started_at).total_seconds() * rate)
+    if expected <= 0 or expected >= frames:
+        return 0
+    lo = max(0, expected - round(ONSET_SEARCH_S * rate))
+    samples = read_samples(leg, skip + lo, expected - lo)
+    block = max(1, ONSET_BLOCK_MS * rate // 1000)
+    for at in range(0, len(samples), block):
+        if max(map(abs, samples[at:at + block])) >= ONSET_LEVEL:
+            return expected - (lo + at)
+    return 0
+
+
 def swap_frame(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, skip_b: int, frames: int,
-               started_at: datetime, talk_from: datetime | None) -> int:
-    """The segment's frame (after the trims) from which each leg holds the other party's voice."""
+               started_at: datetime, talk_from: datetime | None, notice_from: datetime | None = None) -> int:
+    """The segment's frame (after the trims) from which each leg holds the other party's voice.
+    ``notice_from``: when the first sound the caller heard began (corrects a recorder's late head)."""
     if talk_from is None:
         return 0
     rate = caller_heard.sample_rate
     estimate = round((talk_from - started_at).total_seconds() * rate)
+    estimate -= head_lag(caller_heard, skip_a, min(frames, estimate), started_at, notice_from)
     if estimate <= 0 or estimate >= frames:
         return max(0, min(estimate, frames))
     lo = max(0, estimate - SPLIT_SEARCH_MS * rate // 1000)
@@ -102,4 +130,4 @@ def iter_legs(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, 
         b.close()
 
 
-__all__ = ["LegReader", "iter_legs", "swap_frame"]
+__all__ = ["LegReader", "head_lag", "iter_legs", "swap_frame"]

@@ -231,7 +231,8 @@ def package_call(record: Mapping[str, Any] | CallRecord,
         frames = info.frames - trim
         chunks: Callable[[], Iterator[bytes]]
         if per_leg:
-            swap = swap_frame(info, leg_b, trim, trim_b, frames, start, call.talk_from)
+            swap = swap_frame(info, leg_b, trim, trim_b, frames, start, call.talk_from,
+                              call.heard_from("caller"))
             chunks = functools.partial(iter_legs, info, leg_b, trim, trim_b, frames, swap, stereo, call.side,
                                        shared_notice, header=False)
         else:

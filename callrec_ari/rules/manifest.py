@@ -89,6 +89,11 @@ class CallRecord:
         ends = [n.ended_at for n in self.notices if n.ended_at is not None]
         return max(ends) if ends else None
 
+    def heard_from(self, party: str) -> datetime | None:
+        """When the first sound of the notice that ``party`` ("caller" or "callee") heard began."""
+        starts = [n.started_at for n in self.notices if n.to in ("both", party) and n.started_at is not None]
+        return min(starts) if starts else None
+
 
 @dataclass(frozen=True, slots=True)
 class SegmentEntry:

@@ -45,13 +45,18 @@ def silence(seconds: float) -> np.ndarray:
 class Legs:
     """One call's two legs, as heard, on the true timeline (sample 0 = the first frame recorded)."""
 
-    def __init__(self, notice_caller: float, notice_callee: float, gap: float, talk: float) -> None:
-        self.talk_at = max(notice_caller, notice_callee)  # when the last notice ended
+    def __init__(self, notice_caller: float, notice_callee: float, gap: float, talk: float,
+                 lead: float = 0.0) -> None:
+        """``lead``: silence in the files before the notices begin."""
+        self.lead = lead
+        self.talk_at = lead + max(notice_caller, notice_callee)  # when the last notice ended
         connect = self.talk_at + gap  # the parties unmuted: the voices cross from here
         self.caller_voice = noise(1, talk)
         self.callee_voice = noise(2, talk)
-        self.caller_notice = np.concatenate([tone(440, notice_caller), silence(connect - notice_caller)])
-        self.callee_notice = np.concatenate([tone(1300, notice_callee), silence(connect - notice_callee)])
+        self.caller_notice = np.concatenate([silence(lead), tone(440, notice_caller),
+                                             silence(connect - lead - notice_caller)])
+        self.callee_notice = np.concatenate([silence(lead), tone(1300, notice_callee),
+                                             silence(connect - lead - notice_callee)])
         # What each party heard: its own notice, then the other party's voice.
         self.caller_heard = np.concatenate([self.caller_notice, self.callee_voice])
         self.callee_heard = np.concatenate([self.callee_notice, self.caller_voice])
@@ -59,9 +64,11 @@ class Legs:
         self.caller_side = np.concatenate([self.caller_notice, self.caller_voice])
         self.callee_side = np.concatenate([self.callee_notice, self.callee_voice])
 
-    def notices(self, same: bool) -> tuple[NoticeEntry, ...]:
-        start = CALL_START + timedelta(seconds=LAG_S)
-        end = start + timedelta(seconds=self.talk_at)
+    def notices(self, same: bool, late: float = 0.0) -> tuple[NoticeEntry, ...]:
+        """``late``: how much later than the recorder's first frame + LAG_S Asterisk's timestamps put
+        the notice (a recorder whose head lagged, or lost frames, under load)."""
+        start = CALL_START + timedelta(seconds=LAG_S + late + self.lead)
+        end = start + timedelta(seconds=self.talk_at - self.lead)
         if same:
             return (NoticeEntry("both", "sound:callrec/notice-ja", start, end, "played"),)
         return (NoticeEntry("caller", "sound:callrec/notice-ja", start, end, "played"),
@@ -95,9 +102,9 @@ def channels(zip_path: Path) -> tuple[dict[str, object], list[np.ndarray]]:
     return manifest, [joined[:, c] for c in range(joined.shape[1])]
 
 
-def _record(legs: Legs, same: bool, layout: str, side: str) -> CallRecord:
+def _record(legs: Legs, same: bool, layout: str, side: str, late: float = 0.0) -> CallRecord:
     base = parse_call_record({**call_record("legs-1"), "channels": layout, "side": side})
-    return replace(base, notices=legs.notices(same))
+    return replace(base, notices=legs.notices(same, late))
 
 
 @pytest.mark.parametrize("side", ["caller", "callee"])
@@ -120,6 +127,19 @@ def test_stereo_puts_each_party_on_its_channel_with_the_notice_it_heard(tmp_path
     assert np.array_equal(right, theirs)
     # The WAVs go with the package: both legs of both segments.
     assert len(pkg.wav_paths) == 4
+
+
+@pytest.mark.parametrize("late", [0.0, 0.4, 1.5])
+def test_stereo_finds_the_swap_in_a_leg_whose_head_came_late(tmp_path: Path, late: float) -> None:
+    """Under load a recorder's head lags its RecordingStarted by a second and more (or frames are lost
+    there): the timestamps then put the end of the notice that much too late in the file, inside the
+    other party's voice. The caller's leg itself shows where its notice began."""
+    legs = Legs(notice_caller=1.2, notice_callee=1.9, gap=0.05, talk=6.0, lead=0.3)
+    pkg = package_call(_record(legs, False, "stereo", "caller", late), legs.segments(tmp_path, [0.0, 4.0]),
+                       tmp_path / "out")
+    _, (left, right) = channels(pkg.zip_path)
+    assert np.array_equal(left, legs.caller_side)  # not one sample of the callee's voice on the left
+    assert np.array_equal(right, legs.callee_side)
 
 
 def test_mono_mixes_both_legs_with_each_notice_once(tmp_path: Path) -> None:
