@@ -2,11 +2,12 @@
 of its recording (app/finish.py decides what is done; this module only where).
 
 Packaging reads, cuts and zips a call's WAVs and syncs them to disk; the rows are SQL through
-SQLAlchemy. In threads of the call-control process that work takes the interpreter lock from the event
-loop just when calls end together, and the loop falls behind Asterisk's events for every call in
-progress (docs/performance.md). :class:`InProcesses` (``hand_over_processes`` > 0, the default) runs
-it in worker processes, each with an interpreter and a database connection of its own;
-:class:`InThreads` keeps it in the app's threads (``hand_over_processes = 0``, and the rescue command).
+SQLAlchemy. In threads of the call-control process that work competes for the interpreter lock with
+the event loop that serves every call in progress, and it comes in bursts, when calls end together;
+a crash or a leak in it would take call control down with it (measured: docs/performance.md).
+:class:`InProcesses` (``hand_over_processes`` > 0, the default) runs it in worker processes, each
+with an interpreter and a database connection of its own; :class:`InThreads` keeps it in the app's
+threads (``hand_over_processes = 0``, and ``callrec cluster recover``).
 
 The work is the same either way, and idempotent (a call record is updated in place, a copy is queued
 once per idempotency key). A worker process that dies is replaced and the work done again; until the
@@ -18,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,6 +42,7 @@ from callrec_ari.rules.manifest import CallRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PARENT_WATCH_S = 1.0  # how often a worker looks whether its app is still there
 
 
 class HandOverFailed(Exception):
@@ -103,11 +108,22 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
     # a Ctrl-C or a service manager's SIGTERM to the whole group must not cut a hand-over short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # ... but an app that is killed cannot: a worker whose app is gone ends too (the restarted app
+    # hands the unfinished call over again, from its journal). The pool's queue gives no end-of-file
+    # (each worker holds a copy of its writing end), hence a watch on the parent.
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="callrec-handover-parent",
+                     daemon=True).start()
     setup_logging(json_lines=json_logs, level=level)
     _db = make_sessionmaker(make_engine(db_url)) if db_url else None
     if delivery is not None:
         sessions = make_sessionmaker(make_engine(submit_url)) if submit_url else None
         _submitter = RecordingSubmitter(delivery, sessions, segment_seconds=segment_seconds)
+
+
+def _end_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_WATCH_S)
+    os._exit(0)
 
 
 def _carried(work: Callable[[], T]) -> T:
