@@ -106,8 +106,10 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
     global _db, _submitter
     # The app decides when its workers end (it shuts the pool down once its calls are handed over);
     # a Ctrl-C or a service manager's SIGTERM to the whole group must not cut a hand-over short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # (SIGUSR2 too: `systemctl kill -s USR2` asks the app for a memory snapshot, and reaches every
+    # process of the unit.)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_IGN)
     # ... but an app that is killed cannot: a worker whose app is gone ends too (the restarted app
     # hands the unfinished call over again, from its journal). The pool's queue gives no end-of-file
     # (each worker holds a copy of its writing end), hence a watch on the parent.
@@ -116,7 +118,10 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
     setup_logging(json_lines=json_logs, level=level)
     _db = make_sessionmaker(make_engine(db_url)) if db_url else None
     if delivery is not None:
-        sessions = make_sessionmaker(make_engine(submit_url)) if submit_url else None
+        # One engine (one connection pool) when the call records and the queue share a database.
+        sessions = _db
+        if submit_url != db_url:
+            sessions = make_sessionmaker(make_engine(submit_url)) if submit_url else None
         _submitter = RecordingSubmitter(delivery, sessions, segment_seconds=segment_seconds)
 
 

@@ -37,6 +37,10 @@ def test_workers_end_when_their_app_is_killed(how: signal.Signals) -> None:
         assert app.stdout is not None
         workers = [int(p) for p in app.stdout.readline().split()]
         assert workers and all(alive(p) for p in workers)
+        for pid in workers:  # what `systemctl kill -s USR2` (a memory snapshot of the app) sends them too
+            os.kill(pid, signal.SIGUSR2)
+        time.sleep(0.3)
+        assert all(alive(p) for p in workers)
         app.send_signal(how)  # SIGTERM: the app's own default, not the drain `callrec run` does
         app.wait(10)
         deadline = time.monotonic() + 10
