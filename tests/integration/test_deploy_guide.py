@@ -4,7 +4,9 @@ only what the guide says added: http.conf and ari.conf as shown, the `CALLREC_*`
 contexts from dialplan/extensions.conf, an operator's own line and trunk (the trunk under a name of its
 own, `upstream`, set in `CALLREC_TRUNK` and `outside_endpoint`). That Asterisk runs beside the tests'
 one (its own ports and run, db and log folders: scripts/asterisk-root.sh run-etc), and a real call of
-the line is placed through it and recorded, notice, tone and both parties in the file."""
+the line is placed through it and recorded, notice, tone and both parties in the file. Once on the
+default engine, once on `mixmonitor` with the manager user exactly as the guide's own text shows it
+(its port and secret aside)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ from tests.support.sipp import Sipp, uac_scenario, uas_scenario
 
 pytestmark = pytest.mark.asterisk
 
-SIP_PORT, HTTP_PORT = 15060, 18088  # beside the tests' Asterisk (5060, 8088)
+SIP_PORT, HTTP_PORT, AMI_PORT = 15060, 18088, 15038  # beside the tests' Asterisk (5060, 8088, 5038)
+AMI_SECRET = "deploy-guide-ami-secret-0123456789"
 UAC_PORT, UAS_PORT = 15070, 15080
 ARI_PASSWORD = "deploy-guide-ari-password-0123"
 DIALPLAN = PROJECT_ROOT / "dialplan"
@@ -65,7 +68,34 @@ def merge_into(path: Path, section: str, lines: str) -> None:
         path.write_text(text[: match.end()] + lines + "\n" + text[match.end():])
 
 
-def guide_config(etc: Path) -> None:
+def guide_manager_conf() -> dict[str, str]:
+    """The manager.conf the guide shows (docs/deploy.md, "The manager interface"), by section, with
+    this test's port and secret."""
+    guide = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
+    part = guide[guide.index("### The manager interface"):]
+    block = re.search(r"```ini\n(.*?)```", part, re.S)
+    assert block is not None, "the guide shows no manager.conf"
+    text = block.group(1).replace("<a long random secret>", AMI_SECRET)
+    text = re.sub(r"(?m)^port = 5038$", f"port = {AMI_PORT}", text)
+    assert AMI_SECRET in text and f"port = {AMI_PORT}" in text, text
+    return {name: body.split("\n", 1)[1] for name, body in sections(text).items()}
+
+
+def set_in(path: Path, section: str, lines: str) -> None:
+    """``lines`` (key = value) set in ``[section]``: a key the file already has there is replaced, as
+    an operator edits it (a manager's [general] takes the last value of a key)."""
+    text = path.read_text()
+    keys = {line.split("=", 1)[0].strip() for line in lines.splitlines() if "=" in line}
+    head = re.search(rf"(?m)^\[{re.escape(section)}\][^\n]*\n", text)
+    assert head is not None
+    end = re.search(r"(?m)^\[", text[head.end():])
+    body = text[head.end(): head.end() + end.start()] if end else text[head.end():]
+    kept = [line for line in body.splitlines() if line.split("=", 1)[0].strip() not in keys]
+    rest = text[head.end() + end.start():] if end else ""
+    path.write_text(text[: head.end()] + lines.rstrip("\n") + "\n" + "\n".join(kept) + "\n" + rest)
+
+
+def guide_config(etc: Path, engine: str = "snoop") -> None:
     """Debian's sample configuration with docs/deploy.md applied, step by step."""
     sample = root_path() / "etc" / "asterisk.debian-sample"
     if not sample.is_dir():
@@ -83,6 +113,11 @@ def guide_config(etc: Path) -> None:
                f"enabled = yes\nbindaddr = 127.0.0.1\nbindport = {HTTP_PORT}\nsessionlimit = 256")
     merge_into(etc / "ari.conf", "general", "enabled = yes")
     merge_into(etc / "ari.conf", "callrec", f"type = user\nread_only = no\npassword = {ARI_PASSWORD}")
+    if engine == "mixmonitor":
+        # The manager interface, only for this engine: its [general] set, its user added.
+        manager = guide_manager_conf()
+        set_in(etc / "manager.conf", "general", manager["general"])
+        merge_into(etc / "manager.conf", "callrec", manager["callrec"])
     # 4. Dialplan: the CALLREC_* globals into [globals], our three contexts, the trunk's name
     ours = sections((DIALPLAN / "extensions.conf").read_text())
     globals_ = [line for line in ours["globals"].splitlines() if line.startswith("CALLREC_")]
@@ -164,12 +199,14 @@ def deploy_asterisk(etc: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait(5)
 
 
-@pytest.fixture
-async def guide_asterisk(asterisk: AsteriskTarget, tmp_path: Path) -> AsyncIterator[AsteriskTarget]:
+@pytest.fixture(params=["snoop", "mixmonitor"])
+async def guide_asterisk(request: pytest.FixtureRequest, asterisk: AsteriskTarget,
+                         tmp_path: Path) -> AsyncIterator[AsteriskTarget]:
     """Debian's sample configuration, merged as the guide says, running. ``asterisk`` (the tests'
     own) is asked for so that this test holds the machine's Asterisk lock while it runs."""
     etc = tmp_path / "etc-asterisk"
-    guide_config(etc)
+    guide_config(etc, request.param)
+    request.node.engine = request.param
     target = AsteriskTarget(ari_url=f"http://127.0.0.1:{HTTP_PORT}/ari", username="callrec",
                             password=ARI_PASSWORD, sip_host="127.0.0.1", sip_port=SIP_PORT,
                             recording_dir=root_path() / "var/spool/asterisk/recording")
@@ -184,10 +221,13 @@ async def guide_asterisk(asterisk: AsteriskTarget, tmp_path: Path) -> AsyncItera
 
 
 async def test_a_recorded_call_through_debians_configuration_merged_as_the_guide_says(
-        guide_asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path) -> None:
+        guide_asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    engine = request.node.engine
     config = load_config(
         env={}, ari_url=guide_asterisk.ari_url, ari_username="callrec", ari_password=ARI_PASSWORD,
-        outside_endpoint="PJSIP/{number}@upstream", http_port=0,
+        outside_endpoint="PJSIP/{number}@upstream", http_port=0, recording_engine=engine,
+        ami_address=f"127.0.0.1:{AMI_PORT}", ami_username="callrec", ami_password=AMI_SECRET,
         asterisk_recording_dir=str(guide_asterisk.recording_dir),
         lines=(LineConfig(endpoint="1001", number="09000001001", notice=ANALYSED_NOTICE),))
     outcomes: asyncio.Queue[FinishedCall] = asyncio.Queue()

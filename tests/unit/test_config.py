@@ -227,7 +227,8 @@ def test_line_number_given_as_an_integer_is_refused(tmp_path: Path) -> None:
     [({"CALLREC_LINES_FROM": "ldap"}, "lines_from = 'ldap': expected 'config' or 'database'"),
      ({"CALLREC_LOG_FORMAT": "xml"}, "log_format = 'xml': expected 'text' or 'json'"),
      ({"CALLREC_SEGMENT_SECONDS": "0.5"}, "segment_seconds = 0.5: expected at least 1"),
-     ({"CALLREC_RECORDING_ROLL_SECONDS": "1"}, "recording_roll_seconds = 1.0: expected at least 2")],
+     ({"CALLREC_RECORDING_ROLL_SECONDS": "1"}, "recording_roll_seconds = 1.0: expected at least 2"),
+     ({"CALLREC_HAND_OVER_PROCESSES": "-1"}, "hand_over_processes = -1: expected 0 or more")],
 )
 def test_checks_across_layers_name_the_key_and_what_was_expected(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
