@@ -107,25 +107,28 @@ def assert_recorded_and_queued(db: sessionmaker[Session], calls: list[FinishedCa
     assert {c.plan.recipients[0].contract for c in calls} == {r.contract for _, r in recipients.values()}
 
 
-def hand_over(where: str, db: sessionmaker[Session], submitter: RecordingSubmitter) -> HandOver:
-    return InThreads(db, submitter) if where == "threads" else InProcesses(1, db, submitter, json_logs=False)
+def platform(postgres: PrivatePostgres, tmp_path: Path, where: str) -> tuple[
+        sessionmaker[Session], dict[str, tuple[str, Recipient]], Path, HandOver, CallFinisher]:
+    """Two customers in a migrated database, and a finisher whose work runs ``where``."""
+    upgrade(postgres.url)
+    db = make_sessionmaker(make_engine(postgres.url))
+    recordings = tmp_path / "recordings"
+    settings = DeliverySettings(database_url=postgres.url, spool_dir=str(tmp_path / "spool"),
+                                connection=ConnectionSettings(type="http", url="https://nowhere.example/",
+                                                              secret="the-configured-default"))
+    submitter = RecordingSubmitter(settings, db)
+    work: HandOver = (InThreads(db, submitter) if where == "threads"
+                      else InProcesses(1, db, submitter, json_logs=False))
+    finisher = CallFinisher(Config(asterisk_recording_dir=str(recordings)), None,  # type: ignore[arg-type]
+                            db, submitter, tmp_path / "spool", work)
+    return db, two_customers(db), recordings, work, finisher
 
 
 @pytest.mark.parametrize("where", ["threads", "processes"])
 async def test_calls_ending_while_the_database_restarts_are_recorded_and_queued(
     postgres: PrivatePostgres, tmp_path: Path, where: str
 ) -> None:
-    upgrade(postgres.url)
-    db = make_sessionmaker(make_engine(postgres.url))
-    recipients = two_customers(db)
-    recordings = tmp_path / "recordings"
-    settings = DeliverySettings(database_url=postgres.url, spool_dir=str(tmp_path / "spool"),
-                                connection=ConnectionSettings(type="http", url="https://nowhere.example/",
-                                                              secret="the-configured-default"))
-    submitter = RecordingSubmitter(settings, db)
-    work = hand_over(where, db, submitter)
-    finisher = CallFinisher(Config(asterisk_recording_dir=str(recordings)), None,  # type: ignore[arg-type]
-                            db, submitter, tmp_path / "spool", work)
+    db, recipients, recordings, work, finisher = platform(postgres, tmp_path, where)
     calls = finished_calls(recipients, recordings, "")
     try:
         # GIVEN the database stopped WHEN the calls end THEN they wait for it ...
@@ -144,20 +147,11 @@ async def test_calls_ending_while_the_database_restarts_are_recorded_and_queued(
 async def test_a_hand_over_process_that_dies_is_replaced(postgres: PrivatePostgres, tmp_path: Path) -> None:
     """A worker process killed (out of memory, an operator's kill) between two calls' ends: the calls
     after it are recorded and queued, each for its own customer, by a new worker."""
-    upgrade(postgres.url)
-    db = make_sessionmaker(make_engine(postgres.url))
-    recipients = two_customers(db)
-    recordings = tmp_path / "recordings"
-    settings = DeliverySettings(database_url=postgres.url, spool_dir=str(tmp_path / "spool"),
-                                connection=ConnectionSettings(type="http", url="https://nowhere.example/",
-                                                              secret="the-configured-default"))
-    submitter = RecordingSubmitter(settings, db)
-    work = InProcesses(1, db, submitter, json_logs=False)
-    finisher = CallFinisher(Config(asterisk_recording_dir=str(recordings)), None,  # type: ignore[arg-type]
-                            db, submitter, tmp_path / "spool", work)
+    db, recipients, recordings, work, finisher = platform(postgres, tmp_path, "processes")
     try:
         first = finished_calls(recipients, recordings, "1")
         await asyncio.wait_for(asyncio.gather(*(finisher(c) for c in first)), 60)
+        assert isinstance(work, InProcesses)
         workers = list(work._pool._processes.values())  # type: ignore[union-attr]
         assert len(workers) == 1 and workers[0].pid != os.getpid()
         os.kill(workers[0].pid, signal.SIGKILL)
