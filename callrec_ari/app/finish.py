@@ -110,22 +110,28 @@ class CallFinisher:
                       getattr(exc, "error_id", type(exc).__name__), exc)
             return
         # Each contract that records the call gets its own copy: its own ZIP and manifest, queue
-        # entry, retries and 7-day clock (R1.5, R3.1). The WAVs go with the last copy done.
+        # entry, retries and 7-day clock (R1.5, R3.1), all queued together. The WAVs go with the last
+        # copy done.
+        copies = finished.file_copies
+        try:
+            async for attempt in _retrying(finished.call_id, "copies"):
+                with attempt:
+                    results = await self.work.submit(
+                        [(finished.manifest_call(copy), copy.connection_id) for copy in copies], segments)
+        except Exception as exc:
+            log.error("call=%s copies could not be queued (%s): %s", finished.call_id,
+                      getattr(exc, "error_id", type(exc).__name__), exc)
+            return
         sealed: list[bool] = []
-        for copy in finished.file_copies:
-            try:
-                async for attempt in _retrying(finished.call_id, f"copy for contract {copy.contract or '-'}"):
-                    with attempt:
-                        job = await self.work.submit(finished.manifest_call(copy), segments,
-                                                     copy.connection_id)
-            except Exception as exc:
+        for copy, job in zip(copies, results, strict=True):
+            if isinstance(job, Exception):
                 log.error("call=%s copy for contract %s could not be queued (%s): %s", finished.call_id,
-                          copy.contract or "-", getattr(exc, "error_id", type(exc).__name__), exc)
+                          copy.contract or "-", getattr(job, "error_id", type(job).__name__), job)
                 sealed.append(False)
                 continue
-            sealed.append(is_sealed(Path(getattr(job, "zip_path", ""))))
-            log.info("call=%s queued for delivery job=%s contract=%s", finished.call_id,
-                     getattr(job, "key", job), copy.contract or "-")
+            sealed.append(is_sealed(Path(job.zip_path)))
+            log.info("call=%s queued for delivery job=%s contract=%s", finished.call_id, job.key,
+                     copy.contract or "-")
         if sealed and all(sealed):
             # Every copy is queued encrypted to its customer's key: the plain WAVs are not kept for
             # the days a delivery may wait (delivery/sealing.py).

@@ -42,6 +42,7 @@ from callrec_ari.rules.manifest import CallRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Copy = tuple[CallRecord, int | None]  # one copy of a call: its record, and its contract's file connection
 PARENT_WATCH_S = 1.0  # how often a worker looks whether its app is still there
 
 
@@ -62,9 +63,8 @@ class HandOver(Protocol):
     async def record(self, finished: FinishedCall) -> None:
         """Store (or update) the call's record."""
 
-    async def submit(self, call: CallRecord, segments: Sequence[SegmentFile],
-                     connection_id: int | None) -> Job:
-        """Package one copy of the call and queue it (RecordingSubmitter.submit)."""
+    async def submit(self, copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> list[Job | Exception]:
+        """Package every copy of the call and queue them together (RecordingSubmitter.submit_copies)."""
 
     def close(self) -> None:
         """Once no call is left to hand over."""
@@ -86,10 +86,9 @@ class InThreads:
         assert self.db is not None
         await asyncio.to_thread(_store, self.db, finished)
 
-    async def submit(self, call: CallRecord, segments: Sequence[SegmentFile],
-                     connection_id: int | None) -> Job:
+    async def submit(self, copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> list[Job | Exception]:
         assert self.submitter is not None
-        return await self.submitter.submit_async(call, segments, connection_id)
+        return await asyncio.to_thread(self.submitter.submit_copies, copies, segments)
 
     def close(self) -> None:
         pass
@@ -146,10 +145,12 @@ def _record_here(finished: FinishedCall) -> None:
     _carried(lambda: _store(db, finished))
 
 
-def _submit_here(call: CallRecord, segments: Sequence[SegmentFile], connection_id: int | None) -> Job:
+def _submit_here(copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> list[Job | Exception]:
     assert _submitter is not None
     submitter = _submitter
-    return _carried(lambda: submitter.submit(call, segments, connection_id))
+    results = _carried(lambda: submitter.submit_copies(copies, segments))
+    return [r if isinstance(r, Job) else HandOverFailed(getattr(r, "error_id", type(r).__name__), str(r))
+            for r in results]
 
 
 class InProcesses:
@@ -191,9 +192,8 @@ class InProcesses:
     async def record(self, finished: FinishedCall) -> None:
         await self._run(_record_here, finished)
 
-    async def submit(self, call: CallRecord, segments: Sequence[SegmentFile],
-                     connection_id: int | None) -> Job:
-        return await self._run(_submit_here, call, tuple(segments), connection_id)
+    async def submit(self, copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> list[Job | Exception]:
+        return await self._run(_submit_here, tuple(copies), tuple(segments))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -43,6 +43,10 @@ def _of_connection(key: ConnectionKey) -> ColumnElement[bool]:
                 else Delivery.connection_id == connection_id)
 
 
+# One packaged copy to queue: the package, its connection's name, the retention, its contract and
+# connection id.
+QueuedCopy = tuple["Package", str, timedelta, str | None, int | None]
+
 @dataclass(frozen=True, slots=True)
 class DueConnection:
     key: ConnectionKey
@@ -110,23 +114,33 @@ class DeliveryQueue:
                 connection_id: int | None = None) -> Job:
         """Queue a packaged copy of a call; queuing the same copy (its idempotency key) again returns
         the existing row."""
+        return self.enqueue_all([(pkg, connection, retention, contract, connection_id)])[0]
+
+    def enqueue_all(self, copies: Sequence[QueuedCopy]) -> list[Job]:
+        """Queue the packaged copies of one call (package, connection, retention, contract, connection
+        id) in one transaction: a worker sees all of them or none (the call's WAVs go with the last
+        copy delivered: delivery/retention.py)."""
         now = self._clock()
+        jobs: list[Job] = []
         with self._sessions.begin() as s:
-            existing = s.scalar(select(Delivery).where(Delivery.idempotency_key == pkg.key))
-            if existing is not None:
-                return Job.of(existing)
-            row = Delivery(
-                call_id=pkg.call.call_id, idempotency_key=pkg.key, node=self.node, connection=connection,
-                contract=contract, connection_id=connection_id,
-                state=DeliveryState.PENDING, zip_path=str(pkg.zip_path), zip_size=pkg.size,
-                zip_sha256=pkg.sha256, wav_paths=[str(p) for p in pkg.wav_paths],
-                call_ended_at=pkg.call.ended, created_at=now,
-                expires_at=retention_deadline(pkg.call.ended, retention), next_attempt_at=now,
-                attempt_count=0,
-            )
-            s.add(row)
-            s.flush()
-            return Job.of(row)
+            for pkg, connection, retention, contract, connection_id in copies:
+                existing = s.scalar(select(Delivery).where(Delivery.idempotency_key == pkg.key))
+                if existing is not None:
+                    jobs.append(Job.of(existing))
+                    continue
+                row = Delivery(
+                    call_id=pkg.call.call_id, idempotency_key=pkg.key, node=self.node, connection=connection,
+                    contract=contract, connection_id=connection_id,
+                    state=DeliveryState.PENDING, zip_path=str(pkg.zip_path), zip_size=pkg.size,
+                    zip_sha256=pkg.sha256, wav_paths=[str(p) for p in pkg.wav_paths],
+                    call_ended_at=pkg.call.ended, created_at=now,
+                    expires_at=retention_deadline(pkg.call.ended, retention), next_attempt_at=now,
+                    attempt_count=0,
+                )
+                s.add(row)
+                s.flush()
+                jobs.append(Job.of(row))
+        return jobs
 
     def recover(self, worker: str) -> int:
         """After a crash: close attempts left open by dead workers of this node, free their claims."""

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.contracts.models import Connection
-from callrec_ari.db.engine import make_engine, make_sessionmaker
+from callrec_ari.db.engine import database_unreachable, make_engine, make_sessionmaker
 from callrec_ari.delivery.packaging import Segment, package_call
-from callrec_ari.delivery.queue import DeliveryQueue, Job
+from callrec_ari.delivery.queue import DeliveryQueue, Job, QueuedCopy
 from callrec_ari.delivery.routing import (
     OneTransport,
     Transports,
@@ -32,6 +32,7 @@ from callrec_ari.rules.manifest import CallRecord
 
 log = logging.getLogger(__name__)
 SegmentSpec = Segment | tuple[str | Path, str | datetime]
+_NOT_YET = RuntimeError("not queued yet")  # a placeholder, replaced once the copies are queued
 
 
 def make_transport(settings: DeliverySettings) -> Transport:
@@ -72,6 +73,42 @@ class RecordingSubmitter:
         Idempotent per copy (its idempotency key). Raises InvalidCallRecord / BadWav (both with
         ``error_id``) on bad input; the WAVs are then left untouched.
         """
+        result = self.submit_copies([(call, connection_id)], segments)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def submit_copies(self, copies: Sequence[tuple[Mapping[str, Any] | CallRecord, int | None]],
+                      segments: Sequence[SegmentSpec]) -> list[Job | Exception]:
+        """Every copy of one call (its record for the copy, and the copy's connection id): each
+        packaged, then all queued in one transaction. Blocking.
+
+        A worker never sees one copy of a call without the others: the call's WAVs go with the last
+        copy delivered, so a copy queued after another one was already delivered would find them gone.
+        A copy that cannot be packaged is answered with its error (in its place in the list) and the
+        others go on; a database that cannot be reached raises, for the whole call to be tried again.
+        """
+        results: list[Job | Exception] = []
+        packaged: list[tuple[int, QueuedCopy]] = []
+        for call, connection_id in copies:
+            try:
+                packaged.append((len(results), self._package(call, segments, connection_id)))
+                results.append(_NOT_YET)
+            except Exception as exc:
+                if database_unreachable(exc):
+                    raise
+                results.append(exc)
+        if packaged:
+            for (at, (pkg, *_)), job in zip(packaged, self._queue.enqueue_all([c for _, c in packaged]),
+                                            strict=True):
+                results[at] = job
+                log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery",
+                         pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
+            ring(self._settings.doorbell)  # after the commit: the worker finds the jobs when it looks
+        return results
+
+    def _package(self, call: Mapping[str, Any] | CallRecord, segments: Sequence[SegmentSpec],
+                 connection_id: int | None) -> QueuedCopy:
         pkg = package_call(call, segments, self._settings.outbox, self._settings.zip_level,
                            self._segment_seconds)
         contract = pkg.call.contract or None
@@ -79,12 +116,8 @@ class RecordingSubmitter:
         if recipient:
             pkg = seal_package(pkg, recipient)  # nothing readable waits in the queue
         name = connection_name(contract, connection_id) if contract else self._settings.connection.name
-        job = self._queue.enqueue(pkg, name, timedelta(days=self._settings.retention_days),
-                                  contract=contract, connection_id=connection_id if contract else None)
-        log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery",
-                 pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
-        ring(self._settings.doorbell)  # after the commit: the worker finds the job when it looks
-        return job
+        return (pkg, name, timedelta(days=self._settings.retention_days), contract,
+                connection_id if contract else None)
 
     def _age_recipient(self, connection_id: int | None) -> str | None:
         """The customer's age public key on the copy's file connection, read now."""

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callrec_ari.app.handover import HandOverFailed, InProcesses
 from callrec_ari.db.models import Delivery
 from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.delivery.queue import Job
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import parse_call_record
@@ -29,15 +30,48 @@ async def test_a_copy_queued_by_a_worker_process_and_a_broken_file_refused(
     work = InProcesses(1, None, RecordingSubmitter(settings, sessions), json_logs=False)
     spool = tmp_path / "rec"
     try:
-        good = await work.submit(parse_call_record(call_record("hp-good")), files(spool, "hp-good"), None)
+        good_call = parse_call_record(call_record("hp-good"))
+        [good] = await work.submit([(good_call, None)], files(spool, "hp-good"))
         broken = files(spool, "hp-broken")
         broken[1].path.write_bytes(b"RIFF-not-a-wav")
-        with pytest.raises(HandOverFailed) as info:
-            await work.submit(parse_call_record(call_record("hp-broken")), broken, None)
+        [refused] = await work.submit([(parse_call_record(call_record("hp-broken")), None)], broken)
     finally:
         work.close()
+    assert isinstance(good, Job) and isinstance(refused, HandOverFailed)
     assert good.call_id == "hp-good" and good.zip_path.exists() and good.state == "pending"
-    assert info.value.error_id == "segment-unreadable" and "seg2.wav" in str(info.value)
+    assert refused.error_id == "segment-unreadable" and "seg2.wav" in str(refused)
     assert all(f.path.exists() for f in broken)  # never lost
     with sessions() as s:
         assert [d.call_id for d in s.scalars(select(Delivery))] == ["hp-good"]
+
+
+def test_the_copies_of_a_call_are_queued_together_and_a_bad_one_alone_refused(
+        settings: DeliverySettings, sessions: sessionmaker[Session], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two customers record one call. A delivery worker must never see one customer's copy before the
+    other's is queued: it removes the call's WAVs with the last copy it delivers, and the second copy,
+    packaged afterwards, found them gone (a real call, in CI). A third copy that cannot be packaged
+    is refused on its own."""
+    from callrec_ari.delivery import service
+
+    queued_while_packaging: list[int] = []
+    package = service.package_call
+
+    def watched(call, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with sessions() as s:
+            queued_while_packaging.append(len(s.scalars(select(Delivery)).all()))
+        return package(call, *args, **kwargs)
+
+    monkeypatch.setattr(service, "package_call", watched)
+    segments = [(f.path, f.started_at.isoformat()) for f in files(tmp_path / "rec", "hp-two")]
+    record = call_record("hp-two")
+    results = RecordingSubmitter(settings, sessions).submit_copies(
+        [({**record, "contract": "1"}, None), ({**record, "contract": "3", "direction": "sideways"}, None),
+         ({**record, "contract": "2"}, None)], segments)
+    assert queued_while_packaging == [0, 0, 0]
+    first, bad, second = results
+    assert isinstance(first, Job) and isinstance(second, Job)
+    assert (first.contract, second.contract) == ("1", "2")
+    assert isinstance(bad, Exception) and getattr(bad, "error_id", "") == "invalid-call-record"
+    with sessions() as s:
+        assert sorted(d.contract for d in s.scalars(select(Delivery))) == ["1", "2"]
