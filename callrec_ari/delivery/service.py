@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -98,6 +99,13 @@ class RecordingSubmitter:
                 if database_unreachable(exc):
                     raise
                 results.append(exc)
+        if packaged and len(packaged) < len(copies):
+            # A copy was refused: the call's WAVs stay where they are for it (for an operator), so the
+            # copies queued do not take them along when they are delivered.
+            packaged = [(at, (dataclasses.replace(pkg, wav_paths=()), name, keep, contract, conn))
+                        for at, (pkg, name, keep, contract, conn) in packaged]
+            log.warning("call %s: %d of %d copies refused; its recording's files are kept for them",
+                        packaged[0][1][0].call.call_id, len(copies) - len(packaged), len(copies))
         if packaged:
             for (at, (pkg, *_)), job in zip(packaged, self._queue.enqueue_all([c for _, c in packaged]),
                                             strict=True):

@@ -75,3 +75,15 @@ def test_the_copies_of_a_call_are_queued_together_and_a_bad_one_alone_refused(
     assert isinstance(bad, Exception) and getattr(bad, "error_id", "") == "invalid-call-record"
     with sessions() as s:
         assert sorted(d.contract for d in s.scalars(select(Delivery))) == ["1", "2"]
+    # The refused copy keeps the call's WAVs: the copies queued do not take them along when delivered.
+    assert first.wav_paths == second.wav_paths == ()
+    assert all(Path(p).exists() for p, _ in segments)
+
+
+def test_copies_all_queued_take_the_wavs_along(settings: DeliverySettings, sessions: sessionmaker[Session],
+                                               tmp_path: Path) -> None:
+    segments = [(f.path, f.started_at.isoformat()) for f in files(tmp_path / "rec", "hp-all")]
+    record = call_record("hp-all")
+    jobs = RecordingSubmitter(settings, sessions).submit_copies(
+        [({**record, "contract": "1"}, None), ({**record, "contract": "2"}, None)], segments)
+    assert [sorted(j.wav_paths) for j in jobs if isinstance(j, Job)] == [sorted(p for p, _ in segments)] * 2
