@@ -28,7 +28,6 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.contracts import record_call
@@ -130,13 +129,17 @@ def _end_with(parent: int) -> None:
     os._exit(0)
 
 
+def _failure(exc: BaseException) -> HandOverFailed:
+    return HandOverFailed(getattr(exc, "error_id", type(exc).__name__), str(exc))
+
+
 def _carried(work: Callable[[], T]) -> T:
     try:
         return work()
     except Exception as exc:
         if database_unreachable(exc):
             raise DatabaseUnreachable(str(exc)) from None
-        raise HandOverFailed(getattr(exc, "error_id", type(exc).__name__), str(exc)) from None
+        raise _failure(exc) from None
 
 
 def _record_here(finished: FinishedCall) -> None:
@@ -149,8 +152,7 @@ def _submit_here(copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> lis
     assert _submitter is not None
     submitter = _submitter
     results = _carried(lambda: submitter.submit_copies(copies, segments))
-    return [r if isinstance(r, Job) else HandOverFailed(getattr(r, "error_id", type(r).__name__), str(r))
-            for r in results]
+    return [r if isinstance(r, Job) else _failure(r) for r in results]
 
 
 class InProcesses:
@@ -202,7 +204,7 @@ class InProcesses:
 def _url_of(db: sessionmaker[Session] | None) -> str | None:
     if db is None:
         return None
-    return make_url(db.kw["bind"].url).render_as_string(hide_password=False)
+    return str(db.kw["bind"].url.render_as_string(hide_password=False))
 
 
 __all__ = ["HandOver", "HandOverFailed", "InProcesses", "InThreads"]

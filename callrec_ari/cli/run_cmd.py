@@ -183,11 +183,11 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     setup_logging(json_lines=loaded.config.log_format == "json",
                   level=logging.getLogger().getEffectiveLevel(), background=True)
-    # The app's threads (the journal's, planning, the hand-over) each take the interpreter lock back
-    # after every system call; with the event loop busy, each waited up to the switch interval (5 ms
-    # by default) every time: at 10 calls/s the journal's writes queued for 0.3 s (p90) and calls
-    # waited 1.3 s (p99) for their plan. 0.5 ms cut them to 0.06 s and 0.5 s for the same CPU
-    # (docs/performance.md).
+    # The app's threads (the journal's, planning; the hand-over's with hand_over_processes = 0) each
+    # take the interpreter lock back after every system call; with the event loop busy, each waited
+    # up to the switch interval (5 ms by default) every time: at 10 calls/s the journal's writes
+    # queued for 0.3 s (p90) and calls waited 1.3 s (p99) for their plan. 0.5 ms cut them to 0.06 s
+    # and 0.5 s for the same CPU (docs/performance.md).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     return asyncio.run(_main(args, loaded))
 

@@ -47,6 +47,7 @@ def _of_connection(key: ConnectionKey) -> ColumnElement[bool]:
 # connection id.
 QueuedCopy = tuple["Package", str, timedelta, str | None, int | None]
 
+
 @dataclass(frozen=True, slots=True)
 class DueConnection:
     key: ConnectionKey

@@ -33,7 +33,6 @@ from callrec_ari.rules.manifest import CallRecord
 
 log = logging.getLogger(__name__)
 SegmentSpec = Segment | tuple[str | Path, str | datetime]
-_NOT_YET = RuntimeError("not queued yet")  # a placeholder, replaced once the copies are queued
 
 
 def make_transport(settings: DeliverySettings) -> Transport:
@@ -89,31 +88,33 @@ class RecordingSubmitter:
         A copy that cannot be packaged is answered with its error (in its place in the list) and the
         others go on; a database that cannot be reached raises, for the whole call to be tried again.
         """
-        results: list[Job | Exception] = []
+        results: list[Job | Exception | None] = []
         packaged: list[tuple[int, QueuedCopy]] = []
         for call, connection_id in copies:
             try:
                 packaged.append((len(results), self._package(call, segments, connection_id)))
-                results.append(_NOT_YET)
+                results.append(None)  # its job, once queued
             except Exception as exc:
                 if database_unreachable(exc):
                     raise
                 results.append(exc)
+        queued = [c for _, c in packaged]
         if packaged and len(packaged) < len(copies):
             # A copy was refused: the call's WAVs stay where they are for it (for an operator), so the
             # copies queued do not take them along when they are delivered.
-            packaged = [(at, (dataclasses.replace(pkg, wav_paths=()), name, keep, contract, conn))
-                        for at, (pkg, name, keep, contract, conn) in packaged]
+            queued = [(dataclasses.replace(pkg, wav_paths=()), name, keep, contract, conn)
+                      for pkg, name, keep, contract, conn in queued]
             log.warning("call %s: %d of %d copies refused; its recording's files are kept for them",
-                        packaged[0][1][0].call.call_id, len(copies) - len(packaged), len(copies))
+                        queued[0][0].call.call_id, len(copies) - len(packaged), len(copies))
         if packaged:
-            for (at, (pkg, *_)), job in zip(packaged, self._queue.enqueue_all([c for _, c in packaged]),
-                                            strict=True):
+            for (at, (pkg, *_)), job in zip(packaged, self._queue.enqueue_all(queued), strict=True):
                 results[at] = job
                 log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery",
                          pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
             ring(self._settings.doorbell)  # after the commit: the worker finds the jobs when it looks
-        return results
+        done = [r for r in results if r is not None]
+        assert len(done) == len(copies)  # every copy queued or refused
+        return done
 
     def _package(self, call: Mapping[str, Any] | CallRecord, segments: Sequence[SegmentSpec],
                  connection_id: int | None) -> QueuedCopy:
