@@ -6,6 +6,7 @@ database. Ports stay clear of the single-node tests' Asterisk (5060, 8088, 10000
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +134,9 @@ class Cluster:
                         carrier_port=self.carrier_port, rtp_ports=self.rtp_ports)
             etc = node_etc(node, self.workdir / f"{node.name}-etc")
             running = RunningNode(node, etc, self.app_port_base + i)
+            # A new cluster's node starts with an empty recording folder: WAVs there are a killed
+            # earlier run's, and would be counted as this run's leftovers.
+            shutil.rmtree(running.recording_dir, ignore_errors=True)
             self.nodes.append(running)
             self.start_asterisk(running)  # one after the other: each run syncs the root's files
         for running in self.nodes:

@@ -30,6 +30,7 @@ class PrivatePostgres:
             raise RuntimeError(f"{' '.join(cmd[:1])} failed ({done.returncode}): {done.stderr[-2000:]}")
 
     def start(self) -> None:
+        self._stop_stale()
         if self.dir.parent.exists():
             shutil.rmtree(self.dir.parent)
         self.dir.mkdir(parents=True)
@@ -37,6 +38,19 @@ class PrivatePostgres:
         shutil.chown(self.dir, "postgres", "postgres")
         self._as_postgres(str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres")
         self._ctl("start")
+
+    def _stop_stale(self) -> None:
+        """Stop a server left on our port by a run that was killed (its folder names its dead process).
+
+        Without this, a CI run interrupted half-way makes every later run on the machine fail on
+        "could not bind" until someone stops that server by hand."""
+        for data in Path("/tmp").glob(f"callrec-*-pg-*-{self.port}/data"):
+            owner = data.parent.name.split("-")[-2]
+            if owner.isdigit() and int(owner) != os.getpid() and not Path(f"/proc/{owner}").exists():
+                with contextlib.suppress(RuntimeError):
+                    self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(data), "-w", "-m", "immediate",
+                                      "stop")
+                shutil.rmtree(data.parent, ignore_errors=True)
 
     def _ctl(self, action: str) -> None:
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on"
