@@ -44,7 +44,7 @@ def start_py_spy(pid: int, work: Path, seconds: float) -> subprocess.Popen[bytes
         return None
     return subprocess.Popen([
         str(PY_SPY), "record", "--pid", str(pid), "--format", "raw",
-        "--output", str(work / "app-profile.txt"), "--rate", "50", "--nonblocking",
+        "--output", str(work / "app-profile.txt"), "--rate", "50", "--nonblocking", "--subprocesses",
         "--duration", str(int(seconds)),
     ], stdout=open(work / "py-spy.log", "wb"), stderr=subprocess.STDOUT)
 

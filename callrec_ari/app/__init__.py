@@ -103,6 +103,9 @@ class CallrecApp:
             async with asyncio.TaskGroup() as calls:
                 lines = DatabaseLines(self.db) if self.config.lines_from == "database" and self.db else None
                 self._calls = calls
+                # The hand-over's workers start beside the events stream, not before it: the app takes
+                # calls at once (a restart under load must not send calls to the fallback meanwhile).
+                calls.create_task(self.finisher.work.start(), name="hand-over-start")
                 self.manager = CallManager(
                     self.ari, self.config, calls, on_finished=self._finished, lines=lines,
                     spool_has_room=self._spool_has_room, journal=self.journal,

@@ -59,6 +59,9 @@ class HandOverFailed(Exception):
 
 
 class HandOver(Protocol):
+    async def start(self) -> None:
+        """Be ready before the first call ends (the app awaits it beside taking calls)."""
+
     async def record(self, finished: FinishedCall) -> None:
         """Store (or update) the call's record."""
 
@@ -88,6 +91,9 @@ class InThreads:
     async def submit(self, copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> list[Job | Exception]:
         assert self.submitter is not None
         return await asyncio.to_thread(self.submitter.submit_copies, copies, segments)
+
+    async def start(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -121,6 +127,10 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
         if submit_url != db_url:
             sessions = make_sessionmaker(make_engine(submit_url)) if submit_url else None
         _submitter = RecordingSubmitter(delivery, sessions, segment_seconds=segment_seconds)
+
+
+def _ready() -> int:
+    return os.getpid()
 
 
 def _end_with(parent: int) -> None:
@@ -190,6 +200,19 @@ class InProcesses:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def start(self) -> None:
+        """Start every worker now (the pool starts one per task it is given, when none is idle).
+
+        A worker's start is its imports: seconds of CPU on a loaded machine, which would otherwise
+        be spent by the first calls to end, on the first calls' time (measured: docs/performance.md)."""
+        began = time.monotonic()
+        try:
+            pids = await asyncio.gather(*(self._run(_ready) for _ in range(self._processes)))
+        except Exception as exc:  # the first hand-over will try again (and say why)
+            log.warning("hand-over: worker processes did not start: %s", exc)
+            return
+        log.info("hand-over: %d worker processes ready in %.1fs", len(set(pids)), time.monotonic() - began)
 
     async def record(self, finished: FinishedCall) -> None:
         await self._run(_record_here, finished)

@@ -22,7 +22,7 @@ from callrec_ari.ari.events import AriEvent, parse_ari_time
 from callrec_ari.calls import flow as call_flow
 from callrec_ari.calls.actions import (
     LOCAL_ACTIONS,
-    STORY_EVENTS,
+    LOGGED_EVENTS,
     TOLERATES_GONE,
     Action,
     ActionFailed,
@@ -206,10 +206,10 @@ class CallSession:
         pending: Input | None = event
         while pending is not None:
             if isinstance(pending, AriEvent):
-                # The call's story for operators at INFO; Asterisk's chatter (variables set, dialplan
-                # steps, bridge membership...) only at DEBUG: no formatted line per event when busy.
-                # A recorder's own channel (a snoop) coming and going is no part of the story.
-                story = pending.type in STORY_EVENTS and not self._recorder_only(pending)
+                # The call's story for operators at INFO (calls/actions.py LOGGED_EVENTS, beside the
+                # call's own lines); every other event only at DEBUG: no formatted line per event when
+                # busy. A recorder's own channel (a snoop) coming and going is no part of the story.
+                story = pending.type in LOGGED_EVENTS and not self._recorder_only(pending)
                 level = logging.INFO if story else logging.DEBUG
                 if log.isEnabledFor(level):
                     log.log(level, "call=%s ari %s %s", self.call_id, pending.type,

@@ -4,6 +4,8 @@ where they are, and nothing queued."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -87,3 +89,18 @@ def test_copies_all_queued_take_the_wavs_along(settings: DeliverySettings, sessi
     jobs = RecordingSubmitter(settings, sessions).submit_copies(
         [({**record, "contract": "1"}, None), ({**record, "contract": "2"}, None)], segments)
     assert [sorted(j.wav_paths) for j in jobs if isinstance(j, Job)] == [sorted(p for p, _ in segments)] * 2
+
+
+async def test_every_worker_is_started_before_the_first_call_ends(
+        settings: DeliverySettings, sessions: sessionmaker[Session]) -> None:
+    """start() leaves every worker up, its imports done: the first calls to end do not pay for them."""
+    work = InProcesses(2, None, RecordingSubmitter(settings, sessions), json_logs=False)
+    try:
+        await work.start()
+        processes = work._pool._processes  # the pool's own: nothing else tells what it started
+        assert len(processes) == 2 and all(p.is_alive() for p in processes.values())
+        # Both are past their start: each answers at once, from a process of its own.
+        pids = await asyncio.gather(*(work._run(os.getpid) for _ in range(8)))
+        assert set(pids) <= set(processes) and os.getpid() not in pids
+    finally:
+        work.close()
