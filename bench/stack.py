@@ -140,8 +140,9 @@ secret = "{SECRET}"
         self.procs["app"] = self._spawn("app", [cr, "run", "--config", str(cfg)], env)
         if not wait_until(self._app_ready, 60):
             raise RuntimeError(f"callrec run did not register with ARI: see {self.work / 'app.log'}")
-        self.procs["worker"] = self._spawn("worker", [cr, "deliver", "--config", str(cfg), "--no-migrate"],
-                                           env)
+        # At the shipped unit's priority (deploy/systemd/callrec-deliver.service, Nice=10).
+        self.procs["worker"] = self._spawn("worker", ["nice", "-n", "10", cr, "deliver", "--config", str(cfg),
+                                                      "--no-migrate"], env)
         self.answer_with(self.tones["callee"])
         for name, proc in self.procs.items():
             if proc.poll() is not None:

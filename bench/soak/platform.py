@@ -141,7 +141,8 @@ class Soak:
     def start_worker(self) -> None:
         log_file = (self.work / "worker.log").open("ab")
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "callrec_ari", "deliver", "--no-migrate"],
+            # At the shipped unit's priority (deploy/systemd/callrec-deliver.service, Nice=10).
+            ["nice", "-n", "10", sys.executable, "-m", "callrec_ari", "deliver", "--no-migrate"],
             cwd=ROOT,
             env=self.worker_env(),
             stdin=subprocess.DEVNULL,

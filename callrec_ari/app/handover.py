@@ -43,6 +43,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Copy = tuple[CallRecord, int | None]  # one copy of a call: its record, and its contract's file connection
 PARENT_WATCH_S = 1.0  # how often a worker looks whether its app is still there
+# A worker's CPU priority below the app's (nice): the hand-over can wait, the calls being set up
+# cannot. When calls end in a burst while others start, the workers take what Asterisk and the app's
+# event loop leave (measured: docs/performance.md); the shipped delivery worker's unit does the same.
+WORKER_NICE = 10
+READY_PAUSE_S = 0.05
+START_TIMEOUT_S = 120.0  # the workers' start (imports, on a machine maybe busy with calls)
 
 
 class HandOverFailed(Exception):
@@ -119,6 +125,7 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
     # (each worker holds a copy of its writing end), hence a watch on the parent.
     threading.Thread(target=_end_with, args=(os.getppid(),), name="callrec-handover-parent",
                      daemon=True).start()
+    os.nice(WORKER_NICE)
     setup_logging(json_lines=json_logs, level=level)
     _db = make_sessionmaker(make_engine(db_url)) if db_url else None
     if delivery is not None:
@@ -130,6 +137,7 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
 
 
 def _ready() -> int:
+    time.sleep(READY_PAUSE_S)  # so that one worker, ready first, does not take every task of a round
     return os.getpid()
 
 
@@ -207,12 +215,16 @@ class InProcesses:
         A worker's start is its imports: seconds of CPU on a loaded machine, which would otherwise
         be spent by the first calls to end, on the first calls' time (measured: docs/performance.md)."""
         began = time.monotonic()
+        ready: set[int] = set()
         try:
-            pids = await asyncio.gather(*(self._run(_ready) for _ in range(self._processes)))
+            # A round of one task per worker, until each has answered one: a worker still importing
+            # takes none, and the pool has no other way to say that its workers are up.
+            while len(ready) < self._processes and time.monotonic() - began < START_TIMEOUT_S:
+                ready.update(await asyncio.gather(*(self._run(_ready) for _ in range(self._processes))))
         except Exception as exc:  # the first hand-over will try again (and say why)
             log.warning("hand-over: worker processes did not start: %s", exc)
             return
-        log.info("hand-over: %d worker processes ready in %.1fs", len(set(pids)), time.monotonic() - began)
+        log.info("hand-over: %d worker processes ready in %.1fs", len(ready), time.monotonic() - began)
 
     async def record(self, finished: FinishedCall) -> None:
         await self._run(_record_here, finished)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.app.handover import HandOverFailed, InProcesses
+from callrec_ari.app.handover import WORKER_NICE, HandOverFailed, InProcesses
 from callrec_ari.db.models import Delivery
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.queue import Job
@@ -102,5 +102,8 @@ async def test_every_worker_is_started_before_the_first_call_ends(
         # Both are past their start: each answers at once, from a process of its own.
         pids = await asyncio.gather(*(work._run(os.getpid) for _ in range(8)))
         assert set(pids) <= set(processes) and os.getpid() not in pids
+        # ... and below the app's CPU priority: calls being set up come first.
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in processes} == {min(19, mine + WORKER_NICE)}
     finally:
         work.close()
