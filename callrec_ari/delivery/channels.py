@@ -42,16 +42,21 @@ ONSET_SEARCH_S = 3.0  # how much earlier than the timestamps say the notice's on
 
 
 class LegReader:
-    """A leg's PCM from ``skip`` frames on, in blocks; silence past its end (or for a lost leg)."""
+    """A leg's PCM from ``skip`` frames on, in blocks; silence past its end (or for a lost leg), and
+    before its head for a negative ``skip`` (a leg whose recorder started late: ``leg_offset``)."""
 
     def __init__(self, info: WavInfo | None, skip: int) -> None:
         self._wav = None
+        self._lead = max(0, -skip)  # frames of silence before the file's first frame
         if info is not None:
             self._wav = wave.open(str(info.path), "rb")
             self._wav.setpos(max(0, min(skip, self._wav.getnframes())))
 
     def read(self, frames: int) -> bytes:
-        data = self._wav.readframes(frames) if self._wav is not None else b""
+        lead = min(self._lead, frames)
+        self._lead -= lead
+        data = self._wav.readframes(frames - lead) if self._wav is not None and frames > lead else b""
+        data = b"\0" * (lead * 2) + data
         return data + b"\0" * (frames * 2 - len(data))
 
     def close(self) -> None:
@@ -59,23 +64,59 @@ class LegReader:
             self._wav.close()
 
 
-def head_lag(leg: WavInfo, skip: int, frames: int, started_at: datetime, notice_from: datetime | None) -> int:
+def _samples(leg: WavInfo, start: int, frames: int) -> list[int]:
+    """``frames`` samples from ``start`` (silence before the file's head, for a negative start)."""
+    lead = min(frames, max(0, -start))
+    return [0] * lead + list(read_samples(leg, max(0, start), frames - lead))
+
+
+def onset_lag(leg: WavInfo, skip: int, frames: int, started_at: datetime,
+              notice_from: datetime | None) -> int | None:
     """How many frames earlier in the leg (after ``skip``) its notice begins than the timestamps put it
-    (``notice_from``, counted from ``started_at``): 0 when it begins there or later, or cannot be
-    told (no notice in this segment, none heard in the search)."""
+    (``notice_from``, counted from ``started_at``): 0 when it begins there or later (a later onset is
+    the sound's own leading silence), None when it cannot be told (no notice in this segment, none
+    heard in the search)."""
     if notice_from is None:
-        return 0
+        return None
     rate = leg.sample_rate
     expected = round((notice_from - started_at).total_seconds() * rate)
     if expected <= 0 or expected >= frames:
-        return 0
+        return None
     lo = max(0, expected - round(ONSET_SEARCH_S * rate))
     samples = read_samples(leg, skip + lo, expected - lo)
     block = max(1, ONSET_BLOCK_MS * rate // 1000)
     for at in range(0, len(samples), block):
         if max(map(abs, samples[at:at + block])) >= ONSET_LEVEL:
             return expected - (lo + at)
-    return 0
+    return None if not samples else _later_onset(leg, skip + expected, frames - expected, block)
+
+
+def _later_onset(leg: WavInfo, start: int, frames: int, block: int) -> int | None:
+    """0 when the notice is heard where the timestamps put it or after (within the search), else None."""
+    samples = read_samples(leg, start, min(frames, round(ONSET_SEARCH_S * leg.sample_rate)))
+    heard = any(max(map(abs, samples[at:at + block])) >= ONSET_LEVEL for at in range(0, len(samples), block))
+    return 0 if heard else None
+
+
+def head_lag(leg: WavInfo, skip: int, frames: int, started_at: datetime, notice_from: datetime | None) -> int:
+    """``onset_lag``, 0 when it cannot be told."""
+    return onset_lag(leg, skip, frames, started_at, notice_from) or 0
+
+
+def leg_offset(caller_heard: WavInfo, callee_heard: WavInfo | None, frames: int, started_at: datetime,
+               caller_from: datetime | None, callee_from: datetime | None) -> int:
+    """Where the callee's leg starts against the caller's, in a call's first recording: the frames to
+    skip at its head, or, negative, the frames of silence to put before it (its recorder started that
+    much later). Each leg's own notice shows how late its head came (``onset_lag``); 0 when either
+    cannot be told. Only the first recording needs it: the next ones are joined to it, leg by leg,
+    by their audio (delivery/packaging.py)."""
+    if callee_heard is None:
+        return 0
+    lag_a = onset_lag(caller_heard, 0, frames, started_at, caller_from)
+    lag_b = onset_lag(callee_heard, 0, min(frames, callee_heard.frames), started_at, callee_from)
+    if lag_a is None or lag_b is None:
+        return 0
+    return lag_a - lag_b
 
 
 def swap_frame(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, skip_b: int, frames: int,
@@ -92,7 +133,7 @@ def swap_frame(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int,
     lo = max(0, estimate - SPLIT_SEARCH_MS * rate // 1000)
     hi = min(frames, estimate + SPLIT_AFTER_MS * rate // 1000)
     a = read_samples(caller_heard, skip_a + lo, hi - lo)
-    b = read_samples(callee_heard, skip_b + lo, hi - lo) if callee_heard is not None else [0] * len(a)
+    b = _samples(callee_heard, skip_b + lo, hi - lo) if callee_heard is not None else [0] * len(a)
     if callee_heard is not None and len(b) < len(a):
         b = list(b) + [0] * (len(a) - len(b))
     return lo + quiet_point(a, b, max(1, SPLIT_STEP_MS * rate // 1000))
@@ -130,4 +171,4 @@ def iter_legs(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, 
         b.close()
 
 
-__all__ = ["LegReader", "head_lag", "iter_legs", "swap_frame"]
+__all__ = ["LegReader", "head_lag", "iter_legs", "leg_offset", "onset_lag", "swap_frame"]

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from callrec_ari.delivery.channels import iter_legs, swap_frame
+from callrec_ari.delivery.channels import iter_legs, leg_offset, swap_frame
 from callrec_ari.delivery.wavfile import BadWav, WavInfo, iter_trimmed, read_info, read_samples, wav_header
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import (
@@ -231,6 +231,10 @@ def package_call(record: Mapping[str, Any] | CallRecord,
         frames = info.frames - trim
         chunks: Callable[[], Iterator[bytes]]
         if per_leg:
+            if order == 1:
+                # The callee's recorder may have started later (or sooner) than the caller's.
+                trim_b = leg_offset(info, leg_b, frames, start, call.heard_from("caller"),
+                                    call.heard_from("callee"))
             swap = swap_frame(info, leg_b, trim, trim_b, frames, start, call.talk_from,
                               call.heard_from("caller"))
             chunks = functools.partial(iter_legs, info, leg_b, trim, trim_b, frames, swap, stereo, call.side,

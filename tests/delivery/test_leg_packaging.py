@@ -74,15 +74,19 @@ class Legs:
         return (NoticeEntry("caller", "sound:callrec/notice-ja", start, end, "played"),
                 NoticeEntry("callee", "sound:callrec/notice-en", start, end, "played"))
 
-    def segments(self, tmp: Path, cuts: list[float]) -> list[SegmentFile]:
-        """Segments starting at ``cuts`` (seconds), each running ``OVERLAP_S`` into the next."""
+    def segments(self, tmp: Path, cuts: list[float], caller_late: float = 0.0,
+                 callee_late: float = 0.0) -> list[SegmentFile]:
+        """Segments starting at ``cuts`` (seconds), each running ``OVERLAP_S`` into the next.
+        ``caller_late``/``callee_late``: that leg's first recorder started so many seconds late (its
+        file lacks them: under load one recorder's head can lag the other's by a second)."""
         out = []
         total = len(self.caller_heard) / RATE
         for i, start in enumerate(cuts):
             end = cuts[i + 1] + OVERLAP_S if i + 1 < len(cuts) else total
             a, b = round(start * RATE), round(min(end, total) * RATE)
-            caller = write_wav(tmp / f"seg{i}.wav", self.caller_heard[a:b].tobytes())
-            callee = write_wav(tmp / f"seg{i}-callee.wav", self.callee_heard[a:b].tobytes())
+            a_late, b_late = (round(caller_late * RATE), round(callee_late * RATE)) if i == 0 else (0, 0)
+            caller = write_wav(tmp / f"seg{i}.wav", self.caller_heard[a + a_late:b].tobytes())
+            callee = write_wav(tmp / f"seg{i}-callee.wav", self.callee_heard[a + b_late:b].tobytes())
             # Asterisk's RecordingStarted comes LAG_S before the file's first frame.
             started = CALL_START + timedelta(seconds=start)
             out.append(SegmentFile(caller, started, True, callee))
@@ -140,6 +144,29 @@ def test_stereo_finds_the_swap_in_a_leg_whose_head_came_late(tmp_path: Path, lat
     _, (left, right) = channels(pkg.zip_path)
     assert np.array_equal(left, legs.caller_side)  # not one sample of the callee's voice on the left
     assert np.array_equal(right, legs.callee_side)
+
+
+@pytest.mark.parametrize(("caller_late", "callee_late"), [(0.0, 0.25), (0.0, 1.0), (0.4, 0.9), (0.8, 0.1)])
+@pytest.mark.parametrize("same", [False, True], ids=["a-notice-per-party", "one-notice"])
+def test_stereo_lines_up_legs_whose_recorders_started_apart(tmp_path: Path, caller_late: float,
+                                                            callee_late: float, same: bool) -> None:
+    """Each leg's recorder starts on its own: under load one can lag the other by a second. Each
+    leg's notice shows how late its head came, and the callee's leg is moved to line up with the
+    caller's, for the whole call (across the roll at 4 s, where the next files join leg by leg)."""
+    legs = Legs(notice_caller=1.2, notice_callee=1.2 if same else 1.9, gap=0.05, talk=6.0, lead=1.2)
+    if same:
+        legs.callee_notice = legs.caller_notice.copy()
+        legs.callee_heard = np.concatenate([legs.callee_notice, legs.caller_voice])
+        legs.callee_side = np.concatenate([legs.callee_notice, legs.callee_voice])
+    segments = legs.segments(tmp_path, [0.0, 4.0], caller_late, callee_late)
+    pkg = package_call(_record(legs, same, "stereo", "caller"), segments, tmp_path / "out")
+    _, (left, right) = channels(pkg.zip_path)
+    # The caller's leg sets the call's timeline: what its recorder missed is not in the file.
+    skip = round(caller_late * RATE)
+    assert len(left) == len(legs.caller_side) - skip
+    assert np.array_equal(left, legs.caller_side[skip:])
+    # The callee's side on the same timeline, sample-exact: what its recorder missed was silence.
+    assert np.array_equal(right, legs.callee_side[skip:])
 
 
 def test_mono_mixes_both_legs_with_each_notice_once(tmp_path: Path) -> None:
