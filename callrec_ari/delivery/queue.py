@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
@@ -103,6 +103,12 @@ def _close_open_attempts(row: Delivery, now: datetime, detail: str) -> int:
             attempt.finished_at, attempt.outcome, attempt.detail = now, INTERRUPTED, detail
             count += 1
     return count
+
+
+def _outstanding(s: Session, call_id: str, job_id: int) -> int:
+    return len(s.scalars(select(Delivery.id).where(
+        Delivery.call_id == call_id, Delivery.id != job_id,
+        Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]))).all())
 
 
 class DeliveryQueue:
@@ -225,14 +231,14 @@ class DeliveryQueue:
             return int(getattr(result, "rowcount", 0) or 0)
 
     def start_attempt(self, job_id: int, worker: str) -> int:
+        # Two statements, no ORM unit of work: this runs for every upload.
         with self._sessions.begin() as s:
-            row = s.get_one(Delivery, job_id)
-            row.attempt_count += 1
-            attempt = DeliveryAttempt(delivery_id=job_id, number=row.attempt_count, worker=worker,
-                                      started_at=self._clock())
-            s.add(attempt)
-            s.flush()
-            return attempt.id
+            number = s.execute(update(Delivery).where(Delivery.id == job_id)
+                               .values(attempt_count=Delivery.attempt_count + 1)
+                               .returning(Delivery.attempt_count)).scalar_one()
+            return int(s.execute(insert(DeliveryAttempt).values(
+                delivery_id=job_id, number=number, worker=worker, started_at=self._clock(),
+            ).returning(DeliveryAttempt.id)).scalar_one())
 
     def finish_attempt(self, attempt_id: int, outcome: str, status: int | None = None,
                        error_id: str | None = None, detail: str | None = None) -> None:
@@ -265,15 +271,17 @@ class DeliveryQueue:
         return self._set_open(job_id, state=DeliveryState.REJECTED, last_error=error, lease_owner=None,
                               lease_until=None)
 
-    def delivered(self, job_id: int, attempt_id: int, status: int | None, receipt: dict[str, Any]) -> None:
-        """The customer acknowledged: the attempt and the recording say so, in one transaction."""
+    def delivered(self, job: Job, attempt_id: int, status: int | None, receipt: dict[str, Any]) -> int:
+        """The customer acknowledged: the attempt and the recording say so, in one transaction. Returns
+        the call's other copies still waiting (``copies_outstanding``), read in the same transaction."""
         now = self._clock()
         with self._sessions.begin() as s:
             s.execute(update(DeliveryAttempt).where(DeliveryAttempt.id == attempt_id).values(
                 finished_at=now, outcome=str(Outcome.DELIVERED), status_code=status))
-            s.execute(update(Delivery).where(Delivery.id == job_id).values(
+            s.execute(update(Delivery).where(Delivery.id == job.id).values(
                 state=DeliveryState.DELIVERED, delivered_at=now, receipt=receipt, lease_owner=None,
                 lease_until=None, last_error=None))
+            return _outstanding(s, job.call_id, job.id)
 
     def files_removed(self, job_id: int,
                       audit: tuple[str, str, str, str, dict[str, Any]] | None = None) -> None:
@@ -294,10 +302,7 @@ class DeliveryQueue:
         """The other copies of the call still waiting for their customer (pending or refused): the
         call's WAVs stay until the last copy is acknowledged or purged."""
         with self._sessions.begin() as s:
-            rows = s.scalars(select(Delivery.id).where(
-                Delivery.call_id == call_id, Delivery.id != job_id,
-                Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]))).all()
-            return len(rows)
+            return _outstanding(s, call_id, job_id)
 
     def backlog(self) -> tuple[int, datetime | None]:
         """How many recordings of this node wait for their customer, and since when the oldest."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,19 +32,32 @@ def job_files(job: Job, with_wavs: bool = True) -> tuple[Path, ...]:
     return (job.zip_path, job.zip_path.with_name(job.zip_path.name + ".part"), *wavs)
 
 
-async def _files_to_remove(queue: DeliveryQueue, job: Job) -> tuple[Path, ...]:
-    """The copy's ZIP; the call's WAVs too unless another copy (another contract's) still waits.
-    Every copy is marked done before this is asked, so the last one to finish removes them."""
-    others = await asyncio.to_thread(queue.copies_outstanding, job.call_id, job.id)
+async def _files_to_remove(queue: DeliveryQueue, job: Job, others: int | None = None) -> tuple[Path, ...]:
+    """The copy's ZIP; the call's WAVs too unless another copy (another contract's) still waits
+    (``others``: that count when the caller read it already). Every copy is marked done before this
+    is asked, so the last one to finish removes them."""
+    if others is None:
+        others = await asyncio.to_thread(queue.copies_outstanding, job.call_id, job.id)
     return job_files(job, with_wavs=others == 0)
 
 
-async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str) -> None:
-    removed, _missing = await asyncio.to_thread(remove_files, await _files_to_remove(queue, job))
+async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str, others: int | None = None,
+                           bell: Callable[[], int] | None = None) -> tuple[int, int] | None:
+    """Remove a delivered copy's files and say so. With ``bell`` (the worker's doorbell, the outbox
+    folder's time, which removing the ZIP changes), its value just before and just after the removal."""
+    paths = await _files_to_remove(queue, job, others)
+
+    def remove() -> tuple[list[str], tuple[int, int] | None]:
+        before = bell() if bell is not None else 0
+        removed, _missing = remove_files(paths)
+        return removed, (before, bell()) if bell is not None else None
+
+    removed, rung = await asyncio.to_thread(remove)
     await asyncio.to_thread(queue.files_removed, job.id, (
         actor, "recording-delivered", job.call_id, "acknowledged",
         {"key": job.key, "sha256": job.zip_sha256, "removed": removed}))
     log.info("call %s: delivered, %d files removed from the platform", job.call_id, len(removed))
+    return rung
 
 
 async def sweep_delivered(queue: DeliveryQueue, actor: str, older_than: timedelta | None = None) -> int:

@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import logging
 import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,6 +100,8 @@ class DeliveryWorker:
         self._actor = f"delivery-worker@{self.worker_id}"
         self._connections: OrderedDict[ConnectionKey, _Connection] = OrderedDict()  # least recent first
         self._turns = itertools.count()
+        self._drained = False  # the last look at the queue took all that was due (_claim)
+        self._seen_bell = 0  # the doorbell's time when last looked at (_schedule)
 
     async def recover(self) -> int:
         """Close attempts a killed worker left open; finish deletions it left undone."""
@@ -151,7 +153,8 @@ class DeliveryWorker:
         # The queue is read when there may be something to claim: a slot came free, the doorbell
         # rang (a recording was queued on this node), or poll_interval passed. Idle, the worker costs
         # a stat() per wake_interval, not a database round trip.
-        look_at, bell, look = 0.0, self._bell(), True
+        look_at, look = 0.0, True
+        self._seen_bell = self._bell()
         grace = 0.0
         try:
             while stop is None or not stop.is_set():
@@ -164,8 +167,8 @@ class DeliveryWorker:
                     purge_at = self._clock() + timedelta(seconds=s.purge_interval)
                 free = s.concurrency - len(tasks)
                 rung = self._bell()
-                if rung != bell or loop_time() >= look_at:
-                    bell, look = rung, True
+                if rung != self._seen_bell or loop_time() >= look_at:
+                    self._seen_bell, look = rung, True
                 claimed: list[Job] = []
                 if free > 0 and (look or stopping is None):
                     claimed = await self._claim(free, stats)
@@ -180,7 +183,9 @@ class DeliveryWorker:
                                              return_when=asyncio.FIRST_COMPLETED)
                 for task in done & tasks:
                     tasks.discard(task)
-                    look = True  # a slot came free: there may be more waiting
+                    # A slot came free: there may be more waiting, unless the last look took all that
+                    # was due (then only the doorbell, a retry time or a lease running out brings more).
+                    look = look or not self._drained
                     task.result()  # a failure of the worker's own (the database) stops it, as it always has
             grace = s.drain_timeout
         finally:
@@ -218,8 +223,10 @@ class DeliveryWorker:
 
     async def _claim(self, free: int, stats: RunStats) -> list[Job]:
         s = self._settings
+        self._drained = False
         due = await asyncio.to_thread(self._queue.due_connections, DUE_CONNECTIONS)
         if not due:
+            self._drained = True
             return []
         loads = []
         for d in due:
@@ -233,6 +240,11 @@ class DeliveryWorker:
             return []
         jobs = await asyncio.to_thread(self._queue.claim, self.worker_id, plan.take,
                                        timedelta(seconds=s.lease_seconds))
+        # Drained: every due connection was served, each with fewer recordings than it was asked for
+        # (so none left). A DUE_CONNECTIONS-long answer may have left connections out: not drained.
+        got = Counter(job.connection_key for job in jobs)
+        self._drained = (len(due) < DUE_CONNECTIONS and len(plan.take) == len(due)
+                         and all(got[key] < n for key, n in plan.take))
         for job in jobs:
             state = self._pace(job.connection_key)
             state.in_flight += 1
@@ -290,10 +302,14 @@ class DeliveryWorker:
             return
         connection.pace = next_pace(connection.pace, Outcome.DELIVERED, final=True)
         status = receipt.detail.get("status")
-        await asyncio.to_thread(self._queue.delivered, job.id, attempt_id,
-                                status if isinstance(status, int) else None,
-                                {"transport": receipt.transport, **receipt.detail})
-        await remove_delivered(self._queue, job, self._actor)
+        others = await asyncio.to_thread(self._queue.delivered, job, attempt_id,
+                                         status if isinstance(status, int) else None,
+                                         {"transport": receipt.transport, **receipt.detail})
+        rung = await remove_delivered(self._queue, job, self._actor, others, self._bell)
+        if rung is not None and rung[0] == self._seen_bell:
+            # The bell is the outbox folder's time: removing the ZIP changed it. Not a ring, unless one
+            # came between the two looks at it (a stat() apart), or before, unseen yet (then kept).
+            self._seen_bell = rung[1]
         DELIVERIES.labels("delivered").inc()
         log.info("call %s: delivered via %s and removed from the platform", job.call_id, receipt.transport,
                  extra={"event": "Delivered"})

@@ -172,3 +172,52 @@ async def test_a_queued_recording_rings_the_worker_long_before_its_next_poll(
         await running
     assert [p.name for p in receiver.stored()] == ["rung.zip"]
     assert not outbox_zips(settings)
+
+
+async def test_an_upload_ending_reads_the_queue_again_only_when_something_may_be_left(
+        settings: DeliverySettings, sessions: sessionmaker[Session], receiver: RunningReceiver,
+        tmp_path: Path) -> None:
+    """A look that took all that was due leaves nothing for the next one: an upload ending then costs
+    no database round trip (one recording queued, one look). A connection held to two uploads at a
+    time, with five queued, does leave some, and gets the next as soon as an upload ends, not at the
+    next poll."""
+    settings = replace(settings, poll_interval=60.0, wake_interval=0.05, per_connection=2)
+    await receiver.start()
+    worker = make_worker(settings, sessions)
+    looks = 0
+    due_connections = worker._queue.due_connections
+
+    def counted(limit: int):  # type: ignore[no-untyped-def]
+        nonlocal looks
+        looks += 1
+        return due_connections(limit)
+
+    worker._queue.due_connections = counted  # type: ignore[method-assign]
+    submit = RecordingSubmitter(settings, sessions, utcnow).submit
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+
+    async def delivered(*calls: str) -> None:
+        async with asyncio.timeout(5):  # the next poll is a minute away
+            while any(states(sessions).get(c) != DeliveryState.DELIVERED for c in calls):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.sleep(0.3)
+        submit(call_record("first", datetime.now(UTC)), segments_for(tmp_path / "asterisk", "first"))
+        await delivered("first")  # the connection is proven: its width is now per_connection
+        await asyncio.sleep(0.3)
+        looks = 0
+        submit(call_record("alone", datetime.now(UTC)), segments_for(tmp_path / "asterisk", "alone"))
+        await delivered("alone")
+        await asyncio.sleep(0.3)
+        assert looks == 1  # the doorbell's; the upload's end found the queue drained without asking
+        # Five at once for a connection that takes two at a time: an upload's end looks again.
+        held = [f"held-{n}" for n in range(1, 6)]
+        for name in held:
+            submit(call_record(name, datetime.now(UTC)), segments_for(tmp_path / "asterisk", name))
+        await delivered(*held)
+    finally:
+        stop.set()
+        await running
+    assert sorted(p.name for p in receiver.stored()) == sorted(f"{c}.zip" for c in ["first", "alone", *held])
