@@ -228,10 +228,12 @@ STORY_EVENTS = frozenset({
     "StasisStart", "StasisEnd", "Dial", "ChannelHangupRequest", "ChannelDestroyed", "RecordingStarted",
     "RecordingFinished", "RecordingFailed", "PlaybackStarted", "PlaybackFinished",
 })
-# Of those, the events logged at INFO as they come ("call=<id> ari <type>"). The others already have a
-# line of the call's own at INFO (a state change, "recording started", "notice ... started"), or are
-# the call's cleanup; a line per event doubled the log's cost on the event loop (docs/performance.md).
-LOGGED_EVENTS = frozenset({"StasisStart", "ChannelHangupRequest", "RecordingFailed"})
+# Of those, the events logged at INFO as they come ("call=<id> ari <type>"): the milestones an
+# operator follows a call by. A notice's start has its own line ("notice ... started"), a leg's end
+# is its StasisEnd, and a Dial only when it ends (answered, busy...): the ringing and progress on the
+# way are no milestone (calls/session.py _story).
+LOGGED_EVENTS = STORY_EVENTS - {"PlaybackStarted", "ChannelDestroyed"}
+DIAL_UNDER_WAY = frozenset({"", "RINGING", "PROGRESS"})
 # Every event the app reads (calls/steps.py, calls/manager.py, ari/stream.py). Asterisk is asked to
 # send our application only these (AriClient.set_event_filter, on each connection): the chatter (a
 # ChannelVarset per variable, dialplan steps, bridge membership, connected line...) is then neither

@@ -21,6 +21,7 @@ from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent, parse_ari_time
 from callrec_ari.calls import flow as call_flow
 from callrec_ari.calls.actions import (
+    DIAL_UNDER_WAY,
     LOCAL_ACTIONS,
     LOGGED_EVENTS,
     TOLERATES_GONE,
@@ -209,8 +210,7 @@ class CallSession:
                 # The call's story for operators at INFO (calls/actions.py LOGGED_EVENTS, beside the
                 # call's own lines); every other event only at DEBUG: no formatted line per event when
                 # busy. A recorder's own channel (a snoop) coming and going is no part of the story.
-                story = pending.type in LOGGED_EVENTS and not self._recorder_only(pending)
-                level = logging.INFO if story else logging.DEBUG
+                level = logging.INFO if self._story(pending) else logging.DEBUG
                 if log.isEnabledFor(level):
                     log.log(level, "call=%s ari %s %s", self.call_id, pending.type,
                             ",".join(pending.channel_ids),
@@ -229,6 +229,11 @@ class CallSession:
                 written, self._journal_write = self._journal_write, None
                 await asyncio.wrap_future(written)
             pending = await self._perform(actions, tolerant)
+
+    def _story(self, event: AriEvent) -> bool:
+        if event.type not in LOGGED_EVENTS or self._recorder_only(event):
+            return False
+        return event.type != "Dial" or (event.dialstatus or "") not in DIAL_UNDER_WAY
 
     def _recorder_only(self, event: AriEvent) -> bool:
         recorder = self.parts.get("recording")
