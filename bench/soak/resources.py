@@ -63,6 +63,22 @@ def find_child(pid: int, name: str) -> int:
     return 0
 
 
+def hand_over_workers(app: int) -> list[int]:
+    """The app's hand-over worker processes (app/handover.py: spawned children), oldest first."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            if ppid == app and b"spawn_main" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(found)
+
+
 def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -77,6 +93,10 @@ def sample(soak: Soak) -> None:
         "kamailio": soak.cluster.edge.pid if soak.cluster and soak.cluster.edge else 0,
         "receivers (this process)": os.getpid(),
     }
+    # The hand-over's workers by their place (a worker replaced after a kill is a new instance of its
+    # place): they hold the call records' and the packaging's memory, apart from the app's.
+    for place, pid in enumerate(hand_over_workers(node.app.pid) if node.app else [], start=1):
+        pids[f"callrec-run hand-over worker {place}"] = pid
     for name, pid in pids.items():
         got = rss_and_fds(pid) if pid else None
         if got is not None:
