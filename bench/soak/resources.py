@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.common import children
 from callrec_ari.observability.memory import growth
 
 if TYPE_CHECKING:
@@ -66,16 +67,10 @@ def find_child(pid: int, name: str) -> int:
 def hand_over_workers(app: int) -> list[int]:
     """The app's hand-over worker processes (app/handover.py: spawned children), oldest first."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            if ppid == app and b"spawn_main" in Path(f"/proc/{entry}/cmdline").read_bytes():
-                found.append(int(entry))
-        except (OSError, ValueError, IndexError):
-            continue
+    for pid in children(app):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
     return sorted(found)
 
 
