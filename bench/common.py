@@ -21,6 +21,8 @@ VENV_BIN = ROOT / ".venv" / "bin"
 LOCK_PATH = "/tmp/callrec-asterisk.lock"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+# `callrec deliver` runs at the shipped unit's priority (deploy/systemd/callrec-deliver.service, Nice=10).
+AS_DELIVERY_UNIT = ["nice", "-n", "10"]
 
 
 def log(msg: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.common import (
     ARI,
+    AS_DELIVERY_UNIT,
     ROOT,
     VENV_BIN,
     ari_get,
@@ -140,8 +141,7 @@ secret = "{SECRET}"
         self.procs["app"] = self._spawn("app", [cr, "run", "--config", str(cfg)], env)
         if not wait_until(self._app_ready, 60):
             raise RuntimeError(f"callrec run did not register with ARI: see {self.work / 'app.log'}")
-        # At the shipped unit's priority (deploy/systemd/callrec-deliver.service, Nice=10).
-        self.procs["worker"] = self._spawn("worker", ["nice", "-n", "10", cr, "deliver", "--config", str(cfg),
+        self.procs["worker"] = self._spawn("worker", [*AS_DELIVERY_UNIT, cr, "deliver", "--config", str(cfg),
                                                       "--no-migrate"], env)
         self.answer_with(self.tones["callee"])
         for name, proc in self.procs.items():

@@ -21,7 +21,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import ROOT, log
+from bench.common import AS_DELIVERY_UNIT, ROOT, log
 from bench.soak.accounting import account
 from bench.soak.customers import Customer, Gate, free_port
 from bench.soak.faults import clock_jump, run_faults, supervise_asterisk
@@ -141,8 +141,7 @@ class Soak:
     def start_worker(self) -> None:
         log_file = (self.work / "worker.log").open("ab")
         self.worker = subprocess.Popen(
-            # At the shipped unit's priority (deploy/systemd/callrec-deliver.service, Nice=10).
-            ["nice", "-n", "10", sys.executable, "-m", "callrec_ari", "deliver", "--no-migrate"],
+            [*AS_DELIVERY_UNIT, sys.executable, "-m", "callrec_ari", "deliver", "--no-migrate"],
             cwd=ROOT,
             env=self.worker_env(),
             stdin=subprocess.DEVNULL,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 import wave
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from callrec_ari.delivery.wavfile import CHUNK_FRAMES, BadWav, WavInfo, read_samples, wav_header
@@ -82,20 +82,21 @@ def onset_lag(leg: WavInfo, skip: int, frames: int, started_at: datetime,
     expected = round((notice_from - started_at).total_seconds() * rate)
     if expected <= 0 or expected >= frames:
         return None
-    lo = max(0, expected - round(ONSET_SEARCH_S * rate))
-    samples = read_samples(leg, skip + lo, expected - lo)
+    search = round(ONSET_SEARCH_S * rate)
+    lo = max(0, expected - search)
+    earlier = _onset(read_samples(leg, skip + lo, expected - lo), rate)
+    if earlier is not None:
+        return expected - (lo + earlier)
+    # Not before: heard where the timestamps put it, or after (0), or not at all (cannot be told).
+    later = _onset(read_samples(leg, skip + expected, min(frames - expected, search)), rate)
+    return None if later is None else 0
+
+
+def _onset(samples: Sequence[int], rate: int) -> int | None:
+    """The first ``ONSET_BLOCK_MS`` block at ``ONSET_LEVEL`` or more: its first sample, or None."""
     block = max(1, ONSET_BLOCK_MS * rate // 1000)
-    for at in range(0, len(samples), block):
-        if max(map(abs, samples[at:at + block])) >= ONSET_LEVEL:
-            return expected - (lo + at)
-    return None if not samples else _later_onset(leg, skip + expected, frames - expected, block)
-
-
-def _later_onset(leg: WavInfo, start: int, frames: int, block: int) -> int | None:
-    """0 when the notice is heard where the timestamps put it or after (within the search), else None."""
-    samples = read_samples(leg, start, min(frames, round(ONSET_SEARCH_S * leg.sample_rate)))
-    heard = any(max(map(abs, samples[at:at + block])) >= ONSET_LEVEL for at in range(0, len(samples), block))
-    return 0 if heard else None
+    return next((at for at in range(0, len(samples), block)
+                 if max(map(abs, samples[at:at + block])) >= ONSET_LEVEL), None)
 
 
 def head_lag(leg: WavInfo, skip: int, frames: int, started_at: datetime, notice_from: datetime | None) -> int:

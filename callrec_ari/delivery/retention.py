@@ -48,9 +48,10 @@ async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str, others: i
     paths = await _files_to_remove(queue, job, others)
 
     def remove() -> tuple[list[str], tuple[int, int] | None]:
-        before = bell() if bell is not None else 0
-        removed, _missing = remove_files(paths)
-        return removed, (before, bell()) if bell is not None else None
+        if bell is None:
+            return remove_files(paths)[0], None
+        before = bell()
+        return remove_files(paths)[0], (before, bell())
 
     removed, rung = await asyncio.to_thread(remove)
     await asyncio.to_thread(queue.files_removed, job.id, (
