@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, case, or_, select
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, bindparam, case, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from callrec_ari.contracts.models import Line
@@ -51,14 +51,21 @@ class CallRecord(Base):
     notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
 
+# Built once: the statements of every call's end (building them is most of their cost in the
+# hand-over's worker; SQLAlchemy keeps the compiled form by the statement's key).
+_LINE_FOR = (
+    select(Line).where(or_(Line.endpoint == bindparam("endpoint"), Line.number == bindparam("endpoint")))
+    .order_by(case((Line.endpoint == bindparam("endpoint"), 0), else_=1), Line.removed_at.is_not(None),
+              Line.id.desc())
+    .limit(1)
+)
+_RECORD_OF = select(CallRecord).where(CallRecord.call_id == bindparam("call_id"))
+
+
 def _line_for(session: Session, endpoint: str) -> Line | None:
     """The line with this endpoint, else with this number; the enrolled one, else the last one that
     had it. One query (it runs for every call that ends)."""
-    return session.scalars(
-        select(Line).where(or_(Line.endpoint == endpoint, Line.number == endpoint))
-        .order_by(case((Line.endpoint == endpoint, 0), else_=1), Line.removed_at.is_not(None), Line.id.desc())
-        .limit(1)
-    ).first()
+    return session.scalars(_LINE_FOR, {"endpoint": endpoint}).first()
 
 
 def record_call(session: Session, call: FinishedCall, delivery_type: str | None = None) -> CallRecord:
@@ -70,7 +77,7 @@ def record_call(session: Session, call: FinishedCall, delivery_type: str | None 
     plan, times = call.plan, call.times
     # Look everything up before adding the row: a query would autoflush a half-filled row.
     line = _line_for(session, plan.line) if plan.line else None
-    row = session.scalars(select(CallRecord).where(CallRecord.call_id == call.call_id)).first()
+    row = session.scalars(_RECORD_OF, {"call_id": call.call_id}).first()
     if row is None:
         row = CallRecord(call_id=call.call_id)
         session.add(row)

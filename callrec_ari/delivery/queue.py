@@ -8,14 +8,15 @@ connections with due recordings, then so many of each one's oldest.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
@@ -72,7 +73,8 @@ class Job:
     connection_id: int | None = None  # the contract's file connection when the copy was queued
 
     @classmethod
-    def of(cls, row: Delivery) -> Job:
+    def of(cls, row: Any) -> Job:
+        """From a ``Delivery`` row, or a result row of the deliveries table's columns."""
         return cls(row.id, row.call_id, row.idempotency_key, row.connection, row.state, Path(row.zip_path),
                    row.zip_size, row.zip_sha256, tuple(Path(p) for p in row.wav_paths), row.expires_at,
                    row.attempt_count, row.last_error, row.contract, row.connection_id)
@@ -80,6 +82,58 @@ class Job:
     @property
     def connection_key(self) -> ConnectionKey:
         return connection_key(self.contract, self.connection_id, self.connection)
+
+
+# The statements every delivery runs, built once and on the tables (SQLAlchemy Core): building a
+# statement, and the ORM's unit of work around it, cost more CPU than the database's own work.
+_DT, _AT = cast(Table, Delivery.__table__), cast(Table, DeliveryAttempt.__table__)
+_D, _A = _DT.c, _AT.c
+_WAITING = (DeliveryState.PENDING.value, DeliveryState.REJECTED.value)
+_QUEUED_AS = select(Delivery).where(Delivery.idempotency_key == bindparam("key"))
+_QUEUE = insert(_DT).returning(_D.id)
+_DUE = (_D.node == bindparam("node"), _D.state == DeliveryState.PENDING.value,
+        _D.next_attempt_at <= bindparam("now"), _D.expires_at > bindparam("now"),
+        or_(_D.lease_owner.is_(None), _D.lease_until < bindparam("now")))
+_DUE_CONNECTIONS = (
+    select(_D.contract, _D.connection_id, _D.connection, func.min(_D.next_attempt_at))
+    .where(*_DUE)
+    .group_by(_D.contract, _D.connection_id, _D.connection)
+    .order_by(func.min(_D.next_attempt_at), func.min(_D.id))
+    .limit(bindparam("limit"))
+)
+_CLAIMABLE = {  # by the shape of the connection's key: single tenant, a contract's without an id, with one
+    shape: select(*_DT.c).where(*_DUE, *where).order_by(_D.next_attempt_at, _D.attempt_count, _D.id)
+    .limit(bindparam("n")).with_for_update(skip_locked=True)
+    for shape, where in {
+        "name": (_D.contract.is_(None), _D.connection == bindparam("name")),
+        "contract": (_D.contract == bindparam("contract"), _D.connection_id.is_(None)),
+        "connection": (_D.contract == bindparam("contract"), _D.connection_id == bindparam("connection_id")),
+    }.items()
+}
+_LEASE = (update(_DT).where(_D.id.in_(bindparam("ids", expanding=True)))
+          .values(lease_owner=bindparam("owner"), lease_until=bindparam("until")))
+_INTERRUPT = (update(_AT).where(_A.delivery_id == bindparam("job_id"), _A.finished_at.is_(None))
+              .values(finished_at=bindparam("at"), outcome=INTERRUPTED, detail=bindparam("why")))
+_COUNT_ATTEMPT = (update(_DT).where(_D.id == bindparam("job_id"))
+                  .values(attempt_count=_D.attempt_count + 1).returning(_D.attempt_count))
+_OPEN_ATTEMPT = insert(_AT).returning(_A.id)
+_FINISH_ATTEMPT = update(_AT).where(_A.id == bindparam("attempt_id"))  # SET: the parameters given
+_DELIVERED = update(_DT).where(_D.id == bindparam("job_id")).values(
+    state=DeliveryState.DELIVERED.value, delivered_at=bindparam("at"), receipt=bindparam("receipt"),
+    lease_owner=None, lease_until=None, last_error=None)
+_OUTSTANDING = select(func.count(_D.id)).where(
+    _D.call_id == bindparam("call_id"), _D.id != bindparam("job_id"), _D.state.in_(_WAITING))
+_FILES_REMOVED = (update(_DT).where(_D.id == bindparam("job_id"), _D.files_removed_at.is_(None))
+                  .values(files_removed_at=bindparam("at")))
+
+
+def _claimable(key: ConnectionKey) -> tuple[Select[Any], dict[str, Any]]:
+    contract, connection_id, name = key
+    if contract is None:
+        return _CLAIMABLE["name"], {"name": name}
+    if connection_id is None:
+        return _CLAIMABLE["contract"], {"contract": contract}
+    return _CLAIMABLE["connection"], {"contract": contract, "connection_id": connection_id}
 
 
 def _pid_alive(owner: str, node: str) -> bool:
@@ -106,9 +160,7 @@ def _close_open_attempts(row: Delivery, now: datetime, detail: str) -> int:
 
 
 def _outstanding(s: Session, call_id: str, job_id: int) -> int:
-    return len(s.scalars(select(Delivery.id).where(
-        Delivery.call_id == call_id, Delivery.id != job_id,
-        Delivery.state.in_([DeliveryState.PENDING, DeliveryState.REJECTED]))).all())
+    return int(s.execute(_OUTSTANDING, {"call_id": call_id, "job_id": job_id}).scalar_one())
 
 
 class DeliveryQueue:
@@ -131,22 +183,22 @@ class DeliveryQueue:
         jobs: list[Job] = []
         with self._sessions.begin() as s:
             for pkg, connection, retention, contract, connection_id in copies:
-                existing = s.scalar(select(Delivery).where(Delivery.idempotency_key == pkg.key))
+                existing = s.scalar(_QUEUED_AS, {"key": pkg.key})
                 if existing is not None:
                     jobs.append(Job.of(existing))
                     continue
-                row = Delivery(
-                    call_id=pkg.call.call_id, idempotency_key=pkg.key, node=self.node, connection=connection,
-                    contract=contract, connection_id=connection_id,
-                    state=DeliveryState.PENDING, zip_path=str(pkg.zip_path), zip_size=pkg.size,
-                    zip_sha256=pkg.sha256, wav_paths=[str(p) for p in pkg.wav_paths],
-                    call_ended_at=pkg.call.ended, created_at=now,
-                    expires_at=retention_deadline(pkg.call.ended, retention), next_attempt_at=now,
-                    attempt_count=0,
-                )
-                s.add(row)
-                s.flush()
-                jobs.append(Job.of(row))
+                # One INSERT ... RETURNING, not the ORM's unit of work: this runs for every call.
+                job = Job(0, pkg.call.call_id, pkg.key, connection, DeliveryState.PENDING, pkg.zip_path,
+                          pkg.size, pkg.sha256, pkg.wav_paths, retention_deadline(pkg.call.ended, retention),
+                          0, None, contract, connection_id)
+                row_id = s.execute(_QUEUE, dict(
+                    call_id=job.call_id, idempotency_key=job.key, node=self.node, connection=connection,
+                    contract=contract, connection_id=connection_id, state=job.state,
+                    zip_path=str(job.zip_path), zip_size=job.zip_size, zip_sha256=job.zip_sha256,
+                    wav_paths=[str(p) for p in job.wav_paths], call_ended_at=pkg.call.ended, created_at=now,
+                    expires_at=job.expires_at, next_attempt_at=now, attempt_count=0,
+                )).scalar_one()
+                jobs.append(dataclasses.replace(job, id=int(row_id)))
         return jobs
 
     def recover(self, worker: str) -> int:
@@ -164,23 +216,12 @@ class DeliveryQueue:
                 row.lease_owner = row.lease_until = None
         return count
 
-    def _due(self, now: datetime) -> tuple[ColumnElement[bool], ...]:
-        return (Delivery.node == self.node, Delivery.state == DeliveryState.PENDING,
-                Delivery.next_attempt_at <= now, Delivery.expires_at > now,
-                or_(Delivery.lease_owner.is_(None), Delivery.lease_until < now))
-
     def due_connections(self, limit: int) -> list[DueConnection]:
         """The connections with due, unclaimed recordings, the longest waiting first; one row each,
         however many recordings a connection has queued."""
-        oldest = func.min(Delivery.next_attempt_at)
         with self._sessions.begin() as s:
-            rows = s.execute(
-                select(Delivery.contract, Delivery.connection_id, Delivery.connection, oldest)
-                .where(*self._due(self._clock()))
-                .group_by(Delivery.contract, Delivery.connection_id, Delivery.connection)
-                .order_by(oldest, func.min(Delivery.id))
-                .limit(limit)
-            ).all()
+            rows = s.execute(_DUE_CONNECTIONS, {"node": self.node, "now": self._clock(),
+                                                "limit": limit}).all()
         found: dict[ConnectionKey, datetime] = {}
         for contract, connection_id, name, due in rows:
             key = connection_key(contract, connection_id, name)
@@ -194,18 +235,15 @@ class DeliveryQueue:
         jobs: list[Job] = []
         with self._sessions.begin() as s:
             for key, n in wants:
-                rows = s.scalars(
-                    select(Delivery)
-                    .where(*self._due(now), _of_connection(key))
-                    .order_by(Delivery.next_attempt_at, Delivery.attempt_count, Delivery.id)
-                    .limit(n)
-                    .with_for_update(skip_locked=True)
-                ).all()
+                statement, params = _claimable(key)
+                rows = s.execute(statement, {"node": self.node, "now": now, "n": n, **params}).all()
                 for row in rows:
                     if row.lease_owner is not None:  # taken over: its lease ran out (a worker died)
-                        _close_open_attempts(row, now, f"worker {row.lease_owner} stopped during the attempt "
-                                                       f"(its lease ran out; taken over by {worker})")
-                    row.lease_owner, row.lease_until = worker, now + lease
+                        s.execute(_INTERRUPT, {"job_id": row.id, "at": now, "why": (
+                            f"worker {row.lease_owner} stopped during the attempt (its lease ran out; "
+                            f"taken over by {worker})")})
+                if rows:
+                    s.execute(_LEASE, {"ids": [r.id for r in rows], "owner": worker, "until": now + lease})
                 jobs.extend(Job.of(r) for r in rows)
         return jobs
 
@@ -231,21 +269,17 @@ class DeliveryQueue:
             return int(getattr(result, "rowcount", 0) or 0)
 
     def start_attempt(self, job_id: int, worker: str) -> int:
-        # Two statements, no ORM unit of work: this runs for every upload.
         with self._sessions.begin() as s:
-            number = s.execute(update(Delivery).where(Delivery.id == job_id)
-                               .values(attempt_count=Delivery.attempt_count + 1)
-                               .returning(Delivery.attempt_count)).scalar_one()
-            return int(s.execute(insert(DeliveryAttempt).values(
-                delivery_id=job_id, number=number, worker=worker, started_at=self._clock(),
-            ).returning(DeliveryAttempt.id)).scalar_one())
+            number = s.execute(_COUNT_ATTEMPT, {"job_id": job_id}).scalar_one()
+            return int(s.execute(_OPEN_ATTEMPT, {"delivery_id": job_id, "number": number, "worker": worker,
+                                                 "started_at": self._clock()}).scalar_one())
 
     def finish_attempt(self, attempt_id: int, outcome: str, status: int | None = None,
                        error_id: str | None = None, detail: str | None = None) -> None:
         with self._sessions.begin() as s:
-            s.execute(update(DeliveryAttempt).where(DeliveryAttempt.id == attempt_id).values(
-                finished_at=self._clock(), outcome=outcome, status_code=status, error_id=error_id,
-                detail=detail))
+            s.execute(_FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": self._clock(),
+                                        "outcome": outcome, "status_code": status, "error_id": error_id,
+                                        "detail": detail})
 
     def _set(self, job_id: int, **values: Any) -> None:
         with self._sessions.begin() as s:
@@ -276,11 +310,9 @@ class DeliveryQueue:
         the call's other copies still waiting (``copies_outstanding``), read in the same transaction."""
         now = self._clock()
         with self._sessions.begin() as s:
-            s.execute(update(DeliveryAttempt).where(DeliveryAttempt.id == attempt_id).values(
-                finished_at=now, outcome=str(Outcome.DELIVERED), status_code=status))
-            s.execute(update(Delivery).where(Delivery.id == job.id).values(
-                state=DeliveryState.DELIVERED, delivered_at=now, receipt=receipt, lease_owner=None,
-                lease_until=None, last_error=None))
+            s.execute(_FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": now,
+                                        "outcome": str(Outcome.DELIVERED), "status_code": status})
+            s.execute(_DELIVERED, {"job_id": job.id, "at": now, "receipt": receipt})
             return _outstanding(s, job.call_id, job.id)
 
     def files_removed(self, job_id: int,
@@ -290,9 +322,7 @@ class DeliveryQueue:
         now = self._clock()
         with self._sessions.begin() as s:
             # Once: when two workers finish the same deletion, only the first records it.
-            done = s.execute(update(Delivery)
-                             .where(Delivery.id == job_id, Delivery.files_removed_at.is_(None))
-                             .values(files_removed_at=now).execution_options(synchronize_session=False))
+            done = s.execute(_FILES_REMOVED, {"job_id": job_id, "at": now})
             if audit is not None and int(getattr(done, "rowcount", 0) or 0) == 1:
                 actor, action, subject, reason, details = audit
                 s.add(AuditRecord(at=now, actor=actor, action=action, subject=subject, reason=reason,
