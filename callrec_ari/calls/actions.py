@@ -152,22 +152,24 @@ class CancelRoll:
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """A line of the event log that tells the call's story (the executor adds the call id)."""
+    """A line of the event log that tells the call's story (the executor adds the call id); ``event``:
+    the ARI event it stands for, where its own line is not logged (LOGGED_EVENTS)."""
 
     level: int
     text: str
+    event: str = ""
 
     @classmethod
-    def info(cls, text: str) -> Note:
-        return cls(logging.INFO, text)
+    def info(cls, text: str, event: str = "") -> Note:
+        return cls(logging.INFO, text, event)
 
     @classmethod
     def warning(cls, text: str) -> Note:
         return cls(logging.WARNING, text)
 
     @classmethod
-    def error(cls, text: str) -> Note:
-        return cls(logging.ERROR, text)
+    def error(cls, text: str, event: str = "") -> Note:
+        return cls(logging.ERROR, text, event)
 
 
 Action = (Mute | Unmute | Ring | Answer | CreateBridge | Originate | Dial | AddToBridge | Hangup
@@ -230,9 +232,11 @@ STORY_EVENTS = frozenset({
 })
 # Of those, the events logged at INFO as they come ("call=<id> ari <type>"): the milestones an
 # operator follows a call by. A notice's start has its own line ("notice ... started"), a leg's end
-# is its StasisEnd, and a Dial only when it ends (answered, busy...): the ringing and progress on the
-# way are no milestone (calls/session.py _story).
-LOGGED_EVENTS = STORY_EVENTS - {"PlaybackStarted", "ChannelDestroyed"}
+# is its StasisEnd, a recording's start and end the flow's own lines ("recording started name=...",
+# which carry the event's name), and a Dial only when it ends (answered, busy...): the ringing and
+# progress on the way are no milestone (calls/session.py _story).
+LOGGED_EVENTS = STORY_EVENTS - {"PlaybackStarted", "ChannelDestroyed", "RecordingStarted",
+                                "RecordingFinished", "RecordingFailed"}
 DIAL_UNDER_WAY = frozenset({"", "RINGING", "PROGRESS"})
 # Every event the app reads (calls/steps.py, calls/manager.py, ari/stream.py). Asterisk is asked to
 # send our application only these (AriClient.set_event_filter, on each connection): the chatter (a

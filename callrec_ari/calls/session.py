@@ -54,7 +54,7 @@ from callrec_ari.calls.actions import (
 )
 from callrec_ari.calls.flow import CallSetup, Flow
 from callrec_ari.calls.journal import JournalEntry
-from callrec_ari.calls.state import CallState, IllegalTransition
+from callrec_ari.calls.state import TOLD, CallState, IllegalTransition
 from callrec_ari.calls.teardown import BridgeTeardown
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, MediaKind, MediaPart
@@ -276,8 +276,8 @@ class CallSession:
     async def _do(self, action: Action) -> None:
         ari = self.ari
         match action:
-            case Note(level=level, text=text):
-                log.log(level, "call=%s %s", self.call_id, text)
+            case Note(level=level, text=text, event=event):
+                log.log(level, "call=%s %s", self.call_id, text, extra={"event": event} if event else None)
             case Mute(channel=channel):
                 await ari.mute(channel, "in")
             case Unmute(channel=channel):
@@ -327,7 +327,8 @@ class CallSession:
     def _observe(self, before: Flow, after: Flow) -> None:
         """State changes: logged, counted, and written to the journal for a restarted app."""
         if before.phase is not after.phase:
-            log.info("call=%s state %s -> %s", self.call_id, before.phase, after.phase)
+            level = logging.DEBUG if after.phase in TOLD else logging.INFO  # said by the call's own lines
+            log.log(level, "call=%s state %s -> %s", self.call_id, before.phase, after.phase)
         times = after.times
         if before.times.notice_started is None and times.notice_started and times.answered:
             NOTICE_LATENCY.observe((times.notice_started - times.answered).total_seconds())

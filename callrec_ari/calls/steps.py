@@ -135,7 +135,7 @@ def recording_began(setup: CallSetup, flow: Flow, event: AriEvent,
     # Segment N stops only once N+1 has begun, and some time after (rules/segments.OVERLAP_S): N+1's
     # first frame comes after its RecordingStarted, and nothing may be lost at the boundary (R1.2).
     older = tuple(ScheduleStop(s.name, OVERLAP_S) for s in flow.segments if s.index < began.index and s.live)
-    actions: Actions = (Note.info(f"recording started name={began.name}"), *older,
+    actions: Actions = (Note.info(f"recording started name={began.name}", "RecordingStarted"), *older,
                         ScheduleRoll(roll_delay(setup.roll_seconds, RollReason.STARTED)))
     if flow.phase is S.CONNECTING:
         flow, notice = play_notice(setup, flow, now)
@@ -151,8 +151,8 @@ def recording_ended(flow: Flow, event: AriEvent) -> tuple[Flow, Actions]:
     flow = replace(flow, segments=tuple(ended if s.name == ended.name else s for s in flow.segments),
                    recording_failed=flow.recording_failed or failed)
     if failed:
-        return flow, (Note.error(f"recording failed name={ended.name}"),)
-    return flow, (Note.info(f"recording finished name={ended.name}"),)
+        return flow, (Note.error(f"recording failed name={ended.name}", "RecordingFailed"),)
+    return flow, (Note.info(f"recording finished name={ended.name}", "RecordingFinished"),)
 
 
 def recording_void(flow: Flow, name: str) -> tuple[Flow, Actions]:
