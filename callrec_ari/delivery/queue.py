@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
 from callrec_ari.delivery.packaging import Package
 from callrec_ari.model.clock import Clock
-from callrec_ari.rules.delivery import DeliveryState, Outcome, retention_deadline
+from callrec_ari.rules.delivery import ClaimPlan, DeliveryState, Outcome, retention_deadline
 
 INTERRUPTED = "interrupted"
 
@@ -123,6 +123,7 @@ _DELIVERED = update(_DT).where(_D.id == bindparam("job_id")).values(
     lease_owner=None, lease_until=None, last_error=None)
 _OUTSTANDING = select(func.count(_D.id)).where(
     _D.call_id == bindparam("call_id"), _D.id != bindparam("job_id"), _D.state.in_(_WAITING))
+_AUDIT = insert(cast(Table, AuditRecord.__table__))
 _FILES_REMOVED = (update(_DT).where(_D.id == bindparam("job_id"), _D.files_removed_at.is_(None))
                   .values(files_removed_at=bindparam("at")))
 
@@ -220,31 +221,52 @@ class DeliveryQueue:
         """The connections with due, unclaimed recordings, the longest waiting first; one row each,
         however many recordings a connection has queued."""
         with self._sessions.begin() as s:
-            rows = s.execute(_DUE_CONNECTIONS, {"node": self.node, "now": self._clock(),
-                                                "limit": limit}).all()
+            return self._due_connections(s, limit, self._clock())
+
+    def claim(self, worker: str, wants: Sequence[tuple[ConnectionKey, int]], lease: timedelta) -> list[Job]:
+        """Lease up to ``n`` due recordings of each connection, its oldest first (among recordings due
+        at the same time, the least tried: a backed-off connection's probe takes turns among them)."""
+        with self._sessions.begin() as s:
+            return self._claim(s, worker, wants, lease, self._clock())
+
+    def claim_due(self, limit: int, decide: Callable[[list[DueConnection]], ClaimPlan[ConnectionKey]],
+                  worker: str, lease: timedelta) -> tuple[list[DueConnection], ClaimPlan[ConnectionKey], int,
+                                                          list[Job]]:
+        """:meth:`due_connections`, what to take of them (``decide``: the worker's plan,
+        rules.delivery.plan_claims), the backed-off connections deferred (:meth:`defer_connection`) and
+        the rest claimed (:meth:`claim`), in one transaction. Returns the due connections, the plan,
+        how many recordings were deferred, and the jobs claimed."""
+        now = self._clock()
+        with self._sessions.begin() as s:
+            due = self._due_connections(s, limit, now)
+            if not due:
+                return due, ClaimPlan((), ()), 0, []
+            plan = decide(due)
+            deferred = sum(self._defer(s, key, until, now) for key, until in plan.defer)
+            return due, plan, deferred, self._claim(s, worker, plan.take, lease, now) if plan.take else []
+
+    def _due_connections(self, s: Session, limit: int, now: datetime) -> list[DueConnection]:
+        rows = s.execute(_DUE_CONNECTIONS, {"node": self.node, "now": now, "limit": limit}).all()
         found: dict[ConnectionKey, datetime] = {}
         for contract, connection_id, name, due in rows:
             key = connection_key(contract, connection_id, name)
             found[key] = min(due, found.get(key, due))
         return [DueConnection(key, due) for key, due in found.items()]
 
-    def claim(self, worker: str, wants: Sequence[tuple[ConnectionKey, int]], lease: timedelta) -> list[Job]:
-        """Lease up to ``n`` due recordings of each connection, its oldest first (among recordings due
-        at the same time, the least tried: a backed-off connection's probe takes turns among them)."""
-        now = self._clock()
+    def _claim(self, s: Session, worker: str, wants: Sequence[tuple[ConnectionKey, int]], lease: timedelta,
+               now: datetime) -> list[Job]:
         jobs: list[Job] = []
-        with self._sessions.begin() as s:
-            for key, n in wants:
-                statement, params = _claimable(key)
-                rows = s.execute(statement, {"node": self.node, "now": now, "n": n, **params}).all()
-                for row in rows:
-                    if row.lease_owner is not None:  # taken over: its lease ran out (a worker died)
-                        s.execute(_INTERRUPT, {"job_id": row.id, "at": now, "why": (
-                            f"worker {row.lease_owner} stopped during the attempt (its lease ran out; "
-                            f"taken over by {worker})")})
-                if rows:
-                    s.execute(_LEASE, {"ids": [r.id for r in rows], "owner": worker, "until": now + lease})
-                jobs.extend(Job.of(r) for r in rows)
+        for key, n in wants:
+            statement, params = _claimable(key)
+            rows = s.execute(statement, {"node": self.node, "now": now, "n": n, **params}).all()
+            for row in rows:
+                if row.lease_owner is not None:  # taken over: its lease ran out (a worker died)
+                    s.execute(_INTERRUPT, {"job_id": row.id, "at": now, "why": (
+                        f"worker {row.lease_owner} stopped during the attempt (its lease ran out; "
+                        f"taken over by {worker})")})
+            if rows:
+                s.execute(_LEASE, {"ids": [r.id for r in rows], "owner": worker, "until": now + lease})
+            jobs.extend(Job.of(r) for r in rows)
         return jobs
 
     def release(self, job_id: int, worker: str) -> None:
@@ -256,17 +278,19 @@ class DeliveryQueue:
     def defer_connection(self, key: ConnectionKey, until: datetime) -> int:
         """A connection's transient failure holds back its other queued recordings, unclaimed ones,
         until its next try time, so they spend no attempts meanwhile. Returns how many."""
-        now = self._clock()
         with self._sessions.begin() as s:
-            result = s.execute(
-                update(Delivery)
-                .where(Delivery.node == self.node, Delivery.state == DeliveryState.PENDING,
-                       Delivery.next_attempt_at < until, _of_connection(key),
-                       or_(Delivery.lease_owner.is_(None), Delivery.lease_until < now))
-                .values(next_attempt_at=until)
-                .execution_options(synchronize_session=False)
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
+            return self._defer(s, key, until, self._clock())
+
+    def _defer(self, s: Session, key: ConnectionKey, until: datetime, now: datetime) -> int:
+        result = s.execute(
+            update(Delivery)
+            .where(Delivery.node == self.node, Delivery.state == DeliveryState.PENDING,
+                   Delivery.next_attempt_at < until, _of_connection(key),
+                   or_(Delivery.lease_owner.is_(None), Delivery.lease_until < now))
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def start_attempt(self, job_id: int, worker: str) -> int:
         with self._sessions.begin() as s:
@@ -325,8 +349,8 @@ class DeliveryQueue:
             done = s.execute(_FILES_REMOVED, {"job_id": job_id, "at": now})
             if audit is not None and int(getattr(done, "rowcount", 0) or 0) == 1:
                 actor, action, subject, reason, details = audit
-                s.add(AuditRecord(at=now, actor=actor, action=action, subject=subject, reason=reason,
-                                  details=details))
+                s.execute(_AUDIT, {"at": now, "actor": actor, "action": action, "subject": subject,
+                                   "reason": reason, "details": details})
 
     def copies_outstanding(self, call_id: str, job_id: int) -> int:
         """The other copies of the call still waiting for their customer (pending or refused): the

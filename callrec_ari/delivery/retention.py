@@ -42,23 +42,22 @@ async def _files_to_remove(queue: DeliveryQueue, job: Job, others: int | None = 
 
 
 async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str, others: int | None = None,
-                           bell: Callable[[], int] | None = None) -> tuple[int, int] | None:
-    """Remove a delivered copy's files and say so. With ``bell`` (the worker's doorbell, the outbox
-    folder's time, which removing the ZIP changes), its value just before and just after the removal."""
+                           bell: Callable[[], int] | None = None) -> tuple[int, tuple[int, int] | None]:
+    """Remove a delivered copy's files and say so in the queue (one trip to a thread). Returns how
+    many files were removed and, with ``bell`` (the worker's doorbell, the outbox folder's time, which
+    removing the ZIP changes), its value just before and just after the removal."""
     paths = await _files_to_remove(queue, job, others)
 
     def remove() -> tuple[list[str], tuple[int, int] | None]:
-        if bell is None:
-            return remove_files(paths)[0], None
-        before = bell()
-        return remove_files(paths)[0], (before, bell())
+        before = bell() if bell is not None else 0
+        removed = remove_files(paths)[0]
+        rung = (before, bell()) if bell is not None else None
+        queue.files_removed(job.id, (actor, "recording-delivered", job.call_id, "acknowledged",
+                                     {"key": job.key, "sha256": job.zip_sha256, "removed": removed}))
+        return removed, rung
 
     removed, rung = await asyncio.to_thread(remove)
-    await asyncio.to_thread(queue.files_removed, job.id, (
-        actor, "recording-delivered", job.call_id, "acknowledged",
-        {"key": job.key, "sha256": job.zip_sha256, "removed": removed}))
-    log.info("call %s: delivered, %d files removed from the platform", job.call_id, len(removed))
-    return rung
+    return len(removed), rung
 
 
 async def sweep_delivered(queue: DeliveryQueue, actor: str, older_than: timedelta | None = None) -> int:
@@ -66,7 +65,8 @@ async def sweep_delivered(queue: DeliveryQueue, actor: str, older_than: timedelt
     those acknowledged that long ago; see DeliveryQueue.delivered_with_files)."""
     jobs = await asyncio.to_thread(queue.delivered_with_files, older_than)
     for job in jobs:
-        await remove_delivered(queue, job, actor)
+        removed, _ = await remove_delivered(queue, job, actor)
+        log.info("call %s: delivered, %d files removed from the platform", job.call_id, removed)
     return len(jobs)
 
 

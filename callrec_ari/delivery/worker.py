@@ -28,14 +28,22 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential, wait_random
 
 from callrec_ari.db.engine import database_unreachable
-from callrec_ari.delivery.queue import INTERRUPTED, ConnectionKey, DeliveryQueue, Job
+from callrec_ari.delivery.queue import INTERRUPTED, ConnectionKey, DeliveryQueue, DueConnection, Job
 from callrec_ari.delivery.retention import purge_expired, remove_delivered, sweep_delivered
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Transport, Upload
 from callrec_ari.model.clock import Clock
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import DELIVERIES, DELIVERY_FAILURES
-from callrec_ari.rules.delivery import ConnectionLoad, Outcome, Pace, next_attempt_at, next_pace, plan_claims
+from callrec_ari.rules.delivery import (
+    ClaimPlan,
+    ConnectionLoad,
+    Outcome,
+    Pace,
+    next_attempt_at,
+    next_pace,
+    plan_claims,
+)
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
@@ -64,6 +72,9 @@ class _Connection:
     retry_at: datetime | None = None
     in_flight: int = 0
     turn: int = -1
+
+
+_NEW = (_Connection().pace, _Connection().retry_at, _Connection().in_flight, _Connection().turn)
 
 
 class TransportSource(Protocol):
@@ -224,22 +235,22 @@ class DeliveryWorker:
     async def _claim(self, free: int, stats: RunStats) -> list[Job]:
         s = self._settings
         self._drained = False
-        due = await asyncio.to_thread(self._queue.due_connections, DUE_CONNECTIONS)
+        # The paces as they stand now (read on the loop: its uploads change them meanwhile); the plan is
+        # made between reading what is due and claiming it, in the queue's one transaction.
+        known = {key: (c.pace, c.retry_at, c.in_flight, c.turn) for key, c in self._connections.items()}
+        now = self._clock()
+
+        def decide(due: list[DueConnection]) -> ClaimPlan[ConnectionKey]:
+            loads = [ConnectionLoad(d.key, d.oldest_due, *known.get(d.key, _NEW)) for d in due]
+            return plan_claims(loads, free, s.per_connection, now)
+
+        lease = timedelta(seconds=s.lease_seconds)
+        due, plan, deferred, jobs = await asyncio.to_thread(self._queue.claim_due, DUE_CONNECTIONS, decide,
+                                                            self.worker_id, lease)
+        stats.deferred += deferred  # recordings queued for a backed-off connection meanwhile
         if not due:
             self._drained = True
             return []
-        loads = []
-        for d in due:
-            c = self._connections.get(d.key) or _Connection()
-            loads.append(ConnectionLoad(d.key, d.oldest_due, c.pace, c.retry_at, c.in_flight, c.turn))
-        plan = plan_claims(loads, free, s.per_connection, self._clock())
-        for key, until in plan.defer:  # recordings queued for a backed-off connection meanwhile
-            held = await asyncio.to_thread(self._queue.defer_connection, key, until)
-            stats.deferred += held
-        if not plan.take:
-            return []
-        jobs = await asyncio.to_thread(self._queue.claim, self.worker_id, plan.take,
-                                       timedelta(seconds=s.lease_seconds))
         # Drained: every due connection was served, each with fewer recordings than it was asked for
         # (so none left). A DUE_CONNECTIONS-long answer may have left connections out: not drained.
         got = Counter(job.connection_key for job in jobs)
@@ -305,14 +316,14 @@ class DeliveryWorker:
         others = await asyncio.to_thread(self._queue.delivered, job, attempt_id,
                                          status if isinstance(status, int) else None,
                                          {"transport": receipt.transport, **receipt.detail})
-        rung = await remove_delivered(self._queue, job, self._actor, others, self._bell)
+        removed, rung = await remove_delivered(self._queue, job, self._actor, others, self._bell)
         if rung is not None and rung[0] == self._seen_bell:
             # The bell is the outbox folder's time: removing the ZIP changed it. Not a ring, unless one
             # came between the two looks at it (a stat() apart), or before, unseen yet (then kept).
             self._seen_bell = rung[1]
         DELIVERIES.labels("delivered").inc()
-        log.info("call %s: delivered via %s and removed from the platform", job.call_id, receipt.transport,
-                 extra={"event": "Delivered"})
+        log.info("call %s: delivered via %s, %d files removed from the platform", job.call_id,
+                 receipt.transport, removed, extra={"event": "Delivered"})
         stats.delivered += 1
 
     async def _back_off(self, job: Job, connection: _Connection, exc: DeliveryFailure,

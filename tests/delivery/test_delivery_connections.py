@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -82,9 +82,9 @@ class CountingQueue(DeliveryQueue):
 
     rounds = 0
 
-    def due_connections(self, limit: int) -> list[DueConnection]:
-        self.rounds += 1
-        return super().due_connections(limit)
+    def _due_connections(self, s: Session, limit: int, now: datetime) -> list[DueConnection]:
+        self.rounds += 1  # each look at what is due (DeliveryQueue.claim_due, due_connections)
+        return super()._due_connections(s, limit, now)
 
 
 async def no_wait(_seconds: float) -> None:

@@ -185,14 +185,14 @@ async def test_an_upload_ending_reads_the_queue_again_only_when_something_may_be
     await receiver.start()
     worker = make_worker(settings, sessions)
     looks = 0
-    due_connections = worker._queue.due_connections
+    due_connections = worker._queue._due_connections
 
-    def counted(limit: int):  # type: ignore[no-untyped-def]
+    def counted(*args):  # type: ignore[no-untyped-def]
         nonlocal looks
         looks += 1
-        return due_connections(limit)
+        return due_connections(*args)
 
-    worker._queue.due_connections = counted  # type: ignore[method-assign]
+    worker._queue._due_connections = counted  # type: ignore[method-assign]
     submit = RecordingSubmitter(settings, sessions, utcnow).submit
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
