@@ -63,11 +63,12 @@ class CallFinisher:
         CALLS.labels(finished.label).inc()
         log.info("call=%s finished %s", finished.call_id, json.dumps(finished.log_record()),
                  extra={"call_id": finished.call_id, "event": "CallFinished"})
+        if self.submitter is not None and finished.file_copies:
+            await self._hand_over(finished)  # the call record with it, in one trip
+            return
         if self.db is not None:
             await self._store_call_record(finished)
-        if self.submitter is not None and finished.file_copies:
-            await self._hand_over(finished)
-        elif finished.segments and not finished.recorded:
+        if finished.segments and not finished.recorded:
             await self._discard(finished, finished.segments + finished.unconfirmed)
         elif finished.unconfirmed and not finished.segments:
             # Nothing to deliver (no recorder's start was ever heard: the app died as it started, or
@@ -108,20 +109,27 @@ class CallFinisher:
         except Exception as exc:  # keep the app up; the recording stays on disk for an operator
             log.error("call=%s segments not found for delivery (%s): %s", finished.call_id,
                       getattr(exc, "error_id", type(exc).__name__), exc)
+            if self.db is not None:
+                await self._store_call_record(finished)
             return
         # Each contract that records the call gets its own copy: its own ZIP and manifest, queue
         # entry, retries and 7-day clock (R1.5, R3.1), all queued together. The WAVs go with the last
-        # copy done.
+        # copy done. The call record first, in the same trip to the hand-over's worker.
         copies = finished.file_copies
         try:
-            async for attempt in _retrying(finished.call_id, "copies"):
+            async for attempt in _retrying(finished.call_id, "call record and copies"):
                 with attempt:
-                    results = await self.work.submit(
-                        [(finished.manifest_call(copy), copy.connection_id) for copy in copies], segments)
+                    not_stored, results = await self.work.finish(
+                        finished, [(finished.manifest_call(copy), copy.connection_id) for copy in copies],
+                        segments)
         except Exception as exc:
             log.error("call=%s copies could not be queued (%s): %s", finished.call_id,
                       getattr(exc, "error_id", type(exc).__name__), exc)
+            if self.db is not None:
+                await self._store_call_record(finished)  # what can still be kept of the call
             return
+        if not_stored is not None:
+            log.error("call=%s call record not stored: %s", finished.call_id, not_stored)
         sealed: list[bool] = []
         for copy, job in zip(copies, results, strict=True):
             if isinstance(job, Exception):

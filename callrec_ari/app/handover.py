@@ -42,6 +42,8 @@ from callrec_ari.rules.manifest import CallRecord
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Copy = tuple[CallRecord, int | None]  # one copy of a call: its record, and its contract's file connection
+# A call handed over: its record's failure (None: stored), and each copy's job or failure.
+Outcome = tuple[Exception | None, list[Job | Exception]]
 PARENT_WATCH_S = 1.0  # how often a worker looks whether its app is still there
 # A worker's CPU priority below the app's (nice): the hand-over can wait, the calls being set up
 # cannot. When calls end in a burst while others start, the workers take what Asterisk and the app's
@@ -74,6 +76,12 @@ class HandOver(Protocol):
     async def submit(self, copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> list[Job | Exception]:
         """Package every copy of the call and queue them together (RecordingSubmitter.submit_copies)."""
 
+    async def finish(self, finished: FinishedCall, copies: Sequence[Copy],
+                     segments: Sequence[SegmentFile]) -> Outcome:
+        """:meth:`record`, then :meth:`submit`, in one trip: the call record's failure (None when
+        stored, or with no database for records) beside each copy's job or failure. A database that
+        cannot be reached raises, whichever of the two met it (both are idempotent: do it again)."""
+
     def close(self) -> None:
         """Once no call is left to hand over."""
 
@@ -81,6 +89,19 @@ class HandOver(Protocol):
 def _store(db: sessionmaker[Session], finished: FinishedCall) -> None:
     with db.begin() as session:
         record_call(session, finished, delivery_type=finished.delivery_type)
+
+
+def _finish(db: sessionmaker[Session] | None, submitter: RecordingSubmitter, finished: FinishedCall,
+            copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> Outcome:
+    failed: Exception | None = None
+    if db is not None:
+        try:
+            _store(db, finished)
+        except Exception as exc:
+            if database_unreachable(exc):
+                raise
+            failed = exc  # the copies are queued all the same: a recording is never held back for it
+    return failed, submitter.submit_copies(copies, segments)
 
 
 class InThreads:
@@ -97,6 +118,11 @@ class InThreads:
     async def submit(self, copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> list[Job | Exception]:
         assert self.submitter is not None
         return await asyncio.to_thread(self.submitter.submit_copies, copies, segments)
+
+    async def finish(self, finished: FinishedCall, copies: Sequence[Copy],
+                     segments: Sequence[SegmentFile]) -> Outcome:
+        assert self.submitter is not None
+        return await asyncio.to_thread(_finish, self.db, self.submitter, finished, copies, segments)
 
     async def start(self) -> None:
         pass
@@ -173,6 +199,15 @@ def _submit_here(copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> lis
     return [r if isinstance(r, Job) else _failure(r) for r in results]
 
 
+def _finish_here(finished: FinishedCall, copies: Sequence[Copy],
+                 segments: Sequence[SegmentFile]) -> tuple[HandOverFailed | None, list[Job | Exception]]:
+    assert _submitter is not None
+    submitter, db = _submitter, _db
+    failed, results = _carried(lambda: _finish(db, submitter, finished, copies, segments))
+    return (None if failed is None else _failure(failed),
+            [r if isinstance(r, Job) else _failure(r) for r in results])
+
+
 class InProcesses:
     """The work in ``processes`` worker processes (spawned: nothing of the app's loop or threads is
     inherited)."""
@@ -231,6 +266,11 @@ class InProcesses:
 
     async def submit(self, copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> list[Job | Exception]:
         return await self._run(_submit_here, tuple(copies), tuple(segments))
+
+    async def finish(self, finished: FinishedCall, copies: Sequence[Copy],
+                     segments: Sequence[SegmentFile]) -> Outcome:
+        failed, results = await self._run(_finish_here, finished, tuple(copies), tuple(segments))
+        return failed, list(results)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.app.handover import WORKER_NICE, HandOverFailed, InProcesses
+from callrec_ari.app.handover import WORKER_NICE, HandOverFailed, InProcesses, InThreads
+from callrec_ari.contracts.call_records import CallRecord as StoredCall
 from callrec_ari.db.models import Delivery
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.queue import Job
 from callrec_ari.delivery.settings import DeliverySettings
-from callrec_ari.model.call import SegmentFile
+from callrec_ari.model.call import CallTimes, FinishedCall, RecordedSegment, SegmentFile
+from callrec_ari.model.plan import CallPlan
 from callrec_ari.rules.manifest import parse_call_record
 from tests.delivery.conftest import call_record, segments_for
 
@@ -107,3 +109,59 @@ async def test_every_worker_is_started_before_the_first_call_ends(
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in processes} == {min(19, mine + WORKER_NICE)}
     finally:
         work.close()
+
+
+def finished_call(call_id: str) -> FinishedCall:
+    t0 = datetime.now(UTC)
+    plan = CallPlan(call_id=call_id, direction="outgoing", caller_number="09000001001",
+                    callee_number="0312345678", line="1001", callee_endpoint="PJSIP/0312345678@carrier",
+                    record=True, reason="recorded")
+    answered = t0 + timedelta(seconds=1)
+    times = CallTimes(started=t0, answered=answered, notice_started=answered,
+                      ended=t0 + timedelta(seconds=30))
+    return FinishedCall(plan=plan, times=times, end_cause=16, hangup_by="caller",
+                        segments=(RecordedSegment(f"callrec/{call_id}", 1, t0),))
+
+
+def stored(sessions: sessionmaker[Session]) -> tuple[list[str], list[str]]:
+    with sessions() as s:
+        return (sorted(r.call_id for r in s.scalars(select(StoredCall))),
+                sorted(d.call_id for d in s.scalars(select(Delivery))))
+
+
+async def test_a_call_is_recorded_and_its_copy_queued_in_one_trip_to_a_worker(
+        settings: DeliverySettings, sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    """The call record and the copies go to the worker together (one task, not two: each trip between
+    processes costs both sides CPU); both are there after it, and a second hand-over of the same call
+    (a retry after the database came back) changes nothing."""
+    work = InProcesses(1, sessions, RecordingSubmitter(settings, sessions), json_logs=False)
+    call = finished_call("hp-trip")
+    copies = [(parse_call_record(call_record("hp-trip")), None)]
+    try:
+        failed, [job] = await work.finish(call, copies, files(tmp_path / "rec", "hp-trip"))
+        again, [same] = await work.finish(call, copies, files(tmp_path / "rec", "hp-trip"))
+    finally:
+        work.close()
+    assert failed is None and again is None
+    assert isinstance(job, Job) and isinstance(same, Job) and job.id == same.id and job.zip_path.exists()
+    assert stored(sessions) == (["hp-trip"], ["hp-trip"])
+
+
+async def test_a_call_record_that_cannot_be_stored_holds_back_no_copy(
+        settings: DeliverySettings, sessions: sessionmaker[Session], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record refused for a reason of its own (not the database being away, which is waited for)
+    is reported; the recording is queued for its customer all the same."""
+    from callrec_ari.app import handover
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ValueError("call record refused")
+
+    monkeypatch.setattr(handover, "record_call", refuse)
+    work = InThreads(sessions, RecordingSubmitter(settings, sessions))
+    failed, [job] = await work.finish(finished_call("hp-refused"),
+                                      [(parse_call_record(call_record("hp-refused")), None)],
+                                      files(tmp_path / "rec", "hp-refused"))
+    assert isinstance(failed, ValueError) and "refused" in str(failed)
+    assert isinstance(job, Job)
+    assert stored(sessions) == ([], ["hp-refused"])
