@@ -42,22 +42,26 @@ async def _files_to_remove(queue: DeliveryQueue, job: Job, others: int | None = 
 
 
 async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str, others: int | None = None,
-                           bell: Callable[[], int] | None = None) -> tuple[int, tuple[int, int] | None]:
-    """Remove a delivered copy's files and say so in the queue (one trip to a thread). Returns how
-    many files were removed and, with ``bell`` (the worker's doorbell, the outbox folder's time, which
-    removing the ZIP changes), its value just before and just after the removal."""
+                           bell: Callable[[], int] | None = None,
+                           heard: Callable[[int, int], None] | None = None) -> int:
+    """Remove a delivered copy's files and say so in the queue (one trip to a thread); returns how many
+    files were removed. With ``bell`` (the worker's doorbell, the outbox folder's time, which removing
+    the ZIP changes) and ``heard``: its value just before and just after the removal is handed to
+    ``heard`` on the event loop at once, before the queue is written (the worker must know the change
+    for its own before it next reads the bell)."""
     paths = await _files_to_remove(queue, job, others)
+    loop = asyncio.get_running_loop()
 
-    def remove() -> tuple[list[str], tuple[int, int] | None]:
+    def remove() -> list[str]:
         before = bell() if bell is not None else 0
         removed = remove_files(paths)[0]
-        rung = (before, bell()) if bell is not None else None
+        if bell is not None and heard is not None:
+            loop.call_soon_threadsafe(heard, before, bell())
         queue.files_removed(job.id, (actor, "recording-delivered", job.call_id, "acknowledged",
                                      {"key": job.key, "sha256": job.zip_sha256, "removed": removed}))
-        return removed, rung
+        return removed
 
-    removed, rung = await asyncio.to_thread(remove)
-    return len(removed), rung
+    return len(await asyncio.to_thread(remove))
 
 
 async def sweep_delivered(queue: DeliveryQueue, actor: str, older_than: timedelta | None = None) -> int:
@@ -65,7 +69,7 @@ async def sweep_delivered(queue: DeliveryQueue, actor: str, older_than: timedelt
     those acknowledged that long ago; see DeliveryQueue.delivered_with_files)."""
     jobs = await asyncio.to_thread(queue.delivered_with_files, older_than)
     for job in jobs:
-        removed, _ = await remove_delivered(queue, job, actor)
+        removed = await remove_delivered(queue, job, actor)
         log.info("call %s: delivered, %d files removed from the platform", job.call_id, removed)
     return len(jobs)
 

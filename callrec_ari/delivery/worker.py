@@ -204,6 +204,12 @@ class DeliveryWorker:
                 stopping.cancel()
             await self._settle(tasks, grace)
 
+    def _removed_zip(self, before: int, after: int) -> None:
+        """The bell is the outbox folder's time: removing a delivered ZIP changed it. Not a ring,
+        unless one came between the two looks at it (a stat() apart), or before, unseen yet (kept)."""
+        if before == self._seen_bell:
+            self._seen_bell = after
+
     def _bell(self) -> int:
         try:
             return os.stat(self._settings.doorbell).st_mtime_ns
@@ -316,11 +322,7 @@ class DeliveryWorker:
         others = await asyncio.to_thread(self._queue.delivered, job, attempt_id,
                                          status if isinstance(status, int) else None,
                                          {"transport": receipt.transport, **receipt.detail})
-        removed, rung = await remove_delivered(self._queue, job, self._actor, others, self._bell)
-        if rung is not None and rung[0] == self._seen_bell:
-            # The bell is the outbox folder's time: removing the ZIP changed it. Not a ring, unless one
-            # came between the two looks at it (a stat() apart), or before, unseen yet (then kept).
-            self._seen_bell = rung[1]
+        removed = await remove_delivered(self._queue, job, self._actor, others, self._bell, self._removed_zip)
         DELIVERIES.labels("delivered").inc()
         log.info("call %s: delivered via %s, %d files removed from the platform", job.call_id,
                  receipt.transport, removed, extra={"event": "Delivered"})
