@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
 from callrec_ari.delivery.packaging import Package
 from callrec_ari.model.clock import Clock
+from callrec_ari.observability.metrics import DELIVERY_LOOKS
 from callrec_ari.rules.delivery import ClaimPlan, DeliveryState, Outcome, retention_deadline
 
 INTERRUPTED = "interrupted"
@@ -246,6 +247,7 @@ class DeliveryQueue:
             return due, plan, deferred, self._claim(s, worker, plan.take, lease, now) if plan.take else []
 
     def _due_connections(self, s: Session, limit: int, now: datetime) -> list[DueConnection]:
+        DELIVERY_LOOKS.inc()
         rows = s.execute(_DUE_CONNECTIONS, {"node": self.node, "now": now, "limit": limit}).all()
         found: dict[ConnectionKey, datetime] = {}
         for contract, connection_id, name, due in rows:

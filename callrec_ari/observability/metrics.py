@@ -50,6 +50,11 @@ DELIVERY_FAILURES = Counter(
     "callrec_delivery_failures_total", "Failed delivery attempts by reason (error id)", ["reason"],
     registry=REGISTRY,
 )
+DELIVERY_LOOKS = Counter(
+    "callrec_delivery_queue_looks_total",
+    "Times a delivery worker read its queue for due recordings (the doorbell, an upload's end, the poll)",
+    registry=REGISTRY,
+)
 STREAM_LOSSES = Counter(
     "callrec_stream_losses_total", "Stream delivery losses by reason", ["reason"], registry=REGISTRY
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.contracts.service import create_contract, enroll_connection
 from callrec_ari.db.models import Delivery, DeliveryAttempt
-from callrec_ari.delivery.queue import DeliveryQueue, DueConnection
+from callrec_ari.delivery.queue import DeliveryQueue
 from callrec_ari.delivery.routing import Transports
 from callrec_ari.delivery.service import RecordingSubmitter
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.worker import DeliveryWorker
 from callrec_ari.model.clock import ManualClock
+from callrec_ari.observability.metrics import REGISTRY
 from callrec_ari.receiver.app import Receiver
 from callrec_ari.rules.delivery import DeliveryState
 from callrec_ari.rules.signing import HEADER_KEY
@@ -78,13 +79,12 @@ class Customer(RunningReceiver):
 
 
 class CountingQueue(DeliveryQueue):
-    """The queue, counting the worker's claim rounds: a point in the worker's life to wait for."""
+    """The queue, and the worker's looks at it as an operator counts them
+    (callrec_delivery_queue_looks_total): a point in the worker's life to wait for."""
 
-    rounds = 0
-
-    def _due_connections(self, s: Session, limit: int, now: datetime) -> list[DueConnection]:
-        self.rounds += 1  # each look at what is due (DeliveryQueue.claim_due, due_connections)
-        return super()._due_connections(s, limit, now)
+    @property
+    def rounds(self) -> float:
+        return REGISTRY.get_sample_value("callrec_delivery_queue_looks_total") or 0.0
 
 
 async def no_wait(_seconds: float) -> None:
