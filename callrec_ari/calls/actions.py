@@ -192,24 +192,11 @@ TOLERATES_GONE = (Hangup, StopMedia)
 
 def together(actions: tuple[Action, ...], start: int,
              target_of: Callable[[str], str] | None) -> tuple[Action, ...]:
-    """The actions from ``start`` that the executor sends to Asterisk at once:
-
-    - the notice's playbacks of different targets (each party's leg, ``target_of`` a playback's id),
-      one per target, so that both parties' notices start together (one after the other, the second
-      party's started a request later, and the talk waited for it); the next sound of a target only
-      once its first was accepted (Asterisk queues a channel's playbacks in the order they come);
-    - at the answer, the parties joining the bridge and the recorder's start: the recorder spies a
-      party's leg (or records the bridge, which exists already), whether or not that leg has joined
-      the bridge yet, and both parties are muted inbound by then (calls/steps.py ``answered``). The
-      recorder's start is most of the time from the answer to the notice (a snoop channel, its
-      arrival, the recording); the bridge's request no longer adds to it.
-
-    Everything else, one by one."""
-    first = actions[start] if start < len(actions) else None
-    if isinstance(first, AddToBridge) and start + 1 < len(actions):
-        following = actions[start + 1]
-        if isinstance(following, StartMedia) and following.kind == "recording":
-            return actions[start:start + 2]
+    """The actions from ``start`` that the executor sends to Asterisk at once: the notice's playbacks
+    of different targets (each party's leg, ``target_of`` a playback's id), one per target, so that
+    both parties' notices start together (one after the other, the second party's started a request
+    later, and the talk waited for it); the next sound of a target only once its first was accepted
+    (Asterisk queues a channel's playbacks in the order they come). Everything else, one by one."""
     if target_of is None:
         return actions[start:start + 1]
     batch: list[Action] = []

@@ -7,12 +7,11 @@ Asterisk queues a channel's playbacks in the order they arrive."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from callrec_ari.ari.client import AriClient, AriSettings
-from callrec_ari.calls.actions import ActionFailed, AddToBridge, Note, StartMedia
+from callrec_ari.calls.actions import ActionFailed, Note, StartMedia
 from callrec_ari.calls.session import CallSession
 from callrec_ari.model.media import MediaFailed
 from callrec_ari.model.plan import notice_playbacks
@@ -96,69 +95,3 @@ async def test_a_failed_playback_stops_what_follows_the_pair() -> None:
     assert isinstance(failed, ActionFailed) and failed.action == actions[1]
     assert failed.skipped == actions[2:]  # the tones were never asked for
     assert [m for kind, m in part.log if kind == "begin"] == [a.media_id for a in actions[:2]]
-
-
-class Overlap:
-    """Requests that each wait (a while at most) for another to be in flight with them."""
-
-    def __init__(self) -> None:
-        self.in_flight: set[str] = set()
-        self.seen_together: list[set[str]] = []
-        self.both = asyncio.Event()
-
-    async def request(self, name: str) -> None:
-        self.in_flight.add(name)
-        self.seen_together.append(set(self.in_flight))
-        if len(self.in_flight) == 2:
-            self.both.set()
-        try:
-            await asyncio.wait_for(self.both.wait(), 0.5)
-        except TimeoutError:
-            pass
-        finally:
-            self.in_flight.discard(name)
-
-
-class Bridging(AriClient):
-    def __init__(self, overlap: Overlap) -> None:
-        super().__init__(AriSettings("http://127.0.0.1:9/ari", "callrec", "callrec"))
-        self.overlap = overlap
-
-    async def add_to_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
-        await self.overlap.request("bridge")
-
-
-class Recorder:
-    def __init__(self, overlap: Overlap, fails: bool = False) -> None:
-        self.overlap, self.fails = overlap, fails
-
-    def channels(self, media_id: str) -> tuple[str, ...]:
-        return ()
-
-    async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
-        await self.overlap.request("recording")
-        if self.fails:
-            raise MediaFailed("snoop-not-in-stasis", "no snoop channel")
-
-    async def stop(self, media_id: str, reason: str = "") -> None:
-        pass
-
-
-async def test_at_the_answer_the_bridge_and_the_recorders_start_go_together() -> None:
-    """The recorder's start (a snoop channel, its arrival, the recording) no longer waits for the
-    parties' joining the bridge: the answer-to-notice time is one request shorter. What follows them
-    (here a note) comes after both, and a recorder that cannot start is reported as before."""
-    for fails in (False, True):
-        overlap = Overlap()
-        call = CallSession(PLAN, "caller-1", Bridging(overlap), {"recording": Recorder(overlap, fails)},
-                           claim=lambda _id: None)  # type: ignore[dict-item]
-        legs = call.legs
-        connect = (AddToBridge(legs.bridge, (legs.caller, legs.callee)),
-                   StartMedia("recording", f"{CALL}-001"), Note.info("after"))
-        failed = await call._perform(connect, tolerant=False)
-        assert {"bridge", "recording"} in overlap.seen_together
-        if fails:
-            assert isinstance(failed, ActionFailed) and failed.action == connect[1]
-            assert failed.skipped == connect[2:]
-        else:
-            assert failed is None
