@@ -14,22 +14,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
+from callrec_ari.db.models import AuditRecord, Delivery
+from callrec_ari.delivery import statements as sql
 from callrec_ari.delivery.packaging import Package
+from callrec_ari.delivery.statements import INTERRUPTED, ConnectionKey
 from callrec_ari.model.clock import Clock
 from callrec_ari.observability.metrics import DELIVERY_LOOKS
 from callrec_ari.rules.delivery import ClaimPlan, DeliveryState, Outcome, retention_deadline
-
-INTERRUPTED = "interrupted"
-
-# A customer connection, as the worker paces it: (contract, its connection id, "") for a contract's
-# copy; (None, None, the configured connection's name) in a single-tenant setup.
-ConnectionKey = tuple[str | None, int | None, str]
 
 
 def connection_key(contract: str | None, connection_id: int | None, connection: str) -> ConnectionKey:
@@ -85,59 +81,6 @@ class Job:
         return connection_key(self.contract, self.connection_id, self.connection)
 
 
-# The statements every delivery runs, built once and on the tables (SQLAlchemy Core): building a
-# statement, and the ORM's unit of work around it, cost more CPU than the database's own work.
-_DT, _AT = cast(Table, Delivery.__table__), cast(Table, DeliveryAttempt.__table__)
-_D, _A = _DT.c, _AT.c
-_WAITING = (DeliveryState.PENDING.value, DeliveryState.REJECTED.value)
-_QUEUED_AS = select(Delivery).where(Delivery.idempotency_key == bindparam("key"))
-_QUEUE = insert(_DT).returning(_D.id)
-_DUE = (_D.node == bindparam("node"), _D.state == DeliveryState.PENDING.value,
-        _D.next_attempt_at <= bindparam("now"), _D.expires_at > bindparam("now"),
-        or_(_D.lease_owner.is_(None), _D.lease_until < bindparam("now")))
-_DUE_CONNECTIONS = (
-    select(_D.contract, _D.connection_id, _D.connection, func.min(_D.next_attempt_at))
-    .where(*_DUE)
-    .group_by(_D.contract, _D.connection_id, _D.connection)
-    .order_by(func.min(_D.next_attempt_at), func.min(_D.id))
-    .limit(bindparam("limit"))
-)
-_CLAIMABLE = {  # by the shape of the connection's key: single tenant, a contract's without an id, with one
-    shape: select(*_DT.c).where(*_DUE, *where).order_by(_D.next_attempt_at, _D.attempt_count, _D.id)
-    .limit(bindparam("n")).with_for_update(skip_locked=True)
-    for shape, where in {
-        "name": (_D.contract.is_(None), _D.connection == bindparam("name")),
-        "contract": (_D.contract == bindparam("contract"), _D.connection_id.is_(None)),
-        "connection": (_D.contract == bindparam("contract"), _D.connection_id == bindparam("connection_id")),
-    }.items()
-}
-_LEASE = (update(_DT).where(_D.id.in_(bindparam("ids", expanding=True)))
-          .values(lease_owner=bindparam("owner"), lease_until=bindparam("until")))
-_INTERRUPT = (update(_AT).where(_A.delivery_id == bindparam("job_id"), _A.finished_at.is_(None))
-              .values(finished_at=bindparam("at"), outcome=INTERRUPTED, detail=bindparam("why")))
-_COUNT_ATTEMPT = (update(_DT).where(_D.id == bindparam("job_id"))
-                  .values(attempt_count=_D.attempt_count + 1).returning(_D.attempt_count))
-_OPEN_ATTEMPT = insert(_AT).returning(_A.id)
-_FINISH_ATTEMPT = update(_AT).where(_A.id == bindparam("attempt_id"))  # SET: the parameters given
-_DELIVERED = update(_DT).where(_D.id == bindparam("job_id")).values(
-    state=DeliveryState.DELIVERED.value, delivered_at=bindparam("at"), receipt=bindparam("receipt"),
-    lease_owner=None, lease_until=None, last_error=None)
-_OUTSTANDING = select(func.count(_D.id)).where(
-    _D.call_id == bindparam("call_id"), _D.id != bindparam("job_id"), _D.state.in_(_WAITING))
-_AUDIT = insert(cast(Table, AuditRecord.__table__))
-_FILES_REMOVED = (update(_DT).where(_D.id == bindparam("job_id"), _D.files_removed_at.is_(None))
-                  .values(files_removed_at=bindparam("at")))
-
-
-def _claimable(key: ConnectionKey) -> tuple[Select[Any], dict[str, Any]]:
-    contract, connection_id, name = key
-    if contract is None:
-        return _CLAIMABLE["name"], {"name": name}
-    if connection_id is None:
-        return _CLAIMABLE["contract"], {"contract": contract}
-    return _CLAIMABLE["connection"], {"contract": contract, "connection_id": connection_id}
-
-
 def _pid_alive(owner: str, node: str) -> bool:
     owner_node, _, pid = owner.rpartition(":")
     if owner_node != node or not pid.isdigit():
@@ -162,7 +105,7 @@ def _close_open_attempts(row: Delivery, now: datetime, detail: str) -> int:
 
 
 def _outstanding(s: Session, call_id: str, job_id: int) -> int:
-    return int(s.execute(_OUTSTANDING, {"call_id": call_id, "job_id": job_id}).scalar_one())
+    return int(s.execute(sql.OUTSTANDING, {"call_id": call_id, "job_id": job_id}).scalar_one())
 
 
 class DeliveryQueue:
@@ -185,7 +128,7 @@ class DeliveryQueue:
         jobs: list[Job] = []
         with self._sessions.begin() as s:
             for pkg, connection, retention, contract, connection_id in copies:
-                existing = s.scalar(_QUEUED_AS, {"key": pkg.key})
+                existing = s.scalar(sql.QUEUED_AS, {"key": pkg.key})
                 if existing is not None:
                     jobs.append(Job.of(existing))
                     continue
@@ -193,7 +136,7 @@ class DeliveryQueue:
                 job = Job(0, pkg.call.call_id, pkg.key, connection, DeliveryState.PENDING, pkg.zip_path,
                           pkg.size, pkg.sha256, pkg.wav_paths, retention_deadline(pkg.call.ended, retention),
                           0, None, contract, connection_id)
-                row_id = s.execute(_QUEUE, dict(
+                row_id = s.execute(sql.QUEUE, dict(
                     call_id=job.call_id, idempotency_key=job.key, node=self.node, connection=connection,
                     contract=contract, connection_id=connection_id, state=job.state,
                     zip_path=str(job.zip_path), zip_size=job.zip_size, zip_sha256=job.zip_sha256,
@@ -248,7 +191,7 @@ class DeliveryQueue:
 
     def _due_connections(self, s: Session, limit: int, now: datetime) -> list[DueConnection]:
         DELIVERY_LOOKS.inc()
-        rows = s.execute(_DUE_CONNECTIONS, {"node": self.node, "now": now, "limit": limit}).all()
+        rows = s.execute(sql.DUE_CONNECTIONS, {"node": self.node, "now": now, "limit": limit}).all()
         found: dict[ConnectionKey, datetime] = {}
         for contract, connection_id, name, due in rows:
             key = connection_key(contract, connection_id, name)
@@ -259,15 +202,15 @@ class DeliveryQueue:
                now: datetime) -> list[Job]:
         jobs: list[Job] = []
         for key, n in wants:
-            statement, params = _claimable(key)
+            statement, params = sql.claimable(key)
             rows = s.execute(statement, {"node": self.node, "now": now, "n": n, **params}).all()
             for row in rows:
                 if row.lease_owner is not None:  # taken over: its lease ran out (a worker died)
-                    s.execute(_INTERRUPT, {"job_id": row.id, "at": now, "why": (
+                    s.execute(sql.INTERRUPT, {"job_id": row.id, "at": now, "why": (
                         f"worker {row.lease_owner} stopped during the attempt (its lease ran out; "
                         f"taken over by {worker})")})
             if rows:
-                s.execute(_LEASE, {"ids": [r.id for r in rows], "owner": worker, "until": now + lease})
+                s.execute(sql.LEASE, {"ids": [r.id for r in rows], "owner": worker, "until": now + lease})
             jobs.extend(Job.of(r) for r in rows)
         return jobs
 
@@ -296,14 +239,14 @@ class DeliveryQueue:
 
     def start_attempt(self, job_id: int, worker: str) -> int:
         with self._sessions.begin() as s:
-            number = s.execute(_COUNT_ATTEMPT, {"job_id": job_id}).scalar_one()
-            return int(s.execute(_OPEN_ATTEMPT, {"delivery_id": job_id, "number": number, "worker": worker,
+            number = s.execute(sql.COUNT_ATTEMPT, {"job_id": job_id}).scalar_one()
+            return int(s.execute(sql.OPEN_ATTEMPT, {"delivery_id": job_id, "number": number, "worker": worker,
                                                  "started_at": self._clock()}).scalar_one())
 
     def finish_attempt(self, attempt_id: int, outcome: str, status: int | None = None,
                        error_id: str | None = None, detail: str | None = None) -> None:
         with self._sessions.begin() as s:
-            s.execute(_FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": self._clock(),
+            s.execute(sql.FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": self._clock(),
                                         "outcome": outcome, "status_code": status, "error_id": error_id,
                                         "detail": detail})
 
@@ -336,9 +279,9 @@ class DeliveryQueue:
         the call's other copies still waiting (``copies_outstanding``), read in the same transaction."""
         now = self._clock()
         with self._sessions.begin() as s:
-            s.execute(_FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": now,
+            s.execute(sql.FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": now,
                                         "outcome": str(Outcome.DELIVERED), "status_code": status})
-            s.execute(_DELIVERED, {"job_id": job.id, "at": now, "receipt": receipt})
+            s.execute(sql.DELIVERED, {"job_id": job.id, "at": now, "receipt": receipt})
             return _outstanding(s, job.call_id, job.id)
 
     def files_removed(self, job_id: int,
@@ -348,10 +291,10 @@ class DeliveryQueue:
         now = self._clock()
         with self._sessions.begin() as s:
             # Once: when two workers finish the same deletion, only the first records it.
-            done = s.execute(_FILES_REMOVED, {"job_id": job_id, "at": now})
+            done = s.execute(sql.FILES_REMOVED, {"job_id": job_id, "at": now})
             if audit is not None and int(getattr(done, "rowcount", 0) or 0) == 1:
                 actor, action, subject, reason, details = audit
-                s.execute(_AUDIT, {"at": now, "actor": actor, "action": action, "subject": subject,
+                s.execute(sql.AUDIT, {"at": now, "actor": actor, "action": action, "subject": subject,
                                    "reason": reason, "details": details})
 
     def copies_outstanding(self, call_id: str, job_id: int) -> int:
