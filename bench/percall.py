@@ -63,11 +63,10 @@ def a_call(work: Path, i: int, pcm: bytes) -> tuple[FinishedCall, list[SegmentFi
 
 
 def hand_over(submitter: RecordingSubmitter, call: FinishedCall, segments: list[SegmentFile]) -> None:
-    assert submitter.sessions is not None
-    handover._store(submitter.sessions, call)
-    results = submitter.submit_copies([(call.manifest_call(c), c.connection_id) for c in call.file_copies],
-                                      segments)
-    failed = [r for r in results if isinstance(r, Exception)]
+    """What a hand-over worker does for the call (app/handover.py), here in this process."""
+    copies = [(call.manifest_call(c), c.connection_id) for c in call.file_copies]
+    not_stored, results = handover._finish(submitter.sessions, submitter, call, copies, segments)
+    failed = [r for r in [not_stored, *results] if isinstance(r, Exception)]
     if failed:
         raise SystemExit(f"{call.call_id}: {failed[0]}")
 

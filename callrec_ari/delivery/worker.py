@@ -74,7 +74,10 @@ class _Connection:
     turn: int = -1
 
 
-_NEW = (_Connection().pace, _Connection().retry_at, _Connection().in_flight, _Connection().turn)
+
+
+def _pace_of(c: _Connection) -> tuple[Pace, datetime | None, int, int]:
+    return c.pace, c.retry_at, c.in_flight, c.turn
 
 
 class TransportSource(Protocol):
@@ -243,11 +246,12 @@ class DeliveryWorker:
         self._drained = False
         # The paces as they stand now (read on the loop: its uploads change them meanwhile); the plan is
         # made between reading what is due and claiming it, in the queue's one transaction.
-        known = {key: (c.pace, c.retry_at, c.in_flight, c.turn) for key, c in self._connections.items()}
+        known = {key: _pace_of(c) for key, c in self._connections.items()}
+        new = _pace_of(_Connection())
         now = self._clock()
 
         def decide(due: list[DueConnection]) -> ClaimPlan[ConnectionKey]:
-            loads = [ConnectionLoad(d.key, d.oldest_due, *known.get(d.key, _NEW)) for d in due]
+            loads = [ConnectionLoad(d.key, d.oldest_due, *known.get(d.key, new)) for d in due]
             return plan_claims(loads, free, s.per_connection, now)
 
         lease = timedelta(seconds=s.lease_seconds)
