@@ -29,7 +29,7 @@ from bench.common import (
     machine_busy_seconds,
     wait_until,
 )
-from bench.measure import BUSY_BEFORE_PCT, histogram_buckets, histogram_quantile_ms, idle_before, label_values
+from bench.measure import BUSY_BEFORE_PCT, histogram_buckets, histogram_quantile_ms, label_values, settle
 from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import check_wav, check_zip
 from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
@@ -58,7 +58,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     if is_app:
         stack.use_engine(ENGINES[0] if mode == "app" else mode.split("-", 1)[1])
     service = OUTSIDE if is_app else "9" + OUTSIDE
-    busy_before = idle_before()
+    busy_before = settle()
     page0 = stack.metrics_page() if is_app else ""
     before_zips = set(stack.received.glob("*.zip"))
     before_wavs = set(stack.baseline_dir.glob("*.wav"))
@@ -113,6 +113,10 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         "cpu_per_call_asterisk": round(d_ast / placed, 4), "cpu_per_call_app": round(d_app / placed, 4),
         # of which the delivery worker's (packaging happens in `callrec run`, at the call's end)
         "cpu_per_call_worker": round((cpu1["worker"] - cpu0["worker"]) / placed, 4) if is_app else 0.0,
+        # and the rest of the app's split (bench/stack.py Stack.cpu): the event loop's thread, the other
+        # threads of `callrec run`, its hand-over's worker processes.
+        **({f"cpu_per_call_{part}": round(share / placed, 4)
+            for part, share in _app_split(cpu0, cpu1).items()} if is_app else {}),
         "wall_s": round(wall, 1), "sipp_rc": rc,
         # The whole machine's busy CPU in the window, and the share of it not Asterisk's or the app's
         # (SIPp, the receiver, this script, and anything else running on the machine at the time).
@@ -143,6 +147,12 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     if reasons:
         log(f"{tag}: bad recordings, e.g. {result['bad_examples']}")
     return result
+
+
+def _app_split(cpu0: dict[str, float], cpu1: dict[str, float]) -> dict[str, float]:
+    d = {k: cpu1[k] - cpu0[k] for k in ("app", "worker", "app_loop", "app_process")}
+    return {"app_loop": d["app_loop"], "app_threads": d["app_process"] - d["app_loop"],
+            "handover": d["app"] - d["worker"] - d["app_process"]}
 
 
 ACTIONS = "callrec_call_action_seconds"

@@ -52,15 +52,21 @@ def asterisk_lock(timeout: float = 1800.0) -> Iterator[None]:
         fh.close()
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, stat_path: str = "") -> float:
     """utime + stime of a process (all its threads), in seconds; 0 when it is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
+        with open(stat_path or f"/proc/{pid}/stat") as fh:
             stat = fh.read()
     except FileNotFoundError:
         return 0.0
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """utime + stime of one thread of a process, in seconds; 0 when it is gone. The main thread's id is
+    the process's (``callrec run``'s event loop runs there)."""
+    return cpu_seconds(tid, f"/proc/{pid}/task/{tid}/stat")
 
 
 def tree_cpu_seconds(pid: int) -> float:

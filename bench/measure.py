@@ -83,3 +83,15 @@ def idle_before(seconds: float = 3.0) -> float:
 
 
 BUSY_BEFORE_PCT = 10.0  # a step that starts with the machine busier than this is marked
+
+
+def settle(limit_s: float = 30.0) -> float:
+    """Wait, up to ``limit_s``, for the machine to be quiet before a step; the busy share (%) of the last
+    look. An app restarted for the step's engine spends seconds of CPU starting its hand-over's worker
+    processes (app/handover.py): measured from the first look, that start-up was counted in the step
+    and every app step of a full run started with the machine 14-40 % busy."""
+    deadline = time.monotonic() + limit_s
+    busy = idle_before()
+    while busy > BUSY_BEFORE_PCT and time.monotonic() < deadline:
+        busy = idle_before()
+    return busy

@@ -71,6 +71,7 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                     "failed": app["failed"], "bad_recordings": app["bad_recordings"],
                     "cpu_per_call_total": round(total, 4), "cpu_per_call_app": app["cpu_per_call_app"],
                     "cpu_per_call_asterisk": app["cpu_per_call_asterisk"],
+                    **{k: app[k] for k in SPLIT if k in app},
                     "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
                     "notice_latency_p99_ms": app["notice_latency"]["p99"],
                     "concurrent_calls_max": app.get("concurrent_calls_max"),
@@ -108,6 +109,10 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
     return res
 
 
+# The app's CPU per call, split by part (bench/capacity.py): loop, other threads, hand-over, deliver.
+SPLIT = ("cpu_per_call_app_loop", "cpu_per_call_app_threads", "cpu_per_call_handover", "cpu_per_call_worker")
+
+
 def render_md(res: dict[str, Any]) -> str:
     m = res["meta"]
     out = [f"# callrec benchmarks ({'QUICK mode, ' if m['quick'] else ''}{m['date']}, {m['cpus']} CPUs)", "",
@@ -143,6 +148,16 @@ def render_md(res: dict[str, Any]) -> str:
                 out.append(f"| {e['engine']} | {e['cps']:g}{mark} | {e['concurrent_calls_max']} | "
                            f"{e['failed']} | {e['bad_recordings']} | {e['cpu_per_call_total']:.3f} | "
                            f"{e['cpu_ratio_vs_dialplan']}x | {e['notice_latency_p99_ms']} |")
+            split = [e for e in res["capacity_engines"] if all(k in e for k in SPLIT)]
+            if split:
+                out += ["", "Where the app's CPU per call goes (s; bench/stack.py `Stack.cpu`): `callrec "
+                        "run`'s event loop thread, its other threads (log writer, journal, planning), its "
+                        "hand-over's worker processes (call record, packaging), and `callrec deliver`.", "",
+                        "| engine | cps | event loop | other threads | hand-over | deliver | app total |",
+                        "|---|---|---|---|---|---|---|"]
+                for e in split:
+                    out.append(f"| {e['engine']} | {e['cps']:g} | " + " | ".join(
+                        f"{e[k]:.4f}" for k in SPLIT) + f" | {e['cpu_per_call_app']:.4f} |")
         for run in res["raw"]["capacity_runs"] or []:
             for mode in run:
                 r = run[mode]

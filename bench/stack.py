@@ -27,6 +27,7 @@ from bench.common import (
     free_port,
     log,
     stop_process,
+    thread_cpu_seconds,
     tree_cpu_seconds,
     wait_until,
 )
@@ -224,9 +225,12 @@ secret = "{SECRET}"
             self.asterisk = None
 
     def cpu(self) -> dict[str, float]:
-        worker = cpu_seconds(self.procs["worker"].pid)
+        worker, app = cpu_seconds(self.procs["worker"].pid), self.procs["app"].pid
+        # The app's share split: its event loop's thread, its other threads (log writer, journal,
+        # planning), its hand-over's worker processes (app/handover.py), and the delivery worker.
         return {"asterisk": cpu_seconds(self.asterisk_pid),
-                "app": tree_cpu_seconds(self.procs["app"].pid) + worker, "worker": worker}
+                "app": tree_cpu_seconds(app) + worker, "worker": worker,
+                "app_loop": thread_cpu_seconds(app, app), "app_process": cpu_seconds(app)}
 
 
 def place_calls(stack: Stack, tag: str, tone: Path, service: str, rate: float, calls: int,
