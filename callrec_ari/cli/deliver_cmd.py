@@ -16,6 +16,8 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from callrec_ari.cli.loop import EventLoopChoiceError, loop_factory
+from callrec_ari.cli.loop import run as run_on_loop
 from callrec_ari.db import make_engine, make_sessionmaker
 from callrec_ari.db.engine import unavailable
 from callrec_ari.delivery.queue import DeliveryQueue
@@ -84,8 +86,9 @@ async def _run(settings: DeliverySettings, once: bool) -> None:
 def deliver(args: argparse.Namespace) -> int:
     """Handler of ``deliver``."""
     try:
+        factory = loop_factory()
         settings = load_delivery_settings(args.config)
-    except DeliveryConfigError as exc:
+    except (DeliveryConfigError, EventLoopChoiceError) as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from callrec_ari.db.sealed import key_problem
@@ -101,7 +104,7 @@ def deliver(args: argparse.Namespace) -> int:
         except SQLAlchemyError as exc:
             print(f"callrec: error: {unavailable(settings.database_url, exc)}", file=sys.stderr)
             return 1  # a runtime failure (usage errors exit 2)
-    asyncio.run(_run(settings, args.once))
+    run_on_loop(_run(settings, args.once), factory)
     return EXIT_OK
 
 

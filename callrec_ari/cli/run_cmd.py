@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callrec_ari.app import CallrecApp
+from callrec_ari.cli.loop import EventLoopChoiceError, loop_factory
+from callrec_ari.cli.loop import run as run_on_loop
 from callrec_ari.config import Config, ConfigError, load_config
 from callrec_ari.db import database_url, make_engine, make_sessionmaker
 from callrec_ari.db.migrate import upgrade
@@ -177,8 +179,9 @@ async def _main(args: argparse.Namespace, loaded: Loaded) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        factory = loop_factory()
         loaded = load(args)
-    except SettingsError as exc:
+    except (SettingsError, EventLoopChoiceError) as exc:
         print(f"callrec: error: {exc}", file=sys.stderr)
         return 2
     setup_logging(json_lines=loaded.config.log_format == "json",
@@ -189,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     # queued for 0.3 s (p90) and calls waited 1.3 s (p99) for their plan. 0.5 ms cut them to 0.06 s
     # and 0.5 s for the same CPU (docs/performance.md).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    return asyncio.run(_main(args, loaded))
+    return run_on_loop(_main(args, loaded), factory)
 
 
 SWITCH_INTERVAL_S = 0.0005
