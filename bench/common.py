@@ -52,10 +52,9 @@ def asterisk_lock(timeout: float = 1800.0) -> Iterator[None]:
         fh.close()
 
 
-def cpu_seconds(pid: int, stat_path: str = "") -> float:
-    """utime + stime of a process (all its threads), in seconds; 0 when it is gone."""
+def _stat_cpu_seconds(stat_path: str) -> float:
     try:
-        with open(stat_path or f"/proc/{pid}/stat") as fh:
+        with open(stat_path) as fh:
             stat = fh.read()
     except FileNotFoundError:
         return 0.0
@@ -63,10 +62,15 @@ def cpu_seconds(pid: int, stat_path: str = "") -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds; 0 when it is gone."""
+    return _stat_cpu_seconds(f"/proc/{pid}/stat")
+
+
 def thread_cpu_seconds(pid: int, tid: int) -> float:
     """utime + stime of one thread of a process, in seconds; 0 when it is gone. The main thread's id is
     the process's (``callrec run``'s event loop runs there)."""
-    return cpu_seconds(tid, f"/proc/{pid}/task/{tid}/stat")
+    return _stat_cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -74,8 +74,6 @@ class _Connection:
     turn: int = -1
 
 
-
-
 def _pace_of(c: _Connection) -> tuple[Pace, datetime | None, int, int]:
     return c.pace, c.retry_at, c.in_flight, c.turn
 
