@@ -29,7 +29,14 @@ from bench.common import (
     machine_busy_seconds,
     wait_until,
 )
-from bench.measure import BUSY_BEFORE_PCT, histogram_buckets, histogram_quantile_ms, label_values, settle
+from bench.measure import (
+    BUSY_BEFORE_PCT,
+    BusyPeak,
+    histogram_buckets,
+    histogram_quantile_ms,
+    label_values,
+    settle,
+)
 from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import check_wav, check_zip
 from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
@@ -65,18 +72,19 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     cpu0, wall0 = stack.cpu(), time.monotonic()
     busy0 = machine_busy_seconds()
     perf = start_perf(stack.asterisk_pid, stack.work, tag)
-    rc, stats = place_calls(stack, tag, stack.tones["caller"], service, rate, calls, p)
-    wait_until(lambda: channel_count() == 0, 60)
-    leftover = channel_count()
-    if is_app:
-        # File delivery is part of the load: close the window once every answered call is acknowledged.
-        def delivered() -> bool:
-            return len(set(stack.received.glob("*.zip")) - before_zips) >= stats["successful"]
-        wait_until(delivered, 120)
-    else:
-        time.sleep(1.0)  # MixMonitor closes its file on hangup
-    cpu1, wall = stack.cpu(), time.monotonic() - wall0
-    busy = machine_busy_seconds() - busy0
+    with BusyPeak() as peak:
+        rc, stats = place_calls(stack, tag, stack.tones["caller"], service, rate, calls, p)
+        wait_until(lambda: channel_count() == 0, 60)
+        leftover = channel_count()
+        if is_app:
+            # File delivery is part of the load: close the window once every answered call is acknowledged.
+            def delivered() -> bool:
+                return len(set(stack.received.glob("*.zip")) - before_zips) >= stats["successful"]
+            wait_until(delivered, 120)
+        else:
+            time.sleep(1.0)  # MixMonitor closes its file on hangup
+        cpu1, wall = stack.cpu(), time.monotonic() - wall0
+        busy = machine_busy_seconds() - busy0
     stop_perf(perf, stack.work, tag)
     if leftover:
         for ch in ari_get("/channels") if leftover > 0 else []:
@@ -121,6 +129,8 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         # The whole machine's busy CPU in the window, and the share of it not Asterisk's or the app's
         # (SIPp, the receiver, this script, and anything else running on the machine at the time).
         "machine_busy_s": round(busy, 1), "machine_busy_pct": round(100 * busy / (wall * CPUS), 1),
+        # ... and at its busiest second, and how many seconds it was saturated (bench/measure.py BusyPeak).
+        "machine_busy_peak_pct": peak.peak_pct, "machine_saturated_s": peak.saturated_s,
         "other_cpu_s": round(busy - d_ast - d_app, 1), "channels_left": leftover,
         "concurrent_calls_max": stats["concurrent_max"],
         "machine_busy_before_pct": busy_before,

@@ -77,6 +77,9 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                     "concurrent_calls_max": app.get("concurrent_calls_max"),
                     "dialplan_clean": base["failed"] == 0 and base["bad_recordings"] == 0,
                     "machine_not_idle_before": app.get("machine_not_idle_before"),
+                    "machine_busy_pct": app.get("machine_busy_pct"),
+                    "machine_busy_peak_pct": app.get("machine_busy_peak_pct"),
+                    "machine_saturated_s": app.get("machine_saturated_s"),
                 })
         res["capacity"] = rows
         res["capacity_engines"] = engines
@@ -141,13 +144,18 @@ def render_md(res: dict[str, Any]) -> str:
         if res.get("capacity_engines"):
             out += ["", "Each recording engine (`recording_engine`, docs/performance.md) at the same rates, "
                     "right after the dialplan run. Total: Asterisk + app + worker CPU per call.",
+                    " Machine busy: over the step / its busiest second / seconds at 95 % or more "
+                    "(bench/measure.py `BusyPeak`; a step is lost at its peak, not on average).",
                     "", "| engine | cps | concurrent calls | failed | bad rec. | total CPU/call (s) | "
-                    "vs dialplan | notice p99 (ms) |", "|---|---|---|---|---|---|---|---|"]
+                    "vs dialplan | notice p99 (ms) | machine busy (%, %, s) |",
+                    "|---|---|---|---|---|---|---|---|---|"]
             for e in res["capacity_engines"]:
                 mark = " (machine busy before)" if e.get("machine_not_idle_before") else ""
+                busy = " / ".join("-" if e.get(k) is None else f"{e[k]:g}" for k in (
+                    "machine_busy_pct", "machine_busy_peak_pct", "machine_saturated_s"))
                 out.append(f"| {e['engine']} | {e['cps']:g}{mark} | {e['concurrent_calls_max']} | "
                            f"{e['failed']} | {e['bad_recordings']} | {e['cpu_per_call_total']:.3f} | "
-                           f"{e['cpu_ratio_vs_dialplan']}x | {e['notice_latency_p99_ms']} |")
+                           f"{e['cpu_ratio_vs_dialplan']}x | {e['notice_latency_p99_ms']} | {busy} |")
             split = [e for e in res["capacity_engines"] if all(k in e for k in SPLIT)]
             if split:
                 out += ["", "Where the app's CPU per call goes (s; bench/stack.py `Stack.cpu`): `callrec "

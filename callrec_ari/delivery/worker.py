@@ -297,10 +297,12 @@ class DeliveryWorker:
             sleep=self._sleep,
             reraise=True,
         )
+        opened = job.attempt_id  # the first attempt, opened with the claim (DeliveryQueue.claim_due)
         try:
             async for attempt in retrying:
                 with attempt:
-                    receipt, attempt_id = await self._attempt(job)
+                    first, opened = opened, None
+                    receipt, attempt_id = await self._attempt(job, first)
         except DeliveryFailure as exc:
             connection.pace = next_pace(connection.pace, exc.outcome, final=True)
             if exc.transient:
@@ -347,10 +349,12 @@ class DeliveryWorker:
         DELIVERIES.labels("retrying").inc()
         DELIVERY_FAILURES.labels(exc.error_id).inc()
 
-    async def _attempt(self, job: Job) -> tuple[Receipt, int]:
-        """One upload; a failure closes its attempt, a success leaves it to :meth:`DeliveryQueue.delivered`
-        (one transaction for the attempt and the recording)."""
-        attempt_id = await asyncio.to_thread(self._queue.start_attempt, job.id, self.worker_id)
+    async def _attempt(self, job: Job, attempt_id: int | None) -> tuple[Receipt, int]:
+        """One upload, in ``attempt_id`` (the one the claim opened) or in a new attempt; a failure
+        closes its attempt, a success leaves it to :meth:`DeliveryQueue.delivered` (one transaction
+        for the attempt and the recording)."""
+        if attempt_id is None:
+            attempt_id = await asyncio.to_thread(self._queue.start_attempt, job.id, self.worker_id)
         upload = Upload(job.call_id, job.key, job.zip_path, job.zip_size, job.zip_sha256)
         try:
             # The copy's own contract's connection, as it is now (delivery/routing.py).

@@ -13,12 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
+from callrec_ari.delivery.queue import DeliveryQueue
 from callrec_ari.delivery.service import RecordingSubmitter, make_worker
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.model.clock import ManualClock, utcnow
 from callrec_ari.observability.metrics import REGISTRY
 from callrec_ari.receiver.verify import verify_zip
-from callrec_ari.rules.delivery import DeliveryState
+from callrec_ari.rules.delivery import ClaimPlan, DeliveryState
 from tests.delivery.conftest import RunningReceiver, call_record, segments_for, spool_files, with_connection
 
 
@@ -227,3 +228,45 @@ async def test_an_upload_ending_reads_the_queue_again_only_when_something_may_be
         stop.set()
         await running
     assert sorted(p.name for p in receiver.stored()) == sorted(f"{c}.zip" for c in ["first", "alone", *held])
+
+
+async def test_the_claim_opens_each_first_attempt_and_a_burst_numbers_the_rest(
+        settings: DeliverySettings, sessions: sessionmaker[Session], clock: ManualClock,
+        receiver: RunningReceiver, tmp_path: Path) -> None:
+    # GIVEN two recorded calls queued
+    spool = tmp_path / "asterisk"
+    submit_calls(settings, sessions, clock, spool, 2)
+    queue = DeliveryQueue(sessions, settings.node, clock)
+    # WHEN a worker claims them: each one's attempt is open from the claim on, before any upload
+    _due, _plan, _deferred, jobs = queue.claim_due(
+        10, lambda due: ClaimPlan(tuple((d.key, 5) for d in due), ()), "w:1", timedelta(seconds=30))
+    assert len(jobs) == 2 and all(j.attempt_id is not None and j.attempt_count == 1 for j in jobs)
+    with sessions() as s:
+        opened = s.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id)).all()
+        assert [(a.id, a.number, a.worker, a.finished_at) for a in opened] == [
+            (j.attempt_id, 1, "w:1", None) for j in sorted(jobs, key=lambda j: j.attempt_id or 0)]
+    # WHEN that worker is gone and the customer's server is down: a new worker takes both over
+    worker = make_worker(settings, sessions, clock)
+    await worker.recover()
+    stats = await worker.run_once()
+    # THEN the claimed attempts were closed as interrupted, and one burst ran on the connection,
+    # numbered on from there
+    assert (stats.delivered, stats.retrying, stats.deferred) == (0, 1, 1)
+    with sessions() as s:
+        attempts = s.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id)).all()
+        assert [a.outcome for a in attempts[:2]] == ["interrupted", "interrupted"]
+        burst = attempts[2:]
+        assert len(burst) == settings.burst_attempts
+        assert {a.outcome for a in burst} == {"transient"} and all(a.finished_at for a in burst)
+        assert [a.number for a in burst] == list(range(2, 2 + settings.burst_attempts))
+    # WHEN the server is back: each recording is delivered in one more attempt, the claim's own
+    await receiver.start()
+    clock.advance(timedelta(seconds=settings.retry_interval))
+    assert (await worker.run_once()).delivered == 2
+    with sessions() as s:
+        for row in s.scalars(select(Delivery)):
+            mine = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == row.id)
+                             .order_by(DeliveryAttempt.number)).all()
+            assert mine[-1].outcome == "delivered" and mine[-1].finished_at is not None
+            assert row.attempt_count == mine[-1].number and all(a.finished_at for a in mine)
+    await worker._transports.close()
