@@ -125,7 +125,8 @@ class BusyPeak:
         busy, at = machine_busy_seconds(), time.monotonic()
         while not self._stop.wait(self.interval):
             busy1, at1 = machine_busy_seconds(), time.monotonic()
-            self.shares.append(100 * (busy1 - busy) / ((at1 - at) * CPUS))
+            # /proc/stat counts in clock ticks: over one second a share can read a little past 100 %.
+            self.shares.append(min(100.0, 100 * (busy1 - busy) / ((at1 - at) * CPUS)))
             busy, at = busy1, at1
 
     @property

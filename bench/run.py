@@ -143,8 +143,8 @@ def render_md(res: dict[str, Any]) -> str:
                        f"{r['cpu_ratio_vs_dialplan']}x |")
         if res.get("capacity_engines"):
             out += ["", "Each recording engine (`recording_engine`, docs/performance.md) at the same rates, "
-                    "right after the dialplan run. Total: Asterisk + app + worker CPU per call.",
-                    " Machine busy: over the step / its busiest second / seconds at 95 % or more "
+                    "right after the dialplan run. Total: Asterisk + app + worker CPU per call. "
+                    "Machine busy: over the step / its busiest second / seconds at 95 % or more "
                     "(bench/measure.py `BusyPeak`; a step is lost at its peak, not on average).",
                     "", "| engine | cps | concurrent calls | failed | bad rec. | total CPU/call (s) | "
                     "vs dialplan | notice p99 (ms) | machine busy (%, %, s) |",
