@@ -103,8 +103,9 @@ NoticeHeard = Literal["both", "caller", "callee"]
 @dataclass(frozen=True, slots=True)
 class NoticePlayback:
     """One sound of the notice and tone: its id (ours, so its events find the call), where it plays,
-    and which sound. Each sound is a playback of its own: Asterisk reports a missing sound file as
-    a failed playback only when it is the playback's only media (in a list it skips to the next).
+    and which sound. Each sound is a playback of its own: a playback's end carries the state of its
+    last media only, so a missing sound before another in a list ends ``done`` (measured with
+    ``python -m bench.media_list``, docs/performance.md).
 
     ``to`` is who hears it, as the call's record says (the manifest's and the stream's ``notices``).
     A notice both parties hear, played on each party's leg, is two playbacks and one record: the
