@@ -248,7 +248,8 @@ class DeliveryQueue:
 
     def _open_attempt(self, s: Session, job_id: int, worker: str, now: datetime) -> tuple[int, int]:
         """The recording's next attempt, open (no ``finished_at``): its number and its id. One whose
-        worker went away is closed as interrupted by whoever claims the recording next (``_claim``)."""
+        worker went away is closed as interrupted by :meth:`recover` at the next start, or by the
+        worker that claims the recording once its lease ran out (``_claim``)."""
         number = int(s.execute(sql.COUNT_ATTEMPT, {"job_id": job_id}).scalar_one())
         opened = s.execute(sql.OPEN_ATTEMPT, {"delivery_id": job_id, "number": number, "worker": worker,
                                               "started_at": now})
