@@ -32,6 +32,7 @@ from bench.common import (
 from bench.measure import (
     BUSY_BEFORE_PCT,
     BusyPeak,
+    busy_pct,
     histogram_buckets,
     histogram_quantile_ms,
     label_values,
@@ -40,8 +41,6 @@ from bench.measure import (
 from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import check_wav, check_zip
 from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
-
-CPUS = os.cpu_count() or 1
 
 
 def plan() -> Plan:
@@ -128,7 +127,7 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         "wall_s": round(wall, 1), "sipp_rc": rc,
         # The whole machine's busy CPU in the window, and the share of it not Asterisk's or the app's
         # (SIPp, the receiver, this script, and anything else running on the machine at the time).
-        "machine_busy_s": round(busy, 1), "machine_busy_pct": round(100 * busy / (wall * CPUS), 1),
+        "machine_busy_s": round(busy, 1), "machine_busy_pct": round(busy_pct(busy, wall), 1),
         # ... and at its busiest second, and how many seconds it was saturated (bench/measure.py BusyPeak).
         "machine_busy_peak_pct": peak.peak_pct, "machine_saturated_s": peak.saturated_s,
         "other_cpu_s": round(busy - d_ast - d_app, 1), "channels_left": leftover,

@@ -76,11 +76,16 @@ def histogram_quantile_ms(before: dict[str, float], after: dict[str, float], q: 
     return None
 
 
+def busy_pct(busy_s: float, wall_s: float) -> float:
+    """The machine's busy CPU seconds over a wall time, as a share (%) of all its CPUs."""
+    return 100 * busy_s / (wall_s * CPUS)
+
+
 def idle_before(seconds: float = 3.0) -> float:
     """The machine's busy share (%) over a few seconds before a step: the bench wants a quiet machine."""
     b0, t0 = machine_busy_seconds(), time.monotonic()
     time.sleep(seconds)
-    return round(100 * (machine_busy_seconds() - b0) / ((time.monotonic() - t0) * CPUS), 1)
+    return round(busy_pct(machine_busy_seconds() - b0, time.monotonic() - t0), 1)
 
 
 BUSY_BEFORE_PCT = 10.0  # a step that starts with the machine busier than this is marked
@@ -126,7 +131,7 @@ class BusyPeak:
         while not self._stop.wait(self.interval):
             busy1, at1 = machine_busy_seconds(), time.monotonic()
             # /proc/stat counts in clock ticks: over one second a share can read a little past 100 %.
-            self.shares.append(min(100.0, 100 * (busy1 - busy) / ((at1 - at) * CPUS)))
+            self.shares.append(min(100.0, busy_pct(busy1 - busy, at1 - at)))
             busy, at = busy1, at1
 
     @property
