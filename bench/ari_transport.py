@@ -1,8 +1,11 @@
-"""ARI requests over HTTP (aiohttp, keep-alive pool) against the same requests over the events
-WebSocket (Asterisk 22.4+ "RESTRequest"): CPU per request of this process and of Asterisk, and the
-wall time, at a given concurrency. Needs a running Asterisk with the project's ARI user.
+"""ARI requests over HTTP (aiohttp's client, keep-alive pool), through the app's own client
+(callrec_ari/ari/client.py, its HTTP in ari/http.py), and over the events WebSocket (Asterisk 22.4+
+"RESTRequest"): CPU per request of this process and of Asterisk, and the wall time, at a given
+concurrency. Needs a running Asterisk with the project's ARI user. Runs on the loop `callrec run`
+runs on (cli/loop.py: uvloop unless CALLREC_EVENT_LOOP=asyncio).
 
     .venv/bin/python -m bench.ari_transport [--requests 4000] [--concurrency 1,16] [--sockets 1,4]
+        [--rounds 1]
 
 The request is one the app makes on every call and that Asterisk answers without a channel
 (a dialplan global), so that what is measured is the transport, not the channel's thread.
@@ -21,6 +24,9 @@ from typing import Any
 import aiohttp
 
 from bench.common import ARI, ARI_AUTH, cpu_seconds
+from callrec_ari.ari.client import AriClient, AriSettings
+from callrec_ari.cli.loop import loop_factory
+from callrec_ari.cli.loop import run as run_loop
 
 PATH = "asterisk/variable"
 
@@ -40,6 +46,16 @@ async def over_http(session: aiohttp.ClientSession, n: int, concurrency: int) ->
             async with session.post(f"{ARI}/{PATH}", params={"variable": "BENCH_T", "value": str(i)}) as r:
                 await r.read()
                 assert r.status < 300, r.status
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def over_client(client: AriClient, n: int, concurrency: int) -> None:
+    todo = iter(range(n))
+
+    async def worker() -> None:
+        for i in todo:
+            await client.set_global("BENCH_T", str(i))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
@@ -96,16 +112,21 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", default="1,16")
     parser.add_argument("--sockets", default="1,4")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     ast = asterisk_pid()
     headers = {"Authorization": ARI_AUTH}
     rows = []
+    client = AriClient(AriSettings(ARI, "callrec", "callrec"))
     async with aiohttp.ClientSession(headers=headers,
                                      connector=aiohttp.TCPConnector(limit=128, keepalive_timeout=30)) as s:
-        for conc in (int(c) for c in args.concurrency.split(",")):
+        for conc in [int(c) for c in args.concurrency.split(",")] * args.rounds:
             await over_http(s, 200, conc)  # warm the pool
             rows.append({"concurrency": conc, **await measure("http", over_http(s, args.requests, conc),
                                                                args.requests, ast)})
+            await over_client(client, 200, conc)
+            rows.append({"concurrency": conc, **await measure(
+                "ari-client", over_client(client, args.requests, conc), args.requests, ast)})
             for count in (int(k) for k in args.sockets.split(",")):
                 sockets = [await s.ws_connect(f"{ARI.replace('http', 'ws')}/events",
                                               params={"app": f"bench-rest-{k}", "subscribeAll": "false"})
@@ -119,9 +140,10 @@ async def main() -> None:
                     await ws.close()
                 for task in rest.readers:
                     task.cancel()
+    await client.close()
     for row in rows:
         print(json.dumps(row))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_loop(main(), loop_factory())

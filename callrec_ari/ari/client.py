@@ -1,4 +1,4 @@
-"""A small typed ARI REST client over aiohttp.
+"""A small typed ARI REST client (its HTTP: ari/http.py).
 
 Every resource created by the product is given our own id (channels, bridges, playbacks,
 recordings): Asterisk can send an event about a resource before it answers the request that
@@ -11,13 +11,13 @@ import base64
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from json import dumps, loads
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from callrec_ari.ari.errors import AriNotFound, AriUnavailable, error_for
 from callrec_ari.ari.events import Channel, JsonObject
+from callrec_ari.ari.http import HttpError, HttpPool
 
 log = logging.getLogger(__name__)
 
@@ -49,55 +49,52 @@ def _encode(params: Params | None) -> dict[str, str]:
 class AriClient:
     """ARI REST operations the product uses. One instance per application, shared by calls."""
 
-    def __init__(self, settings: AriSettings, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, settings: AriSettings) -> None:
         self.settings = settings
-        self._session = session
-        self._owns_session = session is None
+        self._http: HttpPool | None = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=basic_auth_header(self.settings.username, self.settings.password),
-                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
-                # A bounded pool of keep-alive connections: Asterisk counts each one against its HTTP
-                # session limit (dialplan/http.conf sessionlimit), and a new TCP connection per burst
-                # of requests costs both sides more; too few (32), and the requests of calls being
-                # set up queued for seconds behind those of calls ending (docs/performance.md).
-                connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=30),
-            )
-        return self._session
+    def http(self) -> HttpPool:
+        if self._http is None:
+            # A bounded pool of keep-alive connections: Asterisk counts each one against its HTTP
+            # session limit (dialplan/http.conf sessionlimit), and a new TCP connection per burst of
+            # requests costs both sides more; too few (32), and the requests of calls being set up
+            # queued for seconds behind those of calls ending (docs/performance.md).
+            self._http = HttpPool(self.settings.url, basic_auth_header(self.settings.username,
+                                                                       self.settings.password),
+                                  limit=POOL_SIZE, timeout=self.settings.request_timeout)
+        return self._http
 
     async def close(self) -> None:
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
+        if self._http is not None:
+            await self._http.close()
+        self._http = None
 
     async def request(
         self, method: str, path: str, params: Params | None = None, json: Any = None
     ) -> Any:
         """Send one request; answer the decoded JSON body (None when empty) or raise an AriError."""
-        url = self.settings.url.rstrip("/") + path
+        body = None if json is None else dumps(json).encode()
         try:
-            async with self.session.request(method, url, params=_encode(params), json=json) as resp:
-                body = await resp.read()
-                if resp.status >= 400:
-                    message = body.decode("utf-8", "replace")
-                    if resp.content_type == "application/json":
-                        try:
-                            data = await resp.json()
-                        except ValueError:
-                            data = None
-                        if isinstance(data, dict):
-                            message = str(data.get("message", message))
-                    raise error_for(method, path, resp.status, message)
-                if not body:
-                    return None
-                if resp.content_type == "application/json":
-                    return await resp.json()
-                return body
-        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            answer = await self.http.request(method, path, _encode(params), body)
+        except (TimeoutError, HttpError) as exc:
             raise AriUnavailable(method, path, 0, str(exc) or type(exc).__name__) from exc
+        is_json = answer.content_type == "application/json"
+        if answer.status >= 400:
+            message = answer.body.decode("utf-8", "replace")
+            if is_json:
+                try:
+                    data = loads(answer.body)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict):
+                    message = str(data.get("message", message))
+            raise error_for(method, path, answer.status, message)
+        if not answer.body:
+            return None
+        if is_json:
+            return loads(answer.body)
+        return answer.body
 
     # --- asterisk / applications ---------------------------------------------------------------
     async def asterisk_info(self) -> JsonObject:

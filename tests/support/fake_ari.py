@@ -36,6 +36,7 @@ class RecordedRequest:
     json: Any
     body: bytes
     headers: dict[str, str]
+    peer: tuple[str, int] | None = None  # the client's address: which of its connections carried it
 
 
 @dataclass(slots=True)
@@ -146,6 +147,7 @@ class FakeAri:
         self.requests.append(RecordedRequest(
             method=request.method, path=raw, decoded_path=request.rel_url.path.removeprefix(ARI_PREFIX),
             query=dict(request.query), json=payload, body=body, headers=dict(request.headers),
+            peer=request.transport.get_extra_info("peername") if request.transport else None,
         ))
         if not self._authorized(request):
             return web.json_response({"message": "Authentication required"}, status=401)

@@ -255,17 +255,6 @@ async def test_recording_names_with_slashes_are_percent_encoded(fake: FakeAri, c
     assert fake.requests[0].decoded_path == f"/recordings/stored/{NAME}/file"
 
 
-async def test_client_with_a_shared_session_does_not_close_it(fake: FakeAri) -> None:
-    import aiohttp
-
-    fake.reply("GET", "/asterisk/info", 200, {})
-    async with aiohttp.ClientSession(headers=basic_auth_header("callrec", "callrec")) as session:
-        ari = AriClient(AriSettings(url=fake.url, username="x", password="y"), session=session)
-        assert await ari.asterisk_info() == {}
-        await ari.close()
-        assert not session.closed
-
-
 async def test_typed_calls_for_the_dialplan_hand_back_and_the_probes(
         fake: FakeAri, client: AriClient) -> None:
     fake.reply("POST", "/channels/c1/variable", 204)
