@@ -12,6 +12,7 @@ import logging
 import logging.handlers
 import queue
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -86,7 +87,57 @@ class _Handoff(logging.handlers.QueueHandler):
         return record
 
 
-_writer: logging.handlers.QueueListener | None = None
+WRITE_EVERY_S = 0.05
+
+
+class _Writer:
+    """The writer's thread: every ``WRITE_EVERY_S``, what was logged meanwhile, formatted, in one write.
+
+    It looks on its own clock rather than waiting on the queue: a record handed over wakes no thread
+    (no system call on the event loop's side), and a busy second's few hundred lines cost the thread
+    twenty wake-ups and writes, not a few hundred (docs/performance.md)."""
+
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord], handler: logging.Handler,
+                 every: float = WRITE_EVERY_S) -> None:
+        self._records = records
+        self._handler = handler
+        self._every = every
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="callrec-log-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self._write()  # what was logged after the thread's last look
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._every):
+            self._write()
+
+    def _write(self) -> None:
+        handler, lines = self._handler, []
+        while True:
+            try:
+                record = self._records.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                lines.append(handler.format(record))
+            except Exception:
+                handler.handleError(record)
+        if not lines or not isinstance(handler, logging.StreamHandler):
+            return
+        try:
+            handler.stream.write("\n".join(lines) + "\n")
+            handler.stream.flush()
+        except Exception:  # (stderr gone): as logging's own handlers do, never raise from here
+            handler.handleError(logging.makeLogRecord({"msg": lines[0]}))
+
+
+_writer: _Writer | None = None
 
 
 @atexit.register
@@ -102,7 +153,8 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream: T
                   background: bool = False) -> None:
     """``background`` (the call-control process, ``callrec run``): the lines are formatted and written
     by a thread of their own, not by the event loop that logged them (the call's id is still taken in
-    the caller's context). A line logged just before a SIGKILL may then be lost."""
+    the caller's context), every ``WRITE_EVERY_S``. The lines of the last such moment before a SIGKILL
+    may then be lost; an exit of any other kind writes them."""
     global _writer
     _stop_writer()
     handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
@@ -112,7 +164,7 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream: T
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     if background:
         lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        _writer = logging.handlers.QueueListener(lines, handler)
+        _writer = _Writer(lines, handler)
         _writer.start()
         handler = _Handoff(lines)
     handler.addFilter(CallIdFilter())

@@ -74,3 +74,23 @@ def test_lines_written_in_the_background_keep_their_call_and_their_order() -> No
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["msg"] for line in lines] == [f"line {n}" for n in range(200)]
     assert [line["call_id"] for line in lines] == [f"call-{n % 2}" for n in range(200)]
+
+
+def test_lines_written_in_the_background_appear_while_the_process_runs() -> None:
+    """The writer looks every WRITE_EVERY_S: a line is in the log within a moment, not only at exit."""
+    import time
+
+    from callrec_ari.observability import logs
+
+    out = io.StringIO()
+    setup_logging(stream=out, background=True)
+    try:
+        logging.getLogger("callrec_ari.test").warning("first")
+        logging.getLogger("callrec_ari.test").warning("second")
+        deadline = time.monotonic() + 5.0
+        while out.getvalue().count("\n") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        lines = out.getvalue().splitlines()
+    finally:
+        logs._stop_writer()
+    assert len(lines) == 2 and lines[0].endswith("first") and lines[1].endswith("second")
