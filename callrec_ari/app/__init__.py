@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -283,8 +282,7 @@ class CallrecApp:
                 await self.ari.asterisk_info()
                 gone_for = 0.0  # it answers: only the events socket is down
             except AriUnavailable as exc:
-                refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
-                gone_for = gone_for + 1.0 if refused else 0.0
+                gone_for = gone_for + 1.0 if exc.refused else 0.0
             except AriError:
                 gone_for = 0.0
             if gone_for >= self.config.asterisk_gone_seconds and not self.ready.is_set():

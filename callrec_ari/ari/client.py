@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from callrec_ari.ari.errors import AriNotFound, AriUnavailable, error_for
 from callrec_ari.ari.events import Channel, JsonObject
-from callrec_ari.ari.http import HttpError, HttpPool
+from callrec_ari.ari.http import ConnectFailed, HttpError, HttpPool
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class AriClient:
         try:
             answer = await self.http.request(method, path, _encode(params), body)
         except (TimeoutError, HttpError) as exc:
-            raise AriUnavailable(method, path, 0, str(exc) or type(exc).__name__) from exc
+            raise AriUnavailable(method, path, 0, str(exc) or type(exc).__name__,
+                                 refused=isinstance(exc, ConnectFailed)) from exc
         is_json = answer.content_type == "application/json"
         if answer.status >= 400:
             message = answer.body.decode("utf-8", "replace")

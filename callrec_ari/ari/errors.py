@@ -17,9 +17,14 @@ class AriError(Exception):
 
 
 class AriUnavailable(AriError):
-    """Asterisk did not answer (connection refused, reset, timeout)."""
+    """Asterisk did not answer (connection refused, reset, timeout). ``refused``: no connection could
+    be made at all (nothing listens: the process is gone), as against one that broke or timed out."""
 
     error_id = "ari-unavailable"
+
+    def __init__(self, method: str, path: str, status: int, message: str, refused: bool = False) -> None:
+        super().__init__(method, path, status, message)
+        self.refused = refused
 
 
 class AriBadRequest(AriError):

@@ -34,6 +34,10 @@ class HttpError(Exception):
     """No answer: the connection could not be made, broke, or the answer was not HTTP."""
 
 
+class ConnectFailed(HttpError):
+    """No connection could be made (refused, unreachable): nothing was sent."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
@@ -199,7 +203,7 @@ class HttpPool:
             self._open -= 1
             self._wake(None)
             if isinstance(exc, OSError):
-                raise HttpError(str(exc) or type(exc).__name__) from exc
+                raise ConnectFailed(str(exc) or type(exc).__name__) from exc
             raise
         return connection
 

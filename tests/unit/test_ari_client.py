@@ -126,16 +126,18 @@ async def test_connection_refused_is_unavailable() -> None:
     assert info.value.status == 0
     assert info.value.error_id == "ari-unavailable"
     assert (info.value.method, info.value.path) == ("GET", "/asterisk/info")
+    assert info.value.refused  # nothing listens: what the app counts as Asterisk gone
 
 
 async def test_timeout_is_unavailable(fake: FakeAri) -> None:
     fake.reply("GET", "/asterisk/info", 200, {"system": {}}, delay=1.0)
     ari = AriClient(AriSettings(url=fake.url, username="callrec", password="callrec", request_timeout=0.1))
     try:
-        with pytest.raises(AriUnavailable):
+        with pytest.raises(AriUnavailable) as info:
             await ari.asterisk_info()
     finally:
         await ari.close()
+    assert not info.value.refused  # it is there, and slow: not taken for gone
 
 
 async def test_json_answer_and_auth_header(fake: FakeAri, client: AriClient) -> None:

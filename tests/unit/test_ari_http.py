@@ -137,8 +137,9 @@ async def test_a_server_that_hangs_up_without_answering_is_unavailable() -> None
     server, url = await serve(hang_up)
     ari = AriClient(AriSettings(url=url, username="u", password="p", request_timeout=2.0))
     try:
-        with pytest.raises(AriUnavailable, match="connection closed"):
+        with pytest.raises(AriUnavailable, match="connection closed") as info:
             await ari.asterisk_info()
+        assert not info.value.refused
         assert ari.http.connections == 0
     finally:
         await ari.close()
