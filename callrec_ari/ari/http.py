@@ -2,10 +2,10 @@
 time on each, responses read by httptools' parser (the C parser of uvloop's authors).
 
 Why not aiohttp's client, which the events WebSocket still uses: a call makes some twenty requests,
-and aiohttp's client spent 145-172 µs of the app's CPU on each where this one spends 50-53 µs (one
-request in flight against the real Asterisk 22, docs/performance.md "The ARI requests' own HTTP").
-What it leaves out, on purpose, because Asterisk's HTTP server never needs it: cookies, redirects,
-proxies, compression, request bodies other than JSON.
+and aiohttp's client spent 144-155 µs of the app's CPU on each where the ARI client over this pool
+spends 72-73 µs (one request in flight against the real Asterisk 22, `python -m bench.ari_transport`;
+docs/performance.md "The ARI requests' own HTTP"). What it leaves out, on purpose, because Asterisk's
+HTTP server never needs it: cookies, redirects, proxies, compression, request bodies other than JSON.
 
 A connection idle longer than Asterisk keeps one open (http.conf ``session_keep_alive``, 15 s by
 default) is dropped rather than reused, so a request is never written into a socket the server is
