@@ -131,6 +131,7 @@ class HttpPool:
         self._idle: collections.deque[_Connection] = collections.deque()
         self._open = 0
         self._waiting: collections.deque[asyncio.Future[_Connection | None]] = collections.deque()
+        self._closed = False
 
     @property
     def connections(self) -> int:
@@ -164,6 +165,8 @@ class HttpPool:
         return answer
 
     async def close(self) -> None:
+        """Idle connections closed now, those in use as their answer comes."""
+        self._closed = True
         while self._idle:
             self._idle.pop().close()
         while self._waiting:
@@ -208,6 +211,8 @@ class HttpPool:
         return connection
 
     def _give_back(self, connection: _Connection) -> None:
+        if self._closed:
+            connection.close()
         if connection.closed:
             return
         if not self._wake(connection):

@@ -97,8 +97,8 @@ class _Writer:
     (no system call on the event loop's side), and a busy second's few hundred lines cost the thread
     twenty wake-ups and writes, not a few hundred (docs/performance.md)."""
 
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord], handler: logging.Handler,
-                 every: float = WRITE_EVERY_S) -> None:
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord],
+                 handler: logging.StreamHandler[TextIO], every: float = WRITE_EVERY_S) -> None:
         self._records = records
         self._handler = handler
         self._every = every
@@ -128,7 +128,7 @@ class _Writer:
                 lines.append(handler.format(record))
             except Exception:
                 handler.handleError(record)
-        if not lines or not isinstance(handler, logging.StreamHandler):
+        if not lines:
             return
         try:
             handler.stream.write("\n".join(lines) + "\n")
@@ -157,14 +157,16 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream: T
     may then be lost; an exit of any other kind writes them."""
     global _writer
     _stop_writer()
-    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    written: logging.StreamHandler[TextIO] = (logging.StreamHandler(stream) if stream is not None
+                                              else _StderrHandler())
     if json_lines:
-        handler.setFormatter(JsonFormatter())
+        written.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        written.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler: logging.Handler = written
     if background:
         lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        _writer = _Writer(lines, handler)
+        _writer = _Writer(lines, written)
         _writer.start()
         handler = _Handoff(lines)
     handler.addFilter(CallIdFilter())

@@ -362,6 +362,17 @@ async def test_a_cancelled_request_frees_its_place(fake: FakeAri) -> None:
     assert answer.status == 204
 
 
+async def test_a_connection_in_use_as_the_client_closes_goes_with_its_answer(fake: FakeAri) -> None:
+    fake.reply("POST", "/channels/c1/ring", 204, delay=0.2)
+    pool = HttpPool(fake.url, {"Authorization": fake.expected_auth}, limit=2, timeout=5.0)
+    request = asyncio.create_task(pool.request("POST", "/channels/c1/ring"))
+    await asyncio.sleep(0.05)
+    await pool.close()
+    assert (await request).status == 204  # answered all the same
+    await asyncio.sleep(0.05)
+    assert pool.connections == 0  # and its connection closed, not left idle
+
+
 async def test_an_idle_connection_past_the_keep_alive_is_not_reused(
         fake: FakeAri, client: AriClient, monkeypatch: pytest.MonkeyPatch) -> None:
     fake.reply("POST", "/channels/c1/ring", 204)
