@@ -17,6 +17,7 @@ import queue
 import tempfile
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from callrec_ari.observability import logs
 
@@ -30,7 +31,7 @@ def process_cpu() -> float:
 
 def run(kind: str, seconds: float) -> dict[str, object]:
     with tempfile.TemporaryFile("w") as out:
-        handler = logging.StreamHandler(out)
+        handler: logging.StreamHandler[TextIO] = logging.StreamHandler(out)
         handler.setFormatter(logs.TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         writer: logs._Writer | logging.handlers.QueueListener
