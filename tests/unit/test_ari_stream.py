@@ -56,12 +56,6 @@ class Recorder:
         self.disconnects += 1
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    async with FakeAri() as server:
-        yield server
-
-
 @contextlib.asynccontextmanager
 async def running(stream: EventStream) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(stream.run())

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from callrec_ari.app.linemap import LineMap, line_variable
-from callrec_ari.ari.client import AriClient, AriSettings
+from callrec_ari.ari.client import AriClient
 from callrec_ari.config import Config, LineConfig
 from tests.support.fake_ari import FakeAri
 
@@ -39,13 +39,6 @@ async def fake() -> AsyncIterator[FakeAri]:
     async with FakeAri() as server:
         server.reply("POST", "/asterisk/variable", 204)
         yield server
-
-
-@pytest.fixture
-async def client(fake: FakeAri) -> AsyncIterator[AriClient]:
-    ari = AriClient(AriSettings(url=fake.url, username="callrec", password="callrec", request_timeout=2.0))
-    yield ari
-    await ari.close()
 
 
 def written(fake: FakeAri) -> dict[str, str]:
