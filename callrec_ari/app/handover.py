@@ -78,9 +78,10 @@ class HandOver(Protocol):
 
     async def finish(self, finished: FinishedCall, copies: Sequence[Copy],
                      segments: Sequence[SegmentFile]) -> Outcome:
-        """:meth:`record`, then :meth:`submit`, in one trip: the call record's failure (None when
-        stored, or with no database for records) beside each copy's job or failure. A database that
-        cannot be reached raises, whichever of the two met it (both are idempotent: do it again)."""
+        """:meth:`record` and :meth:`submit` in one trip (the copies packaged first, then the record and
+        the copies in one transaction when they share a database): the call record's failure (None
+        when stored, or with no database for records) beside each copy's job or failure. A database
+        that cannot be reached raises, whichever of the two met it (both are idempotent: do it again)."""
 
     def close(self) -> None:
         """Once no call is left to hand over."""
@@ -93,6 +94,17 @@ def _store(db: sessionmaker[Session], finished: FinishedCall) -> None:
 
 def _finish(db: sessionmaker[Session] | None, submitter: RecordingSubmitter, finished: FinishedCall,
             copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> Outcome:
+    packaged = submitter.package_copies(copies, segments)
+    if db is not None and _one_database(db, submitter.sessions):
+        # The call record and the copies in one transaction (one commit per call fewer: each is a
+        # disk sync, docs/performance.md) ...
+        try:
+            return None, submitter.queue_packaged(
+                packaged, also=lambda s: record_call(s, finished, delivery_type=finished.delivery_type))
+        except Exception as exc:
+            if database_unreachable(exc):
+                raise
+            # ... unless it failed, which queued nothing: then each in its own, as below.
     failed: Exception | None = None
     if db is not None:
         try:
@@ -101,7 +113,11 @@ def _finish(db: sessionmaker[Session] | None, submitter: RecordingSubmitter, fin
             if database_unreachable(exc):
                 raise
             failed = exc  # the copies are queued all the same: a recording is never held back for it
-    return failed, submitter.submit_copies(copies, segments)
+    return failed, submitter.queue_packaged(packaged)
+
+
+def _one_database(a: sessionmaker[Session], b: sessionmaker[Session]) -> bool:
+    return a is b or a.kw.get("bind") is b.kw.get("bind")
 
 
 class InThreads:

@@ -122,13 +122,17 @@ class DeliveryQueue:
         the existing row."""
         return self.enqueue_all([(pkg, connection, retention, contract, connection_id)])[0]
 
-    def enqueue_all(self, copies: Sequence[QueuedCopy]) -> list[Job]:
+    def enqueue_all(self, copies: Sequence[QueuedCopy],
+                    also: Callable[[Session], object] | None = None) -> list[Job]:
         """Queue the packaged copies of one call (package, connection, retention, contract, connection
         id) in one transaction: a worker sees all of them or none (the call's WAVs go with the last
-        copy delivered: delivery/retention.py)."""
+        copy delivered: delivery/retention.py). ``also``: more of the call's writes (its call record,
+        app/handover.py), first in the same transaction."""
         now = self._clock()
         jobs: list[Job] = []
         with self._sessions.begin() as s:
+            if also is not None:
+                also(s)
             for pkg, connection, retention, contract, connection_id in copies:
                 existing = s.scalar(sql.QUEUED_AS, {"key": pkg.key})
                 if existing is not None:

@@ -6,7 +6,8 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,16 @@ SegmentSpec = Segment | tuple[str | Path, str | datetime]
 def make_transport(settings: DeliverySettings) -> Transport:
     """The single-tenant ``[delivery.connection]``'s transport."""
     return make_route_transport(route_from_settings(settings.connection), settings)
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """A call's copies packaged, not queued yet (RecordingSubmitter.package_copies): in the copies'
+    order, None for a copy packaged (its job comes with the queueing) or the failure of one that was
+    not; and each packaged copy with its place in that list."""
+
+    results: list[Job | Exception | None]
+    copies: list[tuple[int, QueuedCopy]]
 
 
 class RecordingSubmitter:
@@ -88,6 +99,11 @@ class RecordingSubmitter:
         A copy that cannot be packaged is answered with its error (in its place in the list) and the
         others go on; a database that cannot be reached raises, for the whole call to be tried again.
         """
+        return self.queue_packaged(self.package_copies(copies, segments))
+
+    def package_copies(self, copies: Sequence[tuple[Mapping[str, Any] | CallRecord, int | None]],
+                       segments: Sequence[SegmentSpec]) -> Packaged:
+        """The first half of :meth:`submit_copies`: each copy packaged (or its failure), nothing queued."""
         results: list[Job | Exception | None] = []
         packaged: list[tuple[int, QueuedCopy]] = []
         for call, connection_id in copies:
@@ -98,22 +114,32 @@ class RecordingSubmitter:
                 if database_unreachable(exc):
                     raise
                 results.append(exc)
-        queued = [c for _, c in packaged]
-        if packaged and len(packaged) < len(copies):
+        return Packaged(results, packaged)
+
+    def queue_packaged(self, packaged: Packaged,
+                       also: Callable[[Session], object] | None = None) -> list[Job | Exception]:
+        """The second half of :meth:`submit_copies`: the packaged copies queued in one transaction,
+        with ``also`` (more of the call's writes: DeliveryQueue.enqueue_all) first in it. Idempotent
+        (each copy is queued once per idempotency key): a failed transaction can be tried again."""
+        results = list(packaged.results)
+        queued = [c for _, c in packaged.copies]
+        if packaged.copies and len(packaged.copies) < len(results):
             # A copy was refused: the call's WAVs stay where they are for it (for an operator), so the
             # copies queued do not take them along when they are delivered.
             queued = [(dataclasses.replace(pkg, wav_paths=()), name, keep, contract, conn)
                       for pkg, name, keep, contract, conn in queued]
             log.warning("call %s: %d of %d copies refused; its recording's files are kept for them",
-                        queued[0][0].call.call_id, len(copies) - len(packaged), len(copies))
-        if packaged:
-            for (at, (pkg, *_)), job in zip(packaged, self._queue.enqueue_all(queued), strict=True):
+                        queued[0][0].call.call_id, len(results) - len(queued), len(results))
+        if queued or also is not None:
+            jobs = self._queue.enqueue_all(queued, also=also)
+            for (at, (pkg, *_)), job in zip(packaged.copies, jobs, strict=True):
                 results[at] = job
                 log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery",
                          pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
+        if queued:
             ring(self._settings.doorbell)  # after the commit: the worker finds the jobs when it looks
         done = [r for r in results if r is not None]
-        assert len(done) == len(copies)  # every copy queued or refused
+        assert len(done) == len(results)  # every copy queued or refused
         return done
 
     def _package(self, call: Mapping[str, Any] | CallRecord, segments: Sequence[SegmentSpec],
@@ -159,4 +185,4 @@ def make_worker(settings: DeliverySettings, sessions: sessionmaker[Session] | No
     return DeliveryWorker(settings, queue, transports, clock)
 
 
-__all__ = ["RecordingSubmitter", "SegmentSpec", "make_transport", "make_worker"]
+__all__ = ["Packaged", "RecordingSubmitter", "SegmentSpec", "make_transport", "make_worker"]

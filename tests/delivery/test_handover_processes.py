@@ -10,17 +10,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.app.handover import WORKER_NICE, HandOverFailed, InProcesses, InThreads
 from callrec_ari.contracts.call_records import CallRecord as StoredCall
+from callrec_ari.contracts.call_records import record_call
 from callrec_ari.db.models import Delivery
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.queue import Job
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.model.call import CallTimes, FinishedCall, RecordedSegment, SegmentFile
 from callrec_ari.model.plan import CallPlan
+from callrec_ari.rules.manifest import CallRecord as ManifestCall
 from callrec_ari.rules.manifest import parse_call_record
 from tests.delivery.conftest import call_record, segments_for
 
@@ -165,3 +167,45 @@ async def test_a_call_record_that_cannot_be_stored_holds_back_no_copy(
     assert isinstance(failed, ValueError) and "refused" in str(failed)
     assert isinstance(job, Job)
     assert stored(sessions) == ([], ["hp-refused"])
+
+
+def two_copies(call_id: str) -> list[tuple[ManifestCall, int | None]]:
+    record = call_record(call_id)
+    return [(parse_call_record({**record, "contract": "1"}), None),
+            (parse_call_record({**record, "contract": "2"}), None)]
+
+
+async def test_the_call_record_and_its_copies_are_one_commit(
+        settings: DeliverySettings, sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    """Two customers' copies of one call and its record, in the database they share: one transaction
+    (each commit is a disk sync, for every call), and all three there after it."""
+    commits: list[int] = []
+    engine = sessions.kw["bind"]
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    work = InThreads(sessions, RecordingSubmitter(settings, sessions))
+    failed, jobs = await work.finish(finished_call("hp-one"), two_copies("hp-one"),
+                                     files(tmp_path / "rec", "hp-one"))
+    assert failed is None and len(commits) == 1
+    assert sorted(j.contract for j in jobs if isinstance(j, Job)) == ["1", "2"]
+    assert stored(sessions) == (["hp-one"], ["hp-one", "hp-one"])
+
+
+async def test_a_call_record_failing_half_written_leaves_nothing_of_it_and_queues_every_copy(
+        settings: DeliverySettings, sessions: sessionmaker[Session], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record is written, then refused (a constraint, a bug) inside the shared transaction: none of
+    it stays, and both customers' copies are queued all the same, each once."""
+    from callrec_ari.app import handover
+
+    def half_then_refuse(session: Session, call: FinishedCall, **kwargs: object) -> None:
+        record_call(session, call, **kwargs)  # type: ignore[arg-type]
+        session.flush()
+        raise ValueError("call record refused after its row was written")
+
+    monkeypatch.setattr(handover, "record_call", half_then_refuse)
+    work = InThreads(sessions, RecordingSubmitter(settings, sessions))
+    failed, jobs = await work.finish(finished_call("hp-half"), two_copies("hp-half"),
+                                     files(tmp_path / "rec", "hp-half"))
+    assert isinstance(failed, ValueError) and "refused" in str(failed)
+    assert sorted(j.contract for j in jobs if isinstance(j, Job)) == ["1", "2"]
+    assert stored(sessions) == ([], ["hp-half", "hp-half"])
