@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callrec_ari.db.models import AuditRecord, Delivery
 from callrec_ari.delivery import statements as sql
 from callrec_ari.delivery.packaging import Package
-from callrec_ari.delivery.statements import INTERRUPTED, ConnectionKey
+from callrec_ari.delivery.statements import INTERRUPTED, ConnectionKey, Removal
 from callrec_ari.model.clock import Clock
 from callrec_ari.observability.metrics import DELIVERY_LOOKS
 from callrec_ari.rules.delivery import ClaimPlan, DeliveryState, Outcome, retention_deadline
@@ -180,16 +180,18 @@ class DeliveryQueue:
             return self._claim(s, worker, wants, lease, self._clock())
 
     def claim_due(self, limit: int, decide: Callable[[list[DueConnection]], ClaimPlan[ConnectionKey]],
-                  worker: str, lease: timedelta) -> tuple[list[DueConnection], ClaimPlan[ConnectionKey], int,
-                                                          list[Job]]:
+                  worker: str, lease: timedelta, removed: Sequence[Removal] = ()
+                  ) -> tuple[list[DueConnection], ClaimPlan[ConnectionKey], int, list[Job]]:
         """:meth:`due_connections`, what to take of them (``decide``: the worker's plan,
         rules.delivery.plan_claims), the backed-off connections deferred (:meth:`defer_connection`) and
         the rest claimed (:meth:`claim`), in one transaction, which also opens each claimed recording's
         next attempt (:meth:`start_attempt`, ``Job.attempt_id``): one transaction fewer per delivery
         for the worker, which uploads what it claims at once. Returns the due connections, the plan,
-        how many recordings were deferred, and the jobs claimed."""
+        how many recordings were deferred, and the jobs claimed. ``removed``: files the worker removed
+        since it last wrote to the queue, recorded in the same transaction (as :meth:`removals`)."""
         now = self._clock()
         with self._sessions.begin() as s:
+            sql.record_removals(s, removed)
             due = self._due_connections(s, limit, now)
             if not due:
                 return due, ClaimPlan((), ()), 0, []
@@ -294,28 +296,28 @@ class DeliveryQueue:
         return self._set_open(job_id, state=DeliveryState.REJECTED, last_error=error, lease_owner=None,
                               lease_until=None)
 
-    def delivered(self, job: Job, attempt_id: int, status: int | None, receipt: dict[str, Any]) -> int:
+    def delivered(self, job: Job, attempt_id: int, status: int | None, receipt: dict[str, Any],
+                  removed: Sequence[Removal] = ()) -> int:
         """The customer acknowledged: the attempt and the recording say so, in one transaction. Returns
-        the call's other copies still waiting (``copies_outstanding``), read in the same transaction."""
+        the call's other copies still waiting (``copies_outstanding``), read in the same transaction.
+        ``removed``: as for :meth:`claim_due`."""
         now = self._clock()
         with self._sessions.begin() as s:
+            sql.record_removals(s, removed)
             s.execute(sql.FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": now,
                                         "outcome": str(Outcome.DELIVERED), "status_code": status})
             s.execute(sql.DELIVERED, {"job_id": job.id, "at": now, "receipt": receipt})
             return _outstanding(s, job.call_id, job.id)
 
-    def files_removed(self, job_id: int,
-                      audit: tuple[str, str, str, str, dict[str, Any]] | None = None) -> None:
-        """The recording's files are gone from the platform; with ``audit`` (actor, action, subject,
-        reason, details), its audit record is written in the same transaction."""
-        now = self._clock()
+    def now(self) -> datetime:
+        """The queue's clock (the time its records are written with)."""
+        return self._clock()
+
+    def removals(self, removals: Sequence[Removal]) -> None:
+        """Delivered recordings' files are gone from the platform: recorded, each with its audit record
+        when it has one, in one transaction."""
         with self._sessions.begin() as s:
-            # Once: when two workers finish the same deletion, only the first records it.
-            done = s.execute(sql.FILES_REMOVED, {"job_id": job_id, "at": now})
-            if audit is not None and int(getattr(done, "rowcount", 0) or 0) == 1:
-                actor, action, subject, reason, details = audit
-                s.execute(sql.AUDIT, {"at": now, "actor": actor, "action": action, "subject": subject,
-                                   "reason": reason, "details": details})
+            sql.record_removals(s, removals)
 
     def copies_outstanding(self, call_id: str, job_id: int) -> int:
         """The other copies of the call still waiting for their customer (pending or refused): the
@@ -394,4 +396,5 @@ class DeliveryQueue:
                               reason=reason, details=details))
 
 
-__all__ = ["INTERRUPTED", "ConnectionKey", "DeliveryQueue", "DueConnection", "Job", "connection_key"]
+__all__ = ["INTERRUPTED", "ConnectionKey", "DeliveryQueue", "DueConnection", "Job", "Removal",
+           "connection_key"]

@@ -4,12 +4,13 @@ still undelivered at the retention deadline (R1.3), the latter with an audit rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from callrec_ari.delivery.queue import DeliveryQueue, Job
+from callrec_ari.delivery.queue import DeliveryQueue, Job, Removal
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +44,71 @@ async def _files_to_remove(queue: DeliveryQueue, job: Job, others: int | None = 
 
 async def remove_delivered(queue: DeliveryQueue, job: Job, actor: str, others: int | None = None,
                            bell: Callable[[], int] | None = None,
-                           heard: Callable[[int, int], None] | None = None) -> int:
+                           heard: Callable[[int, int], None] | None = None,
+                           later: Callable[[Removal], None] | None = None) -> int:
     """Remove a delivered copy's files and say so in the queue (one trip to a thread); returns how many
     files were removed. With ``bell`` (the worker's doorbell, the outbox folder's time, which removing
     the ZIP changes) and ``heard``: its value just before and just after the removal is handed to
     ``heard`` on the event loop at once, before the queue is written (the worker must know the change
-    for its own before it next reads the bell)."""
+    for its own before it next reads the bell). With ``later``: the queue is not written here; the
+    removal is handed to ``later``, on the event loop, for the worker to record with its next
+    transaction (DeliveryWorker: a removal not recorded yet is finished again by ``sweep_delivered``)."""
     paths = await _files_to_remove(queue, job, others)
     loop = asyncio.get_running_loop()
 
-    def remove() -> list[str]:
+    def remove() -> Removal:
         before = bell() if bell is not None else 0
         removed = remove_files(paths)[0]
         if bell is not None and heard is not None:
             loop.call_soon_threadsafe(heard, before, bell())
-        queue.files_removed(job.id, (actor, "recording-delivered", job.call_id, "acknowledged",
-                                     {"key": job.key, "sha256": job.zip_sha256, "removed": removed}))
-        return removed
+        removal = Removal(job.id, queue.now(), (actor, "recording-delivered", job.call_id, "acknowledged",
+                                             {"key": job.key, "sha256": job.zip_sha256, "removed": removed}))
+        if later is None:
+            queue.removals([removal])
+        return removal
 
-    return len(await asyncio.to_thread(remove))
+    removal = await asyncio.to_thread(remove)
+    if later is not None:
+        later(removal)
+    assert removal.audit is not None
+    return len(removal.audit[4]["removed"])
+
+
+class HeldRemovals:
+    """Delivered recordings' files removed and not recorded in the queue yet (DeliveryWorker): they go
+    with the worker's next transaction (a claim, an acknowledgement: ``taken``), or on their own once
+    the oldest has waited ``hold_s`` (``due``, ``record``), instead of a transaction each. One left
+    unrecorded when the worker stops is finished again by the next start (:func:`sweep_delivered`).
+    Used on the event loop only."""
+
+    def __init__(self, hold_s: float) -> None:
+        self._hold_s = hold_s
+        self._held: list[Removal] = []
+        self._since = 0.0
+
+    def add(self, removal: Removal) -> None:
+        if not self._held:
+            self._since = asyncio.get_running_loop().time()
+        self._held.append(removal)
+
+    def due(self) -> bool:
+        return bool(self._held) and asyncio.get_running_loop().time() - self._since >= self._hold_s
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[list[Removal]]:
+        """Those held, for one transaction to record; given back if it failed."""
+        taken, self._held = self._held, []
+        try:
+            yield taken
+        except BaseException:
+            self._held[:0] = taken
+            raise
+
+    async def record(self, queue: DeliveryQueue) -> None:
+        """Those held, in a transaction of their own."""
+        if self._held:
+            with self.taken() as taken:
+                await asyncio.to_thread(queue.removals, taken)
 
 
 async def sweep_delivered(queue: DeliveryQueue, actor: str, older_than: timedelta | None = None) -> int:
@@ -98,4 +145,5 @@ async def purge_expired(queue: DeliveryQueue, actor: str, worker: str | None = N
     return purged
 
 
-__all__ = ["job_files", "purge_expired", "remove_delivered", "remove_files", "sweep_delivered"]
+__all__ = ["HeldRemovals", "job_files", "purge_expired", "remove_delivered", "remove_files",
+           "sweep_delivered"]

@@ -4,9 +4,13 @@ CPU than the database's own work (docs/performance.md). Parameters are bound at 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
 from callrec_ari.rules.delivery import DeliveryState
@@ -59,6 +63,28 @@ FILES_REMOVED = (update(_DT).where(_D.id == bindparam("job_id"), _D.files_remove
                   .values(files_removed_at=bindparam("at")))
 
 
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """A delivered recording's files removed from the platform (at ``at``), for the queue to record,
+    with its audit record (actor, action, subject, reason, details) when given."""
+
+    job_id: int
+    at: datetime
+    audit: tuple[str, str, str, str, dict[str, Any]] | None = None
+
+
+def record_removals(s: Session, removals: Sequence[Removal]) -> None:
+    """FILES_REMOVED for each, and its audit record (DeliveryQueue.removals and the transactions that
+    carry them)."""
+    for removal in removals:
+        # Once: when two workers finish the same deletion, only the first records it.
+        done = s.execute(FILES_REMOVED, {"job_id": removal.job_id, "at": removal.at})
+        if removal.audit is not None and int(getattr(done, "rowcount", 0) or 0) == 1:
+            actor, action, subject, reason, details = removal.audit
+            s.execute(AUDIT, {"at": removal.at, "actor": actor, "action": action, "subject": subject,
+                              "reason": reason, "details": details})
+
+
 def claimable(key: ConnectionKey) -> tuple[Select[Any], dict[str, Any]]:
     contract, connection_id, name = key
     if contract is None:
@@ -70,5 +96,6 @@ def claimable(key: ConnectionKey) -> tuple[Select[Any], dict[str, Any]]:
 
 __all__ = [
     "AUDIT", "COUNT_ATTEMPT", "DELIVERED", "DUE_CONNECTIONS", "FILES_REMOVED", "FINISH_ATTEMPT", "INTERRUPT",
-    "INTERRUPTED", "LEASE", "OPEN_ATTEMPT", "OUTSTANDING", "QUEUE", "QUEUED_AS", "ConnectionKey", "claimable",
+    "INTERRUPTED", "LEASE", "OPEN_ATTEMPT", "OUTSTANDING", "QUEUE", "QUEUED_AS", "ConnectionKey", "Removal",
+    "claimable", "record_removals",
 ]

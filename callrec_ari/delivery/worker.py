@@ -29,7 +29,7 @@ from tenacity.wait import wait_exponential, wait_random
 
 from callrec_ari.db.engine import database_unreachable
 from callrec_ari.delivery.queue import INTERRUPTED, ConnectionKey, DeliveryQueue, DueConnection, Job
-from callrec_ari.delivery.retention import purge_expired, remove_delivered, sweep_delivered
+from callrec_ari.delivery.retention import HeldRemovals, purge_expired, remove_delivered, sweep_delivered
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.delivery.transport import DeliveryFailure, Receipt, Transport, Upload
 from callrec_ari.model.clock import Clock
@@ -53,6 +53,9 @@ def loop_time() -> float:
 
 DUE_CONNECTIONS = 1000  # connections looked at per claim: round-robin among the longest waiting ones
 PACES_KEPT = 1024  # idle connections beyond this are forgotten (the least recently used): back to PROBE
+# How long the files' removal of a delivered recording may wait to be recorded with the worker's next
+# transaction before it gets one of its own (DeliveryWorker._removals; docs/performance.md).
+REMOVALS_HELD_S = 1.0
 
 
 @dataclass(slots=True)
@@ -114,9 +117,11 @@ class DeliveryWorker:
         self._turns = itertools.count()
         self._drained = False  # the last look at the queue took all that was due (_claim)
         self._seen_bell = 0  # the doorbell's time when last looked at (_schedule)
+        self._removals = HeldRemovals(REMOVALS_HELD_S)
 
     async def recover(self) -> int:
         """Close attempts a killed worker left open; finish deletions it left undone."""
+        await self._removals.record(self._queue)  # its own first (the database is back): as they were
         closed = await asyncio.to_thread(self._queue.recover, self.worker_id)
         if closed:
             log.warning("closed %d attempts interrupted by a stopped worker", closed)
@@ -193,6 +198,8 @@ class DeliveryWorker:
                 waiting: set[asyncio.Future[Any]] = {*tasks, *([stopping] if stopping else [])}
                 done, _ = await asyncio.wait(waiting, timeout=s.wake_interval if idle and stopping else None,
                                              return_when=asyncio.FIRST_COMPLETED)
+                if self._removals.due():
+                    await self._removals.record(self._queue)
                 for task in done & tasks:
                     tasks.discard(task)
                     # A slot came free: there may be more waiting, unless the last look took all that
@@ -204,6 +211,10 @@ class DeliveryWorker:
             if stopping is not None:
                 stopping.cancel()
             await self._settle(tasks, grace)
+            try:
+                await self._removals.record(self._queue)
+            except Exception as exc:  # the next start's sweep records them (retention.sweep_delivered)
+                log.warning("removals of delivered files not recorded yet: %s", exc)
 
     def _removed_zip(self, before: int, after: int) -> None:
         """The bell is the outbox folder's time: removing a delivered ZIP changed it. Not a ring,
@@ -253,8 +264,9 @@ class DeliveryWorker:
             return plan_claims(loads, free, s.per_connection, now)
 
         lease = timedelta(seconds=s.lease_seconds)
-        due, plan, deferred, jobs = await asyncio.to_thread(self._queue.claim_due, DUE_CONNECTIONS, decide,
-                                                            self.worker_id, lease)
+        with self._removals.taken() as held:
+            due, plan, deferred, jobs = await asyncio.to_thread(
+                self._queue.claim_due, DUE_CONNECTIONS, decide, self.worker_id, lease, held)
         stats.deferred += deferred  # recordings queued for a backed-off connection meanwhile
         if not due:
             self._drained = True
@@ -323,10 +335,12 @@ class DeliveryWorker:
             return
         connection.pace = next_pace(connection.pace, Outcome.DELIVERED, final=True)
         status = receipt.detail.get("status")
-        others = await asyncio.to_thread(self._queue.delivered, job, attempt_id,
-                                         status if isinstance(status, int) else None,
-                                         {"transport": receipt.transport, **receipt.detail})
-        removed = await remove_delivered(self._queue, job, self._actor, others, self._bell, self._removed_zip)
+        with self._removals.taken() as held:
+            others = await asyncio.to_thread(self._queue.delivered, job, attempt_id,
+                                             status if isinstance(status, int) else None,
+                                             {"transport": receipt.transport, **receipt.detail}, held)
+        removed = await remove_delivered(self._queue, job, self._actor, others, self._bell, self._removed_zip,
+                                         later=self._removals.add)
         DELIVERIES.labels("delivered").inc()
         log.info("call %s: delivered via %s, %d files removed from the platform", job.call_id,
                  receipt.transport, removed, extra={"event": "Delivered"})

@@ -193,13 +193,13 @@ async def test_an_upload_ending_reads_the_queue_again_only_when_something_may_be
 
     # A database slow to record a removal (a busy machine; it failed so once in CI): the worker's own
     # removal of a ZIP changed the bell long before the queue says it is done, and is no ring.
-    files_removed = worker._queue.files_removed
+    removals = worker._queue.removals
 
     def slowly(*args):  # type: ignore[no-untyped-def]
         time.sleep(0.2)
-        return files_removed(*args)
+        return removals(*args)
 
-    worker._queue.files_removed = slowly  # type: ignore[method-assign]
+    worker._queue.removals = slowly  # type: ignore[method-assign]
     submit = RecordingSubmitter(settings, sessions, utcnow).submit
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
