@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.contracts import record_call
+from callrec_ari.contracts import store_call
 from callrec_ari.db.engine import DatabaseUnreachable, database_unreachable, make_engine, make_sessionmaker
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.queue import Job
@@ -89,7 +89,7 @@ class HandOver(Protocol):
 
 def _store(db: sessionmaker[Session], finished: FinishedCall) -> None:
     with db.begin() as session:
-        record_call(session, finished, delivery_type=finished.delivery_type)
+        store_call(session, finished, delivery_type=finished.delivery_type)
 
 
 def _finish(db: sessionmaker[Session] | None, submitter: RecordingSubmitter, finished: FinishedCall,
@@ -100,7 +100,7 @@ def _finish(db: sessionmaker[Session] | None, submitter: RecordingSubmitter, fin
         # disk sync, docs/performance.md) ...
         try:
             return None, submitter.queue_packaged(
-                packaged, also=lambda s: record_call(s, finished, delivery_type=finished.delivery_type))
+                packaged, also=lambda s: store_call(s, finished, delivery_type=finished.delivery_type))
         except Exception as exc:
             if database_unreachable(exc):
                 raise

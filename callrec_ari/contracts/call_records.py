@@ -9,9 +9,23 @@ The caller owns the transaction: this module flushes, never commits.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, bindparam, case, or_, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from callrec_ari.contracts.models import Line
@@ -52,48 +66,54 @@ class CallRecord(Base):
 
 
 # Built once: the statements of every call's end (building them is most of their cost in the
-# hand-over's worker; SQLAlchemy keeps the compiled form by the statement's key).
+# hand-over's worker; SQLAlchemy keeps the compiled form by the statement's key). Core, not the ORM's
+# unit of work: the row is written, never loaded (docs/performance.md).
 _LINE_FOR = (
-    select(Line).where(or_(Line.endpoint == bindparam("endpoint"), Line.number == bindparam("endpoint")))
+    select(Line.id).where(or_(Line.endpoint == bindparam("endpoint"), Line.number == bindparam("endpoint")))
     .order_by(case((Line.endpoint == bindparam("endpoint"), 0), else_=1), Line.removed_at.is_not(None),
               Line.id.desc())
     .limit(1)
 )
-_RECORD_OF = select(CallRecord).where(CallRecord.call_id == bindparam("call_id"))
+_TABLE = cast(Table, CallRecord.__table__)
+_RECORD_OF = select(_TABLE.c.id).where(_TABLE.c.call_id == bindparam("call_id"))
+_INSERT = insert(_TABLE).returning(_TABLE.c.id)
+_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("record_id"))  # SET: the values given
 
 
-def _line_for(session: Session, endpoint: str) -> Line | None:
-    """The line with this endpoint, else with this number; the enrolled one, else the last one that
-    had it. One query (it runs for every call that ends)."""
-    return session.scalars(_LINE_FOR, {"endpoint": endpoint}).first()
-
-
-def record_call(session: Session, call: FinishedCall, delivery_type: str | None = None) -> CallRecord:
-    """Store (or update) the record of one finished call. ``delivery_type`` is "file" or "stream"
-    for a recorded call, None otherwise; a delivery outcome already stored is kept."""
+def store_call(session: Session, call: FinishedCall, delivery_type: str | None = None) -> int:
+    """Store (or update) the record of one finished call; its row id. ``delivery_type`` is "file" or
+    "stream" for a recorded call, None otherwise; a delivery outcome already stored is kept."""
     if delivery_type is not None and delivery_type not in DELIVERY_TYPES:
         raise InvalidCallRecord(f"call record: delivery_type must be one of {', '.join(DELIVERY_TYPES)}, "
                                 f"not {delivery_type!r}")
     plan, times = call.plan, call.times
-    # Look everything up before adding the row: a query would autoflush a half-filled row.
-    line = _line_for(session, plan.line) if plan.line else None
-    row = session.scalars(_RECORD_OF, {"call_id": call.call_id}).first()
-    if row is None:
-        row = CallRecord(call_id=call.call_id)
-        session.add(row)
-    row.line_id = None if line is None else line.id
-    row.line_endpoint = plan.line
-    row.direction = plan.direction
-    row.caller = "" if plan.caller_withheld else plan.caller_number  # R2.2: what customers are shown
-    row.callee = plan.callee_number
-    row.answered_at, row.notice_started_at, row.ended_at = times.answered, times.notice_started, call.ended
-    row.billing_started_at = call.billing_start
-    row.billable_seconds = billable_seconds(times.answered, times.notice_started, call.ended)
-    row.recorded = call.recorded
-    row.reason = call.reason
-    row.delivery_type = delivery_type
-    row.notices = [n.to_json() for n in call.notices]
-    session.flush()
+    values = {
+        "line_id": session.scalar(_LINE_FOR, {"endpoint": plan.line}) if plan.line else None,
+        "line_endpoint": plan.line,
+        "direction": plan.direction,
+        "caller": "" if plan.caller_withheld else plan.caller_number,  # R2.2: what customers are shown
+        "callee": plan.callee_number,
+        "answered_at": times.answered,
+        "notice_started_at": times.notice_started,
+        "ended_at": call.ended,
+        "billing_started_at": call.billing_start,
+        "billable_seconds": billable_seconds(times.answered, times.notice_started, call.ended),
+        "recorded": call.recorded,
+        "reason": call.reason,
+        "delivery_type": delivery_type,
+        "notices": [n.to_json() for n in call.notices],
+    }
+    existing = session.scalar(_RECORD_OF, {"call_id": call.call_id})
+    if existing is None:
+        return int(session.execute(_INSERT, {"call_id": call.call_id, **values}).scalar_one())
+    session.execute(_UPDATE, {"record_id": existing, **values})
+    return int(existing)
+
+
+def record_call(session: Session, call: FinishedCall, delivery_type: str | None = None) -> CallRecord:
+    """:func:`store_call`, and the row as stored."""
+    row = session.get(CallRecord, store_call(session, call, delivery_type), populate_existing=True)
+    assert row is not None
     return row
 
 
@@ -108,4 +128,4 @@ def set_delivery_outcome(session: Session, call_id: str, outcome: str) -> bool:
 
 
 __all__ = ["DELIVERY_TYPES", "DIRECTIONS", "CallRecord", "InvalidCallRecord", "record_call",
-           "set_delivery_outcome"]
+           "set_delivery_outcome", "store_call"]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.app.handover import WORKER_NICE, HandOverFailed, InProcesses, InThreads
 from callrec_ari.contracts.call_records import CallRecord as StoredCall
-from callrec_ari.contracts.call_records import record_call
+from callrec_ari.contracts.call_records import store_call
 from callrec_ari.db.models import Delivery
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.queue import Job
@@ -159,7 +159,7 @@ async def test_a_call_record_that_cannot_be_stored_holds_back_no_copy(
     def refuse(*args: object, **kwargs: object) -> None:
         raise ValueError("call record refused")
 
-    monkeypatch.setattr(handover, "record_call", refuse)
+    monkeypatch.setattr(handover, "store_call", refuse)
     work = InThreads(sessions, RecordingSubmitter(settings, sessions))
     failed, [job] = await work.finish(finished_call("hp-refused"),
                                       [(parse_call_record(call_record("hp-refused")), None)],
@@ -198,11 +198,11 @@ async def test_a_call_record_failing_half_written_leaves_nothing_of_it_and_queue
     from callrec_ari.app import handover
 
     def half_then_refuse(session: Session, call: FinishedCall, **kwargs: object) -> None:
-        record_call(session, call, **kwargs)  # type: ignore[arg-type]
+        store_call(session, call, **kwargs)  # type: ignore[arg-type]
         session.flush()
         raise ValueError("call record refused after its row was written")
 
-    monkeypatch.setattr(handover, "record_call", half_then_refuse)
+    monkeypatch.setattr(handover, "store_call", half_then_refuse)
     work = InThreads(sessions, RecordingSubmitter(settings, sessions))
     failed, jobs = await work.finish(finished_call("hp-half"), two_copies("hp-half"),
                                      files(tmp_path / "rec", "hp-half"))
