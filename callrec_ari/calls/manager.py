@@ -31,7 +31,7 @@ from callrec_ari.calls.planner import CallRefused, HandBack, new_call_id, plan_c
 from callrec_ari.calls.session import CallSession, SessionSettings
 from callrec_ari.calls.state import CallState
 from callrec_ari.config import Config
-from callrec_ari.media import MixMonitorSeam, parts_for_call
+from callrec_ari.media import ManagerHealth, MixMonitorSeam, parts_for_call
 from callrec_ari.media.mixmonitor import is_live as mixmonitor_is_live
 from callrec_ari.media.recorder import RecordingEngine
 from callrec_ari.model.call import FinishedCall
@@ -66,6 +66,7 @@ class CallManager:
     ) -> None:
         self.ari = ari
         self.ami = ami  # the mixmonitor engine's manager connection (media/mixmonitor.py)
+        self._manager_health = ManagerHealth()  # whether AMI is worth asking now (media/fallback.py)
         self.allow_destinations = allow_destinations
         self.config = config
         self.lines: LineDirectory = lines or ConfigLines(config)
@@ -177,7 +178,8 @@ class CallManager:
             assert session is not None
             session.queue.put_nowait(event)
 
-        seam = MixMonitorSeam(self.ami, emit, self._recording_folder) if self.ami is not None else None
+        seam = (MixMonitorSeam(self.ami, emit, self._recording_folder, self._manager_health)
+                if self.ami is not None else None)
         parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings,
                                cast(RecordingEngine, self.config.recording_engine), self.arrivals,
                                self.allow_destinations, seam)

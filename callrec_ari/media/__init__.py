@@ -16,6 +16,7 @@ from callrec_ari.ami.client import AmiClient
 from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.events import AriEvent
+from callrec_ari.media.fallback import ManagerHealth, MixMonitorOrSnoop
 from callrec_ari.media.mixmonitor import MixMonitorRecorder
 from callrec_ari.media.notice import NoticePlayer
 from callrec_ari.media.recorder import ENGINES, BridgeRecorder, PerLegRecorder, RecordingEngine, SnoopRecorder
@@ -50,13 +51,15 @@ def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_for
 
 class MixMonitorSeam:
     """What the ``mixmonitor`` engine needs beyond ARI: the manager connection, the way to tell the
-    call of its recording's start and end (``emit``), and Asterisk's recording folder if local."""
+    call of its recording's start and end (``emit``), Asterisk's recording folder if local, and
+    whether the manager is worth asking now (``health``: the app's one, shared by its calls)."""
 
     def __init__(self, ami: AmiClient, emit: Callable[[AriEvent | RecordingVoid], None],
-                 folder: Path | None) -> None:
+                 folder: Path | None, health: ManagerHealth | None = None) -> None:
         self.ami = ami
         self.emit = emit
         self.folder = folder
+        self.health = health or ManagerHealth()
 
 
 def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
@@ -71,12 +74,17 @@ def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_forma
     if plan.per_leg and arrivals is not None:
         return PerLegRecorder(ari, legs, plan.call_id, recording_format, arrivals)
     if engine == "mixmonitor" and mixmonitor is not None:
-        return MixMonitorRecorder(mixmonitor.ami, legs, recording_format, mixmonitor.emit, mixmonitor.folder)
+        mixed = MixMonitorRecorder(mixmonitor.ami, legs, recording_format, mixmonitor.emit, mixmonitor.folder)
+        if arrivals is None:
+            return mixed
+        # A segment MixMonitor cannot start (the manager away) is recorded by a snoop channel instead.
+        return MixMonitorOrSnoop(mixed, SnoopRecorder(ari, legs, plan.call_id, recording_format, arrivals),
+                                 mixmonitor.health)
     if engine == "snoop" and arrivals is not None:
         return SnoopRecorder(ari, legs, plan.call_id, recording_format, arrivals)
     return BridgeRecorder(ari, legs.bridge, recording_format)
 
 
-__all__ = ["ENGINES", "BridgeRecorder", "MixMonitorRecorder", "MixMonitorSeam", "NoticePlayer",
-           "PerLegRecorder", "SnoopRecorder", "StasisArrivals", "StreamPart", "parts_for_call",
-           "recorder_for"]
+__all__ = ["ENGINES", "BridgeRecorder", "ManagerHealth", "MixMonitorOrSnoop", "MixMonitorRecorder",
+           "MixMonitorSeam", "NoticePlayer", "PerLegRecorder", "SnoopRecorder", "StasisArrivals",
+           "StreamPart", "parts_for_call", "recorder_for"]

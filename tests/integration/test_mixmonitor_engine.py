@@ -12,10 +12,24 @@ from pathlib import Path
 import pytest
 
 from callrec_ari.ami.client import AmiClient, AmiError, AmiSettings, AmiUnavailable
+from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.media.mixmonitor import MixMonitorRecorder, wav_closed
 from callrec_ari.model.media import CallLegs
 from callrec_ari.pbx.local import AsteriskTarget
+from tests.integration.conftest import assert_clean
+from tests.integration.test_call_flow import (
+    ANALYSED_LINES,
+    BEEP_S,
+    NOTICE_S,
+    OUTSIDE,
+    StartApp,
+    assert_notice_then_both_parties,
+    fetch_recording,
+    run_parties,
+    uac,
+    uas,
+)
 
 
 def ami_settings(**changes: object) -> AmiSettings:
@@ -112,3 +126,26 @@ async def test_readiness_says_whether_the_manager_answers_on_this_engine_only(
     snoop = CallrecApp(Config(recording_engine="snoop"))
     assert "ami" not in snoop._checks() and snoop.ami is None  # no manager connection on the others
     await snoop.ari.close()
+
+
+@pytest.mark.parametrize("manager", ["refuses the login", "is not listening"])
+async def test_a_manager_away_costs_no_recording(start_app: StartApp, ari: AriClient, tones, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture, manager: str) -> None:
+    """The manager interface refuses our secret, or nothing listens there: the calls are still recorded,
+    each segment MixMonitor could not start by a snoop channel (media/fallback.py), notice, tone and
+    both parties in the file; the operator's log says so once, as an alert."""
+    away = ({"ami_password": "not-the-secret"} if manager == "refuses the login"
+            else {"ami_address": "127.0.0.1:1"})
+    app = await start_app(lines=ANALYSED_LINES, recording_engine="mixmonitor", **away)
+    for call in (1, 2):  # the second while the manager is known to be away: straight to a snoop channel
+        (tmp_path / f"c{call}").mkdir()
+        rc = await run_parties(uac(tmp_path / f"c{call}", OUTSIDE, tone=tones["caller"], talk_ms=8_000),
+                               uas(tmp_path / f"c{call}", tone=tones["callee"]))
+        assert rc == (0, 0)
+        outcome = await app.outcome()
+        assert outcome.answered and outcome.recordings and not outcome.recording_failed, f"call {call}"
+        await assert_clean(ari, outcome.recordings)
+        audio = await fetch_recording(ari, outcome.recordings[0])
+        assert_notice_then_both_parties(audio, talk_s=8.0 - NOTICE_S - BEEP_S)
+    alerts = [r for r in caplog.records if getattr(r, "alert", None) == "mixmonitor-unavailable"]
+    assert [r.levelname for r in alerts] == ["ERROR"]  # once per outage, not once per call
