@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
@@ -21,6 +21,9 @@ from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 from callrec_ari.model.clock import ManualClock
 from callrec_ari.receiver.app import UPLOAD_PATH, Receiver
 from tests.support.network import LOOPBACK
+
+if TYPE_CHECKING:  # tests/delivery/customers.py imports this module
+    from tests.delivery.customers import Customer, Platform
 
 SECRET = "s3cret-for-tests"
 RATE = 8000
@@ -148,3 +151,30 @@ def with_connection(settings: DeliverySettings, **changes: Any) -> DeliverySetti
 
 def spool_files(settings: DeliverySettings, spool: Path) -> list[Path]:
     return sorted(p for p in [*Path(settings.spool_dir).rglob("*"), *spool.rglob("*")] if p.is_file())
+
+
+# ---- several customers of one platform (tests/delivery/customers.py) --------------------------------
+@pytest.fixture
+def stored_order() -> list[str]:
+    return []
+
+
+@pytest.fixture
+async def customers(tmp_path: Path, stored_order: list[str]) -> AsyncIterator[dict[str, Customer]]:
+    from tests.delivery.customers import Customer
+
+    made = {name: Customer(tmp_path / f"customer-{name}", free_port(), f"secret-of-{name}", stored_order)
+            for name in ("A", "B")}
+    yield made
+    for customer in made.values():
+        customer.open()
+        await customer.stop()
+
+
+@pytest.fixture
+def platform(settings: DeliverySettings, sessions: sessionmaker[Session], clock: ManualClock,
+             tmp_path: Path) -> Platform:
+    from tests.delivery.customers import Platform
+
+    s = replace(settings, concurrency=4, per_connection=2, burst_attempts=2, drain_timeout=1.0)
+    return Platform(s, sessions, clock, tmp_path / "asterisk")
