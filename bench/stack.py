@@ -59,7 +59,7 @@ class Plan:
 # files in stereo: each leg recorded apart (media/recorder.py PerLegRecorder), as for a stereo copy or a
 # notice per party ("per-leg-<engine>": the app on that engine; a per-leg call is recorded by snoop
 # channels on every engine, media/__init__.py recorder_for).
-ENGINES = tuple(os.environ.get("BENCH_ENGINES", "snoop,mixmonitor,per-leg").split(","))  # also: bridge
+ENGINES = tuple(os.environ.get("BENCH_ENGINES", "mixmonitor,snoop,per-leg").split(","))  # also: bridge
 PER_LEG_LINES = "".join(f'\n[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\naudio_channels = "stereo"\n'
                         for n in (1001, 1002, 1003, 1004))
 

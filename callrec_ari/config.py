@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from callrec_ari.rules.secrets import password_problem
 from callrec_ari.settings import TABLES, SettingsError, SettingsSource, as_source, load_table
 
 
@@ -64,11 +65,12 @@ class Config:
     tone: str = "sound:beep"  # played after the notice; the parties talk once it has ended
     recording_prefix: str = "callrec"  # folder under Asterisk's recording directory
     recording_format: str = "wav"
-    # How a call is recorded (callrec_ari/media/recorder.py, docs/performance.md): "snoop" (a snoop
-    # channel on the caller's leg, the audiohook path MixMonitor takes), "bridge" (a recorder in
-    # the call's bridge, the engine before snoop) or "mixmonitor" (MixMonitor on the caller's leg,
-    # started over AMI: media/mixmonitor.py; needs the ami_* settings below).
-    recording_engine: str = "snoop"
+    # How a call is recorded (callrec_ari/media/recorder.py, docs/performance.md): "auto" (MixMonitor
+    # where this node has a manager user for the app, else snoop channels: engine_choice below),
+    # "mixmonitor" (MixMonitor on the caller's leg, started over AMI: media/mixmonitor.py; needs the
+    # ami_* settings below), "snoop" (a snoop channel on the caller's leg, the audiohook path
+    # MixMonitor takes) or "bridge" (a recorder in the call's bridge, the first engine).
+    recording_engine: str = "auto"
     # Asterisk's manager interface (dialplan/manager.conf), used by the "mixmonitor" engine only.
     ami_address: str = "127.0.0.1:5038"
     ami_username: str = "callrec"
@@ -105,11 +107,36 @@ class Config:
     # app/handover.py), so that it never holds up the calls in progress; 0: the app's own threads.
     hand_over_processes: int = 2
 
+    @property
+    def engine(self) -> str:
+        """The engine that records this node's calls: ``recording_engine``, "auto" decided."""
+        return engine_choice(self)[0]
+
     def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
         return next((line for line in self.lines if line.endpoint == endpoint), None)
 
     def line_by_number(self, number: str) -> LineConfig | None:
         return next((line for line in self.lines if line.number == number), None)
+
+
+def engine_choice(config: Config) -> tuple[str, str]:
+    """The engine that records the calls, and why (said once at start, app/__init__.py).
+
+    "auto" is MixMonitor, the cheaper engine (docs/performance.md, "The recording engine"), where the
+    app may log in to this node's manager: in demo mode (the demo's user, dialplan/manager.conf), or
+    with an ``ami_password`` of the operator's own. Without one (a node set up before the manager was
+    part of the install, or that chose not to open it) it is snoop channels, the same audiohook path
+    without the manager: such a node keeps recording as it did, and is not refused for the demo's
+    secret, as an explicit "mixmonitor" is (cli/run_cmd.py)."""
+    if config.recording_engine != "auto":
+        return config.recording_engine, f"recording_engine = {config.recording_engine}"
+    if config.demo:
+        return "mixmonitor", "recording_engine = auto, demo mode: the demo's manager user"
+    if config.ami_password and password_problem("ami_password", config.ami_password) is None:
+        return "mixmonitor", f"recording_engine = auto, ami_password set: the manager at {config.ami_address}"
+    return "snoop", ("recording_engine = auto, no manager user of this node's own (ami_password is the "
+                     "demo's or empty): snoop channels; set ami_password to record with MixMonitor "
+                     "(docs/deploy.md, \"The manager interface\")")
 
 
 def load_config(source: SettingsSource | str | Path | None = None, env: Mapping[str, str] | None = None,
@@ -140,9 +167,9 @@ def validate(config: Config) -> None:
         raise ConfigError(f"line_map_seconds = {config.line_map_seconds!r}: expected a number > 0")
     if config.hand_over_processes < 0:
         raise ConfigError(f"hand_over_processes = {config.hand_over_processes!r}: expected 0 or more")
-    if config.recording_engine not in ("bridge", "snoop", "mixmonitor"):
-        raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'snoop', 'bridge' or "
-                          "'mixmonitor'")
+    if config.recording_engine not in ("auto", "mixmonitor", "snoop", "bridge"):
+        raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'auto', 'mixmonitor', "
+                          "'snoop' or 'bridge'")
     host, _, port = config.ami_address.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"ami_address = {config.ami_address!r}: expected host:port, e.g. 127.0.0.1:5038")
@@ -168,4 +195,4 @@ def validate(config: Config) -> None:
             raise ConfigError(f"[[lines]] {line.endpoint}: notice = \"\": expected a sound")
 
 
-__all__ = ["DEMO_LINES", "Config", "ConfigError", "LineConfig", "load_config"]
+__all__ = ["DEMO_LINES", "Config", "ConfigError", "LineConfig", "engine_choice", "load_config"]

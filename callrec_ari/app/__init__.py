@@ -23,7 +23,7 @@ from callrec_ari.calls.actions import CONSUMED_EVENTS
 from callrec_ari.calls.journal import CallJournal
 from callrec_ari.calls.manager import CallManager
 from callrec_ari.calls.reconcile import OrphanSweeper, reconcile
-from callrec_ari.config import Config
+from callrec_ari.config import Config, engine_choice
 from callrec_ari.contracts.directory import DatabaseLines
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.model.call import FinishedCall, now_utc
@@ -67,7 +67,7 @@ class CallrecApp:
         self.allow_destinations = allow_destinations
         self.ari = AriClient(ari_settings(config))
         # The manager interface, only for the engine that needs it (media/mixmonitor.py).
-        self.ami = AmiClient(ami_settings(config)) if config.recording_engine == "mixmonitor" else None
+        self.ami = AmiClient(ami_settings(config)) if config.engine == "mixmonitor" else None
         work = None
         if config.hand_over_processes > 0 and (db is not None or submitter is not None):
             work = InProcesses(config.hand_over_processes, db, submitter,
@@ -94,6 +94,8 @@ class CallrecApp:
             await self._extra_on_finished(outcome)
 
     async def run(self) -> None:
+        engine, why = engine_choice(self.config)
+        log.info("recording engine: %s (%s)", engine, why)
         stream_task: asyncio.Task[None] | None = None
         stack = contextlib.ExitStack()
         try:

@@ -181,7 +181,7 @@ class CallManager:
         seam = (MixMonitorSeam(self.ami, emit, self._recording_folder, self._manager_health)
                 if self.ami is not None else None)
         parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings,
-                               cast(RecordingEngine, self.config.recording_engine), self.arrivals,
+                               cast(RecordingEngine, self.config.engine), self.arrivals,
                                self.allow_destinations, seam)
 
         session = CallSession(
@@ -203,7 +203,7 @@ class CallManager:
     async def recording_is_live(self, caller_channel: str, name: str) -> bool:
         """Whether a journaled call's segment is still being recorded (reconcile.py), asked of the
         engine that records it: MixMonitor is no ARI recording."""
-        if self.ami is not None and self.config.recording_engine == "mixmonitor":
+        if self.ami is not None and self.config.engine == "mixmonitor":
             if await mixmonitor_is_live(self.ami, caller_channel, name, self.config.recording_format,
                                         self._recording_folder):
                 return True

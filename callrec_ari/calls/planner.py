@@ -153,7 +153,7 @@ def plan_call(args: StasisArgs, config: Config, call_id: str, lines: LineDirecto
         recipients=tuple(_recipient(x, "caller" if x is line and args.direction == "outgoing" else "callee")
                          for x in recording_lines if x is not None),
         # The bridge engine records the bridge, which hears a notice only when it plays there.
-        shared_notice="bridge" if config.recording_engine == "bridge" else "channels",
+        shared_notice="bridge" if config.engine == "bridge" else "channels",
     )
 
 

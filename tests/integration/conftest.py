@@ -166,8 +166,9 @@ async def start_app(
         app_kwargs.setdefault("allow_destinations", LOOPBACK)  # the tests' customers are on loopback
         app_kwargs.setdefault("spool_dir", tmp_path / f"spool-{len(tasks)}")
         overrides.setdefault("http_port", 0)
-        # The whole tier runs on either recording engine: CALLREC_TEST_ENGINE=bridge|snoop.
-        overrides.setdefault("recording_engine", os.environ.get("CALLREC_TEST_ENGINE", "snoop"))
+        # The whole tier runs on any recording engine: CALLREC_TEST_ENGINE=snoop|bridge (the default:
+        # MixMonitor, what "auto" records with where a manager user is set up, config.py engine_choice).
+        overrides.setdefault("recording_engine", os.environ.get("CALLREC_TEST_ENGINE", "mixmonitor"))
         overrides.setdefault("ari_transcript", str(tmp_path / f"ari-events-{len(tasks)}.jsonl"))
         config: Config = load_config(
             env={}, ari_url=asterisk.ari_url, ari_username=asterisk.username,

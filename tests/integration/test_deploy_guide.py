@@ -4,14 +4,16 @@ only what the guide says added: http.conf and ari.conf as shown, the `CALLREC_*`
 contexts from dialplan/extensions.conf, an operator's own line and trunk (the trunk under a name of its
 own, `upstream`, set in `CALLREC_TRUNK` and `outside_endpoint`). That Asterisk runs beside the tests'
 one (its own ports and run, db and log folders: scripts/asterisk-root.sh run-etc), and a real call of
-the line is placed through it and recorded, notice, tone and both parties in the file. Once on the
-default engine, once on `mixmonitor` with the manager user exactly as the guide's own text shows it
-(its port and secret aside)."""
+the line is placed through it and recorded, notice, tone and both parties in the file. Both times on
+the default engine (`auto`): once without the manager's section of the guide (snoop channels), once
+with the manager user exactly as the guide's own text shows it (its port and secret aside) and its
+password in callrec's configuration (MixMonitor, with no fallback to a snoop channel)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -222,14 +224,18 @@ async def guide_asterisk(request: pytest.FixtureRequest, asterisk: AsteriskTarge
 
 async def test_a_recorded_call_through_debians_configuration_merged_as_the_guide_says(
         guide_asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path,
-        request: pytest.FixtureRequest) -> None:
-    engine = request.node.engine
+        request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> None:
+    engine = request.node.engine  # what the guide's steps set up for; the configuration says "auto"
+    manager = {"ami_password": AMI_SECRET} if engine == "mixmonitor" else {}
     config = load_config(
         env={}, ari_url=guide_asterisk.ari_url, ari_username="callrec", ari_password=ARI_PASSWORD,
-        outside_endpoint="PJSIP/{number}@upstream", http_port=0, recording_engine=engine,
-        ami_address=f"127.0.0.1:{AMI_PORT}", ami_username="callrec", ami_password=AMI_SECRET,
+        outside_endpoint="PJSIP/{number}@upstream", http_port=0,
+        ami_address=f"127.0.0.1:{AMI_PORT}", ami_username="callrec", **manager,
         asterisk_recording_dir=str(guide_asterisk.recording_dir),
         lines=(LineConfig(endpoint="1001", number="09000001001", notice=ANALYSED_NOTICE),))
+    assert config.recording_engine == "auto"
+    assert config.engine == engine
+    caplog.set_level(logging.INFO, logger="callrec_ari.app")
     outcomes: asyncio.Queue[FinishedCall] = asyncio.Queue()
 
     async def finished(outcome: FinishedCall) -> None:
@@ -257,6 +263,11 @@ async def test_a_recorded_call_through_debians_configuration_merged_as_the_guide
         with contextlib.suppress(asyncio.CancelledError):
             await runner
     assert outcome.answered and outcome.plan.record and outcome.recordings and not outcome.recording_failed
+    assert (app.ami is not None) == (engine == "mixmonitor")
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("recording engine:")]
+    assert said and said[0].startswith(f"recording engine: {engine} (recording_engine = auto")
+    # MixMonitor itself recorded it: no segment went to the snoop channel of media/fallback.py
+    assert not [r for r in caplog.records if getattr(r, "alert", None) == "mixmonitor-unavailable"]
     ari = AriClient(ari_settings(config))
     try:
         audio = await fetch_recording(ari, outcome.recordings[0])

@@ -17,7 +17,7 @@ import pytest
 
 from callrec_ari.cli import main
 from callrec_ari.cli.run_cmd import secrets_refusal
-from callrec_ari.config import load_config
+from callrec_ari.config import ConfigError, engine_choice, load_config
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 from callrec_ari.portal.auth.actions import change_password
 from callrec_ari.portal.demo import DEMO_LOGINS, DEMO_RECEIVER_SECRET, create_demo, published_logins
@@ -92,6 +92,37 @@ def test_the_app_refuses_the_shipped_ari_password_and_weak_secrets() -> None:
     demo_file = read_settings(ROOT / "config" / "demo.toml", env={})
     assert demo_mode(demo_file) and secrets_refusal(load_config(demo_file), delivery, stream) is None
     assert not demo_mode(read_settings(None, env={}))
+
+
+@pytest.mark.parametrize(
+    ("env", "engine", "why"),
+    [({}, "snoop", "no manager user of this node's own"),  # a node installed without the manager
+     ({"CALLREC_AMI_PASSWORD": "callrec"}, "snoop", "no manager user of this node's own"),  # the demo's
+     ({"CALLREC_AMI_PASSWORD": ""}, "snoop", "no manager user of this node's own"),
+     ({"CALLREC_AMI_PASSWORD": STRONG}, "mixmonitor", "ami_password set: the manager at 127.0.0.1:5038"),
+     ({"CALLREC_DEMO": "1"}, "mixmonitor", "demo mode"),
+     ({"CALLREC_RECORDING_ENGINE": "snoop", "CALLREC_AMI_PASSWORD": STRONG}, "snoop",
+      "recording_engine = snoop"),
+     ({"CALLREC_RECORDING_ENGINE": "bridge", "CALLREC_DEMO": "1"}, "bridge", "recording_engine = bridge"),
+     ({"CALLREC_RECORDING_ENGINE": "mixmonitor"}, "mixmonitor", "recording_engine = mixmonitor")],
+)
+def test_auto_records_with_mixmonitor_where_the_app_has_a_manager_user(env: dict[str, str], engine: str,
+                                                                       why: str) -> None:
+    config = load_config(env={"CALLREC_ARI_PASSWORD": STRONG, **env})
+    assert config.engine == engine
+    chosen, said = engine_choice(config)
+    assert chosen == engine and why in said
+    # "auto" never makes the demo's manager secret a reason to refuse the start (it means snoop);
+    # "mixmonitor" asked for by name does, as the ARI password
+    refused = secrets_refusal(config, None, None)
+    assert (refused is not None and "ami_password" in refused) == (
+        config.recording_engine == "mixmonitor" and not config.demo)
+
+
+def test_an_unknown_engine_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigError, match="recording_engine = 'mixer': expected 'auto', 'mixmonitor', "
+                                          "'snoop' or 'bridge'"):
+        load_config(env={"CALLREC_RECORDING_ENGINE": "mixer"})
 
 
 def test_the_app_command_stops_before_connecting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
