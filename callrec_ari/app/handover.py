@@ -36,6 +36,7 @@ from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.queue import Job
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.model.call import FinishedCall, SegmentFile
+from callrec_ari.observability.gc_pauses import settle_after_start
 from callrec_ari.observability.logs import setup_logging
 from callrec_ari.rules.manifest import CallRecord
 
@@ -176,6 +177,7 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
         if submit_url != db_url:
             sessions = make_sessionmaker(make_engine(submit_url)) if submit_url else None
         _submitter = RecordingSubmitter(delivery, sessions, segment_seconds=segment_seconds)
+    settle_after_start()  # what the start imported and built, out of the cycle collector's walks
 
 
 def _ready() -> int:

@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from callrec_ari.observability.gc_pauses import settle_after_start
+
 T = TypeVar("T")
 CHOICES = ("uvloop", "asyncio")
 
@@ -32,6 +34,8 @@ def loop_factory(env: dict[str, str] | None = None) -> Callable[[], asyncio.Abst
 
 
 def run(main: Coroutine[Any, Any, T], factory: Callable[[], asyncio.AbstractEventLoop] | None) -> T:
-    """``asyncio.run(main)`` on the loop ``factory`` makes (:func:`loop_factory`)."""
+    """``asyncio.run(main)`` on the loop ``factory`` makes (:func:`loop_factory`), the objects of the
+    imports frozen first (observability/gc_pauses.py): the cycle collector no longer walks them."""
+    settle_after_start()
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)
