@@ -147,6 +147,9 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         page1 = stack.metrics_page()
         for name, key in LATENESS.items():
             result[key] = _quantiles(page0, page1, name)
+        # The cycle collector's oldest generation, the one that stops the app longest
+        # (observability/gc_pauses.py): how many ran in the step, and their p99.
+        result["gc_pause_gen2"] = _quantiles(page0, page1, "callrec_gc_pause_seconds", 'generation="2"')
         # Which of the call's steps Asterisk was slow to carry out.
         result["ari_action_p99_ms"] = {
             action: _quantiles(page0, page1, ACTIONS, f'action="{action}"')["p99"]

@@ -16,7 +16,7 @@ import mmap
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,9 +93,18 @@ def _plan_json(plan: CallPlan) -> str:
         return cached[1]
     if len(_PLANS) >= 4096:
         _PLANS.clear()
-    encoded = json.dumps(asdict(plan), default=str)
+    encoded = json.dumps(plan, default=_fields_or_str)
     _PLANS[plan.call_id] = (plan, encoded)
     return encoded
+
+
+def _fields_or_str(value: object) -> object:
+    """``json.dumps``' fallback: a dataclass as a dict of its fields, what ``asdict`` gives (the plan's
+    recipients included) without ``asdict``'s deep copy of every value (a quarter of the journal's
+    time on the event loop, profiled at 6 calls/s); anything else as its ``str``, as before."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    return str(value)
 
 
 def last_write(segments: Iterable[str], recording_dir: Path, fmt: str) -> datetime | None:

@@ -4,11 +4,13 @@ and an entry is written over in one piece that a killed process cannot tear."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import subprocess
 import sys
 import time
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 
 from callrec_ari.calls.journal import IN_PLACE_MAX, CallJournal, JournalEntry
 from callrec_ari.model.call import CallTimes, RecordedSegment
-from callrec_ari.model.plan import CallPlan
+from callrec_ari.model.plan import CallPlan, Recipient
 
 PLAN = CallPlan(call_id="c1", direction="outgoing", caller_number="09000001001", callee_number="0312345678",
                 line="1001", callee_endpoint="PJSIP/0312345678@carrier", record=True, reason="recorded")
@@ -125,3 +127,21 @@ def test_a_process_killed_while_writing_leaves_a_whole_entry(tmp_path: Path) -> 
         text = (folder / "c1.json").read_text()
         loaded = JournalEntry.from_json(text)  # raises if torn
         assert loaded.state == "talking" and len(loaded.segments) < 13, attempt
+
+
+def test_the_plan_is_encoded_as_asdict_encoded_it_two_customers_recipients_included() -> None:
+    """The journal encodes the plan with its own dataclass fallback instead of ``asdict`` (a deep copy
+    of every value): the text must be the very same, so that entries written before read back."""
+    plan = replace(
+        PLAN, call_id="c2", to_caller=("sound:callrec/notice-ja", "sound:beep"), to_callee=("sound:beep",),
+        recipients=(Recipient("09000001001", contract="K-1", connection_id=7, channels="stereo"),
+                    Recipient("09000002002", delivery="stream", contract="K-2",
+                              stream_endpoint="wss://b.example/s", stream_secret="s" * 20, side="callee")))
+    entry_ = JournalEntry(plan=plan, state="talking", caller_id="chan-1", callee_id="c2-callee",
+                          bridge_id="c2", times=CallTimes(started=datetime(2026, 12, 2, tzinfo=UTC)),
+                          segments=())
+    text = entry_.to_json()
+    assert text.startswith('{"plan": ' + json.dumps(asdict(plan), default=str) + ", ")
+    again = JournalEntry.from_json(text)
+    assert again.plan == plan
+    assert [(r.contract, r.delivery) for r in again.plan.recipients] == [("K-1", "file"), ("K-2", "stream")]
