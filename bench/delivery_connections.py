@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import QUICK, ROOT, VENV_BIN, free_port, log, stop_process, wait_until
+from bench.common import QUICK, ROOT, VENV_BIN, free_ports, log, stop_process, wait_until
 from bench.delivery import copy_segments, make_calls
 
 sys.path.insert(0, str(ROOT))
@@ -158,8 +158,8 @@ def run_connections(work: Path) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     per_conn, seg_s = (3, 20.0) if QUICK else (10, 120.0)
     calls = make_calls(work / "src", CONNECTIONS * per_conn, 1, seg_s)
-    live = [(free_port(), f"bench-secret-{i:02d}", work / f"customer-{i:02d}") for i in range(CONNECTIONS)]
-    hung = free_port()
+    *ports, hung = free_ports(CONNECTIONS + 1)
+    live = [(port, f"bench-secret-{i:02d}", work / f"customer-{i:02d}") for i, port in enumerate(ports)]
     ready = work / "receivers.ready"
     spec = {"live": [[p, s, str(d)] for p, s, d in live], "hung": hung, "ready": str(ready)}
     receivers = subprocess.Popen(
