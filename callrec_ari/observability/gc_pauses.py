@@ -4,7 +4,7 @@ Python's cycle collector stops the process while it runs, and its oldest generat
 walks every object that has lived long enough, the imported modules' (SQLAlchemy's, aiohttp's,
 prometheus_client's...) included: about 100,000 objects in ``callrec run``, 50-90 ms a collection,
 measured at 6 calls/s on the event loop between two calls' events (docs/performance.md, "The cycle
-collector"). What the modules create as they are imported lives as long as the process; a service
+collector's pauses"). What the modules create as they are imported lives as long as the process; a service
 freezes it (:func:`gc.freeze`) once its imports are done, before it serves: the collector no longer
 walks it, and a collection of what the calls left behind takes a few milliseconds. The frozen objects
 are still freed when nothing refers to them; only a reference cycle among them would no longer be
