@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 CLOSE_WAIT_S = 3.0  # how long a recorder whose leg went may take to close its file
 CLOSE_POLL_S = 0.02
+# How long after a segment was counted void (no file: its leg went as it began) its file is looked for
+# once more, and removed if it was written after all (MixMonitorRecorder._void_file_removed).
+LATE_FILE_S = 10.0
 
 
 def id_variable(media_id: str) -> str:
@@ -76,6 +79,14 @@ def wav_closed(path: Path) -> bool | None:
     if len(head) < 8 or head[:4] != b"RIFF":
         return False
     return size >= 44 and struct.unpack("<I", head[4:8])[0] == size - 8
+
+
+def _unlink_if_there(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 async def recorder_id(ami: AmiClient, leg: str, name: str) -> str:
@@ -150,10 +161,27 @@ class MixMonitorRecorder:
             # past this one's start): the call ended as this recorder began (a roll that raced the
             # hangup; seen in `make soak`). Nothing is missing: the segment never started.
             self.emit(RecordingVoid(media_id))
+            await self._void_file_removed(media_id)
             return
         kind = "RecordingFinished" if written is not False else "RecordingFailed"
         self.emit(AriEvent(type=kind, timestamp=ari_timestamp(now_utc()), application="",
                            recording_name=media_id))
+
+    async def _void_file_removed(self, name: str) -> bool:
+        """A void segment's file, should MixMonitor write it after it was looked for (its recorder's
+        thread opens the file as it starts, after the action's answer), is removed once it shows: it
+        holds at most the moment its leg went, which the segment before it holds too (that one runs
+        on OVERLAP_S past this one's start), and nothing else would ever deliver or remove it (a
+        `make test` soak smoke found one left in Asterisk's folder). True when there was one."""
+        if self.folder is None:
+            return False
+        await asyncio.sleep(LATE_FILE_S)
+        path = self.folder / f"{name}.{self.fmt}"
+        removed = await asyncio.to_thread(_unlink_if_there, path)
+        if removed:
+            log.warning("recording %s: MixMonitor wrote its file after the segment was counted void: "
+                        "removed (the segment before holds that moment)", name)
+        return removed
 
     async def _stop(self, name: str) -> bool:
         """Whether StopMixMonitor stopped it (and closed its file: it does before it answers)."""
