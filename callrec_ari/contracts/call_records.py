@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     Boolean,
+    Connection,
     ForeignKey,
     Integer,
     String,
@@ -80,7 +81,7 @@ _INSERT = insert(_TABLE).returning(_TABLE.c.id)
 _UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("record_id"))  # SET: the values given
 
 
-def store_call(session: Session, call: FinishedCall, delivery_type: str | None = None) -> int:
+def store_call(session: Connection | Session, call: FinishedCall, delivery_type: str | None = None) -> int:
     """Store (or update) the record of one finished call; its row id. ``delivery_type`` is "file" or
     "stream" for a recorded call, None otherwise; a delivery outcome already stored is kept."""
     if delivery_type is not None and delivery_type not in DELIVERY_TYPES:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db.models import AuditRecord, Delivery
@@ -106,13 +106,17 @@ def _close_open_attempts(row: Delivery, now: datetime, detail: str) -> int:
     return count
 
 
-def _outstanding(s: Session, call_id: str, job_id: int) -> int:
+def _outstanding(s: Connection | Session, call_id: str, job_id: int) -> int:
     return int(s.execute(sql.OUTSTANDING, {"call_id": call_id, "job_id": job_id}).scalar_one())
 
 
 class DeliveryQueue:
     def __init__(self, sessions: sessionmaker[Session], node: str, clock: Clock) -> None:
         self._sessions = sessions
+        # The worker's every-delivery transactions (claim_due, delivered, removals...) run their Core
+        # statements on a connection of their own: a Session's bookkeeping around them cost as much CPU
+        # as SQLite's own work (docs/performance.md). The rest keeps the ORM's Session.
+        self._engine: Engine = sessions.kw["bind"]
         self.node = node
         self._clock = clock
 
@@ -123,18 +127,18 @@ class DeliveryQueue:
         return self.enqueue_all([(pkg, connection, retention, contract, connection_id)])[0]
 
     def enqueue_all(self, copies: Sequence[QueuedCopy],
-                    also: Callable[[Session], object] | None = None) -> list[Job]:
+                    also: Callable[[Connection], object] | None = None) -> list[Job]:
         """Queue the packaged copies of one call (package, connection, retention, contract, connection
         id) in one transaction: a worker sees all of them or none (the call's WAVs go with the last
         copy delivered: delivery/retention.py). ``also``: more of the call's writes (its call record,
         app/handover.py), first in the same transaction."""
         now = self._clock()
         jobs: list[Job] = []
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             if also is not None:
                 also(s)
             for pkg, connection, retention, contract, connection_id in copies:
-                existing = s.scalar(sql.QUEUED_AS, {"key": pkg.key})
+                existing = s.execute(sql.QUEUED_AS, {"key": pkg.key}).first()
                 if existing is not None:
                     jobs.append(Job.of(existing))
                     continue
@@ -170,13 +174,13 @@ class DeliveryQueue:
     def due_connections(self, limit: int) -> list[DueConnection]:
         """The connections with due, unclaimed recordings, the longest waiting first; one row each,
         however many recordings a connection has queued."""
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             return self._due_connections(s, limit, self._clock())
 
     def claim(self, worker: str, wants: Sequence[tuple[ConnectionKey, int]], lease: timedelta) -> list[Job]:
         """Lease up to ``n`` due recordings of each connection, its oldest first (among recordings due
         at the same time, the least tried: a backed-off connection's probe takes turns among them)."""
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             return self._claim(s, worker, wants, lease, self._clock())
 
     def claim_due(self, limit: int, decide: Callable[[list[DueConnection]], ClaimPlan[ConnectionKey]],
@@ -190,7 +194,7 @@ class DeliveryQueue:
         how many recordings were deferred, and the jobs claimed. ``removed``: files the worker removed
         since it last wrote to the queue, recorded in the same transaction (as :meth:`removals`)."""
         now = self._clock()
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             sql.record_removals(s, removed)
             due = self._due_connections(s, limit, now)
             if not due:
@@ -200,7 +204,7 @@ class DeliveryQueue:
             jobs = self._claim(s, worker, plan.take, lease, now) if plan.take else []
             return due, plan, deferred, [self._opened(s, job, worker, now) for job in jobs]
 
-    def _due_connections(self, s: Session, limit: int, now: datetime) -> list[DueConnection]:
+    def _due_connections(self, s: Connection, limit: int, now: datetime) -> list[DueConnection]:
         DELIVERY_LOOKS.inc()
         rows = s.execute(sql.DUE_CONNECTIONS, {"node": self.node, "now": now, "limit": limit}).all()
         found: dict[ConnectionKey, datetime] = {}
@@ -209,7 +213,7 @@ class DeliveryQueue:
             found[key] = min(due, found.get(key, due))
         return [DueConnection(key, due) for key, due in found.items()]
 
-    def _claim(self, s: Session, worker: str, wants: Sequence[tuple[ConnectionKey, int]], lease: timedelta,
+    def _claim(self, s: Connection, worker: str, wants: Sequence[tuple[ConnectionKey, int]], lease: timedelta,
                now: datetime) -> list[Job]:
         jobs: list[Job] = []
         for key, n in wants:
@@ -234,10 +238,10 @@ class DeliveryQueue:
     def defer_connection(self, key: ConnectionKey, until: datetime) -> int:
         """A connection's transient failure holds back its other queued recordings, unclaimed ones,
         until its next try time, so they spend no attempts meanwhile. Returns how many."""
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             return self._defer(s, key, until, self._clock())
 
-    def _defer(self, s: Session, key: ConnectionKey, until: datetime, now: datetime) -> int:
+    def _defer(self, s: Connection, key: ConnectionKey, until: datetime, now: datetime) -> int:
         result = s.execute(
             update(Delivery)
             .where(Delivery.node == self.node, Delivery.state == DeliveryState.PENDING,
@@ -249,10 +253,10 @@ class DeliveryQueue:
         return int(getattr(result, "rowcount", 0) or 0)
 
     def start_attempt(self, job_id: int, worker: str) -> int:
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             return self._open_attempt(s, job_id, worker, self._clock())[1]
 
-    def _open_attempt(self, s: Session, job_id: int, worker: str, now: datetime) -> tuple[int, int]:
+    def _open_attempt(self, s: Connection, job_id: int, worker: str, now: datetime) -> tuple[int, int]:
         """The recording's next attempt, open (no ``finished_at``): its number and its id. One whose
         worker went away is closed as interrupted by :meth:`recover` at the next start, or by the
         worker that claims the recording once its lease ran out (``_claim``)."""
@@ -261,13 +265,13 @@ class DeliveryQueue:
                                               "started_at": now})
         return number, int(opened.scalar_one())
 
-    def _opened(self, s: Session, job: Job, worker: str, now: datetime) -> Job:
+    def _opened(self, s: Connection, job: Job, worker: str, now: datetime) -> Job:
         number, attempt_id = self._open_attempt(s, job.id, worker, now)
         return dataclasses.replace(job, attempt_count=number, attempt_id=attempt_id)
 
     def finish_attempt(self, attempt_id: int, outcome: str, status: int | None = None,
                        error_id: str | None = None, detail: str | None = None) -> None:
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             s.execute(sql.FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": self._clock(),
                                         "outcome": outcome, "status_code": status, "error_id": error_id,
                                         "detail": detail})
@@ -302,7 +306,7 @@ class DeliveryQueue:
         the call's other copies still waiting (``copies_outstanding``), read in the same transaction.
         ``removed``: as for :meth:`claim_due`."""
         now = self._clock()
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             sql.record_removals(s, removed)
             s.execute(sql.FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": now,
                                         "outcome": str(Outcome.DELIVERED), "status_code": status})
@@ -316,13 +320,13 @@ class DeliveryQueue:
     def removals(self, removals: Sequence[Removal]) -> None:
         """Delivered recordings' files are gone from the platform: recorded, each with its audit record
         when it has one, in one transaction."""
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             sql.record_removals(s, removals)
 
     def copies_outstanding(self, call_id: str, job_id: int) -> int:
         """The other copies of the call still waiting for their customer (pending or refused): the
         call's WAVs stay until the last copy is acknowledged or purged."""
-        with self._sessions.begin() as s:
+        with self._engine.begin() as s:
             return _outstanding(s, call_id, job_id)
 
     def backlog(self) -> tuple[int, datetime | None]:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection as DbConnection
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.contracts.models import Connection
@@ -117,7 +118,7 @@ class RecordingSubmitter:
         return Packaged(results, packaged)
 
     def queue_packaged(self, packaged: Packaged,
-                       also: Callable[[Session], object] | None = None) -> list[Job | Exception]:
+                       also: Callable[[DbConnection], object] | None = None) -> list[Job | Exception]:
         """The second half of :meth:`submit_copies`: the packaged copies queued in one transaction,
         with ``also`` (more of the call's writes: DeliveryQueue.enqueue_all) first in it. Idempotent
         (each copy is queued once per idempotency key): a failed transaction can be tried again."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from callrec_ari.db.models import AuditRecord, Delivery, DeliveryAttempt
@@ -24,7 +24,7 @@ ConnectionKey = tuple[str | None, int | None, str]
 _DT, _AT = cast(Table, Delivery.__table__), cast(Table, DeliveryAttempt.__table__)
 _D, _A = _DT.c, _AT.c
 _WAITING = (DeliveryState.PENDING.value, DeliveryState.REJECTED.value)
-QUEUED_AS = select(Delivery).where(Delivery.idempotency_key == bindparam("key"))
+QUEUED_AS = select(*_DT.c).where(_D.idempotency_key == bindparam("key"))
 QUEUE = insert(_DT).returning(_D.id)
 _DUE = (_D.node == bindparam("node"), _D.state == DeliveryState.PENDING.value,
         _D.next_attempt_at <= bindparam("now"), _D.expires_at > bindparam("now"),
@@ -73,7 +73,7 @@ class Removal:
     audit: tuple[str, str, str, str, dict[str, Any]] | None = None
 
 
-def record_removals(s: Session, removals: Sequence[Removal]) -> None:
+def record_removals(s: Connection | Session, removals: Sequence[Removal]) -> None:
     """FILES_REMOVED for each, and its audit record (DeliveryQueue.removals and the transactions that
     carry them)."""
     for removal in removals:
