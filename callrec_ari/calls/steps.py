@@ -66,8 +66,6 @@ def ari_event(setup: CallSetup, flow: Flow, event: AriEvent, now: datetime) -> t
         if event.dialstatus:
             flow = replace(flow, dialstatus=event.dialstatus)
         return answered(setup, flow, now) if event.dialstatus == "ANSWER" else (flow, ())
-    if event.type == "ChannelStateChange" and channel is not None and channel.id == legs.callee:
-        return answered(setup, flow, now) if channel.state == "Up" else (flow, ())
     if event.type == "RecordingStarted" and flow.segment(event.recording_name):
         return recording_began(setup, flow, event, now)
     if event.type in ("RecordingFinished", "RecordingFailed") and flow.segment(event.recording_name):
@@ -102,7 +100,7 @@ def callee_in_stasis(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
 # ---- 3: answer, bridge, recording, notice ------------------------------------------------------------
 def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     if flow.phase is not S.RINGING:
-        return flow, ()  # Dial ANSWER and ChannelStateChange Up both announce it
+        return flow, ()  # a repeated Dial ANSWER (an adopted call's, say) changes nothing
     plan, legs = setup.plan, setup.legs
     flow = move(flow, S.CONNECTING, times=stamped(flow, answered=now))
     connect: Actions = (*((Mute(legs.callee),) if plan.record else ()), Answer(legs.caller),

@@ -153,7 +153,8 @@ def test_dialing_to_ending_when_the_caller_hangs_up() -> None:
 
 
 def test_ringing_to_connecting_on_answer_mutes_the_callee_then_bridges_and_records() -> None:
-    flow, actions = run(ringing(), ev("ChannelStateChange", LEGS.callee, state="Up"))
+    answer = AriEvent.from_json({"type": "Dial", "dialstatus": "ANSWER", "peer": {"id": LEGS.callee}})
+    flow, actions = run(ringing(), answer)
     assert flow.phase is S.CONNECTING and flow.times.answered is not None
     assert actions == [
         Mute(LEGS.callee),
@@ -161,15 +162,18 @@ def test_ringing_to_connecting_on_answer_mutes_the_callee_then_bridges_and_recor
         AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee)),
         StartMedia("recording", SEG[0]),
     ]
-    # Dial ANSWER after ChannelStateChange Up announces the same answer: nothing more happens
-    again, more = run(
-        flow, AriEvent.from_json({"type": "Dial", "dialstatus": "ANSWER", "peer": {"id": LEGS.callee}})
-    )
+    # The same answer again (an adopted call's, say): nothing more happens
+    again, more = run(flow, answer)
     assert more == [] and again.phase is S.CONNECTING
 
 
-def test_a_ringing_state_change_is_not_an_answer() -> None:
-    flow, actions = run(ringing(), ev("ChannelStateChange", LEGS.callee, state="Ringing"))
+def test_the_other_partys_ringing_and_state_changes_are_not_an_answer() -> None:
+    ringing_dial = AriEvent.from_json({"type": "Dial", "dialstatus": "RINGING", "peer": {"id": LEGS.callee}})
+    flow, actions = run(ringing(), ringing_dial, ev("ChannelStateChange", LEGS.callee, state="Ringing"))
+    assert flow.phase is S.RINGING and actions == []
+    # The answer is its Dial ANSWER (calls/actions.py CONSUMED_EVENTS): a state change to Up, were it
+    # sent, is no second announcement of it.
+    flow, actions = run(flow, ev("ChannelStateChange", LEGS.callee, state="Up"))
     assert flow.phase is S.RINGING and actions == []
 
 
