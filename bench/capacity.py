@@ -35,6 +35,7 @@ from bench.measure import (
     busy_pct,
     histogram_buckets,
     histogram_quantile_ms,
+    histogram_sum,
     label_values,
     settle,
 )
@@ -149,7 +150,10 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
             result[key] = _quantiles(page0, page1, name)
         # The cycle collector's oldest generation, the one that stops the app longest
         # (observability/gc_pauses.py): how many ran in the step, and their p99.
-        result["gc_pause_gen2"] = _quantiles(page0, page1, "callrec_gc_pause_seconds", 'generation="2"')
+        result["gc_pause_gen2"] = _quantiles(page0, page1, GC_PAUSES, 'generation="2"')
+        # ... and the collector's whole time on the app's process, every generation, per call placed.
+        gc_s = histogram_sum(page1, GC_PAUSES) - histogram_sum(page0, GC_PAUSES)
+        result["gc_ms_per_call"] = round(1000 * gc_s / placed, 3)
         # Which of the call's steps Asterisk was slow to carry out.
         result["ari_action_p99_ms"] = {
             action: _quantiles(page0, page1, ACTIONS, f'action="{action}"')["p99"]
@@ -168,6 +172,7 @@ def _app_split(cpu0: dict[str, float], cpu1: dict[str, float]) -> dict[str, floa
 
 
 ACTIONS = "callrec_call_action_seconds"
+GC_PAUSES = "callrec_gc_pause_seconds"
 # The app's histograms read per step: the notice's latency, and where a late call is late (Asterisk
 # carrying out the call's steps, or the app handling events late).
 LATENESS = {"callrec_notice_latency_seconds": "notice_latency", ACTIONS: "ari_action",

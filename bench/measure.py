@@ -51,6 +51,12 @@ def histogram_buckets(text: str, name: str, where: str = "") -> dict[str, float]
     return out
 
 
+def histogram_sum(text: str, name: str, where: str = "") -> float:
+    """The ``_sum`` of one Prometheus histogram in a /metrics page, over its other labels."""
+    return sum(float(line.rpartition(" ")[2]) for line in text.splitlines()
+               if line.startswith(name + "_sum") and where in line)
+
+
 def label_values(text: str, name: str, label: str) -> list[str]:
     """The values one label of a histogram takes in a /metrics page."""
     found = {line.split(f'{label}="', 1)[1].split('"', 1)[0] for line in text.splitlines()

@@ -22,9 +22,12 @@ from typing import Any
 
 from prometheus_client import Histogram
 
+from callrec_ari.observability.metrics import REGISTRY
+
 GC_PAUSE = Histogram(
     "callrec_gc_pause_seconds", "One collection of the cycle collector (the process stops meanwhile)",
     ["generation"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+    registry=REGISTRY,  # the app's own, the one /metrics serves
 )
 _BY_GENERATION = tuple(GC_PAUSE.labels(str(g)) for g in range(3))
 
