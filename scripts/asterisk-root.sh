@@ -73,6 +73,24 @@ build() {
     exit 1
 }
 
+# Folder $1 takes the files of folder $2 (on the same file system), each by one rename: an Asterisk
+# that starts or plays a sound meanwhile on this root reads every file whole, the old one or the new,
+# never a folder emptied and refilled (`make test` starts the integration tier's Asterisk and the soak
+# smoke's node at the same moment, and each start syncs: a folder rewritten under the other's start
+# once left it without pjsip.conf and ari.conf). Files $2 does not have are removed from $1.
+swap_files() {
+    local dest="$1" staged="$2" f
+    mkdir -p "$dest"
+    for f in "$dest"/* "$dest"/.[!.]*; do
+        [ -e "$f" ] || continue
+        [ -e "$staged/$(basename "$f")" ] || rm -rf "$f"
+    done
+    for f in "$staged"/*; do
+        mv -f "$f" "$dest/"
+    done
+    rmdir "$staged"
+}
+
 sync_config() {
     build
     local etc="$root/etc/asterisk"
@@ -80,23 +98,27 @@ sync_config() {
     if [ -d "$etc" ] && [ ! -d "$root/etc/asterisk.debian-sample" ]; then
         mv "$etc" "$root/etc/asterisk.debian-sample"
     fi
-    rm -rf "$etc"
-    mkdir -p "$etc"
-    cp "$here"/dialplan/*.conf "$etc/"
+    local staged="$root/etc/.asterisk.staged.$$"
+    rm -rf "$staged"
+    mkdir -p "$staged"
+    cp "$here"/dialplan/*.conf "$staged/"
     # Extra files for this run only (make bench's baseline): never part of the shipped dialplan/.
     if [ -n "${CALLREC_ASTERISK_EXTRA_CONF:-}" ]; then
-        cp "$CALLREC_ASTERISK_EXTRA_CONF"/*.conf "$etc/"
+        cp "$CALLREC_ASTERISK_EXTRA_CONF"/*.conf "$staged/"
     fi
     # Asterisk refuses calls before its RTP range runs out (it crashes when it does): one call per
     # 8 ports of the range in force (dialplan/asterisk.conf; callrec_ari/pbx/cluster.py max_calls).
     local calls
-    calls=$(awk -F'=' '/^rtpstart/ {s=$2} /^rtpend/ {e=$2} END {c=int((e-s+1)/8); print (c<1?1:c)}' "$etc/rtp.conf")
-    sed -i "s/^maxcalls = .*/maxcalls = $calls/" "$etc/asterisk.conf"
+    calls=$(awk -F'=' '/^rtpstart/ {s=$2} /^rtpend/ {e=$2} END {c=int((e-s+1)/8); print (c<1?1:c)}' "$staged/rtp.conf")
+    sed -i "s/^maxcalls = .*/maxcalls = $calls/" "$staged/asterisk.conf"
+    swap_files "$etc" "$staged"
     # Language-independent folder: sounds/en is an absolute symlink that only resolves inside the root.
     local sounds="$root/usr/share/asterisk/sounds/callrec"
-    rm -rf "$sounds"
-    mkdir -p "$sounds"
-    cp "$here"/callrec_ari/sounds/*.wav "$sounds/"
+    staged="$root/usr/share/asterisk/sounds/.callrec.staged.$$"
+    rm -rf "$staged"
+    mkdir -p "$staged"
+    cp "$here"/callrec_ari/sounds/*.wav "$staged/"
+    swap_files "$sounds" "$staged"
     # Name lookups must never stall calls: debootstrap leaves no /etc/hosts, so Asterisk asked DNS for
     # its own host name (and the root servers) about once per call leg, and a slow or missing DNS
     # server then held up every call. The root answers its own names itself, and DNS gives up fast.
