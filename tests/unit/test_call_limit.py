@@ -46,10 +46,11 @@ def test_the_root_script_derives_the_limit_from_the_range_in_force(tmp_path: Pat
                                                                      limit: int) -> None:
     # The same lines of scripts/asterisk-root.sh, run on a copy of the configuration.
     script = (PROJECT_ROOT / "scripts" / "asterisk-root.sh").read_text()
-    lines = script[script.index("    local calls\n"):script.index('"$etc/asterisk.conf"\n') + 21]
+    end = '"$staged/asterisk.conf"\n'  # the staged copy, before it is swapped in
+    lines = script[script.index("    local calls\n"):script.index(end) + len(end)]
     etc = tmp_path / "etc"
     etc.mkdir()
     (etc / "asterisk.conf").write_text((DIALPLAN / "asterisk.conf").read_text())
     (etc / "rtp.conf").write_text(f"[general]\nrtpstart = {first}\nrtpend = {last}\n")
-    subprocess.run(["bash", "-euc", f"f() {{\n{lines}\n}}\netc={etc}; f"], check=True)
+    subprocess.run(["bash", "-euc", f"f() {{\n{lines}\n}}\nstaged={etc}; f"], check=True)
     assert setting((etc / "asterisk.conf").read_text(), "maxcalls") == limit == max_calls((first, last))
