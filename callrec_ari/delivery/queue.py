@@ -106,16 +106,11 @@ def _close_open_attempts(row: Delivery, now: datetime, detail: str) -> int:
     return count
 
 
-def _outstanding(s: Connection | Session, call_id: str, job_id: int) -> int:
-    return int(s.execute(sql.OUTSTANDING, {"call_id": call_id, "job_id": job_id}).scalar_one())
-
-
 class DeliveryQueue:
     def __init__(self, sessions: sessionmaker[Session], node: str, clock: Clock) -> None:
         self._sessions = sessions
-        # The worker's every-delivery transactions (claim_due, delivered, removals...) run their Core
-        # statements on a connection of their own: a Session's bookkeeping around them cost as much CPU
-        # as SQLite's own work (docs/performance.md). The rest keeps the ORM's Session.
+        # The every-call transactions (enqueue_all, claim_due, delivered...) run on a Connection: a
+        # Session's bookkeeping cost as much CPU as SQLite's own work (docs/performance.md).
         self._engine: Engine = sessions.kw["bind"]
         self.node = node
         self._clock = clock
@@ -311,7 +306,7 @@ class DeliveryQueue:
             s.execute(sql.FINISH_ATTEMPT, {"attempt_id": attempt_id, "finished_at": now,
                                         "outcome": str(Outcome.DELIVERED), "status_code": status})
             s.execute(sql.DELIVERED, {"job_id": job.id, "at": now, "receipt": receipt})
-            return _outstanding(s, job.call_id, job.id)
+            return sql.outstanding(s, job.call_id, job.id)
 
     def now(self) -> datetime:
         """The queue's clock (the time its records are written with)."""
@@ -327,7 +322,7 @@ class DeliveryQueue:
         """The other copies of the call still waiting for their customer (pending or refused): the
         call's WAVs stay until the last copy is acknowledged or purged."""
         with self._engine.begin() as s:
-            return _outstanding(s, call_id, job_id)
+            return sql.outstanding(s, call_id, job_id)
 
     def backlog(self) -> tuple[int, datetime | None]:
         """How many recordings of this node wait for their customer, and since when the oldest."""

@@ -85,6 +85,11 @@ def record_removals(s: Connection | Session, removals: Sequence[Removal]) -> Non
                               "reason": reason, "details": details})
 
 
+def outstanding(s: Connection | Session, call_id: str, job_id: int) -> int:
+    """The call's other copies still waiting for their customer (DeliveryQueue.copies_outstanding)."""
+    return int(s.execute(OUTSTANDING, {"call_id": call_id, "job_id": job_id}).scalar_one())
+
+
 def claimable(key: ConnectionKey) -> tuple[Select[Any], dict[str, Any]]:
     contract, connection_id, name = key
     if contract is None:
@@ -97,5 +102,5 @@ def claimable(key: ConnectionKey) -> tuple[Select[Any], dict[str, Any]]:
 __all__ = [
     "AUDIT", "COUNT_ATTEMPT", "DELIVERED", "DUE_CONNECTIONS", "FILES_REMOVED", "FINISH_ATTEMPT", "INTERRUPT",
     "INTERRUPTED", "LEASE", "OPEN_ATTEMPT", "OUTSTANDING", "QUEUE", "QUEUED_AS", "ConnectionKey", "Removal",
-    "claimable", "record_removals",
+    "claimable", "outstanding", "record_removals",
 ]
