@@ -1,6 +1,6 @@
-"""HTTP(S) POST of the ZIP, streamed from disk, signed with the connection's secret: Standard Webhooks
-headers always, the legacy ``X-Callrec-Signature`` too unless the connection turned it off
-(rules/signing.py, docs/delivery-protocol.md)."""
+"""HTTP(S) POST of the ZIP (from memory when small, else streamed from disk), signed with the
+connection's secret: Standard Webhooks headers always, the legacy ``X-Callrec-Signature`` too unless
+the connection turned it off (rules/signing.py, docs/delivery-protocol.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ from callrec_ari.rules.signing import (
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1 << 20
+# A ZIP up to this size (a mono call of about half an hour, a 60-second segment in stereo) is read
+# once, signed and sent from memory: one trip to a thread instead of one per chunk read and one for
+# the signature (measured: docs/performance.md); a larger one is streamed from disk in chunks (flat
+# memory: ``concurrency`` uploads in flight hold at most this much each). aiohttp's own limit for a
+# body given as bytes is 1 MiB.
+IN_MEMORY_MAX = 1 << 20
 
 
 def sign_upload(path: Path, secret: str, msg_id: str, timestamp: int, sha256: str,
@@ -56,6 +62,26 @@ def sign_upload(path: Path, secret: str, msg_id: str, timestamp: int, sha256: st
     if legacy_mac is not None:
         headers[HEADER_SIGNATURE] = format_signature(legacy_mac.hexdigest())
     return headers
+
+
+def read_and_sign(path: Path, secret: str, msg_id: str, timestamp: int, sha256: str,
+                  legacy: bool) -> tuple[bytes | None, dict[str, str]]:
+    """The body of a small upload (``IN_MEMORY_MAX``) and its signature headers, from one read; a
+    larger one's headers only (None: stream it), read in chunks as :func:`sign_upload` does."""
+    with path.open("rb") as fh:
+        body = fh.read(IN_MEMORY_MAX + 1)
+        if len(body) > IN_MEMORY_MAX:
+            body = b""  # (flat memory: let it go before the chunked pass)
+            return None, sign_upload(path, secret, msg_id, timestamp, sha256, legacy)
+    body_mac = webhook_mac(secret, msg_id, timestamp)
+    body_mac.update(body)
+    headers = webhook_headers(msg_id, timestamp, body_mac.digest(),
+                              webhook_digest(secret, msg_id, timestamp, sha256.encode()))
+    if legacy:
+        legacy_mac = new_mac(secret)
+        legacy_mac.update(body)
+        headers[HEADER_SIGNATURE] = format_signature(legacy_mac.hexdigest())
+    return body, headers
 
 
 class HttpTransport:
@@ -85,8 +111,8 @@ class HttpTransport:
             raise refused(exc) from exc
         try:
             # webhook-id: the idempotency key, the same at every attempt; the timestamp is this one's.
-            signatures = await asyncio.to_thread(sign_upload, upload.path, self._secret, upload.key,
-                                                 int(time.time()), upload.sha256, self._legacy)
+            body, signatures = await asyncio.to_thread(read_and_sign, upload.path, self._secret, upload.key,
+                                                       int(time.time()), upload.sha256, self._legacy)
         except FileNotFoundError as exc:
             raise DeliveryFailure.from_kind(FailureKind.LOCAL_FILE, f"ZIP missing: {exc}") from exc
         sealed = is_sealed(upload.path)
@@ -100,11 +126,13 @@ class HttpTransport:
             HEADER_SHA256: upload.sha256,
         }
         try:
-            with upload.path.open("rb") as body:  # aiohttp streams an open file in chunks
-                async with self._client().post(self._url, data=body, headers=headers,
-                                               allow_redirects=False) as resp:
-                    text = await resp.text()
-                    status = resp.status
+            if body is not None:
+                text, status = await self._post(body, headers)
+            else:
+                with upload.path.open("rb") as stream:  # aiohttp streams an open file in chunks
+                    text, status = await self._post(stream, headers)
+        except FileNotFoundError as exc:
+            raise DeliveryFailure.from_kind(FailureKind.LOCAL_FILE, f"ZIP missing: {exc}") from exc
         except TimeoutError as exc:
             raise DeliveryFailure.from_kind(FailureKind.TIMEOUT, f"timed out: {exc!r}") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -126,6 +154,10 @@ class HttpTransport:
             raise DeliveryFailure(Outcome.TRANSIENT, "ack-mismatch",
                                   f"receiver acknowledged sha256 {acked}, sent {upload.sha256}", status)
         return Receipt(self.name, {"status": status, "answer": answer})
+
+    async def _post(self, data: Any, headers: dict[str, str]) -> tuple[str, int]:
+        async with self._client().post(self._url, data=data, headers=headers, allow_redirects=False) as resp:
+            return await resp.text(), resp.status
 
     async def close(self) -> None:
         if self._session is not None:

@@ -144,7 +144,9 @@ class Transports:
             return route_for_connection(session, job.contract, job.connection_id, self._settings)
 
     async def for_job(self, job: Job) -> Transport:
-        route = await asyncio.to_thread(self.route, job)
+        # A contract's copy reads its route from the database (in a thread); the single-tenant one's
+        # is in the settings: no trip to a thread for it.
+        route = self.route(job) if job.contract is None else await asyncio.to_thread(self.route, job)
         transport = self._open.pop(route, None) or make_route_transport(route, self._settings)
         self._open[route] = transport  # most recently used last
         while len(self._open) > self._max_open:

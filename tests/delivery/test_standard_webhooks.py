@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from callrec_ari.delivery import http_transport
 from callrec_ari.delivery.http_transport import HttpTransport
 from callrec_ari.delivery.packaging import Package, package_call
 from callrec_ari.delivery.transport import Upload
@@ -67,9 +68,20 @@ def lower(headers: dict[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-async def test_an_upload_verifies_with_the_standardwebhooks_package(capture: CustomerServer,
-                                                                    package: Package) -> None:
+@pytest.fixture(params=["from memory", "streamed"])
+def sent_as(request: pytest.FixtureRequest, package: Package, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a ZIP goes out: read once and sent from memory (a call's usual size), or streamed from
+    disk in chunks (larger than ``IN_MEMORY_MAX``: here the same ZIP, with the limit below its size)."""
+    assert package.size <= http_transport.IN_MEMORY_MAX
+    if request.param == "streamed":
+        monkeypatch.setattr(http_transport, "IN_MEMORY_MAX", package.size - 1)
+    return str(request.param)
+
+
+async def test_an_upload_verifies_with_the_standardwebhooks_package(capture: CustomerServer, package: Package,
+                                                                    sent_as: str) -> None:
     headers, body = await send_upload(capture, package)
+    assert body == package.zip_path.read_bytes()
     h = lower(headers)
     assert h["webhook-id"] == package.key and abs(int(h["webhook-timestamp"]) - time.time()) < 60
     # The library takes the payload as text, a ZIP is not: it verifies the body's SHA-256 (hex),
@@ -117,7 +129,7 @@ async def test_stream_notifications_verify_with_the_standardwebhooks_package(cap
 
 @pytest.mark.parametrize("legacy", [True, False])
 async def test_the_legacy_header_is_a_per_connection_choice(capture: CustomerServer, package: Package,
-                                                            legacy: bool) -> None:
+                                                            legacy: bool, sent_as: str) -> None:
     headers, body = await send_upload(capture, package, legacy=legacy)
     if legacy:
         mac = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
