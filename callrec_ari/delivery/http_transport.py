@@ -34,11 +34,11 @@ from callrec_ari.rules.signing import (
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1 << 20
-# A ZIP up to this size (a mono call of about half an hour, a 60-second segment in stereo) is read
+# A ZIP up to this size (a mono call of about a minute at 8 kHz, half a minute in stereo) is read
 # once, signed and sent from memory: one trip to a thread instead of one per chunk read and one for
 # the signature (measured: docs/performance.md); a larger one is streamed from disk in chunks (flat
-# memory: ``concurrency`` uploads in flight hold at most this much each). aiohttp's own limit for a
-# body given as bytes is 1 MiB.
+# memory: ``concurrency`` uploads in flight hold at most this much each). aiohttp warns of a body
+# given as bytes beyond 1 MiB.
 IN_MEMORY_MAX = 1 << 20
 
 
