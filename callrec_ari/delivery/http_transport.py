@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +45,9 @@ IN_MEMORY_MAX = 1 << 20
 
 def sign_upload(path: Path, secret: str, msg_id: str, timestamp: int, sha256: str,
                 legacy: bool) -> dict[str, str]:
-    """The signature headers of an upload, the file read once in chunks (flat memory).
-
-    ``webhook-signature`` carries two ``v1`` signatures: over the body, as the specification says,
-    and over the body's SHA-256 in hex (``X-Callrec-Content-SHA256``), for the Standard Webhooks
-    libraries that take the payload as text (a ZIP is not): verify that header's value with the
-    library, then check that the body's SHA-256 is that value."""
-    body_mac = webhook_mac(secret, msg_id, timestamp)
-    legacy_mac = new_mac(secret) if legacy else None
+    """The signature headers of an upload, the file read once in chunks (flat memory)."""
     with path.open("rb") as fh:
-        while chunk := fh.read(READ_CHUNK):
-            body_mac.update(chunk)
-            if legacy_mac is not None:
-                legacy_mac.update(chunk)
-    headers = webhook_headers(msg_id, timestamp, body_mac.digest(),
-                              webhook_digest(secret, msg_id, timestamp, sha256.encode()))
-    if legacy_mac is not None:
-        headers[HEADER_SIGNATURE] = format_signature(legacy_mac.hexdigest())
-    return headers
+        return _signatures(iter(lambda: fh.read(READ_CHUNK), b""), secret, msg_id, timestamp, sha256, legacy)
 
 
 def read_and_sign(path: Path, secret: str, msg_id: str, timestamp: int, sha256: str,
@@ -70,18 +56,31 @@ def read_and_sign(path: Path, secret: str, msg_id: str, timestamp: int, sha256: 
     larger one's headers only (None: stream it), read in chunks as :func:`sign_upload` does."""
     with path.open("rb") as fh:
         body = fh.read(IN_MEMORY_MAX + 1)
-        if len(body) > IN_MEMORY_MAX:
-            body = b""  # (flat memory: let it go before the chunked pass)
-            return None, sign_upload(path, secret, msg_id, timestamp, sha256, legacy)
+    if len(body) > IN_MEMORY_MAX:
+        del body  # (flat memory: let it go before the chunked pass)
+        return None, sign_upload(path, secret, msg_id, timestamp, sha256, legacy)
+    return body, _signatures((body,), secret, msg_id, timestamp, sha256, legacy)
+
+
+def _signatures(chunks: Iterable[bytes], secret: str, msg_id: str, timestamp: int, sha256: str,
+                legacy: bool) -> dict[str, str]:
+    """The signature headers of the body given in ``chunks``.
+
+    ``webhook-signature`` carries two ``v1`` signatures: over the body, as the specification says,
+    and over the body's SHA-256 in hex (``X-Callrec-Content-SHA256``), for the Standard Webhooks
+    libraries that take the payload as text (a ZIP is not): verify that header's value with the
+    library, then check that the body's SHA-256 is that value."""
     body_mac = webhook_mac(secret, msg_id, timestamp)
-    body_mac.update(body)
+    legacy_mac = new_mac(secret) if legacy else None
+    for chunk in chunks:
+        body_mac.update(chunk)
+        if legacy_mac is not None:
+            legacy_mac.update(chunk)
     headers = webhook_headers(msg_id, timestamp, body_mac.digest(),
                               webhook_digest(secret, msg_id, timestamp, sha256.encode()))
-    if legacy:
-        legacy_mac = new_mac(secret)
-        legacy_mac.update(body)
+    if legacy_mac is not None:
         headers[HEADER_SIGNATURE] = format_signature(legacy_mac.hexdigest())
-    return body, headers
+    return headers
 
 
 class HttpTransport:
