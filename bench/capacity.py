@@ -206,17 +206,7 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
             for engine in ENGINES:
                 mode = "app" if engine == ENGINES[0] else f"app-{engine}"
                 wait_until(lambda: channel_count() == 0, 30)
-                spy = None
-                # --profile: py-spy on the app at every step; the last one's profile is kept.
-                if profile and mode == "app":
-                    # On the app that will take the load (a change of engine restarts it: a profile
-                    # of the one before held 2 samples).
-                    stack.use_engine(engine)
-                    spy = start_py_spy(stack.procs["app"].pid, work, p.window_s + p.talk_s + 10)
                 app = run_load(stack, mode, rate, p)
-                if spy is not None:
-                    stop_py_spy(spy)
-                    profile_out = {"raw": str(work / "app-profile.txt"), "cps": rate}
                 total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
                 ratio = total_app / base["cpu_per_call_asterisk"] if base["cpu_per_call_asterisk"] else None
                 app["cpu_ratio_vs_dialplan"] = None if ratio is None else round(ratio, 2)
@@ -227,11 +217,31 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
         from bench.joins import run_joins  # (it builds on this module)
 
         clean = [r["app"]["cps"] for r in runs if not r["app"]["failed"] and not r["app"]["bad_recordings"]]
+        if profile:
+            profile_out = profiled_step(stack, p, max(clean, default=p.rates[0]), work)
         joins = run_joins(stack, max(clean, default=None))
     finally:
         stack.stop()
     return {"plan": p.__dict__, "engines": list(ENGINES), "runs": runs, "profile": profile_out,
             "work": str(work), "joins": joins}
+
+
+def profiled_step(stack: Stack, p: Plan, rate: float, work: Path) -> dict[str, Any]:
+    """`--profile`: one more step of the app on its default engine, at ``rate`` (its highest clean
+    one), with py-spy attached to it and its hand-over's workers. A step of its own, after the measured
+    ones and kept apart from them: py-spy spends some 4 CPU-seconds in a 25-second step (on a machine
+    of 2 cores) and stops the app at each sample, so no figure of the bench comes from a profiled step."""
+    wait_until(lambda: channel_count() == 0, 30)
+    # On the app that will take the load (a change of engine restarts it: a profile of the one before
+    # held 2 samples).
+    stack.use_engine(ENGINES[0])
+    spy = start_py_spy(stack.procs["app"].pid, work, p.window_s + p.talk_s + 10)
+    step = run_load(stack, "app", rate, p)
+    if spy is not None:
+        stop_py_spy(spy)
+    log(f"profiled step (not one of the figures): {json.dumps(step)}")
+    return {"raw": str(work / "app-profile.txt"), "cps": rate,
+            "bad_recordings": step["bad_recordings"], "cpu_per_call_app": step["cpu_per_call_app"]}
 
 
 def run_joins_alone(work: Path, clean_cps: float | None) -> dict[str, Any]:

@@ -218,7 +218,11 @@ def render_md(res: dict[str, Any]) -> str:
         out += ["## Notes on this run", ""] + [f"- {n}" for n in m["notes"]] + [""]
     prof = res["raw"].get("profile")
     if prof:
-        out += ["## Where the app's time goes (py-spy, highest rate)", "", "```", prof, "```", ""]
+        out += ["## Where the app's time goes (py-spy)", "",
+                "One more step of the app on its default engine at its highest clean rate, after the "
+                "measured ones, with py-spy attached to it and its hand-over's workers: no figure above "
+                "comes from a profiled step (bench/capacity.py `profiled_step`).", "",
+                "```", prof, "```", ""]
     return "\n".join(out)
 
 
@@ -299,7 +303,8 @@ def summarize_profile(raw: Path, top: int = 15) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench")
     ap.add_argument("--only", choices=["capacity", "delivery", "connections", "stream", "cluster", "joins"])
-    ap.add_argument("--profile", action="store_true", help="py-spy the app at the highest rate")
+    ap.add_argument("--profile", action="store_true",
+                    help="py-spy the app in a step of its own at its highest clean rate")
     ap.add_argument("--work", default=f"/tmp/callrec-bench-{os.getpid()}")
     ap.add_argument("--render", action="store_true", help="only rewrite results.md from results.json")
     args = ap.parse_args(argv)
