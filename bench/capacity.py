@@ -2,12 +2,14 @@
 through the plain-dialplan baseline ([bench-baseline]: MixMonitor + Dial, no ARI app).
 
 One Asterisk (scripts/asterisk-root.sh) for the whole run, under the machine's Asterisk lock. For each
-rate, the baseline run and the app run happen back to back on the same Asterisk, so their ratio is
-measured under the same conditions. The app (`callrec run`), the delivery worker (`callrec deliver`)
-and the reference receiver (`callrec receiver`) are separate processes; CPU is read from
-/proc/<pid>/stat (utime+stime, all threads) before and after each run:
+rate, the baseline runs before and after the app's (on each engine), back to back on the same
+Asterisk, and the app's CPU is compared with the mean of the two: the ratio is measured under the same
+conditions, with the machine's drift over the step on both sides. The app (`callrec run`), the
+delivery worker (`callrec deliver`) and the reference receiver (`callrec receiver`) are separate
+processes; CPU is read from /proc/<pid>/stat (utime+stime, all threads) before and after each run:
   - Asterisk: the asterisk process inside the chroot;
-  - app: `callrec run` + `callrec deliver` (the receiver is the customer's side and is not counted).
+  - app: `callrec run` + `callrec deliver` (the receiver is the customer's side and is not counted;
+    its CPU is shown beside, `cpu_per_call_receiver`).
 A run's CPU window closes once the last call has ended and (app) the last ZIP has been acknowledged
 by the receiver, so packaging and upload are inside it.
 """
@@ -125,6 +127,10 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
         # threads of `callrec run`, its hand-over's worker processes.
         **({f"cpu_per_call_{part}": round(share / placed, 4)
             for part, share in _app_split(cpu0, cpu1).items()} if is_app else {}),
+        # The reference receiver's (the customer's server, on this machine only for the bench): part of
+        # "other" below, shown apart because it competes with Asterisk and the app for the 2 cores.
+        **({"cpu_per_call_receiver": round((cpu1["receiver"] - cpu0["receiver"]) / placed, 4)}
+           if is_app else {}),
         "wall_s": round(wall, 1), "sipp_rc": rc,
         # The whole machine's busy CPU in the window, and the share of it not Asterisk's or the app's
         # (SIPp, the receiver, this script, and anything else running on the machine at the time).
@@ -190,8 +196,9 @@ def _quantiles(page0: str, page1: str, name: str, where: str = "") -> dict[str, 
 
 
 def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
-    """Per rate: the plain dialplan, then the app on each engine, back to back on one Asterisk. The
-    rates climb until the dialplan is no longer clean (that step is still run for every mode)."""
+    """Per rate: the plain dialplan, the app on each engine, and the dialplan again, back to back on one
+    Asterisk; each engine's CPU is compared with the mean of the two dialplan runs. The rates climb
+    until the dialplan's first run is no longer clean (that step is still run for every mode)."""
     p = plan()
     stack = Stack(work)
     runs: list[dict[str, Any]] = []
@@ -206,11 +213,18 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
             for engine in ENGINES:
                 mode = "app" if engine == ENGINES[0] else f"app-{engine}"
                 wait_until(lambda: channel_count() == 0, 30)
-                app = run_load(stack, mode, rate, p)
-                total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
-                ratio = total_app / base["cpu_per_call_asterisk"] if base["cpu_per_call_asterisk"] else None
-                app["cpu_ratio_vs_dialplan"] = None if ratio is None else round(ratio, 2)
-                row[mode] = app
+                row[mode] = run_load(stack, mode, rate, p)
+            # The dialplan again after the engines: the baseline is the mean of the two runs that
+            # bracket them, so that the machine's drift over the step (Asterisk's CPU per call for the
+            # same load moved by a tenth from one minute to the next here) does not land on one side.
+            wait_until(lambda: channel_count() == 0, 30)
+            row["dialplan_after"] = after = run_load(stack, "dialplan-after", rate, p)
+            baseline = (base["cpu_per_call_asterisk"] + after["cpu_per_call_asterisk"]) / 2
+            for mode, app in row.items():
+                if mode.startswith("app"):
+                    total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
+                    app["dialplan_cpu_per_call"] = round(baseline, 4)
+                    app["cpu_ratio_vs_dialplan"] = round(total_app / baseline, 2) if baseline else None
             runs.append(row)
             if base["failed"] or base["bad_recordings"]:
                 break  # the dialplan's limit: no higher rate tells more

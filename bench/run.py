@@ -48,6 +48,11 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                 "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
                 "dialplan": {k: base[k] for k in ("calls", "failed", "bad_recordings",
                                                   "cpu_per_call_asterisk")},
+                # the dialplan's run after the engines', and the mean the ratios are against
+                **({"dialplan_after": {k: run["dialplan_after"][k] for k in (
+                    "failed", "bad_recordings", "cpu_per_call_asterisk")},
+                    "dialplan_cpu_per_call": app["dialplan_cpu_per_call"]}
+                   if "dialplan_after" in run else {}),
                 "engine": app.get("engine"), "concurrent_calls_max": app.get("concurrent_calls_max"),
                 "machine_not_idle_before": app.get("machine_not_idle_before"),
             })
@@ -72,7 +77,7 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                     "failed": app["failed"], "bad_recordings": app["bad_recordings"],
                     "cpu_per_call_total": round(total, 4), "cpu_per_call_app": app["cpu_per_call_app"],
                     "cpu_per_call_asterisk": app["cpu_per_call_asterisk"],
-                    **{k: app[k] for k in SPLIT if k in app},
+                    **{k: app[k] for k in (*SPLIT, "cpu_per_call_receiver") if k in app},
                     "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
                     "notice_latency_p99_ms": app["notice_latency"]["p99"],
                     "concurrent_calls_max": app.get("concurrent_calls_max"),
@@ -129,7 +134,9 @@ def render_md(res: dict[str, Any]) -> str:
                 "(1001) dialling an outside number answered by SIPp on the carrier trunk. **app** = "
                 "Asterisk + `callrec run` + `callrec deliver` (every recording zipped and acknowledged by "
                 "the reference receiver inside the measured window); **dialplan** = the same load through "
-                "`[bench-baseline]` (MixMonitor + Dial, notice by Dial's A() option, no ARI app). "
+                "`[bench-baseline]` (MixMonitor + Dial, notice by Dial's A() option, no ARI app), run "
+                "before the app's steps at each rate and again after them; the ratios are against the "
+                "mean of the two, the rate is the dialplan's clean one when its first run is. "
                 "CPU = utime+stime from /proc per process; per call = CPU of the run / calls placed. "
                 "A recording is good when its length matches the call (±1.5 s) and both parties' tones "
                 "are in ≥ 90 % of the talk after the notice.", "",
@@ -137,14 +144,16 @@ def render_md(res: dict[str, Any]) -> str:
                 "dialplan: failed / bad / CPU/call Asterisk (s) | total CPU vs dialplan |",
                 "|---|---|---|---|---|---|---|---|"]
         for r in res["capacity"]:
-            d = r["dialplan"]
+            d, a = r["dialplan"], r.get("dialplan_after")
+            after = "" if a is None else (f" (after: {a['failed']} / {a['bad_recordings']} / "
+                                          f"{a['cpu_per_call_asterisk']:.3f})")
             out.append(f"| {r['cps']:g} | {r['calls']} | {r['failed']} | {r['bad_recordings']} | "
                        f"{r['cpu_per_call_app']:.3f} | {r['cpu_per_call_asterisk']:.3f} | "
-                       f"{d['failed']} / {d['bad_recordings']} / {d['cpu_per_call_asterisk']:.3f} | "
+                       f"{d['failed']} / {d['bad_recordings']} / {d['cpu_per_call_asterisk']:.3f}{after} | "
                        f"{r['cpu_ratio_vs_dialplan']}x |")
         if res.get("capacity_engines"):
             out += ["", "Each recording engine (`recording_engine`, docs/performance.md) at the same rates, "
-                    "right after the dialplan run. Total: Asterisk + app + worker CPU per call. "
+                    "between the dialplan's two runs. Total: Asterisk + app + worker CPU per call. "
                     "Machine busy: over the step / its busiest second / seconds at 95 % or more "
                     "(bench/measure.py `BusyPeak`; a step is lost at its peak, not on average).",
                     "", "| engine | cps | concurrent calls | failed | bad rec. | total CPU/call (s) | "
@@ -161,12 +170,16 @@ def render_md(res: dict[str, Any]) -> str:
             if split:
                 out += ["", "Where the app's CPU per call goes (s; bench/stack.py `Stack.cpu`): `callrec "
                         "run`'s event loop thread, its other threads (log writer, journal, planning), its "
-                        "hand-over's worker processes (call record, packaging), and `callrec deliver`.", "",
-                        "| engine | cps | event loop | other threads | hand-over | deliver | app total |",
-                        "|---|---|---|---|---|---|---|"]
+                        "hand-over's worker processes (call record, packaging), and `callrec deliver`. "
+                        "Beside it, not counted: the reference receiver's, the customer's server, which "
+                        "shares this machine only for the bench.", "",
+                        "| engine | cps | event loop | other threads | hand-over | deliver | app total "
+                        "| receiver |", "|---|---|---|---|---|---|---|---|"]
                 for e in split:
+                    receiver = e.get("cpu_per_call_receiver")
                     out.append(f"| {e['engine']} | {e['cps']:g} | " + " | ".join(
-                        f"{e[k]:.4f}" for k in SPLIT) + f" | {e['cpu_per_call_app']:.4f} |")
+                        f"{e[k]:.4f}" for k in SPLIT) + f" | {e['cpu_per_call_app']:.4f} | "
+                        + ("" if receiver is None else f"{receiver:.4f}") + " |")
         for run in res["raw"]["capacity_runs"] or []:
             for mode in run:
                 r = run[mode]

@@ -230,7 +230,9 @@ secret = "{SECRET}"
         # planning), its hand-over's worker processes (app/handover.py), and the delivery worker.
         return {"asterisk": cpu_seconds(self.asterisk_pid),
                 "app": tree_cpu_seconds(app) + worker, "worker": worker,
-                "app_loop": thread_cpu_seconds(app, app), "app_process": cpu_seconds(app)}
+                "app_loop": thread_cpu_seconds(app, app), "app_process": cpu_seconds(app),
+                # the customer's side, on this machine only for the bench (it is not the platform's)
+                "receiver": cpu_seconds(self.procs["receiver"].pid)}
 
 
 def place_calls(stack: Stack, tag: str, tone: Path, service: str, rate: float, calls: int,
