@@ -196,7 +196,11 @@ def together(actions: tuple[Action, ...], start: int,
     of different targets (each party's leg, ``target_of`` a playback's id), one per target, so that
     both parties' notices start together (one after the other, the second party's started a request
     later, and the talk waited for it); the next sound of a target only once its first was accepted
-    (Asterisk queues a channel's playbacks in the order they come). Everything else, one by one."""
+    (Asterisk queues a channel's playbacks in the order they come). The answer's preparations
+    together too (``_preparations``). Everything else, one by one."""
+    preparations = _preparations(actions, start)
+    if len(preparations) > 1:
+        return preparations
     if target_of is None:
         return actions[start:start + 1]
     batch: list[Action] = []
@@ -210,6 +214,28 @@ def together(actions: tuple[Action, ...], start: int,
         targets.add(target)
         batch.append(action)
     return tuple(batch) or actions[start:start + 1]
+
+
+def _preparations(actions: tuple[Action, ...], start: int) -> tuple[Action, ...]:
+    """From ``start``, the (un)mutes, answers and recorders' starts of different legs and recordings:
+    none depends on another, so Asterisk carries them out at once. At answer the other party's mute,
+    the caller's answer and the recorder's start (the bridge follows them: calls/steps.py
+    ``answered``); at the talk, both parties' unmutes."""
+    batch: list[Action] = []
+    touched: set[str] = set()
+    for action in actions[start:]:
+        match action:
+            case Mute(channel=key) | Unmute(channel=key) | Answer(channel=key):
+                pass
+            case StartMedia(kind="recording", media_id=key):
+                pass
+            case _:
+                break
+        if key in touched:
+            break
+        touched.add(key)
+        batch.append(action)
+    return tuple(batch)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,9 @@ class CallSetup:
     # Whether the recorder says itself when it ends with the call (an ARI recording does); one that
     # does not (MixMonitor: media/mixmonitor.py) is stopped as the call ends.
     recorder_reports_end: bool = True
+    # Whether the recorder records the legs themselves (MixMonitor, a snoop channel), so that it may
+    # start with the answer, before the parties are bridged; one that records the bridge starts after.
+    recorder_on_legs: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,9 +81,11 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
             flow, ending = end(flow, "app", causes.SUBSCRIBER_ABSENT, now)
             return flow, (story, *ending)
         case StartMedia(kind="recording") if flow.phase is S.CONNECTING:
+            # Sent with the answer's other preparations: the bridge came after it, not made yet.
             flow = replace(flow, recording_failed=True)
             flow, notice = play_notice(setup, flow, now)
-            return flow, (Note.error(f"recording could not start: {failure.error}"), *notice)
+            why = Note.error(f"recording could not start: {failure.error}")
+            return flow, (why, *failure.skipped, *notice)
         case StartMedia(kind="recording") if failure.not_found:
             # The leg to record is gone: the call is ending (its hangup is on its way), the roll raced
             # it. Nothing failed; the running segment ends with the call.

@@ -105,6 +105,7 @@ class CallSession:
             recording_prefix=settings.recording_prefix, roll_seconds=settings.roll_seconds,
             dial_timeout=settings.dial_timeout,
             recorder_reports_end=getattr(parts.get("recording"), "reports_end", True),
+            recorder_on_legs=getattr(parts.get("recording"), "on_legs", False),
         )
         self.cleanup_timeout = settings.cleanup_timeout
         self.flow = flow or Flow()

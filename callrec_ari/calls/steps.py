@@ -103,18 +103,26 @@ def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions
         return flow, ()  # a repeated Dial ANSWER (an adopted call's, say) changes nothing
     plan, legs = setup.plan, setup.legs
     flow = move(flow, S.CONNECTING, times=stamped(flow, answered=now))
-    connect: Actions = (*((Mute(legs.callee),) if plan.record else ()), Answer(legs.caller),
-                        AddToBridge(legs.bridge, (legs.caller, legs.callee)))
+    # The other party is muted before it is bridged, the caller answered before it is bridged; the
+    # executor sends those two and the recorder's start at once (calls/actions.py ``together``: none
+    # waits for another), so the notice waits for two requests to Asterisk rather than four.
+    prepare: Actions = (*((Mute(legs.callee),) if plan.record else ()), Answer(legs.caller))
+    bridge: Actions = (AddToBridge(legs.bridge, (legs.caller, legs.callee)),)
     if not plan.record:
         flow, talking = talk(setup, flow, now)
-        return flow, connect + talking
+        return flow, prepare + bridge + talking
     if not setup.files:
         # Stream delivery only: nothing is recorded on the platform; the streams start after the tone.
         flow, notice = play_notice(setup, flow, now)
-        return flow, connect + notice
-    # The recording starts at answer so that the file itself proves the notice was played.
+        return flow, prepare + bridge + notice
+    # The recording starts at answer so that the file itself proves the notice was played: the
+    # notice waits for its RecordingStarted, which the flow reads only once the bridge is made. A
+    # recorder of the bridge itself starts once the parties are in it: started on the bridge before
+    # they joined, its RecordingStarted never came (tests/integration/test_call_flow.py, bridge).
     flow, record = next_segment(setup, flow)
-    return flow, connect + record
+    if not setup.recorder_on_legs:
+        return flow, prepare + bridge + record
+    return flow, prepare + record + bridge
 
 
 def next_segment(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:

@@ -59,6 +59,7 @@ class MixMonitorOrSnoop:
     """MixMonitor for each segment, a snoop channel where it could not start (see the module)."""
 
     reports_end = False  # MixMonitor's: the flow stops the recorder as the call ends (a snoop too)
+    on_legs = True
 
     def __init__(self, mixmonitor: MixMonitorRecorder, snoop: SnoopRecorder, health: ManagerHealth) -> None:
         self.mixmonitor = mixmonitor

@@ -112,6 +112,7 @@ class MixMonitorRecorder:
     keeps a snoop channel on each leg: media/__init__.py ``recorder_for``.)"""
 
     reports_end = False  # MixMonitor ends with its leg without a word: the flow stops it
+    on_legs = True  # an audiohook on the caller's leg: may start before it is bridged (calls/steps.py)
 
     def __init__(self, ami: AmiClient, legs: CallLegs, fmt: str,
                  emit: Callable[[AriEvent | RecordingVoid], None],

@@ -74,6 +74,8 @@ async def stop_snoop_recording(ari: AriClient, name: str, snoop: str) -> None:
 
 
 class BridgeRecorder:
+    on_legs = False  # records the bridge: started once the parties are in it (calls/steps.py)
+
     def __init__(self, ari: AriClient, bridge_id: str, fmt: str) -> None:
         self.ari = ari
         self.bridge_id = bridge_id
@@ -94,6 +96,8 @@ class BridgeRecorder:
 
 class SnoopRecorder:
     """One snoop channel per segment on the caller's leg, spying both directions, recorded."""
+
+    on_legs = True  # spies on the legs themselves: may start before they are bridged (calls/steps.py)
 
     def __init__(self, ari: AriClient, legs: CallLegs, call_id: str, fmt: str, arrivals: StasisArrivals,
                  arrival_timeout: float = 5.0) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls.actions import (
     ActionFailed,
+    AddToBridge,
     ScheduleRoll,
     ScheduleStop,
     SegmentDue,
@@ -62,6 +63,17 @@ def test_a_recording_that_cannot_start_at_answer_still_plays_the_notice() -> Non
     flow, actions = run(answered(), ActionFailed(StartMedia("recording", SEG[0]), "409", not_found=False))
     assert flow.phase is S.NOTICE and flow.recording_failed and not flow.recording_live
     assert actions == [StartMedia("notice", f"{CALL}-notice-1"), StartMedia("notice", f"{CALL}-notice-2")]
+
+
+def test_a_recording_that_cannot_start_at_answer_is_bridged_before_the_notice() -> None:
+    # The recorder's start goes with the mute and the answer; the bridge after them was skipped when it
+    # failed, and is made before the notice plays on it.
+    bridge = AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))
+    failure = ActionFailed(StartMedia("recording", SEG[0]), "409", not_found=False, skipped=(bridge,))
+    flow, actions = run(answered(), failure)
+    assert flow.phase is S.NOTICE and flow.recording_failed
+    notice = [StartMedia("notice", f"{CALL}-notice-1"), StartMedia("notice", f"{CALL}-notice-2")]
+    assert actions == [bridge, *notice]
 
 
 def test_unrelated_events_change_nothing() -> None:

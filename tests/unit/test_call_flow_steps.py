@@ -30,6 +30,7 @@ from callrec_ari.calls.actions import (
     StartMedia,
     StopMedia,
     Unmute,
+    together,
 )
 from callrec_ari.calls.flow import CallSetup, Flow, step
 from callrec_ari.calls.state import CallState
@@ -152,16 +153,19 @@ def test_dialing_to_ending_when_the_caller_hangs_up() -> None:
     assert Hangup(LEGS.callee, 16) in actions and flow.legs == {LEGS.callee}
 
 
-def test_ringing_to_connecting_on_answer_mutes_the_callee_then_bridges_and_records() -> None:
+def test_ringing_to_connecting_on_answer_mutes_the_callee_answers_and_records_then_bridges() -> None:
     answer = AriEvent.from_json({"type": "Dial", "dialstatus": "ANSWER", "peer": {"id": LEGS.callee}})
     flow, actions = run(ringing(), answer)
     assert flow.phase is S.CONNECTING and flow.times.answered is not None
     assert actions == [
         Mute(LEGS.callee),
         Answer(LEGS.caller),
-        AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee)),
         StartMedia("recording", SEG[0]),
+        AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee)),
     ]
+    # the executor sends the first three at once, the bridge once they are done
+    assert together(tuple(actions), 0, None) == tuple(actions[:3])
+    assert together(tuple(actions), 3, None) == (actions[3],)
     # The same answer again (an adopted call's, say): nothing more happens
     again, more = run(flow, answer)
     assert more == [] and again.phase is S.CONNECTING
@@ -354,3 +358,17 @@ def test_a_recording_that_wrote_no_file_as_the_call_ended_is_counted_as_never_st
     void = flow.segment(SEG[1])
     assert void is not None and not void.has_audio and not void.live  # no file is looked for
     assert flow.segment(SEG[0]).has_audio  # type: ignore[union-attr]
+
+
+def test_a_recorder_of_the_bridge_starts_once_the_parties_are_in_it() -> None:
+    setup = replace(SETUP, recorder_on_legs=False)
+    flow, actions = run(ringing(setup), ANSWER, setup=setup)
+    assert flow.phase is S.CONNECTING
+    assert actions == [
+        Mute(LEGS.callee),
+        Answer(LEGS.caller),
+        AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee)),
+        StartMedia("recording", SEG[0]),
+    ]
+    assert together(tuple(actions), 0, None) == tuple(actions[:2])
+    assert together(tuple(actions), 3, None) == (actions[3],)

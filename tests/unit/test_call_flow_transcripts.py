@@ -149,8 +149,8 @@ def test_answered_call_tells_its_story_in_order() -> None:
     i_answer = r.actions.index(Answer(legs.caller))
     assert r.actions[i_answer - 1] == Mute(legs.callee)
     assert r.actions[i_answer + 1 : i_answer + 3] == [
-        AddToBridge(legs.bridge, (legs.caller, legs.callee)),
         StartMedia("recording", seg1),
+        AddToBridge(legs.bridge, (legs.caller, legs.callee)),
     ]
     # the notice only once the recorder runs, so that the file proves it (R2.1)
     i_notice = r.actions.index(StartMedia("notice", f"{call_id}-notice-1"))
