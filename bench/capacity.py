@@ -231,13 +231,29 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
         from bench.joins import run_joins  # (it builds on this module)
 
         clean = [r["app"]["cps"] for r in runs if not r["app"]["failed"] and not r["app"]["bad_recordings"]]
+        notice = notice_step(stack, p, max(clean, default=None))
         if profile:
             profile_out = profiled_step(stack, p, max(clean, default=p.rates[0]), work)
         joins = run_joins(stack, max(clean, default=None))
     finally:
         stack.stop()
     return {"plan": p.__dict__, "engines": list(ENGINES), "runs": runs, "profile": profile_out,
-            "work": str(work), "joins": joins}
+            "work": str(work), "joins": joins, "notice_step": notice}
+
+
+# The share of the app's highest clean rate at which the notice's latency is judged (issue 15's aim:
+# p99 at most 40 ms there): a node is run below its limit, and the latency is what its calls hear then.
+NOTICE_SHARE = 0.8
+
+
+def notice_step(stack: Stack, p: Plan, highest_clean: float | None) -> dict[str, Any] | None:
+    """One more step of the app on its default engine at NOTICE_SHARE of its highest clean rate (not
+    one of the steps: 11.2 calls/s for 14), for the notice's latency there; its other figures are
+    kept beside it and are not counted in the rows."""
+    if highest_clean is None:
+        return None
+    wait_until(lambda: channel_count() == 0, 30)
+    return run_load(stack, "app", round(NOTICE_SHARE * highest_clean, 1), p)
 
 
 def profiled_step(stack: Stack, p: Plan, rate: float, work: Path) -> dict[str, Any]:

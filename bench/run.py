@@ -96,6 +96,14 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
         res["max_clean_cps"] = clean("app")
         res["max_clean_cps_dialplan"] = clean("dialplan")
         res["notice_latency_ms"] = lat
+        step = cap.get("notice_step")
+        if step:
+            res["notice_latency_at_80pct_ms"] = {
+                "cps": step["cps"], **{k: step["notice_latency"][k] for k in ("p50", "p99", "n")},
+                **{k: step.get(k) for k in NOTICE_STEP_KEYS},
+                "event_lag_p99_ms": step["event_lag"]["p99"], "loop_lag_p99_ms": step["loop_lag"]["p99"],
+                "ari_action_p99_ms": step["ari_action"]["p99"],
+            }
     if delivery is not None:
         res["delivery"] = {k: delivery[k]
                            for k in ("mb_per_s", "baseline_mb_per_s", "ratio", "peak_rss_mb_1gb")}
@@ -118,6 +126,9 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
     return res
 
 
+# What the notice's own step (bench/capacity.py notice_step) keeps beside its latency.
+NOTICE_STEP_KEYS = ("failed", "bad_recordings", "concurrent_calls_max", "machine_busy_pct",
+                    "machine_busy_peak_pct", "machine_saturated_s")
 # The app's CPU per call, split by part (bench/capacity.py): loop, other threads, hand-over, deliver.
 SPLIT = ("cpu_per_call_app_loop", "cpu_per_call_app_threads", "cpu_per_call_handover", "cpu_per_call_worker")
 
@@ -197,6 +208,17 @@ def render_md(res: dict[str, Any]) -> str:
                 "| cps | p50 (ms) | p99 (ms) | calls |", "|---|---|---|---|"]
         for cps, v in res["notice_latency_ms"].items():
             out.append(f"| {float(cps):g} | {v['p50']} | {v['p99']} | {v['n']} |")
+        n80 = res.get("notice_latency_at_80pct_ms")
+        if n80:
+            out += ["", f"At 80 % of the app's highest clean rate, one more step of its own "
+                    f"({n80['cps']:g} cps, {n80['n']} calls, {n80['failed']} failed, {n80['bad_recordings']} "
+                    f"bad recordings; up to {n80['concurrent_calls_max']} calls at once): **notice p99 "
+                    f"{n80['p99']} ms**, p50 {n80['p50']} ms. Machine busy {n80['machine_busy_pct']} % over "
+                    f"the step, {n80['machine_busy_peak_pct']} % in its busiest second, "
+                    f"{n80['machine_saturated_s']} s at 95 % or more; in the same step, ARI events reached "
+                    f"the app {n80['event_lag_p99_ms']} ms late (p99), its event loop ran "
+                    f"{n80['loop_lag_p99_ms']} ms late (p99), and a request to Asterisk took "
+                    f"{n80['ari_action_p99_ms']} ms (p99)."]
         out.append("")
     if "delivery" in res:
         d, x = res["delivery"], res["raw"]["delivery_details"]
