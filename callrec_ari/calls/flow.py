@@ -6,9 +6,10 @@ order and performs the actions. Read top to bottom, this is the call's story (do
 1. begin: the caller is muted inbound (recorded calls), hears ringing; the bridge is created and the
    other party's channel originated;
 2. the other party's channel enters our application: it is dialled;
-3. answer: the other party is muted inbound, the caller answered, both bridged; the recording starts
-   (file delivery) and, once Asterisk confirms it, the notice and tone play (R2.1) so the file itself
-   proves the notice; stream delivery plays the notice at once (nothing is recorded on the platform);
+3. answer: the other party is muted inbound, the caller answered, and the recording starts (file
+   delivery), all at once; then both are bridged and, once Asterisk confirms the recording, the notice
+   and tone play (R2.1) so the file itself proves the notice; stream delivery plays the notice at once
+   after the bridge (nothing is recorded on the platform);
 4. the notice is over: both parties are unmuted and talk (R2.6); the stream, if any, starts now;
 5. a segment is due: the next one starts, and the older stops once the new one has begun (R1.2);
 6. a leg is gone: the other is hung up with the cause the caller should hear;

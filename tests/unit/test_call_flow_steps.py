@@ -372,3 +372,14 @@ def test_a_recorder_of_the_bridge_starts_once_the_parties_are_in_it() -> None:
     ]
     assert together(tuple(actions), 0, None) == tuple(actions[:2])
     assert together(tuple(actions), 3, None) == (actions[3],)
+
+
+def test_requests_on_one_leg_keep_their_order() -> None:
+    # A leg's mute and unmute (or a second answer) are never sent at once: Asterisk could run them in
+    # either order.
+    actions = (Mute(LEGS.caller), Unmute(LEGS.caller), Answer(LEGS.callee))
+    assert together(actions, 0, None) == (Mute(LEGS.caller),)
+    assert together(actions, 1, None) == (Unmute(LEGS.caller), Answer(LEGS.callee))
+    # the talk's unmutes go together; what follows them waits
+    talking = (Unmute(LEGS.caller), Unmute(LEGS.callee), Note.info("talking"))
+    assert together(talking, 0, None) == talking[:2]
