@@ -35,6 +35,7 @@ from bench.measure import (
     BUSY_BEFORE_PCT,
     BusyPeak,
     busy_pct,
+    clean_run,
     histogram_buckets,
     histogram_quantile_ms,
     histogram_sum,
@@ -198,7 +199,7 @@ def _quantiles(page0: str, page1: str, name: str, where: str = "") -> dict[str, 
 def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
     """Per rate: the plain dialplan, the app on each engine, and the dialplan again, back to back on one
     Asterisk; each engine's CPU is compared with the mean of the two dialplan runs. The rates climb
-    until the dialplan's first run is no longer clean (that step is still run for every mode)."""
+    until neither of the dialplan's runs is clean (that step is still run for every mode)."""
     p = plan()
     stack = Stack(work)
     runs: list[dict[str, Any]] = []
@@ -226,8 +227,8 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
                     app["dialplan_cpu_per_call"] = round(baseline, 4)
                     app["cpu_ratio_vs_dialplan"] = round(total_app / baseline, 2) if baseline else None
             runs.append(row)
-            if base["failed"] or base["bad_recordings"]:
-                break  # the dialplan's limit: no higher rate tells more
+            if not clean_run(base) and not clean_run(after):
+                break  # the dialplan's limit, neither of its runs clean: no higher rate tells more
         from bench.joins import run_joins  # (it builds on this module)
 
         clean = [r["app"]["cps"] for r in runs if not r["app"]["failed"] and not r["app"]["bad_recordings"]]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import QUICK, ROOT, VENV_BIN, asterisk_lock, log
+from bench.measure import clean_run, dialplan_clean
 
 OUT_JSON = ROOT / "bench" / "results.json"
 OUT_MD = ROOT / "bench" / "results.md"
@@ -61,7 +62,7 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
 
         def clean(mode: str) -> float | None:
             ok = [r[mode]["cps"] for r in cap["runs"]
-                  if r[mode]["failed"] == 0 and r[mode]["bad_recordings"] == 0]
+                  if (dialplan_clean(r) if mode == "dialplan" else clean_run(r[mode]))]
             return max(ok) if ok else None
 
         # Every engine measured, beside the dialplan at the same rate (the "app" row is the default one).
@@ -81,7 +82,7 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                     "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
                     "notice_latency_p99_ms": app["notice_latency"]["p99"],
                     "concurrent_calls_max": app.get("concurrent_calls_max"),
-                    "dialplan_clean": base["failed"] == 0 and base["bad_recordings"] == 0,
+                    "dialplan_clean": dialplan_clean(run),
                     "machine_not_idle_before": app.get("machine_not_idle_before"),
                     "machine_busy_pct": app.get("machine_busy_pct"),
                     "machine_busy_peak_pct": app.get("machine_busy_peak_pct"),
@@ -147,7 +148,7 @@ def render_md(res: dict[str, Any]) -> str:
                 "the reference receiver inside the measured window); **dialplan** = the same load through "
                 "`[bench-baseline]` (MixMonitor + Dial, notice by Dial's A() option, no ARI app), run "
                 "before the app's steps at each rate and again after them; the ratios are against the "
-                "mean of the two, the rate is the dialplan's clean one when its first run is. "
+                "mean of the two, the rate is the dialplan's clean one when either run is. "
                 "CPU = utime+stime from /proc per process; per call = CPU of the run / calls placed. "
                 "A recording is good when its length matches the call (±1.5 s) and both parties' tones "
                 "are in ≥ 90 % of the talk after the notice.", "",
@@ -199,7 +200,7 @@ def render_md(res: dict[str, Any]) -> str:
                     out.append(f"\n{mode} at {r['cps']:g} cps: {r['bad_recordings']} bad, e.g. {ex}.")
         out += ["", f"Highest clean rate (0 failed, 0 bad recordings): **app {res['max_clean_cps']} cps**, "
                 f"dialplan {res['max_clean_cps_dialplan']} cps "
-                f"(highest rate tried: {p['rates'][-1]:g} cps).", "",
+                f"(highest rate tried: {max(r['cps'] for r in res['capacity']):g} cps).", "",
                 "## Notice latency (callee answer → notice starts)", "",
                 "From the app's own histogram `callrec_notice_latency_seconds` (scraped from its /metrics "
                 "before and after each run; quantiles interpolated within buckets as Prometheus does): "
