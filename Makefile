@@ -116,7 +116,11 @@ soak: deps venv asterisk
 
 # Benchmarks (issue 8): not part of `make test`. BENCH_QUICK=1 for a < 5 min smoke run.
 .PHONY: bench
-bench: deps venv asterisk
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+bench: deps venv asterisk $(VENV)/.bench-installed
 	$(PY) -m bench.run --profile
 
 # Mutation testing (issue 12, docs/mutation.md): not part of `make test`. mutmut ([tool.mutmut] in
