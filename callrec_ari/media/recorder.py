@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import datetime
 from typing import Literal
 
@@ -32,6 +33,8 @@ from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.model.media import CallLegs, MediaFailed
 from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.rules.segments import callee_leg_name
+
+log = logging.getLogger(__name__)
 
 RecordingEngine = Literal["bridge", "snoop", "mixmonitor"]
 ENGINES: tuple[RecordingEngine, ...] = ("bridge", "snoop", "mixmonitor")  # mixmonitor: media/mixmonitor.py
@@ -135,9 +138,21 @@ class PerLegRecorder(SnoopRecorder):
             return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
-            # Half a call is no recording: stop whichever leg did start, report the first failure.
+            # Half a call is no recording: stop whichever leg did start and remove what it wrote (the
+            # flow counts the segment as never started, so no hand-over would ever look for that file:
+            # a roll that raced the hangup left the callee's WAV behind), then report the first failure.
             await self.stop(media_id, "failed")
+            await self._remove(media_id, callee_name)
             raise failed[0]
+
+    async def _remove(self, *names: str) -> None:
+        for name in names:
+            try:
+                await self.ari.delete_stored_recording(name)
+            except AriNotFound:
+                pass  # that leg never started
+            except AriError as exc:
+                log.warning("half-started recording %s not removed: %s", name, exc)
 
     async def stop(self, media_id: str, reason: str) -> None:
         callee_name = callee_leg_name(media_id)
