@@ -44,7 +44,7 @@ from bench.measure import (
 )
 from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import check_wav, check_zip
-from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
+from bench.stack import ENGINES, LOADED_SHARE, OUTSIDE, Plan, Stack, place_calls
 
 
 def plan() -> Plan:
@@ -231,7 +231,7 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
                 break  # the dialplan's limit, neither of its runs clean: no higher rate tells more
         from bench.joins import run_joins  # (it builds on this module)
 
-        clean = [r["app"]["cps"] for r in runs if not r["app"]["failed"] and not r["app"]["bad_recordings"]]
+        clean = [r["app"]["cps"] for r in runs if clean_run(r["app"])]
         notice = notice_step(stack, p, max(clean, default=None))
         if profile:
             profile_out = profiled_step(stack, p, max(clean, default=p.rates[0]), work)
@@ -242,19 +242,14 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
             "work": str(work), "joins": joins, "notice_step": notice}
 
 
-# The share of the app's highest clean rate at which the notice's latency is judged (issue 15's aim:
-# p99 at most 40 ms there): a node is run below its limit, and the latency is what its calls hear then.
-NOTICE_SHARE = 0.8
-
-
 def notice_step(stack: Stack, p: Plan, highest_clean: float | None) -> dict[str, Any] | None:
-    """One more step of the app on its default engine at NOTICE_SHARE of its highest clean rate (not
+    """One more step of the app on its default engine at LOADED_SHARE of its highest clean rate (not
     one of the steps: 11.2 calls/s for 14), for the notice's latency there; its other figures are
     kept beside it and are not counted in the rows."""
     if highest_clean is None:
         return None
     wait_until(lambda: channel_count() == 0, 30)
-    return run_load(stack, "app", round(NOTICE_SHARE * highest_clean, 1), p)
+    return run_load(stack, "app", round(LOADED_SHARE * highest_clean, 1), p)
 
 
 def profiled_step(stack: Stack, p: Plan, rate: float, work: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import QUICK, channel_count, log, wait_until
-from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
+from bench.stack import ENGINES, LOADED_SHARE, OUTSIDE, Plan, Stack, place_calls
 
 SEGMENT_S = 6.0  # the first roll comes after the notice and the tone, even with the notice late
 
@@ -72,8 +72,8 @@ def run_engine(stack: Stack, engine: str, rate: float, p: Plan) -> dict[str, Any
 
 
 def run_joins(stack: Stack, clean_cps: float | None) -> dict[str, Any]:
-    """At 80 % of ``clean_cps`` (2 cps when no rate was clean), every engine in turn."""
-    rate = round(0.8 * clean_cps, 1) if clean_cps else 2.0
+    """At LOADED_SHARE (80 %) of ``clean_cps`` (2 cps when no rate was clean), every engine in turn."""
+    rate = round(LOADED_SHARE * clean_cps, 1) if clean_cps else 2.0
     p = Plan(rates=[rate], talk_s=14 if QUICK else 20, window_s=6 if QUICK else 25)
     t0 = time.monotonic()
     # Both parties send noise: on a stereo call each leg's file holds the other party, each unique.

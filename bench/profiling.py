@@ -54,3 +54,32 @@ def stop_py_spy(spy: subprocess.Popen[bytes]) -> None:
         spy.wait(60)
     except subprocess.TimeoutExpired:
         stop_process(spy, signal.SIGINT)
+
+
+def summarize_profile(raw: Path, top: int = 15) -> str | None:
+    """py-spy raw (collapsed stacks) -> the functions with the most samples (self and inclusive)."""
+    if not raw.exists():
+        return None
+    incl: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        count = int(n)
+        total += count
+        frames = stack.split(";")
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    if not total:
+        return None
+    lines = [f"{total} samples (all threads; py-spy leaves out idle samples by default). Self time:"]
+    for f, c in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * c / total:5.1f}%  {f[:150]}")
+    lines.append("Inclusive (callrec_ari frames):")
+    ours = [(f, c) for f, c in incl.items() if "callrec_ari" in f]
+    for f, c in sorted(ours, key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * c / total:5.1f}%  {f[:150]}")
+    return "\n".join(lines)

@@ -23,6 +23,7 @@ from typing import Any
 
 from bench.common import QUICK, ROOT, VENV_BIN, asterisk_lock, log
 from bench.measure import clean_run, dialplan_clean
+from bench.profiling import summarize_profile
 
 OUT_JSON = ROOT / "bench" / "results.json"
 OUT_MD = ROOT / "bench" / "results.md"
@@ -91,8 +92,7 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
         res["capacity"] = rows
         res["capacity_engines"] = engines
         res["max_clean_cps_by_engine"] = {
-            e: max((r["cps"] for r in engines if r["engine"] == e and not r["failed"]
-                    and not r["bad_recordings"]), default=None)
+            e: max((r["cps"] for r in engines if r["engine"] == e and clean_run(r)), default=None)
             for e in dict.fromkeys(r["engine"] for r in engines)}
         res["max_clean_cps"] = clean("app")
         res["max_clean_cps_dialplan"] = clean("dialplan")
@@ -305,35 +305,6 @@ def render_connections(d: dict[str, Any], x: dict[str, Any]) -> list[str]:
         f"{x['rounds']} interleaved rounds (all rounds, MB/s: "
         + "; ".join(f"{k} {', '.join(str(v) for v in vs)}" for k, vs in x["all_mb_per_s"].items())
         + "): other work on this shared machine moves single rounds by a third.", ""]
-
-
-def summarize_profile(raw: Path, top: int = 15) -> str | None:
-    """py-spy raw (collapsed stacks) -> the functions with the most samples (self and inclusive)."""
-    if not raw.exists():
-        return None
-    incl: dict[str, int] = {}
-    own: dict[str, int] = {}
-    total = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not n.isdigit():
-            continue
-        count = int(n)
-        total += count
-        frames = stack.split(";")
-        for f in set(frames):
-            incl[f] = incl.get(f, 0) + count
-        own[frames[-1]] = own.get(frames[-1], 0) + count
-    if not total:
-        return None
-    lines = [f"{total} samples (all threads; py-spy leaves out idle samples by default). Self time:"]
-    for f, c in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"  {100 * c / total:5.1f}%  {f[:150]}")
-    lines.append("Inclusive (callrec_ari frames):")
-    ours = [(f, c) for f, c in incl.items() if "callrec_ari" in f]
-    for f, c in sorted(ours, key=lambda kv: -kv[1])[:top]:
-        lines.append(f"  {100 * c / total:5.1f}%  {f[:150]}")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

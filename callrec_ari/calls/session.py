@@ -96,16 +96,15 @@ class CallSession:
         self.ari = ari
         self.parts = parts
         self.legs = CallLegs.for_call(plan.call_id, caller_channel_id)
-        stream = parts.get("stream")
+        stream, recorder = parts.get("stream"), parts.get("recording")
         self.setup = CallSetup(
             plan=plan, legs=self.legs, streams=tuple(getattr(stream, "channel_ids", ())),
-            # A file copy for some contract, or a plan that names nobody (recorded to the one file
-            # connection of a hand-made plan): the bridge is recorded.
+            # Recorded on the platform: a file copy for a contract, or a hand-made plan naming nobody.
             files=bool(plan.file_recipients) or not plan.recipients,
             recording_prefix=settings.recording_prefix, roll_seconds=settings.roll_seconds,
             dial_timeout=settings.dial_timeout,
-            recorder_reports_end=getattr(parts.get("recording"), "reports_end", True),
-            recorder_on_legs=getattr(parts.get("recording"), "on_legs", False),
+            recorder_reports_end=getattr(recorder, "reports_end", True),
+            recorder_on_legs=getattr(recorder, "on_legs", False),
         )
         self.cleanup_timeout = settings.cleanup_timeout
         self.flow = flow or Flow()
