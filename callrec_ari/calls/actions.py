@@ -219,8 +219,10 @@ def together(actions: tuple[Action, ...], start: int,
 def _preparations(actions: tuple[Action, ...], start: int) -> tuple[Action, ...]:
     """From ``start``, the (un)mutes, answers and recorders' starts of different legs and recordings:
     none depends on another, so Asterisk carries them out at once. At answer the other party's mute,
-    the caller's answer and the recorder's start (the bridge follows them: calls/steps.py
-    ``answered``); at the talk, both parties' unmutes."""
+    the caller's answer and the recorder's start (a bridge made before the notice follows them:
+    calls/steps.py ``answered``); at the talk, both parties' unmutes and, when they were kept apart
+    during the notice, their bridge: unmuted then bridged or bridged then unmuted, they hear each
+    other once both are done, after the tone either way."""
     batch: list[Action] = []
     touched: set[str] = set()
     for action in actions[start:]:
@@ -228,6 +230,9 @@ def _preparations(actions: tuple[Action, ...], start: int) -> tuple[Action, ...]
             case Mute(channel=key) | Unmute(channel=key) | Answer(channel=key):
                 pass
             case StartMedia(kind="recording", media_id=key):
+                pass
+            case AddToBridge(bridge=key, channels=channels) if batch and all(
+                    isinstance(a, Unmute) for a in batch) and touched == set(channels):
                 pass
             case _:
                 break

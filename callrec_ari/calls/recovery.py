@@ -81,7 +81,8 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
             flow, ending = end(flow, "app", causes.SUBSCRIBER_ABSENT, now)
             return flow, (story, *ending)
         case StartMedia(kind="recording") if flow.phase is S.CONNECTING:
-            # Sent with the answer's other preparations: the bridge came after it, not made yet.
+            # Sent with the answer's other preparations; a bridge made before the notice came after it
+            # and is not made yet (it is in failure.skipped).
             flow = replace(flow, recording_failed=True)
             flow, notice = play_notice(setup, flow, now)
             why = Note.error(f"recording could not start: {failure.error}")

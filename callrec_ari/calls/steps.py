@@ -103,26 +103,41 @@ def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions
         return flow, ()  # a repeated Dial ANSWER (an adopted call's, say) changes nothing
     plan, legs = setup.plan, setup.legs
     flow = move(flow, S.CONNECTING, times=stamped(flow, answered=now))
-    # The other party is muted before it is bridged, the caller answered before it is bridged; the
-    # executor sends those two and the recorder's start at once (calls/actions.py ``together``: none
-    # waits for another), so the notice waits for two requests to Asterisk rather than four.
+    # The other party is muted, the caller answered and the recorder started at once (calls/actions.py
+    # ``together``: none waits for another), so the notice waits for one request to Asterisk.
     prepare: Actions = (*((Mute(legs.callee),) if plan.record else ()), Answer(legs.caller))
-    bridge: Actions = (AddToBridge(legs.bridge, (legs.caller, legs.callee)),)
+    bridge = _bridge(setup) if bridged_before_notice(setup) else ()
     if not plan.record:
         flow, talking = talk(setup, flow, now)
-        return flow, prepare + bridge + talking
+        return flow, prepare + talking
     if not setup.files:
         # Stream delivery only: nothing is recorded on the platform; the streams start after the tone.
         flow, notice = play_notice(setup, flow, now)
         return flow, prepare + bridge + notice
     # The recording starts at answer so that the file itself proves the notice was played: the
-    # notice waits for its RecordingStarted, which the flow reads only once the bridge is made. A
-    # recorder of the bridge itself starts once the parties are in it: started on the bridge before
-    # they joined, its RecordingStarted never came (tests/integration/test_call_flow.py, bridge).
+    # notice waits for its RecordingStarted. A recorder of the bridge itself starts once the parties
+    # are in it: started on the bridge before they joined, its RecordingStarted never came
+    # (tests/integration/test_call_flow.py, bridge).
     flow, record = next_segment(setup, flow)
     if not setup.recorder_on_legs:
         return flow, prepare + bridge + record
     return flow, prepare + record + bridge
+
+
+def bridged_before_notice(setup: CallSetup) -> bool:
+    """Whether the parties join their bridge before the notice (at answer) rather than at the talk.
+    Only what needs the bridge during the notice brings it forward: a recorder of the bridge, or a
+    notice played on the bridge. Otherwise the parties stay apart until the tone has ended: each hears
+    its notice on its own leg, neither hears the other (R2.6), the recorder of the legs has what it
+    records, and the bridge is no request on the way to the notice (docs/performance.md)."""
+    if not setup.plan.record:
+        return False  # they talk at once
+    on_bridge = any(p.target == "bridge" for p in first_playbacks(setup.plan))
+    return on_bridge or (setup.files and not setup.recorder_on_legs)
+
+
+def _bridge(setup: CallSetup) -> Actions:
+    return (AddToBridge(setup.legs.bridge, (setup.legs.caller, setup.legs.callee)),)
 
 
 def next_segment(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
@@ -268,6 +283,8 @@ def talk(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     legs = setup.legs
     flow = move(flow, S.TALKING, times=stamped(flow, talk_started=now))
     actions: Actions = (Unmute(legs.caller), Unmute(legs.callee)) if setup.plan.record else ()
+    if not bridged_before_notice(setup):
+        actions += _bridge(setup)  # with the unmutes (calls/actions.py ``together``)
     if setup.streams and not flow.notice_failed:
         flow = replace(flow, legs=flow.legs | set(setup.streams))
         actions += tuple(StartMedia("stream", stream) for stream in setup.streams)

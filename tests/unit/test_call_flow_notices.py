@@ -9,20 +9,27 @@ from datetime import UTC, datetime
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls.actions import (
     ActionFailed,
+    AddToBridge,
+    Answer,
+    Mute,
     StartMedia,
     StopMedia,
     Unmute,
+    together,
 )
 from tests.unit.test_call_flow_steps import (
+    ANSWER,
     CALL,
     LEGS,
     PLAN,
+    SEG,
     SETUP,
     S,
     answered,
     ev,
     playback_finished,
     recording_started,
+    ringing,
     run,
 )
 
@@ -108,7 +115,10 @@ def test_a_notice_both_hear_plays_on_each_leg_and_is_one_record() -> None:
     assert flow.phase is S.NOTICE  # the callee still hears its tone: nobody talks yet (R2.6)
     flow, actions = run(flow, finished_at(f"{CALL}-notice-callee-2", "2026-12-01T09:00:07.444+0000"),
                         setup=ON_LEGS)
-    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+    # kept apart during the notice (each heard it on its own leg), the parties are bridged with the unmutes
+    bridge = AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))
+    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), bridge]
+    assert together(tuple(actions), 0, None) == tuple(actions)
     assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
         ("both", "sound:a", "played"), ("both", "sound:beep", "played")]
     assert flow.notices[0].started_at == datetime(2026, 12, 1, 9, 0, 2, 100000, tzinfo=UTC)
@@ -127,3 +137,23 @@ def test_a_notice_that_fails_on_the_other_leg_fails_the_call_and_says_whose() ->
     refused, actions = run(answered(ON_LEGS), recording_started(), ActionFailed(twin, "no", not_found=False),
                            setup=ON_LEGS)
     assert refused.notice_failed and StopMedia("notice", f"{CALL}-notice-caller-1") in actions
+    assert AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee)) in actions  # connected all the same
+
+
+def test_parties_heard_on_their_legs_are_kept_apart_until_the_tone_and_the_notice_waits_for_one_request(
+) -> None:
+    """The bridge is no step on the way to the notice when nothing in the notice needs it: the answer's
+    three requests go at once, the notice follows the recorder's start, and the parties are bridged
+    with their unmutes; a recorder that cannot start leaves them apart until the talk as well."""
+    flow, actions = run(ringing(ON_LEGS), ANSWER, setup=ON_LEGS)
+    assert actions == [Mute(LEGS.callee), Answer(LEGS.caller), StartMedia("recording", SEG[0])]
+    assert together(tuple(actions), 0, None) == tuple(actions)
+    flow, actions = run(flow, recording_started(), setup=ON_LEGS)
+    assert flow.phase is S.NOTICE and not any(isinstance(a, AddToBridge) for a in actions)
+    failed, actions = run(answered(ON_LEGS), ActionFailed(StartMedia("recording", SEG[0]), "no", False),
+                          setup=ON_LEGS)
+    assert failed.phase is S.NOTICE and not any(isinstance(a, AddToBridge) for a in actions)
+    # the bridge waits for nothing else at the talk, and is no preparation elsewhere
+    bridge = AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))
+    assert together((Answer(LEGS.caller), bridge), 0, None) == (Answer(LEGS.caller),)
+    assert together((Unmute(LEGS.caller), bridge), 0, None) == (Unmute(LEGS.caller),)

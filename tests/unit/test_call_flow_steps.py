@@ -219,7 +219,8 @@ def test_different_notices_play_one_per_channel() -> None:
     assert flow.phase is S.NOTICE and actions == []  # the other party still hears its notice
     flow, _ = run(flow, playback_finished(f"{CALL}-notice-callee-1"), setup=setup)
     flow, actions = run(flow, playback_finished(f"{CALL}-notice-callee-2"), setup=setup)
-    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee)]
+    assert flow.phase is S.TALKING
+    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))]
 
 
 def test_connecting_to_talking_for_an_unrecorded_call() -> None:
@@ -233,7 +234,8 @@ def test_connecting_to_talking_for_a_recorded_call_without_notice() -> None:
     setup = replace(SETUP, plan=replace(PLAN, to_caller=(), to_callee=()))
     flow, actions = run(answered(setup), recording_started(), setup=setup)
     assert flow.phase is S.TALKING and flow.times.notice_started is None
-    assert actions == [ScheduleRoll(60.0), Unmute(LEGS.caller), Unmute(LEGS.callee)]
+    assert actions == [ScheduleRoll(60.0), Unmute(LEGS.caller), Unmute(LEGS.callee),
+                       AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))]
 
 
 def test_connecting_to_ending_when_the_caller_hangs_up_before_the_recorder_runs() -> None:
