@@ -220,7 +220,8 @@ def test_different_notices_play_one_per_channel() -> None:
     flow, _ = run(flow, playback_finished(f"{CALL}-notice-callee-1"), setup=setup)
     flow, actions = run(flow, playback_finished(f"{CALL}-notice-callee-2"), setup=setup)
     assert flow.phase is S.TALKING
-    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))]
+    bridge = AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))
+    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), bridge]
 
 
 def test_connecting_to_talking_for_an_unrecorded_call() -> None:
