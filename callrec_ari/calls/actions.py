@@ -28,6 +28,8 @@ class Begin:
 class Resume:
     """A restarted app adopted this call from its journal (calls/reconcile.py): carry on."""
 
+    bridged: bool = True  # whether Asterisk had both parties in the call's bridge at adoption
+
 
 @dataclass(frozen=True, slots=True)
 class SegmentDue:

@@ -68,8 +68,8 @@ def _step(setup: CallSetup, flow: Flow, event: Input, now: datetime) -> tuple[Fl
     match event:
         case Begin():
             return steps.begin(setup, flow, now)
-        case Resume():
-            return recovery.resume(setup, flow, now)
+        case Resume(bridged=bridged):
+            return recovery.resume(setup, flow, now, bridged)
         case SegmentDue():
             return steps.segment_due(setup, flow)
         case StopDue(name=name):

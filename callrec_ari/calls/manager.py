@@ -22,7 +22,7 @@ from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent
-from callrec_ari.calls.actions import AsteriskGone
+from callrec_ari.calls.actions import AsteriskGone, Resume
 from callrec_ari.calls.args import BadStasisArgs, StasisArgs, parse_args
 from callrec_ari.calls.flow import Flow, adopted
 from callrec_ari.calls.journal import CallJournal, JournalEntry, last_write
@@ -259,12 +259,15 @@ class CallManager:
             del self._held[key]
 
     def adopt(self, entry: JournalEntry, live_legs: set[str], live_segments: set[str],
-              live_playbacks: set[str], held: list[AriEvent] | None = None) -> CallSession:
+              live_playbacks: set[str], held: list[AriEvent] | None = None,
+              bridged: bool = True) -> CallSession:
         """Carry on with a call a previous run left in Asterisk (reconcile.py), with the events
-        kept for it since reconciliation began (``hold``), after what Asterisk then had."""
+        kept for it since reconciliation began (``hold``), after what Asterisk then had (``bridged``:
+        both parties in the call's bridge)."""
         flow = adopted(CallState(entry.state), entry.times, entry.segments, frozenset(live_legs),
                        frozenset(live_segments), frozenset(live_playbacks))
         session = self._session(entry.plan, entry.caller_id, flow)
+        session.resumed = Resume(bridged=bridged)
         for name in (*(s.name for s in entry.segments), *live_playbacks, *live_legs):
             self._owners[name] = session
         if held is not None:

@@ -60,7 +60,8 @@ async def reconcile(
     held = {e.call_id: manager.hold(_resources(e)) for e in entries}
     try:
         channels = {c.id for c in await ari.list_channels()}
-        bridges = {str(b["id"]) for b in await ari.list_bridges()}
+        # each bridge with the channels in it
+        bridges = {str(b["id"]): {str(c) for c in b.get("channels") or ()} for b in await ari.list_bridges()}
         counts = {"ended": 0, "adopted": 0, "finalized": 0, "orphans": 0}
 
         for session in list(manager.sessions.values()):
@@ -85,7 +86,8 @@ async def reconcile(
                 live = {s.name for s in entry.segments
                         if await manager.recording_is_live(entry.caller_id, s.name)}
                 playbacks = {p for p in entry.playbacks if await ari.playback_exists(p)}
-                manager.adopt(entry, legs, live, playbacks, held.pop(entry.call_id))
+                bridged = {entry.caller_id, entry.callee_id} <= bridges[entry.bridge_id]
+                manager.adopt(entry, legs, live, playbacks, held.pop(entry.call_id), bridged)
                 counts["adopted"] += 1
             else:
                 manager.release(held.pop(entry.call_id))

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from callrec_ari.calls.actions import (
     ActionFailed,
+    AddToBridge,
     AsteriskGone,
     CancelRoll,
     Hangup,
@@ -17,6 +18,7 @@ from callrec_ari.calls.actions import (
     ScheduleStop,
     StartMedia,
     StopMedia,
+    Unmute,
 )
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState
@@ -28,7 +30,7 @@ S = CallState
 
 
 # ---- 7: adoption after a restart ----------------------------------------------------------------------
-def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
+def resume(setup: CallSetup, flow: Flow, now: datetime, bridged: bool = True) -> tuple[Flow, Actions]:
     live = [s.name for s in flow.segments if s.live]
     actions: Actions = (Note.info(f"adopted in state {flow.phase}: legs={sorted(flow.legs)} "
                                   f"segments live={live}"),)
@@ -45,6 +47,13 @@ def resume(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     if flow.phase is S.NOTICE and not flow.playbacks:
         flow, talking = talk(setup, flow, now)
         actions += talking
+    elif flow.phase is S.TALKING:
+        # The talk's requests were journaled before they were sent (calls/session.py): the app may have
+        # died in between. An unmute twice does nothing; the bridge is asked for only when Asterisk did
+        # not have both parties in it (they join it at the talk: steps.bridged_before_notice).
+        pair = (setup.legs.caller, setup.legs.callee)
+        actions += tuple(Unmute(leg) for leg in pair) if setup.plan.record else ()
+        actions += () if bridged else (AddToBridge(setup.legs.bridge, pair),)
     running = next((s for s in reversed(flow.segments) if s.live), None)
     if running is not None:
         # Killed during an overlap: the older segment's stop was the dead executor's timer.

@@ -108,7 +108,7 @@ class CallSession:
         )
         self.cleanup_timeout = settings.cleanup_timeout
         self.flow = flow or Flow()
-        self.adopted = flow is not None
+        self.adopted, self.resumed = flow is not None, Resume()  # the manager says what Asterisk had
         self.queue: asyncio.Queue[Input] = asyncio.Queue()
         self._claim = claim
         self._on_finished = on_finished
@@ -174,7 +174,7 @@ class CallSession:
         try:
             if self.adopted:
                 await self._resume_streams()
-            await self._feed(Resume() if self.adopted else Begin())
+            await self._feed(self.resumed if self.adopted else Begin())
             while not self.flow.done:
                 await self._feed(await self.queue.get())
         except asyncio.CancelledError:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from callrec_ari.calls.actions import (
+    AddToBridge,
     AsteriskGone,
     CancelRoll,
     Hangup,
@@ -38,12 +39,22 @@ def journal_flow(
 def test_adopted_call_talking_with_its_recorder_running_rolls_when_its_period_ends() -> None:
     flow, actions = run(journal_flow(S.TALKING, live=frozenset({SEG[0]})), Resume())
     assert flow.phase is S.TALKING and flow.segments[0].live
-    assert actions == [ScheduleRoll(10.0)]  # 50 s of its 60 s period were already recorded
+    # the talk's unmutes again (the killed app may not have sent them), nothing else for the parties
+    # (Asterisk has them in the bridge), and the roll when 50 s of its 60 s period were recorded
+    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), ScheduleRoll(10.0)]
 
 
 def test_adopted_call_whose_recorder_died_starts_a_new_segment() -> None:
     _flow, actions = run(journal_flow(S.TALKING), Resume())
-    assert actions == [StartMedia("recording", SEG[1])]
+    assert actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), StartMedia("recording", SEG[1])]
+
+
+def test_adopted_talking_with_its_parties_out_of_the_bridge_has_them_bridged() -> None:
+    """Killed between the talk's journal entry and its requests: the parties were never bridged."""
+    flow, actions = run(journal_flow(S.TALKING, live=frozenset({SEG[0]})), Resume(bridged=False))
+    assert flow.phase is S.TALKING
+    assert actions[:3] == [Unmute(LEGS.caller), Unmute(LEGS.callee),
+                           AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))]
 
 
 def test_adopted_stream_call_is_not_recorded_on_the_platform() -> None:

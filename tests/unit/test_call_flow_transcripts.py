@@ -296,7 +296,8 @@ def test_restart_adoption_carries_on_with_the_running_recorder() -> None:
     started = entry.segments[0].started_at
     assert started is not None
     # the running segment keeps its own start: the next one is due when its period ends
-    assert resumed == (ScheduleRoll(3600.0 - (restarted - started).total_seconds()),)
+    assert resumed == (Unmute(setup.legs.caller), Unmute(setup.legs.callee),
+                       ScheduleRoll(3600.0 - (restarted - started).total_seconds()))
     for event in after:
         second.feed(event)
     assert not any(isinstance(a, StartMedia) for a in second.actions)  # the recorder survived: no new one

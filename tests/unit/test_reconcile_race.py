@@ -60,7 +60,7 @@ async def test_a_hangup_while_reconciliation_looks_at_asterisk_reaches_the_adopt
     segment = entry.segments[0].name
     async with FakeAri() as fake:
         fake.reply("GET", "/channels", json=[{"id": c, "state": "Up"} for c in (legs.caller, legs.callee)])
-        fake.reply("GET", "/bridges", json=[{"id": legs.bridge}])
+        fake.reply("GET", "/bridges", json=[{"id": legs.bridge, "channels": [legs.caller, legs.callee]}])
         # Asterisk is slow to say the recording still runs: the hangup happens meanwhile.
         live = f"/recordings/live/{quote(segment, safe='')}"
         fake.reply("GET", live, json={"name": segment, "state": "recording"}, delay=0.5)
