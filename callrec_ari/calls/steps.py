@@ -193,8 +193,10 @@ def stop_due(flow: Flow, name: str) -> tuple[Flow, Actions]:
         return flow, ()  # over already (the call ended meanwhile)
     if flow.phase is S.ENDING and not flow.legs:
         # Every leg is gone and this recording has said nothing since (RECORDING_GRACE_S): stop what
-        # may be left of it and count it over; its file, if any, is what there is.
-        over = replace(segment, live=False)
+        # may be left of it and count it over; its file, if any, is what there is. Counted as failed:
+        # with no file (a roll that raced the hangup: `make test`'s soak smoke), the call's other
+        # segments are still delivered (recording/collect.py), not held back for want of this one.
+        over = replace(segment, live=False, failed=True)
         flow = replace(flow, segments=tuple(over if s.name == name else s for s in flow.segments))
         return flow, (Note.warning(f"recording {name} never reported its end: counted over"),
                       StopMedia("recording", name))

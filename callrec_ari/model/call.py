@@ -46,7 +46,7 @@ class RecordedSegment:
     index: int  # 1-based
     started_at: datetime | None = None
     live: bool = False  # Asterisk is recording it now
-    failed: bool = False  # could not start, or RecordingFailed
+    failed: bool = False  # could not start, RecordingFailed, or never reported its end (steps.stop_due)
 
     @property
     def has_audio(self) -> bool:

@@ -101,6 +101,9 @@ def test_a_roll_that_raced_the_hangup_and_never_reports_does_not_hold_the_call_f
     flow, actions = run(flow, StopDue(SEG[1]))
     assert flow.done and actions == [StopMedia("recording", SEG[1])]
     assert [s.live for s in flow.segments] == [False, False]
+    # its file, if any, is what there is: without one, the first segment is still delivered
+    # (recording/collect.py skips a failed segment's missing file) instead of the call held back
+    assert [s.failed for s in flow.segments] == [False, True]
 
 
 def test_a_recording_that_reports_its_end_in_time_is_not_stopped_twice() -> None:
