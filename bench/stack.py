@@ -49,6 +49,7 @@ UAS_PORT, UAS_MEDIA = 5080, 6010
 # latency, issue 15's aim of a p99 of at most 40 ms; the segment joins): a node is run below its limit.
 LOADED_SHARE = 0.8
 
+
 @dataclass
 class Plan:
     rates: list[float]

@@ -23,6 +23,7 @@ from callrec_ari.contracts.models import Contract, Line
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.pbx.local import AsteriskTarget
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, DeliveryEnv, assert_clean
+from tests.integration.delivery_rig import LINE, Platform, call, platform, wait_until  # noqa: F401
 from tests.integration.test_call_flow import (
     ANALYSED_NOTICE,
     BEEP_HZ,
@@ -37,7 +38,6 @@ from tests.integration.test_call_flow import (
     uas,
 )
 from tests.integration.test_faults import AppProcess, app_process  # noqa: F401 (fixture)
-from tests.integration.test_per_contract_delivery import LINE, Platform, call, platform, wait_until  # noqa: F401
 from tests.integration.test_rules_in_calls import register
 from tests.support.audio import Audio
 

@@ -14,8 +14,8 @@ from callrec_ari.contracts.models import Connection
 from callrec_ari.delivery import RecordingSubmitter
 from callrec_ari.delivery.sealing import MAGIC
 from callrec_ari.receiver.verify import verify_zip
+from tests.integration.delivery_rig import Platform, call, platform, wait_until
 from tests.integration.test_call_flow import OUTSIDE, StartApp
-from tests.integration.test_per_contract_delivery import Platform, call, platform, wait_until
 
 __all__ = ["platform"]  # the fixture, used by name
 
