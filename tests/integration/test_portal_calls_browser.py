@@ -14,6 +14,7 @@ import asyncio
 import csv
 import io
 import socket
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from callrec_ari.receiver.app import serve
 from callrec_ari.rules.enrollment import LineRequest
 from tests.browser.conftest import axe_violations, chromium_page, screenshot
 from tests.integration.test_call_flow import ANALYSED_NOTICE, OUTSIDE, StartApp, run_parties, uac, uas
+from tests.support.network import dead_port
 
 pytestmark = pytest.mark.asterisk
 PASSWORD = "correct horse battery"
@@ -157,9 +159,15 @@ def story(url: str, a_recorded: str, a_excluded: str, b_recorded: str) -> dict[s
 async def test_two_customers_see_their_own_real_calls_in_the_browser(
     start_app: StartApp, ari: Any, tones: dict[str, Path], tmp_path: Path, fresh_db_url: str
 ) -> None:
+    with ExitStack() as stack:
+        await _two_customers(stack, start_app, tones, tmp_path, fresh_db_url)
+
+
+async def _two_customers(stack: ExitStack, start_app: StartApp, tones: dict[str, Path], tmp_path: Path,
+                         fresh_db_url: str) -> None:
     upgrade(fresh_db_url)
     db = make_sessionmaker(make_engine(fresh_db_url))
-    a_port, nowhere = free_port(), free_port()
+    a_port, nowhere = free_port(), stack.enter_context(dead_port())  # B's server is down
     with db.begin() as s:
         for name, url, secret in (("a", f"http://127.0.0.1:{a_port}/recordings", "secret-of-customer-a"),
                                   ("b", f"http://127.0.0.1:{nowhere}/recordings", "secret-of-customer-b")):
@@ -195,13 +203,16 @@ async def test_two_customers_see_their_own_real_calls_in_the_browser(
             with db() as s:
                 jobs = {d.call_id: d for d in s.scalars(select(Delivery))}
             a, b = jobs.get(ids["a_recorded"]), jobs.get(ids["b_recorded"])
-            return bool(a and a.state == "delivered" and b and b.attempt_count >= 1)
+            return bool(a and a.state == "delivered" and b and b.attempt_count >= 1 and b.last_error)
 
         for _ in range(400):
             if settled():
                 break
             await asyncio.sleep(0.1)
-        assert settled(), "A's call was not delivered, or B's not attempted, in 40 s"
+        assert settled(), "A's call was not delivered, or B's not tried, in 40 s"
+        with db() as s:  # B's server refuses connections: its copy waits for the next try
+            b = s.scalars(select(Delivery).where(Delivery.call_id == ids["b_recorded"])).one()
+            assert (b.state, (b.last_error or "").split(":")[0]) == ("pending", "connection"), b.last_error
 
         runner = web.AppRunner(make_app(PortalSettings(database_url=fresh_db_url)))
         await runner.setup()
