@@ -222,7 +222,7 @@ def _preparations(actions: tuple[Action, ...], start: int) -> tuple[Action, ...]
     """From ``start``, the (un)mutes, answers and recorders' starts of different legs and recordings:
     none depends on another, so Asterisk carries them out at once. At answer the other party's mute,
     the caller's answer and the recorder's start (a bridge made before the notice follows them:
-    calls/steps.py ``answered``); at the talk, both parties' unmutes and, when they were kept apart
+    calls/steps.py ``answered``); at the talk, the parties' unmutes and, when they were kept apart
     during the notice, their bridge: unmuted then bridged or bridged then unmuted, they hear each
     other once both are done, after the tone either way."""
     batch: list[Action] = []
@@ -234,7 +234,7 @@ def _preparations(actions: tuple[Action, ...], start: int) -> tuple[Action, ...]
             case StartMedia(kind="recording", media_id=key):
                 pass
             case AddToBridge(bridge=key, channels=channels) if batch and all(
-                    isinstance(a, Unmute) for a in batch) and touched == set(channels):
+                    isinstance(a, Unmute) for a in batch) and touched <= set(channels):
                 pass
             case _:
                 break

@@ -49,8 +49,9 @@ def resume(setup: CallSetup, flow: Flow, now: datetime, bridged: bool = True) ->
         actions += talking
     elif flow.phase is S.TALKING:
         # The talk's requests were journaled before they were sent (calls/session.py): the app may have
-        # died in between. An unmute twice does nothing; the bridge is asked for only when Asterisk did
-        # not have both parties in it (they join it at the talk: steps.bridged_before_notice).
+        # died in between. An unmute twice does nothing, so both parties are unmuted whether or not this
+        # call muted the other (steps.callee_muted; a call of an earlier version did); the bridge is
+        # asked for only when Asterisk did not have both parties in it (steps.bridged_before_notice).
         pair = (setup.legs.caller, setup.legs.callee)
         actions += tuple(Unmute(leg) for leg in pair) if setup.plan.record else ()
         actions += () if bridged else (AddToBridge(setup.legs.bridge, pair),)

@@ -103,9 +103,9 @@ def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions
         return flow, ()  # a repeated Dial ANSWER (an adopted call's, say) changes nothing
     plan, legs = setup.plan, setup.legs
     flow = move(flow, S.CONNECTING, times=stamped(flow, answered=now))
-    # The other party is muted, the caller answered and the recorder started at once (calls/actions.py
-    # ``together``: none waits for another), so the notice waits for one request to Asterisk.
-    prepare: Actions = (*((Mute(legs.callee),) if plan.record else ()), Answer(legs.caller))
+    # The other party muted (where it must be), the caller answered and the recorder started at once
+    # (calls/actions.py ``together``: none waits for another), so the notice waits for one request.
+    prepare: Actions = (*((Mute(legs.callee),) if callee_muted(setup) else ()), Answer(legs.caller))
     bridge = _bridge(setup) if bridged_before_notice(setup) else ()
     if not plan.record:
         flow, talking = talk(setup, flow, now)
@@ -134,6 +134,15 @@ def bridged_before_notice(setup: CallSetup) -> bool:
         return False  # they talk at once
     on_bridge = any(p.target == "bridge" for p in first_playbacks(setup.plan))
     return on_bridge or (setup.files and not setup.recorder_on_legs)
+
+
+def callee_muted(setup: CallSetup) -> bool:
+    """Whether the other party is muted from the answer to the tone's end, as the caller is from the
+    start. Only when the parties are bridged before the notice: then its voice would reach the caller
+    (R2.6) and the bridge's recorder. Kept apart until the talk, its voice reaches nothing: no bridge,
+    and the recorders of the legs hear the caller's leg (MixMonitor, a snoop of both directions) or
+    what each party hears (per-leg), never the other party's own voice. Two requests a call fewer."""
+    return bridged_before_notice(setup)
 
 
 def _bridge(setup: CallSetup) -> Actions:
@@ -284,7 +293,8 @@ def notice_failed(setup: CallSetup, flow: Flow, why: str, now: datetime) -> tupl
 def talk(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions]:
     legs = setup.legs
     flow = move(flow, S.TALKING, times=stamped(flow, talk_started=now))
-    actions: Actions = (Unmute(legs.caller), Unmute(legs.callee)) if setup.plan.record else ()
+    actions: Actions = (Unmute(legs.caller),) if setup.plan.record else ()
+    actions += (Unmute(legs.callee),) if callee_muted(setup) else ()
     if not bridged_before_notice(setup):
         actions += _bridge(setup)  # with the unmutes (calls/actions.py ``together``)
     if setup.streams and not flow.notice_failed:
@@ -328,4 +338,6 @@ def end(flow: Flow, by: HangupBy, cause: int, now: datetime) -> tuple[Flow, Acti
         return flow, ()
     flow = move(flow, S.ENDING, hangup_by=by, end_cause=cause, times=stamped(flow, ended=now))
     story = Note.info(f"ending hangup_by={by} cause={cause} dialstatus={flow.dialstatus}")
-    return flow, (story, *(Hangup(leg, cause) for leg in sorted(flow.legs)))
+    # A party whose hangup Asterisk announced (ChannelHangupRequest: it hung up, or was hung up) is
+    # going already: asked again, Asterisk would only do nothing, one request a call.
+    return flow, (story, *(Hangup(leg, cause) for leg in sorted(flow.legs - flow.hanging_up)))

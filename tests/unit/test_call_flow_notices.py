@@ -11,7 +11,6 @@ from callrec_ari.calls.actions import (
     ActionFailed,
     AddToBridge,
     Answer,
-    Mute,
     StartMedia,
     StopMedia,
     Unmute,
@@ -115,9 +114,10 @@ def test_a_notice_both_hear_plays_on_each_leg_and_is_one_record() -> None:
     assert flow.phase is S.NOTICE  # the callee still hears its tone: nobody talks yet (R2.6)
     flow, actions = run(flow, finished_at(f"{CALL}-notice-callee-2", "2026-12-01T09:00:07.444+0000"),
                         setup=ON_LEGS)
-    # kept apart during the notice (each heard it on its own leg), the parties are bridged with the unmutes
+    # kept apart during the notice (each heard it on its own leg), the parties are bridged with the
+    # caller's unmute (the other party, in no bridge, was never muted)
     bridge = AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))
-    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), Unmute(LEGS.callee), bridge]
+    assert flow.phase is S.TALKING and actions == [Unmute(LEGS.caller), bridge]
     assert together(tuple(actions), 0, None) == tuple(actions)
     assert [(n.to, n.sound, n.outcome) for n in flow.notices] == [
         ("both", "sound:a", "played"), ("both", "sound:beep", "played")]
@@ -146,7 +146,7 @@ def test_parties_heard_on_their_legs_are_kept_apart_until_the_tone_and_the_notic
     three requests go at once, the notice follows the recorder's start, and the parties are bridged
     with their unmutes; a recorder that cannot start leaves them apart until the talk as well."""
     flow, actions = run(ringing(ON_LEGS), ANSWER, setup=ON_LEGS)
-    assert actions == [Mute(LEGS.callee), Answer(LEGS.caller), StartMedia("recording", SEG[0])]
+    assert actions == [Answer(LEGS.caller), StartMedia("recording", SEG[0])]  # the other party: no mute
     assert together(tuple(actions), 0, None) == tuple(actions)
     flow, actions = run(flow, recording_started(), setup=ON_LEGS)
     assert flow.phase is S.NOTICE and not any(isinstance(a, AddToBridge) for a in actions)
@@ -156,4 +156,7 @@ def test_parties_heard_on_their_legs_are_kept_apart_until_the_tone_and_the_notic
     # the bridge waits for nothing else at the talk, and is no preparation elsewhere
     bridge = AddToBridge(LEGS.bridge, (LEGS.caller, LEGS.callee))
     assert together((Answer(LEGS.caller), bridge), 0, None) == (Answer(LEGS.caller),)
-    assert together((Unmute(LEGS.caller), bridge), 0, None) == (Unmute(LEGS.caller),)
+    assert together((Unmute(LEGS.caller), bridge), 0, None) == (Unmute(LEGS.caller), bridge)
+    assert together((Unmute("another-call's-leg"), bridge), 0, None) == (Unmute("another-call's-leg"),)
+    assert together((Unmute(LEGS.caller), Answer(LEGS.callee), bridge), 0, None) == (
+        Unmute(LEGS.caller), Answer(LEGS.callee))
