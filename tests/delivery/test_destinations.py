@@ -5,7 +5,6 @@ body of what its server answered."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,12 +98,12 @@ async def test_a_delivery_to_loopback_sends_nothing(server: CustomerServer, pack
 
 
 async def test_cloud_metadata_and_private_ranges_are_never_contacted(package: Package) -> None:
-    began = time.monotonic()
     for url in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/recordings",
                 "https://[fd00::1]/recordings"):
         failure = await send(url, package)
+        # refused by the guard before any connection attempt (net/destinations.py): one that was
+        # tried would end otherwise (answered, refused by the network, timed out), never as this
         assert failure is not None and failure.error_id == destinations.REFUSED, url
-    assert time.monotonic() - began < 2  # refused before any connection attempt
 
 
 async def test_a_test_file_to_loopback_is_refused_and_reaches_nothing(server: CustomerServer) -> None:

@@ -89,10 +89,10 @@ async def test_a_signature_outside_the_window_is_refused_before_the_body(raw: Ra
 
 
 async def test_a_10_gib_content_length_is_refused_at_once(raw: Raw) -> None:
-    began = time.monotonic()
+    # No byte of the body is ever sent: a receiver that waited for it would answer 408 (body-timeout)
     status, answer = await raw.request(10 << 30, [])
     assert (status, answer["error_id"]) == (413, "too-large")
-    assert time.monotonic() - began < 5 and raw.spooled() == []  # nothing read, nothing written
+    assert raw.spooled() == []  # nothing read, nothing written
 
 
 async def test_a_stalled_body_is_cut_off(raw: Raw) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,13 +14,7 @@ from aiohttp import web
 
 from callrec_ari.streaming.notify import REJECTED, UNREACHABLE, StreamNotifier
 from tests.streaming.conftest import Rig, RtpSender, start_rig
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port  # nothing listens there once the socket is closed
+from tests.support.network import dead_port
 
 
 @pytest.fixture
@@ -43,15 +36,16 @@ async def hanging_url() -> AsyncIterator[str]:
 async def test_receiver_down_fails_fast_logs_counts_and_never_raises(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     sender = RtpSender(rig.rtp)
-    settings = rig.settings(control_url=f"http://127.0.0.1:{closed_port()}/streams")
     meta = rig.metadata("1700000000.77", sender)
     sender.close()
     caplog.set_level(logging.INFO, logger="callrec_ari.streaming")
-    began = time.monotonic()
-    async with StreamNotifier(settings) as notifier:
-        start = await notifier.start(meta)
-        beat = await notifier.heartbeat(meta.call_id)
-        end = await notifier.end(meta.call_id, "hangup")
+    with dead_port() as port:  # held: nothing else can listen there meanwhile
+        settings = rig.settings(control_url=f"http://127.0.0.1:{port}/streams")
+        began = time.monotonic()
+        async with StreamNotifier(settings) as notifier:
+            start = await notifier.start(meta)
+            beat = await notifier.heartbeat(meta.call_id)
+            end = await notifier.end(meta.call_id, "hangup")
     assert time.monotonic() - began < 2.0
     assert not start and not beat and not end
     assert {start.error_id, beat.error_id, end.error_id} == {UNREACHABLE}
