@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import fresh_database
+from tests.support.network import dead_port
 
 
 @pytest.fixture
@@ -15,3 +16,10 @@ def fresh_db_url(tmp_path: Path) -> Iterator[str]:
     """An empty database: SQLite, or PostgreSQL when CALLREC_DATABASE_URL names a server."""
     with fresh_database(tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def down_port() -> Iterator[int]:
+    """A customer's server that is down for the whole test (tests/support/network.py ``dead_port``)."""
+    with dead_port() as port:
+        yield port

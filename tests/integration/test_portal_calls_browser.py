@@ -14,7 +14,6 @@ import asyncio
 import csv
 import io
 import socket
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,6 @@ from callrec_ari.receiver.app import serve
 from callrec_ari.rules.enrollment import LineRequest
 from tests.browser.conftest import axe_violations, chromium_page, screenshot
 from tests.integration.test_call_flow import ANALYSED_NOTICE, OUTSIDE, StartApp, run_parties, uac, uas
-from tests.support.network import dead_port
 
 pytestmark = pytest.mark.asterisk
 PASSWORD = "correct horse battery"
@@ -157,17 +155,11 @@ def story(url: str, a_recorded: str, a_excluded: str, b_recorded: str) -> dict[s
 
 
 async def test_two_customers_see_their_own_real_calls_in_the_browser(
-    start_app: StartApp, ari: Any, tones: dict[str, Path], tmp_path: Path, fresh_db_url: str
+    start_app: StartApp, ari: Any, tones: dict[str, Path], tmp_path: Path, fresh_db_url: str, down_port: int
 ) -> None:
-    with ExitStack() as stack:
-        await _two_customers(stack, start_app, tones, tmp_path, fresh_db_url)
-
-
-async def _two_customers(stack: ExitStack, start_app: StartApp, tones: dict[str, Path], tmp_path: Path,
-                         fresh_db_url: str) -> None:
     upgrade(fresh_db_url)
     db = make_sessionmaker(make_engine(fresh_db_url))
-    a_port, nowhere = free_port(), stack.enter_context(dead_port())  # B's server is down
+    a_port, nowhere = free_port(), down_port  # B's server is down
     with db.begin() as s:
         for name, url, secret in (("a", f"http://127.0.0.1:{a_port}/recordings", "secret-of-customer-a"),
                                   ("b", f"http://127.0.0.1:{nowhere}/recordings", "secret-of-customer-b")):
