@@ -18,6 +18,13 @@ file's head. So the caller's own leg corrects it: where its notice begins in the
 start; only an earlier onset moves the swap (a later one is the sound's own leading silence). Then
 the swap goes to where both legs are quietest within ``SPLIT_SEARCH_MS`` before it (rules/splice.py
 ``quiet_point``). Streamed chunk by chunk: memory stays flat whatever the call's length.
+
+Across a roll, each leg is joined on its own audio (the end of its file N found in its file N+1), and
+the two legs' recorders start and stop with requests of their own, some milliseconds apart. So the
+callee's leg is read as one stream of its own (``CalleeLeg``: each file from where the one before it
+ended), in step with the caller's leg sample for sample, never cut where the caller's file was cut:
+what one of its files held past the caller's is read from there, and what it lacked is read from the
+next one (tests/delivery/test_leg_packaging.py, legs that roll apart).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import warnings
 import wave
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from callrec_ari.delivery.wavfile import CHUNK_FRAMES, BadWav, WavInfo, read_samples, wav_header
@@ -64,10 +72,76 @@ class LegReader:
             self._wav.close()
 
 
-def _samples(leg: WavInfo, start: int, frames: int) -> list[int]:
-    """``frames`` samples from ``start`` (silence before the file's head, for a negative start)."""
-    lead = min(frames, max(0, -start))
-    return [0] * lead + list(read_samples(leg, max(0, start), frames - lead))
+@dataclass(frozen=True, slots=True)
+class LegPart:
+    """One file of the callee's leg in its stream: from ``skip`` frames in (negative: that much
+    silence before its head), ``frames`` frames; a lost file (``info`` None) is that much silence."""
+
+    info: WavInfo | None
+    skip: int
+    frames: int
+
+
+class CalleeLeg:
+    """The callee's leg as one stream: its files' parts back to back. Past the last part: silence."""
+
+    def __init__(self) -> None:
+        self.parts: list[LegPart] = []
+
+    def add(self, info: WavInfo | None, skip: int, frames: int) -> None:
+        """A file from ``skip`` to its end (``frames``, that many of silence, for a lost file)."""
+        self.parts.append(LegPart(info, skip, frames if info is None else max(0, info.frames - skip)))
+
+    def reader(self, offset: int) -> StitchedReader:
+        return StitchedReader(self.parts, offset)
+
+    def samples(self, offset: int, frames: int) -> list[int]:
+        reader = self.reader(offset)
+        try:
+            return list(memoryview(reader.read(frames)).cast("h"))
+        finally:
+            reader.close()
+
+
+class StitchedReader:
+    """A :class:`CalleeLeg` read from ``offset`` frames into its stream, in blocks."""
+
+    def __init__(self, parts: Sequence[LegPart], offset: int) -> None:
+        self._parts = list(parts)
+        self._index, self._reader = 0, None
+        while self._index < len(self._parts) and offset >= self._parts[self._index].frames:
+            offset -= self._parts[self._index].frames
+            self._index += 1
+        self._left = 0
+        if self._index < len(self._parts):
+            part = self._parts[self._index]
+            self._reader, self._left = LegReader(part.info, part.skip + offset), part.frames - offset
+
+    def read(self, frames: int) -> bytes:
+        out = []
+        while frames > 0 and self._reader is not None:
+            n = min(frames, self._left)
+            out.append(self._reader.read(n))
+            frames -= n
+            self._left -= n
+            if self._left == 0:
+                self._next()
+        out.append(b"\0" * (2 * frames))
+        return b"".join(out)
+
+    def _next(self) -> None:
+        assert self._reader is not None
+        self._reader.close()
+        self._index += 1
+        self._reader = None
+        if self._index < len(self._parts):
+            part = self._parts[self._index]
+            self._reader, self._left = LegReader(part.info, part.skip), part.frames
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 def onset_lag(leg: WavInfo, skip: int, frames: int, started_at: datetime,
@@ -120,10 +194,11 @@ def leg_offset(caller_heard: WavInfo, callee_heard: WavInfo | None, frames: int,
     return lag_a - lag_b
 
 
-def swap_frame(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, skip_b: int, frames: int,
+def swap_frame(caller_heard: WavInfo, callee: CalleeLeg, skip_a: int, offset_b: int, frames: int,
                started_at: datetime, talk_from: datetime | None, notice_from: datetime | None = None) -> int:
-    """The segment's frame (after the trims) from which each leg holds the other party's voice.
-    ``notice_from``: when the first sound the caller heard began (corrects a recorder's late head)."""
+    """The segment's frame (after the trims) from which each leg holds the other party's voice; the
+    callee's leg is read ``offset_b`` frames into its stream. ``notice_from``: when the first sound
+    the caller heard began (corrects a recorder's late head)."""
     if talk_from is None:
         return 0
     rate = caller_heard.sample_rate
@@ -134,25 +209,24 @@ def swap_frame(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int,
     lo = max(0, estimate - SPLIT_SEARCH_MS * rate // 1000)
     hi = min(frames, estimate + SPLIT_AFTER_MS * rate // 1000)
     a = read_samples(caller_heard, skip_a + lo, hi - lo)
-    b = _samples(callee_heard, skip_b + lo, hi - lo) if callee_heard is not None else [0] * len(a)
-    if callee_heard is not None and len(b) < len(a):
-        b = list(b) + [0] * (len(a) - len(b))
+    b = callee.samples(offset_b + lo, len(a))
     return lo + quiet_point(a, b, max(1, SPLIT_STEP_MS * rate // 1000))
 
 
-def iter_legs(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, skip_b: int, frames: int,
+def iter_legs(caller_heard: WavInfo, callee: CalleeLeg, skip_a: int, offset_b: int, frames: int,
               swap: int, stereo: bool, left: str = "caller", shared_notice: bool = False,
               header: bool = True) -> Iterator[bytes]:
     """The segment as a WAV (header unless ``header`` is false, then PCM in chunks): ``frames``
-    frames, the legs swapping roles at ``swap``. Stereo: ``left`` ("caller" or "callee") on channel 1.
-    16-bit legs only."""
-    for leg in (caller_heard, callee_heard):
+    frames of the caller's file from ``skip_a``, beside as many of the callee's leg from ``offset_b``
+    into its stream, the legs swapping roles at ``swap``. Stereo: ``left`` ("caller" or "callee") on
+    channel 1. 16-bit legs only."""
+    for leg in (caller_heard, *(p.info for p in callee.parts)):
         if leg is not None and (leg.channels, leg.sample_width) != (1, 2):
             raise BadWav(f"{leg.path}: a leg must be mono 16-bit PCM")
     out = WavInfo(caller_heard.path, 2 if stereo else 1, 2, caller_heard.sample_rate, frames)
     if header:
         yield wav_header(out, frames)
-    a, b = LegReader(caller_heard, skip_a), LegReader(callee_heard, skip_b)
+    a, b = LegReader(caller_heard, skip_a), callee.reader(offset_b)
     try:
         at = 0
         while at < frames:
@@ -172,4 +246,5 @@ def iter_legs(caller_heard: WavInfo, callee_heard: WavInfo | None, skip_a: int, 
         b.close()
 
 
-__all__ = ["LegReader", "head_lag", "iter_legs", "leg_offset", "onset_lag", "swap_frame"]
+__all__ = ["CalleeLeg", "LegPart", "LegReader", "StitchedReader", "head_lag", "iter_legs", "leg_offset",
+           "onset_lag", "swap_frame"]

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from callrec_ari.delivery.channels import iter_legs, leg_offset, swap_frame
+from callrec_ari.delivery.channels import CalleeLeg, iter_legs, leg_offset, swap_frame
 from callrec_ari.delivery.wavfile import BadWav, WavInfo, iter_trimmed, read_info, read_samples, wav_header
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import (
@@ -211,6 +211,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
     shared_notice = any(n.to == "both" for n in call.notices)
     rate = infos[0].sample_rate
     takes: list[Take] = []
+    callee = CalleeLeg()  # the callee's leg, per leg: one stream of its own files (delivery/channels.py)
     for order, (seg, info) in enumerate(zip(segs, infos, strict=True), start=1):
         trim = trim_b = 0
         joined_by: str | None = None
@@ -229,19 +230,22 @@ def package_call(record: Mapping[str, Any] | CallRecord,
             joined_by = JOINED_BY_AUDIO if by_audio else JOINED_BY_START_TIMES
         start = seg.started_at + timedelta(microseconds=trim * 1_000_000 // info.sample_rate)
         frames = info.frames - trim
+        first = takes[-1].first + takes[-1].frames if takes else 0
         chunks: Callable[[], Iterator[bytes]]
         if per_leg:
             if order == 1:
                 # The callee's recorder may have started later (or sooner) than the caller's.
                 trim_b = leg_offset(info, leg_b, frames, start, call.heard_from("caller"),
                                     call.heard_from("callee"))
-            swap = swap_frame(info, leg_b, trim, trim_b, frames, start, call.talk_from,
+            # Its file from where its last one ended, to its own end (not the caller's file's): its
+            # stream stays in step with the caller's leg, ``first`` frames into the call here.
+            callee.add(leg_b, trim_b, frames)
+            swap = swap_frame(info, callee, trim, first, frames, start, call.talk_from,
                               call.heard_from("caller"))
-            chunks = functools.partial(iter_legs, info, leg_b, trim, trim_b, frames, swap, stereo, call.side,
+            chunks = functools.partial(iter_legs, info, callee, trim, first, frames, swap, stereo, call.side,
                                        shared_notice, header=False)
         else:
             chunks = functools.partial(iter_trimmed, info, trim, header=False)
-        first = takes[-1].first + takes[-1].frames if takes else 0
         takes.append(Take(start, first, frames, trim, joined_by, chunks))
     out = WavInfo(infos[0].path, 2 if stereo else infos[0].channels, infos[0].sample_width, rate, 0)
     segment_frames = None if segment_seconds is None else max(1, round(segment_seconds * rate))

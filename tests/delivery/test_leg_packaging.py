@@ -74,19 +74,23 @@ class Legs:
         return (NoticeEntry("caller", "sound:callrec/notice-ja", start, end, "played"),
                 NoticeEntry("callee", "sound:callrec/notice-en", start, end, "played"))
 
-    def segments(self, tmp: Path, cuts: list[float], caller_late: float = 0.0,
-                 callee_late: float = 0.0) -> list[SegmentFile]:
+    def segments(self, tmp: Path, cuts: list[float], caller_late: float = 0.0, callee_late: float = 0.0,
+                 callee_roll: tuple[float, float] = (0.0, 0.0)) -> list[SegmentFile]:
         """Segments starting at ``cuts`` (seconds), each running ``OVERLAP_S`` into the next.
         ``caller_late``/``callee_late``: that leg's first recorder started so many seconds late (its
-        file lacks them: under load one recorder's head can lag the other's by a second)."""
+        file lacks them: under load one recorder's head can lag the other's by a second).
+        ``callee_roll``: at each roll, how much later (negative: sooner) the callee's next recorder
+        started and its old one stopped than the caller's (each leg's recorder is its own request)."""
         out = []
         total = len(self.caller_heard) / RATE
+        began, stopped = (round(x * RATE) for x in callee_roll)
         for i, start in enumerate(cuts):
             end = cuts[i + 1] + OVERLAP_S if i + 1 < len(cuts) else total
             a, b = round(start * RATE), round(min(end, total) * RATE)
-            a_late, b_late = (round(caller_late * RATE), round(callee_late * RATE)) if i == 0 else (0, 0)
+            a_late, b_late = (round(caller_late * RATE), round(callee_late * RATE)) if i == 0 else (began, 0)
+            b_end = b + stopped if i + 1 < len(cuts) else b
             caller = write_wav(tmp / f"seg{i}.wav", self.caller_heard[a + a_late:b].tobytes())
-            callee = write_wav(tmp / f"seg{i}-callee.wav", self.callee_heard[a + b_late:b].tobytes())
+            callee = write_wav(tmp / f"seg{i}-callee.wav", self.callee_heard[a + b_late:b_end].tobytes())
             # Asterisk's RecordingStarted comes LAG_S before the file's first frame.
             started = CALL_START + timedelta(seconds=start)
             out.append(SegmentFile(caller, started, True, callee))
@@ -167,6 +171,29 @@ def test_stereo_lines_up_legs_whose_recorders_started_apart(tmp_path: Path, call
     assert np.array_equal(left, legs.caller_side[skip:])
     # The callee's side on the same timeline, sample-exact: what its recorder missed was silence.
     assert np.array_equal(right, legs.callee_side[skip:])
+
+
+@pytest.mark.parametrize("callee_roll", [(0.0, 0.013), (0.0, -0.017), (0.007, 0.021), (-0.004, -0.009)])
+@pytest.mark.parametrize("layout", ["stereo", "mono"])
+def test_legs_that_roll_apart_join_without_a_hole_or_a_doubled_stretch(
+        tmp_path: Path, callee_roll: tuple[float, float], layout: str) -> None:
+    """Each leg's recorder of a segment starts and stops with its own request, so the callee's files
+    begin and end some milliseconds apart from the caller's. Each leg is joined on its own audio, and
+    the two stay on one timeline: sample-exact on both channels, across both rolls."""
+    legs = Legs(notice_caller=1.2, notice_callee=1.9, gap=0.05, talk=9.0)
+    segments = legs.segments(tmp_path, [0.0, 4.0, 7.5], callee_roll=callee_roll)
+    pkg = package_call(_record(legs, False, layout, "caller"), segments, tmp_path / "out")
+    manifest, out = channels(pkg.zip_path)
+    assert [s["joined_by"] for s in manifest["segments"]] == [None, "audio", "audio"]  # type: ignore[attr-defined]
+    if layout == "stereo":
+        left, right = out
+        assert len(left) == len(legs.caller_side)
+        assert np.array_equal(left, legs.caller_side)
+        assert np.array_equal(right, legs.callee_side)
+    else:
+        (mono,) = out
+        both = legs.caller_side.astype(np.int32) + legs.callee_side.astype(np.int32)
+        assert np.array_equal(mono, np.clip(both, -32768, 32767).astype(np.int16))
 
 
 def test_mono_mixes_both_legs_with_each_notice_once(tmp_path: Path) -> None:
