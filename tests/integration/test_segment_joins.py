@@ -1,5 +1,5 @@
 """R1.2 on real calls: the segments of a long call join without a hole and without a doubled stretch,
-proven from the audio itself (rules/splice.py), on both recording engines.
+proven from the audio itself (rules/splice.py), on every recording engine, and per leg in stereo.
 
 The caller sends noise, so every 20 ms of the call is unlike any other: the end of segment N is
 found in segment N+1 at exactly one place (a tone would match every period). Then:
@@ -16,6 +16,7 @@ import subprocess
 import wave
 import zipfile
 from array import array
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from callrec_ari.ari.client import AriClient
 from callrec_ari.delivery.packaging import package_call
 from callrec_ari.model.call import SegmentFile
+from callrec_ari.rules.segments import callee_leg_name
 from callrec_ari.rules.splice import matching_overlap
 from tests.integration.test_call_flow import (
     ANALYSED_LINES,
@@ -39,17 +41,32 @@ pytestmark = pytest.mark.asterisk
 RATE, W = 8000, 160  # 20 ms windows
 
 
-def noise_file(directory: Path, seconds: int = 60) -> Path:
-    path = directory / "noise.ulaw"
+def noise_file(directory: Path, seconds: int = 60, kind: str = "whitenoise") -> Path:
+    path = directory / f"{kind}.ulaw"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw", str(path),
-                    "synth", str(seconds), "whitenoise", "vol", "0.3"], check=True)
+                    "synth", str(seconds), kind, "vol", "0.3"], check=True)
     return path
 
 
-def samples(wav_bytes: bytes) -> array[int]:
+def samples(wav_bytes: bytes, channel: int | None = None) -> array[int]:
+    """A mono WAV's samples, or one channel's of a stereo WAV."""
     with wave.open(io.BytesIO(wav_bytes)) as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
-        return array("h", w.readframes(w.getnframes()))
+        channels = 1 if channel is None else 2
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (channels, 2, RATE)
+        pcm = array("h", w.readframes(w.getnframes()))
+    return pcm if channel is None else pcm[channel::2]
+
+
+def overlaps_of(raw: list[array[int]], leg: str) -> list[int]:
+    """Where the end of each file of a leg is in the next one's head (asserting it is there, once)."""
+    found = []
+    for n, (prev, nxt) in enumerate(itertools.pairwise(raw), start=1):
+        assert max(abs(s) for s in prev[-W:]) > 1000, f"{leg}: segment {n} ends in silence: it needs talk"
+        overlap = matching_overlap(prev[-W:], nxt[:2 * RATE], estimate=0)
+        assert overlap is not None, f"{leg}: segment {n}'s last 20 ms are not in segment {n + 1}: audio lost"
+        assert len(occurrences(nxt[:2 * RATE], prev[-W:])) <= 1
+        found.append(overlap)
+    return found
 
 
 def occurrences(haystack: array[int], needle: array[int]) -> list[int]:
@@ -81,13 +98,7 @@ async def test_segments_join_without_a_hole_or_a_doubled_stretch(
         files.append(SegmentFile(path, seg.started_at))
 
     # Nothing lost at a roll: the end of N is in the head of N+1, once.
-    overlaps = []
-    for n, (prev, nxt) in enumerate(itertools.pairwise(raw), start=1):
-        assert max(abs(s) for s in prev[-W:]) > 1000, f"segment {n} ends in silence: the test needs talk"
-        overlap = matching_overlap(prev[-W:], nxt[:2 * RATE], estimate=0)
-        assert overlap is not None, f"segment {n}'s last 20 ms are not in segment {n + 1}: audio lost"
-        assert len(occurrences(nxt[:2 * RATE], prev[-W:])) <= 1
-        overlaps.append(overlap)
+    overlaps = overlaps_of(raw, "the call")
 
     # The ZIP joins them sample-exact.
     pkg = package_call(outcome.manifest_call(), files, tmp_path / "outbox")
@@ -122,3 +133,58 @@ async def test_segments_join_without_a_hole_or_a_doubled_stretch(
     kinds = [e["joined_by"] for e in entries]
     assert kinds[0] is None and kinds.count("audio") == len(overlaps)
     assert set(kinds[1:]) == {"continuous", "audio"}
+
+
+async def test_stereo_legs_join_without_a_hole_on_either_channel(
+    start_app: StartApp, ari: AriClient, tmp_path: Path
+) -> None:
+    """Per leg (a stereo line): each party's leg is its own recorder, started and stopped by its own
+    request, so the two legs roll some milliseconds apart. Both parties send noise (each its own), so
+    each channel of the ZIP shows, at every roll, its leg's last 20 ms once, followed by what followed
+    them in that leg's next file."""
+    lines = tuple(replace(line, audio_channels="stereo") for line in ANALYSED_LINES)
+    app = await start_app(recording_roll_seconds=5, lines=lines)
+    rc = await run_parties(uac(tmp_path, OUTSIDE, tone=noise_file(tmp_path), talk_ms=14_000),
+                           uas(tmp_path, tone=noise_file(tmp_path, kind="pinknoise")))
+    assert rc == (0, 0)
+    outcome = await app.outcome()
+    assert outcome.plan.per_leg and len(outcome.segments) >= 3, outcome.segments
+    await assert_clean(ari, outcome.recordings)
+    heard: dict[str, list[array[int]]] = {"caller": [], "callee": []}  # what each party heard, per file
+    files = []
+    for seg in outcome.segments:
+        assert seg.started_at is not None
+        paths = []
+        for leg, name in (("caller", seg.name), ("callee", callee_leg_name(seg.name))):
+            data = await ari.stored_recording_file(name)
+            heard[leg].append(samples(data))
+            paths.append(tmp_path / f"{seg.index:03d}-{leg}.wav")
+            paths[-1].write_bytes(data)
+        files.append(SegmentFile(paths[0], seg.started_at, True, paths[1]))
+    # Nothing lost at a roll, on either leg.
+    overlaps = {leg: overlaps_of(raw, leg) for leg, raw in heard.items()}
+
+    record = replace(outcome.manifest_call(), channels="stereo")
+    pkg = package_call(record, files, tmp_path / "outbox")
+    with zipfile.ZipFile(pkg.zip_path) as z:
+        entries = sorted(pkg.manifest["segments"], key=lambda s: s["order"])
+        assert [e["joined_by"] for e in entries] == [None] + ["audio"] * (len(entries) - 1)
+        assert pkg.manifest["audio"] == {"layout": "stereo", "channels": ["caller", "callee"]}
+        parts = [(samples(z.read(e["name"]), 0), samples(z.read(e["name"]), 1)) for e in entries]
+    # In the talk, the left channel (the caller) is its voice as the callee heard it, the right one
+    # (the callee) its voice as the caller heard it.
+    channel = {"callee": array("h"), "caller": array("h")}
+    joins = []
+    for left, right in parts:
+        joins.append(len(channel["callee"]))
+        channel["callee"].extend(left)
+        channel["caller"].extend(right)
+    for leg, stream in channel.items():
+        raw = heard[leg]
+        for n, join in enumerate(joins[1:]):
+            tail, near = raw[n][-W:], stream[join - 2 * RATE: join + 2 * RATE]
+            at = occurrences(near, tail)
+            assert len(at) == 1, f"{leg}'s leg at roll {n + 1}: its last 20 ms {len(at)} times, not once"
+            after = near[at[0] + W: at[0] + 2 * W]
+            assert after == raw[n + 1][overlaps[leg][n]: overlaps[leg][n] + W], (
+                f"{leg}'s leg at roll {n + 1}: not what followed in its next file (a hole or a repeat)")
