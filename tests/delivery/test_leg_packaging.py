@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import wave
 import zipfile
 from dataclasses import replace
@@ -18,8 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from callrec_ari.delivery.channels import CalleeLeg
 from callrec_ari.delivery.packaging import package_call
+from callrec_ari.delivery.wavfile import read_info
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import CallRecord, NoticeEntry, parse_call_record
 from callrec_ari.rules.segments import OVERLAP_S
@@ -232,3 +237,32 @@ def test_a_lost_leg_is_silence_not_a_lost_call(tmp_path: Path) -> None:
     after = right[n + 80:]
     assert len(after) >= len(legs.callee_voice) - 81
     assert np.array_equal(after, legs.callee_voice[80:80 + len(after)])  # the callee's voice is whole
+
+
+@settings(max_examples=150, deadline=None)
+@given(parts=st.lists(st.tuples(st.integers(0, 400), st.integers(-50, 450), st.booleans()), min_size=1,
+                      max_size=5),
+       offset=st.integers(0, 2500), blocks=st.lists(st.integers(1, 300), min_size=1, max_size=8))
+def test_the_callee_leg_reads_its_files_back_to_back_from_any_offset(
+        parts: list[tuple[int, int, bool]], offset: int, blocks: list[int]) -> None:
+    """Each file from its skip (silence before it for a negative one) to its end, a lost one as its
+    frames of silence, then silence for good: read from any offset, in any blocks."""
+    with tempfile.TemporaryDirectory() as tmp:
+        leg, expected = CalleeLeg(), []
+        for i, (length, skip, lost) in enumerate(parts):
+            data = [(1000 * (i + 1) + n) % 30000 for n in range(length)]  # every sample says where it is from
+            if lost:
+                leg.add(None, 0, length)
+                expected += [0] * length
+                continue
+            leg.add(read_info(write_wav(Path(tmp) / f"{i}.wav", data)), skip, length)
+            expected += [0] * max(0, -skip) + data[max(0, skip):]
+        reader = leg.reader(offset)
+        try:
+            got = b"".join(reader.read(n) for n in blocks)
+        finally:
+            reader.close()
+        first = leg.samples(offset, blocks[0])
+    want = (expected[offset:] + [0] * sum(blocks))[:sum(blocks)]
+    assert np.frombuffer(got, dtype="<i2").tolist() == want
+    assert first == want[:blocks[0]]
