@@ -141,10 +141,10 @@ async def test_stereo_legs_join_without_a_hole_on_either_channel(
     """Per leg (a stereo line): each party's leg is its own recorder, started and stopped by its own
     request, so the two legs roll some milliseconds apart. Both parties send noise (each its own), so
     each channel of the ZIP shows, at every roll, its leg's last 20 ms once, followed by what followed
-    them in that leg's next file. (The two legs' files of a segment are mostly as long as each other,
-    their recorders starting and stopping within the same 20 ms frame, so a packaging that cut the
-    callee's leg where the caller's file ended failed here in one run of seven.
-    tests/delivery/test_leg_packaging.py checks that case every time.)"""
+    them in that leg's next file. (Mostly the legs roll within the same 20 ms frame; at some rolls the
+    callee's next file begins a frame apart, and a packaging that cut the callee's leg where the
+    caller's file ended failed here in one run of seven. tests/delivery/test_leg_packaging.py checks
+    that case every time.)"""
     lines = tuple(replace(line, audio_channels="stereo") for line in ANALYSED_LINES)
     app = await start_app(recording_roll_seconds=5, lines=lines)
     rc = await run_parties(uac(tmp_path, OUTSIDE, tone=noise_file(tmp_path), talk_ms=14_000),
