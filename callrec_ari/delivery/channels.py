@@ -108,14 +108,12 @@ class StitchedReader:
 
     def __init__(self, parts: Sequence[LegPart], offset: int) -> None:
         self._parts = list(parts)
-        self._index, self._reader = 0, None
+        self._reader: LegReader | None = None
+        self._index = self._left = 0
         while self._index < len(self._parts) and offset >= self._parts[self._index].frames:
             offset -= self._parts[self._index].frames
             self._index += 1
-        self._left = 0
-        if self._index < len(self._parts):
-            part = self._parts[self._index]
-            self._reader, self._left = LegReader(part.info, part.skip + offset), part.frames - offset
+        self._open(offset)
 
     def read(self, frames: int) -> bytes:
         out = []
@@ -125,18 +123,17 @@ class StitchedReader:
             frames -= n
             self._left -= n
             if self._left == 0:
-                self._next()
+                self.close()
+                self._index += 1
+                self._open(0)
         out.append(b"\0" * (2 * frames))
         return b"".join(out)
 
-    def _next(self) -> None:
-        assert self._reader is not None
-        self._reader.close()
-        self._index += 1
-        self._reader = None
+    def _open(self, into: int) -> None:
+        """The current part, ``into`` frames in (none past the last)."""
         if self._index < len(self._parts):
             part = self._parts[self._index]
-            self._reader, self._left = LegReader(part.info, part.skip), part.frames
+            self._reader, self._left = LegReader(part.info, part.skip + into), part.frames - into
 
     def close(self) -> None:
         if self._reader is not None:

@@ -173,7 +173,8 @@ async def test_stereo_legs_join_without_a_hole_on_either_channel(
         entries = sorted(pkg.manifest["segments"], key=lambda s: s["order"])
         assert [e["joined_by"] for e in entries] == [None] + ["audio"] * (len(entries) - 1)
         assert pkg.manifest["audio"] == {"layout": "stereo", "channels": ["caller", "callee"]}
-        parts = [(samples(z.read(e["name"]), 0), samples(z.read(e["name"]), 1)) for e in entries]
+        wavs = [z.read(e["name"]) for e in entries]
+        parts = [(samples(wav, 0), samples(wav, 1)) for wav in wavs]
     # In the talk, the left channel (the caller) is its voice as the callee heard it, the right one
     # (the callee) its voice as the caller heard it.
     channel = {"callee": array("h"), "caller": array("h")}
