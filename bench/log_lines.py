@@ -1,7 +1,7 @@
 """What a log line of `callrec run` costs, all of the process's threads counted: the writer thread that
-looks every WRITE_EVERY_S (callrec_ari/observability/logs.py) against the standard library's
-QueueListener, which wakes for each record (what `callrec run` used before). Lines come as a call's
-do: some 27 per call, 6 calls a second, spread out. No Asterisk needed.
+writes what came within WRITE_EVERY_S of a first line (callrec_ari/observability/logs.py) against
+the standard library's QueueListener, which wakes for each record (what `callrec run` used before).
+Lines come as a call's do: some 27 per call, 6 calls a second, spread out. No Asterisk needed.
 
     .venv/bin/python -m bench.log_lines [--seconds 20] [--rounds 2]
 """
@@ -33,7 +33,7 @@ def run(kind: str, seconds: float) -> dict[str, object]:
     with tempfile.TemporaryFile("w") as out:
         handler: logging.StreamHandler[TextIO] = logging.StreamHandler(out)
         handler.setFormatter(logs.TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
         writer: logs._Writer | logging.handlers.QueueListener
         if kind == "writer":
             writer = logs._Writer(records, handler)

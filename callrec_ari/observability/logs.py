@@ -91,13 +91,16 @@ WRITE_EVERY_S = 0.05
 
 
 class _Writer:
-    """The writer's thread: every ``WRITE_EVERY_S``, what was logged meanwhile, formatted, in one write.
+    """The writer's thread: what is logged within ``WRITE_EVERY_S`` of a first record, formatted, in
+    one write.
 
-    It looks on its own clock rather than waiting on the queue: a record handed over wakes no thread
-    (no system call on the event loop's side), and a busy second's few hundred lines cost the thread
-    twenty wake-ups and writes, not a few hundred (docs/performance.md)."""
+    It waits for a record, then lets ``WRITE_EVERY_S`` pass before it writes what came meanwhile: a
+    busy second's few hundred lines cost the thread twenty wake-ups and writes, not a few hundred, and
+    a record handed over while the thread lets that time pass wakes nothing (no system call on the
+    event loop's side). A quiet process's thread sleeps until there is something to write (it looked
+    twenty times a second, 1.7 ms of CPU a second for nothing: docs/performance.md)."""
 
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord],
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord | None],
                  handler: logging.StreamHandler[TextIO], every: float = WRITE_EVERY_S) -> None:
         self._records = records
         self._handler = handler
@@ -110,24 +113,29 @@ class _Writer:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._records.put(None)  # wakes a thread waiting for its first record
         self._thread.join()
         self._write()  # what was logged after the thread's last look
 
     def _run(self) -> None:
-        while not self._stopping.wait(self._every):
-            self._write()
+        while (first := self._records.get()) is not None:
+            self._stopping.wait(self._every)  # (cut short by stop(): it writes what is left)
+            self._write(first)
+            if self._stopping.is_set():
+                return
 
-    def _write(self) -> None:
-        handler, lines = self._handler, []
+    def _write(self, first: logging.LogRecord | None = None) -> None:
+        handler, lines, record = self._handler, [], first
         while True:
+            if record is not None:
+                try:
+                    lines.append(handler.format(record))
+                except Exception:
+                    handler.handleError(record)
             try:
                 record = self._records.get_nowait()
             except queue.Empty:
                 break
-            try:
-                lines.append(handler.format(record))
-            except Exception:
-                handler.handleError(record)
         if not lines:
             return
         try:
@@ -153,8 +161,8 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream: T
                   background: bool = False) -> None:
     """``background`` (the call-control process, ``callrec run``): the lines are formatted and written
     by a thread of their own, not by the event loop that logged them (the call's id is still taken in
-    the caller's context), every ``WRITE_EVERY_S``. The lines of the last such moment before a SIGKILL
-    may then be lost; an exit of any other kind writes them."""
+    the caller's context), within ``WRITE_EVERY_S`` of being logged. The lines of the last such moment
+    before a SIGKILL may then be lost; an exit of any other kind writes them."""
     global _writer
     _stop_writer()
     # Nothing written names the source line, the thread or the process of a record (the formats
@@ -170,7 +178,7 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream: T
         written.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler: logging.Handler = written
     if background:
-        lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        lines: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
         _writer = _Writer(lines, written)
         _writer.start()
         handler = _Handoff(lines)

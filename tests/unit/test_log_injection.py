@@ -94,3 +94,41 @@ def test_lines_written_in_the_background_appear_while_the_process_runs() -> None
     finally:
         logs._stop_writer()
     assert len(lines) == 2 and lines[0].endswith("first") and lines[1].endswith("second")
+
+
+def test_a_quiet_writer_sleeps_until_there_is_a_line_to_write() -> None:
+    """The writer thread of a process that logs nothing does not wake (it looked twenty times a second
+    for nothing); a line logged then is written at once, in one write, and stop() ends the thread
+    whether it waits for a line or lets the moment pass."""
+    import queue
+    import threading
+    import time
+
+    from callrec_ari.observability.logs import _Writer
+
+    class Counted(_Writer):
+        looks = 0
+
+        def _write(self, first: logging.LogRecord | None = None) -> None:
+            Counted.looks += 1
+            super()._write(first)
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    writer = Counted(records, handler, every=0.01)
+    writer.start()
+    try:
+        time.sleep(0.3)  # thirty of its moments, with nothing logged
+        assert Counted.looks == 0
+        writer._every = 1.0  # a moment long enough that the three lines below surely fall in one
+        for n in range(3):
+            records.put(logging.makeLogRecord({"msg": f"line {n}"}))
+        deadline = time.monotonic() + 5.0
+        while out.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert out.getvalue().splitlines() == ["line 0", "line 1", "line 2"]
+        assert Counted.looks == 1  # the three lines in one write
+    finally:
+        writer.stop()
+    assert not any(t.name == "callrec-log-writer" and t.is_alive() for t in threading.enumerate())
