@@ -98,11 +98,13 @@ def test_lines_written_in_the_background_appear_while_the_process_runs() -> None
 
 def test_a_quiet_writer_sleeps_until_there_is_a_line_to_write() -> None:
     """The writer thread of a process that logs nothing does not wake (it looked twenty times a second
-    for nothing); a line logged then is written at once, in one write, and stop() ends the thread
-    whether it waits for a line or lets the moment pass."""
+    for nothing); lines logged then are written within the moment after the first, in one write; and
+    stop() ends the thread whether it waits for a line or lets a moment pass (cut short: what came is
+    written, not held for the rest of the moment)."""
     import queue
     import threading
     import time
+    from typing import TextIO
 
     from callrec_ari.observability.logs import _Writer
 
@@ -114,7 +116,7 @@ def test_a_quiet_writer_sleeps_until_there_is_a_line_to_write() -> None:
             super()._write(first)
 
     out = io.StringIO()
-    handler = logging.StreamHandler(out)
+    handler: logging.StreamHandler[TextIO] = logging.StreamHandler(out)
     records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
     writer = Counted(records, handler, every=0.01)
     writer.start()
@@ -129,6 +131,13 @@ def test_a_quiet_writer_sleeps_until_there_is_a_line_to_write() -> None:
             time.sleep(0.005)
         assert out.getvalue().splitlines() == ["line 0", "line 1", "line 2"]
         assert Counted.looks == 1  # the three lines in one write
+        writer._every = 600.0
+        records.put(logging.makeLogRecord({"msg": "line 3"}))
+        while records.qsize():  # the thread has it: it lets its moment pass
+            time.sleep(0.005)
     finally:
+        began = time.monotonic()
         writer.stop()
+    assert time.monotonic() - began < 60  # the moment cut short (it is ten minutes)
+    assert out.getvalue().splitlines()[-1] == "line 3"
     assert not any(t.name == "callrec-log-writer" and t.is_alive() for t in threading.enumerate())
