@@ -60,16 +60,37 @@ def check_zip(path: Path, talk_s: float) -> str | None:
     except Exception as exc:
         return f"unreadable: {exc!r}"
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64).reshape(-1, channels) / 32768.0
+    return check_channels(samples, talk_s, 1.0)
+
+
+def check_channels(samples: np.ndarray, talk_s: float, slack_after: float,
+                   before_answer_s: float = 0.0) -> str | None:
+    """``samples`` (frames x channels, -1.0 .. 1.0): the channels mixed are checked as a mono
+    recording is, and on two channels each party's tone must be on its own only (the caller's first,
+    the other party's second)."""
     audio = Audio(np.ascontiguousarray(samples.sum(axis=1).clip(-1, 1)), 8000)
-    wrong = check_audio(audio, talk_s, 1.0)
-    if wrong or channels == 1:
+    wrong = check_audio(audio, talk_s, slack_after, before_answer_s)
+    if wrong or samples.shape[1] == 1:
         return wrong
     for ch, other in ((0, CALLEE_TONE), (1, CALLER_TONE)):
         side = Audio(np.ascontiguousarray(samples[:, ch]), 8000)
-        talk = slice(int(talk_from_s() / 0.05), int((side.duration - 0.5) / 0.05))
+        talk = slice(int((talk_from_s() + before_answer_s) / 0.05), int((side.duration - 0.5) / 0.05))
         if side.present(other)[talk].mean() > 0.02:
             return f"tone {other} Hz on channel {ch + 1}, the other party's"
     return None
+
+
+def check_raw_stereo(path: Path, talk_s: float) -> str | None:
+    """A baseline file of MixMonitor's ``D`` option (bench/stereo_cost.py): 16-bit samples of the
+    caller's leg, what it says and what it hears side by side, no header."""
+    try:
+        pcm = path.read_bytes()
+    except OSError as exc:
+        return f"unreadable: {exc!r}"
+    if len(pcm) % 4:
+        return f"{len(pcm)} bytes: not whole 2-channel frames"
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64).reshape(-1, 2) / 32768.0
+    return check_channels(samples, talk_s, notice_seconds() + 2.0, RINGING_S)
 
 
 def check_wav(path: Path, talk_s: float) -> str | None:
