@@ -10,6 +10,12 @@ per sample ``t`` of the segment, with ``A`` what the caller heard and ``B`` what
 - **mono**: both sides mixed, ``A + B`` (each voice is in one file only); before the swap, a notice
   played on the bridge is in both files, so only ``A`` is taken there (not the same notice twice).
 
+A call whose leg was recorded by MixMonitor's ``D`` option (media/mixmonitor.py; one notice for both
+parties) comes as one two-channel file per segment instead: ``A`` on its second channel, the caller's
+own voice on its first, in step sample for sample. Its channels are read as two legs
+(wavfile.py ``channel_of``), the second stream being the caller's voice (``iter_legs``'s
+``own_voice``), and need no offset between them (``leg_offset``'s correction is for two recorders).
+
 The swap's sample is first placed from the timestamps (the end of the notice's last sound, counted
 from the segment's RecordingStarted). A recorder's first frame lags its RecordingStarted: by tens of
 milliseconds on a quiet machine, by a second and more under load, or frames are missing from the
@@ -30,12 +36,11 @@ next one (tests/delivery/test_leg_packaging.py, legs that roll apart).
 from __future__ import annotations
 
 import warnings
-import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from callrec_ari.delivery.wavfile import CHUNK_FRAMES, BadWav, WavInfo, read_samples, wav_header
+from callrec_ari.delivery.wavfile import CHUNK_FRAMES, BadWav, PcmReader, WavInfo, read_samples, wav_header
 from callrec_ari.rules.splice import SPLIT_STEP_MS, quiet_point
 
 with warnings.catch_warnings():
@@ -57,7 +62,7 @@ class LegReader:
         self._wav = None
         self._lead = max(0, -skip)  # frames of silence before the file's first frame
         if info is not None:
-            self._wav = wave.open(str(info.path), "rb")
+            self._wav = PcmReader(info)
             self._wav.setpos(max(0, min(skip, self._wav.getnframes())))
 
     def read(self, frames: int) -> bytes:
@@ -212,11 +217,17 @@ def swap_frame(caller_heard: WavInfo, callee: CalleeLeg, skip_a: int, offset_b: 
 
 def iter_legs(caller_heard: WavInfo, callee: CalleeLeg, skip_a: int, offset_b: int, frames: int,
               swap: int, stereo: bool, left: str = "caller", shared_notice: bool = False,
-              header: bool = True) -> Iterator[bytes]:
+              header: bool = True, own_voice: bool = False) -> Iterator[bytes]:
     """The segment as a WAV (header unless ``header`` is false, then PCM in chunks): ``frames``
     frames of the caller's file from ``skip_a``, beside as many of the callee's leg from ``offset_b``
     into its stream, the legs swapping roles at ``swap``. Stereo: ``left`` ("caller" or "callee") on
-    channel 1. 16-bit legs only."""
+    channel 1. 16-bit legs only.
+
+    ``own_voice``: the second stream is the caller's own voice, not what the callee heard (both
+    directions of the caller's leg in one file, MixMonitor's ``D``: the module's ``A`` and the
+    caller's voice). Before the swap the caller is muted (R2.6) and the callee heard the notice the
+    caller heard (one notice for both: the only case recorded so), so the callee's side is ``A``
+    throughout, the caller's ``A`` then its own voice."""
     for leg in (caller_heard, *(p.info for p in callee.parts)):
         if leg is not None and (leg.channels, leg.sample_width) != (1, 2):
             raise BadWav(f"{leg.path}: a leg must be mono 16-bit PCM")
@@ -231,12 +242,12 @@ def iter_legs(caller_heard: WavInfo, callee: CalleeLeg, skip_a: int, offset_b: i
             pa, pb = a.read(n), b.read(n)
             k = 2 * max(0, min(swap - at, n))  # bytes of this block before the swap
             if stereo:
-                caller_side, callee_side = pa[:k] + pb[k:], pb[:k] + pa[k:]
+                caller_side, callee_side = pa[:k] + pb[k:], pa if own_voice else pb[:k] + pa[k:]
                 lft, rgt = (caller_side, callee_side) if left == "caller" else (callee_side, caller_side)
                 yield audioop.add(audioop.tostereo(lft, 2, 1, 0), audioop.tostereo(rgt, 2, 0, 1), 2)
             else:
                 mixed = audioop.add(pa, pb, 2)
-                yield (pa[:k] + mixed[k:]) if shared_notice else mixed
+                yield (pa[:k] + mixed[k:]) if shared_notice or own_voice else mixed
             at += n
     finally:
         a.close()

@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from callrec_ari.delivery.channels import CalleeLeg, iter_legs, leg_offset, swap_frame
-from callrec_ari.delivery.wavfile import BadWav, WavInfo, iter_trimmed, read_info, read_samples, wav_header
+from callrec_ari.delivery.wavfile import (
+    BadWav,
+    WavInfo,
+    channel_of,
+    iter_trimmed,
+    read_info,
+    read_samples,
+    wav_header,
+)
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import (
     JOINED_BY_AUDIO,
@@ -50,6 +58,7 @@ from callrec_ari.rules.manifest import (
 from callrec_ari.rules.splice import matching_overlap, window_frames
 
 READ_CHUNK = 1 << 20
+OWN_CHANNEL, HEARD_CHANNEL = 1, 2  # of a file of MixMonitor's D: the leg's voice, what it heard
 
 
 Segment = SegmentFile  # a WAV written by Asterisk and the UTC time its first frame was recorded
@@ -107,6 +116,15 @@ def _zip_info(name: str, stamp: datetime, level: int) -> zipfile.ZipInfo:
         setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", level)
     info.external_attr = 0o644 << 16
     return info
+
+
+def _legs(seg: Segment) -> tuple[WavInfo, WavInfo | None]:
+    """A segment's file as the caller's leg (what it heard) and the second stream beside it: what the
+    callee heard (None: not recorded apart, or its file lost), or the caller's own voice."""
+    if seg.interleaved:
+        both = read_info(seg.path)
+        return channel_of(both, HEARD_CHANNEL), channel_of(both, OWN_CHANNEL)
+    return read_info(seg.path), read_info(seg.callee_heard) if seg.callee_heard is not None else None
 
 
 HEAD_SEARCH_S = 2  # how far past the timestamps' estimate the next segment's head is searched
@@ -200,10 +218,10 @@ def package_call(record: Mapping[str, Any] | CallRecord,
     segs = as_segments(segments)
     if not segs:
         raise InvalidCallRecord(f"call {call.call_id}: no segments to package")
-    infos = [read_info(s.path) for s in segs]
     per_leg = any(s.per_leg for s in segs)
-    # Each leg recorded apart: what the callee heard, beside what the caller heard (None: lost).
-    legs_b = [read_info(s.callee_heard) if s.callee_heard is not None else None for s in segs]
+    # Each leg recorded apart: what the caller heard, and beside it what the callee heard (None: lost)
+    # or, for a file of both directions of the caller's leg (MixMonitor's D), the caller's own voice.
+    infos, legs_b = zip(*(_legs(s) for s in segs), strict=True)
     formats = {(i.sample_rate, i.channels, i.sample_width) for i in [*infos, *(b for b in legs_b if b)]}
     if len(formats) != 1:
         raise BadWav(f"call {call.call_id}: segments differ in sample rate, channels or width")
@@ -221,19 +239,24 @@ def package_call(record: Mapping[str, Any] | CallRecord,
             estimate = overlap_frames(prev.started_at, prev_info.frames, seg.started_at,
                                       info.sample_rate, info.frames)
             found = audio_overlap(prev_info, info, estimate)
-            trim = estimate if found is None else found
             prev_b = legs_b[order - 2]
             found_b = audio_overlap(prev_b, leg_b, estimate) if prev_b and leg_b else None
-            trim_b = estimate if found_b is None else found_b
             # "audio": the end of N was found in N+1 (on each leg recorded), so nothing fell between.
             by_audio = found is not None and (found_b is not None or not (prev_b and leg_b))
+            if prev.interleaved and seg.interleaved:
+                # One recorder's two directions, paired alike within a frame or two: where one ends in
+                # silence (no match), the other's join is nearer than the start times.
+                found, found_b = (found if found is not None else found_b), (
+                    found_b if found_b is not None else found)
+            trim = estimate if found is None else found
+            trim_b = estimate if found_b is None else found_b
             joined_by = JOINED_BY_AUDIO if by_audio else JOINED_BY_START_TIMES
         start = seg.started_at + timedelta(microseconds=trim * 1_000_000 // info.sample_rate)
         frames = info.frames - trim
         first = takes[-1].first + takes[-1].frames if takes else 0
         chunks: Callable[[], Iterator[bytes]]
         if per_leg:
-            if order == 1:
+            if order == 1 and not seg.interleaved:
                 # The callee's recorder may have started later (or sooner) than the caller's.
                 trim_b = leg_offset(info, leg_b, frames, start, call.heard_from("caller"),
                                     call.heard_from("callee"))
@@ -243,7 +266,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
             swap = swap_frame(info, callee, trim, first, frames, start, call.talk_from,
                               call.heard_from("caller"))
             chunks = functools.partial(iter_legs, info, callee, trim, first, frames, swap, stereo, call.side,
-                                       shared_notice, header=False)
+                                       shared_notice, header=False, own_voice=seg.interleaved)
         else:
             chunks = functools.partial(iter_trimmed, info, trim, header=False)
         takes.append(Take(start, first, frames, trim, joined_by, chunks))

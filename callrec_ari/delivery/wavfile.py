@@ -1,16 +1,32 @@
-"""Reading Asterisk's PCM WAVs and writing a (head-trimmed) copy as a stream, chunk by chunk."""
+"""Reading Asterisk's PCM recordings and writing a (head-trimmed) copy as a stream, chunk by chunk.
+
+Two kinds of file: a WAV (mono 16-bit, as Asterisk records ``wav``), and a ``.raw`` file as
+MixMonitor's ``D`` option writes it (media/mixmonitor.py): no header, 16-bit signed linear at 8 kHz
+(Asterisk's ``sln`` format, which the ``.raw`` extension selects), two channels interleaved, the
+leg's own voice on the first and what the leg heard on the second. Its length is its size. One
+channel of such a file can be read alone, as a mono file (:func:`channel_of`).
+"""
 
 from __future__ import annotations
 
 import struct
 import sys
+import warnings
 import wave
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # C speed; the audioop-lts package on Python 3.13+
 
 CHUNK_FRAMES = 32_768
+RAW_SUFFIX = ".raw"
+RAW_RATE = 8000  # Asterisk's sln: what a ``.raw`` file holds, whatever the call's codec
+RAW_CHANNELS = 2  # MixMonitor's D: (own voice, heard), interleaved
 
 
 class BadWav(ValueError):
@@ -24,13 +40,30 @@ class WavInfo:
     sample_width: int  # bytes per sample
     sample_rate: int
     frames: int
+    # 0: the file's frames as they are; 1 or 2: that channel alone of a two-channel raw file
+    # (``channels`` is then 1: what is read).
+    pick: int = 0
 
     @property
     def frame_size(self) -> int:
         return self.channels * self.sample_width
 
 
+def channel_of(info: WavInfo, pick: int) -> WavInfo:
+    """Channel ``pick`` (1 or 2) of a two-channel raw file, read as a mono file of as many frames."""
+    if info.path.suffix != RAW_SUFFIX or info.channels != RAW_CHANNELS or pick not in (1, 2):
+        raise BadWav(f"{info.path}: channel {pick} cannot be read alone (a two-channel .raw file only)")
+    return WavInfo(info.path, 1, info.sample_width, info.sample_rate, info.frames, pick)
+
+
 def read_info(path: Path) -> WavInfo:
+    if path.suffix == RAW_SUFFIX:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise BadWav(f"cannot read raw recording {path}: {exc}") from exc
+        # A torn last frame (a recorder killed mid-write) is not audio: whole frames only.
+        return WavInfo(path, RAW_CHANNELS, 2, RAW_RATE, size // (2 * RAW_CHANNELS))
     try:
         with wave.open(str(path), "rb") as wav:
             return WavInfo(path, wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes())
@@ -50,13 +83,62 @@ def wav_header(info: WavInfo, frames: int) -> bytes:
     )
 
 
+class PcmReader:
+    """A recording's frames, read as :class:`wave.Wave_read` reads a WAV's (``setpos``,
+    ``readframes``, ``getnframes``): a WAV, a raw file, or one channel of a raw file."""
+
+    def __init__(self, info: WavInfo) -> None:
+        self.info = info
+        self._wav: wave.Wave_read | None = None
+        self._raw: BinaryIO | None = None
+        try:
+            if info.path.suffix == RAW_SUFFIX:
+                self._raw = info.path.open("rb")
+            else:
+                self._wav = wave.open(str(info.path), "rb")
+        except (OSError, EOFError, wave.Error) as exc:
+            raise BadWav(f"cannot read {info.path}: {exc}") from exc
+        self._stored = RAW_CHANNELS * info.sample_width  # bytes per frame in a raw file
+
+    def getnframes(self) -> int:
+        return self._wav.getnframes() if self._wav is not None else self.info.frames
+
+    def setpos(self, frame: int) -> None:
+        if self._wav is not None:
+            self._wav.setpos(frame)
+        elif self._raw is not None:
+            self._raw.seek(frame * self._stored)
+
+    def readframes(self, frames: int) -> bytes:
+        if self._wav is not None:
+            return self._wav.readframes(frames)
+        assert self._raw is not None
+        data = self._raw.read(frames * self._stored)
+        data = data[:len(data) - len(data) % self._stored]
+        if self.info.pick:
+            width = self.info.sample_width
+            return audioop.tomono(data, width, *((1, 0) if self.info.pick == 1 else (0, 1)))
+        return data
+
+    def close(self) -> None:
+        for fh in (self._wav, self._raw):
+            if fh is not None:
+                fh.close()
+
+    def __enter__(self) -> PcmReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def iter_trimmed(info: WavInfo, skip_frames: int, header: bool = True) -> Iterator[bytes]:
-    """The WAV without its first ``skip_frames`` frames: header (unless ``header`` is false), then the
-    PCM data in chunks."""
+    """The recording without its first ``skip_frames`` frames: header (unless ``header`` is false),
+    then the PCM data in chunks."""
     keep = info.frames - skip_frames
     if header:
         yield wav_header(info, keep)
-    with wave.open(str(info.path), "rb") as wav:
+    with PcmReader(info) as wav:
         wav.setpos(skip_frames)
         left = keep
         while left > 0:
@@ -70,7 +152,7 @@ def iter_trimmed(info: WavInfo, skip_frames: int, header: bool = True) -> Iterat
 def read_samples(info: WavInfo, start: int, frames: int) -> array[int]:
     """``frames`` 16-bit samples from frame ``start`` (mono 16-bit PCM); fewer (or none) where the file
     ends first: a leg recorded apart can be shorter than the other (its recorder started later)."""
-    with wave.open(str(info.path), "rb") as wav:
+    with PcmReader(info) as wav:
         wav.setpos(max(0, min(start, wav.getnframes())))
         samples = array("h", wav.readframes(frames))
     if sys.byteorder == "big":
@@ -78,4 +160,5 @@ def read_samples(info: WavInfo, start: int, frames: int) -> array[int]:
     return samples
 
 
-__all__ = ["BadWav", "WavInfo", "iter_trimmed", "read_info", "read_samples", "wav_header"]
+__all__ = ["RAW_SUFFIX", "BadWav", "PcmReader", "WavInfo", "channel_of", "iter_trimmed", "read_info",
+           "read_samples", "wav_header"]

@@ -64,6 +64,9 @@ class SegmentFile:
     # ``callee_heard`` what the callee heard (None if its file was lost: packaged as silence).
     per_leg: bool = False
     callee_heard: Path | None = None
+    # ``path`` holds both directions of the caller's leg, two channels (MixMonitor's D, per_leg
+    # too): the caller's voice and what it heard (delivery/wavfile.py).
+    interleaved: bool = False
 
     @property
     def paths(self) -> tuple[Path, ...]:
