@@ -71,6 +71,11 @@ class Config:
     # ami_* settings below), "snoop" (a snoop channel on the caller's leg, the audiohook path
     # MixMonitor takes) or "bridge" (a recorder in the call's bridge, the first engine).
     recording_engine: str = "auto"
+    # How the mixmonitor engine records a call with a stereo copy whose parties hear one notice:
+    # "mixmonitor" (MixMonitor's D option on the caller's leg: both directions side by side, at the
+    # cost of a mono recording; where Asterisk's recording folder is on this host) or "snoop" (a snoop
+    # channel on each leg, as every other engine does, and as a notice per party always is).
+    stereo_recorder: str = "mixmonitor"
     # Asterisk's manager interface (dialplan/manager.conf), used by the "mixmonitor" engine only.
     ami_address: str = "127.0.0.1:5038"
     ami_username: str = "callrec"
@@ -170,6 +175,8 @@ def validate(config: Config) -> None:
     if config.recording_engine not in ("auto", "mixmonitor", "snoop", "bridge"):
         raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'auto', 'mixmonitor', "
                           "'snoop' or 'bridge'")
+    if config.stereo_recorder not in ("mixmonitor", "snoop"):
+        raise ConfigError(f"stereo_recorder = {config.stereo_recorder!r}: expected 'mixmonitor' or 'snoop'")
     host, _, port = config.ami_address.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"ami_address = {config.ami_address!r}: expected host:port, e.g. 127.0.0.1:5038")

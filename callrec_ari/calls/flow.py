@@ -41,17 +41,19 @@ from callrec_ari.calls.state import CallState
 from callrec_ari.calls.steps import Actions
 from callrec_ari.model.call import CallTimes, RecordedSegment
 from callrec_ari.model.media import RecordingVoid
+from callrec_ari.rules.manifest import NoticeEntry
 
 S = CallState
 __all__ = ["CallSetup", "Flow", "adopted", "step"]
 
 
 def adopted(phase: CallState, times: CallTimes, segments: tuple[RecordedSegment, ...],
-            live_legs: frozenset[str], live_segments: frozenset[str], live_playbacks: frozenset[str]) -> Flow:
+            live_legs: frozenset[str], live_segments: frozenset[str], live_playbacks: frozenset[str],
+            notices: tuple[NoticeEntry, ...] = ()) -> Flow:
     """Where a call a previous run of the app left in Asterisk stands, from its journal and from what
     Asterisk still has (legs up, recordings running, playbacks playing)."""
-    return Flow(phase=phase, legs=live_legs, times=times, playbacks=live_playbacks, segments=tuple(
-        replace(s, live=s.name in live_segments) for s in segments))
+    return Flow(phase=phase, legs=live_legs, times=times, playbacks=live_playbacks, notices=notices,
+                segments=tuple(replace(s, live=s.name in live_segments) for s in segments))
 
 
 def step(setup: CallSetup, flow: Flow, event: Input, now: datetime) -> tuple[Flow, Actions]:

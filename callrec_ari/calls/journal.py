@@ -24,6 +24,8 @@ from typing import Any
 from callrec_ari.model.call import CallTimes, FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.rules import causes
+from callrec_ari.rules.manifest import NoticeEntry
+from callrec_ari.rules.segments import RAW_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ class JournalEntry:
     times: CallTimes
     segments: tuple[RecordedSegment, ...]
     playbacks: tuple[str, ...] = ()
+    # The notice's sounds as they played: a restarted app's call record and packaging (which places
+    # the end of the notice in a stereo file by them, delivery/channels.py) need them.
+    notices: tuple[NoticeEntry, ...] = ()
 
     @property
     def call_id(self) -> str:
@@ -57,6 +62,8 @@ class JournalEntry:
                           "live": s.live, "failed": s.failed} for s in self.segments],
             "playbacks": list(self.playbacks),
         }
+        if self.notices:
+            rest["notices"] = [n.to_json() for n in self.notices]
         return '{"plan": ' + _plan_json(self.plan) + ", " + json.dumps(rest)[1:]
 
     @classmethod
@@ -77,6 +84,7 @@ class JournalEntry:
             callee_id=str(data["callee_id"]), bridge_id=str(data["bridge_id"]),
             times=CallTimes(**{k: v for k, v in times.items() if v is not None}),
             segments=segments, playbacks=tuple(data.get("playbacks", ())),
+            notices=tuple(NoticeEntry.from_json(n) for n in data.get("notices", ())),
         )
 
 
@@ -110,7 +118,8 @@ def _fields_or_str(value: object) -> object:
 def last_write(segments: Iterable[str], recording_dir: Path, fmt: str) -> datetime | None:
     """When the newest of these segment files was last written: when its recorder stopped (the call
     ended, or Asterisk went away). None when no file is there."""
-    times = [p.stat().st_mtime for name in segments if (p := recording_dir / f"{name}.{fmt}").is_file()]
+    times = [p.stat().st_mtime for name in segments for suffix in (f".{fmt}", RAW_SUFFIX)
+             if (p := recording_dir / f"{name}{suffix}").is_file()]
     return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
@@ -122,6 +131,7 @@ def finished_from(entry: JournalEntry, recording_dir: str, fmt: str) -> Finished
     last = last_write(names, Path(recording_dir), fmt) if recording_dir else None
     times = entry.times if entry.times.ended else replace(entry.times, ended=last or now_utc())
     return FinishedCall(plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
+                        notices=entry.notices,
                         segments=tuple(s for s in entry.segments if s.has_audio),
                         unconfirmed=tuple(s for s in entry.segments if not s.has_audio))
 

@@ -178,7 +178,8 @@ class CallManager:
             assert session is not None
             session.queue.put_nowait(event)
 
-        seam = (MixMonitorSeam(self.ami, emit, self._recording_folder, self._manager_health)
+        seam = (MixMonitorSeam(self.ami, emit, self._recording_folder, self._manager_health,
+                               stereo=self.config.stereo_recorder == "mixmonitor")
                 if self.ami is not None else None)
         parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings,
                                cast(RecordingEngine, self.config.engine), self.arrivals,
@@ -265,7 +266,7 @@ class CallManager:
         kept for it since reconciliation began (``hold``), after what Asterisk then had (``bridged``:
         both parties in the call's bridge)."""
         flow = adopted(CallState(entry.state), entry.times, entry.segments, frozenset(live_legs),
-                       frozenset(live_segments), frozenset(live_playbacks))
+                       frozenset(live_segments), frozenset(live_playbacks), entry.notices)
         session = self._session(entry.plan, entry.caller_id, flow)
         session.resumed = Resume(bridged=bridged)
         for name in (*(s.name for s in entry.segments), *live_playbacks, *live_legs):

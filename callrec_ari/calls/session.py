@@ -349,7 +349,7 @@ class CallSession:
                 plan=self.plan, state=str(flow.phase), caller_id=self.legs.caller,
                 callee_id=self.legs.callee, bridge_id=self.legs.bridge, times=flow.times,
                 segments=tuple(RecordedSegment(s.name, s.index, s.started_at) for s in flow.segments),
-                playbacks=tuple(sorted(flow.playbacks)),
+                playbacks=tuple(sorted(flow.playbacks)), notices=flow.notices,
             ))
             if isinstance(written, concurrent.futures.Future):
                 self._journal_write = written

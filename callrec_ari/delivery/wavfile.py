@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from callrec_ari.rules.segments import RAW_SUFFIX
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # C speed; the audioop-lts package on Python 3.13+
 
 CHUNK_FRAMES = 32_768
-RAW_SUFFIX = ".raw"
 RAW_RATE = 8000  # Asterisk's sln: what a ``.raw`` file holds, whatever the call's codec
 RAW_CHANNELS = 2  # MixMonitor's D: (own voice, heard), interleaved
 

@@ -51,15 +51,17 @@ def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_for
 
 class MixMonitorSeam:
     """What the ``mixmonitor`` engine needs beyond ARI: the manager connection, the way to tell the
-    call of its recording's start and end (``emit``), Asterisk's recording folder if local, and
-    whether the manager is worth asking now (``health``: the app's one, shared by its calls)."""
+    call of its recording's start and end (``emit``), Asterisk's recording folder if local, whether
+    the manager is worth asking now (``health``: the app's one, shared by its calls), and whether a
+    stereo call is recorded with MixMonitor's ``D`` (``stereo``; config.py ``stereo_recorder``)."""
 
     def __init__(self, ami: AmiClient, emit: Callable[[AriEvent | RecordingVoid], None],
-                 folder: Path | None, health: ManagerHealth | None = None) -> None:
+                 folder: Path | None, health: ManagerHealth | None = None, stereo: bool = True) -> None:
         self.ami = ami
         self.emit = emit
         self.folder = folder
         self.health = health or ManagerHealth()
+        self.stereo = stereo
 
 
 def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
@@ -70,9 +72,18 @@ def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_forma
     (``CallPlan.per_leg``: stereo copies, or a notice per party) is recorded per leg, a snoop channel
     on each, on every engine: the bridge recording and MixMonitor's mix hold neither, and a MixMonitor
     writing one direction of a leg (``t()``) leaves out the time that direction carried no frames
-    (measured: the other party's file 0.6 s short before its tone; docs/performance.md)."""
+    (measured: the other party's file 0.6 s short before its tone; docs/performance.md). But on the
+    ``mixmonitor`` engine a stereo call whose parties hear one notice is recorded by one MixMonitor
+    with ``D`` (both directions of the caller's leg side by side: media/mixmonitor.py), per leg where
+    it cannot start."""
     if plan.per_leg and arrivals is not None:
-        return PerLegRecorder(ari, legs, plan.call_id, recording_format, arrivals)
+        per_leg = PerLegRecorder(ari, legs, plan.call_id, recording_format, arrivals)
+        if (engine == "mixmonitor" and mixmonitor is not None and mixmonitor.stereo
+                and mixmonitor.folder is not None and not plan.notice_per_party):
+            both = MixMonitorRecorder(mixmonitor.ami, legs, recording_format, mixmonitor.emit,
+                                      mixmonitor.folder, interleaved=True)
+            return MixMonitorOrSnoop(both, per_leg, mixmonitor.health)
+        return per_leg
     if engine == "mixmonitor" and mixmonitor is not None:
         mixed = MixMonitorRecorder(mixmonitor.ami, legs, recording_format, mixmonitor.emit, mixmonitor.folder)
         if arrivals is None:

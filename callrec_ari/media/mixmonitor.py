@@ -23,6 +23,16 @@ flow is the same for every engine:
 MixMonitor ends with its leg and says nothing then, so the flow stops it when the call ends
 (``reports_end`` is False: calls/steps.py). Each recorder is named by the channel variable
 ``CALLREC_MM_<segment>`` (MixMonitor's ``i()`` option), so a restarted app finds the one to stop.
+
+**Stereo** (``interleaved``): a call whose copies want each party on its own channel, and whose
+parties hear one notice, is recorded with MixMonitor's ``D`` option: the leg's two directions side by
+side in a two-channel ``<segment>.raw`` (no header; Asterisk's sln, 8 kHz), the caller's voice first,
+what it heard second, from the same audiohook as the mix, at the mix's cost (docs/performance.md,
+"Stereo at the cost of mono"), where the per-leg engine needs a snoop channel on each leg. Without a
+header the file cannot say it was closed: a recorder stopped by ``StopMixMonitor`` was (it closes
+before it answers); one whose leg went is taken as closed once its file has stopped growing for
+``RAW_SETTLE_S`` (no frames come once the leg is gone, and the recorder's thread closes the file as
+the leg's audiohook is detached). A restarted app finds a running one by its ``i()`` variable.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ from callrec_ari.ari.events import AriEvent
 from callrec_ari.model.call import now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, RecordingVoid
 from callrec_ari.rules.manifest import NoticeEntry
-from callrec_ari.rules.segments import OVERLAP_S
+from callrec_ari.rules.segments import OVERLAP_S, RAW_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,7 @@ CLOSE_POLL_S = 0.02
 # How long after a segment was counted void (no file: its leg went as it began) its file is looked for
 # once more, and removed if it was written after all (MixMonitorRecorder._void_file_removed).
 LATE_FILE_S = 10.0
+RAW_SETTLE_S = 0.5  # a raw file whose leg went is closed once it stopped growing for this long
 
 
 def id_variable(media_id: str) -> str:
@@ -99,27 +110,43 @@ async def recorder_id(ami: AmiClient, leg: str, name: str) -> str:
     return answer.get("Value", "")
 
 
+def file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
 async def is_live(ami: AmiClient, leg: str, name: str, fmt: str, folder: Path | None) -> bool:
     """For a restarted app (calls/reconcile.py): whether segment ``name``'s MixMonitor still runs:
-    its file still open when Asterisk's folder is here, else its id still on the leg."""
+    its WAV still open when Asterisk's folder is here, else (a remote Asterisk, or a stereo recorder's
+    raw file, which has no header to tell) its id still on the leg."""
     if folder is not None:
-        return await asyncio.to_thread(wav_closed, folder / f"{name}.{fmt}") is False
+        state = await asyncio.to_thread(wav_closed, folder / f"{name}.{fmt}")
+        if state is not None:
+            return not state
+        if await asyncio.to_thread(file_size, folder / f"{name}{RAW_SUFFIX}") is None:
+            return False
     return bool(await recorder_id(ami, leg, name))
 
 
 class MixMonitorRecorder:
-    """One MixMonitor per segment on the caller's leg, both directions mixed. (A call recorded per leg
-    keeps a snoop channel on each leg: media/__init__.py ``recorder_for``.)"""
+    """One MixMonitor per segment on the caller's leg, both directions mixed, or, ``interleaved``, side
+    by side (stereo, one notice for both; a notice per party keeps a snoop channel on each leg:
+    media/__init__.py ``recorder_for``)."""
 
     reports_end = False  # MixMonitor ends with its leg without a word: the flow stops it
     on_legs = True  # an audiohook on the caller's leg: may start before it is bridged (calls/steps.py)
 
     def __init__(self, ami: AmiClient, legs: CallLegs, fmt: str,
                  emit: Callable[[AriEvent | RecordingVoid], None],
-                 folder: Path | None) -> None:
+                 folder: Path | None, interleaved: bool = False) -> None:
         self.ami = ami
         self.leg = legs.caller
         self.fmt = fmt
+        self.interleaved = interleaved
+        self.suffix = RAW_SUFFIX if interleaved else f".{fmt}"  # the file MixMonitor writes
+        self.options = "D" if interleaved else ""
         self.emit = emit
         self.folder = folder  # Asterisk's recording folder as seen from here (None: remote)
         self._ids: dict[str, str] = {}  # segment -> MixMonitor's id
@@ -133,8 +160,8 @@ class MixMonitorRecorder:
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         try:
             answer = await self.ami.action("MixMonitor", Channel=self.leg,
-                                           File=mixmonitor_file(media_id, self.fmt),
-                                           Options=f"i({id_variable(media_id)})")
+                                           File=mixmonitor_file(media_id, self.suffix[1:]),
+                                           Options=f"{self.options}i({id_variable(media_id)})")
         except AmiError as exc:
             # "No such channel": the leg went (a roll that raced the hangup), nothing failed
             raise MediaFailed(exc.error_id, str(exc), gone="No such channel" in exc.message) from None
@@ -177,7 +204,7 @@ class MixMonitorRecorder:
         if self.folder is None:
             return False
         await asyncio.sleep(LATE_FILE_S)
-        path = self.folder / f"{name}.{self.fmt}"
+        path = self.folder / f"{name}{self.suffix}"
         removed = await asyncio.to_thread(_unlink_if_there, path)
         if removed:
             log.warning("recording %s: MixMonitor wrote its file after the segment was counted void: "
@@ -204,7 +231,9 @@ class MixMonitorRecorder:
         when there is no file at all."""
         if self.folder is None:
             return None
-        path = self.folder / f"{name}.{self.fmt}"
+        path = self.folder / f"{name}{self.suffix}"
+        if self.interleaved:
+            return await self._raw_closed(path, waited)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (0 if waited else CLOSE_WAIT_S)
         while True:
@@ -217,3 +246,26 @@ class MixMonitorRecorder:
                     log.warning("recording %s: its file is still open after %.0fs", name, CLOSE_WAIT_S)
                 return True
             await asyncio.sleep(CLOSE_POLL_S)
+
+    async def _raw_closed(self, path: Path, waited: bool) -> bool:
+        """A raw file (no header to say it): closed when stopped (``waited``), else once it has not
+        grown for ``RAW_SETTLE_S`` (see the module); False when there is none."""
+        loop = asyncio.get_running_loop()
+        size = await asyncio.to_thread(file_size, path)
+        deadline, still_since = loop.time() + CLOSE_WAIT_S, loop.time()
+        while size is not None and not waited:
+            await asyncio.sleep(CLOSE_POLL_S * 5)
+            now, last = await asyncio.to_thread(file_size, path), size
+            size = now if now is not None else last
+            if size != last:
+                still_since = loop.time()
+            elif loop.time() - still_since >= RAW_SETTLE_S:
+                break
+            if loop.time() >= deadline:
+                log.warning("recording %s: its file still grows %.0fs after its leg went", path.name,
+                            CLOSE_WAIT_S)
+                break
+        if size is None:
+            log.error("recording %s: MixMonitor wrote no file %s", path.stem, path)
+            return False
+        return True

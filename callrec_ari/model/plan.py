@@ -85,7 +85,12 @@ class CallPlan:
         if not self.record:
             return False
         stereo = any(r.channels == "stereo" for r in self.file_recipients)
-        return stereo or (self.plays_notice and not self.notice_same_for_both)
+        return stereo or self.notice_per_party
+
+    @property
+    def notice_per_party(self) -> bool:
+        """Each party hears a notice of its own (R2.3)."""
+        return self.plays_notice and not self.notice_same_for_both
 
     @property
     def plays_notice(self) -> bool:

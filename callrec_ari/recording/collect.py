@@ -16,7 +16,7 @@ from pathlib import Path
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.model.call import RecordedSegment, SegmentFile
-from callrec_ari.rules.segments import callee_leg_name
+from callrec_ari.rules.segments import RAW_SUFFIX, callee_leg_name
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,18 @@ async def collect_segments(
     per_leg: bool = False,
 ) -> list[SegmentFile]:
     """The segments' files; with ``per_leg``, each with the callee's leg beside the caller's (a leg
-    whose file is missing is logged and packaged as silence: the other leg is still the call)."""
+    whose file is missing is logged and packaged as silence: the other leg is still the call), or
+    both directions of the caller's leg in one raw file (MixMonitor's D, media/mixmonitor.py: a
+    segment recorded so is ``<name>.raw``, in Asterisk's folder on this host)."""
     out: list[SegmentFile] = []
     for segment in segments:
         if segment.started_at is None:
             continue
+        if per_leg and recording_dir:
+            both = Path(recording_dir) / f"{segment.name}{RAW_SUFFIX}"
+            if await asyncio.to_thread(both.is_file):
+                out.append(SegmentFile(both, segment.started_at, True, None, interleaved=True))
+                continue
         try:
             path = await _segment_file(segment.name, fmt, recording_dir, spool_dir, ari)
         except SegmentMissing as exc:
@@ -136,10 +143,10 @@ async def discard_segments(segments: tuple[RecordedSegment, ...], fmt: str, reco
     names = [n for s in segments for n in ((s.name, callee_leg_name(s.name)) if per_leg else (s.name,))]
     for name in names:
         if recording_dir:
-            path = Path(recording_dir) / f"{name}.{fmt}"
-            if path.exists():
-                path.unlink()
-                removed += 1
+            for path in (Path(recording_dir) / f"{name}.{fmt}", Path(recording_dir) / f"{name}{RAW_SUFFIX}"):
+                if path.exists():
+                    path.unlink()
+                    removed += 1
             continue
         try:
             await ari.delete_stored_recording(name)

@@ -57,6 +57,14 @@ class NoticeEntry:
                 "ended_at": None if self.ended_at is None else format_utc(self.ended_at),
                 "outcome": self.outcome}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NoticeEntry:
+        """What ``to_json`` wrote (the call journal keeps a call's notices across a restart)."""
+        started, ended = data.get("started_at"), data.get("ended_at")
+        return cls(str(data["to"]), str(data["sound"]),
+                   None if started is None else parse_utc(started, "notice started_at"),
+                   None if ended is None else parse_utc(ended, "notice ended_at"), str(data["outcome"]))
+
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:

@@ -40,6 +40,12 @@ def callee_leg_name(name: str) -> str:
     return f"{head}-callee-{index}"
 
 
+# A segment recorded as both directions of the caller's leg side by side (MixMonitor's D option,
+# media/mixmonitor.py) is ``<name>.raw`` whatever the recording format: a headerless two-channel file
+# (delivery/wavfile.py), the only kind Asterisk writes interleaved.
+RAW_SUFFIX = ".raw"
+
+
 def roll_delay(period: float, reason: RollReason, started_at: datetime | None = None,
                now: datetime | None = None) -> float:
     """Seconds until the next segment is due.

@@ -32,7 +32,8 @@ LAG_S = 0.03
 class CallerLeg:
     """Both directions of the caller's leg on the true timeline (sample 0: the first frame recorded)."""
 
-    def __init__(self, notice: float, gap: float, talk: float, caller_pause: tuple[float, float] | None = None):
+    def __init__(self, notice: float, gap: float, talk: float,
+                 caller_pause: tuple[float, float] | None = None) -> None:
         self.notice_s = notice
         connect = notice + gap
         self.notice = np.concatenate([tone(440, notice), silence(gap)])

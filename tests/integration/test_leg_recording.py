@@ -161,6 +161,10 @@ async def test_app_killed_mid_call_a_stereo_recording_arrives_whole(
     parties = asyncio.create_task(run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=15_000),
                                               uas(tmp_path, tone=tones["callee"])))
     await asyncio.sleep(8.0)  # answered, notice over, talking, a segment rolled
+    # One notice for both: MixMonitor records both directions of the caller's leg in one raw file
+    # (media/mixmonitor.py), the snoop engine a snoop channel on each leg.
+    folder = Path(asterisk.recording_dir or "/nonexistent")
+    assert bool(list(folder.rglob("*.raw"))) == (engine == "mixmonitor")
     app.signal(signal.SIGKILL)
     await app.wait(10)
     await asyncio.sleep(1.0)  # the call goes on in Asterisk with nobody watching
@@ -181,4 +185,7 @@ async def test_app_killed_mid_call_a_stereo_recording_arrives_whole(
     call_id = str(manifest["call_id"])
     assert any(e.get("msg", "").startswith(f"call={call_id} adopted") for e in app.events(call_id))
     await assert_clean(ari)
-    assert not list(Path(asterisk.recording_dir or "/nonexistent").rglob(f"{call_id}-*.wav"))
+    assert not [p for p in folder.rglob(f"{call_id}-*") if p.suffix in (".wav", ".raw")]
+    # The notices a restarted app read from the call's journal are in the record, as they played.
+    assert [(n["to"], n["sound"], n["outcome"]) for n in manifest["notices"]] == [  # type: ignore[attr-defined]
+        ("both", f"sound:{ANALYSED_NOTICE}", "played"), ("both", "sound:beep", "played")]

@@ -62,6 +62,23 @@ def test_the_journal_keeps_the_recipients_across_a_restart() -> None:
     assert again.plan == entry.plan and again.plan.recipients == (A, S)
 
 
+def test_the_journal_keeps_the_notices_across_a_restart() -> None:
+    """A restarted app's call record says what the parties heard, and packaging places the end of the
+    notice in a stereo file by it (delivery/channels.py): the journal keeps the notices as played."""
+    from callrec_ari.calls.journal import finished_from
+    from callrec_ari.rules.manifest import NoticeEntry
+
+    heard = (NoticeEntry("caller", "sound:callrec/notice-ja", T0 + timedelta(seconds=2.1),
+                         T0 + timedelta(seconds=7), "played"),
+             NoticeEntry("callee", "sound:beep", T0 + timedelta(seconds=7), None, "playing"))
+    entry = JournalEntry(plan=PLAN, state="notice", caller_id="x", callee_id="c1-callee", bridge_id="c1",
+                         times=TIMES, segments=SEGMENTS, notices=heard)
+    again = JournalEntry.from_json(entry.to_json())
+    assert again.notices == heard
+    assert finished_from(again, "", "wav").notices == heard
+    assert JournalEntry.from_json(replace(entry, notices=()).to_json()).notices == ()
+
+
 def test_an_endpoint_the_platform_cannot_deliver_to_is_a_route_error() -> None:
     import pytest
 
