@@ -112,8 +112,10 @@ class Platform:
         return sorted(Path(self.settings.spool_dir).rglob("*.zip"))
 
     def wavs(self, call_id: str) -> list[Path]:
-        """The call's WAVs on the platform: in Asterisk's folder, or fetched into the app's spool."""
-        return sorted({*self.recording_dir.rglob(f"{call_id}-*.wav"), *self.root.rglob(f"{call_id}-*.wav")})
+        """The call's recording files on the platform (WAVs, and MixMonitor's two-channel raw files):
+        in Asterisk's folder, or fetched into the app's spool."""
+        return sorted(p for folder in (self.recording_dir, self.root) for p in folder.rglob(f"{call_id}-*")
+                      if p.suffix in (".wav", ".raw"))
 
     def jobs(self, call_id: str) -> list[Delivery]:
         with self.db() as s:

@@ -146,6 +146,68 @@ async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_
 
 
 @ENGINES
+async def test_one_notice_for_both_stereo_copy_and_mono_copy_of_one_call(
+    start_app: StartApp, ari, tones, tmp_path: Path, platform: Platform,  # type: ignore[no-untyped-def]  # noqa: F811
+    asterisk: AsteriskTarget, engine: str,
+):
+    """Both lines announce with the same notice, so both parties hear one notice: on the mixmonitor
+    engine one MixMonitor records both directions of the caller's leg (its D option, a raw file per
+    recording), on snoop a snoop channel on each leg. A's copy is stereo, B's mono, C gets nothing."""
+    a, b, c = (platform.customers[n] for n in "ABC")
+    for customer in (a, b):
+        await customer.up()
+    with platform.db.begin() as s:
+        s.execute(update(Contract).where(Contract.id == a.contract_id).values(audio_channels="stereo"))
+        both = Line.number.in_([LINE["A"][0], LINE["B"][0]])
+        s.execute(update(Line).where(both).values(notice=DEFAULT_NOTICE))
+    platform.start_worker()
+    app = await start_app(lines_from="database", db=platform.db, recording_roll_seconds=4,
+                          recording_engine=engine, asterisk_recording_dir=str(asterisk.recording_dir or ""),
+                          submitter=RecordingSubmitter(platform.settings, platform.db, segment_seconds=3))
+    await register(tmp_path, "1002", 5090, 6020)
+    seen: set[Path] = set()
+
+    async def watch() -> None:  # which files Asterisk writes while the call runs
+        while True:
+            seen.update(platform.recording_dir.rglob("*"))
+            await asyncio.sleep(0.2)
+
+    watching = asyncio.create_task(watch())
+    try:
+        await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=10_000, callee_line="1002")
+    finally:
+        watching.cancel()
+    outcome = await app.outcome()
+    assert outcome.plan.per_leg and not outcome.plan.notice_per_party and len(outcome.segments) >= 3
+    if asterisk.recording_dir:
+        kinds = {p.suffix for p in seen if p.name.startswith(outcome.plan.call_id) and p.suffix}
+        assert kinds == ({".raw"} if engine == "mixmonitor" else {".wav"}), kinds
+    await wait_until(lambda: len(a.zips()) == 1 and len(b.zips()) == 1)
+    await wait_until(lambda: not platform.outbox(), timeout=90)
+    await wait_until(lambda: not platform.wavs(outcome.plan.call_id), timeout=90)
+    await assert_clean(ari)
+    assert not c.zips()
+
+    # A's copy: the notice on both channels, then each party on its own, across every roll
+    manifest_a, (left, right) = channels_of(a.zips()[0])
+    assert manifest_a["audio"] == {"layout": "stereo", "channels": ["caller", "callee"]}
+    assert [(n["to"], n["sound"]) for n in manifest_a["notices"]] == [  # type: ignore[attr-defined]
+        ("both", f"sound:{DEFAULT_NOTICE}"), ("both", "sound:beep")]
+    talk_from = DEFAULT_NOTICE_S + BEEP_S
+    assert_party(left, CALLER_TONE, CALLEE_TONE, DEFAULT_NOTICE_S, talk_from, "left (A, the caller)")
+    assert_party(right, CALLEE_TONE, CALLER_TONE, DEFAULT_NOTICE_S, talk_from, "right (B, the callee)")
+    # B's copy: mono, the notice once, both parties after it
+    manifest_b, (mono,) = channels_of(b.zips()[0])
+    assert manifest_b["audio"] == {"layout": "mono", "channels": ["both"]}
+    assert abs(mono.duration - left.duration) < 0.01
+    assert abs(beep_end(mono, talk_from + 1.5) - talk_from) < 0.6
+    talk = slice(int((talk_from + 0.3) / 0.05), int((mono.duration - 0.5) / 0.05))
+    for freq in (CALLER_TONE, CALLEE_TONE):
+        assert mono.present(freq)[talk].mean() > 0.97, freq
+        assert mono.present(freq)[: int((talk_from - 0.1) / 0.05)].mean() < 0.1, freq  # not before (R2.6)
+
+
+@ENGINES
 async def test_app_killed_mid_call_a_stereo_recording_arrives_whole(
     asterisk: AsteriskTarget, ari, delivery_env: DeliveryEnv,  # type: ignore[no-untyped-def]
     app_process: list[AppProcess], tones, tmp_path: Path, engine: str,  # noqa: F811

@@ -24,6 +24,7 @@ import pytest
 from callrec_ari.ari.client import AriClient
 from callrec_ari.delivery.packaging import package_call
 from callrec_ari.model.call import SegmentFile
+from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.rules.segments import callee_leg_name
 from callrec_ari.rules.splice import matching_overlap
 from tests.integration.test_call_flow import (
@@ -135,8 +136,9 @@ async def test_segments_join_without_a_hole_or_a_doubled_stretch(
     assert set(kinds[1:]) == {"continuous", "audio"}
 
 
+@pytest.mark.parametrize("recorder", ["per-leg", "mixmonitor-d"])
 async def test_stereo_legs_join_without_a_hole_on_either_channel(
-    start_app: StartApp, ari: AriClient, tmp_path: Path
+    start_app: StartApp, ari: AriClient, asterisk: AsteriskTarget, tmp_path: Path, recorder: str
 ) -> None:
     """Per leg (a stereo line): each party's leg is its own recorder, started and stopped by its own
     request, so the two legs roll some milliseconds apart. Both parties send noise (each its own), so
@@ -144,9 +146,19 @@ async def test_stereo_legs_join_without_a_hole_on_either_channel(
     them in that leg's next file. (Mostly the legs roll within the same 20 ms frame; at some rolls the
     callee's next file begins a frame apart, and a packaging that cut the callee's leg where the
     caller's file ended failed here in one run of seven. tests/delivery/test_leg_packaging.py checks
-    that case every time.)"""
+    that case every time.)
+
+    ``mixmonitor-d``: the mixmonitor engine records both directions of the caller's leg in one raw
+    file (MixMonitor's D, one notice for both): each direction is joined on its own audio, the
+    caller's voice (its first channel) standing for what the callee heard, what the caller heard
+    (its second) for the caller's leg."""
     lines = tuple(replace(line, audio_channels="stereo") for line in ANALYSED_LINES)
-    app = await start_app(recording_roll_seconds=5, lines=lines)
+    folder = Path(asterisk.recording_dir or "/nonexistent")
+    if recorder == "mixmonitor-d" and not asterisk.recording_dir:
+        pytest.skip("MixMonitor's D files are read in Asterisk's folder: this Asterisk's is not here")
+    engine = {"per-leg": "snoop", "mixmonitor-d": "mixmonitor"}[recorder]
+    app = await start_app(recording_roll_seconds=5, lines=lines, recording_engine=engine,
+                          asterisk_recording_dir=str(asterisk.recording_dir or ""))
     rc = await run_parties(uac(tmp_path, OUTSIDE, tone=noise_file(tmp_path), talk_ms=14_000),
                            uas(tmp_path, tone=noise_file(tmp_path, kind="pinknoise")))
     assert rc == (0, 0)
@@ -157,6 +169,13 @@ async def test_stereo_legs_join_without_a_hole_on_either_channel(
     files = []
     for seg in outcome.segments:
         assert seg.started_at is not None
+        if recorder == "mixmonitor-d":
+            both = folder / f"{seg.name}.raw"
+            pcm = array("h", both.read_bytes())
+            heard["caller"].append(pcm[1::2])
+            heard["callee"].append(pcm[0::2])  # the caller's voice: what the callee heard of it
+            files.append(SegmentFile(both, seg.started_at, True, None, interleaved=True))
+            continue
         paths = []
         for leg, name in (("caller", seg.name), ("callee", callee_leg_name(seg.name))):
             data = await ari.stored_recording_file(name)
@@ -192,3 +211,7 @@ async def test_stereo_legs_join_without_a_hole_on_either_channel(
             after = near[at[0] + W: at[0] + 2 * W]
             assert after == raw[n + 1][overlaps[leg][n]: overlaps[leg][n] + W], (
                 f"{leg}'s leg at roll {n + 1}: not what followed in its next file (a hole or a repeat)")
+    if recorder == "mixmonitor-d":
+        assert not list(folder.rglob(f"{outcome.plan.call_id}-*.wav"))  # one file per segment, no leg apart
+        for file in files:
+            file.path.unlink()
