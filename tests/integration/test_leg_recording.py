@@ -83,8 +83,8 @@ def assert_party(channel: Audio, mine: int, theirs: int, notice_s: float, talk_f
     assert other[talk].mean() < 0.02, f"{name}: the other party on this channel ({other[talk].mean()})"
 
 
-# A snoop channel on each leg whatever the engine (media/__init__.py recorder_for): the app on the
-# mixmonitor engine still records these calls per leg, correctly.
+# A notice per party: a snoop channel on each leg whatever the engine (media/__init__.py
+# recorder_for); one notice for both: MixMonitor's D on the mixmonitor engine, snoop channels on snoop.
 ENGINES = pytest.mark.parametrize("engine", ["snoop", "mixmonitor"])
 
 
