@@ -271,7 +271,8 @@ def stream_losses(log_path: Path) -> set[str]:
 
 def leftovers(soak: Soak) -> dict[str, list[str]]:
     node = soak.node()
-    rec = [str(p) for p in node.recording_dir.rglob("*.wav")]
+    # Recording files: WAVs, and the two-channel raw files of MixMonitor's D (media/mixmonitor.py).
+    rec = [str(p) for p in node.recording_dir.rglob("*") if p.suffix in (".wav", ".raw")]
     spool = [
         str(p.relative_to(soak.spool))
         for p in soak.spool.rglob("*")
