@@ -60,6 +60,7 @@ CLOSE_POLL_S = 0.02
 # once more, and removed if it was written after all (MixMonitorRecorder._void_file_removed).
 LATE_FILE_S = 10.0
 RAW_SETTLE_S = 0.5  # a raw file whose leg went is closed once it stopped growing for this long
+RAW_POLL_S = 0.1
 
 
 def id_variable(media_id: str) -> str:
@@ -249,22 +250,22 @@ class MixMonitorRecorder:
 
     async def _raw_closed(self, path: Path, waited: bool) -> bool:
         """A raw file (no header to say it): closed when stopped (``waited``), else once it has not
-        grown for ``RAW_SETTLE_S`` (see the module); False when there is none."""
+        grown for ``RAW_SETTLE_S`` (see the module), bounded by ``CLOSE_WAIT_S`` as a WAV's wait is;
+        False when there is none."""
         loop = asyncio.get_running_loop()
-        size = await asyncio.to_thread(file_size, path)
-        deadline, still_since = loop.time() + CLOSE_WAIT_S, loop.time()
-        while size is not None and not waited:
-            await asyncio.sleep(CLOSE_POLL_S * 5)
-            now, last = await asyncio.to_thread(file_size, path), size
-            size = now if now is not None else last
-            if size != last:
-                still_since = loop.time()
-            elif loop.time() - still_since >= RAW_SETTLE_S:
+        deadline = loop.time() + (0 if waited else CLOSE_WAIT_S)
+        size, still_since = await asyncio.to_thread(file_size, path), loop.time()
+        while loop.time() < deadline:
+            await asyncio.sleep(RAW_POLL_S)
+            now = await asyncio.to_thread(file_size, path)
+            if now != size:
+                size, still_since = now, loop.time()
+            elif size is not None and loop.time() - still_since >= RAW_SETTLE_S:
                 break
-            if loop.time() >= deadline:
+        else:
+            if not waited and size is not None:
                 log.warning("recording %s: its file still grows %.0fs after its leg went", path.name,
                             CLOSE_WAIT_S)
-                break
         if size is None:
             log.error("recording %s: MixMonitor wrote no file %s", path.stem, path)
             return False

@@ -45,6 +45,7 @@ def recorder(folder: Path, told: list[Any], ami: Manager) -> MixMonitorRecorder:
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mixmonitor, "RAW_SETTLE_S", 0.3)
     monkeypatch.setattr(mixmonitor, "LATE_FILE_S", 0.1)
+    monkeypatch.setattr(mixmonitor, "CLOSE_WAIT_S", 1.5)
 
 
 def finished(told: list[Any]) -> list[str]:
@@ -82,6 +83,20 @@ async def test_a_file_whose_leg_went_is_finished_only_once_it_stops_growing(tmp_
         with path.open("ab") as fh:
             fh.write(bytes(640))
         assert finished(told) == ["RecordingStarted"], "told finished while the file still grew"
+    await asyncio.wait_for(asyncio.gather(*rec._telling), 3)
+    assert finished(told) == ["RecordingStarted", "RecordingFinished"]
+
+
+async def test_a_file_that_shows_after_its_leg_went_is_waited_for(tmp_path: Path) -> None:
+    told: list[Any] = []
+    rec = recorder(tmp_path, told, Manager(stop_fails=True))
+    await rec.start(NAME, None)  # type: ignore[arg-type]
+    rec._began[NAME] -= 5
+    await rec.stop(NAME, "call-ended")
+    await asyncio.sleep(0.3)  # the recorder's thread opens its file late under load
+    path = tmp_path / f"{NAME}.raw"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bytes(640))
     await asyncio.wait_for(asyncio.gather(*rec._telling), 3)
     assert finished(told) == ["RecordingStarted", "RecordingFinished"]
 
