@@ -9,7 +9,14 @@ baseline's (its length, both parties' tones after the notice: bench/recordings.p
 file's channels too: the caller's tone on the first only, the other party's on the second only.
 docs/performance.md ("Stereo at the cost of mono") has the figures.
 
-    .venv/bin/python -m bench.stereo_cost [--rate 10] [--rounds 2]
+With ``--app``, the same comparison through the app, as customers get it (its mixmonitor engine,
+every line's copies in stereo for the stereo runs): mono (MixMonitor's mix), stereo by MixMonitor's
+``D`` (``stereo_recorder = "mixmonitor"``, the default) and stereo by a snoop channel on each leg
+(``stereo_recorder = "snoop"``), interleaved, each delivered ZIP checked as the capacity bench checks
+them (a stereo one channel by channel); each run says Asterisk's, the app's and the delivery
+worker's CPU per call.
+
+    .venv/bin/python -m bench.stereo_cost [--rate 10] [--rounds 2] [--app]
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.capacity import run_load
 from bench.common import asterisk_lock, channel_count, log, wait_until
 from bench.recordings import check_raw_stereo, check_wav
 from bench.stack import OUTSIDE, Plan, Stack, place_calls
@@ -50,12 +58,33 @@ def run(stack: Stack, kind: str, rate: float, p: Plan) -> dict[str, Any]:
             "cpu_per_call_asterisk": round(spent / placed, 4)}
 
 
+THROUGH_APP = (("mono", "app", None), ("stereo-D", "app-per-leg-mixmonitor", "mixmonitor"),
+               ("stereo-snoops", "app-per-leg-mixmonitor", "snoop"))
+
+
+def run_app(stack: Stack, kind: str, rate: float, p: Plan) -> dict[str, Any]:
+    """One run through the app (bench/capacity.py run_load): ``kind`` one of THROUGH_APP's."""
+    _, mode, stereo = next(k for k in THROUGH_APP if k[0] == kind)
+    if stereo is not None:
+        stack.use_engine("per-leg-mixmonitor")
+        if stack._env.get("CALLREC_STEREO_RECORDER") != stereo:
+            stack._env["CALLREC_STEREO_RECORDER"] = stereo
+            stack.restart_app()
+            wait_until(stack._metrics_up, 30)
+    res = run_load(stack, mode, rate, p)
+    return {"recording": kind, "cps": rate, "calls": res["calls"], "answered": res["answered"],
+            "bad": res["bad_recordings"], "bad_examples": res["bad_examples"],
+            **{k: res[k] for k in ("cpu_per_call_asterisk", "cpu_per_call_app", "cpu_per_call_worker")}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=10.0, help="calls a second")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--work", default="/tmp/callrec-stereo-cost")
+    parser.add_argument("--app", action="store_true", help="through the app: mono, D, snoop channels")
     args = parser.parse_args()
+    kinds = [k[0] for k in THROUGH_APP] if args.app else ["mono", "stereo"]
     p = Plan(rates=[args.rate], talk_s=20, window_s=25)
     rows = []
     with asterisk_lock():
@@ -65,15 +94,15 @@ def main() -> None:
             for f in stack.baseline_dir.glob("*.raw"):
                 f.unlink()
             for _ in range(args.rounds):
-                for kind in ("mono", "stereo"):
-                    rows.append(run(stack, kind, args.rate, p))
+                for kind in kinds:
+                    rows.append((run_app if args.app else run)(stack, kind, args.rate, p))
                     log(json.dumps(rows[-1]))
         finally:
             stack.stop()
-    for kind in ("mono", "stereo"):
-        mine = [r["cpu_per_call_asterisk"] for r in rows if r["recording"] == kind]
-        print(json.dumps({"recording": kind, "cpu_per_call_asterisk": mine,
-                          "bad": sum(r["bad"] for r in rows if r["recording"] == kind)}))
+    for kind in kinds:
+        mine = [r for r in rows if r["recording"] == kind]
+        cpu = {key: [r[key] for r in mine] for key in mine[0] if key.startswith("cpu_per_call")}
+        print(json.dumps({"recording": kind, "bad": sum(r["bad"] for r in mine), **cpu}))
 
 
 if __name__ == "__main__":

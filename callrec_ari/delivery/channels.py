@@ -40,12 +40,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from callrec_ari.delivery.wavfile import CHUNK_FRAMES, BadWav, PcmReader, WavInfo, read_samples, wav_header
+from callrec_ari.delivery.wavfile import (
+    CHUNK_FRAMES,
+    BadWav,
+    PcmReader,
+    WavInfo,
+    interleave,
+    read_samples,
+    wav_header,
+)
 from callrec_ari.rules.splice import SPLIT_STEP_MS, quiet_point
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop  # C speed for mixing and interleaving; the audioop-lts package on Python 3.13+
+    import audioop  # C speed for mixing; the audioop-lts package on Python 3.13+
 
 SPLIT_SEARCH_MS = 80  # how far before the timestamps' swap sample the quiet point is looked for
 SPLIT_AFTER_MS = 20  # and how far after
@@ -244,7 +252,7 @@ def iter_legs(caller_heard: WavInfo, callee: CalleeLeg, skip_a: int, offset_b: i
             if stereo:
                 caller_side, callee_side = pa[:k] + pb[k:], pa if own_voice else pb[:k] + pa[k:]
                 lft, rgt = (caller_side, callee_side) if left == "caller" else (callee_side, caller_side)
-                yield audioop.add(audioop.tostereo(lft, 2, 1, 0), audioop.tostereo(rgt, 2, 0, 1), 2)
+                yield interleave(lft, rgt)
             else:
                 mixed = audioop.add(pa, pb, 2)
                 yield (pa[:k] + mixed[k:]) if shared_notice or own_voice else mixed
