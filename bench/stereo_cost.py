@@ -10,13 +10,13 @@ file's channels too: the caller's tone on the first only, the other party's on t
 docs/performance.md ("Stereo at the cost of mono") has the figures.
 
 With ``--app``, the same comparison through the app, as customers get it (its mixmonitor engine,
-every line's copies in stereo for the stereo runs): mono (MixMonitor's mix), stereo by MixMonitor's
-``D`` (``stereo_recorder = "mixmonitor"``, the default) and stereo by a snoop channel on each leg
-(``stereo_recorder = "snoop"``), interleaved, each delivered ZIP checked as the capacity bench checks
-them (a stereo one channel by channel); each run says Asterisk's, the app's and the delivery
-worker's CPU per call.
+every line's copies in stereo for the stereo runs): mono (MixMonitor's mix), mono from ``D``
+(``mixmonitor_directions = "all"``: the two directions mixed at packaging), stereo by ``D`` (the
+default, "stereo") and stereo by a snoop channel on each leg ("none"), interleaved, each delivered
+ZIP checked as the capacity bench checks them (a stereo one channel by channel); each run says
+Asterisk's, the app's and the delivery worker's CPU per call.
 
-    .venv/bin/python -m bench.stereo_cost [--rate 10] [--rounds 2] [--app]
+    .venv/bin/python -m bench.stereo_cost [--rate 10] [--rounds 2] [--app [--kinds mono,mono-D]]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 from bench.capacity import run_load
 from bench.common import asterisk_lock, channel_count, log, wait_until
 from bench.recordings import check_raw_stereo, check_wav
-from bench.stack import OUTSIDE, Plan, Stack, place_calls
+from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
 
 PREFIX = {"mono": "9", "stereo": "8"}  # bench/asterisk/extensions-local.conf
 SUFFIX = {"mono": "*.wav", "stereo": "*.raw"}
@@ -58,19 +58,23 @@ def run(stack: Stack, kind: str, rate: float, p: Plan) -> dict[str, Any]:
             "cpu_per_call_asterisk": round(spent / placed, 4)}
 
 
-THROUGH_APP = (("mono", "app", None), ("stereo-D", "app-per-leg-mixmonitor", "mixmonitor"),
-               ("stereo-snoops", "app-per-leg-mixmonitor", "snoop"))
+# (kind, bench/capacity.py's mode, mixmonitor_directions)
+THROUGH_APP = (
+    ("mono", "app", "stereo"),
+    ("mono-D", "app", "all"),
+    ("stereo-D", "app-per-leg-mixmonitor", "stereo"),
+    ("stereo-snoops", "app-per-leg-mixmonitor", "none"),
+)
 
 
 def run_app(stack: Stack, kind: str, rate: float, p: Plan) -> dict[str, Any]:
     """One run through the app (bench/capacity.py run_load): ``kind`` one of THROUGH_APP's."""
-    _, mode, stereo = next(k for k in THROUGH_APP if k[0] == kind)
-    if stereo is not None:
-        stack.use_engine("per-leg-mixmonitor")
-        if stack._env.get("CALLREC_STEREO_RECORDER") != stereo:
-            stack._env["CALLREC_STEREO_RECORDER"] = stereo
-            stack.restart_app()
-            wait_until(stack._metrics_up, 30)
+    _, mode, directions = next(k for k in THROUGH_APP if k[0] == kind)
+    stack.use_engine(ENGINES[0] if mode == "app" else mode.removeprefix("app-"))
+    if stack._env.get("CALLREC_MIXMONITOR_DIRECTIONS") != directions:
+        stack._env["CALLREC_MIXMONITOR_DIRECTIONS"] = directions
+        stack.restart_app()
+        wait_until(stack._metrics_up, 30)
     res = run_load(stack, mode, rate, p)
     return {"recording": kind, "cps": rate, "calls": res["calls"], "answered": res["answered"],
             "bad": res["bad_recordings"], "bad_examples": res["bad_examples"],
@@ -83,8 +87,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--work", default="/tmp/callrec-stereo-cost")
     parser.add_argument("--app", action="store_true", help="through the app: mono, D, snoop channels")
+    every = [k[0] for k in THROUGH_APP]
+    parser.add_argument("--kinds", default="", help="with --app, some of: " + ",".join(every))
     args = parser.parse_args()
-    kinds = [k[0] for k in THROUGH_APP] if args.app else ["mono", "stereo"]
+    kinds = (args.kinds.split(",") if args.kinds else every) if args.app else ["mono", "stereo"]
     p = Plan(rates=[args.rate], talk_s=20, window_s=25)
     rows = []
     with asterisk_lock():

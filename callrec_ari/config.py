@@ -71,11 +71,13 @@ class Config:
     # ami_* settings below), "snoop" (a snoop channel on the caller's leg, the audiohook path
     # MixMonitor takes) or "bridge" (a recorder in the call's bridge, the first engine).
     recording_engine: str = "auto"
-    # How the mixmonitor engine records a call with a stereo copy whose parties hear one notice:
-    # "mixmonitor" (MixMonitor's D option on the caller's leg: both directions side by side, at the
-    # cost of a mono recording; where Asterisk's recording folder is on this host) or "snoop" (a snoop
-    # channel on each leg, as every other engine does, and as a notice per party always is).
-    stereo_recorder: str = "mixmonitor"
+    # Which calls the mixmonitor engine records with MixMonitor's D option, the two directions of the
+    # caller's leg side by side in one raw file (where Asterisk's recording folder is on this host):
+    # "stereo" (a call with a stereo copy whose parties hear one notice: at the cost of a mono
+    # recording, where a snoop channel on each leg costs more), "all" (every call: mono copies are
+    # mixed at packaging, and each direction is joined on its own audio at a roll), or "none" (the
+    # mix for mono, a snoop channel on each leg for stereo, as on the other engines).
+    mixmonitor_directions: str = "stereo"
     # Asterisk's manager interface (dialplan/manager.conf), used by the "mixmonitor" engine only.
     ami_address: str = "127.0.0.1:5038"
     ami_username: str = "callrec"
@@ -175,8 +177,9 @@ def validate(config: Config) -> None:
     if config.recording_engine not in ("auto", "mixmonitor", "snoop", "bridge"):
         raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'auto', 'mixmonitor', "
                           "'snoop' or 'bridge'")
-    if config.stereo_recorder not in ("mixmonitor", "snoop"):
-        raise ConfigError(f"stereo_recorder = {config.stereo_recorder!r}: expected 'mixmonitor' or 'snoop'")
+    if config.mixmonitor_directions not in ("stereo", "all", "none"):
+        raise ConfigError(f"mixmonitor_directions = {config.mixmonitor_directions!r}: expected 'stereo', "
+                          "'all' or 'none'")
     host, _, port = config.ami_address.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"ami_address = {config.ami_address!r}: expected host:port, e.g. 127.0.0.1:5038")

@@ -179,7 +179,7 @@ class CallManager:
             session.queue.put_nowait(event)
 
         seam = (MixMonitorSeam(self.ami, emit, self._recording_folder, self._manager_health,
-                               stereo=self.config.stereo_recorder == "mixmonitor")
+                               directions=self.config.mixmonitor_directions)
                 if self.ami is not None else None)
         parts = parts_for_call(self.ari, plan, legs, self.config.recording_format, self.stream_settings,
                                cast(RecordingEngine, self.config.engine), self.arrivals,

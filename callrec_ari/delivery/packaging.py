@@ -218,7 +218,7 @@ def package_call(record: Mapping[str, Any] | CallRecord,
     segs = as_segments(segments)
     if not segs:
         raise InvalidCallRecord(f"call {call.call_id}: no segments to package")
-    per_leg = any(s.per_leg for s in segs)
+    per_leg = any(s.per_leg or s.interleaved for s in segs)
     # Each leg recorded apart: what the caller heard, and beside it what the callee heard (None: lost)
     # or, for a file of both directions of the caller's leg (MixMonitor's D), the caller's own voice.
     infos, legs_b = zip(*(_legs(s) for s in segs), strict=True)

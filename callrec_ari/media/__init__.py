@@ -52,16 +52,18 @@ def parts_for_call(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_for
 class MixMonitorSeam:
     """What the ``mixmonitor`` engine needs beyond ARI: the manager connection, the way to tell the
     call of its recording's start and end (``emit``), Asterisk's recording folder if local, whether
-    the manager is worth asking now (``health``: the app's one, shared by its calls), and whether a
-    stereo call is recorded with MixMonitor's ``D`` (``stereo``; config.py ``stereo_recorder``)."""
+    the manager is worth asking now (``health``: the app's one, shared by its calls), and which calls
+    MixMonitor records with ``D``, both directions apart (``directions``: config.py
+    ``mixmonitor_directions``; only where the folder is here, to read its raw files in)."""
 
     def __init__(self, ami: AmiClient, emit: Callable[[AriEvent | RecordingVoid], None],
-                 folder: Path | None, health: ManagerHealth | None = None, stereo: bool = True) -> None:
+                 folder: Path | None, health: ManagerHealth | None = None,
+                 directions: str = "stereo") -> None:
         self.ami = ami
         self.emit = emit
         self.folder = folder
         self.health = health or ManagerHealth()
-        self.stereo = stereo
+        self.directions = directions if folder is not None else "none"
 
 
 def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_format: str,
@@ -75,17 +77,18 @@ def recorder_for(ari: AriClient, plan: CallPlan, legs: CallLegs, recording_forma
     (measured: the other party's file 0.6 s short before its tone; docs/performance.md). But on the
     ``mixmonitor`` engine a stereo call whose parties hear one notice is recorded by one MixMonitor
     with ``D`` (both directions of the caller's leg side by side: media/mixmonitor.py), per leg where
-    it cannot start."""
+    it cannot start, and so is every call with ``mixmonitor_directions = "all"``."""
+    directions = mixmonitor.directions if engine == "mixmonitor" and mixmonitor is not None else "none"
     if plan.per_leg and arrivals is not None:
         per_leg = PerLegRecorder(ari, legs, plan.call_id, recording_format, arrivals)
-        if (engine == "mixmonitor" and mixmonitor is not None and mixmonitor.stereo
-                and mixmonitor.folder is not None and not plan.notice_per_party):
+        if mixmonitor is not None and directions != "none" and not plan.notice_per_party:
             both = MixMonitorRecorder(mixmonitor.ami, legs, recording_format, mixmonitor.emit,
                                       mixmonitor.folder, interleaved=True)
             return MixMonitorOrSnoop(both, per_leg, mixmonitor.health)
         return per_leg
     if engine == "mixmonitor" and mixmonitor is not None:
-        mixed = MixMonitorRecorder(mixmonitor.ami, legs, recording_format, mixmonitor.emit, mixmonitor.folder)
+        mixed = MixMonitorRecorder(mixmonitor.ami, legs, recording_format, mixmonitor.emit, mixmonitor.folder,
+                                   interleaved=directions == "all")
         if arrivals is None:
             return mixed
         # A segment MixMonitor cannot start (the manager away) is recorded by a snoop channel instead.

@@ -50,14 +50,15 @@ async def collect_segments(
     per_leg: bool = False,
 ) -> list[SegmentFile]:
     """The segments' files; with ``per_leg``, each with the callee's leg beside the caller's (a leg
-    whose file is missing is logged and packaged as silence: the other leg is still the call), or
-    both directions of the caller's leg in one raw file (MixMonitor's D, media/mixmonitor.py: a
-    segment recorded so is ``<name>.raw``, in Asterisk's folder on this host)."""
+    whose file is missing is logged and packaged as silence: the other leg is still the call). A
+    segment recorded as both directions of the caller's leg in one raw file (MixMonitor's D,
+    media/mixmonitor.py: ``<name>.raw``, in Asterisk's folder on this host) is that file, whichever
+    the plan."""
     out: list[SegmentFile] = []
     for segment in segments:
         if segment.started_at is None:
             continue
-        if per_leg and recording_dir:
+        if recording_dir:
             both = Path(recording_dir) / f"{segment.name}{RAW_SUFFIX}"
             if await asyncio.to_thread(both.is_file):
                 out.append(SegmentFile(both, segment.started_at, True, None, interleaved=True))

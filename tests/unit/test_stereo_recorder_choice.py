@@ -1,7 +1,7 @@
 """Which recorder a call gets (media/__init__.py ``recorder_for``): a stereo call with one notice for
 both on the mixmonitor engine is MixMonitor's D (per leg where it cannot start); a notice per party,
-``stereo_recorder = "snoop"``, a remote Asterisk (no folder to read a raw file in) or another engine
-keep a snoop channel on each leg; a mono call keeps the engine's own recorder."""
+``mixmonitor_directions = "none"``, a remote Asterisk (no folder to read a raw file in) or another
+engine keep a snoop channel on each leg; a mono call keeps MixMonitor's mix, or D with "all"."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from callrec_ari.media import (
     MixMonitorRecorder,
     MixMonitorSeam,
     PerLegRecorder,
+    SnoopRecorder,
     recorder_for,
 )
 from callrec_ari.media.recorder import RecordingEngine
@@ -37,8 +38,8 @@ def plan(channels: str = "stereo", to_callee: tuple[str, ...] = NOTICE) -> CallP
 
 
 def choose(p: CallPlan, engine: str = "mixmonitor", folder: Path | None = Path("/rec"),
-           stereo: bool = True) -> Any:
-    seam = MixMonitorSeam(cast(AmiClient, None), lambda e: None, folder, stereo=stereo)
+           directions: str = "stereo") -> Any:
+    seam = MixMonitorSeam(cast(AmiClient, None), lambda e: None, folder, directions=directions)
     return recorder_for(cast(AriClient, None), p, LEGS, "wav", cast(RecordingEngine, engine),
                         StasisArrivals(), seam)
 
@@ -53,7 +54,7 @@ def test_one_notice_in_stereo_is_one_mixmonitor_of_both_directions_per_leg_where
 
 @pytest.mark.parametrize(("why", "kwargs", "p"), [
     ("a notice per party (R2.3)", {}, plan(to_callee=("sound:callrec/notice-en",))),
-    ("stereo_recorder = snoop", {"stereo": False}, plan()),
+    ("mixmonitor_directions = none", {"directions": "none"}, plan()),
     ("a remote Asterisk", {"folder": None}, plan()),
     ("the snoop engine", {"engine": "snoop"}, plan()),
 ])
@@ -62,7 +63,13 @@ def test_otherwise_a_stereo_call_is_a_snoop_channel_on_each_leg(why: str, kwargs
     assert type(choose(p, **kwargs)) is PerLegRecorder, why
 
 
-def test_a_mono_call_keeps_the_engines_own_recorder() -> None:
+def test_a_mono_call_keeps_the_mix_unless_every_call_is_recorded_apart() -> None:
     chosen = choose(plan(channels="mono"))
     assert isinstance(chosen, MixMonitorOrSnoop) and not chosen.mixmonitor.interleaved
     assert chosen.mixmonitor.suffix == ".wav"
+    apart = choose(plan(channels="mono"), directions="all")
+    assert isinstance(apart, MixMonitorOrSnoop) and apart.mixmonitor.interleaved
+    assert type(apart.snoop) is SnoopRecorder  # a mono call's fallback: one snoop channel
+    remote = choose(plan(channels="mono"), directions="all", folder=None)
+    assert isinstance(remote, MixMonitorOrSnoop) and not remote.mixmonitor.interleaved
+    assert type(choose(plan(), directions="all")) is MixMonitorOrSnoop  # stereo: D either way
