@@ -7,7 +7,8 @@ clean rate, and both parties send noise, so that each 20 ms of a call is unlike 
 then looks for the end of each segment in the head of the next (rules/splice.py) and the manifest
 says what it found (`joined_by`, docs/delivery-protocol.md): "audio" proves that the recorders
 overlapped at that join (nothing lost) and that the ZIP cuts the repeat to the sample; anything else
-is counted against the engine. Every engine is run, each at the same rate.
+is counted against the engine. Every engine is run, each at the same rate, and MixMonitor with every
+call's two directions apart ("mixmonitor-apart": each direction joined on its own).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def run_joins(stack: Stack, clean_cps: float | None) -> dict[str, Any]:
     # Both parties send noise: on a stereo call each leg's file holds the other party, each unique.
     stack.answer_with(noise_file(stack.work, "callee"))
     try:
-        runs = [run_engine(stack, engine, rate, p) for engine in ENGINES]
+        # and MixMonitor recording every call's two directions apart (mixmonitor_directions = "all")
+        extra = ("mixmonitor-apart",) if "mixmonitor" in ENGINES else ()
+        runs = [run_engine(stack, engine, rate, p) for engine in (*ENGINES, *extra)]
     finally:
         stack.answer_with(stack.tones["callee"])
         stack.use_engine(ENGINES[0])  # the app as the capacity runs had it

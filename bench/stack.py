@@ -63,7 +63,10 @@ class Plan:
 # docs/performance.md) is no longer run unless named. "per-leg" is the snoop engine with the lines'
 # files in stereo: each leg recorded apart (media/recorder.py PerLegRecorder), as for a stereo copy or a
 # notice per party ("per-leg-<engine>": the app on that engine; a per-leg call is recorded by snoop
-# channels on every engine, media/__init__.py recorder_for).
+# channels on every engine but mixmonitor, which records a stereo call with one notice by MixMonitor's D,
+# media/__init__.py recorder_for). On mixmonitor, a "-apart" suffix records every call with D, a
+# "-mixed" one none (``mixmonitor_directions`` "all" and "none"; without: "stereo", the default).
+DIRECTIONS = {"-apart": "all", "-mixed": "none"}
 ENGINES = tuple(os.environ.get("BENCH_ENGINES", "mixmonitor,snoop,per-leg").split(","))  # also: bridge
 PER_LEG_LINES = "".join(f'\n[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\naudio_channels = "stereo"\n'
                         for n in (1001, 1002, 1003, 1004))
@@ -176,12 +179,16 @@ secret = "{SECRET}"
         """The app on ``engine``, rolling its recording files and cutting the delivered segments every
         ``segment_seconds`` (None: the app's defaults, longer than any bench call); restarted when
         either changes."""
+        suffix = next((s for s in DIRECTIONS if engine.endswith(s)), "")
+        directions, engine = DIRECTIONS.get(suffix, "stereo"), engine.removesuffix(suffix)
         per_leg = engine.startswith("per-leg")  # "per-leg": on snoop; "per-leg-<engine>": on that engine
         engine = (engine.removeprefix("per-leg").removeprefix("-") or "snoop") if per_leg else engine
         if (self._env.get("CALLREC_RECORDING_ENGINE") == engine and self._per_leg == per_leg
-                and self._segment_s == segment_seconds):
+                and self._segment_s == segment_seconds
+                and self._env.get("CALLREC_MIXMONITOR_DIRECTIONS") == directions):
             return
         self._env["CALLREC_RECORDING_ENGINE"] = engine
+        self._env["CALLREC_MIXMONITOR_DIRECTIONS"] = directions
         self._per_leg, self._segment_s = per_leg, segment_seconds
         for key in ("CALLREC_SEGMENT_SECONDS", "CALLREC_RECORDING_ROLL_SECONDS"):
             if segment_seconds:

@@ -30,7 +30,7 @@ from typing import Any
 from bench.capacity import run_load
 from bench.common import asterisk_lock, channel_count, log, wait_until
 from bench.recordings import check_raw_stereo, check_wav
-from bench.stack import ENGINES, OUTSIDE, Plan, Stack, place_calls
+from bench.stack import OUTSIDE, Plan, Stack, place_calls
 
 PREFIX = {"mono": "9", "stereo": "8"}  # bench/asterisk/extensions-local.conf
 SUFFIX = {"mono": "*.wav", "stereo": "*.raw"}
@@ -58,24 +58,18 @@ def run(stack: Stack, kind: str, rate: float, p: Plan) -> dict[str, Any]:
             "cpu_per_call_asterisk": round(spent / placed, 4)}
 
 
-# (kind, bench/capacity.py's mode, mixmonitor_directions)
+# (kind, bench/capacity.py's mode: bench/stack.py Stack.use_engine)
 THROUGH_APP = (
-    ("mono", "app", "stereo"),
-    ("mono-D", "app", "all"),
-    ("stereo-D", "app-per-leg-mixmonitor", "stereo"),
-    ("stereo-snoops", "app-per-leg-mixmonitor", "none"),
+    ("mono", "app-mixmonitor"),
+    ("mono-D", "app-mixmonitor-apart"),
+    ("stereo-D", "app-per-leg-mixmonitor"),
+    ("stereo-snoops", "app-per-leg-mixmonitor-mixed"),
 )
 
 
 def run_app(stack: Stack, kind: str, rate: float, p: Plan) -> dict[str, Any]:
     """One run through the app (bench/capacity.py run_load): ``kind`` one of THROUGH_APP's."""
-    _, mode, directions = next(k for k in THROUGH_APP if k[0] == kind)
-    stack.use_engine(ENGINES[0] if mode == "app" else mode.removeprefix("app-"))
-    if stack._env.get("CALLREC_MIXMONITOR_DIRECTIONS") != directions:
-        stack._env["CALLREC_MIXMONITOR_DIRECTIONS"] = directions
-        stack.restart_app()
-        wait_until(stack._metrics_up, 30)
-    res = run_load(stack, mode, rate, p)
+    res = run_load(stack, dict(THROUGH_APP)[kind], rate, p)
     return {"recording": kind, "cps": rate, "calls": res["calls"], "answered": res["answered"],
             "bad": res["bad_recordings"], "bad_examples": res["bad_examples"],
             **{k: res[k] for k in ("cpu_per_call_asterisk", "cpu_per_call_app", "cpu_per_call_worker")}}

@@ -207,6 +207,59 @@ async def test_one_notice_for_both_stereo_copy_and_mono_copy_of_one_call(
         assert mono.present(freq)[: int((talk_from - 0.1) / 0.05)].mean() < 0.1, freq  # not before (R2.6)
 
 
+async def test_every_call_recorded_apart_a_mono_copy_is_the_two_directions_mixed(
+    start_app: StartApp, ari, tones, tmp_path: Path, platform: Platform,  # type: ignore[no-untyped-def]  # noqa: F811
+    asterisk: AsteriskTarget,
+):
+    """``mixmonitor_directions = "all"``: a mono call too is recorded as both directions of the
+    caller's leg (MixMonitor's D), and its copies mix them at packaging: the notice once, then both
+    parties, across the rolls; each customer gets its own copy."""
+    if not asterisk.recording_dir:
+        pytest.skip("MixMonitor's D files are read in Asterisk's folder: this Asterisk's is not here")
+    a, b, c = (platform.customers[n] for n in "ABC")
+    for customer in (a, b):
+        await customer.up()
+    with platform.db.begin() as s:  # one notice for both parties: a mono plan, no leg recorded apart
+        both = Line.number.in_([LINE["A"][0], LINE["B"][0]])
+        s.execute(update(Line).where(both).values(notice=DEFAULT_NOTICE))
+    platform.start_worker()
+    app = await start_app(lines_from="database", db=platform.db, recording_roll_seconds=4,
+                          recording_engine="mixmonitor", mixmonitor_directions="all",
+                          asterisk_recording_dir=str(asterisk.recording_dir),
+                          submitter=RecordingSubmitter(platform.settings, platform.db, segment_seconds=3))
+    await register(tmp_path, "1002", 5090, 6020)
+    before = set(platform.recording_dir.rglob("*.raw"))
+    seen: set[Path] = set()
+
+    async def watch() -> None:
+        while True:
+            seen.update(set(platform.recording_dir.rglob("*.raw")) - before)
+            await asyncio.sleep(0.2)
+
+    watching = asyncio.create_task(watch())
+    try:
+        await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=10_000, callee_line="1002")
+    finally:
+        watching.cancel()
+    outcome = await app.outcome()
+    assert not outcome.plan.per_leg and len(outcome.segments) >= 3
+    assert {p.name.rsplit("-", 1)[0] for p in seen} == {outcome.plan.call_id}  # D files, this call's
+    await wait_until(lambda: len(a.zips()) == 1 and len(b.zips()) == 1)
+    await wait_until(lambda: not platform.wavs(outcome.plan.call_id), timeout=90)
+    await assert_clean(ari)
+    assert not c.zips()
+    for customer in (a, b):
+        manifest, (mono,) = channels_of(customer.zips()[0])
+        assert manifest["audio"] == {"layout": "mono", "channels": ["both"]}
+        talk_from = DEFAULT_NOTICE_S + BEEP_S
+        assert abs(beep_end(mono, talk_from + 1.5) - talk_from) < 0.6  # the notice and tone, once
+        talk = slice(int((talk_from + 0.3) / 0.05), int((mono.duration - 0.5) / 0.05))
+        for freq in (CALLER_TONE, CALLEE_TONE):
+            assert mono.present(freq)[talk].mean() > 0.97, freq
+        assert 9.0 < mono.duration < 11.0, mono.duration  # the whole call (talk_ms from the answer)
+        assert len(manifest["segments"]) >= 3  # type: ignore[arg-type]
+
+
 @ENGINES
 async def test_app_killed_mid_call_a_stereo_recording_arrives_whole(
     asterisk: AsteriskTarget, ari, delivery_env: DeliveryEnv,  # type: ignore[no-untyped-def]
