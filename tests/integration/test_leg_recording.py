@@ -21,6 +21,7 @@ from sqlalchemy import update
 
 from callrec_ari.contracts.models import Contract, Line
 from callrec_ari.delivery import RecordingSubmitter
+from callrec_ari.model.call import FinishedCall
 from callrec_ari.pbx.local import AsteriskTarget
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, DeliveryEnv, assert_clean
 from tests.integration.delivery_rig import LINE, Platform, call, platform, wait_until  # noqa: F401
@@ -88,34 +89,67 @@ def assert_party(channel: Audio, mine: int, theirs: int, notice_s: float, talk_f
 ENGINES = pytest.mark.parametrize("engine", ["snoop", "mixmonitor"])
 
 
-@ENGINES
-async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_mono_copy_both(
-    start_app: StartApp, ari, tones, tmp_path: Path, platform: Platform,  # type: ignore[no-untyped-def]  # noqa: F811
-    engine: str,
-):
+async def a_calls_b(platform: Platform, start_app: StartApp, ari, tones,  # type: ignore[no-untyped-def]  # noqa: F811
+                    tmp_path: Path, talk_ms: int = 10_000, **config) -> tuple[FinishedCall, set[str]]:
+    """A's line calls B's line (both customers up, each recording), through an app on ``config``,
+    with rolls every 4 s and 3-second segments; once both copies are delivered and nothing of the
+    call is left on the platform or in Asterisk (C gets nothing): the call, and the kinds of
+    recording file Asterisk wrote for it (".wav", ".raw")."""
     a, b, c = (platform.customers[n] for n in "ABC")
-    for customer in (a, b):
-        await customer.up()
-    # GIVEN A's contract wants stereo and B's mono; A's line announces in Japanese, B's in English
-    with platform.db.begin() as s:
-        s.execute(update(Contract).where(Contract.id == a.contract_id).values(audio_channels="stereo"))
-        s.execute(update(Line).where(Line.number == LINE["A"][0]).values(notice=DEFAULT_NOTICE))
     platform.start_worker()
-    app = await start_app(lines_from="database", db=platform.db, recording_roll_seconds=4,
-                          recording_engine=engine,
+    app = await start_app(lines_from="database", db=platform.db, recording_roll_seconds=4, **config,
                           submitter=RecordingSubmitter(platform.settings, platform.db, segment_seconds=3))
     await register(tmp_path, "1002", 5090, 6020)
+    before = set(platform.recording_dir.rglob("*"))
+    seen: set[Path] = set()
 
-    # WHEN A's line calls B's line: both record, so each party hears the other line's notice (R2.3)
-    await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=12_000, callee_line="1002")
+    async def watch() -> None:  # which files Asterisk writes while the call runs
+        while True:
+            seen.update(set(platform.recording_dir.rglob("*")) - before)
+            await asyncio.sleep(0.2)
+
+    watching = asyncio.create_task(watch())
+    try:
+        await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=talk_ms, callee_line="1002")
+    finally:
+        watching.cancel()
     outcome = await app.outcome()
-    assert outcome.plan.per_leg and len(outcome.segments) >= 3
+    assert len(outcome.segments) >= 3
     # (a receiver stores a ZIP before the worker hears back and removes it: wait for the removal too)
     await wait_until(lambda: len(a.zips()) == 1 and len(b.zips()) == 1)
     await wait_until(lambda: not platform.outbox(), timeout=90)
     await wait_until(lambda: not platform.wavs(outcome.plan.call_id), timeout=90)
     await assert_clean(ari)
     assert not c.zips()
+    return outcome, {p.suffix for p in seen if p.name.startswith(outcome.plan.call_id) and p.suffix}
+
+
+async def one_notice(platform: Platform) -> None:  # noqa: F811
+    """A and B up, their lines announcing with the same notice (one notice for both parties)."""
+    for customer in (platform.customers["A"], platform.customers["B"]):
+        await customer.up()
+    with platform.db.begin() as s:
+        both = Line.number.in_([LINE["A"][0], LINE["B"][0]])
+        s.execute(update(Line).where(both).values(notice=DEFAULT_NOTICE))
+
+
+@ENGINES
+async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_mono_copy_both(
+    start_app: StartApp, ari, tones, tmp_path: Path, platform: Platform,  # type: ignore[no-untyped-def]  # noqa: F811
+    engine: str,
+):
+    a, b = platform.customers["A"], platform.customers["B"]
+    for customer in (a, b):
+        await customer.up()
+    # GIVEN A's contract wants stereo and B's mono; A's line announces in Japanese, B's in English
+    with platform.db.begin() as s:
+        s.execute(update(Contract).where(Contract.id == a.contract_id).values(audio_channels="stereo"))
+        s.execute(update(Line).where(Line.number == LINE["A"][0]).values(notice=DEFAULT_NOTICE))
+
+    # WHEN A's line calls B's line: both record, so each party hears the other line's notice (R2.3)
+    outcome, _ = await a_calls_b(platform, start_app, ari, tones, tmp_path, talk_ms=12_000,
+                                 recording_engine=engine)
+    assert outcome.plan.per_leg and outcome.plan.notice_per_party
 
     # THEN A's copy is stereo: A (the caller) left with the English notice it heard, B right with
     # the Japanese one, each party's voice on its own channel only, across every segment roll
@@ -153,40 +187,15 @@ async def test_one_notice_for_both_stereo_copy_and_mono_copy_of_one_call(
     """Both lines announce with the same notice, so both parties hear one notice: on the mixmonitor
     engine one MixMonitor records both directions of the caller's leg (its D option, a raw file per
     recording), on snoop a snoop channel on each leg. A's copy is stereo, B's mono, C gets nothing."""
-    a, b, c = (platform.customers[n] for n in "ABC")
-    for customer in (a, b):
-        await customer.up()
+    a, b = platform.customers["A"], platform.customers["B"]
+    await one_notice(platform)
     with platform.db.begin() as s:
         s.execute(update(Contract).where(Contract.id == a.contract_id).values(audio_channels="stereo"))
-        both = Line.number.in_([LINE["A"][0], LINE["B"][0]])
-        s.execute(update(Line).where(both).values(notice=DEFAULT_NOTICE))
-    platform.start_worker()
-    app = await start_app(lines_from="database", db=platform.db, recording_roll_seconds=4,
-                          recording_engine=engine, asterisk_recording_dir=str(asterisk.recording_dir or ""),
-                          submitter=RecordingSubmitter(platform.settings, platform.db, segment_seconds=3))
-    await register(tmp_path, "1002", 5090, 6020)
-    seen: set[Path] = set()
-
-    async def watch() -> None:  # which files Asterisk writes while the call runs
-        while True:
-            seen.update(platform.recording_dir.rglob("*"))
-            await asyncio.sleep(0.2)
-
-    watching = asyncio.create_task(watch())
-    try:
-        await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=10_000, callee_line="1002")
-    finally:
-        watching.cancel()
-    outcome = await app.outcome()
-    assert outcome.plan.per_leg and not outcome.plan.notice_per_party and len(outcome.segments) >= 3
+    outcome, kinds = await a_calls_b(platform, start_app, ari, tones, tmp_path, recording_engine=engine,
+                                     asterisk_recording_dir=str(asterisk.recording_dir or ""))
+    assert outcome.plan.per_leg and not outcome.plan.notice_per_party
     if asterisk.recording_dir:
-        kinds = {p.suffix for p in seen if p.name.startswith(outcome.plan.call_id) and p.suffix}
         assert kinds == ({".raw"} if engine == "mixmonitor" else {".wav"}), kinds
-    await wait_until(lambda: len(a.zips()) == 1 and len(b.zips()) == 1)
-    await wait_until(lambda: not platform.outbox(), timeout=90)
-    await wait_until(lambda: not platform.wavs(outcome.plan.call_id), timeout=90)
-    await assert_clean(ari)
-    assert not c.zips()
 
     # A's copy: the notice on both channels, then each party on its own, across every roll
     manifest_a, (left, right) = channels_of(a.zips()[0])
@@ -216,38 +225,12 @@ async def test_every_call_recorded_apart_a_mono_copy_is_the_two_directions_mixed
     parties, across the rolls; each customer gets its own copy."""
     if not asterisk.recording_dir:
         pytest.skip("MixMonitor's D files are read in Asterisk's folder: this Asterisk's is not here")
-    a, b, c = (platform.customers[n] for n in "ABC")
-    for customer in (a, b):
-        await customer.up()
-    with platform.db.begin() as s:  # one notice for both parties: a mono plan, no leg recorded apart
-        both = Line.number.in_([LINE["A"][0], LINE["B"][0]])
-        s.execute(update(Line).where(both).values(notice=DEFAULT_NOTICE))
-    platform.start_worker()
-    app = await start_app(lines_from="database", db=platform.db, recording_roll_seconds=4,
-                          recording_engine="mixmonitor", mixmonitor_directions="all",
-                          asterisk_recording_dir=str(asterisk.recording_dir),
-                          submitter=RecordingSubmitter(platform.settings, platform.db, segment_seconds=3))
-    await register(tmp_path, "1002", 5090, 6020)
-    before = set(platform.recording_dir.rglob("*.raw"))
-    seen: set[Path] = set()
-
-    async def watch() -> None:
-        while True:
-            seen.update(set(platform.recording_dir.rglob("*.raw")) - before)
-            await asyncio.sleep(0.2)
-
-    watching = asyncio.create_task(watch())
-    try:
-        await call(start_app, tmp_path, tones, "A", LINE["B"][0], talk_ms=10_000, callee_line="1002")
-    finally:
-        watching.cancel()
-    outcome = await app.outcome()
-    assert not outcome.plan.per_leg and len(outcome.segments) >= 3
-    assert {p.name.rsplit("-", 1)[0] for p in seen} == {outcome.plan.call_id}  # D files, this call's
-    await wait_until(lambda: len(a.zips()) == 1 and len(b.zips()) == 1)
-    await wait_until(lambda: not platform.wavs(outcome.plan.call_id), timeout=90)
-    await assert_clean(ari)
-    assert not c.zips()
+    a, b = platform.customers["A"], platform.customers["B"]
+    await one_notice(platform)  # a mono plan: no leg recorded apart for a copy or a notice
+    outcome, kinds = await a_calls_b(platform, start_app, ari, tones, tmp_path,
+                                     recording_engine="mixmonitor", mixmonitor_directions="all",
+                                     asterisk_recording_dir=str(asterisk.recording_dir))
+    assert not outcome.plan.per_leg and kinds == {".raw"}, kinds
     for customer in (a, b):
         manifest, (mono,) = channels_of(customer.zips()[0])
         assert manifest["audio"] == {"layout": "mono", "channels": ["both"]}

@@ -36,9 +36,9 @@ class Manager:
         return {"MixMonitorID": "0x1"} if name == "MixMonitor" else {}
 
 
-def recorder(folder: Path, told: list[Any], ami: Manager) -> MixMonitorRecorder:
+def recorder(folder: Path, heard: list[Any], ami: Manager) -> MixMonitorRecorder:
     return MixMonitorRecorder(cast(AmiClient, ami), CallLegs("c1-caller", "c1-callee", "c1"), "wav",
-                              told.append, folder, interleaved=True)
+                              heard.append, folder, interleaved=True)
 
 
 @pytest.fixture(autouse=True)
@@ -48,70 +48,77 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mixmonitor, "CLOSE_WAIT_S", 1.5)
 
 
-def finished(told: list[Any]) -> list[str]:
-    return [t.type if isinstance(t, AriEvent) else type(t).__name__ for t in told]
+def write(folder: Path, name: str = NAME) -> Path:
+    """What MixMonitor's thread writes first: the file, with a frame of both directions."""
+    path = folder / f"{name}.raw"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(640))
+    return path
+
+
+async def ran_then_stopped(rec: MixMonitorRecorder, name: str = NAME) -> None:
+    """Started, ran for a while (not a roll that raced the hangup), stopped as its call ended."""
+    await rec.start(name, None)  # type: ignore[arg-type]
+    rec._began[name] -= 5
+    await rec.stop(name, "call-ended")
+
+
+async def all_told(rec: MixMonitorRecorder) -> None:
+    await asyncio.wait_for(asyncio.gather(*rec._telling), 3)
+
+
+def finished(heard: list[Any]) -> list[str]:
+    return [t.type if isinstance(t, AriEvent) else type(t).__name__ for t in heard]
 
 
 async def test_it_asks_for_a_raw_file_of_both_directions_and_a_stopped_one_is_finished(
         tmp_path: Path) -> None:
-    told: list[Any] = []
+    heard: list[Any] = []
     ami = Manager()
-    rec = recorder(tmp_path, told, ami)
+    rec = recorder(tmp_path, heard, ami)
     await rec.start(NAME, None)  # type: ignore[arg-type]
     name, fields = ami.actions[0]
     assert (name, fields["File"], fields["Options"]) == (
         "MixMonitor", f"../recording/{NAME}.raw", "Di(CALLREC_MM_c1_001)")
-    path = tmp_path / f"{NAME}.raw"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(bytes(640))
+    write(tmp_path)
     await rec.stop(NAME, "call-ended")
-    await asyncio.wait_for(asyncio.gather(*rec._telling), 2)
-    assert finished(told) == ["RecordingStarted", "RecordingFinished"]
+    await all_told(rec)
+    assert finished(heard) == ["RecordingStarted", "RecordingFinished"]
 
 
 async def test_a_file_whose_leg_went_is_finished_only_once_it_stops_growing(tmp_path: Path) -> None:
-    told: list[Any] = []
-    rec = recorder(tmp_path, told, Manager(stop_fails=True))
-    await rec.start(NAME, None)  # type: ignore[arg-type]
-    path = tmp_path / f"{NAME}.raw"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(bytes(640))
-    rec._began[NAME] -= 5  # it ran for a while: not a roll that raced the hangup
-    await rec.stop(NAME, "call-ended")
+    heard: list[Any] = []
+    rec = recorder(tmp_path, heard, Manager(stop_fails=True))
+    path = write(tmp_path)
+    await ran_then_stopped(rec)
     for _ in range(6):  # the recorder's thread still writes what it held for 0.6 s
         await asyncio.sleep(0.1)
         with path.open("ab") as fh:
             fh.write(bytes(640))
-        assert finished(told) == ["RecordingStarted"], "told finished while the file still grew"
-    await asyncio.wait_for(asyncio.gather(*rec._telling), 3)
-    assert finished(told) == ["RecordingStarted", "RecordingFinished"]
+        assert finished(heard) == ["RecordingStarted"], "told finished while the file still grew"
+    await all_told(rec)
+    assert finished(heard) == ["RecordingStarted", "RecordingFinished"]
 
 
 async def test_a_file_that_shows_after_its_leg_went_is_waited_for(tmp_path: Path) -> None:
-    told: list[Any] = []
-    rec = recorder(tmp_path, told, Manager(stop_fails=True))
-    await rec.start(NAME, None)  # type: ignore[arg-type]
-    rec._began[NAME] -= 5
-    await rec.stop(NAME, "call-ended")
+    heard: list[Any] = []
+    rec = recorder(tmp_path, heard, Manager(stop_fails=True))
+    await ran_then_stopped(rec)
     await asyncio.sleep(0.3)  # the recorder's thread opens its file late under load
-    path = tmp_path / f"{NAME}.raw"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(bytes(640))
-    await asyncio.wait_for(asyncio.gather(*rec._telling), 3)
-    assert finished(told) == ["RecordingStarted", "RecordingFinished"]
+    write(tmp_path)
+    await all_told(rec)
+    assert finished(heard) == ["RecordingStarted", "RecordingFinished"]
 
 
 async def test_no_file_is_a_failed_recording_or_a_void_one(tmp_path: Path) -> None:
-    told: list[Any] = []
-    rec = recorder(tmp_path, told, Manager(stop_fails=True))
-    await rec.start(NAME, None)  # type: ignore[arg-type]
-    rec._began[NAME] -= 5
-    await rec.stop(NAME, "call-ended")
-    await asyncio.wait_for(asyncio.gather(*rec._telling), 3)
-    assert finished(told) == ["RecordingStarted", "RecordingFailed"]
-    told.clear()
+    heard: list[Any] = []
+    rec = recorder(tmp_path, heard, Manager(stop_fails=True))
+    await ran_then_stopped(rec)
+    await all_told(rec)
+    assert finished(heard) == ["RecordingStarted", "RecordingFailed"]
+    heard.clear()
     other = "callrec/c1/c1-002"
     await rec.start(other, None)  # type: ignore[arg-type]
     await rec.stop(other, "call-ended")  # within the overlap: the call ended as it began
-    await asyncio.wait_for(asyncio.gather(*rec._telling), 2)
-    assert told[1:] == [RecordingVoid(other)]
+    await all_told(rec)
+    assert heard[1:] == [RecordingVoid(other)]
