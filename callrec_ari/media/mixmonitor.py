@@ -250,18 +250,17 @@ class MixMonitorRecorder:
 
     async def _raw_closed(self, path: Path, waited: bool) -> bool:
         """A raw file (no header to say it): closed when stopped (``waited``), else once it has not
-        grown for ``RAW_SETTLE_S`` (see the module), bounded by ``CLOSE_WAIT_S`` as a WAV's wait is;
-        False when there is none."""
+        grown over a whole ``RAW_SETTLE_S`` (see the module; two looks at its size, mostly), bounded by
+        ``CLOSE_WAIT_S`` as a WAV's wait is; False when there is none."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (0 if waited else CLOSE_WAIT_S)
-        size, still_since = await asyncio.to_thread(file_size, path), loop.time()
+        size = await asyncio.to_thread(file_size, path)
         while loop.time() < deadline:
-            await asyncio.sleep(RAW_POLL_S)
+            await asyncio.sleep(RAW_SETTLE_S if size is not None else RAW_POLL_S)
             now = await asyncio.to_thread(file_size, path)
-            if now != size:
-                size, still_since = now, loop.time()
-            elif size is not None and loop.time() - still_since >= RAW_SETTLE_S:
+            if now is not None and now == size:
                 break
+            size = now
         else:
             if not waited and size is not None:
                 log.warning("recording %s: its file still grows %.0fs after its leg went", path.name,
