@@ -65,7 +65,8 @@ class Plan:
 # notice per party ("per-leg-<engine>": the app on that engine; a per-leg call is recorded by snoop
 # channels on every engine but mixmonitor, which records a stereo call with one notice by MixMonitor's D,
 # media/__init__.py recorder_for). On mixmonitor, a "-apart" suffix records every call with D, a
-# "-mixed" one none (``mixmonitor_directions`` "all" and "none"; without: "stereo", the default).
+# "-mixed" one none (``mixmonitor_directions`` "all" and "none"; without: $CALLREC_MIXMONITOR_DIRECTIONS,
+# else "stereo", the app's default).
 DIRECTIONS = {"-apart": "all", "-mixed": "none"}
 ENGINES = tuple(os.environ.get("BENCH_ENGINES", "mixmonitor,snoop,per-leg").split(","))  # also: bridge
 PER_LEG_LINES = "".join(f'\n[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\naudio_channels = "stereo"\n'
@@ -180,7 +181,8 @@ secret = "{SECRET}"
         ``segment_seconds`` (None: the app's defaults, longer than any bench call); restarted when
         either changes."""
         suffix = next((s for s in DIRECTIONS if engine.endswith(s)), "")
-        directions, engine = DIRECTIONS.get(suffix, "stereo"), engine.removesuffix(suffix)
+        directions = DIRECTIONS.get(suffix, os.environ.get("CALLREC_MIXMONITOR_DIRECTIONS", "stereo"))
+        engine = engine.removesuffix(suffix)
         per_leg = engine.startswith("per-leg")  # "per-leg": on snoop; "per-leg-<engine>": on that engine
         engine = (engine.removeprefix("per-leg").removeprefix("-") or "snoop") if per_leg else engine
         if (self._env.get("CALLREC_RECORDING_ENGINE") == engine and self._per_leg == per_leg
