@@ -22,7 +22,7 @@ from callrec_ari.delivery.wavfile import BadWav, PcmReader, channel_of, read_inf
 from callrec_ari.model.call import SegmentFile
 from callrec_ari.rules.manifest import CallRecord, NoticeEntry, parse_call_record
 from callrec_ari.rules.segments import OVERLAP_S
-from tests.delivery.conftest import ENDED, RATE, call_record
+from tests.delivery.conftest import ENDED, RATE, call_record, write_wav
 from tests.delivery.test_leg_packaging import channels, noise, silence, tone
 
 CALL_START = ENDED - timedelta(seconds=30)
@@ -156,3 +156,32 @@ def test_a_raw_file_reads_as_two_channels_and_each_alone(tmp_path: Path) -> None
         channel_of(both, 3)
     with pytest.raises(BadWav, match="cannot read raw recording"):
         read_info(tmp_path / "missing.raw")
+
+
+@pytest.mark.parametrize("layout", ["stereo", "mono"])
+def test_a_call_whose_recorder_fell_back_to_both_legs_mid_call_joins_across_the_change(
+        tmp_path: Path, layout: str) -> None:
+    """The manager went away mid-call: the first file is MixMonitor's D, the next ones a snoop
+    channel on each leg (media/fallback.py), each leg's file what that party heard (after the
+    notice, the callee heard the caller's voice). Packaged as one call, sample-exact on both sides."""
+    leg = CallerLeg(notice=1.0, gap=0.05, talk=9.0)
+    first = leg.segments(tmp_path, [0.0, 4.0])[0]
+    total = len(leg.heard)
+    later = []
+    for i, start in enumerate([4.0, 7.5], start=1):
+        end = 7.5 + OVERLAP_S if i == 1 else total / RATE
+        a, b = round(start * RATE), min(round(end * RATE), total)
+        caller = write_wav(tmp_path / f"leg{i}.wav", leg.heard[a:b].tobytes())
+        callee = write_wav(tmp_path / f"leg{i}-callee.wav", leg.own[a:b].tobytes())
+        later.append(SegmentFile(caller, CALL_START + timedelta(seconds=start), True, callee))
+    pkg = package_call(leg.record(layout, "caller"), [first, *later], tmp_path / "out")
+    manifest, out = channels(pkg.zip_path)
+    assert [s["joined_by"] for s in manifest["segments"]][1:] == ["audio", "audio"]  # type: ignore[attr-defined]
+    if layout == "stereo":
+        left, right = out
+        assert np.array_equal(left, leg.caller_side) and np.array_equal(right, leg.callee_side)
+    else:
+        (mono,) = out
+        both = leg.caller_side.astype(np.int32) + leg.callee_side.astype(np.int32) - np.concatenate(
+            [leg.notice, np.zeros(len(leg.caller_voice), dtype=np.int16)]).astype(np.int32)
+        assert np.array_equal(mono, np.clip(both, -32768, 32767).astype(np.int16))  # the notice once
