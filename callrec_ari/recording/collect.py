@@ -58,11 +58,6 @@ async def collect_segments(
     for segment in segments:
         if segment.started_at is None:
             continue
-        if recording_dir:
-            both = Path(recording_dir) / f"{segment.name}{RAW_SUFFIX}"
-            if await asyncio.to_thread(both.is_file):
-                out.append(SegmentFile(both, segment.started_at, True, None, interleaved=True))
-                continue
         try:
             path = await _segment_file(segment.name, fmt, recording_dir, spool_dir, ari)
         except SegmentMissing as exc:
@@ -71,6 +66,9 @@ async def collect_segments(
             # Its recorder failed and left nothing: the call's other segments are still its recording
             # (delivered, the call marked recording-failed), not held back for want of this one.
             log.error("segment %s failed and left no file: delivered without it (%s)", segment.name, exc)
+            continue
+        if path.suffix == RAW_SUFFIX:
+            out.append(SegmentFile(path, segment.started_at, True, None, interleaved=True))
             continue
         callee: Path | None = None
         if per_leg:
@@ -109,7 +107,12 @@ async def _closed(ari: AriClient, name: str, timeout: float = LEG_CLOSE_TIMEOUT_
 
 
 def _local_segment(path: Path, fmt: str) -> Path:
+    """The segment's file in Asterisk's folder: its WAV, or, without one, its two-channel raw file
+    (MixMonitor's D, media/mixmonitor.py)."""
     if not path.is_file():
+        both = path.with_suffix(RAW_SUFFIX)
+        if both.is_file():
+            return both
         raise SegmentMissing(f"{path} is not there: is asterisk_recording_dir right?")
     if fmt == "wav" and repair_wav_header(path):
         log.warning("segment %s: WAV header repaired (the recorder was stopped abruptly)", path)
