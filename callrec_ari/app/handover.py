@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callrec_ari.app.pool import ProcessPool, WorkFailed
 from callrec_ari.contracts import store_call
 from callrec_ari.db.engine import DatabaseUnreachable, database_unreachable, make_engine, make_sessionmaker
 from callrec_ari.delivery import RecordingSubmitter
@@ -50,21 +49,12 @@ PARENT_WATCH_S = 1.0  # how often a worker looks whether its app is still there
 # cannot. When calls end in a burst while others start, the workers take what Asterisk and the app's
 # event loop leave (measured: docs/performance.md); the shipped delivery worker's unit does the same.
 WORKER_NICE = 10
-READY_PAUSE_S = 0.05
 START_TIMEOUT_S = 120.0  # the workers' start (imports, on a machine maybe busy with calls)
 
 
-class HandOverFailed(Exception):
+class HandOverFailed(WorkFailed):
     """A worker process's failure, carried back whole (its ``error_id`` and message): the original
     exception may not survive the trip between processes."""
-
-    def __init__(self, error_id: str, message: str) -> None:
-        super().__init__(error_id, message)
-        self.error_id = error_id
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class HandOver(Protocol):
@@ -180,11 +170,6 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
     settle_after_start()  # what the start imported and built, out of the cycle collector's walks
 
 
-def _ready() -> int:
-    time.sleep(READY_PAUSE_S)  # so that one worker, ready first, does not take every task of a round
-    return os.getpid()
-
-
 def _end_with(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(PARENT_WATCH_S)
@@ -227,57 +212,38 @@ def _finish_here(finished: FinishedCall, copies: Sequence[Copy],
 
 
 class InProcesses:
-    """The work in ``processes`` worker processes (spawned: nothing of the app's loop or threads is
-    inherited)."""
+    """The work in ``processes`` worker processes (app/pool.py: spawned, nothing of the app's loop or
+    threads is inherited; no thread of the app's passes the work on)."""
 
     def __init__(self, processes: int, db: sessionmaker[Session] | None, submitter: RecordingSubmitter | None,
                  json_logs: bool) -> None:
-        self._processes = processes
-        self._start_args = (
+        self._pool = ProcessPool(processes, _start, (
             _url_of(db), submitter.settings if submitter else None,
             _url_of(submitter.sessions) if submitter else None,
             submitter.segment_seconds if submitter else None, json_logs,
             logging.getLogger().getEffectiveLevel(),
-        )
-        self._pool = self._new_pool()
+        ), name="callrec-handover")
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start, initargs=self._start_args)
+    @property
+    def processes(self) -> dict[int, BaseProcess]:
+        return self._pool.processes
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
-            pool = self._pool
-            try:
-                return await loop.run_in_executor(pool, fn, *args)
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): a new pool, and the work once more.
-                if self._pool is pool:
-                    log.error("hand-over: a worker process died; starting new ones",
-                              extra={"alert": "hand-over-worker"})
-                    self._pool = self._new_pool()
-                    pool.shutdown(wait=False, cancel_futures=False)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return await self._pool.run(fn, *args)
 
     async def start(self) -> None:
-        """Start every worker now (the pool starts one per task it is given, when none is idle).
-
-        A worker's start is its imports: seconds of CPU on a loaded machine, which would otherwise
-        be spent by the first calls to end, on the first calls' time (measured: docs/performance.md)."""
+        """Start every worker now (see ProcessPool.start)."""
         began = time.monotonic()
-        ready: set[int] = set()
         try:
-            # A round of one task per worker, until each has answered one: a worker still importing
-            # takes none, and the pool has no other way to say that its workers are up.
-            while len(ready) < self._processes and time.monotonic() - began < START_TIMEOUT_S:
-                ready.update(await asyncio.gather(*(self._run(_ready) for _ in range(self._processes))))
+            ready = await self._pool.start(START_TIMEOUT_S)
         except Exception as exc:  # the first hand-over will try again (and say why)
             log.warning("hand-over: worker processes did not start: %s", exc)
             return
-        log.info("hand-over: %d worker processes ready in %.1fs", len(ready), time.monotonic() - began)
+        if ready < self._pool.size:
+            log.warning("hand-over: %d of %d worker processes ready after %.0fs", ready, self._pool.size,
+                        time.monotonic() - began)
+            return
+        log.info("hand-over: %d worker processes ready in %.1fs", ready, time.monotonic() - began)
 
     async def record(self, finished: FinishedCall) -> None:
         await self._run(_record_here, finished)
@@ -291,7 +257,7 @@ class InProcesses:
         return failed, list(results)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.close()
 
 
 def _url_of(db: sessionmaker[Session] | None) -> str | None:

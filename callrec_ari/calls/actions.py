@@ -264,10 +264,10 @@ STORY_EVENTS = frozenset({
     "RecordingFinished", "RecordingFailed", "PlaybackStarted", "PlaybackFinished",
 })
 # Of those, the events logged at INFO as they come ("call=<id> ari <type>"): the milestones an
-# operator follows a call by. A notice's start has its own line ("notice ... started"), a leg's end
+# operator follows a call by. A notice's start has its own line ("notice to caller: ..."), a leg's end
 # is its StasisEnd, a recording's start and end the flow's own lines ("recording started name=...",
 # which carry the event's name), and a Dial only when it ends (answered, busy...): the ringing and
-# progress on the way are no milestone (calls/session.py _story).
+# progress on the way are no milestone (calls/story.py, with the rest of what is left out).
 LOGGED_EVENTS = STORY_EVENTS - {"PlaybackStarted", "ChannelDestroyed", "RecordingStarted",
                                 "RecordingFinished", "RecordingFailed"}
 DIAL_UNDER_WAY = frozenset({"", "RINGING", "PROGRESS"})

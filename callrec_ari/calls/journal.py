@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from callrec_ari.calls.flow_state import Flow
+from callrec_ari.calls.state import CallState
 from callrec_ari.model.call import CallTimes, FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.plan import CallPlan, Recipient
 from callrec_ari.rules import causes
@@ -113,6 +115,26 @@ def _fields_or_str(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in fields(value)}
     return str(value)
+
+
+def _journal_view(flow: Flow) -> tuple[object, ...]:
+    return (flow.phase, flow.times, tuple((s.name, s.started_at) for s in flow.segments))
+
+
+# Phases a restarted app takes as the one before them, so that moving to one, with nothing else new,
+# is not written: RINGING as DIALING (either way the unanswered call is ended, calls/recovery.py), ENDED
+# as ENDING (either way its legs are gone and it is finalized, calls/reconcile.py). Two of a call's
+# nine writes, each a trip to the journal's thread (docs/performance.md).
+UNWRITTEN_PHASES = frozenset({CallState.RINGING, CallState.ENDED})
+
+
+def worth_writing(before: Flow, after: Flow) -> bool:
+    """Whether the call's move from ``before`` to ``after`` is one a restarted app needs written: a
+    change of what its entry says, or new playbacks (not their end: reconcile.py asks which still play)."""
+    if not after.playbacks <= before.playbacks:
+        return True
+    was, now = _journal_view(before), _journal_view(after)
+    return was != now and not (after.phase in UNWRITTEN_PHASES and was[1:] == now[1:])
 
 
 def last_write(segments: Iterable[str], recording_dir: Path, fmt: str) -> datetime | None:

@@ -21,7 +21,6 @@ from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent, parse_ari_time
 from callrec_ari.calls import flow as call_flow
 from callrec_ari.calls.actions import (
-    DIAL_UNDER_WAY,
     LOCAL_ACTIONS,
     LOGGED_EVENTS,
     TOLERATES_GONE,
@@ -53,8 +52,9 @@ from callrec_ari.calls.actions import (
     together,
 )
 from callrec_ari.calls.flow import CallSetup, Flow
-from callrec_ari.calls.journal import JournalEntry
+from callrec_ari.calls.journal import JournalEntry, worth_writing
 from callrec_ari.calls.state import TOLD, CallState, IllegalTransition
+from callrec_ari.calls.story import in_story
 from callrec_ari.calls.teardown import BridgeTeardown
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, MediaKind, MediaPart
@@ -231,16 +231,12 @@ class CallSession:
             pending = await self._perform(actions, tolerant)
 
     def _story(self, event: AriEvent) -> bool:
-        if event.type not in LOGGED_EVENTS or self._recorder_only(event):
-            return False
-        return event.type != "Dial" or (event.dialstatus or "") not in DIAL_UNDER_WAY
-
-    def _recorder_only(self, event: AriEvent) -> bool:
         recorder = self.parts.get("recording")
-        if recorder is None or not event.channel_ids or event.recording_name or event.playback_id:
-            return False  # the recording's own events are the story
-        mine = {c for s in self.flow.segments for c in recorder.channels(s.name)}
-        return all(c in mine for c in event.channel_ids)
+        if event.type not in LOGGED_EVENTS:
+            return False
+        mine = ({c for s in self.flow.segments for c in recorder.channels(s.name)}
+                if recorder is not None and event.channel_ids else set())
+        return in_story(event, self.flow, self.legs.caller, mine)
 
     async def _perform(self, actions: tuple[Action, ...], tolerant: bool) -> ActionFailed | None:
         i = 0
@@ -336,7 +332,7 @@ class CallSession:
         recording -= sum(1 for s in before.segments if s.live and s.has_audio)
         if recording:
             RECORDINGS_IN_PROGRESS.inc(recording)
-        if _journal_view(before) != _journal_view(after) or not after.playbacks <= before.playbacks:
+        if worth_writing(before, after):
             self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -394,7 +390,3 @@ def _observe_lag(event: AriEvent, now: datetime) -> None:
     sent = parse_ari_time(event.timestamp)
     if sent is not None:  # none: the executor's own inputs made up as events
         ARI_EVENT_LAG.observe(max(0.0, (now - sent).total_seconds()))
-
-
-def _journal_view(flow: Flow) -> tuple[object, ...]:  # and new playbacks: not their end (reconcile.py asks)
-    return (flow.phase, flow.times, tuple((s.name, s.started_at) for s in flow.segments))

@@ -16,9 +16,11 @@ class CallState(StrEnum):
     ENDED = "ended"  # nothing of the call is left in Asterisk
 
 
-# The states the call's own story lines announce (calls/steps.py: "start ...", "talking", "ending ...";
-# calls/session.py: "ended"): their "state a -> b" line is only at DEBUG, one line per moment.
-TOLD = frozenset({CallState.DIALING, CallState.TALKING, CallState.ENDING, CallState.ENDED})
+# The states the call's own story lines announce (calls/steps.py: "start ...", "notice ...", "talking",
+# "ending ..."; calls/session.py: "ended"; the other party's StasisStart before its ringing and its Dial
+# ANSWER before the connecting): their "state a -> b" line is only at DEBUG, one line per moment.
+TOLD = frozenset({CallState.DIALING, CallState.RINGING, CallState.CONNECTING, CallState.NOTICE,
+                  CallState.TALKING, CallState.ENDING, CallState.ENDED})
 
 
 class IllegalTransition(RuntimeError):

@@ -3,6 +3,7 @@ fact, and answers where it stands next and what to do. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -28,7 +29,7 @@ from callrec_ari.calls.actions import (
 from callrec_ari.calls.flow_state import CallSetup, Flow
 from callrec_ari.calls.state import CallState, transition
 from callrec_ari.model.call import CallTimes, HangupBy, RecordedSegment
-from callrec_ari.model.plan import first_playbacks, next_playback, notice_playbacks
+from callrec_ari.model.plan import NoticePlayback, first_playbacks, next_playback, notice_playbacks
 from callrec_ari.rules import causes
 from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.rules.segments import OVERLAP_S, RollReason, roll_delay, segment_name
@@ -228,7 +229,17 @@ def play_notice(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Acti
     playbacks = sorted(notice_playbacks(setup.plan), key=lambda p: p.order)
     flow = move(flow, S.NOTICE, times=stamped(flow, notice_started=now),
                  playbacks=frozenset(p.id for p in playbacks))
-    return flow, tuple(StartMedia("notice", p.id) for p in playbacks)
+    return flow, (Note.info(notice_story(playbacks), "NoticeStarted"),
+                  *(StartMedia("notice", p.id) for p in playbacks))
+
+
+def notice_story(playbacks: Sequence[NoticePlayback]) -> str:
+    """The notice's one line in the event log, every sound of each target in order (one line per call,
+    not one per sound): "notice to caller: sound:callrec/notice-ja, sound:beep; to callee: ..."."""
+    targets: dict[str, list[str]] = {}
+    for p in sorted(playbacks, key=lambda p: p.order):
+        targets.setdefault(p.target, []).append(p.media)
+    return "notice " + "; ".join(f"to {target}: {', '.join(media)}" for target, media in targets.items())
 
 
 def playback_finished(setup: CallSetup, flow: Flow, event: AriEvent,

@@ -46,8 +46,9 @@ class NoticePlayer:
             log.warning("call=%s notice %s: %s; trying once more", self.plan.call_id, playback.id, exc)
             await asyncio.sleep(RETRY_DELAY_S)
             await self._play(playback)
-        log.info("call=%s notice %s started to %s: %s", self.plan.call_id, playback.id, playback.target,
-                 playback.media)
+        # (at DEBUG: the notice's one line at INFO names every sound, calls/steps.py notice_story)
+        log.debug("call=%s notice %s started to %s: %s", self.plan.call_id, playback.id, playback.target,
+                  playback.media)
 
     async def _play(self, playback: NoticePlayback) -> None:
         if playback.target == "bridge":

@@ -152,13 +152,13 @@ async def test_a_hand_over_process_that_dies_is_replaced(postgres: PrivatePostgr
         first = finished_calls(recipients, recordings, "1")
         await asyncio.wait_for(asyncio.gather(*(finisher(c) for c in first)), 60)
         assert isinstance(work, InProcesses)
-        workers = list(work._pool._processes.values())  # type: ignore[union-attr]
+        workers = list(work.processes.values())
         assert len(workers) == 1 and workers[0].pid != os.getpid()
         os.kill(workers[0].pid, signal.SIGKILL)
         workers[0].join(10)
         second = finished_calls(recipients, recordings, "2")
         await asyncio.wait_for(asyncio.gather(*(finisher(c) for c in second)), 60)
-        now = list(work._pool._processes.values())  # type: ignore[union-attr]
+        now = list(work.processes.values())
         assert [p.pid for p in now] != [workers[0].pid] and all(p.is_alive() for p in now)
     finally:
         work.close()

@@ -101,7 +101,7 @@ async def test_every_worker_is_started_before_the_first_call_ends(
     work = InProcesses(2, None, RecordingSubmitter(settings, sessions), json_logs=False)
     try:
         await work.start()
-        processes = work._pool._processes  # the pool's own: nothing else tells what it started
+        processes = work.processes
         assert len(processes) == 2 and all(p.is_alive() for p in processes.values())
         # Both are past their start: each answers at once, from a process of its own.
         pids = await asyncio.gather(*(work._run(os.getpid) for _ in range(8)))

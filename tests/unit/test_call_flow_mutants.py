@@ -126,6 +126,7 @@ def test_a_recorded_call_stamps_each_moment_and_tells_its_story() -> None:
         (logging.INFO, "start direction=outgoing line=1001 caller=09000001001 callee=0312345678 "
                        "record=True reason=recorded"),
         (logging.INFO, f"recording started name={SEG[0]}"),
+        (logging.INFO, "notice to bridge: sound:a, sound:beep"),  # every sound, one line
         (logging.INFO, "talking"),
         (logging.INFO, "ending hangup_by=caller cause=16 dialstatus=ANSWER"),
         (logging.INFO, f"recording finished name={SEG[0]}"),

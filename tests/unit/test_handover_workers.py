@@ -12,12 +12,14 @@ import time
 import pytest
 
 APP = """
-import time
+import asyncio, time
 from callrec_ari.app.handover import InProcesses
 work = InProcesses(2, None, None, json_logs=False)
-list(work._pool.map(time.sleep, [0.3, 0.3]))  # both workers started
-print(" ".join(str(p) for p in work._pool._processes), flush=True)
-time.sleep(120)
+async def started():
+    await work.start()  # both workers started
+    print(" ".join(str(p) for p in work.processes), flush=True)
+    await asyncio.sleep(120)
+asyncio.run(started())
 """
 
 

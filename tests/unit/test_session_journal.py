@@ -39,3 +39,31 @@ def test_a_playbacks_start_is_written_its_end_is_not() -> None:
     call.flow = talking
     call._observe(another, talking)
     assert written[-1].state == "talking" and written[-1].playbacks == ()
+
+
+def test_ringing_and_ended_alone_are_not_written_anything_new_with_them_is() -> None:
+    """A restarted app takes RINGING as DIALING and ENDED as ENDING (calls/recovery.py, reconcile.py):
+    moving there with nothing else new writes nothing; a change of anything else still does."""
+    written: list[JournalEntry] = []
+    ari = AriClient(AriSettings("http://127.0.0.1:9/ari", "callrec", "callrec"))
+    call = CallSession(SETUP.plan, "caller-1", ari, {}, claim=lambda _id: None, journal=written.append)
+    dialing = Flow(phase=CallState.DIALING)
+    ringing = replace(dialing, phase=CallState.RINGING)
+    call.flow = ringing
+    call._observe(dialing, ringing)
+    assert written == []
+    ending = replace(ringing, phase=CallState.ENDING,
+                     times=replace(ringing.times, ended=ringing.times.started))
+    call.flow = ending
+    call._observe(ringing, ending)
+    assert [e.state for e in written] == ["ending"]
+    ended = replace(ending, phase=CallState.ENDED)
+    call.flow = ended
+    call._observe(ending, ended)
+    assert [e.state for e in written] == ["ending"]
+    # RINGING reached with something new (an adopted call's times): written.
+    stamped = replace(dialing, phase=CallState.RINGING,
+                      times=replace(dialing.times, answered=dialing.times.started))
+    call.flow = stamped
+    call._observe(dialing, stamped)
+    assert [e.state for e in written] == ["ending", "ringing"]

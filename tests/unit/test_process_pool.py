@@ -1,0 +1,110 @@
+"""The hand-over's pool of worker processes (app/pool.py), on real spawned processes: every worker
+takes work, an error comes back as raised, a worker killed in the middle of a task is replaced and
+the task done again by the new one, a task that kills its worker twice fails alone (the pool goes on),
+and a worker whose start fails is not started again and again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import pytest
+
+from callrec_ari.app.pool import ProcessPool, WorkFailed
+
+
+def nothing_to_start() -> None:
+    pass
+
+
+def failing_start() -> None:
+    raise RuntimeError("no database here")
+
+
+def pid_after(seconds: float, note: str | None = None) -> int:
+    if note is not None:
+        with open(note, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def begun(note: Path) -> None:
+    while not note.exists():
+        time.sleep(0.02)
+
+
+def refuse(why: str) -> None:
+    raise ValueError(why)
+
+
+def unpicklable() -> object:
+    return lambda: None
+
+
+def die() -> None:
+    os._exit(3)
+
+
+async def test_every_worker_takes_work_and_errors_come_back_as_raised() -> None:
+    pool = ProcessPool(2, nothing_to_start, ())
+    try:
+        assert await pool.start(60) == 2
+        workers = set(pool.processes)
+        assert len(workers) == 2 and os.getpid() not in workers
+        # Two long tasks at once go to two workers (an idle worker takes the next).
+        pids = await asyncio.gather(pool.run(pid_after, 0.5), pool.run(pid_after, 0.5))
+        assert set(pids) == workers
+        with pytest.raises(ValueError, match="customer B's file is broken"):
+            await pool.run(refuse, "customer B's file is broken")
+        with pytest.raises(WorkFailed):
+            await pool.run(unpicklable)
+        assert set(pool.processes) == workers  # none of that cost a worker
+    finally:
+        pool.close()
+    assert not any(p.is_alive() for p in pool.processes.values())
+
+
+async def test_a_worker_killed_in_the_middle_of_a_task_is_replaced_and_the_task_done_again(
+        tmp_path: Path) -> None:
+    note = tmp_path / "pids"
+    pool = ProcessPool(1, nothing_to_start, ())
+    try:
+        await pool.start(60)
+        (first,) = pool.processes
+        task = asyncio.ensure_future(pool.run(pid_after, 1.0, str(note)))
+        await asyncio.to_thread(begun, note)
+        os.kill(first, signal.SIGKILL)
+        done_by = await asyncio.wait_for(task, 60)
+        assert done_by != first and done_by in pool.processes
+        assert note.read_text().split() == [str(first), str(done_by)]  # begun twice, finished once
+    finally:
+        pool.close()
+
+
+async def test_a_task_that_kills_its_worker_twice_fails_alone() -> None:
+    pool = ProcessPool(1, nothing_to_start, ())
+    try:
+        await pool.start(60)
+        with pytest.raises(BrokenProcessPool):
+            await asyncio.wait_for(pool.run(die), 60)
+        assert await asyncio.wait_for(pool.run(pid_after, 0), 60) in pool.processes  # the pool goes on
+    finally:
+        pool.close()
+
+
+async def test_a_worker_whose_start_fails_is_not_started_over_and_over() -> None:
+    pool = ProcessPool(1, failing_start, ())
+    try:
+        with pytest.raises(BrokenProcessPool):
+            await asyncio.wait_for(pool.run(pid_after, 0), 60)
+        await asyncio.sleep(0.5)
+        assert pool.processes == {}  # none started again until work asks
+        with pytest.raises(BrokenProcessPool):  # and the next task says so too
+            await asyncio.wait_for(pool.run(pid_after, 0), 60)
+    finally:
+        pool.close()
