@@ -125,11 +125,27 @@ class NoticePlayback:
     noted: bool = True
 
 
+_PLAYBACKS: dict[str, tuple[CallPlan, tuple[NoticePlayback, ...]]] = {}  # call id -> (its plan, its sounds)
+
+
 def notice_playbacks(plan: CallPlan) -> tuple[NoticePlayback, ...]:
     """R2.1-R2.3, every sound in order. The same notice for both parties plays on each party's leg
     (``shared_notice = "channels"``: the bridge keeps its two parties and its cheap two-party path,
     docs/performance.md), or once on the bridge when the bridge is what is recorded; different
-    notices play per channel, each party hearing the other line's."""
+    notices play per channel, each party hearing the other line's.
+
+    Asked some twenty times a call (each playback's events), so kept per plan (the same object)."""
+    cached = _PLAYBACKS.get(plan.call_id)
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    if len(_PLAYBACKS) >= 1024:
+        _PLAYBACKS.clear()
+    sounds = _notice_playbacks(plan)
+    _PLAYBACKS[plan.call_id] = (plan, sounds)
+    return sounds
+
+
+def _notice_playbacks(plan: CallPlan) -> tuple[NoticePlayback, ...]:
     if not plan.plays_notice:
         return ()
     tone = (plan.tone,) if plan.tone else ()
