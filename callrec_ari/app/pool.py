@@ -17,6 +17,7 @@ second death on the same task fails it with ``BrokenProcessPool``, as the execut
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import multiprocessing
@@ -80,6 +81,7 @@ class ProcessPool:
         self._waiting: deque[_Task] = deque()
         self._readiness = asyncio.Event()
         self._closed = False
+        self._atexit = False
 
     @property
     def processes(self) -> dict[int, BaseProcess]:
@@ -120,8 +122,19 @@ class ProcessPool:
                 worker.process.kill()
                 worker.process.join()
 
+    def _let_go(self) -> None:
+        self._closed = True
+        for worker in list(self._workers):
+            with contextlib.suppress(OSError):
+                worker.conn.close()  # end of file: the worker ends
+
     # ---- on the event loop ------------------------------------------------------------------------
     def _top_up(self) -> None:
+        if not self._atexit:
+            # A process that ends without close() (an error on the way out) still lets its workers go:
+            # multiprocessing waits at exit for every child it started, and ours wait for their pipe.
+            atexit.register(self._let_go)
+            self._atexit = True
         while len(self._workers) < self.size and not self._closed:
             context = multiprocessing.get_context("spawn")
             ours, theirs = context.Pipe(duplex=True)
@@ -162,10 +175,10 @@ class ProcessPool:
         worker.conn.close()
         if worker in self._workers:
             self._workers.remove(worker)
-        worker.process.join(0)  # reaped if it is gone already; never waited for here
         self._readiness.set()
         if self._closed:
-            return
+            return  # (close() waits for it: one thread reaps a process, never two)
+        worker.process.join(0)  # reaped if it is gone already; never waited for here
         task, worker.task = worker.task, None
         if task is not None and not task.done.done():
             if task.attempt >= 2:

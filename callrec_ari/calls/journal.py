@@ -124,7 +124,7 @@ def _journal_view(flow: Flow) -> tuple[object, ...]:
 # Phases a restarted app takes as the one before them, so that moving to one, with nothing else new,
 # is not written: RINGING as DIALING (either way the unanswered call is ended, calls/recovery.py), ENDED
 # as ENDING (either way its legs are gone and it is finalized, calls/reconcile.py). Two of a call's
-# nine writes, each a trip to the journal's thread (docs/performance.md).
+# seven writes, each a trip to the journal's thread (docs/performance.md).
 UNWRITTEN_PHASES = frozenset({CallState.RINGING, CallState.ENDED})
 
 

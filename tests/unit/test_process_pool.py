@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from callrec_ari.app.pool import ProcessPool, WorkFailed
+from tests.unit.test_handover_workers import alive
 
 
 def nothing_to_start() -> None:
@@ -108,3 +111,28 @@ async def test_a_worker_whose_start_fails_is_not_started_over_and_over() -> None
             await asyncio.wait_for(pool.run(pid_after, 0), 60)
     finally:
         pool.close()
+
+
+EXITS = """
+import asyncio, os
+from callrec_ari.app.pool import ProcessPool
+from tests.unit.test_process_pool import nothing_to_start, pid_after
+pool = ProcessPool(2, nothing_to_start, ())
+async def main():
+    await pool.start(60)
+    print(" ".join(str(p) for p in pool.processes), flush=True)
+    await pool.run(pid_after, 0)
+asyncio.run(main())  # and out, without close(): an error on the way out does that
+"""
+
+
+def test_a_process_that_ends_without_closing_its_pool_ends_and_so_do_its_workers() -> None:
+    app = subprocess.run([sys.executable, "-c", EXITS], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).parents[2])
+    assert app.returncode == 0, app.stderr
+    workers = [int(p) for p in app.stdout.split()]
+    assert len(workers) == 2
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in workers)
