@@ -184,12 +184,16 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
         *doubled[:5],
         *unexplained[:5],
         *[Path(p).stem for p in left["spool"] if p.startswith("active/")][:5],
+        # A recording file left in Asterisk's folder: <prefix>/<call id>/<call id>-NNN.wav
+        *[Path(p).parent.name for p in left["asterisk_recording_dir"]][:5],
         # A bridge is named by its call's id; a channel's id names it (a caller's) or starts with it.
         *left["asterisk_bridges"][:5],
         *[c.rsplit("-", 1)[0] if c.endswith(("-callee", "-stream")) else c
           for c in left["asterisk_channels"]][:5],
     ]
     result["stories"] = stories(soak.app_log, dict.fromkeys(wrong))
+    for call_id, told in stories(soak.work / "worker.log", result["stories"]).items():
+        result["stories"][call_id] += [f"worker: {line}" for line in told]
     return result
 
 

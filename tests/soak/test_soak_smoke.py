@@ -5,6 +5,7 @@ lost, doubled or misdelivered, every recorded call accounted for, and nothing le
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,11 @@ async def test_three_minutes_with_an_app_kill_and_a_receiver_outage_lose_and_dou
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=2, default=str) + "\n")
     out.with_suffix(".md").write_text(render_md(res))
+    # The platform's own logs, kept beside the results: pytest keeps only its last few work folders,
+    # and a failed CI run is read after them.
+    for kept in [tmp_path / "soak" / "worker.log", *(tmp_path / "soak" / "cluster").glob("*.log")]:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copyfile(kept, out.parent / f"soak-smoke-{kept.name}")
     details = json.dumps(res["details"], default=str)[:3000]
     if res["stories"]:  # shown with a failure: what the app logged of every call that went wrong
         print("stories:", json.dumps(res["stories"], indent=1, ensure_ascii=False))
