@@ -191,9 +191,10 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
         *[c.rsplit("-", 1)[0] if c.endswith(("-callee", "-stream")) else c
           for c in left["asterisk_channels"]][:5],
     ]
-    result["stories"] = stories(soak.app_log, dict.fromkeys(wrong))
-    for call_id, told in stories(soak.work / "worker.log", result["stories"]).items():
-        result["stories"][call_id] += [f"worker: {line}" for line in told]
+    told = stories(soak.app_log, dict.fromkeys(wrong))
+    for call_id, lines in stories(soak.work / "worker.log", told).items():
+        told[call_id] += [f"worker: {line}" for line in lines]
+    result["stories"] = told
     return result
 
 
