@@ -192,8 +192,8 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
           for c in left["asterisk_channels"]][:5],
     ]
     told = stories(soak.app_log, dict.fromkeys(wrong))
-    for call_id, lines in stories(soak.work / "worker.log", told).items():
-        told[call_id] += [f"worker: {line}" for line in lines]
+    for call_id, worker_lines in stories(soak.work / "worker.log", told).items():
+        told[call_id] += [f"worker: {line}" for line in worker_lines]
     result["stories"] = told
     return result
 
