@@ -164,6 +164,7 @@ def account(soak: Soak, plan: list[Fault]) -> dict[str, Any]:
         "faults": soak.faults_done,
         "schedule": [f.__dict__ for f in plan],
         "leftovers": left,
+        "late_files_removed": late_files(soak.app_log),
         "rss_mb_per_hour": {k: v["rss_mb_per_hour"] for k, v in growth.items()},
         "fds_per_hour": {k: v["fds_per_hour"] for k, v in growth.items()},
         "resources": growth,
@@ -271,6 +272,18 @@ def stream_losses(log_path: Path) -> set[str]:
             if "stream" in line and any(m in line for m in marks):
                 with contextlib.suppress(ValueError, KeyError):
                     out.add(json.loads(line)["call_id"])
+    return out
+
+
+def late_files(log_path: Path) -> list[str]:
+    """Segment files a recorder wrote after the app had counted the segment void, which the app then
+    removed (media/mixmonitor.py ``_void_file_removed``): the soak's leftovers check waits for them."""
+    out: list[str] = []
+    with contextlib.suppress(FileNotFoundError), log_path.open(errors="replace") as fh:
+        for line in fh:
+            if "after the segment was counted void" in line:
+                with contextlib.suppress(ValueError, KeyError, IndexError):
+                    out.append(json.loads(line)["msg"].split()[1].rstrip(":"))
     return out
 
 

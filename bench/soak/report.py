@@ -106,6 +106,8 @@ def render_md(res: dict[str, Any]) -> str:
         "",
         f"Database rows per call: {json.dumps(res['db_rows_per_call'])}.",
         f"Leftovers: {json.dumps(res['leftovers'])}.",
+        f"Segment files written after their segment was counted void, removed by the app: "
+        f"{len(res.get('late_files_removed', []))}.",
         "",
         "Command: `make soak` (`SOAK_MINUTES`, `SOAK_SEED`, `SOAK_CPS`, `SOAK_TRACEMALLOC`, "
         "`SOAK_MALLOC_ARENA_MAX`).",

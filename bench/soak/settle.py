@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bench.common import log
 from callrec_ari.contracts.call_records import CallRecord
+from callrec_ari.media.mixmonitor import LATE_FILE_S
 
 if TYPE_CHECKING:
     from bench.soak.platform import Soak
@@ -54,6 +55,10 @@ async def drain(soak: Soak, timeout: float = 300.0) -> None:
         last = count
     if quiet < 2:
         log("soak: the calls or the queue did not drain in time")
+    # A recorder that raced its call's hangup (a roll at the moment the caller hung up) can have its
+    # file written after the app counted the segment void; the app looks for it LATE_FILE_S later and
+    # removes it (media/mixmonitor.py). What is left after that is left behind for good.
+    await asyncio.sleep(LATE_FILE_S + 2.0)
     # The receiver writes a stream's record when it ends it: on the `end` notification, or after
     # its idle timeout (10 s) when that was lost. Give the last streams that long.
     deadline = time.monotonic() + 30
