@@ -176,17 +176,13 @@ def _end_with(parent: int) -> None:
     os._exit(0)
 
 
-def _failure(exc: BaseException) -> HandOverFailed:
-    return HandOverFailed(getattr(exc, "error_id", type(exc).__name__), str(exc))
-
-
 def _carried(work: Callable[[], T]) -> T:
     try:
         return work()
     except Exception as exc:
         if database_unreachable(exc):
             raise DatabaseUnreachable(str(exc)) from None
-        raise _failure(exc) from None
+        raise HandOverFailed.of(exc) from None
 
 
 def _record_here(finished: FinishedCall) -> None:
@@ -199,7 +195,7 @@ def _submit_here(copies: Sequence[Copy], segments: Sequence[SegmentFile]) -> lis
     assert _submitter is not None
     submitter = _submitter
     results = _carried(lambda: submitter.submit_copies(copies, segments))
-    return [r if isinstance(r, Job) else _failure(r) for r in results]
+    return [r if isinstance(r, Job) else HandOverFailed.of(r) for r in results]
 
 
 def _finish_here(finished: FinishedCall, copies: Sequence[Copy],
@@ -207,8 +203,8 @@ def _finish_here(finished: FinishedCall, copies: Sequence[Copy],
     assert _submitter is not None
     submitter, db = _submitter, _db
     failed, results = _carried(lambda: _finish(db, submitter, finished, copies, segments))
-    return (None if failed is None else _failure(failed),
-            [r if isinstance(r, Job) else _failure(r) for r in results])
+    return (None if failed is None else HandOverFailed.of(failed),
+            [r if isinstance(r, Job) else HandOverFailed.of(r) for r in results])
 
 
 class InProcesses:

@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,9 +46,10 @@ class WorkFailed(Exception):
     def __str__(self) -> str:
         return self.message
 
-
-def failure_of(exc: BaseException) -> WorkFailed:
-    return WorkFailed(getattr(exc, "error_id", type(exc).__name__), str(exc))
+    @classmethod
+    def of(cls, exc: BaseException) -> Self:
+        """``exc`` as this failure: its ``error_id`` (or its type's name) and its message."""
+        return cls(getattr(exc, "error_id", type(exc).__name__), str(exc))
 
 
 @dataclass(slots=True)
@@ -153,7 +154,7 @@ class ProcessPool:
             self._lost(worker)
             return
         except Exception as exc:  # an answer that cannot be read back here
-            answer = (False, failure_of(exc))
+            answer = (False, WorkFailed.of(exc))
         if answer == _READY:
             worker.ready = True
             self._readiness.set()
@@ -216,7 +217,7 @@ class ProcessPool:
                 except OSError:
                     pass  # its pipe broke: it is dying, and its end (read as such) hands the task on
                 except Exception as exc:  # the task itself cannot be sent (pickled)
-                    task.done.set_exception(failure_of(exc))
+                    task.done.set_exception(WorkFailed.of(exc))
                     continue
                 worker.task = task
                 break
@@ -244,7 +245,7 @@ def _serve(conn: Connection, initializer: Callable[..., None], initargs: tuple[A
         except (EOFError, OSError):
             return
         except Exception as exc:  # an answer that cannot be sent (pickled) as it is
-            conn.send((False, failure_of(exc)))
+            conn.send((False, WorkFailed.of(exc)))
 
 
 __all__ = ["ProcessPool", "WorkFailed"]
