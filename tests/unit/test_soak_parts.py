@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.soak.accounting import finished_in_log, stories, stream_losses, talking_calls
+from bench.soak.accounting import finished_in_log, late_files, stories, stream_losses, talking_calls
 from bench.soak.plan import schedule
 from bench.soak.report import sipp_totals
 from bench.soak.resources import memory_lines, slope_per_hour
@@ -89,3 +89,15 @@ def test_sipp_totals_read_the_last_line_of_its_statistics(tmp_path: Path) -> Non
     csv.write_text("TotalCallCreated;SuccessfulCall(C);FailedCall(C)\n1;1;0\n40;38;2\n")
     assert sipp_totals(csv) == {"created": 40, "successful": 38, "failed": 2}
     assert sipp_totals(tmp_path / "missing.csv") == {"created": 0, "successful": 0, "failed": 0}
+
+
+def test_the_late_files_the_app_removed_are_read_from_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text(
+        line("c1", "recording callrec/c1/c1-003: MixMonitor wrote its file after the segment was counted "
+                   "void: removed (the segment before holds that moment)")
+        + line("c2", "call=c2 recording callrec/c2/c2-002 wrote no file: its leg went as it began")
+        + "not json, after the segment was counted void\n"
+    )
+    assert late_files(log) == ["callrec/c1/c1-003"]
+    assert late_files(tmp_path / "none.log") == []
