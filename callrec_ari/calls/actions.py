@@ -123,6 +123,7 @@ class Hangup:
 class StartMedia:
     kind: MediaKind
     media_id: str
+    ringing: bool = False  # a recording started before the answer (model/media.py RingingRecorder)
 
 
 @dataclass(frozen=True, slots=True)
