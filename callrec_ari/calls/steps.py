@@ -213,6 +213,12 @@ def recording_ended(flow: Flow, event: AriEvent) -> tuple[Flow, Actions]:
     failed = event.type == "RecordingFailed"
     ended = flow.segment(event.recording_name)
     assert ended is not None
+    if flow.times.answered is None:
+        # A recorder started while the other party rang, over with the unanswered call: no frames came,
+        # so no file is no failure; the call hands nothing over (calls/session.py ``finished``).
+        ended = replace(ended, live=False)
+        flow = replace(flow, segments=tuple(ended if s.name == ended.name else s for s in flow.segments))
+        return flow, (Note.info(f"recording over unanswered name={ended.name}"),)
     ended = replace(ended, live=False, failed=ended.failed or failed)
     flow = replace(flow, segments=tuple(ended if s.name == ended.name else s for s in flow.segments),
                    recording_failed=flow.recording_failed or failed)

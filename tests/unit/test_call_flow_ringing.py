@@ -82,7 +82,9 @@ def test_an_unanswered_call_stops_its_recorder_and_hands_nothing_over() -> None:
     flow, actions = run(flow, ev("ChannelDestroyed", LEGS.callee, cause=17), setup=RINGING)
     assert flow.phase is S.ENDING and flow.times.answered is None
     assert StopMedia("recording", SEG[0], "call-ended") in actions
-    assert not flow.recording_failed
+    # No frames came, so MixMonitor may have written no file: over, and no recording failure.
+    flow, _ = run(flow, ev("RecordingFailed", recording={"name": SEG[0]}), setup=RINGING)
+    assert not flow.recording_failed and not flow.recording_live
     # A restarted app that finds it in its journal, unanswered with a recorder that had started:
     # nothing to deliver, the file (if any) discarded with the unconfirmed segments.
     entry = JournalEntry(plan=RINGING.plan, state=S.RINGING.value, caller_id=LEGS.caller,
