@@ -123,7 +123,6 @@ class Hangup:
 class StartMedia:
     kind: MediaKind
     media_id: str
-    ringing: bool = False  # a recording started before the answer (model/media.py RingingRecorder)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,6 @@ class CallSetup:
     # Whether the recorder records the legs themselves (MixMonitor, a snoop channel), so that it may
     # start with the answer, before the parties are bridged; one that records the bridge starts after.
     recorder_on_legs: bool = True
-    # Whether the recorder gets no frames before the answer (model/media.py RingingRecorder), so that
-    # it starts while the other party rings and the notice need not wait for it at the answer.
-    recorder_while_ringing: bool = False
 
 
 @dataclass(frozen=True, slots=True)

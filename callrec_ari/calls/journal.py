@@ -152,11 +152,10 @@ def finished_from(entry: JournalEntry, recording_dir: str, fmt: str) -> Finished
     names = (s.name for s in entry.segments)
     last = last_write(names, Path(recording_dir), fmt) if recording_dir else None
     times = entry.times if entry.times.ended else replace(entry.times, ended=last or now_utc())
-    heard = entry.times.answered is not None  # a recorder started while ringing: no frames before it
     return FinishedCall(plan=entry.plan, times=times, end_cause=causes.TEMPORARY_FAILURE, hangup_by="app",
                         notices=entry.notices,
-                        segments=tuple(s for s in entry.segments if s.has_audio and heard),
-                        unconfirmed=tuple(s for s in entry.segments if not (s.has_audio and heard)))
+                        segments=tuple(s for s in entry.segments if s.has_audio),
+                        unconfirmed=tuple(s for s in entry.segments if not s.has_audio))
 
 
 class CallJournal:

@@ -101,11 +101,6 @@ def failed(setup: CallSetup, flow: Flow, failure: ActionFailed, now: datetime) -
             # The leg to record is gone: the call is ending (its hangup is on its way), the roll raced
             # it. Nothing failed; the running segment ends with the call.
             return flow, (Note.info(f"next segment not started, the call is ending: {failure.error}"),)
-        case StartMedia(kind="recording", ringing=True):
-            # Nothing recorded yet, nothing lost: the answer starts the segment (steps.answered), by
-            # whatever the recorder can use then (a snoop channel when the manager is away).
-            return flow, (Note.warning(f"recording could not start while ringing, it starts at the "
-                                       f"answer: {failure.error}"),)
         case StartMedia(kind="recording"):
             # Keep the running segment going rather than lose audio; try again a period later.
             flow = replace(flow, recording_failed=True)

@@ -57,7 +57,7 @@ from callrec_ari.calls.state import TOLD, CallState, IllegalTransition
 from callrec_ari.calls.story import in_story
 from callrec_ari.calls.teardown import BridgeTeardown
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
-from callrec_ari.model.media import CallLegs, MediaFailed, MediaKind, MediaPart, RingingRecorder
+from callrec_ari.model.media import CallLegs, MediaFailed, MediaKind, MediaPart
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import (
@@ -105,7 +105,6 @@ class CallSession:
             dial_timeout=settings.dial_timeout,
             recorder_reports_end=getattr(recorder, "reports_end", True),
             recorder_on_legs=getattr(recorder, "on_legs", False),
-            recorder_while_ringing=isinstance(recorder, RingingRecorder),
         )
         self.cleanup_timeout = settings.cleanup_timeout
         self.flow = flow or Flow()
@@ -195,14 +194,12 @@ class CallSession:
 
     def finished(self) -> FinishedCall:
         flow = self.flow
-        # A recorder started while ringing has a start but no frames when the call was not answered.
-        heard = flow.times.answered is not None
         return FinishedCall(
             plan=self.plan, times=flow.times, end_cause=flow.end_cause, hangup_by=flow.hangup_by,
-            segments=tuple(replace(s, live=False) for s in flow.segments if s.has_audio and heard),
+            segments=tuple(replace(s, live=False) for s in flow.segments if s.has_audio),
             recording_failed=flow.recording_failed, notice_failed=flow.notice_failed,
             notices=flow.notices,
-            unconfirmed=tuple(replace(s, live=False) for s in flow.segments if not (s.has_audio and heard)),
+            unconfirmed=tuple(replace(s, live=False) for s in flow.segments if not s.has_audio),
         )
 
     async def _feed(self, event: Input, tolerant: bool = False) -> None:
@@ -299,15 +296,12 @@ class CallSession:
                 await ari.add_to_bridge(bridge, channels)
             case Hangup(channel=channel, cause=cause):
                 await ari.hangup(channel, cause)
-            case StartMedia(kind=kind, media_id=media_id, ringing=ringing):
+            case StartMedia(kind=kind, media_id=media_id):
                 self._claim(media_id)  # its events may beat the answer to the request
-                part = self.parts[kind]
-                if ringing and isinstance(part, RingingRecorder):
-                    await part.start_ringing(media_id)
-                    return
-                for channel in part.channels(media_id):
+                for channel in self.parts[kind].channels(media_id):
                     self._claim(channel)
-                await part.start(media_id, self.flow.times.talk_started or now_utc(), self.flow.notices)
+                await self.parts[kind].start(media_id, self.flow.times.talk_started or now_utc(),
+                                             self.flow.notices)
             case StopMedia(kind=kind, media_id=media_id, reason=reason):
                 if kind in self.parts:
                     await self.parts[kind].stop(media_id, reason)

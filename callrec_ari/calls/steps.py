@@ -95,13 +95,7 @@ def callee_in_stasis(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
     # Dial only now: right after it is created the channel may not be in Stasis yet (ARI 409).
     if flow.phase is not S.DIALING:
         return flow, ()
-    flow, dial = move(flow, S.RINGING), (Dial(setup.legs.callee, setup.dial_timeout),)
-    if not records_while_ringing(setup) or flow.segments:
-        return flow, dial
-    # After the Dial: should the recorder not start, nothing of the call's is skipped (its failure is
-    # noted and the answer starts the segment, calls/recovery.py).
-    flow, record = next_segment(setup, flow, ringing=True)
-    return flow, dial + record
+    return move(flow, S.RINGING), (Dial(setup.legs.callee, setup.dial_timeout),)
 
 
 # ---- 3: answer, bridge, recording, notice ------------------------------------------------------------
@@ -121,20 +115,10 @@ def answered(setup: CallSetup, flow: Flow, now: datetime) -> tuple[Flow, Actions
         # Stream delivery only: nothing is recorded on the platform; the streams start after the tone.
         flow, notice = play_notice(setup, flow, now)
         return flow, prepare + bridge + notice
-    # The recording starts by the answer so that the file itself proves the notice was played: the
+    # The recording starts at answer so that the file itself proves the notice was played: the
     # notice waits for its RecordingStarted. A recorder of the bridge itself starts once the parties
     # are in it: started on the bridge before they joined, its RecordingStarted never came
     # (tests/integration/test_call_flow.py, bridge).
-    ready = next((s for s in flow.segments if s.live), None)
-    if ready is not None:
-        # Started while the other party rang (``callee_in_stasis``): its file begins with the answer.
-        if ready.started_at is None:
-            return flow, prepare + bridge  # the notice follows its RecordingStarted
-        ready = replace(ready, started_at=now)
-        flow = replace(flow, segments=tuple(ready if s.name == ready.name else s for s in flow.segments))
-        flow, notice = play_notice(setup, flow, now)
-        return flow, (*prepare, *bridge, ScheduleRoll(roll_delay(setup.roll_seconds, RollReason.STARTED)),
-                      *notice)
     flow, record = next_segment(setup, flow)
     if not setup.recorder_on_legs:
         return flow, prepare + bridge + record
@@ -166,37 +150,18 @@ def _bridge(setup: CallSetup) -> Actions:
     return (AddToBridge(setup.legs.bridge, (setup.legs.caller, setup.legs.callee)),)
 
 
-def next_segment(setup: CallSetup, flow: Flow, ringing: bool = False) -> tuple[Flow, Actions]:
+def next_segment(setup: CallSetup, flow: Flow) -> tuple[Flow, Actions]:
     index = len(flow.segments) + 1
     segment = RecordedSegment(segment_name(setup.recording_prefix, setup.plan.call_id, index), index,
                               live=True)
-    start = StartMedia("recording", segment.name, ringing)
-    return replace(flow, segments=(*flow.segments, segment)), (start,)
-
-
-def records_while_ringing(setup: CallSetup) -> bool:
-    """Whether the first segment starts as the other party is dialled rather than at the answer: a
-    recorder that gets no frames before the answer (MixMonitor: its file begins with the answer,
-    docs/performance.md), so that the notice need not wait for it then. The dialplan's MixMonitor
-    is attached before its Dial the same way."""
-    return setup.plan.record and setup.files and setup.recorder_while_ringing
+    return replace(flow, segments=(*flow.segments, segment)), (StartMedia("recording", segment.name),)
 
 
 def recording_began(setup: CallSetup, flow: Flow, event: AriEvent,
                      now: datetime) -> tuple[Flow, Actions]:
     began = flow.segment(event.recording_name)
     assert began is not None
-    answered = flow.times.answered
-    if answered is None and flow.phase in (S.DIALING, S.RINGING):
-        # Started while the other party rings: no frames until the answer, which sets its start and
-        # schedules its roll (``answered``).
-        began = replace(began, started_at=parse_ari_time(event.timestamp))
-        flow = replace(flow, segments=tuple(began if s.name == began.name else s for s in flow.segments))
-        return flow, (Note.info(f"recording started name={began.name} (ringing)", "RecordingStarted"),)
-    started = parse_ari_time(event.timestamp)
-    if answered is not None and began.index == 1 and started is not None and started < answered:
-        started = answered  # a recorder started while ringing whose start came after the answer
-    began = replace(began, started_at=started)
+    began = replace(began, started_at=parse_ari_time(event.timestamp))
     flow = replace(flow, segments=tuple(began if s.name == began.name else s for s in flow.segments))
     # Segment N stops only once N+1 has begun, and some time after (rules/segments.OVERLAP_S): N+1's
     # first frame comes after its RecordingStarted, and nothing may be lost at the boundary (R1.2).
@@ -213,12 +178,6 @@ def recording_ended(flow: Flow, event: AriEvent) -> tuple[Flow, Actions]:
     failed = event.type == "RecordingFailed"
     ended = flow.segment(event.recording_name)
     assert ended is not None
-    if flow.times.answered is None:
-        # A recorder started while the other party rang, over with the unanswered call: no frames came,
-        # so no file is no failure; the call hands nothing over (calls/session.py ``finished``).
-        ended = replace(ended, live=False)
-        flow = replace(flow, segments=tuple(ended if s.name == ended.name else s for s in flow.segments))
-        return flow, (Note.info(f"recording over unanswered name={ended.name}"),)
     ended = replace(ended, live=False, failed=ended.failed or failed)
     flow = replace(flow, segments=tuple(ended if s.name == ended.name else s for s in flow.segments),
                    recording_failed=flow.recording_failed or failed)

@@ -72,15 +72,6 @@ class MixMonitorOrSnoop:
         # Claimed before the start whichever records it: a snoop's events must reach its call.
         return self.snoop.channels(media_id)
 
-    async def start_ringing(self, media_id: str) -> None:
-        """MixMonitor only: a snoop channel started before the answer would record the ringing (its
-        own timer), so where MixMonitor cannot start the answer starts the segment, a snoop then."""
-        if not self.health.usable():
-            raise MediaFailed(AmiUnavailable.error_id, "the manager is away: the segment starts at the "
-                              "answer")
-        await self.mixmonitor.start_ringing(media_id)  # a failure is the answer's to judge (health)
-        self._mixed.add(media_id)
-
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         if self.health.usable():
             try:

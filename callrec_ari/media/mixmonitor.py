@@ -158,11 +158,6 @@ class MixMonitorRecorder:
     def channels(self, media_id: str) -> tuple[str, ...]:
         return ()
 
-    async def start_ringing(self, media_id: str) -> None:
-        """Before the answer (model/media.py ``RingingRecorder``): the audiohook gets no frames until
-        media flows, so the file begins with the answer."""
-        await self.start(media_id, now_utc())
-
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
         try:
             answer = await self.ami.action("MixMonitor", Channel=self.leg,

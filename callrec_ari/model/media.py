@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 
 from callrec_ari.rules.manifest import NoticeEntry
 
@@ -65,14 +65,3 @@ class MediaPart(Protocol):
         """``notices``: what the parties heard so far (a stream announces it in its metadata)."""
 
     async def stop(self, media_id: str, reason: str) -> None: ...
-
-
-@runtime_checkable
-class RingingRecorder(Protocol):
-    """A recorder that gets no frames before the answer (MixMonitor's audiohook on the caller's leg: no
-    media flows to or from an unanswered caller, docs/performance.md), so that it may start while the
-    other party rings and be ready when the answer comes (calls/steps.py ``callee_in_stasis``)."""
-
-    async def start_ringing(self, media_id: str) -> None:
-        """Starts segment ``media_id`` before the answer, or raises :class:`MediaFailed`: nothing that
-        would record the ringing (a snoop channel) is started instead; the answer starts it then."""
