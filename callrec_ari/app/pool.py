@@ -111,6 +111,9 @@ class ProcessPool:
     def close(self) -> None:
         """Each worker ends after its task, and is waited for (any thread; once no work is left)."""
         self._closed = True
+        if self._atexit:
+            atexit.unregister(self._let_go)  # nothing left to let go at exit: not kept alive for it
+            self._atexit = False
         workers = list(self._workers)
         for worker in workers:
             with contextlib.suppress(OSError):
