@@ -42,6 +42,7 @@ from bench.measure import (
     label_values,
     settle,
 )
+from bench.notice import baseline_talk_s
 from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import check_wav, check_zip
 from bench.stack import ENGINES, LOADED_SHARE, OUTSIDE, Plan, Stack, place_calls
@@ -77,7 +78,10 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     busy0 = machine_busy_seconds()
     perf = start_perf(stack.asterisk_pid, stack.work, tag)
     with BusyPeak() as peak:
-        rc, stats = place_calls(stack, tag, stack.tones["caller"], service, rate, calls, p)
+        # Both calls last talk_s from the carrier's answer: the baseline answers its caller after the
+        # notice (bench/notice.py baseline_talk_s).
+        rc, stats = place_calls(stack, tag, stack.tones["caller"], service, rate, calls, p,
+                                p.talk_s if is_app else baseline_talk_s(p.talk_s))
         wait_until(lambda: channel_count() == 0, 60)
         leftover = channel_count()
         if is_app:

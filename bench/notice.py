@@ -55,6 +55,16 @@ def notice_seconds() -> float:
     return sum(_seconds(p) for p in sounds())
 
 
+def baseline_talk_s(talk_s: float) -> float:
+    """How long the caller's SIPp talks after the baseline answers it, for a call as long as the app's.
+    The app answers the caller with the carrier and plays the notice inside the call's ``talk_s``; the
+    baseline's Dial() answers the caller only once its A() notice has played (the caller hears it as
+    early media), so a caller talking ``talk_s`` after that answer would hold its two legs a notice
+    longer than the app's call (25.3 s of media instead of 20 until 2026-12-05), and every baseline
+    figure per call would be of a longer call."""
+    return talk_s - notice_seconds()
+
+
 def install_baseline_notice() -> Path:
     """The notice and the tone as one file in the Asterisk root, for the baseline's Dial A()."""
     target = root_path() / "usr/share/asterisk/sounds" / f"{BASELINE_NOTICE}.wav"

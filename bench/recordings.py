@@ -22,7 +22,9 @@ CALLER_TONE, CALLEE_TONE = 1200, 1800
 # tone (bench/notice.py; 4.9 + 0.44 s for the Japanese notice) and a second's margin for the unmute.
 TALK_MARGIN_S = 1.0
 # The baseline's file starts at its Dial, before the answer: half a second for the ringing (the margin
-# it had, 1.5 s, before both played the same notice).
+# it had, 1.5 s, before both played the same notice). Its notice plays to the caller as early media,
+# before the answer its caller's talk counts from (bench/notice.py baseline_talk_s), so its file is
+# as long as the app's: the call's length, and at most the ringing more.
 RINGING_S = 0.5
 
 
@@ -90,7 +92,7 @@ def check_raw_stereo(path: Path, talk_s: float) -> str | None:
     if len(pcm) % 4:
         return f"{len(pcm)} bytes: not whole 2-channel frames"
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64).reshape(-1, 2) / 32768.0
-    return check_channels(samples, talk_s, notice_seconds() + 2.0, RINGING_S)
+    return check_channels(samples, talk_s, 1.0 + RINGING_S, RINGING_S)
 
 
 def check_wav(path: Path, talk_s: float) -> str | None:
@@ -99,5 +101,5 @@ def check_wav(path: Path, talk_s: float) -> str | None:
     except Exception as exc:
         return f"unreadable: {exc!r}"
     # The baseline's MixMonitor starts before Dial: its file holds the ringing and the announcement
-    # Dial's A() plays before it connects the parties, then the call's length.
-    return check_audio(audio, talk_s, notice_seconds() + 2.0, RINGING_S)
+    # Dial's A() plays before it connects the parties, then the rest of the call's length.
+    return check_audio(audio, talk_s, 1.0 + RINGING_S, RINGING_S)

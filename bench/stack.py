@@ -250,11 +250,12 @@ secret = "{SECRET}"
 
 
 def place_calls(stack: Stack, tag: str, tone: Path, service: str, rate: float, calls: int,
-                p: Plan) -> tuple[int, dict[str, int]]:
-    """``calls`` calls of line 1001 to ``service`` at ``rate``, each sending ``tone`` for the plan's talk;
-    SIPp's exit status and its statistics, once every call has ended."""
+                p: Plan, talk_s: float | None = None) -> tuple[int, dict[str, int]]:
+    """``calls`` calls of line 1001 to ``service`` at ``rate``, each sending ``tone`` for ``talk_s``
+    after its answer (the plan's talk by default); SIPp's exit status and its statistics, once every
+    call has ended."""
     scenario = stack.work / f"uac-{tag}.xml"
-    scenario.write_text(uac_scenario(tone=tone, talk_ms=int(p.talk_s * 1000)))
+    scenario.write_text(uac_scenario(tone=tone, talk_ms=int((p.talk_s if talk_s is None else talk_s) * 1000)))
     stat = stack.work / f"uac-{tag}.csv"
     limit = int(rate * (p.talk_s + 15)) + 10
     budget = p.window_s + p.talk_s + 120
