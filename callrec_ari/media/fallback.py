@@ -12,6 +12,13 @@ After a failure of the manager itself (:class:`~callrec_ari.ami.client.AmiUnavai
 closed, silent) the segments of every call go straight to snoop channels for ``RETRY_AFTER_S``
 (:class:`ManagerHealth`, one per app), so that a manager that hangs costs no call its timeout before
 the notice; then MixMonitor is tried again.
+
+An action the manager did not answer may still be carried out once Asterisk catches up: seen in
+`make test`'s soak smoke, where Asterisk stalled for some 14 s, both the MixMonitor and the snoop of a
+segment went unanswered, and MixMonitor wrote the segment's file afterwards, which nothing would
+deliver or remove. So ``LATE_START_S`` after such a failure a MixMonitor of that segment is stopped,
+and, where the segment was not recorded by a snoop channel either, its file is removed: the segment
+before it ran on meanwhile and holds that time.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import logging
 from datetime import datetime
 
 from callrec_ari.ami.client import AmiUnavailable
+from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.media.mixmonitor import MixMonitorRecorder
-from callrec_ari.media.recorder import SnoopRecorder
+from callrec_ari.media.recorder import LATE_START_S, SnoopRecorder
 from callrec_ari.model.media import MediaFailed
 from callrec_ari.rules.manifest import NoticeEntry
 
@@ -61,18 +69,22 @@ class MixMonitorOrSnoop:
     reports_end = False  # MixMonitor's: the flow stops the recorder as the call ends (a snoop too)
     on_legs = True
 
-    def __init__(self, mixmonitor: MixMonitorRecorder, snoop: SnoopRecorder, health: ManagerHealth) -> None:
+    def __init__(self, mixmonitor: MixMonitorRecorder, snoop: SnoopRecorder, health: ManagerHealth,
+                 late_start_s: float = LATE_START_S) -> None:
         self.mixmonitor = mixmonitor
         self.snoop = snoop
         self.health = health
+        self.late_start_s = late_start_s
         self._mixed: set[str] = set()  # segments MixMonitor records
         self._snooped: set[str] = set()  # segments a snoop channel records
+        self._clearing: set[asyncio.Task[None]] = set()
 
     def channels(self, media_id: str) -> tuple[str, ...]:
         # Claimed before the start whichever records it: a snoop's events must reach its call.
         return self.snoop.channels(media_id)
 
     async def start(self, media_id: str, at: datetime, notices: tuple[NoticeEntry, ...] = ()) -> None:
+        unanswered = False  # MixMonitor's action had no answer: it may yet be carried out
         if self.health.usable():
             try:
                 await self.mixmonitor.start(media_id, at, notices)
@@ -80,12 +92,43 @@ class MixMonitorOrSnoop:
                 if exc.gone:  # the leg went: nothing would record it
                     raise
                 self.health.failed(media_id, exc)
+                unanswered = exc.error_id == AmiUnavailable.error_id
             else:
                 self.health.worked()
                 self._mixed.add(media_id)
                 return
-        await self.snoop.start(media_id, at, notices)
+        try:
+            await self.snoop.start(media_id, at, notices)
+        except Exception:
+            if unanswered:
+                self._clear_later(media_id, remove_file=True)
+            raise
+        if unanswered:
+            self._clear_later(media_id, remove_file=False)
         self._snooped.add(media_id)
+
+    def _clear_later(self, media_id: str, remove_file: bool) -> None:
+        task = asyncio.create_task(self._clear_late_mixmonitor(media_id, remove_file))
+        self._clearing.add(task)
+        task.add_done_callback(self._clearing.discard)
+
+    async def _clear_late_mixmonitor(self, media_id: str, remove_file: bool) -> None:
+        await asyncio.sleep(self.late_start_s)
+        late = await self.mixmonitor.stop_late(media_id)
+        if late:
+            log.warning("recording %s: MixMonitor started after its action had no answer: stopped",
+                        media_id)
+        if not remove_file:
+            return
+        try:
+            await self.snoop.ari.delete_stored_recording(media_id)
+        except AriNotFound:
+            return  # it never wrote one
+        except AriError as exc:
+            log.warning("recording %s: a late recorder's file may remain: %s", media_id, exc)
+            return
+        log.warning("recording %s: a file written after its start had failed is removed (the segment "
+                    "before it holds that time)", media_id)
 
     async def stop(self, media_id: str, reason: str) -> None:
         if media_id in self._snooped:
