@@ -215,15 +215,8 @@ class MixMonitorRecorder:
     async def stop_late(self, name: str) -> bool:
         """Stops a MixMonitor of segment ``name`` that Asterisk attached after its action went
         unanswered (media/fallback.py), if there is one; tells the flow nothing (the segment was never
-        counted as started). True when there was one."""
-        recorder = await recorder_id(self.ami, self.leg, name)
-        if not recorder:
-            return False
-        try:
-            await self.ami.action("StopMixMonitor", Channel=self.leg, MixMonitorID=recorder)
-        except AmiError as exc:
-            log.debug("StopMixMonitor %s: %s (its leg went: the recorder closes with it)", name, exc)
-        return True
+        counted as started). True when one was stopped."""
+        return await self._stop(name)
 
     async def _stop(self, name: str) -> bool:
         """Whether StopMixMonitor stopped it (and closed its file: it does before it answers)."""

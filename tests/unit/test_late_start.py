@@ -17,12 +17,12 @@ import pytest
 
 from callrec_ari.ami.client import AmiError, AmiUnavailable
 from callrec_ari.ari.arrivals import StasisArrivals
-from callrec_ari.ari.errors import AriNotFound, AriUnavailable
-from callrec_ari.ari.events import AriEvent
+from callrec_ari.ari.errors import AriUnavailable
 from callrec_ari.media.fallback import ManagerHealth, MixMonitorOrSnoop
 from callrec_ari.media.mixmonitor import MixMonitorRecorder, id_variable
 from callrec_ari.media.recorder import SnoopRecorder, snoop_channel_id
 from callrec_ari.model.media import CallLegs
+from tests.unit.test_per_leg_half_started import Asterisk as PerLegAsterisk
 
 CALL = "20261205T215620-29a2481392e418ce"
 SEGMENT = f"callrec/{CALL}/{CALL}-003"
@@ -30,47 +30,27 @@ LEG = "1796507780.285"
 LATE = 0.05  # LATE_START_S, shortened
 
 
-class Asterisk:
+class Asterisk(PerLegAsterisk):
     """ARI and AMI of one Asterisk: what was recorded, what files are there, what was asked."""
 
     def __init__(self, arrivals: StasisArrivals, *, snoop_late: bool = False, record_late: bool = False,
                  mixmonitor_late: bool = False, refused: bool = False) -> None:
-        self.arrivals = arrivals
+        super().__init__(arrivals, gone=set())
         self.snoop_late, self.record_late, self.refused = snoop_late, record_late, refused
         self.mixmonitor_late = mixmonitor_late
-        self.recording: set[str] = set()
-        self.stored: set[str] = set()
         self.variables: dict[str, str] = {}
-        self.requests: list[str] = []
 
     # ARI
     async def snoop(self, leg: str, snoop: str, spy: str, args: tuple[str, ...]) -> None:
-        self.requests.append(f"snoop {leg}")
         if self.snoop_late:
+            self.requests.append(f"snoop {leg}")
             raise AriUnavailable("POST", f"/channels/{leg}/snoop", 0, "TimeoutError", refused=self.refused)
-        self.arrivals.seen(AriEvent.from_json({"type": "StasisStart", "channel": {"id": snoop}}))
+        await super().snoop(leg, snoop, spy, args)
 
     async def record_channel(self, channel: str, name: str, fmt: str) -> None:
-        self.requests.append(f"record {name}")
-        self.recording.add(name)
-        self.stored.add(name)  # Asterisk writes the file as it records, answered in time or not
+        await super().record_channel(channel, name, fmt)  # the file is written, answered in time or not
         if self.record_late:
             raise AriUnavailable("POST", f"/channels/{channel}/record", 0, "TimeoutError")
-
-    async def stop_recording(self, name: str) -> None:
-        self.requests.append(f"stop {name}")
-        if name not in self.recording:
-            raise AriNotFound("POST", f"/recordings/live/{name}/stop", 404, "Recording not found")
-        self.recording.discard(name)
-
-    async def hangup(self, channel: str, cause: int | None = None) -> None:
-        self.requests.append(f"hangup {channel}")
-
-    async def delete_stored_recording(self, name: str) -> None:
-        self.requests.append(f"delete {name}")
-        if name not in self.stored:
-            raise AriNotFound("DELETE", f"/recordings/stored/{name}", 404, "Recording not found")
-        self.stored.discard(name)
 
     # AMI
     async def action(self, action: str, **headers: str) -> dict[str, Any]:
