@@ -41,11 +41,12 @@ ENGINES: tuple[RecordingEngine, ...] = ("bridge", "snoop", "mixmonitor")  # mixm
 
 
 # A request Asterisk did not answer in time may still be carried out once it catches up. Seen in
-# `make test`'s soak smoke: Asterisk stalled for some 14 s under the CI's load, a segment's snoop
-# request timed out, and a file of that segment was written after all, which nothing would deliver or
-# remove (the flow counts the segment as never started). The segment before it runs on meanwhile, so
-# such a file holds nothing it does not: LATE_START_S after the failure, whatever records under the
-# segment's name is stopped, its snoop channel hung up, and its file removed.
+# `make test`'s soak smoke: Asterisk stalled for some 14 s under the CI's load, a segment's recorder
+# start went unanswered, and its file was written after all (media/fallback.py), which nothing would
+# deliver or remove: the flow counts the segment as never started. The segment before it runs on
+# meanwhile, so such a file holds nothing it does not. So LATE_START_S after a snoop or its recording
+# went unanswered, whatever records under the segment's name is stopped, its snoop channel hung up,
+# and its file removed.
 LATE_START_S = 10.0
 _clearing: set[asyncio.Task[bool]] = set()
 
