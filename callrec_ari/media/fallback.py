@@ -28,9 +28,8 @@ import logging
 from datetime import datetime
 
 from callrec_ari.ami.client import AmiUnavailable
-from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.media.mixmonitor import MixMonitorRecorder
-from callrec_ari.media.recorder import LATE_START_S, SnoopRecorder
+from callrec_ari.media.recorder import LATE_START_S, SnoopRecorder, clear_later, remove_uncounted
 from callrec_ari.model.media import MediaFailed
 from callrec_ari.rules.manifest import NoticeEntry
 
@@ -77,7 +76,6 @@ class MixMonitorOrSnoop:
         self.late_start_s = late_start_s
         self._mixed: set[str] = set()  # segments MixMonitor records
         self._snooped: set[str] = set()  # segments a snoop channel records
-        self._clearing: set[asyncio.Task[None]] = set()
 
     def channels(self, media_id: str) -> tuple[str, ...]:
         # Claimed before the start whichever records it: a snoop's events must reach its call.
@@ -101,34 +99,19 @@ class MixMonitorOrSnoop:
             await self.snoop.start(media_id, at, notices)
         except Exception:
             if unanswered:
-                self._clear_later(media_id, remove_file=True)
+                clear_later(self._clear_late_mixmonitor(media_id, remove_file=True))
             raise
         if unanswered:
-            self._clear_later(media_id, remove_file=False)
+            clear_later(self._clear_late_mixmonitor(media_id, remove_file=False))
         self._snooped.add(media_id)
-
-    def _clear_later(self, media_id: str, remove_file: bool) -> None:
-        task = asyncio.create_task(self._clear_late_mixmonitor(media_id, remove_file))
-        self._clearing.add(task)
-        task.add_done_callback(self._clearing.discard)
 
     async def _clear_late_mixmonitor(self, media_id: str, remove_file: bool) -> None:
         await asyncio.sleep(self.late_start_s)
-        late = await self.mixmonitor.stop_late(media_id)
-        if late:
+        if await self.mixmonitor.stop_late(media_id):
             log.warning("recording %s: MixMonitor started after its action had no answer: stopped",
                         media_id)
-        if not remove_file:
-            return
-        try:
-            await self.snoop.ari.delete_stored_recording(media_id)
-        except AriNotFound:
-            return  # it never wrote one
-        except AriError as exc:
-            log.warning("recording %s: a late recorder's file may remain: %s", media_id, exc)
-            return
-        log.warning("recording %s: a file written after its start had failed is removed (the segment "
-                    "before it holds that time)", media_id)
+        if remove_file:
+            await remove_uncounted(self.snoop.ari, media_id)
 
     async def stop(self, media_id: str, reason: str) -> None:
         if media_id in self._snooped:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
@@ -48,11 +49,12 @@ ENGINES: tuple[RecordingEngine, ...] = ("bridge", "snoop", "mixmonitor")  # mixm
 # went unanswered, whatever records under the segment's name is stopped, its snoop channel hung up,
 # and its file removed.
 LATE_START_S = 10.0
-_clearing: set[asyncio.Task[bool]] = set()
+_clearing: set[asyncio.Task[object]] = set()
 
 
-def clear_late_start_later(ari: AriClient, snoop: str, name: str, delay: float) -> None:
-    task = asyncio.create_task(clear_late_start(ari, snoop, name, delay))
+def clear_later(clearing: Coroutine[Any, Any, object]) -> None:
+    """Runs ``clearing`` (a late start's, after its LATE_START_S) without holding up the call."""
+    task: asyncio.Task[object] = asyncio.create_task(clearing)
     _clearing.add(task)
     task.add_done_callback(_clearing.discard)
 
@@ -64,14 +66,20 @@ async def clear_late_start(ari: AriClient, snoop: str, name: str, delay: float) 
         await ari.stop_recording(name)
     with contextlib.suppress(AriError):
         await ari.hangup(snoop)
+    return await remove_uncounted(ari, name)
+
+
+async def remove_uncounted(ari: AriClient, name: str) -> bool:
+    """Removes the file of a segment the flow counts as never started, should a recorder started late
+    have written one: the segment before it ran on and holds that time. True when there was one."""
     try:
         await ari.delete_stored_recording(name)
     except AriNotFound:
         return False  # Asterisk never carried it out
     except AriError as exc:
-        log.warning("recording %s: its request had no answer and its file may remain: %s", name, exc)
+        log.warning("recording %s: its start had no answer and its file may remain: %s", name, exc)
         return False
-    log.warning("recording %s: Asterisk started it after its request had timed out; its file is "
+    log.warning("recording %s: Asterisk started it after its request had no answer; its file is "
                 "removed (the segment before it holds that time)", name)
     return True
 
@@ -97,7 +105,7 @@ async def start_snoop_recording(ari: AriClient, arrivals: StasisArrivals, leg: s
                               f"{arrival_timeout:.0f}s") from None
     except AriUnavailable as exc:
         if not exc.refused:  # no answer: it may yet be carried out
-            clear_late_start_later(ari, snoop, name, late_start_s)
+            clear_later(clear_late_start(ari, snoop, name, late_start_s))
         raise
     finally:
         arrivals.forget(snoop)
@@ -105,7 +113,7 @@ async def start_snoop_recording(ari: AriClient, arrivals: StasisArrivals, leg: s
         await ari.record_channel(snoop, name, fmt)
     except AriError as exc:
         if isinstance(exc, AriUnavailable) and not exc.refused:
-            clear_late_start_later(ari, snoop, name, late_start_s)
+            clear_later(clear_late_start(ari, snoop, name, late_start_s))
         with contextlib.suppress(AriError):
             await ari.hangup(snoop)
         raise
