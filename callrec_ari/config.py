@@ -69,7 +69,9 @@ class Config:
     # where this node has a manager user for the app, else snoop channels: engine_choice below),
     # "mixmonitor" (MixMonitor on the caller's leg, started over AMI: media/mixmonitor.py; needs the
     # ami_* settings below), "snoop" (a snoop channel on the caller's leg, the audiohook path
-    # MixMonitor takes) or "bridge" (a recorder in the call's bridge, the first engine).
+    # MixMonitor takes), "bridge" (a recorder in the call's bridge, the first engine), or "dialplan"
+    # (the dialplan carries each call it can once the app has decided it: calls/carry.py; MixMonitor
+    # records the others; needs the ami_* settings as "mixmonitor" does).
     recording_engine: str = "auto"
     # Which calls the mixmonitor engine records with MixMonitor's D option, the two directions of the
     # caller's leg side by side in one raw file (where Asterisk's recording folder is on this host):
@@ -116,8 +118,14 @@ class Config:
 
     @property
     def engine(self) -> str:
-        """The engine that records this node's calls: ``recording_engine``, "auto" decided."""
+        """The engine that records this node's calls in the app's own bridge: ``recording_engine``,
+        "auto" decided ("dialplan": MixMonitor, for the calls the dialplan does not carry)."""
         return engine_choice(self)[0]
+
+    @property
+    def carries_calls(self) -> bool:
+        """Whether the dialplan carries the calls it can once the app has decided them (calls/carry.py)."""
+        return self.recording_engine == "dialplan"
 
     def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
         return next((line for line in self.lines if line.endpoint == endpoint), None)
@@ -135,6 +143,9 @@ def engine_choice(config: Config) -> tuple[str, str]:
     part of the install, or that chose not to open it) it is snoop channels, the same audiohook path
     without the manager: such a node keeps recording as it did, and is not refused for the demo's
     secret, as an explicit "mixmonitor" is (cli/run_cmd.py)."""
+    if config.recording_engine == "dialplan":
+        return "mixmonitor", ("recording_engine = dialplan: the dialplan carries the calls it can once the "
+                              "app has decided them (calls/carry.py); MixMonitor records the others")
     if config.recording_engine != "auto":
         return config.recording_engine, f"recording_engine = {config.recording_engine}"
     if config.demo:
@@ -174,9 +185,9 @@ def validate(config: Config) -> None:
         raise ConfigError(f"line_map_seconds = {config.line_map_seconds!r}: expected a number > 0")
     if config.hand_over_processes < 0:
         raise ConfigError(f"hand_over_processes = {config.hand_over_processes!r}: expected 0 or more")
-    if config.recording_engine not in ("auto", "mixmonitor", "snoop", "bridge"):
-        raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'auto', 'mixmonitor', "
-                          "'snoop' or 'bridge'")
+    if config.recording_engine not in ("auto", "dialplan", "mixmonitor", "snoop", "bridge"):
+        raise ConfigError(f"recording_engine = {config.recording_engine!r}: expected 'auto', 'dialplan', "
+                          "'mixmonitor', 'snoop' or 'bridge'")
     if config.mixmonitor_directions not in ("stereo", "all", "none"):
         raise ConfigError(f"mixmonitor_directions = {config.mixmonitor_directions!r}: expected 'stereo', "
                           "'all' or 'none'")

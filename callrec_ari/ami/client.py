@@ -7,6 +7,12 @@ action carries an ``ActionID`` and its answer is matched by it, so many actions 
 the one connection. The client logs in with ``Events: off``: it reads answers, never events, so
 Asterisk encodes nothing for it that it does not ask for.
 
+Given ``on_event`` (recording_engine = dialplan: calls/carried.py), it logs in with ``Events: user``
+instead and hands each event to it: the user events the dialplan raises for the calls it carries
+(dialplan/extensions.conf, ``[callrec-carry]``), the only class the manager user may read
+(dialplan/manager.conf). ``listen()`` then keeps the connection up, and ``on_connect`` is told each time
+it is (re)established, since events sent while it was down are lost.
+
 One connection per application, opened on first use and again after it broke; an action in flight
 when it breaks fails with :class:`AmiUnavailable`.
 """
@@ -17,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -75,8 +81,11 @@ def parse(block: list[bytes]) -> Message:
 
 
 class AmiClient:
-    def __init__(self, settings: AmiSettings) -> None:
+    def __init__(self, settings: AmiSettings, on_event: Callable[[Message], None] | None = None,
+                 on_connect: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        self.on_event = on_event
+        self.on_connect = on_connect
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -90,6 +99,20 @@ class AmiClient:
         if answer.get("Response", "").lower() == "error":
             raise AmiError(action, answer.get("Message", "error"))
         return answer
+
+    async def listen(self, retry_s: float = 1.0) -> None:
+        """Keeps the connection up for ``on_event`` until cancelled: reconnects ``retry_s`` after it
+        broke or could not be made."""
+        while True:
+            try:
+                await self._connected()
+            except AmiUnavailable as exc:
+                log.warning("AMI: %s; trying again in %.0fs", exc, retry_s)
+            else:
+                assert self._reader_task is not None
+                with contextlib.suppress(Exception):  # the reader logs its own end
+                    await asyncio.shield(self._reader_task)
+            await asyncio.sleep(retry_s)
 
     async def close(self) -> None:
         writer, self._writer = self._writer, None
@@ -137,7 +160,8 @@ class AmiClient:
             self._reader_task = asyncio.create_task(self._read(reader, writer), name="ami-reader")
             try:
                 answer = await self._send(writer, "Login",
-                                          {"Username": s.username, "Secret": s.secret, "Events": "off"})
+                                          {"Username": s.username, "Secret": s.secret,
+                                           "Events": "off" if self.on_event is None else "user"})
             except AmiUnavailable:
                 writer.close()
                 raise
@@ -146,6 +170,8 @@ class AmiClient:
                 raise AmiUnavailable("Login", answer.get("Message", "refused"))
             self._writer = writer
             log.info("AMI: logged in to %s:%d as %s", s.host, s.port, s.username)
+            if self.on_connect is not None:
+                self.on_connect()
             return writer
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -167,9 +193,16 @@ class AmiClient:
                 self._fail_pending("connection closed")
 
     def _dispatch(self, message: Message) -> None:
+        if "Event" in message:
+            if self.on_event is not None:
+                try:
+                    self.on_event(message)
+                except Exception:  # one event's handling never stops the reader
+                    log.exception("AMI: handling event %s", message.get("Event"))
+            return
         answer = self._pending.get(message.get("ActionID", ""))
         if answer is None or answer.done():
-            return  # an event, or an answer nobody waits for any more
+            return  # an answer nobody waits for any more
         answer.set_result(message)
 
     def _fail_pending(self, why: str) -> None:

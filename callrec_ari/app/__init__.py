@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.ami.client import AmiClient, AmiError, AmiSettings
+from callrec_ari.ami.client import AmiClient, AmiError, AmiSettings, Message
 from callrec_ari.app.finish import CallFinisher
 from callrec_ari.app.handover import InProcesses
 from callrec_ari.app.linemap import LineMap
@@ -20,6 +20,7 @@ from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.ari.errors import AriError, AriUnavailable
 from callrec_ari.ari.stream import EventStream
 from callrec_ari.calls.actions import CONSUMED_EVENTS
+from callrec_ari.calls.carried import CarriedCalls, CarrySettings
 from callrec_ari.calls.journal import CallJournal
 from callrec_ari.calls.manager import CallManager
 from callrec_ari.calls.reconcile import OrphanSweeper, reconcile
@@ -66,8 +67,13 @@ class CallrecApp:
         # Non-public networks streams may reach ([delivery] allow_destinations; rules/destinations.py).
         self.allow_destinations = allow_destinations
         self.ari = AriClient(ari_settings(config))
-        # The manager interface, only for the engine that needs it (media/mixmonitor.py).
-        self.ami = AmiClient(ami_settings(config)) if config.engine == "mixmonitor" else None
+        # The manager interface, only for the engines that need it (media/mixmonitor.py), and its user
+        # events of the calls the dialplan carries (calls/carried.py).
+        self.carried: CarriedCalls | None = None
+        carries = config.carries_calls
+        self.ami = (AmiClient(ami_settings(config), on_event=self._ami_event if carries else None,
+                              on_connect=self._ami_connected if carries else None)
+                    if config.engine == "mixmonitor" else None)
         work = None
         if config.hand_over_processes > 0 and (db is not None or submitter is not None):
             work = InProcesses(config.hand_over_processes, db, submitter,
@@ -87,6 +93,14 @@ class CallrecApp:
         self.line_map: LineMap | None = None
         self.stream: EventStream | None = None
         self.ready = asyncio.Event()
+
+    def _ami_event(self, message: Message) -> None:
+        if self.carried is not None:
+            self.carried.on_ami_event(message)
+
+    def _ami_connected(self) -> None:
+        if self.carried is not None:
+            self.carried.on_ami_connect()
 
     async def _finished(self, outcome: FinishedCall) -> None:
         await self.finisher(outcome)
@@ -114,6 +128,16 @@ class CallrecApp:
                     ami=self.ami,
                 )
                 manager = self.manager
+                if self.config.carries_calls and self.ami is not None:
+                    self.carried = manager.carrier = CarriedCalls(
+                        self.ari, self.ami, CarrySettings(
+                            recording_prefix=self.config.recording_prefix,
+                            recording_format=self.config.recording_format,
+                            roll_seconds=self.config.recording_roll_seconds,
+                            directions=self.config.mixmonitor_directions,
+                            folder=manager.recording_folder, dial_timeout=self.config.dial_timeout),
+                        self._finished, self.journal)
+                    calls.create_task(self.ami.listen(), name="ami-events")
                 self.line_map = LineMap(self.ari, self.config, lambda: manager.lines)
                 refresh = calls.create_task(self.line_map.run(self.config.line_map_seconds), name="line-map")
                 if self.config.orphan_sweep_seconds > 0:
@@ -140,6 +164,8 @@ class CallrecApp:
                     await stream_task
             await self.ari.close()
             await asyncio.to_thread(self.finisher.work.close)  # the calls, and so their hand-overs, are done
+            if self.carried is not None:
+                await self.carried.close()  # its calls go on in Asterisk: the next run adopts them
             if self.ami is not None:
                 await self.ami.close()
             if self.http is not None:

@@ -174,9 +174,16 @@ class AriClient:
         await self.request("POST", f"/channels/{quote(channel_id)}/variable",
                            {"variable": variable, "value": value})
 
-    async def continue_in_dialplan(self, channel_id: str) -> None:
-        """Leave our application: the channel carries on in the dialplan after its Stasis()."""
-        await self.request("POST", f"/channels/{quote(channel_id)}/continue")
+    async def get_channel_var(self, channel_id: str, variable: str) -> str:
+        answer = await self.request("GET", f"/channels/{quote(channel_id)}/variable", {"variable": variable})
+        return str((answer or {}).get("value", ""))
+
+    async def continue_in_dialplan(self, channel_id: str, context: str = "") -> None:
+        """Leave our application: the channel carries on in the dialplan after its Stasis(), or at
+        ``s``, priority 1, of ``context``."""
+        params: dict[str, str | int | bool] | None = (
+            {"context": context, "extension": "s", "priority": 1} if context else None)
+        await self.request("POST", f"/channels/{quote(channel_id)}/continue", params)
 
     async def snoop(self, channel_id: str, snoop_id: str, spy: str = "both",
                     app_args: Sequence[str] = ()) -> None:

@@ -20,10 +20,11 @@ from typing import cast
 from callrec_ari.ami.client import AmiClient
 from callrec_ari.ari.arrivals import StasisArrivals
 from callrec_ari.ari.client import AriClient
-from callrec_ari.ari.errors import AriError
+from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent
 from callrec_ari.calls.actions import AsteriskGone, Resume
 from callrec_ari.calls.args import BadStasisArgs, StasisArgs, parse_args
+from callrec_ari.calls.carried import CarriedCalls
 from callrec_ari.calls.flow import Flow, adopted
 from callrec_ari.calls.journal import CallJournal, JournalEntry, last_write
 from callrec_ari.calls.lines import ConfigLines, LineDirectory
@@ -86,6 +87,8 @@ class CallManager:
         self.accepting = True
         self.idle = asyncio.Event()
         self.idle.set()
+        # recording_engine = dialplan: the calls the dialplan carries once planned (calls/carried.py).
+        self.carrier: CarriedCalls | None = None
 
     def _owner(self, event: AriEvent) -> CallSession | None:
         return next((self._owners[k] for k in _resources(event) if k in self._owners), None)
@@ -164,6 +167,8 @@ class CallManager:
                       call_id, type(exc).__name__, exc, extra={"alert": "call-planning-failed"})
             await self._hand_back(channel_id)
             return
+        if self.carrier is not None and await self._carried(plan, channel_id):
+            return
         session = self._session(plan, channel_id)
         for early in self._planning.get(channel_id, ()):
             session.queue.put_nowait(early)
@@ -199,6 +204,10 @@ class CallManager:
             flow=flow,
         )
         return session
+
+    @property
+    def recording_folder(self) -> Path | None:
+        return self._recording_folder
 
     @property
     def _recording_folder(self) -> Path | None:
@@ -315,6 +324,27 @@ class CallManager:
                 self.idle.set()
         if session.bridge_left:  # the call is over and handed over; Asterisk was too busy to take it down
             await session.destroy_bridge_late()
+
+    async def _carried(self, plan: CallPlan, channel_id: str) -> bool:
+        """recording_engine = dialplan: hands the call to the dialplan if it can carry it (calls/carry.py);
+        False when the app's own engine is to record it."""
+        assert self.carrier is not None
+        why = self.carrier.refusal(plan)
+        if why is not None:
+            if plan.record:
+                log.info("call=%s recorded in the app's bridge: the dialplan does not carry it (%s)",
+                         plan.call_id, why)
+            return False
+        try:
+            await self.carrier.carry(plan, channel_id)
+        except AriNotFound:
+            log.warning("call=%s the caller hung up before the dialplan took the call", plan.call_id)
+        except AriError as exc:
+            # Refused, or no answer in time: the app's own engine takes it, as it would have.
+            log.error("call=%s the dialplan could not take the call (%s): the app records it",
+                      plan.call_id, exc)
+            return False
+        return True
 
     async def _hand_back(self, channel_id: str) -> None:
         try:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from callrec_ari.ari.errors import AriError
 from callrec_ari.ari.events import AriEvent, Channel
+from callrec_ari.calls.carried import STATE as CARRIED
 from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_from
 from callrec_ari.rules import causes
 from callrec_ari.streaming.tap import stream_channel_id
@@ -53,7 +54,7 @@ async def reconcile(
     manager: CallManager, journal: CallJournal | None, orphan_grace: float = 1.0
 ) -> dict[str, int]:
     ari = manager.ari
-    owned = set(manager.sessions)
+    owned = set(manager.sessions) | (set(manager.carrier.calls) if manager.carrier is not None else set())
     entries = [e for e in (journal.load_all() if journal is not None else ()) if e.call_id not in owned]
     # Before looking at Asterisk: the events of these calls are kept from here on, so that what
     # happens between the look and the adoption (a party hangs up) reaches the adopted call.
@@ -78,6 +79,10 @@ async def reconcile(
                     session.queue.put_nowait(_recording_over(name))
 
         for entry in entries:
+            if entry.state == CARRIED:
+                manager.release(held.pop(entry.call_id))
+                counts[await _carried(manager, entry, entry.caller_id in channels, journal)] += 1
+                continue
             legs = {leg for leg in (entry.caller_id, entry.callee_id) if leg in channels}
             if legs and entry.bridge_id in bridges:
                 # A stream still running goes on with the call (the customer keeps receiving it).
@@ -114,6 +119,29 @@ async def reconcile(
     if any(counts.values()):
         log.info("reconciled with Asterisk: %s", counts)
     return counts
+
+
+async def _carried(manager: CallManager, entry: JournalEntry, up: bool, journal: CallJournal | None) -> str:
+    """A call the dialplan carries (calls/carried.py): followed again while its caller is up; else
+    what was recorded is handed over. A node that no longer runs that engine leaves a call still up
+    alone (it goes on in Asterisk, recording): the first look after its end hands it over."""
+    carrier = manager.carrier
+    if up:
+        if carrier is None:
+            log.error("call=%s is carried by the dialplan but recording_engine is no longer 'dialplan': "
+                      "handed over once it ends", entry.call_id)
+            return "ended"
+        await carrier.adopt(entry)
+        return "adopted"
+    folder = manager.recording_folder
+    finished = (carrier.finalized(entry) if carrier is not None else
+                finished_from(entry, str(folder) if folder else "", manager.config.recording_format))
+    log.warning("call=%s finalized after a restart: the dialplan carried it; %d segments", entry.call_id,
+                len(finished.segments), extra={"call_id": entry.call_id, "event": "CallFinalized"})
+    await manager.finish(finished)
+    if journal is not None:
+        journal.remove(entry.call_id)
+    return "finalized"
 
 
 async def _finalize(manager: CallManager, entry: JournalEntry, legs: set[str], bridge_left: bool) -> None:

@@ -112,7 +112,7 @@ def secrets_refusal(config: Config, delivery: DeliverySettings | None,
     if config.demo:
         return None
     problems = [password_problem("ari_password", config.ari_password)]
-    if config.recording_engine == "mixmonitor":
+    if config.recording_engine in ("mixmonitor", "dialplan"):
         problems.append(password_problem("ami_password", config.ami_password))
     if stream is not None:
         problems.append(hmac_secret_problem("[stream] secret", stream.secret))

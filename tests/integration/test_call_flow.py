@@ -108,7 +108,8 @@ async def fetch_recording(ari: AriClient, name: str) -> Audio:
     return Audio.from_wav_bytes(data)
 
 
-ENGINES = pytest.mark.parametrize("engine", ["snoop", "bridge", "mixmonitor"])  # media/recorder.py
+# media/recorder.py; "dialplan": the dialplan carries the call (calls/carry.py)
+ENGINES = pytest.mark.parametrize("engine", ["snoop", "bridge", "mixmonitor", "dialplan"])
 
 
 @ENGINES
@@ -129,6 +130,14 @@ async def test_outgoing_call_notice_tone_then_talk(start_app: StartApp, ari: Ari
     audio = await fetch_recording(ari, outcome.recordings[0])
     assert 9.0 < audio.duration < 12.0
     assert_notice_then_both_parties(audio, talk_s=10.0 - NOTICE_S - BEEP_S)
+    if engine == "dialplan":
+        # Carried by the dialplan once planned (calls/carry.py): the app saw the call enter and leave.
+        assert sorted(e["type"] for e in app.events()) == ["StasisEnd", "StasisStart"]
+        assert outcome.times.talk_started is not None and outcome.times.notice_started is not None
+        notice_s = (outcome.times.talk_started - outcome.times.notice_started).total_seconds()
+        assert NOTICE_S < notice_s < NOTICE_S + BEEP_S + 1.0  # each Playback opens its file
+        assert [n.sound for n in outcome.notices] == [f"sound:{ANALYSED_NOTICE}", "sound:beep"]
+        assert all(n.outcome == "played" and n.to == "both" for n in outcome.notices)
 
 
 async def test_incoming_call_to_a_line(start_app: StartApp, ari: AriClient, tones, tmp_path):

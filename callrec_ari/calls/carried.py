@@ -1,0 +1,357 @@
+"""recording_engine = dialplan: the calls the dialplan carries, followed by the app (calls/carry.py).
+
+Per call: the journal first (so a restarted app finds it), then one variable and ``continue``; then
+nothing until the dialplan's ``talking`` event, from which the segment timer runs; each roll starts
+the next MixMonitor over AMI and stops the older one ``OVERLAP_S`` later, as the ``mixmonitor``
+engine does (media/mixmonitor.py, whose recorder this uses); the ``ended`` event closes the call:
+the recorders closed with the leg, and the call is handed over (packaging, delivery, charges) as
+every call is.
+
+The call does not depend on the app once it is in the dialplan: an app that stops or dies leaves it
+talking and recording in Asterisk, and the next run adopts it from the journal (calls/reconcile.py).
+Events sent while the manager connection was down are lost, so each time it is back every call
+followed is looked for in Asterisk, and one that is gone is finished with what was recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from callrec_ari.ami.client import AmiClient, Message
+from callrec_ari.ari.client import AriClient
+from callrec_ari.ari.errors import AriError
+from callrec_ari.ari.events import AriEvent, parse_ari_time
+from callrec_ari.calls import carry
+from callrec_ari.calls.carry import BadCarriedEvent, CarriedEvent
+from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_from
+from callrec_ari.media.mixmonitor import MixMonitorRecorder, id_variable, mixmonitor_file
+from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
+from callrec_ari.model.media import CallLegs, MediaFailed, RecordingVoid
+from callrec_ari.model.plan import CallPlan
+from callrec_ari.observability.metrics import ACTIVE_CALLS
+from callrec_ari.rules.manifest import NoticeEntry
+from callrec_ari.rules.segments import OVERLAP_S, RAW_SUFFIX, RollReason, roll_delay, segment_name
+
+log = logging.getLogger(__name__)
+
+WAV_HEADER = 44
+BYTES_PER_SECOND = {".wav": 16000, RAW_SUFFIX: 32000}  # 8 kHz, 16-bit: mono WAV, two-channel raw
+
+
+def file_start(folder: Path, name: str, fmt: str) -> datetime | None:
+    """When a MixMonitor file's first frame was written: its last write less the audio it holds
+    (8 kHz signed linear, the format the app records in); None without a file."""
+    for suffix in (f".{fmt}", RAW_SUFFIX):
+        try:
+            st = (folder / f"{name}{suffix}").stat()
+        except FileNotFoundError:
+            continue
+        audio = max(0, st.st_size - (WAV_HEADER if suffix != RAW_SUFFIX else 0))
+        seconds = audio / BYTES_PER_SECOND.get(suffix, 16000)
+        return datetime.fromtimestamp(st.st_mtime - seconds, UTC)
+    return None
+
+STATE = "carried"  # the journal's state of a call the dialplan carries
+RETRY_ROLL_S = 5.0  # a roll MixMonitor refused is tried again this much later
+END_WAIT_S = 10.0  # bound on waiting for the last recorders' files to close at the end
+
+
+@dataclass(frozen=True, slots=True)
+class CarrySettings:
+    recording_prefix: str = "callrec"
+    recording_format: str = "wav"
+    roll_seconds: float = 3600.0
+    directions: str = "stereo"  # config.py mixmonitor_directions: "all" records every call in stereo
+    folder: Path | None = None  # Asterisk's recording folder as seen from here (None: remote)
+    dial_timeout: int = 60
+
+
+@dataclass
+class CarriedCall:
+    plan: CallPlan
+    caller: str  # the caller's channel id
+    recorder: MixMonitorRecorder
+    started: datetime = field(default_factory=now_utc)
+    segments: list[RecordedSegment] = field(default_factory=list)
+    said: CarriedEvent | None = None  # the latest the dialplan said
+    roll: asyncio.TimerHandle | None = None
+    over: dict[str, asyncio.Future[str]] = field(default_factory=dict)  # segment -> how it ended
+    finishing: bool = False
+    notices: tuple[NoticeEntry, ...] = ()  # an adopted call's, as its journal had them
+
+    @property
+    def call_id(self) -> str:
+        return self.plan.call_id
+
+    def entry(self) -> JournalEntry:
+        times = carry.call_times(self.plan, self.started, self.said)
+        return JournalEntry(plan=self.plan, state=STATE, caller_id=self.caller, callee_id="", bridge_id="",
+                            times=times, segments=tuple(self.segments),
+                            notices=carry.notice_entries(self.plan, self.said) or self.notices)
+
+
+class CarriedCalls:
+    def __init__(self, ari: AriClient, ami: AmiClient, settings: CarrySettings,
+                 finish: Callable[[FinishedCall], Awaitable[None]],
+                 journal: CallJournal | None = None) -> None:
+        self.ari = ari
+        self.ami = ami
+        self.settings = settings
+        self.finish = finish
+        self.journal = journal
+        self.calls: dict[str, CarriedCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- which calls, and handing them over ---------------------------------------------------------
+    def refusal(self, plan: CallPlan) -> str | None:
+        why = carry.refusal(plan)
+        if why is None and self._interleaved(plan) and self.settings.folder is None:
+            return "stereo-remote"  # a raw stereo file is read from Asterisk's folder (media/mixmonitor.py)
+        return why
+
+    def _interleaved(self, plan: CallPlan) -> bool:
+        return plan.per_leg or (self.settings.directions == "all" and self.settings.folder is not None)
+
+    async def carry(self, plan: CallPlan, channel: str) -> None:
+        """Hands the call to ``[callrec-carry]``. Raises AriError when Asterisk refused it (the call
+        is then not followed); a caller gone meanwhile (AriNotFound) is simply not followed."""
+        call = self._follow(plan, channel, now_utc())
+        first = RecordedSegment(segment_name(self.settings.recording_prefix, plan.call_id, 1), 1)
+        call.segments.append(first)
+        suffix = RAW_SUFFIX if call.recorder.interleaved else f".{self.settings.recording_format}"
+        options = ("D" if call.recorder.interleaved else "") + f"i({id_variable(first.name)})"
+        value = carry.carry_variable(plan, mixmonitor_file(first.name, suffix[1:]), options,
+                                     self.settings.dial_timeout)
+        await self._journal(call)  # on disk before Asterisk has it: a restarted app finds the call
+        try:
+            await self.ari.set_channel_var(channel, carry.VARIABLE, value)
+            await self.ari.continue_in_dialplan(channel, carry.CONTEXT)
+        except AriError:
+            self._unfollow(call)
+            raise
+        log.info("call=%s carried by the dialplan (%s)", plan.call_id, carry.CONTEXT,
+                 extra={"call_id": plan.call_id, "event": "CallCarried"})
+
+    def _follow(self, plan: CallPlan, channel: str, started: datetime) -> CarriedCall:
+        legs = CallLegs.for_call(plan.call_id, channel)
+        holder: list[CarriedCall] = []
+        recorder = MixMonitorRecorder(self.ami, legs, self.settings.recording_format,
+                                      lambda event: self._told(holder[0], event), self.settings.folder,
+                                      interleaved=self._interleaved(plan))
+        call = CarriedCall(plan, channel, recorder, started=started)
+        holder.append(call)
+        self.calls[plan.call_id] = call
+        ACTIVE_CALLS.inc()
+        return call
+
+    def _unfollow(self, call: CarriedCall) -> None:
+        if self.calls.pop(call.call_id, None) is not None:
+            ACTIVE_CALLS.dec()
+        if call.roll is not None:
+            call.roll.cancel()
+        if self.journal is not None:
+            self.journal.remove(call.call_id)
+
+    async def _journal(self, call: CarriedCall) -> None:
+        if self.journal is not None:
+            await asyncio.wrap_future(self.journal.write(call.entry()))
+
+    # ---- what the dialplan says ---------------------------------------------------------------------
+    def on_ami_event(self, message: Message) -> None:
+        try:
+            event = carry.parse_event(message)
+        except BadCarriedEvent as exc:
+            log.error("%s", exc)
+            return
+        if event is None:
+            return
+        call = self.calls.get(event.call_id)
+        if call is None:
+            log.warning("call=%s %s event for a call not followed here", event.call_id, event.state)
+            return
+        self._spawn(self._on_event(call, event))
+
+    async def _on_event(self, call: CarriedCall, event: CarriedEvent) -> None:
+        if call.finishing:
+            return
+        call.said = event
+        if event.state == "talking":
+            first = call.segments[0]
+            if first.started_at is None and event.answered is not None:
+                call.segments[0] = replace(first, started_at=event.answered, live=True)
+            if event.notice_failed:
+                log.error("call=%s the notice could not play: the call goes on unrecorded (notice-failed)",
+                          call.call_id)
+            else:
+                log.info("call=%s talking", call.call_id)
+                self._schedule_roll(call, roll_delay(self.settings.roll_seconds, RollReason.ADOPTED,
+                                                     event.answered, now_utc()))
+            await self._journal(call)
+        else:
+            await self._end(call)
+
+    def on_ami_connect(self) -> None:
+        """Events sent while the manager connection was down are lost: look for each call."""
+        if self.calls:
+            self._spawn(self._look_for_calls())
+
+    async def _look_for_calls(self) -> None:
+        try:
+            up = {c.id for c in await self.ari.list_channels()}
+        except AriError as exc:
+            log.warning("carried calls not looked for after the manager came back: %s", exc)
+            return
+        for call in list(self.calls.values()):
+            if call.caller not in up and not call.finishing:
+                log.warning("call=%s ended while the manager connection was down", call.call_id)
+                await self._end(call)
+
+    # ---- segments -----------------------------------------------------------------------------------
+    def _schedule_roll(self, call: CarriedCall, delay: float) -> None:
+        if call.roll is not None:
+            call.roll.cancel()
+        call.roll = asyncio.get_running_loop().call_later(
+            delay, lambda: self._spawn(self._roll(call)))
+
+    async def _roll(self, call: CarriedCall) -> None:
+        if call.finishing:
+            return
+        older = [s for s in call.segments if s.live]
+        index = call.segments[-1].index + 1
+        segment = RecordedSegment(segment_name(self.settings.recording_prefix, call.call_id, index), index)
+        call.segments.append(segment)
+        await self._journal(call)
+        try:
+            await call.recorder.start(segment.name, now_utc())  # tells RecordingStarted (``_told``)
+        except MediaFailed as exc:
+            call.segments.remove(segment)
+            if exc.gone:
+                return  # the leg went: the end event follows
+            log.warning("call=%s segment %d could not start (%s): the running one goes on", call.call_id,
+                        index, exc)
+            self._schedule_roll(call, RETRY_ROLL_S)
+            return
+        self._schedule_roll(call, roll_delay(self.settings.roll_seconds, RollReason.STARTED))
+        await asyncio.sleep(OVERLAP_S)  # the older runs on past the new one's start (rules/segments.py)
+        for old in older:
+            await call.recorder.stop(old.name, "segment-rolled")
+
+    def _told(self, call: CarriedCall, event: AriEvent | RecordingVoid) -> None:
+        """What the recorder says of a segment (media/mixmonitor.py, in ARI's words)."""
+        name = event.name if isinstance(event, RecordingVoid) else event.recording_name
+        at = None if isinstance(event, RecordingVoid) else event.type
+        for n, segment in enumerate(call.segments):
+            if segment.name != name:
+                continue
+            if at == "RecordingStarted":
+                assert isinstance(event, AriEvent)
+                call.segments[n] = replace(segment, started_at=parse_ari_time(event.timestamp), live=True)
+                self._spawn(self._journal(call))
+                return
+            ended = "void" if at is None else ("failed" if at == "RecordingFailed" else "finished")
+            # A void segment never started (its leg went as it began): no audio of it is counted.
+            call.segments[n] = replace(segment, live=False, failed=ended == "failed",
+                                       started_at=None if ended == "void" else segment.started_at)
+            future = call.over.setdefault(name, asyncio.get_running_loop().create_future())
+            if not future.done():
+                future.set_result(ended)
+
+    # ---- the end ------------------------------------------------------------------------------------
+    async def _end(self, call: CarriedCall) -> None:
+        call.finishing = True
+        if call.roll is not None:
+            call.roll.cancel()
+        live = [s.name for s in call.segments if s.live]
+        for name in live:
+            call.over.setdefault(name, asyncio.get_running_loop().create_future())
+            await call.recorder.stop(name, "call-ended")  # the leg is gone: waits for the file to close
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(END_WAIT_S):
+                await asyncio.gather(*(call.over[name] for name in live))
+        said = call.said if call.said is not None and call.said.state == "ended" else None
+        times = carry.call_times(call.plan, call.started, said or call.said)
+        if times.ended is None:
+            times = replace(times, ended=now_utc())
+        finished = FinishedCall(
+            plan=call.plan, times=times,
+            end_cause=said.cause if said is not None else 16,
+            hangup_by=said.by if said is not None else "app",
+            segments=tuple(replace(s, live=False) for s in call.segments if s.has_audio),
+            recording_failed=any(s.failed for s in call.segments),
+            notice_failed=call.said is not None and call.said.notice_failed,
+            notices=carry.notice_entries(call.plan, said) or call.notices,
+        )
+        try:
+            await self.finish(finished)
+        finally:
+            self._unfollow(call)
+
+    # ---- a restarted app ----------------------------------------------------------------------------
+    async def adopt(self, entry: JournalEntry) -> None:
+        """Follows again a call a previous run handed to the dialplan, whose caller is still up: its
+        running segment keeps its start, and the next is due when its period is over. A call that was
+        answered after the previous run stopped has its answer read off the caller's leg."""
+        if entry.times.answered is None:
+            try:
+                marks = await self.ari.get_channel_var(entry.caller_id, "CR_MARKS")
+            except AriError:
+                marks = ""
+            if marks:
+                said = carry.parse_event({"Event": "UserEvent", "UserEvent": carry.EVENT,
+                                          "Call": entry.call_id, "State": "talking", "Marks": marks})
+                assert said is not None
+                first = replace(entry.segments[0], started_at=said.answered)
+                entry = replace(entry, times=replace(entry.times, answered=said.answered),
+                                segments=(first, *entry.segments[1:]))
+        call = self._follow(entry.plan, entry.caller_id, entry.times.started)
+        call.segments = [replace(s, live=s.has_audio) for s in entry.segments]
+        call.notices = entry.notices
+        if entry.times.answered is not None:
+            call.said = CarriedEvent(entry.call_id, "talking", marks=(entry.times.answered,))
+            running = max((s for s in call.segments if s.has_audio), key=lambda s: s.index, default=None)
+            started = running.started_at if running is not None else entry.times.answered
+            self._schedule_roll(call, roll_delay(self.settings.roll_seconds, RollReason.ADOPTED,
+                                                 started, now_utc()))
+        log.warning("call=%s adopted: the dialplan still carries it", entry.call_id,
+                    extra={"call_id": entry.call_id, "event": "CallAdopted"})
+
+    def finalized(self, entry: JournalEntry) -> FinishedCall:
+        """A call handed to the dialplan that ended while no app followed it: what was recorded is
+        handed over. A first segment whose start the journal never heard of (the app stopped before
+        the answer) starts where its file says: its last write less the audio it holds."""
+        folder = self.settings.folder
+        first = entry.segments[0] if entry.segments else None
+        if first is not None and first.started_at is None and folder is not None:
+            started = file_start(folder, first.name, self.settings.recording_format)
+            if started is not None:
+                entry = replace(entry, segments=(replace(first, started_at=started), *entry.segments[1:]),
+                                times=replace(entry.times, answered=entry.times.answered or started))
+        return finished_from(entry, str(folder) if folder is not None else "", self.settings.recording_format)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("carried call: %r", task.exception(), exc_info=task.exception())
+
+    async def close(self) -> None:
+        """The app stops: the calls go on in Asterisk, and the next run adopts them from the journal."""
+        for call in list(self.calls.values()):
+            if call.roll is not None:
+                call.roll.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+__all__ = ["STATE", "CarriedCalls", "CarrySettings"]
