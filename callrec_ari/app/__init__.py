@@ -128,16 +128,6 @@ class CallrecApp:
                     ami=self.ami,
                 )
                 manager = self.manager
-                if self.config.carries_calls and self.ami is not None:
-                    self.carried = manager.carrier = CarriedCalls(
-                        self.ari, self.ami, CarrySettings(
-                            recording_prefix=self.config.recording_prefix,
-                            recording_format=self.config.recording_format,
-                            roll_seconds=self.config.recording_roll_seconds,
-                            directions=self.config.mixmonitor_directions,
-                            folder=manager.recording_folder, dial_timeout=self.config.dial_timeout),
-                        self._finished, self.journal)
-                    calls.create_task(self.ami.listen(), name="ami-events")
                 self.line_map = LineMap(self.ari, self.config, lambda: manager.lines)
                 refresh = calls.create_task(self.line_map.run(self.config.line_map_seconds), name="line-map")
                 if self.config.orphan_sweep_seconds > 0:
@@ -148,6 +138,16 @@ class CallrecApp:
                     stack.enter_context(open(self.config.ari_transcript, "a", buffering=1))  # noqa: ASYNC230
                     if self.config.ari_transcript else None
                 )
+                if self.config.carries_calls and self.ami is not None:
+                    self.carried = manager.carrier = CarriedCalls(
+                        self.ari, self.ami, CarrySettings(
+                            recording_prefix=self.config.recording_prefix,
+                            recording_format=self.config.recording_format,
+                            roll_seconds=self.config.recording_roll_seconds,
+                            directions=self.config.mixmonitor_directions,
+                            folder=manager.recording_folder, dial_timeout=self.config.dial_timeout),
+                        self._finished, self.journal, transcript)
+                    calls.create_task(self.ami.listen(), name="ami-events")
                 self.stream = EventStream(
                     ari_settings(self.config), self.manager.on_event, on_connect=self._connected,
                     on_disconnect=self._disconnected, transcript=transcript,

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from callrec_ari.ami.client import AmiClient, Message
 from callrec_ari.ari.client import AriClient
@@ -99,8 +101,11 @@ class CarriedCall:
 class CarriedCalls:
     def __init__(self, ari: AriClient, ami: AmiClient, settings: CarrySettings,
                  finish: Callable[[FinishedCall], Awaitable[None]],
-                 journal: CallJournal | None = None) -> None:
+                 journal: CallJournal | None = None, transcript: TextIO | None = None) -> None:
         self.ari = ari
+        # The ARI transcript (config.py ari_transcript) also gets the dialplan's events, as
+        # {"type": "UserEvent", "ami": <the event>}: what Asterisk told the app, in order.
+        self.transcript = transcript
         self.ami = ami
         self.settings = settings
         self.finish = finish
@@ -171,6 +176,8 @@ class CarriedCalls:
             return
         if event is None:
             return
+        if self.transcript is not None:
+            self.transcript.write(json.dumps({"type": "UserEvent", "ami": message}) + "\n")
         call = self.calls.get(event.call_id)
         if call is None:
             log.warning("call=%s %s event for a call not followed here", event.call_id, event.state)
@@ -181,10 +188,12 @@ class CarriedCalls:
         if call.finishing:
             return
         call.said = event
+        first = call.segments[0]
+        if first.started_at is None and event.answered is not None:
+            # The first recorder started at the answer (the call may end before the talk: ``ended``
+            # then says so first).
+            call.segments[0] = replace(first, started_at=event.answered, live=True)
         if event.state == "talking":
-            first = call.segments[0]
-            if first.started_at is None and event.answered is not None:
-                call.segments[0] = replace(first, started_at=event.answered, live=True)
             if event.notice_failed:
                 log.error("call=%s the notice could not play: the call goes on unrecorded (notice-failed)",
                           call.call_id)

@@ -13,7 +13,8 @@ thirty-five messages (docs/performance.md, "The dialplan carries the call").
 
 Calls it does not carry (:func:`refusal`) are recorded by the app's own engine, as before: a stream
 copy needs the app's bridge; a notice per party (R2.3) would leave the callee's notice out of a
-recording of the caller's leg; each leg recorded apart needs a recorder per leg.
+recording of the caller's leg. A stereo copy is carried: MixMonitor's ``D`` writes the leg's two
+directions side by side, as the mixmonitor engine does (media/mixmonitor.py).
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ def refusal(plan: CallPlan) -> str | None:
         return "not-recorded"
     if plan.stream_recipients:
         return "stream"
-    if plan.per_leg:
-        return "per-leg"
     if not plan.notice_same_for_both:
         return "notice-per-party"
     for media in _notice_media(plan):

@@ -131,11 +131,13 @@ async def test_outgoing_call_notice_tone_then_talk(start_app: StartApp, ari: Ari
     assert 9.0 < audio.duration < 12.0
     assert_notice_then_both_parties(audio, talk_s=10.0 - NOTICE_S - BEEP_S)
     if engine == "dialplan":
-        # Carried by the dialplan once planned (calls/carry.py): the app saw the call enter and leave.
-        assert sorted(e["type"] for e in app.events()) == ["StasisEnd", "StasisStart"]
+        # Carried by the dialplan once planned (calls/carry.py): the app saw the call enter and leave
+        # its application, and the dialplan's two user events (talking, ended).
+        assert [e["type"] for e in app.events()] == ["StasisStart", "StasisEnd", "UserEvent", "UserEvent"]
+        assert [e["ami"]["State"] for e in app.events("UserEvent")] == ["talking", "ended"]
         assert outcome.times.talk_started is not None and outcome.times.notice_started is not None
         notice_s = (outcome.times.talk_started - outcome.times.notice_started).total_seconds()
-        assert NOTICE_S < notice_s < NOTICE_S + BEEP_S + 1.0  # each Playback opens its file
+        assert NOTICE_S < notice_s < NOTICE_S + BEEP_S + 0.3
         assert [n.sound for n in outcome.notices] == [f"sound:{ANALYSED_NOTICE}", "sound:beep"]
         assert all(n.outcome == "played" and n.to == "both" for n in outcome.notices)
 

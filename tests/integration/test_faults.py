@@ -132,7 +132,7 @@ def manifest_of(zip_path: Path) -> tuple[dict[str, object], Audio]:
     return manifest, Audio(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, 8000)
 
 
-@pytest.mark.parametrize("engine", ["snoop", "mixmonitor"])  # media/recorder.py, media/mixmonitor.py
+@pytest.mark.parametrize("engine", ["snoop", "mixmonitor", "dialplan"])  # media/recorder.py, calls/carry.py
 async def test_app_killed_mid_call_finishes_and_delivers_after_restart(
     asterisk: AsteriskTarget, ari: AriClient, delivery_env: DeliveryEnv, app_process: list[AppProcess],
     tones, tmp_path: Path, engine: str,

@@ -87,6 +87,9 @@ def assert_party(channel: Audio, mine: int, theirs: int, notice_s: float, talk_f
 # A notice per party: a snoop channel on each leg whatever the engine (media/__init__.py
 # recorder_for); one notice for both: MixMonitor's D on the mixmonitor engine, snoop channels on snoop.
 ENGINES = pytest.mark.parametrize("engine", ["snoop", "mixmonitor"])
+# ... and a call the dialplan carries (calls/carry.py): MixMonitor's D as on the mixmonitor engine.
+ONE_NOTICE_ENGINES = pytest.mark.parametrize("engine", ["snoop", "mixmonitor", "dialplan"])
+MIXMONITOR_D = ("mixmonitor", "dialplan")
 
 
 async def a_calls_b(platform: Platform, start_app: StartApp, ari, tones,  # type: ignore[no-untyped-def]  # noqa: F811
@@ -179,7 +182,7 @@ async def test_stereo_copy_has_each_party_and_its_own_notice_on_its_channel_and_
         assert mono.present(freq)[talk].mean() > 0.97, freq
 
 
-@ENGINES
+@ONE_NOTICE_ENGINES
 async def test_one_notice_for_both_stereo_copy_and_mono_copy_of_one_call(
     start_app: StartApp, ari, tones, tmp_path: Path, platform: Platform,  # type: ignore[no-untyped-def]  # noqa: F811
     asterisk: AsteriskTarget, engine: str,
@@ -195,7 +198,7 @@ async def test_one_notice_for_both_stereo_copy_and_mono_copy_of_one_call(
                                      asterisk_recording_dir=str(asterisk.recording_dir or ""))
     assert outcome.plan.per_leg and not outcome.plan.notice_per_party
     if asterisk.recording_dir:
-        assert kinds == ({".raw"} if engine == "mixmonitor" else {".wav"}), kinds
+        assert kinds == ({".raw"} if engine in MIXMONITOR_D else {".wav"}), kinds
 
     # A's copy: the notice on both channels, then each party on its own, across every roll
     manifest_a, (left, right) = channels_of(a.zips()[0])
@@ -243,7 +246,7 @@ async def test_every_call_recorded_apart_a_mono_copy_is_the_two_directions_mixed
         assert len(manifest["segments"]) >= 3  # type: ignore[arg-type]
 
 
-@ENGINES
+@ONE_NOTICE_ENGINES
 async def test_app_killed_mid_call_a_stereo_recording_arrives_whole(
     asterisk: AsteriskTarget, ari, delivery_env: DeliveryEnv,  # type: ignore[no-untyped-def]
     app_process: list[AppProcess], tones, tmp_path: Path, engine: str,  # noqa: F811
@@ -263,7 +266,7 @@ async def test_app_killed_mid_call_a_stereo_recording_arrives_whole(
     await asyncio.sleep(8.0)  # answered, notice over, talking, a segment rolled
     # One notice for both: MixMonitor records both directions of the caller's leg in one raw file
     # (media/mixmonitor.py), the snoop engine a snoop channel on each leg.
-    assert bool(set(folder.rglob("*.raw")) - before) == (engine == "mixmonitor")
+    assert bool(set(folder.rglob("*.raw")) - before) == (engine in MIXMONITOR_D)
     app.signal(signal.SIGKILL)
     await app.wait(10)
     await asyncio.sleep(1.0)  # the call goes on in Asterisk with nobody watching

@@ -1,0 +1,62 @@
+"""recording_engine = dialplan (calls/carry.py, dialplan/extensions.conf ``[callrec-carry]``): what only
+a call the dialplan carries has to get right, on the real Asterisk 22 with real SIP parties. The rest of
+the call flow runs on this engine beside the others: test_call_flow.py (notice, tone and talk; rolls),
+test_faults.py (the app SIGKILLed mid-call), test_notice_failure.py, and the whole tier with
+CALLREC_TEST_ENGINE=dialplan."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from callrec_ari.ari.client import AriClient
+from callrec_ari.rules import causes
+from tests.integration.conftest import assert_clean
+from tests.integration.test_call_flow import (
+    ANALYSED_LINES,
+    NOTICE_S,
+    OUTSIDE,
+    StartApp,
+    run_parties,
+    uac,
+    uas,
+)
+
+pytestmark = pytest.mark.asterisk
+
+
+async def test_callee_hanging_up_during_the_notice_takes_the_caller_down_at_once(
+    start_app: StartApp, ari: AriClient, tones, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """Each party hears its notice on its own leg until the caller's leg connects them: a callee that
+    hangs up meanwhile must not leave the caller listening to the rest of its notice."""
+    app = await start_app(lines=ANALYSED_LINES, recording_engine="dialplan")
+    began = time.monotonic()
+    rc = await run_parties(
+        uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=0, hangup=False),
+        uas(tmp_path, tone=tones["callee"], talk_ms=1_000, hangup=True),
+    )
+    took = time.monotonic() - began
+    assert rc == (0, 0)
+    assert took < NOTICE_S + 1.5, f"the caller stayed {took:.1f}s: it heard the notice to its end"
+    outcome = await app.outcome()
+    assert outcome.answered and outcome.hangup_by == "callee"
+    assert outcome.times.talk_started is None  # the talk never began
+    assert [n.outcome for n in outcome.notices][:1] == ["cut"]
+    assert [e["ami"]["By"] for e in app.events("UserEvent")] == ["callee"]
+    await assert_clean(ari, outcome.recordings)
+
+
+async def test_a_busy_callee_gives_the_caller_the_apps_cause(
+    start_app: StartApp, ari: AriClient, tones, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    app = await start_app(dial_timeout=3, recording_engine="dialplan")
+    rc = await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=0, expect=486),
+                           uas(tmp_path, answer="486"))
+    assert rc == (0, 0)
+    outcome = await app.outcome()
+    assert not outcome.answered and outcome.end_cause == causes.USER_BUSY and outcome.recordings == ()
+    ended = app.events("UserEvent")[-1]["ami"]
+    assert (ended["State"], ended["DialStatus"], ended["Marks"]) == ("ended", "BUSY", "")
+    await assert_clean(ari)

@@ -1,0 +1,146 @@
+"""recording_engine = dialplan, the pure part (calls/carry.py): which calls the dialplan carries, the one
+variable it is given, and what its user events say, read from transcripts recorded on the real
+Asterisk 22 (tests/transcripts/carried-*.jsonl: the app's ARI transcript, which holds the dialplan's
+AMI user events too; recorded by tests/integration/test_carried_calls.py and test_call_flow.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from callrec_ari.calls import carry
+from callrec_ari.calls.carry import BadCarriedEvent, CarriedEvent
+from callrec_ari.model.plan import CallPlan, Recipient
+
+TRANSCRIPTS = Path(__file__).resolve().parents[1] / "transcripts"
+NOTICE = ("sound:callrec/notice-en",)
+A = Recipient(line="09000001001", contract="1", connection_id=1)
+B = Recipient(line="09000001002", contract="2", connection_id=2, side="callee")
+
+
+def plan(**changes: object) -> CallPlan:
+    base = CallPlan(call_id="20261206T002121-5e2daf045b6dabb4", direction="outgoing",
+                    caller_number="09000001001", callee_number="0312345678", line="1001",
+                    callee_endpoint="PJSIP/0312345678@carrier", record=True, reason="recorded",
+                    to_caller=NOTICE, to_callee=NOTICE, recipients=(A,), caller_id="09000001001",
+                    shared_notice="channels")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def said(name: str) -> list[CarriedEvent]:
+    out = []
+    for line in (TRANSCRIPTS / f"carried-{name}.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] == "UserEvent":
+            parsed = carry.parse_event(event["ami"])
+            assert parsed is not None
+            out.append(parsed)
+    return out
+
+
+def at(epoch: str) -> datetime:
+    return datetime.fromtimestamp(float(epoch), UTC)
+
+
+# ---- which calls ----------------------------------------------------------------------------------
+def test_a_recorded_call_with_file_copies_and_one_notice_is_carried() -> None:
+    assert carry.refusal(plan()) is None
+    assert carry.refusal(plan(recipients=(A, B))) is None  # a call between two customers' lines
+    assert carry.refusal(plan(to_caller=(), to_callee=())) is None  # a contract that omits the notice
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"record": False}, "not-recorded"),
+    ({"recipients": (A, replace(B, delivery="stream"))}, "stream"),  # a stream needs the app's bridge
+    ({"to_callee": ("sound:callrec/notice-ja",)}, "notice-per-party"),  # R2.3: not all in one leg
+    ({"to_caller": ("recording:x",), "to_callee": ("recording:x",)}, "notice-media"),
+    ({"callee_endpoint": "PJSIP/1002&PJSIP/1003"}, "unsafe-field"),  # would dial two
+    ({"caller_id": "0312|34"}, "unsafe-field"),  # would shift the variable's fields
+])
+def test_what_the_dialplan_does_not_carry_stays_in_the_apps_bridge(changes: dict[str, object],
+                                                                 why: str) -> None:
+    assert carry.refusal(plan(**changes)) == why
+
+
+# ---- what the dialplan is told --------------------------------------------------------------------
+def test_the_variable_in_the_order_the_dialplan_reads_it() -> None:
+    value = carry.carry_variable(plan(), "../recording/callrec/c/c-001.wav", "i(CALLREC_MM_c_001)", 45)
+    assert value.split("|") == [
+        "20261206T002121-5e2daf045b6dabb4", "PJSIP/0312345678@carrier", "../recording/callrec/c/c-001.wav",
+        "i(CALLREC_MM_c_001)", "callrec/notice-en&beep", "callrec/notice-en&beep", "09000001001",
+        "allowed", "45"]
+
+
+def test_a_withheld_number_is_sent_prohibited_and_no_notice_is_no_sounds() -> None:
+    fields = carry.carry_variable(plan(caller_withheld=True, to_caller=(), to_callee=()), "f", "").split("|")
+    assert fields[4:8] == ["", "", "09000001001", "prohib"]
+
+
+def test_a_call_it_cannot_carry_is_never_given_the_variable() -> None:
+    with pytest.raises(ValueError, match="stream"):
+        carry.carry_variable(plan(recipients=(replace(A, delivery="stream"),)), "f", "")
+
+
+# ---- what the dialplan says, as Asterisk said it ----------------------------------------------------
+def test_a_whole_call_talking_then_ended() -> None:
+    talking, ended = said("talk")
+    assert (talking.state, ended.state) == ("talking", "ended")
+    assert talking.marks == ended.marks and len(talking.marks) == 3  # the answer, the notice, the tone
+    p = plan(call_id=talking.call_id)
+    times = carry.call_times(p, at("1796516481.0"), ended)
+    assert times.answered == times.notice_started == ended.marks[0]
+    assert times.talk_started == ended.marks[2] and times.ended == ended.at
+    entries = carry.notice_entries(p, ended)
+    assert [(n.sound, n.to, n.outcome) for n in entries] == [
+        ("sound:callrec/notice-en", "both", "played"), ("sound:beep", "both", "played")]
+    assert entries[0].ended_at == entries[1].started_at == ended.marks[1]
+    # the notice lasts as long as its sound (3.52 s): the caller was answered before it (Dial a)
+    assert 3.5 < (ended.marks[1] - ended.marks[0]).total_seconds() < 3.7
+    assert (ended.by, ended.cause, ended.dial_status) == ("caller", 16, "ANSWER")
+
+
+def test_the_callee_gone_during_the_notice_is_a_cut_notice_and_no_talk() -> None:
+    (ended,) = said("callee-hangs-up-in-notice")
+    assert ended.by == "callee" and len(ended.marks) == 1
+    p = plan(call_id=ended.call_id)
+    times = carry.call_times(p, at("1796516479.0"), ended)
+    assert times.answered is not None and times.talk_started is None
+    assert [(n.sound, n.outcome) for n in carry.notice_entries(p, ended)] == [
+        ("sound:callrec/notice-en", "cut")]
+
+
+def test_an_unanswered_call_has_no_marks_and_says_why() -> None:
+    (ended,) = said("busy")
+    assert (ended.dial_status, ended.cause, ended.marks) == ("BUSY", 17, ())
+    times = carry.call_times(plan(call_id=ended.call_id), at("1796516480.0"), ended)
+    assert times.answered is None and times.notice_started is None and times.ended == ended.at
+    assert carry.notice_entries(plan(), ended) == ()
+
+
+def test_a_failed_sound_is_a_failed_notice() -> None:
+    failed = CarriedEvent("c", "ended", at=at("10"), marks=(at("1"),), notice_failed=True)
+    entries = carry.notice_entries(plan(), failed)
+    assert [(n.sound, n.outcome) for n in entries] == [("sound:callrec/notice-en", "failed")]
+    assert carry.call_times(plan(), at("0"), failed).talk_started is None
+
+
+def test_a_call_without_a_notice_talks_from_the_answer() -> None:
+    ended = CarriedEvent("c", "ended", at=at("30"), marks=(at("5"),))
+    times = carry.call_times(plan(to_caller=(), to_callee=()), at("0"), ended)
+    assert times.answered == times.talk_started == at("5") and times.notice_started is None
+
+
+def test_other_events_are_not_ours_and_ours_malformed_are_errors() -> None:
+    assert carry.parse_event({"Event": "Newchannel"}) is None
+    assert carry.parse_event({"Event": "UserEvent", "UserEvent": "SomeoneElses"}) is None
+    with pytest.raises(BadCarriedEvent, match="without a call"):
+        carry.parse_event({"Event": "UserEvent", "UserEvent": carry.EVENT, "State": "ended"})
+    with pytest.raises(BadCarriedEvent, match="not a time"):
+        carry.parse_event({"Event": "UserEvent", "UserEvent": carry.EVENT, "Call": "c", "State": "talking",
+                           "Marks": "soon"})
+    with pytest.raises(BadCarriedEvent, match="unknown state"):
+        carry.parse_event({"Event": "UserEvent", "UserEvent": carry.EVENT, "Call": "c", "State": "ringing"})
