@@ -33,6 +33,7 @@ from callrec_ari.calls import carry
 from callrec_ari.calls.carry import BadCarriedEvent, CarriedEvent
 from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_from
 from callrec_ari.media.mixmonitor import MixMonitorRecorder, id_variable, mixmonitor_file
+from callrec_ari.media.recorder import LATE_START_S, clear_later, remove_uncounted
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, RecordingVoid
 from callrec_ari.model.plan import CallPlan
@@ -239,17 +240,28 @@ class CarriedCalls:
         try:
             await call.recorder.start(segment.name, now_utc())  # tells RecordingStarted (``_told``)
         except MediaFailed as exc:
-            call.segments.remove(segment)
             if exc.gone:
+                call.segments.remove(segment)
                 return  # the leg went: the end event follows
+            # Left as never started (no audio, not a failure: nothing is lost), its name never used
+            # again (the next roll takes the next index): a start Asterisk did not answer
+            # may still be carried out when it catches up (media/recorder.py LATE_START_S), and that
+            # recorder is stopped and its file removed then (the running segment holds that time).
             log.warning("call=%s segment %d could not start (%s): the running one goes on", call.call_id,
                         index, exc)
+            clear_later(self._clear_late_start(call, segment.name))
             self._schedule_roll(call, RETRY_ROLL_S)
             return
         self._schedule_roll(call, roll_delay(self.settings.roll_seconds, RollReason.STARTED))
         await asyncio.sleep(OVERLAP_S)  # the older runs on past the new one's start (rules/segments.py)
         for old in older:
             await call.recorder.stop(old.name, "segment-rolled")
+
+    async def _clear_late_start(self, call: CarriedCall, name: str) -> None:
+        await asyncio.sleep(LATE_START_S)
+        if await call.recorder.stop_late(name):
+            log.warning("recording %s: MixMonitor started after its request had no answer: stopped", name)
+        await remove_uncounted(self.ari, name)
 
     def _told(self, call: CarriedCall, event: AriEvent | RecordingVoid) -> None:
         """What the recorder says of a segment (media/mixmonitor.py, in ARI's words)."""
