@@ -21,17 +21,17 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from callrec_ari.ami.client import AmiClient, Message
 from callrec_ari.ari.client import AriClient
-from callrec_ari.ari.errors import AriError
+from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent, parse_ari_time
 from callrec_ari.calls import carry
 from callrec_ari.calls.carry import BadCarriedEvent, CarriedEvent
-from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_from
+from callrec_ari.calls.journal import CallJournal, JournalEntry, file_start, finished_from
 from callrec_ari.media.mixmonitor import MixMonitorRecorder, id_variable, mixmonitor_file
 from callrec_ari.media.recorder import LATE_START_S, clear_later, remove_uncounted
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
@@ -42,23 +42,6 @@ from callrec_ari.rules.manifest import NoticeEntry
 from callrec_ari.rules.segments import OVERLAP_S, RAW_SUFFIX, RollReason, roll_delay, segment_name
 
 log = logging.getLogger(__name__)
-
-WAV_HEADER = 44
-BYTES_PER_SECOND = {".wav": 16000, RAW_SUFFIX: 32000}  # 8 kHz, 16-bit: mono WAV, two-channel raw
-
-
-def file_start(folder: Path, name: str, fmt: str) -> datetime | None:
-    """When a MixMonitor file's first frame was written: its last write less the audio it holds
-    (8 kHz signed linear, the format the app records in); None without a file."""
-    for suffix in (f".{fmt}", RAW_SUFFIX):
-        try:
-            st = (folder / f"{name}{suffix}").stat()
-        except FileNotFoundError:
-            continue
-        audio = max(0, st.st_size - (WAV_HEADER if suffix != RAW_SUFFIX else 0))
-        seconds = audio / BYTES_PER_SECOND.get(suffix, 16000)
-        return datetime.fromtimestamp(st.st_mtime - seconds, UTC)
-    return None
 
 STATE = "carried"  # the journal's state of a call the dialplan carries
 RETRY_ROLL_S = 5.0  # a roll MixMonitor refused is tried again this much later
@@ -137,10 +120,21 @@ class CarriedCalls:
         await self._journal(call)  # on disk before Asterisk has it: a restarted app finds the call
         try:
             await self.ari.set_channel_var(channel, carry.VARIABLE, value)
-            await self.ari.continue_in_dialplan(channel, carry.CONTEXT)
         except AriError:
+            self._unfollow(call)  # nothing of it done: the app's own engine records the call
+            raise
+        try:
+            await self.ari.continue_in_dialplan(channel, carry.CONTEXT)
+        except AriNotFound:
             self._unfollow(call)
             raise
+        except AriError as exc:
+            # Asterisk may still carry it out when it catches up (an unanswered request, under load):
+            # the call stays followed, and is sent on again later if it is still in the application.
+            log.warning("call=%s continue into %s: %s; looked at again in %.0fs", plan.call_id,
+                        carry.CONTEXT, exc, LATE_START_S)
+            clear_later(self._continue_late(call))
+            return
         log.info("call=%s carried by the dialplan (%s)", plan.call_id, carry.CONTEXT,
                  extra={"call_id": plan.call_id, "event": "CallCarried"})
 
@@ -256,6 +250,22 @@ class CarriedCalls:
         await asyncio.sleep(OVERLAP_S)  # the older runs on past the new one's start (rules/segments.py)
         for old in older:
             await call.recorder.stop(old.name, "segment-rolled")
+
+    async def _continue_late(self, call: CarriedCall) -> None:
+        await asyncio.sleep(LATE_START_S)
+        try:
+            there = await self.ari.request("GET", f"/channels/{call.caller}")
+        except AriNotFound:
+            return  # gone: its end event says so (or the manager's reconnection looks for it)
+        except AriError as exc:
+            log.error("call=%s cannot be looked at: %s", call.call_id, exc)
+            return
+        if (there or {}).get("dialplan", {}).get("app_name") == "Stasis":
+            try:
+                await self.ari.continue_in_dialplan(call.caller, carry.CONTEXT)
+            except AriError as exc:
+                log.error("call=%s still in the application and cannot be continued: %s (the orphan "
+                          "sweep takes it down)", call.call_id, exc)
 
     async def _clear_late_start(self, call: CarriedCall, name: str) -> None:
         await asyncio.sleep(LATE_START_S)

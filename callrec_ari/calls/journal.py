@@ -145,6 +145,24 @@ def last_write(segments: Iterable[str], recording_dir: Path, fmt: str) -> dateti
     return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
+WAV_HEADER = 44
+BYTES_PER_SECOND = {".wav": 16000, RAW_SUFFIX: 32000}  # 8 kHz, 16-bit: mono WAV, two-channel raw
+
+
+def file_start(folder: Path, name: str, fmt: str) -> datetime | None:
+    """When a MixMonitor file's first frame was written: its last write less the audio it holds
+    (8 kHz signed linear, the format the app records in); None without a file."""
+    for suffix in (f".{fmt}", RAW_SUFFIX):
+        try:
+            st = (folder / f"{name}{suffix}").stat()
+        except FileNotFoundError:
+            continue
+        audio = max(0, st.st_size - (WAV_HEADER if suffix != RAW_SUFFIX else 0))
+        seconds = audio / BYTES_PER_SECOND.get(suffix, 16000)
+        return datetime.fromtimestamp(st.st_mtime - seconds, UTC)
+    return None
+
+
 def finished_from(entry: JournalEntry, recording_dir: str, fmt: str) -> FinishedCall:
     """A journaled call that ended while nobody watched (a restart, a lost node). It ended when its
     recording stopped growing (Asterisk went away then), not when it is found: downtime is never

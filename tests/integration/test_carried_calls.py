@@ -6,15 +6,20 @@ CALLREC_TEST_ENGINE=dialplan."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from callrec_ari.ari.client import AriClient
+from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.rules import causes
-from tests.integration.conftest import assert_clean
+from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, DeliveryEnv, assert_clean
 from tests.integration.test_call_flow import (
     ANALYSED_LINES,
+    DEFAULT_TALK_FROM_S,
     NOTICE_S,
     OUTSIDE,
     StartApp,
@@ -22,6 +27,9 @@ from tests.integration.test_call_flow import (
     uac,
     uas,
 )
+from tests.integration.test_faults import AppProcess, app_process, manifest_of
+
+__all__ = ["app_process"]  # the fixture, used by name
 
 pytestmark = pytest.mark.asterisk
 
@@ -60,3 +68,35 @@ async def test_a_busy_callee_gives_the_caller_the_apps_cause(
     ended = app.events("UserEvent")[-1]["ami"]
     assert (ended["State"], ended["DialStatus"], ended["Marks"]) == ("ended", "BUSY", "")
     await assert_clean(ari)
+
+
+async def test_a_call_that_ends_while_the_app_is_dead_is_handed_over_whole_once(
+    asterisk: AsteriskTarget, ari: AriClient, delivery_env: DeliveryEnv, app_process: list[AppProcess],
+    tones, tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The dialplan carries the call without the app: killed before the parties talk, the app misses
+    the whole call, and the next run finds it in its journal and hands over what was recorded, its
+    first recording's start read off its file (calls/carried.py ``finalized``)."""
+    app = AppProcess(tmp_path, asterisk, delivery_env, recording_engine="dialplan")
+    app_process.append(app)
+    await app.start().ready()
+    parties = asyncio.create_task(run_parties(
+        uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=10_000), uas(tmp_path, tone=tones["callee"])))
+    await asyncio.sleep(1.5)  # answered, the notice playing: the app has not heard "talking"
+    app.signal(signal.SIGKILL)
+    await app.wait(10)
+    assert await parties == (0, 0)  # the call went on to its end with no app at all
+    await app.start().ready()
+    zips = await delivery_env.wait_for_zips(1)
+    await asyncio.sleep(1.5)
+    assert len(delivery_env.zips()) == 1, "delivered more than once"
+    manifest, audio = manifest_of(zips[0])
+    assert 9.0 < audio.duration < 11.5, audio.duration
+    talk = slice(int(DEFAULT_TALK_FROM_S / 0.05), int((audio.duration - 0.5) / 0.05))
+    for freq in (CALLER_TONE, CALLEE_TONE):
+        assert audio.present(freq)[talk].mean() > 0.97, freq
+    call_id = str(manifest["call_id"])
+    assert any("finalized after a restart: the dialplan carried it" in e.get("msg", "")
+               for e in app.events(call_id))
+    await assert_clean(ari)
+    assert not list((Path(delivery_env.settings.spool_dir) / "active").glob("*.json"))

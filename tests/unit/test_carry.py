@@ -144,3 +144,21 @@ def test_other_events_are_not_ours_and_ours_malformed_are_errors() -> None:
                            "Marks": "soon"})
     with pytest.raises(BadCarriedEvent, match="unknown state"):
         carry.parse_event({"Event": "UserEvent", "UserEvent": carry.EVENT, "Call": "c", "State": "ringing"})
+
+
+def test_a_first_recording_starts_where_its_file_says(tmp_path: Path) -> None:
+    """A call that ended while no app followed it (calls/carried.py ``finalized``): its first
+    recording's start is its last write less the audio it holds (8 kHz, 16-bit)."""
+    import os
+
+    from callrec_ari.calls.journal import file_start
+
+    wav = tmp_path / "c-001.wav"
+    wav.write_bytes(b"\0" * (44 + 16000 * 5))  # a header and 5 s of mono
+    os.utime(wav, (1_000_000_100.0, 1_000_000_100.0))
+    assert file_start(tmp_path, "c-001", "wav") == datetime.fromtimestamp(1_000_000_095.0, UTC)
+    raw = tmp_path / "c-002.raw"
+    raw.write_bytes(b"\0" * (32000 * 2))  # 2 s of two channels, no header
+    os.utime(raw, (1_000_000_200.0, 1_000_000_200.0))
+    assert file_start(tmp_path, "c-002", "wav") == datetime.fromtimestamp(1_000_000_198.0, UTC)
+    assert file_start(tmp_path, "c-003", "wav") is None
