@@ -315,6 +315,8 @@ class CallrecApp:
                 gone_for = 0.0
             if gone_for >= self.config.asterisk_gone_seconds and not self.ready.is_set():
                 ended = self.manager.asterisk_gone(since)
+                if self.carried is not None:
+                    ended += self.carried.asterisk_gone(since)
                 if ended:
                     log.error("Asterisk refuses connections for %.0f s: its %d calls in progress ended "
                               "with it (at %s); what was recorded of them is delivered", gone_for, ended,

@@ -20,9 +20,8 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import TextIO
 
 from callrec_ari.ami.client import AmiClient, Message
@@ -30,57 +29,19 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent, parse_ari_time
 from callrec_ari.calls import carry
+from callrec_ari.calls.carried_state import END_WAIT_S, RETRY_ROLL_S, STATE, CarriedCall, CarrySettings
 from callrec_ari.calls.carry import BadCarriedEvent, CarriedEvent
-from callrec_ari.calls.journal import CallJournal, JournalEntry, file_start, finished_from
+from callrec_ari.calls.journal import CallJournal, JournalEntry, file_start, finished_from, last_write
 from callrec_ari.media.mixmonitor import MixMonitorRecorder, id_variable, mixmonitor_file
 from callrec_ari.media.recorder import LATE_START_S, clear_later, remove_uncounted
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, RecordingVoid
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.observability.metrics import ACTIVE_CALLS
-from callrec_ari.rules.manifest import NoticeEntry
+from callrec_ari.rules import causes
 from callrec_ari.rules.segments import OVERLAP_S, RAW_SUFFIX, RollReason, roll_delay, segment_name
 
 log = logging.getLogger(__name__)
-
-STATE = "carried"  # the journal's state of a call the dialplan carries
-RETRY_ROLL_S = 5.0  # a roll MixMonitor refused is tried again this much later
-END_WAIT_S = 10.0  # bound on waiting for the last recorders' files to close at the end
-
-
-@dataclass(frozen=True, slots=True)
-class CarrySettings:
-    recording_prefix: str = "callrec"
-    recording_format: str = "wav"
-    roll_seconds: float = 3600.0
-    directions: str = "stereo"  # config.py mixmonitor_directions: "all" records every call in stereo
-    folder: Path | None = None  # Asterisk's recording folder as seen from here (None: remote)
-    dial_timeout: int = 60
-
-
-@dataclass
-class CarriedCall:
-    plan: CallPlan
-    caller: str  # the caller's channel id
-    recorder: MixMonitorRecorder
-    started: datetime = field(default_factory=now_utc)
-    segments: list[RecordedSegment] = field(default_factory=list)
-    said: CarriedEvent | None = None  # the latest the dialplan said
-    roll: asyncio.TimerHandle | None = None
-    over: dict[str, asyncio.Future[str]] = field(default_factory=dict)  # segment -> how it ended
-    finishing: bool = False
-    notices: tuple[NoticeEntry, ...] = ()  # an adopted call's, as its journal had them
-
-    @property
-    def call_id(self) -> str:
-        return self.plan.call_id
-
-    def entry(self) -> JournalEntry:
-        times = carry.call_times(self.plan, self.started, self.said)
-        return JournalEntry(plan=self.plan, state=STATE, caller_id=self.caller, callee_id="", bridge_id="",
-                            times=times, segments=tuple(self.segments),
-                            notices=carry.notice_entries(self.plan, self.said) or self.notices)
-
 
 class CarriedCalls:
     def __init__(self, ari: AriClient, ami: AmiClient, settings: CarrySettings,
@@ -214,7 +175,7 @@ class CarriedCalls:
         for call in list(self.calls.values()):
             if call.caller not in up and not call.finishing:
                 log.warning("call=%s ended while the manager connection was down", call.call_id)
-                await self._end(call)
+                await self._end(call, ended_at=self._last_write(call))
 
     # ---- segments -----------------------------------------------------------------------------------
     def _schedule_roll(self, call: CarriedCall, delay: float) -> None:
@@ -294,7 +255,24 @@ class CarriedCalls:
                 future.set_result(ended)
 
     # ---- the end ------------------------------------------------------------------------------------
-    async def _end(self, call: CarriedCall) -> None:
+    def asterisk_gone(self, since: datetime) -> int:
+        """Asterisk's process is gone, found at ``since`` (app/__init__.py): the calls it carried
+        ended with it, when their recordings stopped growing; each hands over what was recorded."""
+        calls = [c for c in self.calls.values() if not c.finishing]
+        for call in calls:
+            last = self._last_write(call)
+            self._spawn(self._end(call, ended_at=min(since, last) if last is not None else since))
+        return len(calls)
+
+    def _last_write(self, call: CarriedCall) -> datetime | None:
+        folder = self.settings.folder
+        if folder is None:
+            return None
+        return last_write((s.name for s in call.segments), folder, self.settings.recording_format)
+
+    async def _end(self, call: CarriedCall, ended_at: datetime | None = None) -> None:
+        """The call is over: ``ended`` said so, or (``ended_at``) it went unheard, with Asterisk or
+        while the manager connection was down."""
         call.finishing = True
         if call.roll is not None:
             call.roll.cancel()
@@ -308,10 +286,10 @@ class CarriedCalls:
         said = call.said if call.said is not None and call.said.state == "ended" else None
         times = carry.call_times(call.plan, call.started, said or call.said)
         if times.ended is None:
-            times = replace(times, ended=now_utc())
+            times = replace(times, ended=ended_at or now_utc())
         finished = FinishedCall(
             plan=call.plan, times=times,
-            end_cause=said.cause if said is not None else 16,
+            end_cause=said.cause if said is not None else causes.TEMPORARY_FAILURE,
             hangup_by=said.by if said is not None else "app",
             segments=tuple(replace(s, live=False) for s in call.segments if s.has_audio),
             recording_failed=any(s.failed for s in call.segments),
