@@ -37,6 +37,7 @@ from callrec_ari.media.recorder import LATE_START_S, clear_later, remove_uncount
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, RecordingVoid
 from callrec_ari.model.plan import CallPlan
+from callrec_ari.observability.context import bind_call
 from callrec_ari.observability.metrics import ACTIVE_CALLS
 from callrec_ari.rules import causes
 from callrec_ari.rules.segments import OVERLAP_S, RAW_SUFFIX, RollReason, roll_delay, segment_name
@@ -96,7 +97,9 @@ class CarriedCalls:
                         carry.CONTEXT, exc, LATE_START_S)
             clear_later(self._continue_late(call))
             return
-        log.info("call=%s carried by the dialplan (%s)", plan.call_id, carry.CONTEXT,
+        log.info("call=%s carried by the dialplan (%s): direction=%s line=%s caller=%s callee=%s record=%s "
+                 "reason=%s", plan.call_id, carry.CONTEXT, plan.direction, plan.line, plan.caller_number,
+                 plan.callee_number, plan.record, plan.reason,
                  extra={"call_id": plan.call_id, "event": "CallCarried"})
 
     def _follow(self, plan: CallPlan, channel: str, started: datetime) -> CarriedCall:
@@ -141,6 +144,7 @@ class CarriedCalls:
         self._spawn(self._on_event(call, event))
 
     async def _on_event(self, call: CarriedCall, event: CarriedEvent) -> None:
+        bind_call(call.call_id)  # every log line of the call's tasks (its rolls too) carries its id
         if call.finishing:
             return
         call.said = event
@@ -149,16 +153,21 @@ class CarriedCalls:
             # The first recorder started at the answer (the call may end before the talk: ``ended``
             # then says so first).
             call.segments[0] = replace(first, started_at=event.answered, live=True)
+            log.info("call=%s recording started name=%s", call.call_id, first.name,
+                     extra={"event": "RecordingStarted"})
         if event.state == "talking":
             if event.notice_failed:
                 log.error("call=%s the notice could not play: the call goes on unrecorded (notice-failed)",
-                          call.call_id)
+                          call.call_id, extra={"event": "NoticeFailed"})
             else:
-                log.info("call=%s talking", call.call_id)
+                log.info("call=%s talking: %s", call.call_id, carry.notice_story(call.plan, event),
+                         extra={"event": "Talking"})
                 self._schedule_roll(call, roll_delay(self.settings.roll_seconds, RollReason.ADOPTED,
                                                      event.answered, now_utc()))
             await self._journal(call)
         else:
+            log.info("call=%s ended by the %s, cause %d, dial status %s", call.call_id, event.by, event.cause,
+                     event.dial_status or "-", extra={"event": "CallEnded"})
             await self._end(call)
 
     def on_ami_connect(self) -> None:
@@ -244,9 +253,12 @@ class CarriedCalls:
             if at == "RecordingStarted":
                 assert isinstance(event, AriEvent)
                 call.segments[n] = replace(segment, started_at=parse_ari_time(event.timestamp), live=True)
+                log.info("call=%s recording started name=%s", call.call_id, name, extra={"event": at})
                 self._spawn(self._journal(call))
                 return
             ended = "void" if at is None else ("failed" if at == "RecordingFailed" else "finished")
+            log.log(logging.WARNING if ended == "failed" else logging.INFO, "call=%s recording %s name=%s",
+                    call.call_id, ended, name, extra={"event": at or "RecordingVoid"})
             # A void segment never started (its leg went as it began): no audio of it is counted.
             call.segments[n] = replace(segment, live=False, failed=ended == "failed",
                                        started_at=None if ended == "void" else segment.started_at)

@@ -158,6 +158,17 @@ def notice_entries(plan: CallPlan, event: CarriedEvent | None) -> tuple[NoticeEn
     return tuple(out)
 
 
+def notice_story(plan: CallPlan, event: CarriedEvent) -> str:
+    """The notice in one line for the event log: each sound, how long it played."""
+    entries = notice_entries(plan, event)
+    if not entries:
+        return "no notice"
+    return ", ".join(f"{n.sound} {n.outcome}"
+                     + (f" {(n.ended_at - n.started_at).total_seconds():.2f}s"
+                        if n.started_at is not None and n.ended_at is not None else "")
+                     for n in entries)
+
+
 def call_times(plan: CallPlan, started: datetime, event: CarriedEvent | None) -> CallTimes:
     """R2.4: the notice starts with the answer (the caller's leg goes to it the moment Dial connects
     the callee); the talk once its last sound has played. ``event``: the latest the dialplan said

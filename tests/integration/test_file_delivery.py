@@ -130,6 +130,9 @@ async def test_segmented_call_arrives_as_one_zip_and_leaves_nothing_behind(
     events = [line.get("event") or line["msg"] for line in mine]
     milestones = ["StasisStart", "Dial", "RecordingStarted", "PlaybackFinished", "StasisEnd",
                   "CallFinished", "Delivered"]
+    if app.app.config.carries_calls:  # the dialplan carried it (calls/carried.py): its own milestones
+        milestones = ["StasisStart", "CallCarried", "RecordingStarted", "Talking", "CallEnded",
+                      "CallFinished", "Delivered"]
     assert events.count("RecordingFinished") == len(outcome.segments)
     positions = [next((i for i, e in enumerate(events) if e == m), -1) for m in milestones]
     assert -1 not in positions, dict(zip(milestones, positions, strict=True))

@@ -101,6 +101,7 @@ def test_a_whole_call_talking_then_ended() -> None:
     # the notice lasts as long as its sound (3.52 s): the caller was answered before it (Dial a)
     assert 3.5 < (ended.marks[1] - ended.marks[0]).total_seconds() < 3.7
     assert (ended.by, ended.cause, ended.dial_status) == ("caller", 16, "ANSWER")
+    assert carry.notice_story(p, ended) == "sound:callrec/notice-en played 3.52s, sound:beep played 0.44s"
 
 
 def test_the_callee_gone_during_the_notice_is_a_cut_notice_and_no_talk() -> None:
