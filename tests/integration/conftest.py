@@ -149,6 +149,24 @@ class RunningApp:
             events = [json.loads(line) for line in fh if line.strip()]
         return [e for e in events if not types or e.get("type") in types]
 
+    def heard(self) -> dict[str, list[str]]:
+        """Where each sound of the notice started, in order: ``channel:<id>`` or ``bridge:<id>`` ->
+        its media. From ARI's PlaybackStarted events; for a call the dialplan carried (calls/carry.py)
+        from its user events, which say what each leg played (the same sounds on both legs; each mark
+        after the answer is the end of one sound and the start of the next)."""
+        out: dict[str, list[str]] = {}
+        for e in self.events("PlaybackStarted"):
+            out.setdefault(e["playback"]["target_uri"], []).append(e["playback"]["media_uri"])
+        if out:
+            return out
+        for e in self.events("UserEvent"):
+            said = e["ami"]
+            sounds = [f"sound:{s}" for s in said.get("Sounds", "").split("&") if s]
+            started = sounds[: len([m for m in said.get("Marks", "").split("/") if m])]
+            if started:
+                out = {f"channel:{said['Channel']}": started, "channel:callee": started}
+        return out
+
     async def outcome(self, timeout: float = 60.0) -> FinishedCall:
         return await asyncio.wait_for(self.outcomes.get(), timeout)
 

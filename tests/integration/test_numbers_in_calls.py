@@ -32,7 +32,7 @@ async def test_short_codes_and_numbers_outside_the_plan_are_connected(
     outcome = await app.outcome()
     assert outcome.answered and outcome.plan.record is recorded and outcome.plan.reason == reason
     assert bool(outcome.recordings) is recorded
-    assert bool(app.events("PlaybackStarted")) is recorded
+    assert bool(app.heard()) is recorded
     await assert_clean(ari, outcome.recordings)
 
 
@@ -45,6 +45,6 @@ async def test_an_omitting_line_calling_outside_the_service_still_plays_its_noti
                              uas(tmp_path, tone=tones["callee"])) == (0, 0)
     outcome = await app.outcome()
     assert outcome.plan.record and outcome.plan.notice_reason == "notice-to-both"
-    assert_both_heard(app.events(), f"sound:{DEFAULT_NOTICE}", "sound:beep")
+    assert_both_heard(app.heard(), f"sound:{DEFAULT_NOTICE}", "sound:beep")
     assert outcome.recordings and outcome.times.notice_started is not None
     await assert_clean(ari, outcome.recordings)

@@ -58,9 +58,7 @@ async def test_notice_approved_in_the_browser_plays_on_the_next_call(
             outcome = await app.outcome()
             assert outcome.answered and outcome.plan.record
             # Both parties hear it, each on its own leg, then the tone (model/plan.py notice_playbacks).
-            heard: dict[str, list[str]] = {}
-            for e in app.events("PlaybackStarted"):
-                heard.setdefault(e["playback"]["target_uri"], []).append(e["playback"]["media_uri"])
+            heard = app.heard()
             assert len(heard) == 2, heard
             assert all(media[:2] == [f"sound:{sound}", "sound:beep"] for media in heard.values()), heard
             await assert_clean(ari)

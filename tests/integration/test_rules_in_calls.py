@@ -49,18 +49,9 @@ def playbacks(events: list[dict]) -> list[tuple[str, str]]:
             if e["type"] == "PlaybackStarted"]
 
 
-def heard_by_each(events: list[dict]) -> dict[str, list[str]]:
-    """target_uri -> the sounds that started there, in order."""
-    out: dict[str, list[str]] = {}
-    for target, media in playbacks(events):
-        out.setdefault(target, []).append(media)
-    return out
-
-
-def assert_both_heard(events: list[dict], *sounds: str) -> None:
+def assert_both_heard(heard: dict[str, list[str]], *sounds: str) -> None:
     """A notice both parties hear plays on each party's leg (model/plan.py notice_playbacks), nothing
-    on the bridge: each leg hears ``sounds`` in order."""
-    heard = heard_by_each(events)
+    on the bridge: each leg hears ``sounds`` in order (``RunningApp.heard``)."""
     assert len(heard) == 2 and all(t.startswith("channel:") for t in heard), heard
     assert all(media == list(sounds) for media in heard.values()), heard
 
@@ -98,7 +89,7 @@ async def test_withheld_caller_id_still_hears_the_notice(
     outcome = await app.outcome()
     assert outcome.plan.record and outcome.plan.callee_number == "0312345678"
     assert outcome.plan.caller_withheld
-    assert_both_heard(app.events(), f"sound:{DEFAULT_NOTICE}", "sound:beep")
+    assert_both_heard(app.heard(), f"sound:{DEFAULT_NOTICE}", "sound:beep")
     await assert_clean(ari, outcome.recordings)
 
 
@@ -145,7 +136,7 @@ async def test_other_party_omits_so_caller_hears_its_own_notice(
     )
     assert rc == (0, 0)
     outcome = await app.outcome()
-    assert_both_heard(app.events(), f"sound:{NOTICE_1001}", "sound:beep")
+    assert_both_heard(app.heard(), f"sound:{NOTICE_1001}", "sound:beep")
     assert outcome.recordings
     await assert_clean(ari, outcome.recordings)
 
