@@ -100,3 +100,32 @@ async def test_a_call_that_ends_while_the_app_is_dead_is_handed_over_whole_once(
                for e in app.events(call_id))
     await assert_clean(ari)
     assert not list((Path(delivery_env.settings.spool_dir) / "active").glob("*.json"))
+
+
+async def test_both_lines_omitting_the_notice_are_recorded_with_none(
+    start_app: StartApp, ari: AriClient, tones, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """R2.3: a line whose contract omits the notice plays none of its own; when both parties' lines
+    omit it, the call is recorded with no notice at all, the parties connected from the answer (the
+    callee's leg has nothing to play, and must not be hung up for it)."""
+    from dataclasses import replace
+
+    from callrec_ari.config import DEMO_LINES
+    from tests.integration.test_rules_in_calls import register
+    from tests.support.sipp import Sipp, uas_scenario
+
+    omitting = tuple(replace(line, omit_notice=True) for line in DEMO_LINES)
+    app = await start_app(lines=omitting, recording_engine="dialplan")
+    await register(tmp_path, "1002", 5090, 6020)
+    rc = await run_parties(
+        uac(tmp_path, "09000001002", tone=tones["caller"], talk_ms=5_000),
+        Sipp(uas_scenario(tone=tones["callee"]), tmp_path, 5090, 6020, target="", name="line1002"),
+    )
+    assert rc == (0, 0)
+    outcome = await app.outcome()
+    assert outcome.plan.record and not outcome.plan.plays_notice
+    assert [e["type"] for e in app.events()] == ["StasisStart", "StasisEnd", "UserEvent", "UserEvent"]
+    assert outcome.notices == () and app.heard() == {}
+    assert outcome.times.talk_started == outcome.times.answered is not None
+    assert outcome.hangup_by == "caller" and outcome.recordings
+    await assert_clean(ari, outcome.recordings)

@@ -104,7 +104,9 @@ def test_the_app_refuses_the_shipped_ari_password_and_weak_secrets() -> None:
      ({"CALLREC_RECORDING_ENGINE": "snoop", "CALLREC_AMI_PASSWORD": STRONG}, "snoop",
       "recording_engine = snoop"),
      ({"CALLREC_RECORDING_ENGINE": "bridge", "CALLREC_DEMO": "1"}, "bridge", "recording_engine = bridge"),
-     ({"CALLREC_RECORDING_ENGINE": "mixmonitor"}, "mixmonitor", "recording_engine = mixmonitor")],
+     ({"CALLREC_RECORDING_ENGINE": "mixmonitor"}, "mixmonitor", "recording_engine = mixmonitor"),
+     # the dialplan carries what it can; MixMonitor in the app's bridge records the rest
+     ({"CALLREC_RECORDING_ENGINE": "dialplan"}, "mixmonitor", "recording_engine = dialplan")],
 )
 def test_auto_records_with_mixmonitor_where_the_app_has_a_manager_user(env: dict[str, str], engine: str,
                                                                        why: str) -> None:
@@ -116,12 +118,12 @@ def test_auto_records_with_mixmonitor_where_the_app_has_a_manager_user(env: dict
     # "mixmonitor" asked for by name does, as the ARI password
     refused = secrets_refusal(config, None, None)
     assert (refused is not None and "ami_password" in refused) == (
-        config.recording_engine == "mixmonitor" and not config.demo)
+        config.recording_engine in ("mixmonitor", "dialplan") and not config.demo)
 
 
 def test_an_unknown_engine_is_refused_with_the_choices() -> None:
-    with pytest.raises(ConfigError, match="recording_engine = 'mixer': expected 'auto', 'mixmonitor', "
-                                          "'snoop' or 'bridge'"):
+    with pytest.raises(ConfigError, match="recording_engine = 'mixer': expected 'auto', 'dialplan', "
+                                          "'mixmonitor', 'snoop' or 'bridge'"):
         load_config(env={"CALLREC_RECORDING_ENGINE": "mixer"})
 
 
