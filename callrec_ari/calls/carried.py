@@ -123,7 +123,10 @@ class CarriedCalls:
             self.journal.remove(call.call_id)
 
     async def _journal(self, call: CarriedCall) -> None:
-        if self.journal is not None:
+        """Writes the call's progress, while it is followed: a write after its hand-over (a roll's
+        start heard as the call ended) would bring back the entry just removed, and the next run would
+        hand the call over a second time."""
+        if self.journal is not None and not call.finishing and self.calls.get(call.call_id) is call:
             await asyncio.wrap_future(self.journal.write(call.entry()))
 
     # ---- what the dialplan says ---------------------------------------------------------------------

@@ -163,3 +163,29 @@ def test_a_first_recording_starts_where_its_file_says(tmp_path: Path) -> None:
     os.utime(raw, (1_000_000_200.0, 1_000_000_200.0))
     assert file_start(tmp_path, "c-002", "wav") == datetime.fromtimestamp(1_000_000_198.0, UTC)
     assert file_start(tmp_path, "c-003", "wav") is None
+
+
+async def test_nothing_is_journaled_once_a_carried_call_is_handed_over(tmp_path: Path) -> None:
+    """A roll's start heard as the call ends must not bring back the journal entry the hand-over
+    removed: the next run would find it and hand the call over a second time."""
+    from typing import cast
+
+    from callrec_ari.ami.client import AmiClient
+    from callrec_ari.ari.client import AriClient
+    from callrec_ari.calls.carried import CarriedCalls, CarrySettings
+    from callrec_ari.calls.journal import CallJournal
+
+    journal = CallJournal(tmp_path)
+
+    async def finish(_: object) -> None:
+        return None
+
+    calls = CarriedCalls(cast(AriClient, None), cast(AmiClient, None), CarrySettings(), finish, journal)
+    call = calls._follow(plan(), "1796516481.0", at("1796516481.0"))
+    await calls._journal(call)
+    journal.flush()
+    assert [e.call_id for e in journal.load_all()] == [call.call_id]
+    calls._unfollow(call)  # handed over
+    await calls._journal(call)
+    journal.flush()
+    assert journal.load_all() == []
