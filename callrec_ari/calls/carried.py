@@ -327,11 +327,9 @@ class CarriedCalls:
             except AriError:
                 marks = ""
             if marks:
-                said = carry.parse_event({"Event": "UserEvent", "UserEvent": carry.EVENT,
-                                          "Call": entry.call_id, "State": "talking", "Marks": marks})
-                assert said is not None
-                first = replace(entry.segments[0], started_at=said.answered)
-                entry = replace(entry, times=replace(entry.times, answered=said.answered),
+                answered = carry.parse_marks(marks)[0]
+                first = replace(entry.segments[0], started_at=answered)
+                entry = replace(entry, times=replace(entry.times, answered=answered),
                                 segments=(first, *entry.segments[1:]))
         call = self._follow(entry.plan, entry.caller_id, entry.times.started)
         call.segments = [replace(s, live=s.has_audio) for s in entry.segments]

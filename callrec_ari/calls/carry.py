@@ -107,7 +107,7 @@ def parse_event(message: Mapping[str, str]) -> CarriedEvent | None:
     call_id, state = message.get("Call", ""), message.get("State", "")
     if not call_id:
         raise BadCarriedEvent(f"{EVENT} without a call: {dict(message)}")
-    marks = tuple(_epoch(m) for m in message.get("Marks", "").split("/") if m)
+    marks = parse_marks(message.get("Marks", ""))
     failed = message.get("Notice") == "failed"
     if state == "talking":
         if not marks:
@@ -120,6 +120,12 @@ def parse_event(message: Mapping[str, str]) -> CarriedEvent | None:
                             by="callee" if by == "callee" else "caller",
                             cause=_int(message.get("Cause", ""), 16))
     raise BadCarriedEvent(f"{EVENT} with an unknown state {state!r} for call {call_id}")
+
+
+def parse_marks(text: str) -> tuple[datetime, ...]:
+    """``CR_MARKS`` as the dialplan writes it: the answer, then the end of each sound played, in epoch
+    seconds joined by ``/``."""
+    return tuple(_epoch(m) for m in text.split("/") if m)
 
 
 def _epoch(text: str) -> datetime:
