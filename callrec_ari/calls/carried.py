@@ -38,7 +38,7 @@ from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
 from callrec_ari.model.media import CallLegs, MediaFailed, RecordingVoid
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.observability.context import bind_call
-from callrec_ari.observability.metrics import ACTIVE_CALLS
+from callrec_ari.observability.metrics import ACTIVE_CALLS, NOTICE_LATENCY
 from callrec_ari.rules import causes
 from callrec_ari.rules.segments import OVERLAP_S, RAW_SUFFIX, RollReason, roll_delay, segment_name
 
@@ -163,6 +163,8 @@ class CarriedCalls:
                 log.error("call=%s the notice could not play: the call goes on unrecorded (notice-failed)",
                           call.call_id, extra={"event": "NoticeFailed"})
             else:
+                if event.notice_at is not None and event.answered is not None:
+                    NOTICE_LATENCY.observe((event.notice_at - event.answered).total_seconds())
                 log.info("call=%s talking: %s", call.call_id, carry.notice_story(call.plan, event),
                          extra={"event": "Talking"})
                 self._schedule_roll(call, roll_delay(self.settings.roll_seconds, RollReason.ADOPTED,

@@ -90,6 +90,7 @@ class CarriedEvent:
     # The answer, then the end of each sound of the notice played so far (both events; none when the
     # call was not answered).
     marks: tuple[datetime, ...] = ()
+    notice_at: datetime | None = None  # when the notice's first sound began to play (none: no notice)
     notice_failed: bool = False  # a sound could not play (nothing is kept: R2.1)
     dial_status: str = ""  # ended: Dial's DIALSTATUS (ANSWER, NOANSWER, BUSY, ...)
     by: HangupBy = "caller"  # ended: who hung up
@@ -108,15 +109,17 @@ def parse_event(message: Mapping[str, str]) -> CarriedEvent | None:
     if not call_id:
         raise BadCarriedEvent(f"{EVENT} without a call: {dict(message)}")
     marks = parse_marks(message.get("Marks", ""))
+    notice_at = _epoch(message["NoticeAt"]) if message.get("NoticeAt") else None
     failed = message.get("Notice") == "failed"
     if state == "talking":
         if not marks:
             raise BadCarriedEvent(f"{EVENT} talking without marks for call {call_id}")
-        return CarriedEvent(call_id, state, marks=marks, notice_failed=failed)
+        return CarriedEvent(call_id, state, marks=marks, notice_at=notice_at, notice_failed=failed)
     if state == "ended":
         by = message.get("By", "caller")
         return CarriedEvent(call_id, state, at=_epoch(message.get("At", "")), marks=marks,
-                            notice_failed=failed, dial_status=message.get("DialStatus", ""),
+                            notice_at=notice_at, notice_failed=failed,
+                            dial_status=message.get("DialStatus", ""),
                             by="callee" if by == "callee" else "caller",
                             cause=_int(message.get("Cause", ""), 16))
     raise BadCarriedEvent(f"{EVENT} with an unknown state {state!r} for call {call_id}")
@@ -149,7 +152,8 @@ def notice_entries(plan: CallPlan, event: CarriedEvent | None) -> tuple[NoticeEn
     media = _notice_media(plan)
     if not media or event is None:
         return ()
-    marks = event.marks
+    # The first sound began when the dialplan says it did (after the recorder started), or at the answer.
+    marks = (event.notice_at or event.marks[0], *event.marks[1:]) if event.marks else ()
     out = []
     for n, sound in enumerate(media):
         started = marks[n] if n < len(marks) else None
@@ -185,5 +189,6 @@ def call_times(plan: CallPlan, started: datetime, event: CarriedEvent | None) ->
     media = _notice_media(plan)
     answered = event.marks[0]
     played = len(event.marks) == len(media) + 1 and not event.notice_failed
-    return CallTimes(started=started, answered=answered, notice_started=answered if media else None,
+    notice_started = (event.notice_at or answered) if media else None
+    return CallTimes(started=started, answered=answered, notice_started=notice_started,
                      talk_started=event.marks[-1] if played else None, ended=ended)

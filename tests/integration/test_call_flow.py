@@ -16,6 +16,7 @@ import pytest
 
 from callrec_ari.ari.client import AriClient
 from callrec_ari.config import DEMO_LINES, LineConfig
+from callrec_ari.observability.metrics import REGISTRY
 from callrec_ari.pbx.local import PROJECT_ROOT
 from callrec_ari.rules import causes
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, RunningApp, assert_clean
@@ -116,6 +117,7 @@ ENGINES = pytest.mark.parametrize("engine", ["snoop", "bridge", "mixmonitor", "d
 async def test_outgoing_call_notice_tone_then_talk(start_app: StartApp, ari: AriClient, tones, tmp_path,
                                                    engine: str):
     app = await start_app(lines=ANALYSED_LINES, recording_engine=engine)
+    latencies = REGISTRY.get_sample_value("callrec_notice_latency_seconds_count") or 0.0
     rc = await run_parties(
         uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=10_000),
         uas(tmp_path, tone=tones["callee"]),
@@ -123,6 +125,8 @@ async def test_outgoing_call_notice_tone_then_talk(start_app: StartApp, ari: Ari
     assert rc == (0, 0)
     outcome = await app.outcome()
     assert outcome.answered and outcome.plan.record and not outcome.recording_failed
+    # the answer-to-notice latency is measured on every engine (`make bench` reads it off /metrics)
+    assert REGISTRY.get_sample_value("callrec_notice_latency_seconds_count") == latencies + 1
     assert outcome.hangup_by == "caller"
     assert outcome.times.notice_started is not None
     assert outcome.recordings

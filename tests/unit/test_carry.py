@@ -92,11 +92,14 @@ def test_a_whole_call_talking_then_ended() -> None:
     assert talking.marks == ended.marks and len(talking.marks) == 3  # the answer, the notice, the tone
     p = plan(call_id=talking.call_id)
     times = carry.call_times(p, at("1796516481.0"), ended)
-    assert times.answered == times.notice_started == ended.marks[0]
+    assert times.answered == ended.marks[0] and times.notice_started == ended.notice_at == talking.notice_at
+    # the notice began after the answer (the recorder started between them) and before its sound ended
+    assert ended.notice_at is not None and ended.marks[0] <= ended.notice_at < ended.marks[1]
     assert times.talk_started == ended.marks[2] and times.ended == ended.at
     entries = carry.notice_entries(p, ended)
     assert [(n.sound, n.to, n.outcome) for n in entries] == [
         ("sound:callrec/notice-en", "both", "played"), ("sound:beep", "both", "played")]
+    assert entries[0].started_at == ended.notice_at
     assert entries[0].ended_at == entries[1].started_at == ended.marks[1]
     # the notice lasts as long as its sound (3.52 s): the caller was answered before it (Dial a)
     assert 3.5 < (ended.marks[1] - ended.marks[0]).total_seconds() < 3.7
@@ -133,6 +136,19 @@ def test_a_call_without_a_notice_talks_from_the_answer() -> None:
     ended = CarriedEvent("c", "ended", at=at("30"), marks=(at("5"),))
     times = carry.call_times(plan(to_caller=(), to_callee=()), at("0"), ended)
     assert times.answered == times.talk_started == at("5") and times.notice_started is None
+
+
+def test_a_notice_that_never_began_has_no_start_of_its_own() -> None:
+    """The dialplan says when the notice's first sound began (``NoticeAt``) only once it did: an event
+    without it (the call ended before, or a dialplan older than this) starts the notice at the answer."""
+    message = {"Event": "UserEvent", "UserEvent": carry.EVENT, "Call": "c", "State": "ended", "At": "9",
+               "Marks": "5", "NoticeAt": ""}
+    ended = carry.parse_event(message)
+    assert ended is not None and ended.notice_at is None
+    assert carry.call_times(plan(), at("0"), ended).notice_started == at("5")
+    began = carry.parse_event({**message, "NoticeAt": "5.02"})
+    assert began is not None and carry.call_times(plan(), at("0"), began).notice_started == at("5.02")
+    assert carry.notice_entries(plan(), began)[0].started_at == at("5.02")
 
 
 def test_other_events_are_not_ours_and_ours_malformed_are_errors() -> None:
