@@ -29,9 +29,18 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent, parse_ari_time
 from callrec_ari.calls import carry
-from callrec_ari.calls.carried_state import END_WAIT_S, RETRY_ROLL_S, STATE, CarriedCall, CarrySettings
+from callrec_ari.calls.carried_state import (
+    END_WAIT_S,
+    RETRY_ROLL_S,
+    STATE,
+    AsteriskLimits,
+    CarriedCall,
+    CarrySettings,
+    first_start,
+)
+from callrec_ari.calls.carried_unheard import UnheardEnds
 from callrec_ari.calls.carry import BadCarriedEvent, CarriedEvent
-from callrec_ari.calls.journal import CallJournal, JournalEntry, file_start, finished_from, last_write
+from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_from
 from callrec_ari.media.mixmonitor import MixMonitorRecorder, id_variable, mixmonitor_file
 from callrec_ari.media.recorder import LATE_START_S, clear_later, remove_uncounted
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
@@ -44,7 +53,7 @@ from callrec_ari.rules.segments import OVERLAP_S, RAW_SUFFIX, RollReason, roll_d
 
 log = logging.getLogger(__name__)
 
-class CarriedCalls:
+class CarriedCalls(UnheardEnds):
     def __init__(self, ari: AriClient, ami: AmiClient, settings: CarrySettings,
                  finish: Callable[[FinishedCall], Awaitable[None]],
                  journal: CallJournal | None = None, transcript: TextIO | None = None) -> None:
@@ -58,6 +67,7 @@ class CarriedCalls:
         self.journal = journal
         self.calls: dict[str, CarriedCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.limits = AsteriskLimits(ari)
 
     # ---- which calls, and handing them over ---------------------------------------------------------
     def refusal(self, plan: CallPlan) -> str | None:
@@ -65,6 +75,11 @@ class CarriedCalls:
         if why is None and self._interleaved(plan) and self.settings.folder is None:
             return "stereo-remote"  # a raw stereo file is read from Asterisk's folder (media/mixmonitor.py)
         return why
+
+    async def room(self, others: int) -> str | None:
+        """Why Asterisk has no room for one more carried call now, or None; ``others``: the calls the
+        app follows in its own bridge (calls/carried_state.py ``AsteriskLimits``)."""
+        return await self.limits.room(others + len(self.calls))
 
     def _interleaved(self, plan: CallPlan) -> bool:
         return plan.per_leg or (self.settings.directions == "all" and self.settings.folder is not None)
@@ -175,22 +190,6 @@ class CarriedCalls:
                      event.dial_status or "-", extra={"event": "CallEnded"})
             await self._end(call)
 
-    def on_ami_connect(self) -> None:
-        """Events sent while the manager connection was down are lost: look for each call."""
-        if self.calls:
-            self._spawn(self._look_for_calls())
-
-    async def _look_for_calls(self) -> None:
-        try:
-            up = {c.id for c in await self.ari.list_channels()}
-        except AriError as exc:
-            log.warning("carried calls not looked for after the manager came back: %s", exc)
-            return
-        for call in list(self.calls.values()):
-            if call.caller not in up and not call.finishing:
-                log.warning("call=%s ended while the manager connection was down", call.call_id)
-                await self._end(call, ended_at=self._last_write(call))
-
     # ---- segments -----------------------------------------------------------------------------------
     def _schedule_roll(self, call: CarriedCall, delay: float) -> None:
         if call.roll is not None:
@@ -272,21 +271,6 @@ class CarriedCalls:
                 future.set_result(ended)
 
     # ---- the end ------------------------------------------------------------------------------------
-    def asterisk_gone(self, since: datetime) -> int:
-        """Asterisk's process is gone, found at ``since`` (app/__init__.py): the calls it carried
-        ended with it, when their recordings stopped growing; each hands over what was recorded."""
-        calls = [c for c in self.calls.values() if not c.finishing]
-        for call in calls:
-            last = self._last_write(call)
-            self._spawn(self._end(call, ended_at=min(since, last) if last is not None else since))
-        return len(calls)
-
-    def _last_write(self, call: CarriedCall) -> datetime | None:
-        folder = self.settings.folder
-        if folder is None:
-            return None
-        return last_write((s.name for s in call.segments), folder, self.settings.recording_format)
-
     async def _end(self, call: CarriedCall, ended_at: datetime | None = None) -> None:
         """The call is over: ``ended`` said so, or (``ended_at``) it went unheard, with Asterisk or
         while the manager connection was down."""
@@ -350,12 +334,10 @@ class CarriedCalls:
         handed over. A first segment whose start the journal never heard of (the app stopped before
         the answer) starts where its file says: its last write less the audio it holds."""
         folder = self.settings.folder
-        first = entry.segments[0] if entry.segments else None
-        if first is not None and first.started_at is None and folder is not None:
-            started = file_start(folder, first.name, self.settings.recording_format)
-            if started is not None:
-                entry = replace(entry, segments=(replace(first, started_at=started), *entry.segments[1:]),
-                                times=replace(entry.times, answered=entry.times.answered or started))
+        if started := first_start(entry.segments, self.settings):
+            first = replace(entry.segments[0], started_at=started)
+            entry = replace(entry, segments=(first, *entry.segments[1:]),
+                            times=replace(entry.times, answered=entry.times.answered or started))
         return finished_from(entry, str(folder) if folder is not None else "", self.settings.recording_format)
 
     def _spawn(self, work: Awaitable[None]) -> None:

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from callrec_ari.ari.client import AriClient
+from callrec_ari.ari.errors import AriError
 from callrec_ari.calls import carry
 from callrec_ari.calls.carry import CarriedEvent
-from callrec_ari.calls.journal import JournalEntry
+from callrec_ari.calls.journal import JournalEntry, file_start
 from callrec_ari.media.mixmonitor import MixMonitorRecorder
 from callrec_ari.model.call import RecordedSegment, now_utc
 from callrec_ari.model.plan import CallPlan
 from callrec_ari.rules.manifest import NoticeEntry
 
+log = logging.getLogger(__name__)
+
 STATE = "carried"  # the journal's state of a call the dialplan carries
 RETRY_ROLL_S = 5.0  # a roll MixMonitor refused is tried again this much later
 END_WAIT_S = 10.0  # bound on waiting for the last recorders' files to close at the end
+LIMITS_S = 60.0  # how long Asterisk's maxcalls and maxload are trusted once read (calls/carried.py room)
+WATCH_S = 30.0  # how often the followed calls' legs are looked for in Asterisk (calls/carried.py watch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +60,39 @@ class CarriedCall:
         return JournalEntry(plan=self.plan, state=STATE, caller_id=self.caller, callee_id="", bridge_id="",
                             times=times, segments=tuple(self.segments),
                             notices=carry.notice_entries(self.plan, self.said) or self.notices)
+
+
+def first_start(segments: Sequence[RecordedSegment], settings: CarrySettings) -> datetime | None:
+    """A first recording whose start the app never heard of (its events lost, or no app followed the
+    call then): where its file says, its last write less the audio it holds; None when it is known,
+    or there is no file to read."""
+    first = segments[0] if segments else None
+    if first is None or first.started_at is not None or settings.folder is None:
+        return None
+    return file_start(settings.folder, first.name, settings.recording_format)
+
+
+class AsteriskLimits:
+    """Asterisk's ``maxcalls`` and ``maxload`` (asterisk.conf), read from ``/asterisk/info`` once a
+    minute, against which a call is carried or not (calls/carry.py ``pbx_room``)."""
+
+    def __init__(self, ari: AriClient) -> None:
+        self.ari = ari
+        self.read: tuple[int, float] | None = None
+        self.until = 0.0
+
+    async def room(self, following: int) -> str | None:
+        """None when one more call may be carried beside the ``following`` ones; else why not (and
+        when the limits cannot be read: the app's bridge then records the call)."""
+        now = asyncio.get_running_loop().time()
+        if self.read is None or now >= self.until:
+            try:
+                config = (await self.ari.asterisk_info()).get("config") or {}
+            except AriError as exc:
+                log.warning("Asterisk's call limits not read (%s): the app's bridge records the call", exc)
+                return "limits-unknown"
+            if not isinstance(config, dict):
+                config = {}
+            self.read = (int(config.get("max_channels") or 0), float(config.get("max_load") or 0.0))
+            self.until = now + LIMITS_S
+        return carry.pbx_room(*self.read, following=following)

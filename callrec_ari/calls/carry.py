@@ -56,6 +56,29 @@ def refusal(plan: CallPlan) -> str | None:
     return None
 
 
+# Asterisk's PBX threads the app's calls may hold, as a share of its ``maxcalls`` (the rest for calls it
+# does not follow). A carried call holds two while its notice plays (the caller's leg, and the callee's
+# that Dial's G() starts); a call in the app's bridge, one.
+PBX_SHARE = 0.9
+
+
+def pbx_room(max_calls: int, max_load: float, following: int) -> str | None:
+    """Whether Asterisk can take one more carried call, given its ``maxcalls`` and ``maxload``
+    (asterisk.conf; 0: none) and the calls the app follows now; None when it can, else why not.
+
+    Past ``maxcalls`` (or ``maxload``), Asterisk 22 refuses the callee's own PBX thread that Dial's
+    ``G()`` starts at the answer, hangs the callee up, and then reads the freed channel
+    (apps/app_dial.c: ``ast_channel_publish_dial`` after ``ast_autoservice_chan_hangup_peer``): a crash,
+    seen in ``make soak``. The dialplan is given a call only while every call the app follows could
+    hold two threads at once within ``maxcalls``; a ``maxload`` cannot be foreseen, so none is carried
+    under one."""
+    if max_load > 0:
+        return "maxload"
+    if max_calls > 0 and 2 * (following + 1) > max_calls * PBX_SHARE:
+        return "pbx-limit"
+    return None
+
+
 def _notice_media(plan: CallPlan) -> tuple[str, ...]:
     """Each sound the caller hears, the tone last (model/plan.py ``notice_playbacks``)."""
     if not plan.plays_notice:

@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 
 from callrec_ari.ari.client import AriClient
+from callrec_ari.calls import carried_state
 from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.rules import causes
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, DeliveryEnv, assert_clean
 from tests.integration.test_call_flow import (
     ANALYSED_LINES,
+    BEEP_S,
     DEFAULT_TALK_FROM_S,
     NOTICE_S,
     OUTSIDE,
     StartApp,
+    assert_notice_then_both_parties,
+    fetch_recording,
     run_parties,
     uac,
     uas,
@@ -54,6 +58,62 @@ async def test_callee_hanging_up_during_the_notice_takes_the_caller_down_at_once
     assert [n.outcome for n in outcome.notices][:1] == ["cut"]
     assert [e["ami"]["By"] for e in app.events("UserEvent")] == ["callee"]
     await assert_clean(ari, outcome.recordings)
+
+
+@pytest.mark.parametrize("lost", [("ended",), ("talking", "ended")], ids=["end-lost", "both-lost"])
+async def test_a_call_whose_events_are_lost_is_handed_over_from_its_leg_being_gone(
+    start_app: StartApp, ari: AriClient, asterisk: AsteriskTarget, tones, tmp_path,  # type: ignore[no-untyped-def]
+    monkeypatch, caplog, lost: tuple[str, ...],
+) -> None:
+    """The app learns of a carried call's end from the dialplan's ``ended`` user event. Lost (an event
+    lost on the way; or every event, to a manager user that may not read user events), the call must
+    not stay followed for ever with its recording never delivered: the app's look at Asterisk's
+    channels finds the leg gone twice in a row and hands the call over from what was recorded
+    (calls/carried.py ``watch``), its answer read off the file when ``talking`` was lost too."""
+    monkeypatch.setattr(carried_state, "WATCH_S", 1.0)
+    # Asterisk's recording folder as the app sees it (a node's own Asterisk: docs/deploy.md), where
+    # a call's end and first start are read off its files
+    app = await start_app(lines=ANALYSED_LINES, recording_engine="dialplan",
+                          asterisk_recording_dir=str(asterisk.recording_dir or ""))
+    carried = app.app.carried
+    assert carried is not None
+    heard = carried.on_ami_event
+
+    dropped: list[str] = []
+
+    def lossy(message: dict[str, str]) -> None:
+        if message.get("State") in lost:
+            dropped.append(message["State"])
+        else:
+            heard(message)
+
+    monkeypatch.setattr(carried, "on_ami_event", lossy)
+    talk_ms = 8_000
+    rc = await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=talk_ms),
+                           uas(tmp_path, tone=tones["callee"]))
+    assert rc == (0, 0)
+    outcome = await app.outcome(timeout=30)
+    assert dropped == list(lost)  # Asterisk sent them, and they never reached the app
+    assert outcome.answered and outcome.hangup_by == "app"  # unheard: nobody said who hung up
+    assert outcome.times.answered is not None and outcome.times.ended is not None
+    assert "ended without the dialplan's end event" in caplog.text
+    await assert_clean(ari, outcome.recordings)
+    audio = await fetch_recording(ari, outcome.recordings[0])
+    # The end is the recording's last write (the call's length), not when the look found it gone.
+    lasted = (outcome.times.ended - outcome.times.answered).total_seconds()
+    assert abs(lasted - audio.duration) < 0.5, (lasted, audio.duration)
+    assert_notice_then_both_parties(audio, talk_s=talk_ms / 1000 - NOTICE_S - BEEP_S)
+
+
+async def test_asterisks_call_limit_is_read_from_it(ari: AriClient) -> None:
+    """The room for one more carried call is counted against the node's own maxcalls (asterisk.conf),
+    read over ARI: a limit not read would leave Dial's G() to meet it (calls/carry.py ``pbx_room``)."""
+    limits = carried_state.AsteriskLimits(ari)
+    assert await limits.room(following=0) is None
+    assert limits.read is not None
+    max_calls, max_load = limits.read
+    assert max_calls > 0 and max_load == 0.0  # dialplan/asterisk.conf sets maxcalls, and no maxload
+    assert await limits.room(following=max_calls // 2) == "pbx-limit"
 
 
 async def test_a_busy_callee_gives_the_caller_the_apps_cause(

@@ -205,3 +205,18 @@ async def test_nothing_is_journaled_once_a_carried_call_is_handed_over(tmp_path:
     await calls._journal(call)
     journal.flush()
     assert journal.load_all() == []
+
+
+# ---- room in Asterisk for one more carried call -------------------------------------------------------
+def test_a_call_is_carried_only_while_every_followed_call_could_hold_two_pbx_threads() -> None:
+    """Past maxcalls, Dial's G() cannot start the callee's PBX thread, and Asterisk 22 then reads the
+    callee it just hung up (a crash, seen in make soak): the limit is kept well before it."""
+    assert carry.pbx_room(max_calls=0, max_load=0.0, following=10_000) is None  # no maxcalls set
+    assert carry.pbx_room(max_calls=125, max_load=0.0, following=0) is None
+    # 0.9 x 125 = 112.5 threads for the app's calls: 56 calls, each two, the new one included
+    assert carry.pbx_room(max_calls=125, max_load=0.0, following=55) is None
+    assert carry.pbx_room(max_calls=125, max_load=0.0, following=56) == "pbx-limit"
+    assert carry.pbx_room(max_calls=500, max_load=0.0, following=224) is None  # 450: 225 calls
+    assert carry.pbx_room(max_calls=500, max_load=0.0, following=225) == "pbx-limit"
+    # a maxload may refuse the callee's thread at any time: nothing is carried under one
+    assert carry.pbx_room(max_calls=0, max_load=4.0, following=0) == "maxload"
