@@ -36,6 +36,7 @@ from callrec_ari.calls.carried_state import (
     AsteriskLimits,
     CarriedCall,
     CarrySettings,
+    DialplanCheck,
     first_start,
 )
 from callrec_ari.calls.carried_unheard import UnheardEnds
@@ -68,6 +69,7 @@ class CarriedCalls(UnheardEnds):
         self.calls: dict[str, CarriedCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.limits = AsteriskLimits(ari)
+        self.dialplan = DialplanCheck(ari)
 
     # ---- which calls, and handing them over ---------------------------------------------------------
     def refusal(self, plan: CallPlan) -> str | None:
@@ -76,10 +78,13 @@ class CarriedCalls(UnheardEnds):
             return "stereo-remote"  # a raw stereo file is read from Asterisk's folder (media/mixmonitor.py)
         return why
 
-    async def room(self, others: int) -> str | None:
-        """Why Asterisk has no room for one more carried call now, or None; ``others``: the calls the
-        app follows in its own bridge (calls/carried_state.py ``AsteriskLimits``)."""
-        return await self.limits.room(others + len(self.calls))
+    async def room(self, others: int, channel: str) -> str | None:
+        """Why Asterisk cannot take one more carried call now, or None; ``others``: the calls the app
+        follows in its own bridge, one PBX thread each; ``channel``: the caller's leg, on which the
+        dialplan's contexts are looked for (calls/carried_state.py ``AsteriskLimits``, ``DialplanCheck``)."""
+        notice = sum(1 for call in self.calls.values() if call.said is None)  # not talking yet: two each
+        threads = others + len(self.calls) + notice * (carry.CARRIED_THREADS - 1)
+        return await self.limits.room(threads) or await self.dialplan.missing(channel)
 
     def _interleaved(self, plan: CallPlan) -> bool:
         return plan.per_leg or (self.settings.directions == "all" and self.settings.folder is not None)

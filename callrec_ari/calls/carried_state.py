@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 STATE = "carried"  # the journal's state of a call the dialplan carries
 RETRY_ROLL_S = 5.0  # a roll MixMonitor refused is tried again this much later
 END_WAIT_S = 10.0  # bound on waiting for the last recorders' files to close at the end
-LIMITS_S = 60.0  # how long Asterisk's maxcalls and maxload are trusted once read (calls/carried.py room)
+LIMITS_S = 60.0  # how long Asterisk's limits and dialplan are trusted once read (calls/carried.py room)
 WATCH_S = 30.0  # how often the followed calls' legs are looked for in Asterisk (calls/carried.py watch)
 
 
@@ -81,9 +81,10 @@ class AsteriskLimits:
         self.read: tuple[int, float] | None = None
         self.until = 0.0
 
-    async def room(self, following: int) -> str | None:
-        """None when one more call may be carried beside the ``following`` ones; else why not (and
-        when the limits cannot be read: the app's bridge then records the call)."""
+    async def room(self, threads: int) -> str | None:
+        """None when one more call may be carried beside the app's calls holding ``threads`` of
+        Asterisk's PBX threads; else why not (and when the limits cannot be read: the app's bridge then
+        records the call)."""
         now = asyncio.get_running_loop().time()
         if self.read is None or now >= self.until:
             try:
@@ -95,4 +96,42 @@ class AsteriskLimits:
                 config = {}
             self.read = (int(config.get("max_channels") or 0), float(config.get("max_load") or 0.0))
             self.until = now + LIMITS_S
-        return carry.pbx_room(*self.read, following=following)
+        return carry.pbx_room(*self.read, threads=threads)
+
+
+# Where the dialplan takes a carried call (dialplan/extensions.conf): a context missing from Asterisk's
+# dialplan (an operator's own extensions.conf without callrec's) would drop every call handed to it.
+CARRY_PLACES = (f"{carry.CONTEXT},s,1", "callrec-carry-answered,s,caller", "callrec-carry-answered,s,callee",
+                "callrec-carry-callee-gone,s,1", "callrec-carry-end,s,1")
+
+
+class DialplanCheck:
+    """Whether Asterisk's dialplan has the places a carried call goes through, looked at with
+    ``DIALPLAN_EXISTS`` on a caller's leg (the function needs a channel) once a minute, so that a dialplan
+    reloaded without them is noticed too; until they are back, the app's bridge records every call."""
+
+    def __init__(self, ari: AriClient, places: tuple[str, ...] = CARRY_PLACES) -> None:
+        self.ari = ari
+        self.places = places
+        self.absent: tuple[str, ...] | None = None
+        self.until = 0.0
+
+    async def missing(self, channel: str) -> str | None:
+        """None when the dialplan can carry the call; else why not."""
+        now = asyncio.get_running_loop().time()
+        if self.absent is None or now >= self.until:
+            try:
+                found = await asyncio.gather(*(self.ari.get_channel_var(channel, f"DIALPLAN_EXISTS({place})")
+                                               for place in self.places))
+            except AriError as exc:
+                log.warning("Asterisk's dialplan not looked at (%s): the app's bridge records the call", exc)
+                return "dialplan-unknown"
+            absent = tuple(place for place, there in zip(self.places, found, strict=True) if there != "1")
+            if absent and absent != self.absent:
+                log.error("Asterisk's dialplan has no %s: the app's bridge records every call until it has "
+                          "(dialplan/extensions.conf, docs/deploy.md)", ", ".join(absent),
+                          extra={"event": "DialplanMissing"})
+            elif not absent and self.absent:
+                log.info("Asterisk's dialplan has callrec's contexts again: calls are carried by it")
+            self.absent, self.until = absent, now + LIMITS_S
+        return "no-dialplan" if self.absent else None

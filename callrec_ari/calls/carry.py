@@ -57,24 +57,27 @@ def refusal(plan: CallPlan) -> str | None:
 
 
 # Asterisk's PBX threads the app's calls may hold, as a share of its ``maxcalls`` (the rest for calls it
-# does not follow). A carried call holds two while its notice plays (the caller's leg, and the callee's
-# that Dial's G() starts); a call in the app's bridge, one.
+# does not follow). Measured on Asterisk 22 (``core show calls`` under load, docs/performance.md): a call
+# in the app's bridge holds one (the caller's leg in Stasis; a callee ARI originates holds none); a
+# carried call holds two while its notice plays (the caller's leg, and the callee's that Dial's G()
+# starts at the answer), then one once it is talking (Bridge() takes the callee's leg off its thread).
 PBX_SHARE = 0.9
+CARRIED_THREADS = 2  # what a carried call may hold at most, counted until its ``talking``
 
 
-def pbx_room(max_calls: int, max_load: float, following: int) -> str | None:
+def pbx_room(max_calls: int, max_load: float, threads: int) -> str | None:
     """Whether Asterisk can take one more carried call, given its ``maxcalls`` and ``maxload``
-    (asterisk.conf; 0: none) and the calls the app follows now; None when it can, else why not.
+    (asterisk.conf; 0: none) and the PBX threads the app's calls hold now or may hold at their answer
+    (calls/carried.py ``room``); None when it can, else why not.
 
     Past ``maxcalls`` (or ``maxload``), Asterisk 22 refuses the callee's own PBX thread that Dial's
     ``G()`` starts at the answer, hangs the callee up, and then reads the freed channel
     (apps/app_dial.c: ``ast_channel_publish_dial`` after ``ast_autoservice_chan_hangup_peer``): a crash,
-    seen in ``make soak``. The dialplan is given a call only while every call the app follows could
-    hold two threads at once within ``maxcalls``; a ``maxload`` cannot be foreseen, so none is carried
-    under one."""
+    seen in ``make soak``. The dialplan is given a call only while its two threads fit beside the
+    others' within ``maxcalls``; a ``maxload`` cannot be foreseen, so none is carried under one."""
     if max_load > 0:
         return "maxload"
-    if max_calls > 0 and 2 * (following + 1) > max_calls * PBX_SHARE:
+    if max_calls > 0 and threads + CARRIED_THREADS > max_calls * PBX_SHARE:
         return "pbx-limit"
     return None
 

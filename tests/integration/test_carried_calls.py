@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from callrec_ari.ari.client import AriClient
-from callrec_ari.calls import carried_state
+from callrec_ari.ari.stream import EventStream
+from callrec_ari.calls import carried_state, carry
 from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.rules import causes
 from tests.integration.conftest import CALLEE_TONE, CALLER_TONE, DeliveryEnv, assert_clean
@@ -109,11 +110,39 @@ async def test_asterisks_call_limit_is_read_from_it(ari: AriClient) -> None:
     """The room for one more carried call is counted against the node's own maxcalls (asterisk.conf),
     read over ARI: a limit not read would leave Dial's G() to meet it (calls/carry.py ``pbx_room``)."""
     limits = carried_state.AsteriskLimits(ari)
-    assert await limits.room(following=0) is None
+    assert await limits.room(threads=0) is None
     assert limits.read is not None
     max_calls, max_load = limits.read
     assert max_calls > 0 and max_load == 0.0  # dialplan/asterisk.conf sets maxcalls, and no maxload
-    assert await limits.room(following=max_calls // 2) == "pbx-limit"
+    share = int(max_calls * carry.PBX_SHARE)  # the threads the app's calls may hold, a new one's two included
+    assert await limits.room(threads=share - 2) is None
+    assert await limits.room(threads=share - 1) == "pbx-limit"
+
+
+async def test_the_dialplans_contexts_are_looked_for_in_asterisk(ari: AriClient) -> None:
+    """A dialplan without callrec's contexts would drop every carried call: the app looks for them on a
+    real channel (DIALPLAN_EXISTS needs one) and records in its bridge while one is missing."""
+    async def ignore(_: object) -> None:
+        return None
+
+    events = EventStream(ari.settings, ignore)  # the application registered: the leg stays in it
+    listening = asyncio.create_task(events.run())
+    await asyncio.wait_for(events.connected.wait(), 10)
+    channel = await ari.create_channel("Local/s@callrec-carry-end", "carry-check-1")
+    try:
+        assert await carried_state.DialplanCheck(ari).missing(channel.id) is None  # the shipped dialplan
+        check = carried_state.DialplanCheck(ari, (*carried_state.CARRY_PLACES, "callrec-carry-gone,s,1"))
+        assert await check.missing(channel.id) == "no-dialplan"
+        assert check.absent == ("callrec-carry-gone,s,1",)
+        # a label that is not there is missing too, as a context is
+        check = carried_state.DialplanCheck(ari, ("callrec-carry-answered,s,nowhere",))
+        assert await check.missing(channel.id) == "no-dialplan"
+    finally:
+        await ari.hangup(channel.id)
+        listening.cancel()
+    # the leg gone, nothing can be looked at: the call is not carried, and nothing is trusted
+    check = carried_state.DialplanCheck(ari)
+    assert await check.missing(channel.id) == "dialplan-unknown" and check.absent is None
 
 
 async def test_a_busy_callee_gives_the_caller_the_apps_cause(

@@ -208,15 +208,43 @@ async def test_nothing_is_journaled_once_a_carried_call_is_handed_over(tmp_path:
 
 
 # ---- room in Asterisk for one more carried call -------------------------------------------------------
-def test_a_call_is_carried_only_while_every_followed_call_could_hold_two_pbx_threads() -> None:
+def test_a_call_is_carried_only_while_its_two_pbx_threads_fit_beside_the_others() -> None:
     """Past maxcalls, Dial's G() cannot start the callee's PBX thread, and Asterisk 22 then reads the
     callee it just hung up (a crash, seen in make soak): the limit is kept well before it."""
-    assert carry.pbx_room(max_calls=0, max_load=0.0, following=10_000) is None  # no maxcalls set
-    assert carry.pbx_room(max_calls=125, max_load=0.0, following=0) is None
-    # 0.9 x 125 = 112.5 threads for the app's calls: 56 calls, each two, the new one included
-    assert carry.pbx_room(max_calls=125, max_load=0.0, following=55) is None
-    assert carry.pbx_room(max_calls=125, max_load=0.0, following=56) == "pbx-limit"
-    assert carry.pbx_room(max_calls=500, max_load=0.0, following=224) is None  # 450: 225 calls
-    assert carry.pbx_room(max_calls=500, max_load=0.0, following=225) == "pbx-limit"
+    assert carry.pbx_room(max_calls=0, max_load=0.0, threads=10_000) is None  # no maxcalls set
+    assert carry.pbx_room(max_calls=125, max_load=0.0, threads=0) is None
+    # 0.9 x 125 = 112.5 threads for the app's calls, the new one's two included
+    assert carry.pbx_room(max_calls=125, max_load=0.0, threads=110) is None
+    assert carry.pbx_room(max_calls=125, max_load=0.0, threads=111) == "pbx-limit"
+    assert carry.pbx_room(max_calls=500, max_load=0.0, threads=448) is None  # 450
+    assert carry.pbx_room(max_calls=500, max_load=0.0, threads=449) == "pbx-limit"
     # a maxload may refuse the callee's thread at any time: nothing is carried under one
-    assert carry.pbx_room(max_calls=0, max_load=4.0, following=0) == "maxload"
+    assert carry.pbx_room(max_calls=0, max_load=4.0, threads=0) == "maxload"
+
+
+async def test_a_carried_call_counts_two_threads_until_it_is_talking_then_one(tmp_path: Path) -> None:
+    """Measured on Asterisk 22 (docs/performance.md): the callee's leg that Dial's G() starts holds a
+    PBX thread of its own only until the parties are connected; a call in the app's bridge holds one."""
+    from typing import cast
+
+    from callrec_ari.ami.client import AmiClient
+    from callrec_ari.ari.client import AriClient
+    from callrec_ari.calls.carried import CarriedCalls, CarrySettings
+
+    async def finish(_: object) -> None:
+        return None
+
+    calls = CarriedCalls(cast(AriClient, None), cast(AmiClient, None), CarrySettings(), finish)
+    forever = float("inf")
+    calls.limits.read, calls.limits.until = (20, 0.0), forever  # 18 threads for the app's calls
+    calls.dialplan.absent, calls.dialplan.until = (), forever
+    ringing = [calls._follow(plan(call_id=f"c{n}"), f"179651648{n}.0", at("1796516481.0")) for n in range(4)]
+    # 4 carried calls before their talk (8 threads), 8 in the bridge: 16, and the new call's 2 fit
+    assert await calls.room(others=8, channel="x") is None
+    assert await calls.room(others=9, channel="x") == "pbx-limit"
+    for call in ringing[:2]:  # two of them talking: a thread each freed
+        call.said = CarriedEvent(call.call_id, "talking", marks=(at("1796516481.0"),))
+    assert await calls.room(others=10, channel="x") is None
+    assert await calls.room(others=11, channel="x") == "pbx-limit"
+    calls.dialplan.absent = ("callrec-carry,s,1",)  # a dialplan without callrec's contexts carries nothing
+    assert await calls.room(others=0, channel="x") == "no-dialplan"
