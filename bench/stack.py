@@ -69,7 +69,7 @@ class Plan:
 # else "stereo", the app's default).
 DIRECTIONS = {"-apart": "all", "-mixed": "none"}
 # "dialplan": the dialplan carries the call (calls/carry.py); also: bridge
-ENGINES = tuple(os.environ.get("BENCH_ENGINES", "mixmonitor,dialplan,snoop,per-leg").split(","))
+ENGINES = tuple(os.environ.get("BENCH_ENGINES", "dialplan,mixmonitor,snoop,per-leg").split(","))
 PER_LEG_LINES = "".join(f'\n[[lines]]\nendpoint = "{n}"\nnumber = "0900000{n}"\naudio_channels = "stereo"\n'
                         for n in (1001, 1002, 1003, 1004))
 

@@ -65,7 +65,7 @@ class Config:
     tone: str = "sound:beep"  # played after the notice; the parties talk once it has ended
     recording_prefix: str = "callrec"  # folder under Asterisk's recording directory
     recording_format: str = "wav"
-    # How a call is recorded (callrec_ari/media/recorder.py, docs/performance.md): "auto" (MixMonitor
+    # How a call is recorded (callrec_ari/media/recorder.py, docs/performance.md): "auto" (as "dialplan"
     # where this node has a manager user for the app, else snoop channels: engine_choice below),
     # "mixmonitor" (MixMonitor on the caller's leg, started over AMI: media/mixmonitor.py; needs the
     # ami_* settings below), "snoop" (a snoop channel on the caller's leg, the audiohook path
@@ -124,8 +124,10 @@ class Config:
 
     @property
     def carries_calls(self) -> bool:
-        """Whether the dialplan carries the calls it can once the app has decided them (calls/carry.py)."""
-        return self.recording_engine == "dialplan"
+        """Whether the dialplan carries the calls it can once the app has decided them (calls/carry.py):
+        ``recording_engine = "dialplan"``, or "auto" where the app has a manager user (engine_choice)."""
+        return self.recording_engine == "dialplan" or (
+            self.recording_engine == "auto" and engine_choice(self)[0] == "mixmonitor")
 
     def line_by_endpoint(self, endpoint: str) -> LineConfig | None:
         return next((line for line in self.lines if line.endpoint == endpoint), None)
@@ -135,10 +137,14 @@ class Config:
 
 
 def engine_choice(config: Config) -> tuple[str, str]:
-    """The engine that records the calls, and why (said once at start, app/__init__.py).
+    """The engine that records the calls in the app's bridge, and why (said once at start,
+    app/__init__.py).
 
-    "auto" is MixMonitor, the cheaper engine (docs/performance.md, "The recording engine"), where the
-    app may log in to this node's manager: in demo mode (the demo's user, dialplan/manager.conf), or
+    "auto" is the dialplan carrying the calls it can, and MixMonitor recording the others, the cheapest
+    engines (docs/performance.md, "The recording engine"), where the app may log in to this node's
+    manager: the dialplan is given calls only once it has said, over that manager, that it can
+    (calls/carried_state.py ``CarryCheck``: a dialplan or a manager user from before this engine leaves
+    every call to MixMonitor); in demo mode (the demo's user, dialplan/manager.conf), or
     with an ``ami_password`` of the operator's own. Without one (a node set up before the manager was
     part of the install, or that chose not to open it) it is snoop channels, the same audiohook path
     without the manager: such a node keeps recording as it did, and is not refused for the demo's
@@ -148,10 +154,13 @@ def engine_choice(config: Config) -> tuple[str, str]:
                               "app has decided them (calls/carry.py); MixMonitor records the others")
     if config.recording_engine != "auto":
         return config.recording_engine, f"recording_engine = {config.recording_engine}"
+    carried = ("the dialplan carries the calls it can once the app has decided them and heard it say it "
+               "can ([callrec-carry-check]), MixMonitor records the others")
     if config.demo:
-        return "mixmonitor", "recording_engine = auto, demo mode: the demo's manager user"
+        return "mixmonitor", f"recording_engine = auto, demo mode: the demo's manager user; {carried}"
     if config.ami_password and password_problem("ami_password", config.ami_password) is None:
-        return "mixmonitor", f"recording_engine = auto, ami_password set: the manager at {config.ami_address}"
+        return "mixmonitor", (f"recording_engine = auto, ami_password set: the manager at "
+                              f"{config.ami_address}; {carried}")
     return "snoop", ("recording_engine = auto, no manager user of this node's own (ami_password is the "
                      "demo's or empty): snoop channels; set ami_password to record with MixMonitor "
                      "(docs/deploy.md, \"The manager interface\")")

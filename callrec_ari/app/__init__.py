@@ -138,7 +138,7 @@ class CallrecApp:
                     stack.enter_context(open(self.config.ari_transcript, "a", buffering=1))  # noqa: ASYNC230
                     if self.config.ari_transcript else None
                 )
-                watch: asyncio.Task[None] | None = None
+                watches: list[asyncio.Task[None]] = []
                 if self.config.carries_calls and self.ami is not None:
                     self.carried = manager.carrier = CarriedCalls(
                         self.ari, self.ami, CarrySettings(
@@ -149,7 +149,8 @@ class CallrecApp:
                             folder=manager.recording_folder, dial_timeout=self.config.dial_timeout),
                         self._finished, self.journal, transcript)
                     calls.create_task(self.ami.listen(), name="ami-events")
-                    watch = calls.create_task(self.carried.watch(), name="carried-watch")
+                    watches = [calls.create_task(self.carried.watch(), name="carried-watch"),
+                               calls.create_task(self.carried.check.keep(), name="carry-check")]
                 self.stream = EventStream(
                     ari_settings(self.config), self.manager.on_event, on_connect=self._connected,
                     on_disconnect=self._disconnected, transcript=transcript,
@@ -159,8 +160,8 @@ class CallrecApp:
                     await asyncio.shield(stream_task)
                 finally:
                     refresh.cancel()  # the calls' task group waits for its tasks: this one never ends
-                    if watch is not None:
-                        watch.cancel()  # (nor this one)
+                    for watch in watches:
+                        watch.cancel()  # (nor these)
         finally:
             if stream_task is not None and not stream_task.done():
                 stream_task.cancel()

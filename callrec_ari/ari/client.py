@@ -145,6 +145,13 @@ class AriClient:
             }}
         return Channel.from_json(await self.request("POST", "/channels/create", params, json=body))
 
+    async def originate_to(self, endpoint: str, context: str, timeout: int = 5) -> Channel:
+        """Ring ``endpoint``, outside our application: answered, it goes to ``s``, priority 1, of
+        ``context`` (a Local channel runs its own half there at once)."""
+        params: dict[str, str | int | bool] = {"endpoint": endpoint, "context": context, "extension": "s",
+                                               "priority": 1, "timeout": timeout}
+        return Channel.from_json(await self.request("POST", "/channels", params))
+
     async def dial(self, channel_id: str, timeout: int) -> None:
         await self.request("POST", f"/channels/{quote(channel_id)}/dial", {"timeout": timeout})
 

@@ -30,13 +30,14 @@ from callrec_ari.ari.errors import AriError, AriNotFound
 from callrec_ari.ari.events import AriEvent, parse_ari_time
 from callrec_ari.calls import carry
 from callrec_ari.calls.carried_state import (
+    CHECK_STATE,
     END_WAIT_S,
     RETRY_ROLL_S,
     STATE,
     AsteriskLimits,
     CarriedCall,
+    CarryCheck,
     CarrySettings,
-    DialplanCheck,
     first_start,
 )
 from callrec_ari.calls.carried_unheard import UnheardEnds
@@ -68,8 +69,8 @@ class CarriedCalls(UnheardEnds):
         self.journal = journal
         self.calls: dict[str, CarriedCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.limits = AsteriskLimits(ari)
-        self.dialplan = DialplanCheck(ari)
+        self.limits = AsteriskLimits(ari, ami)
+        self.check = CarryCheck(ari)
 
     # ---- which calls, and handing them over ---------------------------------------------------------
     def refusal(self, plan: CallPlan) -> str | None:
@@ -78,13 +79,14 @@ class CarriedCalls(UnheardEnds):
             return "stereo-remote"  # a raw stereo file is read from Asterisk's folder (media/mixmonitor.py)
         return why
 
-    async def room(self, others: int, channel: str) -> str | None:
+    async def room(self, others: int) -> str | None:
         """Why Asterisk cannot take one more carried call now, or None; ``others``: the calls the app
-        follows in its own bridge, one PBX thread each; ``channel``: the caller's leg, on which the
-        dialplan's contexts are looked for (calls/carried_state.py ``AsteriskLimits``, ``DialplanCheck``)."""
+        follows in its own bridge, one PBX thread each (calls/carried_state.py ``CarryCheck``,
+        ``AsteriskLimits``)."""
+        if (why := await self.check.ready()) is not None:
+            return why
         notice = sum(1 for call in self.calls.values() if call.said is None)  # not talking yet: two each
-        threads = others + len(self.calls) + notice * (carry.CARRIED_THREADS - 1)
-        return await self.limits.room(threads) or await self.dialplan.missing(channel)
+        return await self.limits.room(others + len(self.calls) + notice * (carry.CARRIED_THREADS - 1), notice)
 
     def _interleaved(self, plan: CallPlan) -> bool:
         return plan.per_leg or (self.settings.directions == "all" and self.settings.folder is not None)
@@ -151,6 +153,9 @@ class CarriedCalls(UnheardEnds):
 
     # ---- what the dialplan says ---------------------------------------------------------------------
     def on_ami_event(self, message: Message) -> None:
+        if message.get("State") == CHECK_STATE:
+            self.check.heard(message)
+            return
         try:
             event = carry.parse_event(message)
         except BadCarriedEvent as exc:

@@ -16,7 +16,7 @@ from datetime import datetime
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.calls import carried_state
-from callrec_ari.calls.carried_state import CarriedCall, CarrySettings, first_start
+from callrec_ari.calls.carried_state import CarriedCall, CarryCheck, CarrySettings, first_start
 from callrec_ari.calls.carry import CarriedEvent
 from callrec_ari.calls.journal import last_write
 
@@ -30,6 +30,7 @@ class UnheardEnds:
     calls: dict[str, CarriedCall]
     ari: AriClient
     settings: CarrySettings
+    check: CarryCheck
 
     def _spawn(self, work: Awaitable[None]) -> None:
         raise NotImplementedError
@@ -38,7 +39,9 @@ class UnheardEnds:
         raise NotImplementedError
 
     def on_ami_connect(self) -> None:
-        """Events sent while the manager connection was down are lost: look for each call."""
+        """Events sent while the manager connection was down are lost: look for each call; and whether
+        the dialplan can carry calls (the manager, or Asterisk, may have changed meanwhile)."""
+        self.check.again.set()
         if self.calls:
             self._spawn(self._look_for_calls())
 

@@ -329,7 +329,7 @@ class CallManager:
         """recording_engine = dialplan: hands the call to the dialplan if it can carry it (calls/carry.py);
         False when the app's own engine is to record it."""
         assert self.carrier is not None
-        why = self.carrier.refusal(plan) or await self.carrier.room(len(self.sessions), channel_id)
+        why = self.carrier.refusal(plan) or await self.carrier.room(len(self.sessions))
         if why is not None:
             if plan.record:
                 log.info("call=%s recorded in the app's bridge: the dialplan does not carry it (%s)",

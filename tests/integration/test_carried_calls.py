@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from callrec_ari.ami.client import AmiClient
 from callrec_ari.ari.client import AriClient
-from callrec_ari.ari.stream import EventStream
 from callrec_ari.calls import carried_state, carry
 from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.rules import causes
@@ -32,6 +32,7 @@ from tests.integration.test_call_flow import (
     uas,
 )
 from tests.integration.test_faults import AppProcess, app_process, manifest_of
+from tests.integration.test_mixmonitor_engine import ami_settings
 
 __all__ = ["app_process"]  # the fixture, used by name
 
@@ -117,32 +118,53 @@ async def test_asterisks_call_limit_is_read_from_it(ari: AriClient) -> None:
     share = int(max_calls * carry.PBX_SHARE)  # the threads the app's calls may hold, a new one's two included
     assert await limits.room(threads=share - 2) is None
     assert await limits.room(threads=share - 1) == "pbx-limit"
-
-
-async def test_the_dialplans_contexts_are_looked_for_in_asterisk(ari: AriClient) -> None:
-    """A dialplan without callrec's contexts would drop every carried call: the app looks for them on a
-    real channel (DIALPLAN_EXISTS needs one) and records in its bridge while one is missing."""
-    async def ignore(_: object) -> None:
-        return None
-
-    events = EventStream(ari.settings, ignore)  # the application registered: the leg stays in it
-    listening = asyncio.create_task(events.run())
-    await asyncio.wait_for(events.connected.wait(), 10)
-    channel = await ari.create_channel("Local/s@callrec-carry-end", "carry-check-1")
+    # Asterisk's own count of its calls (the manager's CoreStatus) stands above the app's when it is
+    # higher: calls the app cannot see (connected while it was down, or not its own) count too.
+    ami = AmiClient(ami_settings())
     try:
-        assert await carried_state.DialplanCheck(ari).missing(channel.id) is None  # the shipped dialplan
-        check = carried_state.DialplanCheck(ari, (*carried_state.CARRY_PLACES, "callrec-carry-gone,s,1"))
-        assert await check.missing(channel.id) == "no-dialplan"
-        assert check.absent == ("callrec-carry-gone,s,1",)
-        # a label that is not there is missing too, as a context is
-        check = carried_state.DialplanCheck(ari, ("callrec-carry-answered,s,nowhere",))
-        assert await check.missing(channel.id) == "no-dialplan"
+        seen = carried_state.AsteriskLimits(ari, ami)
+        assert await seen.room(threads=0) is None
+        assert seen.current == 0  # nothing up on the tests' Asterisk between tests
+        seen.current = share - 2  # as if that many calls were up beside the app's
+        assert await seen.room(threads=0) is None
+        assert await seen.room(threads=0, pending=1) == "pbx-limit"  # and one carried call may add one
+        seen.current = share - 1
+        assert await seen.room(threads=0) == "pbx-limit"
+        seen.current_at -= carried_state.CURRENT_S  # time to read again: Asterisk says what it has
+        assert await seen.room(threads=0) is None and seen.current == 0
     finally:
-        await ari.hangup(channel.id)
+        await ami.close()
+
+
+async def test_the_app_hears_the_dialplan_say_it_can_carry_its_calls(ari: AriClient) -> None:
+    """Before the dialplan is given a call, the app has heard ``[callrec-carry-check]`` over its manager
+    user: a dialplan without callrec's contexts would drop the calls, a manager user that may not read
+    user events would leave them unheard (calls/carried_state.py ``CarryCheck``)."""
+    check = carried_state.CarryCheck(ari)
+    ami = AmiClient(ami_settings(), on_event=check.heard)
+    listening = asyncio.create_task(ami.listen())
+    try:
+        await ami.action("Ping")
+        assert await check.look() is None  # the shipped dialplan, the shipped manager user
+        # No check context (an extensions.conf without callrec's): nothing is heard.
+        elsewhere = carried_state.CarryCheck(ari, context="callrec-carry-nowhere")
+        ami.on_event = elsewhere.heard
+        assert await elsewhere.look() == "dialplan-unheard"
+        # A dialplan that lacks a place a carried call goes through: the check names it.
+        await ami.action("DialplanExtensionAdd", Context="callrec-carry-check-test", Extension="_X.",
+                         Priority="1", Application="UserEvent",
+                         ApplicationData="CallrecCarried,Call: ${EXTEN},State: check,"
+                                         "Found: 1${DIALPLAN_EXISTS(callrec-carry-gone,s,1)}111")
+        lacking = carried_state.CarryCheck(ari, context="callrec-carry-check-test")
+        ami.on_event = lacking.heard
+        assert await lacking.look() == "no-dialplan"
+        # A manager user that does not pass the events on: nothing is heard either.
+        ami.on_event = None
+        assert await check.look() == "dialplan-unheard"
+    finally:
+        await ami.action("DialplanExtensionRemove", Context="callrec-carry-check-test", Extension="_X.")
         listening.cancel()
-    # the leg gone, nothing can be looked at: the call is not carried, and nothing is trusted
-    check = carried_state.DialplanCheck(ari)
-    assert await check.missing(channel.id) == "dialplan-unknown" and check.absent is None
+        await ami.close()
 
 
 async def test_a_busy_callee_gives_the_caller_the_apps_cause(

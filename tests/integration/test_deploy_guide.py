@@ -97,6 +97,11 @@ def set_in(path: Path, section: str, lines: str) -> None:
     path.write_text(text[: head.end()] + lines.rstrip("\n") + "\n" + "\n".join(kept) + "\n" + rest)
 
 
+# The contexts the guide's section 4 adds for the default engine (recording_engine = auto, a manager user).
+CARRY_CONTEXTS = ("callrec-carry", "callrec-carry-answered", "callrec-carry-callee-gone", "callrec-carry-end",
+                  "callrec-carry-check")
+
+
 def guide_config(etc: Path, engine: str = "snoop") -> None:
     """Debian's sample configuration with docs/deploy.md applied, step by step."""
     sample = root_path() / "etc" / "asterisk.debian-sample"
@@ -129,6 +134,8 @@ def guide_config(etc: Path, engine: str = "snoop") -> None:
     assert "\n[globals]\n" in extensions
     extensions = extensions.replace("\n[globals]\n", "\n[globals]\n" + "\n".join(globals_) + "\n", 1)
     extensions += "\n" + "\n".join(ours[name] for name in ("callrec-flags", "subscribers", "from-carrier"))
+    if engine == "mixmonitor":  # the default engine's contexts: the dialplan carries the calls it can
+        extensions += "\n" + "\n".join(ours[name] for name in CARRY_CONTEXTS)
     (etc / "extensions.conf").write_text(extensions)
     # The operator's own PJSIP: a transport, a subscriber line (context subscribers), a trunk under a
     # name of its own (context from-carrier), with the caller-ID settings the guide names.
@@ -235,7 +242,7 @@ async def test_a_recorded_call_through_debians_configuration_merged_as_the_guide
         lines=(LineConfig(endpoint="1001", number="09000001001", notice=ANALYSED_NOTICE),))
     assert config.recording_engine == "auto"
     assert config.engine == engine
-    caplog.set_level(logging.INFO, logger="callrec_ari.app")
+    caplog.set_level(logging.INFO, logger="callrec_ari")
     outcomes: asyncio.Queue[FinishedCall] = asyncio.Queue()
 
     async def finished(outcome: FinishedCall) -> None:
@@ -268,6 +275,11 @@ async def test_a_recorded_call_through_debians_configuration_merged_as_the_guide
     assert said and said[0].startswith(f"recording engine: {engine} (recording_engine = auto")
     # MixMonitor itself recorded it: no segment went to the snoop channel of media/fallback.py
     assert not [r for r in caplog.records if getattr(r, "alert", None) == "mixmonitor-unavailable"]
+    # With the manager, "auto" is the dialplan carrying the call: the guide's contexts and manager user
+    # let the app hear the dialplan say it can, and it carried the call.
+    carried = [r for r in caplog.records if getattr(r, "event", None) == "CallCarried"]
+    assert len(carried) == (1 if engine == "mixmonitor" else 0), [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "CarryUnready"]
     ari = AriClient(ari_settings(config))
     try:
         audio = await fetch_recording(ari, outcome.recordings[0])

@@ -237,14 +237,42 @@ async def test_a_carried_call_counts_two_threads_until_it_is_talking_then_one(tm
     calls = CarriedCalls(cast(AriClient, None), cast(AmiClient, None), CarrySettings(), finish)
     forever = float("inf")
     calls.limits.read, calls.limits.until = (20, 0.0), forever  # 18 threads for the app's calls
-    calls.dialplan.absent, calls.dialplan.until = (), forever
+    calls.check.why = None  # the dialplan said it can carry calls (calls/carried_state.py CarryCheck)
+    calls.check.checked.set()
     ringing = [calls._follow(plan(call_id=f"c{n}"), f"179651648{n}.0", at("1796516481.0")) for n in range(4)]
     # 4 carried calls before their talk (8 threads), 8 in the bridge: 16, and the new call's 2 fit
-    assert await calls.room(others=8, channel="x") is None
-    assert await calls.room(others=9, channel="x") == "pbx-limit"
+    assert await calls.room(others=8) is None
+    assert await calls.room(others=9) == "pbx-limit"
     for call in ringing[:2]:  # two of them talking: a thread each freed
         call.said = CarriedEvent(call.call_id, "talking", marks=(at("1796516481.0"),))
-    assert await calls.room(others=10, channel="x") is None
-    assert await calls.room(others=11, channel="x") == "pbx-limit"
-    calls.dialplan.absent = ("callrec-carry,s,1",)  # a dialplan without callrec's contexts carries nothing
-    assert await calls.room(others=0, channel="x") == "no-dialplan"
+    assert await calls.room(others=10) is None
+    assert await calls.room(others=11) == "pbx-limit"
+    calls.check.why = "no-dialplan"  # a dialplan without callrec's contexts carries nothing
+    assert await calls.room(others=0) == "no-dialplan"
+
+
+def test_the_checks_word_names_each_place_the_dialplan_lacks() -> None:
+    """``[callrec-carry-check]`` says one DIALPLAN_EXISTS per place, in CARRY_PLACES' order."""
+    from callrec_ari.calls.carried_state import CARRY_PLACES, absent_places
+
+    assert absent_places("11111") == ()
+    assert absent_places("10111") == (CARRY_PLACES[1],)
+    assert absent_places("00000") == CARRY_PLACES
+    assert absent_places("111") == CARRY_PLACES[3:]  # a shorter word (an older check context): not there
+    assert absent_places("") == CARRY_PLACES
+
+
+def test_the_check_context_reports_every_place_in_order() -> None:
+    """The dialplan's check and the app's list of places are one list: a place added to one and not the
+    other would be reported as another."""
+    import re
+
+    from callrec_ari.calls.carried_state import CARRY_PLACES, CHECK_CONTEXT
+
+    conf = (Path(__file__).resolve().parents[2] / "dialplan" / "extensions.conf").read_text()
+    section = conf.split(f"[{CHECK_CONTEXT}]", 1)[1].split("\n[", 1)[0]
+    assert tuple(re.findall(r"DIALPLAN_EXISTS\(([^)]*)\)", section)) == CARRY_PLACES
+    for place in CARRY_PLACES:  # and each is in the shipped dialplan
+        context, _, label = place.split(",")
+        body = conf.split(f"[{context}]", 1)[1].split("\n[", 1)[0]
+        assert label == "1" or f"({label})" in body, place

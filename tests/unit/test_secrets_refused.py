@@ -108,12 +108,16 @@ def test_the_app_refuses_the_shipped_ari_password_and_weak_secrets() -> None:
      # the dialplan carries what it can; MixMonitor in the app's bridge records the rest
      ({"CALLREC_RECORDING_ENGINE": "dialplan"}, "mixmonitor", "recording_engine = dialplan")],
 )
-def test_auto_records_with_mixmonitor_where_the_app_has_a_manager_user(env: dict[str, str], engine: str,
-                                                                       why: str) -> None:
+def test_auto_carries_calls_in_the_dialplan_where_the_app_has_a_manager_user(
+        env: dict[str, str], engine: str, why: str) -> None:
     config = load_config(env={"CALLREC_ARI_PASSWORD": STRONG, **env})
     assert config.engine == engine
     chosen, said = engine_choice(config)
     assert chosen == engine and why in said
+    # where the app has a manager user, "auto" is "dialplan": it carries what it can, MixMonitor the rest
+    assert config.carries_calls == (config.recording_engine == "dialplan" or (
+        config.recording_engine == "auto" and engine == "mixmonitor"))
+    assert ("the dialplan carries the calls it can" in said) == config.carries_calls
     # "auto" never makes the demo's manager secret a reason to refuse the start (it means snoop);
     # "mixmonitor" asked for by name does, as the ARI password
     refused = secrets_refusal(config, None, None)
