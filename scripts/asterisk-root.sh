@@ -106,11 +106,13 @@ sync_config() {
     if [ -n "${CALLREC_ASTERISK_EXTRA_CONF:-}" ]; then
         cp "$CALLREC_ASTERISK_EXTRA_CONF"/*.conf "$staged/"
     fi
-    # Asterisk refuses calls before its RTP range runs out (it crashes when it does): one call per
-    # 8 ports of the range in force (dialplan/asterisk.conf; callrec_ari/pbx/cluster.py max_calls).
+    # The dialplan refuses calls before the RTP range runs out (Asterisk crashes when it does): one call
+    # per 8 ports of the range in force; Asterisk's maxcalls counts PBX threads, two per call
+    # (dialplan/asterisk.conf; callrec_ari/pbx/cluster.py max_calls).
     local calls
     calls=$(awk -F'=' '/^rtpstart/ {s=$2} /^rtpend/ {e=$2} END {c=int((e-s+1)/8); print (c<1?1:c)}' "$staged/rtp.conf")
-    sed -i "s/^maxcalls = .*/maxcalls = $calls/" "$staged/asterisk.conf"
+    sed -i "s/^CALLREC_MAX_CALLS = .*/CALLREC_MAX_CALLS = $calls/" "$staged/extensions.conf"
+    sed -i "s/^maxcalls = .*/maxcalls = $((2 * calls))/" "$staged/asterisk.conf"
     swap_files "$etc" "$staged"
     # Language-independent folder: sounds/en is an absolute symlink that only resolves inside the root.
     local sounds="$root/usr/share/asterisk/sounds/callrec"

@@ -183,14 +183,24 @@ class CallrecApp:
         if self.manager is None:
             return True
         self.manager.accepting = False
-        log.info("draining: no new calls; %d in progress", len(self.manager.sessions))
+        carried = self.carried
+        log.info("draining: no new calls; %d in progress", self._in_progress())
         try:
-            await asyncio.wait_for(self.manager.idle.wait(), timeout or self.config.drain_timeout)
+            # The calls the dialplan carries too: they go on without the app, but each is handed over
+            # (its file delivered) as it ends, and a drain for a restart should leave none to adopt.
+            await asyncio.wait_for(asyncio.gather(self.manager.idle.wait(),
+                                                  *((carried.idle.wait(),) if carried is not None else ())),
+                                   timeout or self.config.drain_timeout)
             return True
         except TimeoutError:
-            log.warning("drain: %d calls still in progress after %.0fs: ending them",
-                        len(self.manager.sessions), timeout or self.config.drain_timeout)
+            log.warning("drain: %d calls still in progress after %.0fs: ending them (those the dialplan "
+                        "carries go on in Asterisk, and the next run adopts them)",
+                        self._in_progress(), timeout or self.config.drain_timeout)
             return False
+
+    def _in_progress(self) -> int:
+        assert self.manager is not None
+        return len(self.manager.sessions) + (len(self.carried.calls) if self.carried is not None else 0)
 
     def _spool_has_room(self) -> bool:
         room, _ = spool_state(self.recording_dir, self.config.spool_min_free_mb << 20)
@@ -207,7 +217,7 @@ class CallrecApp:
             # Draining for a restart: new calls go to the dialplan, so a load balancer must not count
             # this node as ready (issue 17).
             if self.manager is not None and not self.manager.accepting:
-                left = len(self.manager.sessions)
+                left = self._in_progress()
                 return False, f"draining: new calls are handed to the dialplan ({left} left)"
             return True, "taking calls"
 

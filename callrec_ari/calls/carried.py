@@ -71,6 +71,8 @@ class CarriedCalls(UnheardEnds):
         self._tasks: set[asyncio.Task[None]] = set()
         self.limits = AsteriskLimits(ari, ami)
         self.check = CarryCheck(ari)
+        self.idle = asyncio.Event()  # no call followed (app/__init__.py drain)
+        self.idle.set()
 
     # ---- which calls, and handing them over ---------------------------------------------------------
     def refusal(self, plan: CallPlan) -> str | None:
@@ -133,12 +135,15 @@ class CarriedCalls(UnheardEnds):
         call = CarriedCall(plan, channel, recorder, started=started)
         holder.append(call)
         self.calls[plan.call_id] = call
+        self.idle.clear()
         ACTIVE_CALLS.inc()
         return call
 
     def _unfollow(self, call: CarriedCall) -> None:
         if self.calls.pop(call.call_id, None) is not None:
             ACTIVE_CALLS.dec()
+            if not self.calls:
+                self.idle.set()
         if call.roll is not None:
             call.roll.cancel()
         if self.journal is not None:

@@ -28,8 +28,14 @@ RTP_PORTS_PER_NODE = 1000
 PORTS_PER_CALL = 8
 
 
+# Asterisk's PBX threads per call let in (asterisk.conf maxcalls): a call the dialplan carries holds two
+# while its notice plays, and Asterisk 22 crashes when Dial's G() meets maxcalls (dialplan/asterisk.conf).
+THREADS_PER_CALL = 2
+
+
 def max_calls(rtp: tuple[int, int]) -> int:
-    """Asterisk's call limit for an RTP range: it must refuse calls before the range runs out."""
+    """The calls a node lets in for an RTP range (extensions.conf CALLREC_MAX_CALLS): it must refuse
+    calls before the range runs out."""
     return max(1, (rtp[1] - rtp[0] + 1) // PORTS_PER_CALL)
 
 
@@ -102,8 +108,10 @@ def node_etc(node: Node, dest: Path, dialplan: Path = DIALPLAN) -> Path:
                         ("astlogdir", f"/var/log/asterisk-{node.name}"),
                         ("astspooldir", node.spool)):
         conf = _set(conf, key, folder)
-    conf = _set(conf, "maxcalls", str(max_calls(node.rtp)))
+    conf = _set(conf, "maxcalls", str(THREADS_PER_CALL * max_calls(node.rtp)))
     (dest / "asterisk.conf").write_text(conf)
+    extensions = _set((dest / "extensions.conf").read_text(), "CALLREC_MAX_CALLS", str(max_calls(node.rtp)))
+    (dest / "extensions.conf").write_text(extensions)
     http = _set((dest / "http.conf").read_text(), "bindaddr", node.address)
     (dest / "http.conf").write_text(_set(http, "bindport", str(node.http_port)))
     manager = _set((dest / "manager.conf").read_text(), "bindaddr", node.address)
@@ -114,4 +122,4 @@ def node_etc(node: Node, dest: Path, dialplan: Path = DIALPLAN) -> Path:
     return dest
 
 
-__all__ = ["DIALPLAN", "PORTS_PER_CALL", "Node", "max_calls", "node_etc"]
+__all__ = ["DIALPLAN", "PORTS_PER_CALL", "THREADS_PER_CALL", "Node", "max_calls", "node_etc"]

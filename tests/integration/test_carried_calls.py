@@ -136,6 +136,32 @@ async def test_asterisks_call_limit_is_read_from_it(ari: AriClient) -> None:
         await ami.close()
 
 
+async def test_the_dialplan_lets_in_no_more_calls_than_its_limit(
+    start_app: StartApp, ari: AriClient, tones, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """Calls past CALLREC_MAX_CALLS are refused by the dialplan (503) before Asterisk's own maxcalls,
+    which is twice it: the PBX threads that Dial's G() starts for carried calls are never refused
+    (Asterisk 22 crashes when they are; dialplan/asterisk.conf)."""
+    info = (await ari.asterisk_info()).get("config") or {}
+    limit = await ari.get_global("CALLREC_MAX_CALLS")
+    assert int(limit) > 0 and int(info["max_channels"]) == 2 * int(limit)  # the shipped configuration
+    app = await start_app(recording_engine="dialplan")
+    await ari.set_global("CALLREC_MAX_CALLS", "0")  # as if the node were full
+    try:
+        assert await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=0, expect=503),
+                                 None) == (0, None)
+    finally:
+        await ari.set_global("CALLREC_MAX_CALLS", limit)
+    assert app.events("StasisStart") == []  # refused before the app heard of it
+    # The limit back, the next call goes through and is carried.
+    rc = await run_parties(uac(tmp_path, OUTSIDE, tone=tones["caller"], talk_ms=4_000),
+                           uas(tmp_path, tone=tones["callee"]))
+    assert rc == (0, 0)
+    outcome = await app.outcome()
+    assert outcome.answered and outcome.recordings
+    await assert_clean(ari, outcome.recordings)
+
+
 async def test_the_app_hears_the_dialplan_say_it_can_carry_its_calls(ari: AriClient) -> None:
     """Before the dialplan is given a call, the app has heard ``[callrec-carry-check]`` over its manager
     user: a dialplan without callrec's contexts would drop the calls, a manager user that may not read
