@@ -31,6 +31,7 @@ END_WAIT_S = 10.0  # bound on waiting for the last recorders' files to close at 
 CURRENT_S = 1.0  # how long Asterisk's count of its calls is trusted once read (AsteriskLimits)
 CURRENT_WAIT_S = 0.5  # how long a call's decision waits for that count
 CURRENT_STALE_S = 5.0  # an older count is not used: the app's own count of its calls stands alone
+LET_IN = "CALLREC_MAX_CALLS"  # the calls the dialplan lets in ([globals], dialplan/extensions.conf)
 LIMITS_S = 60.0  # how long Asterisk's limits and dialplan are trusted once read (calls/carried.py room)
 WATCH_S = 30.0  # how often the followed calls' legs are looked for in Asterisk (calls/carried.py watch)
 
@@ -81,16 +82,17 @@ def first_start(segments: Sequence[RecordedSegment], settings: CarrySettings) ->
 
 class AsteriskLimits:
     """Asterisk's ``maxcalls`` and ``maxload`` (asterisk.conf), read from ``/asterisk/info`` once a
-    minute, and the PBX threads it counts against ``maxcalls`` now (the manager's ``CoreStatus``,
-    ``CoreCurrentCalls``), read at most once every ``CURRENT_S``: against them a call is carried or not
-    (calls/carry.py ``pbx_room``). Asterisk's own count covers what the app cannot see: calls the
-    dialplan connected while the app was down, calls a restarted app has not met yet, calls Asterisk
-    carries for others."""
+    minute with the calls its dialplan lets in (``CALLREC_MAX_CALLS``); and, where those do not keep
+    the node within ``maxcalls`` by themselves, the PBX threads it counts against it now (the manager's
+    ``CoreStatus``, ``CoreCurrentCalls``), read at most once every ``CURRENT_S``: against them a call is
+    carried or not (calls/carry.py ``pbx_room``). Asterisk's own count covers what the app cannot see:
+    calls the dialplan connected while the app was down, calls a restarted app has not met yet, calls
+    Asterisk carries for others."""
 
     def __init__(self, ari: AriClient, ami: AmiClient | None = None) -> None:
         self.ari = ari
         self.ami = ami
-        self.read: tuple[int, float] | None = None
+        self.read: tuple[int, float, int] | None = None  # maxcalls, maxload, the calls the dialplan lets in
         self.until = 0.0
         self.current: int | None = None  # Asterisk's count of PBX threads, as last read
         self.current_at = -CURRENT_STALE_S
@@ -108,11 +110,16 @@ class AsteriskLimits:
                 return "limits-unknown"
             if not isinstance(config, dict):
                 config = {}
-            self.read = (int(config.get("max_channels") or 0), float(config.get("max_load") or 0.0))
+            try:
+                let_in = int(await self.ari.get_global(LET_IN))
+            except (AriError, ValueError):
+                let_in = 0  # not set (an operator's own dialplan): Asterisk's own limits only
+            self.read = (int(config.get("max_channels") or 0), float(config.get("max_load") or 0.0), let_in)
             self.until = now + LIMITS_S
-        if self.read[0] > 0 and (current := await self._current_calls(now)) is not None:
+        max_calls, max_load, let_in = self.read
+        if carry.counted(max_calls, let_in) and (current := await self._current_calls(now)) is not None:
             threads = max(threads, current + pending)
-        return carry.pbx_room(*self.read, threads=threads)
+        return carry.pbx_room(max_calls, max_load, threads, let_in)
 
     async def _current_calls(self, now: float) -> int | None:
         if self.ami is not None and now - self.current_at >= CURRENT_S:

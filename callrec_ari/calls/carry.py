@@ -65,21 +65,30 @@ PBX_SHARE = 0.9
 CARRIED_THREADS = 2  # what a carried call may hold at most, counted until its ``talking``
 
 
-def pbx_room(max_calls: int, max_load: float, threads: int) -> str | None:
+def pbx_room(max_calls: int, max_load: float, threads: int, let_in: int = 0) -> str | None:
     """Whether Asterisk can take one more carried call, given its ``maxcalls`` and ``maxload``
-    (asterisk.conf; 0: none) and the PBX threads the app's calls hold now or may hold at their answer
-    (calls/carried.py ``room``); None when it can, else why not.
+    (asterisk.conf; 0: none), the calls its dialplan lets in (``CALLREC_MAX_CALLS``; 0: no limit) and
+    the PBX threads the app's calls hold now or may hold at their answer (calls/carried.py ``room``);
+    None when it can, else why not.
 
     Past ``maxcalls`` (or ``maxload``), Asterisk 22 refuses the callee's own PBX thread that Dial's
     ``G()`` starts at the answer, hangs the callee up, and then reads the freed channel
     (apps/app_dial.c: ``ast_channel_publish_dial`` after ``ast_autoservice_chan_hangup_peer``): a crash,
-    seen in ``make soak``. The dialplan is given a call only while its two threads fit beside the
-    others' within ``maxcalls``; a ``maxload`` cannot be foreseen, so none is carried under one."""
+    seen in ``make soak``. A node whose dialplan lets in at most half its ``maxcalls`` calls (the shipped
+    configuration: dialplan/asterisk.conf) never meets it, each call holding two threads at most; on
+    another, the dialplan is given a call only while its two threads fit beside the others' within
+    ``maxcalls``. A ``maxload`` cannot be foreseen, so none is carried under one."""
     if max_load > 0:
         return "maxload"
-    if max_calls > 0 and threads + CARRIED_THREADS > max_calls * PBX_SHARE:
+    if counted(max_calls, let_in) and threads + CARRIED_THREADS > max_calls * PBX_SHARE:
         return "pbx-limit"
     return None
+
+
+def counted(max_calls: int, let_in: int) -> bool:
+    """Whether the app must count Asterisk's PBX threads against ``maxcalls`` for a carried call: not
+    when there is none, nor when the dialplan lets in so few calls that their threads always fit."""
+    return max_calls > 0 and not 0 < let_in * CARRIED_THREADS <= max_calls
 
 
 def _notice_media(plan: CallPlan) -> tuple[str, ...]:

@@ -109,19 +109,27 @@ async def test_a_call_whose_events_are_lost_is_handed_over_from_its_leg_being_go
 
 async def test_asterisks_call_limit_is_read_from_it(ari: AriClient) -> None:
     """The room for one more carried call is counted against the node's own maxcalls (asterisk.conf),
-    read over ARI: a limit not read would leave Dial's G() to meet it (calls/carry.py ``pbx_room``)."""
+    read over ARI, unless the dialplan lets in so few calls that their threads always fit: a limit not
+    read would leave Dial's G() to meet it (calls/carry.py ``pbx_room``)."""
     limits = carried_state.AsteriskLimits(ari)
     assert await limits.room(threads=0) is None
     assert limits.read is not None
-    max_calls, max_load = limits.read
-    assert max_calls > 0 and max_load == 0.0  # dialplan/asterisk.conf sets maxcalls, and no maxload
-    share = int(max_calls * carry.PBX_SHARE)  # the threads the app's calls may hold, a new one's two included
-    assert await limits.room(threads=share - 2) is None
-    assert await limits.room(threads=share - 1) == "pbx-limit"
-    # Asterisk's own count of its calls (the manager's CoreStatus) stands above the app's when it is
-    # higher: calls the app cannot see (connected while it was down, or not its own) count too.
+    max_calls, max_load, let_in = limits.read
+    # the shipped configuration: no maxload, and maxcalls twice the calls the dialplan lets in
+    assert max_calls > 0 and max_load == 0.0 and max_calls == 2 * let_in
+    assert await limits.room(threads=10 * max_calls) is None  # nothing to count: the node keeps within it
+    # A dialplan that lets every call in (CALLREC_MAX_CALLS empty, as an operator's own may): the app
+    # counts the threads its calls hold, and Asterisk's own count, against 90 % of maxcalls.
+    await ari.set_global(carried_state.LET_IN, "")
     ami = AmiClient(ami_settings())
     try:
+        limits = carried_state.AsteriskLimits(ari)
+        assert await limits.room(threads=0) is None and limits.read == (max_calls, 0.0, 0)
+        share = int(max_calls * carry.PBX_SHARE)  # the threads the app's calls may hold, a new one's two
+        assert await limits.room(threads=share - 2) is None
+        assert await limits.room(threads=share - 1) == "pbx-limit"
+        # Asterisk's own count of its calls (the manager's CoreStatus) stands above the app's when it
+        # is higher: calls the app cannot see (connected while it was down, or not its own) count too.
         seen = carried_state.AsteriskLimits(ari, ami)
         assert await seen.room(threads=0) is None
         assert seen.current == 0  # nothing up on the tests' Asterisk between tests
@@ -133,6 +141,7 @@ async def test_asterisks_call_limit_is_read_from_it(ari: AriClient) -> None:
         seen.current_at -= carried_state.CURRENT_S  # time to read again: Asterisk says what it has
         assert await seen.room(threads=0) is None and seen.current == 0
     finally:
+        await ari.set_global(carried_state.LET_IN, str(let_in))
         await ami.close()
 
 

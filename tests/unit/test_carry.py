@@ -220,6 +220,13 @@ def test_a_call_is_carried_only_while_its_two_pbx_threads_fit_beside_the_others(
     assert carry.pbx_room(max_calls=500, max_load=0.0, threads=449) == "pbx-limit"
     # a maxload may refuse the callee's thread at any time: nothing is carried under one
     assert carry.pbx_room(max_calls=0, max_load=4.0, threads=0) == "maxload"
+    assert carry.pbx_room(max_calls=250, max_load=4.0, threads=0, let_in=125) == "maxload"
+    # a dialplan that lets in at most half maxcalls calls keeps the node within it by itself
+    assert carry.pbx_room(max_calls=250, max_load=0.0, threads=10_000, let_in=125) is None
+    assert carry.pbx_room(max_calls=125, max_load=0.0, threads=111, let_in=62) is None
+    assert carry.pbx_room(max_calls=125, max_load=0.0, threads=111, let_in=63) == "pbx-limit"
+    assert not carry.counted(max_calls=250, let_in=125) and carry.counted(max_calls=250, let_in=126)
+    assert not carry.counted(max_calls=0, let_in=0) and carry.counted(max_calls=250, let_in=0)
 
 
 async def test_a_carried_call_counts_two_threads_until_it_is_talking_then_one(tmp_path: Path) -> None:
@@ -236,7 +243,7 @@ async def test_a_carried_call_counts_two_threads_until_it_is_talking_then_one(tm
 
     calls = CarriedCalls(cast(AriClient, None), cast(AmiClient, None), CarrySettings(), finish)
     forever = float("inf")
-    calls.limits.read, calls.limits.until = (20, 0.0), forever  # 18 threads for the app's calls
+    calls.limits.read, calls.limits.until = (20, 0.0, 0), forever  # 18 threads for the app's calls
     calls.check.why = None  # the dialplan said it can carry calls (calls/carried_state.py CarryCheck)
     calls.check.checked.set()
     ringing = [calls._follow(plan(call_id=f"c{n}"), f"179651648{n}.0", at("1796516481.0")) for n in range(4)]
