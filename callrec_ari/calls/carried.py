@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
@@ -55,6 +56,8 @@ from callrec_ari.rules.segments import OVERLAP_S, RAW_SUFFIX, RollReason, roll_d
 
 log = logging.getLogger(__name__)
 
+ENDED_EARLY_KEPT = 10_000  # end events of calls not (yet) followed, kept for their adoption
+
 class CarriedCalls(UnheardEnds):
     def __init__(self, ari: AriClient, ami: AmiClient, settings: CarrySettings,
                  finish: Callable[[FinishedCall], Awaitable[None]],
@@ -72,6 +75,7 @@ class CarriedCalls(UnheardEnds):
         self.limits = AsteriskLimits(ari, ami)
         self.check = CarryCheck(ari)
         self.idle = asyncio.Event()  # no call followed (app/__init__.py drain)
+        self.ended_early: OrderedDict[str, CarriedEvent] = OrderedDict()  # ends heard before adoption
         self.idle.set()
 
     # ---- which calls, and handing them over ---------------------------------------------------------
@@ -172,6 +176,12 @@ class CarriedCalls(UnheardEnds):
             self.transcript.write(json.dumps({"type": "UserEvent", "ami": message}) + "\n")
         call = self.calls.get(event.call_id)
         if call is None:
+            if event.state == "ended":
+                # A restarted app adopts the calls of its journal whose leg it found up (calls/reconcile.py):
+                # one that ends before its adoption tells it here first. Kept for adopt().
+                self.ended_early[event.call_id] = event
+                while len(self.ended_early) > ENDED_EARLY_KEPT:
+                    self.ended_early.popitem(last=False)
             log.warning("call=%s %s event for a call not followed here", event.call_id, event.state)
             return
         self._spawn(self._on_event(call, event))
@@ -343,6 +353,9 @@ class CarriedCalls(UnheardEnds):
                                                  started, now_utc()))
         log.warning("call=%s adopted: the dialplan still carries it", entry.call_id,
                     extra={"call_id": entry.call_id, "event": "CallAdopted"})
+        if (ended := self.ended_early.pop(entry.call_id, None)) is not None:
+            log.info("call=%s ended before its adoption: handed over as its end event says", entry.call_id)
+            self._spawn(self._on_event(call, ended))
 
     def finalized(self, entry: JournalEntry) -> FinishedCall:
         """A call handed to the dialplan that ended while no app followed it: what was recorded is

@@ -5,6 +5,7 @@ AMI user events too; recorded by tests/integration/test_carried_calls.py and tes
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -283,3 +284,47 @@ def test_the_check_context_reports_every_place_in_order() -> None:
         context, _, label = place.split(",")
         body = conf.split(f"[{context}]", 1)[1].split("\n[", 1)[0]
         assert label == "1" or f"({label})" in body, place
+
+
+async def test_an_end_heard_before_the_calls_adoption_is_kept_for_it(tmp_path: Path) -> None:
+    """A restarted app adopts the calls of its journal whose leg it found up; one that ends before its
+    adoption (seen in make soak: reconcile hands the ended ones over first, for seconds) sends its end
+    event while no one follows it. The event is kept, and the adopted call is handed over with it
+    instead of being found gone a minute later, its end unheard."""
+    from typing import cast
+
+    from callrec_ari.ami.client import AmiClient
+    from callrec_ari.ari.client import AriClient
+    from callrec_ari.calls.carried import CarriedCalls, CarrySettings
+
+    async def finish(_: object) -> None:
+        return None
+
+    events = said("talk")  # recorded from the real Asterisk: talking, then ended
+    talking, ended = events[0], events[-1]
+    assert (talking.state, ended.state) == ("talking", "ended")
+    ended_message = [json.loads(line)["ami"] for line in (TRANSCRIPTS / "carried-talk.jsonl").read_text()
+                     .splitlines() if '"UserEvent"' in line][-1]
+    first = CarriedCalls(cast(AriClient, None), cast(AmiClient, None), CarrySettings(), finish)
+    call = first._follow(plan(call_id=ended.call_id), "1796524568.2", at("1796524568.0"))
+    call.said = talking
+    entry = call.entry()  # what the killed app's journal held: the call answered, its notice playing
+    first._unfollow(call)
+
+    restarted = CarriedCalls(cast(AriClient, None), cast(AmiClient, None), CarrySettings(), finish)
+    handled: list[tuple[str, CarriedEvent]] = []
+
+    async def on_event(adopted: object, event: CarriedEvent) -> None:
+        handled.append((getattr(adopted, "call_id", ""), event))
+
+    restarted._on_event = on_event  # type: ignore[method-assign]
+    restarted.on_ami_event({"Event": "UserEvent", "UserEvent": "CallrecCarried", "Call": "someone-else",
+                            "State": "talking", "Marks": ended_message["Marks"]})
+    restarted.on_ami_event(ended_message)  # before the adoption: nobody follows the call yet
+    assert list(restarted.ended_early) == [ended.call_id]
+    await restarted.adopt(entry)
+    await asyncio.sleep(0)
+    assert handled == [(ended.call_id, ended)] and not restarted.ended_early
+    for adopted in restarted.calls.values():
+        if adopted.roll is not None:
+            adopted.roll.cancel()
