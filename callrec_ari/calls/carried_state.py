@@ -161,6 +161,7 @@ class CarryCheck:
         self.why: str | None = "unchecked"  # None: the dialplan carries calls
         self.checked = asyncio.Event()  # a first check is over
         self.again = asyncio.Event()  # look now (the manager connected)
+        self.unsure = False  # the last look could not be made: the next one is soon
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._tokens = itertools.count(1)
 
@@ -175,8 +176,9 @@ class CarryCheck:
         ``retry`` while the dialplan cannot carry calls (an Asterisk just restarted may not answer the
         first look)."""
         while True:
+            settled = self.why is None and not self.unsure
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.again.wait(), every if self.why is None else retry)
+                await asyncio.wait_for(self.again.wait(), every if settled else retry)
             self.again.clear()
             await self.look()
 
@@ -190,6 +192,13 @@ class CarryCheck:
             await self.ari.originate_to(f"Local/{token}@{self.context}", self.context)
             found = await asyncio.wait_for(waiting, CHECK_WAIT_S)
         except AriError as exc:
+            if self.why is None:
+                # Asterisk busy or going away: nothing said of the dialplan, which carried calls a minute
+                # ago. It goes on carrying them, and is looked at again soon.
+                log.warning("the dialplan could not be looked at (%s): looked at again in %.0fs", exc,
+                            CHECK_RETRY_S)
+                self.unsure = True
+                return None
             why, said = "dialplan-unknown", f"the dialplan could not be looked at ({exc})"
         except TimeoutError:
             why, said = "dialplan-unheard", (
@@ -209,7 +218,7 @@ class CarryCheck:
             else:
                 log.error("%s: the app's bridge records every call until it can (docs/deploy.md)", said,
                           extra={"event": "CarryUnready"})
-        self.why = why
+        self.why, self.unsure = why, False
         self.checked.set()
         return why
 

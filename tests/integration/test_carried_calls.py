@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from callrec_ari.ami.client import AmiClient
-from callrec_ari.ari.client import AriClient
+from callrec_ari.ari.client import AriClient, AriSettings
 from callrec_ari.calls import carried_state, carry
 from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.rules import causes
@@ -196,6 +196,16 @@ async def test_the_app_hears_the_dialplan_say_it_can_carry_its_calls(ari: AriCli
         # A manager user that does not pass the events on: nothing is heard either.
         ami.on_event = None
         assert await check.look() == "dialplan-unheard"
+        # ARI refusing the look says nothing of the dialplan: one that carried calls goes on (looked at
+        # again soon); one never heard of carries nothing.
+        refused = AriClient(AriSettings(ari.settings.url, ari.settings.username, "not-the-password"))
+        try:
+            carrying = carried_state.CarryCheck(refused)
+            carrying.why = None
+            assert await carrying.look() is None and carrying.unsure
+            assert await carried_state.CarryCheck(refused).look() == "dialplan-unknown"
+        finally:
+            await refused.close()
     finally:
         await ami.action("DialplanExtensionRemove", Context="callrec-carry-check-test", Extension="_X.")
         listening.cancel()
