@@ -2,10 +2,11 @@
 through the plain-dialplan baseline ([bench-baseline]: MixMonitor + Dial, no ARI app).
 
 One Asterisk (scripts/asterisk-root.sh) for the whole run, under the machine's Asterisk lock. For each
-rate, the baseline runs before and after the app's (on each engine), back to back on the same
-Asterisk, and the app's CPU is compared with the mean of the two: the ratio is measured under the same
-conditions, with the machine's drift over the step on both sides. The app (`callrec run`), the
-delivery worker (`callrec deliver`) and the reference receiver (`callrec receiver`) are separate
+rate, the baseline runs first and again after each of the app's engines, back to back on the same
+Asterisk, and each engine's CPU is compared with the mean of the two baseline runs on either side of
+it: the ratio is measured under the same conditions, with the machine's drift on both sides. The app
+(`callrec run`), the delivery worker (`callrec deliver`) and the reference receiver (`callrec receiver`,
+at the lowest CPU priority: the customer's server, on this machine only for the bench) are separate
 processes; CPU is read from /proc/<pid>/stat (utime+stime, all threads) before and after each run:
   - Asterisk: the asterisk process inside the chroot;
   - app: `callrec run` + `callrec deliver` (the receiver is the customer's side and is not counted;
@@ -36,6 +37,7 @@ from bench.measure import (
     BusyPeak,
     busy_pct,
     clean_run,
+    dialplan_clean,
     histogram_buckets,
     histogram_quantile_ms,
     histogram_sum,
@@ -202,9 +204,10 @@ def _quantiles(page0: str, page1: str, name: str, where: str = "") -> dict[str, 
 
 
 def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
-    """Per rate: the plain dialplan, the app on each engine, and the dialplan again, back to back on one
-    Asterisk; each engine's CPU is compared with the mean of the two dialplan runs. The rates climb
-    until neither of the dialplan's runs is clean (that step is still run for every mode)."""
+    """Per rate, back to back on one Asterisk: the plain dialplan, then each engine followed by the
+    plain dialplan again; each engine's CPU is compared with the mean of the two dialplan runs on
+    either side of it. The rates climb until none of the dialplan's runs is clean (that step is still
+    run for every mode)."""
     p = plan()
     stack = Stack(work)
     runs: list[dict[str, Any]] = []
@@ -216,24 +219,31 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
             wait_until(lambda: channel_count() == 0, 30)
             base = run_load(stack, "dialplan", rate, p)
             row: dict[str, Any] = {"dialplan": base}
-            for engine in ENGINES:
+            between: list[dict[str, Any]] = []
+            for i, engine in enumerate(ENGINES):
                 mode = "app" if engine == ENGINES[0] else f"app-{engine}"
                 wait_until(lambda: channel_count() == 0, 30)
-                row[mode] = run_load(stack, mode, rate, p)
-            # The dialplan again after the engines: the baseline is the mean of the two runs that
-            # bracket them, so that the machine's drift over the step (Asterisk's CPU per call for the
-            # same load moved by a tenth from one minute to the next here) does not land on one side.
-            wait_until(lambda: channel_count() == 0, 30)
-            row["dialplan_after"] = after = run_load(stack, "dialplan-after", rate, p)
-            baseline = (base["cpu_per_call_asterisk"] + after["cpu_per_call_asterisk"]) / 2
-            for mode, app in row.items():
-                if mode.startswith("app"):
-                    total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
-                    app["dialplan_cpu_per_call"] = round(baseline, 4)
-                    app["cpu_ratio_vs_dialplan"] = round(total_app / baseline, 2) if baseline else None
+                row[mode] = app = run_load(stack, mode, rate, p)
+                # The dialplan again after each engine: each engine's baseline is the mean of the two
+                # dialplan runs on either side of it, a minute away at most, so that the machine's drift
+                # (Asterisk's CPU per call for the same load moved by a third between the first and last
+                # runs of one step here) lands on both sides of each ratio.
+                wait_until(lambda: channel_count() == 0, 30)
+                last = i == len(ENGINES) - 1
+                after = run_load(stack, "dialplan-after" if last else "dialplan-between", rate, p)
+                before = between[-1] if between else base
+                if not last:
+                    between.append(after)
+                baseline = (before["cpu_per_call_asterisk"] + after["cpu_per_call_asterisk"]) / 2
+                total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
+                app["dialplan_cpu_per_call"] = round(baseline, 4)
+                app["cpu_ratio_vs_dialplan"] = round(total_app / baseline, 2) if baseline else None
+            if between:
+                row["dialplan_between"] = between
+            row["dialplan_after"] = after
             runs.append(row)
-            if not clean_run(base) and not clean_run(after):
-                break  # the dialplan's limit, neither of its runs clean: no higher rate tells more
+            if not dialplan_clean(row):
+                break  # the dialplan's limit, none of its runs clean: no higher rate tells more
         from bench.joins import run_joins  # (it builds on this module)
 
         clean = [r["app"]["cps"] for r in runs if clean_run(r["app"])]

@@ -24,6 +24,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 # `callrec deliver` runs at the shipped unit's priority (deploy/systemd/callrec-deliver.service, Nice=10).
 AS_DELIVERY_UNIT = ["nice", "-n", "10"]
+# The reference receiver, the customer's server (bench/stack.py): lowest priority.
+AS_CUSTOMERS_SERVER = ["nice", "-n", "19"]
 
 
 def log(msg: str) -> None:

@@ -24,8 +24,9 @@ def render_md(res: dict[str, Any]) -> str:
                 "`[bench-baseline]` (MixMonitor + Dial, notice by Dial's A() option, no ARI app; its "
                 "caller hears the notice before its answer and then talks the call's length less the "
                 "notice, so both calls last as long from the carrier's answer), run "
-                "before the app's steps at each rate and again after them; the ratios are against the "
-                "mean of the two, the rate is the dialplan's clean one when either run is. "
+                "before the app's steps at each rate and again after each engine's; each ratio is "
+                "against the mean of the two runs on either side of that engine's, the rate is the "
+                "dialplan's clean one when any of its runs is. "
                 "CPU = utime+stime from /proc per process; per call = CPU of the run / calls placed. "
                 "A recording is good when its length matches the call (±1.5 s) and both parties' tones "
                 "are in ≥ 90 % of the talk after the notice.", "",
@@ -34,15 +35,17 @@ def render_md(res: dict[str, Any]) -> str:
                 "|---|---|---|---|---|---|---|---|"]
         for r in res["capacity"]:
             d, a = r["dialplan"], r.get("dialplan_after")
-            after = "" if a is None else (f" (after: {a['failed']} / {a['bad_recordings']} / "
-                                          f"{a['cpu_per_call_asterisk']:.3f})")
+            after = "".join(f" (then: {b['failed']} / {b['bad_recordings']} / "
+                            f"{b['cpu_per_call_asterisk']:.3f})" for b in r.get("dialplan_between", ()))
+            after += "" if a is None else (f" (after: {a['failed']} / {a['bad_recordings']} / "
+                                           f"{a['cpu_per_call_asterisk']:.3f})")
             out.append(f"| {r['cps']:g} | {r['calls']} | {r['failed']} | {r['bad_recordings']} | "
                        f"{r['cpu_per_call_app']:.3f} | {r['cpu_per_call_asterisk']:.3f} | "
                        f"{d['failed']} / {d['bad_recordings']} / {d['cpu_per_call_asterisk']:.3f}{after} | "
                        f"{r['cpu_ratio_vs_dialplan']}x |")
         if res.get("capacity_engines"):
             out += ["", "Each recording engine (`recording_engine`, docs/performance.md) at the same rates, "
-                    "between the dialplan's two runs. Total: Asterisk + app + worker CPU per call. "
+                    "each between two of the dialplan's runs. Total: Asterisk + app + worker CPU per call. "
                     "Machine busy: over the step / its busiest second / seconds at 95 % or more "
                     "(bench/measure.py `BusyPeak`; a step is lost at its peak, not on average).",
                     "", "| engine | cps | concurrent calls | failed | bad rec. | total CPU/call (s) | "
@@ -70,8 +73,7 @@ def render_md(res: dict[str, Any]) -> str:
                         f"{e[k]:.4f}" for k in SPLIT) + f" | {e['cpu_per_call_app']:.4f} | "
                         + ("" if receiver is None else f"{receiver:.4f}") + " |")
         for run in res["raw"]["capacity_runs"] or []:
-            for mode in run:
-                r = run[mode]
+            for mode, r in [(m, r) for m, rs in run.items() for r in (rs if isinstance(rs, list) else [rs])]:
                 if r["bad_examples"]:
                     ex = "; ".join(str(why) for why in list(r["bad_examples"].values())[:3])
                     out.append(f"\n{mode} at {r['cps']:g} cps: {r['bad_recordings']} bad, e.g. {ex}.")

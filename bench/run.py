@@ -51,11 +51,16 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                 "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
                 "dialplan": {k: base[k] for k in ("calls", "failed", "bad_recordings",
                                                   "cpu_per_call_asterisk")},
-                # the dialplan's run after the engines', and the mean the ratios are against
+                # the dialplan's run after the engines', those between them (one after each engine but
+                # the last), and the mean the app's ratio is against (its run and the next one's)
                 **({"dialplan_after": {k: run["dialplan_after"][k] for k in (
                     "failed", "bad_recordings", "cpu_per_call_asterisk")},
                     "dialplan_cpu_per_call": app["dialplan_cpu_per_call"]}
                    if "dialplan_after" in run else {}),
+                **({"dialplan_between": [
+                    {k: b[k] for k in ("failed", "bad_recordings", "cpu_per_call_asterisk")}
+                    for b in run["dialplan_between"]]}
+                   if run.get("dialplan_between") else {}),
                 "engine": app.get("engine"), "concurrent_calls_max": app.get("concurrent_calls_max"),
                 "machine_not_idle_before": app.get("machine_not_idle_before"),
             })
@@ -82,6 +87,7 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                     "cpu_per_call_asterisk": app["cpu_per_call_asterisk"],
                     **{k: app[k] for k in (*SPLIT, "cpu_per_call_receiver") if k in app},
                     "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
+                    "dialplan_cpu_per_call": app.get("dialplan_cpu_per_call"),
                     "notice_latency_p99_ms": app["notice_latency"]["p99"],
                     "concurrent_calls_max": app.get("concurrent_calls_max"),
                     "dialplan_clean": dialplan_clean(run),
