@@ -95,10 +95,12 @@ def render_md(res: dict[str, Any]) -> str:
                     f"bad recordings; up to {n80['concurrent_calls_max']} calls at once): **notice p99 "
                     f"{n80['p99']} ms**, p50 {n80['p50']} ms. Machine busy {n80['machine_busy_pct']} % over "
                     f"the step, {n80['machine_busy_peak_pct']} % in its busiest second, "
-                    f"{n80['machine_saturated_s']} s at 95 % or more; in the same step, ARI events reached "
-                    f"the app {n80['event_lag_p99_ms']} ms late (p99), its event loop ran "
-                    f"{n80['loop_lag_p99_ms']} ms late (p99), and a request to Asterisk took "
-                    f"{n80['ari_action_p99_ms']} ms (p99)."]
+                    f"{n80['machine_saturated_s']} s at 95 % or more; in the same step, " + ", ".join(
+                        f"{what} {n80[key]} ms (p99)" if n80.get(key) is not None else
+                        f"{what}: none measured (the dialplan carried the calls)" for what, key in (
+                            ("ARI events reached the app late by", "event_lag_p99_ms"),
+                            ("its event loop ran late by", "loop_lag_p99_ms"),
+                            ("a call's request to Asterisk took", "ari_action_p99_ms"))) + "."]
         for engine, n in (res.get("notice_latency_at_80pct_ms_by_engine") or {}).items():
             if engine == (res["meta"].get("engines") or [""])[0]:
                 continue  # the default engine's: the paragraph above

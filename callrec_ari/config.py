@@ -162,8 +162,9 @@ def engine_choice(config: Config) -> tuple[str, str]:
         return "mixmonitor", (f"recording_engine = auto, ami_password set: the manager at "
                               f"{config.ami_address}; {carried}")
     return "snoop", ("recording_engine = auto, no manager user of this node's own (ami_password is the "
-                     "demo's or empty): snoop channels; set ami_password to record with MixMonitor "
-                     "(docs/deploy.md, \"The manager interface\")")
+                     "demo's or empty): snoop channels; set ami_password to let the dialplan carry "
+                     "the calls, and MixMonitor record the others (docs/deploy.md, \"The manager "
+                     "interface\")")
 
 
 def load_config(source: SettingsSource | str | Path | None = None, env: Mapping[str, str] | None = None,

@@ -118,6 +118,9 @@ def test_auto_carries_calls_in_the_dialplan_where_the_app_has_a_manager_user(
     assert config.carries_calls == (config.recording_engine == "dialplan" or (
         config.recording_engine == "auto" and engine == "mixmonitor"))
     assert ("the dialplan carries the calls it can" in said) == config.carries_calls
+    # without a manager user, the start says what setting one would bring: the engines it takes
+    assert ("set ami_password to let the dialplan carry the calls, and MixMonitor record the others"
+            in said) == (engine == "snoop" and config.recording_engine == "auto")
     # "auto" never makes the demo's manager secret a reason to refuse the start (it means snoop);
     # "mixmonitor" asked for by name does, as the ARI password
     refused = secrets_refusal(config, None, None)
