@@ -80,8 +80,8 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     busy0 = machine_busy_seconds()
     perf = start_perf(stack.asterisk_pid, stack.work, tag)
     with BusyPeak() as peak:
-        # Both calls last talk_s from the carrier's answer: the baseline answers its caller after the
-        # notice (bench/notice.py baseline_talk_s).
+        # Both calls last talk_s from the carrier's answer, the caller answered with it (bench/notice.py
+        # baseline_talk_s).
         rc, stats = place_calls(stack, tag, stack.tones["caller"], service, rate, calls, p,
                                 p.talk_s if is_app else baseline_talk_s(p.talk_s))
         wait_until(lambda: channel_count() == 0, 60)

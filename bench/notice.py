@@ -56,13 +56,13 @@ def notice_seconds() -> float:
 
 
 def baseline_talk_s(talk_s: float) -> float:
-    """How long the caller's SIPp talks after the baseline answers it, for a call as long as the app's.
-    The app answers the caller with the carrier and plays the notice inside the call's ``talk_s``; the
-    baseline's Dial() answers the caller only once its A() notice has played (the caller hears it as
-    early media), so a caller talking ``talk_s`` after that answer would hold its two legs a notice
-    longer than the app's call (25.3 s of media instead of 20 until 2026-12-05), and every baseline
-    figure per call would be of a longer call."""
-    return talk_s - notice_seconds()
+    """How long the caller's SIPp talks after the baseline answers it, for a call as long as the app's:
+    the call's length. The app answers the caller with the carrier and plays the notice inside the
+    call's ``talk_s``, and so does the baseline's Dial() with ``a`` (bench/asterisk/extensions-local.conf).
+    Until 2026-12-05 its caller, answered only after the A() notice it heard as early media, talked
+    ``talk_s`` after that answer (25.3 s of media instead of 20); until 2026-12-06 ``talk_s`` less the
+    notice, a call as long as the app's but with the caller's own media 5.3 s shorter."""
+    return talk_s
 
 
 def install_baseline_notice() -> Path:

@@ -22,9 +22,9 @@ CALLER_TONE, CALLEE_TONE = 1200, 1800
 # tone (bench/notice.py; 4.9 + 0.44 s for the Japanese notice) and a second's margin for the unmute.
 TALK_MARGIN_S = 1.0
 # The baseline's file starts at its Dial, before the answer: half a second for the ringing (the margin
-# it had, 1.5 s, before both played the same notice). Its notice plays to the caller as early media,
-# before the answer its caller's talk counts from (bench/notice.py baseline_talk_s), so its file is
-# as long as the app's: the call's length, and at most the ringing more.
+# it had, 1.5 s, before both played the same notice). Its caller is answered with the callee, its
+# notice played after that answer (bench/notice.py baseline_talk_s), so its file is as long as the
+# app's: the call's length, and at most the ringing more.
 RINGING_S = 0.5
 
 

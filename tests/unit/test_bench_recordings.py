@@ -50,9 +50,9 @@ def test_a_missing_party_a_short_file_and_torn_frames_are_bad(tmp_path: Path) ->
 
 
 def test_a_baseline_call_a_notice_longer_than_the_apps_is_bad(tmp_path: Path) -> None:
-    """The baseline's caller talks for the call's length less the notice it heard before its answer
-    (bench/notice.py ``baseline_talk_s``): a file a notice longer is a longer call than the app's, as
-    every baseline call was until 2026-12-05 (25.3 s of media for the app's 20), and is refused."""
+    """The baseline's call is as long as the app's (bench/notice.py ``baseline_talk_s``): a file a
+    notice longer is a longer call than the app's, as every baseline call was until 2026-12-05 (25.3 s
+    of media for the app's 20), and is refused."""
     seconds = 20 + notice_seconds() + RINGING_S
     longer = stereo_raw(tmp_path / "a.raw", seconds, CALLER_TONE, CALLEE_TONE)
     assert (check_raw_stereo(longer, 20) or "").startswith(f"duration {seconds:.2f}s")
