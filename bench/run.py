@@ -198,6 +198,13 @@ def main(argv: list[str] | None = None) -> int:
         with asterisk_lock():
             joins = run_joins_alone(work / "joins", last)
     res = build_results(cap, delivery, time.monotonic() - t0, stream, connections, joins)
+    # What was run, as it was run: a part alone, or other engines than make bench's, says so.
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_QUICK", "BENCH_RATES", "BENCH_ENGINES")
+                   if os.environ.get(k))
+    if args.only or env:
+        command = "python -m bench.run" + (f" --only {args.only}" if args.only else "") + (
+            " --profile" if args.profile else "")
+        res["meta"]["command"] = f"{env} {command}".strip()
     if args.only and OUT_JSON.exists():
         # Keep the other half of the last full run, so results.json always has every key.
         old = json.loads(OUT_JSON.read_text())
