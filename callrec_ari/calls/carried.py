@@ -305,7 +305,7 @@ class CarriedCalls(UnheardEnds):
         live = [s.name for s in call.segments if s.live]
         for name in live:
             call.over.setdefault(name, asyncio.get_running_loop().create_future())
-            await call.recorder.stop(name, "call-ended")  # the leg is gone: waits for the file to close
+            await call.recorder.leg_gone(name)  # (every way here, the caller's leg is gone)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(END_WAIT_S):
                 await asyncio.gather(*(call.over[name] for name in live))

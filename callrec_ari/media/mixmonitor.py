@@ -177,7 +177,19 @@ class MixMonitorRecorder:
         if media_id in self._over:
             return
         self._over.add(media_id)
-        stopped = await self._stop(media_id)
+        await self._over_from(media_id, await self._stop(media_id))
+
+    async def leg_gone(self, media_id: str) -> None:
+        """As :meth:`stop`, for a leg known to be gone (its hangup handler said so, or it is missing
+        from Asterisk): the recorder closes with its leg, so Asterisk is asked nothing (a lookup of the
+        recorder's id on a channel that no longer exists, once per call, was all the stop did)."""
+        self._ids.pop(media_id, None)
+        if media_id in self._over:
+            return
+        self._over.add(media_id)
+        await self._over_from(media_id, False)
+
+    async def _over_from(self, media_id: str, stopped: bool) -> None:
         ran = asyncio.get_running_loop().time() - self._began.pop(media_id, float("-inf"))
         telling = asyncio.create_task(self._told_over(media_id, stopped, ran))
         self._telling.add(telling)
