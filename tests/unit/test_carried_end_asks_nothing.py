@@ -59,7 +59,7 @@ def recorder(tmp_path: Path, manager: Manager, told: list[Any]) -> MixMonitorRec
 
 async def test_a_gone_legs_segment_ends_when_its_file_closes_and_asterisk_is_asked_nothing(
         tmp_path: Path) -> None:
-    manager, told = Manager(), []
+    manager, told = Manager(), list[Any]()
     rec = recorder(tmp_path, manager, told)
     name = f"callrec/{CALL}/{CALL}-001"
     path = tmp_path / f"{name}.wav"
@@ -81,7 +81,7 @@ async def test_a_gone_legs_segment_ends_when_its_file_closes_and_asterisk_is_ask
 
 
 async def test_a_stop_on_a_leg_that_may_be_up_still_asks_for_its_recorder(tmp_path: Path) -> None:
-    manager, told = Manager(), []
+    manager, told = Manager(), list[Any]()
     rec = recorder(tmp_path, manager, told)
     name = f"callrec/{CALL}/{CALL}-002"
     path = tmp_path / f"{name}.wav"
