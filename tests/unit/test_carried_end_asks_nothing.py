@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import wave
 from pathlib import Path
 from typing import Any
 
 from callrec_ari.ami.client import AmiError
 from callrec_ari.media.mixmonitor import MixMonitorRecorder
 from callrec_ari.model.media import CallLegs
+from tests.unit.test_finish_unconfirmed import written
 
 CALL = "20261206T113000-5d1c0e7a9b2f4a61"
 LEG = "1796556600.411"
@@ -32,17 +32,13 @@ class Manager:
         raise AmiError(action, f"No such channel {headers.get('Channel', '')}")
 
 
-def open_wav(path: Path) -> None:
+def open_wav(folder: Path, name: str) -> Path:
     """A WAV as MixMonitor leaves it while it records: its RIFF size not written yet."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\0\1" * 8000)
+    path = written(folder, name)
     with path.open("r+b") as fh:
         fh.seek(4)
         fh.write(struct.pack("<I", 0))
+    return path
 
 
 def close_wav(path: Path) -> None:
@@ -62,8 +58,7 @@ async def test_a_gone_legs_segment_ends_when_its_file_closes_and_asterisk_is_ask
     manager, told = Manager(), list[Any]()
     rec = recorder(tmp_path, manager, told)
     name = f"callrec/{CALL}/{CALL}-001"
-    path = tmp_path / f"{name}.wav"
-    open_wav(path)
+    path = open_wav(tmp_path, name)
     await rec.leg_gone(name)
     await asyncio.sleep(0.1)
     assert told == []  # its file is still open: not over yet
@@ -84,9 +79,7 @@ async def test_a_stop_on_a_leg_that_may_be_up_still_asks_for_its_recorder(tmp_pa
     manager, told = Manager(), list[Any]()
     rec = recorder(tmp_path, manager, told)
     name = f"callrec/{CALL}/{CALL}-002"
-    path = tmp_path / f"{name}.wav"
-    open_wav(path)
-    close_wav(path)
+    close_wav(open_wav(tmp_path, name))
     await rec.stop(name, "segment-rolled")
     for _ in range(100):
         if told:
