@@ -42,12 +42,19 @@ from bench.measure import (
     histogram_quantile_ms,
     histogram_sum,
     label_values,
+    merge_rounds,
     settle,
 )
 from bench.notice import baseline_talk_s
 from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import check_wav, check_zip
 from bench.stack import ENGINES, LOADED_SHARE, OUTSIDE, Plan, Stack, place_calls
+
+# BENCH_ROUNDS=3: each engine's bracket (the engine, then the plain dialplan) is run that many times
+# at each rate, and its row is their sum (calls, failures) and mean (CPU, ratio): on a machine where
+# runs of one kind a minute apart differ by a fifth, one bracket per rate measures the noise
+# (docs/performance.md, "Where the rest goes, on a noisier machine").
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "1")))
 
 
 def plan() -> Plan:
@@ -220,24 +227,29 @@ def run_capacity(work: Path, profile: bool = False) -> dict[str, Any]:
             base = run_load(stack, "dialplan", rate, p)
             row: dict[str, Any] = {"dialplan": base}
             between: list[dict[str, Any]] = []
-            for i, engine in enumerate(ENGINES):
-                mode = "app" if engine == ENGINES[0] else f"app-{engine}"
-                wait_until(lambda: channel_count() == 0, 30)
-                row[mode] = app = run_load(stack, mode, rate, p)
-                # The dialplan again after each engine: each engine's baseline is the mean of the two
-                # dialplan runs on either side of it, a minute away at most, so that the machine's drift
-                # (Asterisk's CPU per call for the same load moved by a third between the first and last
-                # runs of one step here) lands on both sides of each ratio.
-                wait_until(lambda: channel_count() == 0, 30)
-                last = i == len(ENGINES) - 1
-                after = run_load(stack, "dialplan-after" if last else "dialplan-between", rate, p)
-                before = between[-1] if between else base
-                if not last:
-                    between.append(after)
-                baseline = (before["cpu_per_call_asterisk"] + after["cpu_per_call_asterisk"]) / 2
-                total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
-                app["dialplan_cpu_per_call"] = round(baseline, 4)
-                app["cpu_ratio_vs_dialplan"] = round(total_app / baseline, 2) if baseline else None
+            rounds: dict[str, list[dict[str, Any]]] = {}
+            for n in range(ROUNDS):
+                for i, engine in enumerate(ENGINES):
+                    mode = "app" if engine == ENGINES[0] else f"app-{engine}"
+                    wait_until(lambda: channel_count() == 0, 30)
+                    app = run_load(stack, mode, rate, p)
+                    rounds.setdefault(mode, []).append(app)
+                    # The dialplan again after each engine: each engine's baseline is the mean of the two
+                    # dialplan runs on either side of it, a minute away at most, so that the machine's
+                    # drift (Asterisk's CPU per call for the same load moved by a third between the first
+                    # and last runs of one step here) lands on both sides of each ratio.
+                    wait_until(lambda: channel_count() == 0, 30)
+                    last = i == len(ENGINES) - 1 and n == ROUNDS - 1
+                    after = run_load(stack, "dialplan-after" if last else "dialplan-between", rate, p)
+                    before = between[-1] if between else base
+                    if not last:
+                        between.append(after)
+                    baseline = (before["cpu_per_call_asterisk"] + after["cpu_per_call_asterisk"]) / 2
+                    total_app = app["cpu_per_call_app"] + app["cpu_per_call_asterisk"]
+                    app["dialplan_cpu_per_call"] = round(baseline, 4)
+                    app["cpu_ratio_vs_dialplan"] = round(total_app / baseline, 2) if baseline else None
+            for mode, runs_of_mode in rounds.items():
+                row[mode] = merge_rounds(runs_of_mode)
             if between:
                 row["dialplan_between"] = between
             row["dialplan_after"] = after

@@ -162,3 +162,27 @@ def dialplan_clean(row: dict[str, Any]) -> bool:
     runs = [row["dialplan"], *row.get("dialplan_between", ()), *([row["dialplan_after"]] if
                                                                  "dialplan_after" in row else [])]
     return any(clean_run(r) for r in runs)
+
+
+# What a row of several rounds adds up (the rest of it is the first round's: its latencies, its busy
+# figures) and what it averages.
+SUMMED = ("calls", "answered", "failed", "recordings", "bad_recordings")
+AVERAGED = ("cpu_per_call_asterisk", "cpu_per_call_app", "dialplan_cpu_per_call")
+
+
+def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One engine's runs at one rate (bench/capacity.py ``ROUNDS``), as one row: the first run's
+    figures, with the calls and failures of every round added up (so the row is clean only when every
+    round was), the CPU per call and the ratio to the dialplan averaged over the rounds, and each
+    round's own figures under ``rounds``. A single run is returned as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    row = dict(runs[0])
+    for key in SUMMED:
+        row[key] = sum(r[key] for r in runs)
+    for key in AVERAGED:
+        row[key] = round(sum(r[key] for r in runs) / len(runs), 4)
+    ratios = [r["cpu_ratio_vs_dialplan"] for r in runs if r.get("cpu_ratio_vs_dialplan") is not None]
+    row["cpu_ratio_vs_dialplan"] = round(sum(ratios) / len(ratios), 2) if ratios else None
+    row["rounds"] = [{k: r.get(k) for k in (*SUMMED, *AVERAGED, "cpu_ratio_vs_dialplan")} for r in runs]
+    return row

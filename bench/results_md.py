@@ -57,7 +57,8 @@ def render_md(res: dict[str, Any]) -> str:
                     "machine_busy_pct", "machine_busy_peak_pct", "machine_saturated_s"))
                 out.append(f"| {e['engine']} | {e['cps']:g}{mark} | {e['concurrent_calls_max']} | "
                            f"{e['failed']} | {e['bad_recordings']} | {e['cpu_per_call_total']:.3f} | "
-                           f"{e['cpu_ratio_vs_dialplan']}x | {e['notice_latency_p99_ms']} | {busy} |")
+                           f"{e['cpu_ratio_vs_dialplan']}x{_rounds(e)} | {e['notice_latency_p99_ms']} | "
+                           f"{busy} |")
             split = [e for e in res["capacity_engines"] if all(k in e for k in SPLIT)]
             if split:
                 out += ["", "Where the app's CPU per call goes (s; bench/stack.py `Stack.cpu`): `callrec "
@@ -195,3 +196,9 @@ def render_connections(d: dict[str, Any], x: dict[str, Any]) -> list[str]:
         f"{x['rounds']} interleaved rounds (all rounds, MB/s: "
         + "; ".join(f"{k} {', '.join(str(v) for v in vs)}" for k, vs in x["all_mb_per_s"].items())
         + "): other work on this shared machine moves single rounds by a third.", ""]
+
+
+def _rounds(engine: dict[str, Any]) -> str:
+    """BENCH_ROUNDS: each round's ratio beside their mean."""
+    rounds = engine.get("cpu_ratio_rounds")
+    return f" ({', '.join(f'{r}x' for r in rounds)})" if rounds else ""

@@ -87,6 +87,9 @@ def build_results(cap: dict[str, Any] | None, delivery: dict[str, Any] | None,
                     "cpu_per_call_asterisk": app["cpu_per_call_asterisk"],
                     **{k: app[k] for k in (*SPLIT, "cpu_per_call_receiver") if k in app},
                     "cpu_ratio_vs_dialplan": app["cpu_ratio_vs_dialplan"],
+                    # BENCH_ROUNDS: the ratio above is the mean of these, one per round
+                    **({"cpu_ratio_rounds": [r["cpu_ratio_vs_dialplan"] for r in app["rounds"]]}
+                       if "rounds" in app else {}),
                     "dialplan_cpu_per_call": app.get("dialplan_cpu_per_call"),
                     "notice_latency_p99_ms": app["notice_latency"]["p99"],
                     "concurrent_calls_max": app.get("concurrent_calls_max"),
@@ -199,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             joins = run_joins_alone(work / "joins", last)
     res = build_results(cap, delivery, time.monotonic() - t0, stream, connections, joins)
     # What was run, as it was run: a part alone, or other engines than make bench's, says so.
-    env = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_QUICK", "BENCH_RATES", "BENCH_ENGINES")
-                   if os.environ.get(k))
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_QUICK", "BENCH_RATES", "BENCH_ENGINES",
+                                                     "BENCH_ROUNDS") if os.environ.get(k))
     if args.only or env:
         command = "python -m bench.run" + (f" --only {args.only}" if args.only else "") + (
             " --profile" if args.profile else "")
