@@ -185,4 +185,6 @@ def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ratios = [r["cpu_ratio_vs_dialplan"] for r in runs if r.get("cpu_ratio_vs_dialplan") is not None]
     row["cpu_ratio_vs_dialplan"] = round(sum(ratios) / len(ratios), 2) if ratios else None
     row["rounds"] = [{k: r.get(k) for k in (*SUMMED, *AVERAGED, "cpu_ratio_vs_dialplan")} for r in runs]
+    if voids := [r["void"] for r in runs if "void" in r]:  # a round another ARI client spoilt
+        row["void"] = voids[0]
     return row

@@ -43,3 +43,10 @@ def test_a_row_is_clean_only_when_every_round_was() -> None:
     row = merge_rounds([run(1.1, 0.15, 0.016, 0.15), run(1.2, 0.16, 0.016, 0.15, bad=3)])
     assert row["bad_recordings"] == 3
     assert not clean_run(row)
+
+
+def test_a_round_another_client_spoilt_marks_the_row() -> None:
+    spoilt = run(1.1, 0.15, 0.016, 0.15) | {"void": "ApplicationReplaced: another ARI client took it"}
+    row = merge_rounds([run(1.1, 0.15, 0.016, 0.15), spoilt])
+    assert row["void"].startswith("ApplicationReplaced")
+    assert "void" not in merge_rounds([run(1.1, 0.15, 0.016, 0.15), run(1.2, 0.15, 0.016, 0.15)])
