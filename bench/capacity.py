@@ -45,7 +45,6 @@ from bench.measure import (
     merge_rounds,
     settle,
 )
-from bench.notice import baseline_talk_s
 from bench.profiling import start_perf, start_py_spy, stop_perf, stop_py_spy
 from bench.recordings import check_wav, check_zip
 from bench.stack import ENGINES, LOADED_SHARE, OUTSIDE, Plan, Stack, place_calls
@@ -87,10 +86,9 @@ def run_load(stack: Stack, mode: str, rate: float, p: Plan) -> dict[str, Any]:
     busy0 = machine_busy_seconds()
     perf = start_perf(stack.asterisk_pid, stack.work, tag)
     with BusyPeak() as peak:
-        # Both calls last talk_s from the carrier's answer, the caller answered with it (bench/notice.py
-        # baseline_talk_s).
-        rc, stats = place_calls(stack, tag, stack.tones["caller"], service, rate, calls, p,
-                                p.talk_s if is_app else baseline_talk_s(p.talk_s))
+        # Both calls last the plan's talk_s from the carrier's answer, the caller answered with it (the
+        # baseline's Dial `a`: bench/asterisk/extensions-local.conf), the notice inside it.
+        rc, stats = place_calls(stack, tag, stack.tones["caller"], service, rate, calls, p)
         wait_until(lambda: channel_count() == 0, 60)
         leftover = channel_count()
         if is_app:

@@ -55,16 +55,6 @@ def notice_seconds() -> float:
     return sum(_seconds(p) for p in sounds())
 
 
-def baseline_talk_s(talk_s: float) -> float:
-    """How long the caller's SIPp talks after the baseline answers it, for a call as long as the app's:
-    the call's length. The app answers the caller with the carrier and plays the notice inside the
-    call's ``talk_s``, and so does the baseline's Dial() with ``a`` (bench/asterisk/extensions-local.conf).
-    Until 2026-12-05 its caller, answered only after the A() notice it heard as early media, talked
-    ``talk_s`` after that answer (25.3 s of media instead of 20); until 2026-12-06 ``talk_s`` less the
-    notice, a call as long as the app's but with the caller's own media 5.3 s shorter."""
-    return talk_s
-
-
 def install_baseline_notice() -> Path:
     """The notice and the tone as one file in the Asterisk root, for the baseline's Dial A()."""
     target = root_path() / "usr/share/asterisk/sounds" / f"{BASELINE_NOTICE}.wav"

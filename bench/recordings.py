@@ -23,7 +23,7 @@ CALLER_TONE, CALLEE_TONE = 1200, 1800
 TALK_MARGIN_S = 1.0
 # The baseline's file starts at its Dial, before the answer: half a second for the ringing (the margin
 # it had, 1.5 s, before both played the same notice). Its caller is answered with the callee, its
-# notice played after that answer (bench/notice.py baseline_talk_s), so its file is as long as the
+# notice played after that answer (bench/asterisk/extensions-local.conf), so its file is as long as the
 # app's: the call's length, and at most the ringing more.
 RINGING_S = 0.5
 

@@ -29,7 +29,6 @@ from typing import Any
 
 from bench.capacity import run_load
 from bench.common import asterisk_lock, channel_count, log, wait_until
-from bench.notice import baseline_talk_s
 from bench.recordings import check_raw_stereo, check_wav
 from bench.stack import OUTSIDE, Plan, Stack, place_calls
 
@@ -43,7 +42,7 @@ def run(stack: Stack, kind: str, rate: float, p: Plan) -> dict[str, Any]:
     cpu0 = stack.cpu()["asterisk"]
     calls = max(1, round(rate * p.window_s))
     rc, stats = place_calls(stack, f"stereo-cost-{kind}-{rate:g}cps", stack.tones["caller"],
-                            PREFIX[kind] + OUTSIDE, rate, calls, p, baseline_talk_s(p.talk_s))
+                            PREFIX[kind] + OUTSIDE, rate, calls, p)
     wait_until(lambda: channel_count() == 0, 60)
     time.sleep(1.0)  # MixMonitor closes its file on hangup
     spent = stack.cpu()["asterisk"] - cpu0

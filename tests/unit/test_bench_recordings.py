@@ -50,7 +50,7 @@ def test_a_missing_party_a_short_file_and_torn_frames_are_bad(tmp_path: Path) ->
 
 
 def test_a_baseline_call_a_notice_longer_than_the_apps_is_bad(tmp_path: Path) -> None:
-    """The baseline's call is as long as the app's (bench/notice.py ``baseline_talk_s``): a file a
+    """The baseline's call is as long as the app's (bench/capacity.py ``run_load``): a file a
     notice longer is a longer call than the app's, as every baseline call was until 2026-12-05 (25.3 s
     of media for the app's 20), and is refused."""
     seconds = 20 + notice_seconds() + RINGING_S
