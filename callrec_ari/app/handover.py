@@ -28,13 +28,11 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from callrec_ari.app.pool import ProcessPool, WorkFailed, at_stop
+from callrec_ari.app.pool import ProcessPool, WorkFailed
 from callrec_ari.contracts import store_call
 from callrec_ari.db.engine import DatabaseUnreachable, database_unreachable, make_engine, make_sessionmaker
 from callrec_ari.delivery import RecordingSubmitter
-from callrec_ari.delivery.in_place import InPlace
 from callrec_ari.delivery.queue import Job
-from callrec_ari.delivery.service import ring
 from callrec_ari.delivery.settings import DeliverySettings
 from callrec_ari.model.call import FinishedCall, SegmentFile
 from callrec_ari.observability.gc_pauses import settle_after_start
@@ -169,13 +167,6 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
         if submit_url != db_url:
             sessions = make_sessionmaker(make_engine(submit_url)) if submit_url else None
         _submitter = RecordingSubmitter(delivery, sessions, segment_seconds=segment_seconds)
-        if delivery.deliver_at_hand_over:
-            # This process uploads the copies it queues, once (delivery/in_place.py); at its end
-            # (the app stopping its pool) the uploads in flight get the worker's drain_timeout.
-            doorbell = delivery.doorbell
-            in_place = InPlace(delivery, _submitter.sessions, ring=lambda: ring(doorbell))
-            _submitter.in_place = in_place
-            at_stop(in_place.close)
     settle_after_start()  # what the start imported and built, out of the cycle collector's walks
 
 

@@ -226,31 +226,11 @@ class ProcessPool:
                 break
 
 
-_AT_STOP: list[Callable[[], None]] = []
-
-
-def at_stop(fn: Callable[[], None]) -> None:
-    """In a worker process (its initializer): ``fn`` runs once the worker stops taking tasks, before
-    the process ends (while its threads can still be handed work, which they cannot at ``atexit``)."""
-    _AT_STOP.append(fn)
-
-
 def _serve(conn: Connection, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
     """A worker process: its start, then one task at a time from its pipe, each answered on it as
     ``(True, result)`` or ``(False, error)``, until the app says stop (None) or is gone."""
     initializer(*initargs)
     conn.send(_READY)
-    try:
-        _take_tasks(conn)
-    finally:
-        for fn in reversed(_AT_STOP):
-            try:
-                fn()
-            except Exception:
-                log.exception("a worker's stop")
-
-
-def _take_tasks(conn: Connection) -> None:
     while True:
         try:
             task = conn.recv()
@@ -271,4 +251,4 @@ def _take_tasks(conn: Connection) -> None:
             conn.send((False, WorkFailed.of(exc)))
 
 
-__all__ = ["ProcessPool", "WorkFailed", "at_stop"]
+__all__ = ["ProcessPool", "WorkFailed"]

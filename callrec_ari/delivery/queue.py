@@ -9,6 +9,7 @@ connections with due recordings, then so many of each one's oldest.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,6 +83,29 @@ class Job:
         return connection_key(self.contract, self.connection_id, self.connection)
 
 
+def _pid_alive(owner: str, node: str) -> bool:
+    owner_node, _, pid = owner.rpartition(":")
+    if owner_node != node or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _close_open_attempts(row: Delivery, now: datetime, detail: str) -> int:
+    """Attempts a dead worker left open end as ``interrupted``; returns how many."""
+    count = 0
+    for attempt in row.attempts:
+        if attempt.finished_at is None:
+            attempt.finished_at, attempt.outcome, attempt.detail = now, INTERRUPTED, detail
+            count += 1
+    return count
+
+
 class DeliveryQueue:
     def __init__(self, sessions: sessionmaker[Session], node: str, clock: Clock) -> None:
         self._sessions = sessions
@@ -97,14 +121,12 @@ class DeliveryQueue:
         the existing row."""
         return self.enqueue_all([(pkg, connection, retention, contract, connection_id)])[0]
 
-    def enqueue_all(self, copies: Sequence[QueuedCopy], also: Callable[[Connection], object] | None = None,
-                    claim: Callable[[QueuedCopy], tuple[str, timedelta] | None] | None = None) -> list[Job]:
+    def enqueue_all(self, copies: Sequence[QueuedCopy],
+                    also: Callable[[Connection], object] | None = None) -> list[Job]:
         """Queue the packaged copies of one call (package, connection, retention, contract, connection
         id) in one transaction: a worker sees all of them or none (the call's WAVs go with the last
         copy delivered: delivery/retention.py). ``also``: more of the call's writes (its call record,
-        app/handover.py), first in the same transaction. ``claim``: who takes a new copy at once, and
-        for how long (delivery/in_place.py): that copy is queued already leased to it, its first
-        attempt open (``Job.attempt_id``), as the worker's claim leaves a copy (:meth:`claim_due`)."""
+        app/handover.py), first in the same transaction."""
         now = self._clock()
         jobs: list[Job] = []
         with self._engine.begin() as s:
@@ -119,19 +141,14 @@ class DeliveryQueue:
                 job = Job(0, pkg.call.call_id, pkg.key, connection, DeliveryState.PENDING, pkg.zip_path,
                           pkg.size, pkg.sha256, pkg.wav_paths, retention_deadline(pkg.call.ended, retention),
                           0, None, contract, connection_id)
-                owner, lease = (claim((pkg, connection, retention, contract, connection_id)) if claim
-                                else None) or (None, timedelta(0))
-                row_id = int(s.execute(sql.QUEUE, dict(
+                row_id = s.execute(sql.QUEUE, dict(
                     call_id=job.call_id, idempotency_key=job.key, node=self.node, connection=connection,
                     contract=contract, connection_id=connection_id, state=job.state,
                     zip_path=str(job.zip_path), zip_size=job.zip_size, zip_sha256=job.zip_sha256,
                     wav_paths=[str(p) for p in job.wav_paths], call_ended_at=pkg.call.ended, created_at=now,
-                    expires_at=job.expires_at, next_attempt_at=now, attempt_count=1 if owner else 0,
-                    lease_owner=owner, lease_until=now + lease if owner else None,
-                )).scalar_one())
-                opened = sql.first_attempt(s, row_id, owner, now) if owner else None
-                jobs.append(dataclasses.replace(job, id=row_id, attempt_count=1 if owner else 0,
-                                                attempt_id=opened))
+                    expires_at=job.expires_at, next_attempt_at=now, attempt_count=0,
+                )).scalar_one()
+                jobs.append(dataclasses.replace(job, id=int(row_id)))
         return jobs
 
     def recover(self, worker: str) -> int:
@@ -143,9 +160,9 @@ class DeliveryQueue:
                                                     Delivery.lease_owner.is_not(None))).all()
             for row in rows:
                 owner = row.lease_owner or ""
-                if owner != worker and sql.pid_alive(owner, self.node) and (row.lease_until or now) > now:
+                if owner != worker and _pid_alive(owner, self.node) and (row.lease_until or now) > now:
                     continue
-                count += sql.close_open_attempts(row, now, f"worker {owner} stopped during the attempt")
+                count += _close_open_attempts(row, now, f"worker {owner} stopped during the attempt")
                 row.lease_owner = row.lease_until = None
         return count
 

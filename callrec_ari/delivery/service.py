@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.contracts.models import Connection
 from callrec_ari.db.engine import database_unreachable, make_engine, make_sessionmaker
-from callrec_ari.delivery.in_place import InPlace
 from callrec_ari.delivery.packaging import Segment, package_call
 from callrec_ari.delivery.queue import DeliveryQueue, Job, QueuedCopy
 from callrec_ari.delivery.routing import (
@@ -64,9 +63,6 @@ class RecordingSubmitter:
         self._segment_seconds = segment_seconds
         self._sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self._queue = DeliveryQueue(self._sessions, settings.node, clock)
-        # Delivery at the hand-over (delivery/in_place.py): set by the hand-over's worker process
-        # (app/handover.py) when ``deliver_at_hand_over`` is on; None: every copy waits for the worker.
-        self.in_place: InPlace | None = None
 
     @property
     def settings(self) -> DeliverySettings:
@@ -135,23 +131,13 @@ class RecordingSubmitter:
                       for pkg, name, keep, contract, conn in queued]
             log.warning("call %s: %d of %d copies refused; its recording's files are kept for them",
                         queued[0][0].call.call_id, len(results) - len(queued), len(results))
-        jobs: list[Job] = []
         if queued or also is not None:
-            in_place = self.in_place
-            try:
-                jobs = self._queue.enqueue_all(queued, also=also, claim=in_place.claim if in_place else None)
-            except BaseException:
-                if in_place is not None:
-                    in_place.settle(None)
-                raise
-            if in_place is not None:
-                in_place.settle(jobs)  # its own copies' uploads start now
+            jobs = self._queue.enqueue_all(queued, also=also)
             for (at, (pkg, *_)), job in zip(packaged.copies, jobs, strict=True):
                 results[at] = job
-                log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery%s",
-                         pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size,
-                         " at the hand-over" if job.attempt_id is not None else "")
-        if any(job.attempt_id is None for job in jobs):
+                log.info("call %s: packaged %d segments into %s (%d bytes), queued for delivery",
+                         pkg.call.call_id, len(pkg.wav_paths), pkg.zip_path, pkg.size)
+        if queued:
             ring(self._settings.doorbell)  # after the commit: the worker finds the jobs when it looks
         done = [r for r in results if r is not None]
         assert len(done) == len(results)  # every copy queued or refused

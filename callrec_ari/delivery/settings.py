@@ -69,9 +69,6 @@ class DeliverySettings:
     connect_timeout: float = 10.0
     read_timeout: float = 300.0  # waiting for the customer's answer after the body was sent
     zip_level: int = 0  # 0: ZIP entries stored (PCM barely deflates); 1-9: deflated at that level
-    # The hand-over's worker processes upload each copy they have just queued, once; a copy whose upload
-    # fails there, and every copy when off, waits for `callrec deliver` (delivery/in_place.py).
-    deliver_at_hand_over: bool = False
     http_host: str = "127.0.0.1"  # the worker's /metrics, /healthz, /readyz
     http_port: int = 8093  # 0: none
     # The platform's SSH identity for customers' sftp:// file connections (they authorize its public key).

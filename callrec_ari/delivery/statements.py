@@ -4,7 +4,6 @@ CPU than the database's own work (docs/performance.md). Parameters are bound at 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,35 +90,6 @@ def outstanding(s: Connection | Session, call_id: str, job_id: int) -> int:
     return int(s.execute(OUTSTANDING, {"call_id": call_id, "job_id": job_id}).scalar_one())
 
 
-def pid_alive(owner: str, node: str) -> bool:
-    owner_node, _, pid = owner.rpartition(":")
-    if owner_node != node or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def close_open_attempts(row: Delivery, now: datetime, detail: str) -> int:
-    """Attempts a dead worker left open end as ``interrupted``; returns how many."""
-    count = 0
-    for attempt in row.attempts:
-        if attempt.finished_at is None:
-            attempt.finished_at, attempt.outcome, attempt.detail = now, INTERRUPTED, detail
-            count += 1
-    return count
-
-
-def first_attempt(s: Connection | Session, job_id: int, worker: str, now: datetime) -> int:
-    """The first attempt of a copy queued already claimed (DeliveryQueue.enqueue_all ``claim``), open."""
-    return int(s.execute(OPEN_ATTEMPT, {"delivery_id": job_id, "number": 1, "worker": worker,
-                                        "started_at": now}).scalar_one())
-
-
 def claimable(key: ConnectionKey) -> tuple[Select[Any], dict[str, Any]]:
     contract, connection_id, name = key
     if contract is None:
@@ -132,5 +102,5 @@ def claimable(key: ConnectionKey) -> tuple[Select[Any], dict[str, Any]]:
 __all__ = [
     "AUDIT", "COUNT_ATTEMPT", "DELIVERED", "DUE_CONNECTIONS", "FILES_REMOVED", "FINISH_ATTEMPT", "INTERRUPT",
     "INTERRUPTED", "LEASE", "OPEN_ATTEMPT", "OUTSTANDING", "QUEUE", "QUEUED_AS", "ConnectionKey", "Removal",
-    "claimable", "close_open_attempts", "first_attempt", "outstanding", "pid_alive", "record_removals",
+    "claimable", "outstanding", "record_removals",
 ]
