@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
+MESSAGE_END = b"\r\n\r\n"  # a message's headers end with a blank line
+MESSAGE_MAX = 1 << 20  # bytes of one message read at most (the app's actions answer in a few hundred)
 
 Message = dict[str, str]
 
@@ -67,11 +69,12 @@ def encode(action: str, action_id: str, headers: Mapping[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def parse(block: list[bytes]) -> Message:
-    """One message's lines as a dict; a line without ``: `` (the banner, command output) is skipped."""
+def parse(block: bytes | list[bytes]) -> Message:
+    """One message (its bytes up to the blank line, or its lines) as a dict; a line without ``: `` (the
+    banner, command output) is skipped."""
     message: Message = {}
-    for raw in block:
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+    data = block if isinstance(block, bytes) else b"".join(block)
+    for line in data.decode("utf-8", "replace").split("\r\n"):
         key, sep, value = line.partition(": ")
         if sep:
             message.setdefault(key, value)
@@ -153,7 +156,7 @@ class AmiClient:
             s = self.settings
             try:
                 async with asyncio.timeout(s.timeout):
-                    reader, writer = await asyncio.open_connection(s.host, s.port)
+                    reader, writer = await asyncio.open_connection(s.host, s.port, limit=MESSAGE_MAX)
                     await reader.readline()  # "Asterisk Call Manager/x.y.z"
             except (TimeoutError, OSError) as exc:
                 raise AmiUnavailable("connect", f"{s.host}:{s.port}: {exc or 'timed out'}") from None
@@ -175,16 +178,17 @@ class AmiClient:
             return writer
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        block: list[bytes] = []
+        # A message at a time, up to its blank line: one read of the buffer per message, not one per
+        # line (a user event of the dialplan has some thirty). (The banner, a line with no blank line
+        # after it, was read by _connected.)
         try:
-            while line := await reader.readline():
-                if line in (b"\r\n", b"\n"):
-                    if block:
-                        self._dispatch(parse(block))
-                    block = []
-                else:
-                    block.append(line)
-        except (ConnectionError, OSError) as exc:
+            while True:
+                try:
+                    data = await reader.readuntil(MESSAGE_END)
+                except asyncio.IncompleteReadError:
+                    return  # the manager closed the connection
+                self._dispatch(parse(data))
+        except (ConnectionError, OSError, asyncio.LimitOverrunError) as exc:
             log.warning("AMI connection lost: %s", exc)
         finally:
             writer.close()
