@@ -69,11 +69,10 @@ def encode(action: str, action_id: str, headers: Mapping[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def parse(block: bytes | list[bytes]) -> Message:
-    """One message (its bytes up to the blank line, or its lines) as a dict; a line without ``: `` (the
-    banner, command output) is skipped."""
+def parse(data: bytes) -> Message:
+    """One message (its bytes, up to its blank line) as a dict; a line without ``: `` (the banner,
+    command output) is skipped."""
     message: Message = {}
-    data = block if isinstance(block, bytes) else b"".join(block)
     for line in data.decode("utf-8", "replace").split("\r\n"):
         key, sep, value = line.partition(": ")
         if sep:

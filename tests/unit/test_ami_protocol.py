@@ -26,14 +26,14 @@ def test_a_line_break_in_a_header_is_refused_not_sent(key: str, value: str) -> N
 
 
 def test_an_answer_is_read_as_its_headers_and_the_banner_and_output_lines_are_skipped() -> None:
-    block = [b"Response: Success\r\n", b"ActionID: 3\r\n", b"MixMonitorID: 0x7f00dead\r\n",
-             b"Asterisk Call Manager/9.0.0\r\n", b"Output:\r\n", b"Message: a: b\r\n"]
+    block = (b"Response: Success\r\nActionID: 3\r\nMixMonitorID: 0x7f00dead\r\n"
+             b"Asterisk Call Manager/9.0.0\r\nOutput:\r\nMessage: a: b\r\n\r\n")
     assert parse(block) == {"Response": "Success", "ActionID": "3", "MixMonitorID": "0x7f00dead",
                             "Output": "", "Message": "a: b"}
 
 
 def test_a_repeated_header_keeps_its_first_value() -> None:
-    assert parse([b"Response: Error\r\n", b"Message: No such channel\r\n", b"Message: later\r\n"]) == {
+    assert parse(b"Response: Error\r\nMessage: No such channel\r\nMessage: later\r\n\r\n") == {
         "Response": "Error", "Message": "No such channel"}
 
 
