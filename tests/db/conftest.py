@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db import make_engine, make_sessionmaker
-from callrec_ari.db.migrate import upgrade
+from tests.support.databases import database_copy, migrated
 
 # The maintenance database we connect to in order to create and drop the per-test databases.
 PG_ADMIN_URL = os.environ.get("CALLREC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -45,10 +45,12 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-def migrated_url(empty_url: str) -> str:
-    upgrade(empty_url)
-    return empty_url
+@pytest.fixture(params=BACKENDS)
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database at the head revision on each backend (a copy of one migrated once per process)."""
+    server = PG_ADMIN_URL if request.param == "postgresql" else ""
+    with database_copy(tmp_path, "migrated", migrated, server=server) as (url, _):
+        yield url
 
 
 @pytest.fixture
@@ -60,9 +62,9 @@ def session(migrated_url: str) -> Iterator[Session]:
 
 
 @pytest.fixture
-def sessions(fresh_db_url: str) -> Iterator[sessionmaker[Session]]:
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """A fresh database at head (SQLite, or PostgreSQL when CALLREC_DATABASE_URL names one)."""
-    upgrade(fresh_db_url)
-    engine = make_engine(fresh_db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
+    with database_copy(tmp_path, "migrated", migrated) as (url, _):
+        engine = make_engine(url)
+        yield make_sessionmaker(engine)
+        engine.dispose()

@@ -16,10 +16,10 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.db import make_engine, make_sessionmaker
-from callrec_ari.db.migrate import upgrade
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 from callrec_ari.model.clock import ManualClock
 from callrec_ari.receiver.app import UPLOAD_PATH, Receiver
+from tests.support.databases import database_copy, migrated
 from tests.support.network import LOOPBACK
 
 if TYPE_CHECKING:  # tests/delivery/customers.py imports this module
@@ -81,10 +81,10 @@ def segments_for(spool: Path, call_id: str, seconds: tuple[float, ...] = (1.0, 1
 
 
 @pytest.fixture
-def db_url(fresh_db_url: str) -> str:
-    url = fresh_db_url
-    upgrade(url)
-    return url
+def db_url(tmp_path: Path) -> Iterator[str]:
+    """A database at head: a copy of one migrated once per process (tests/support/databases.py)."""
+    with database_copy(tmp_path, "migrated", migrated) as (url, _):
+        yield url
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import io
 import math
 import struct
 import wave
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from callrec_ari.portal.notices import actions as notice_actions
 from callrec_ari.portal.settings import PortalSettings
 from callrec_ari.portal.tenancy import Scope
 from callrec_ari.rules.enrollment import LineRequest
+from tests.support.databases import database_copy
 
 PASSWORD = "correct horse battery"
 A_LOGIN, B_LOGIN, OP_LOGIN = "admin@a.example", "admin@b.example", "op@carrier.example"
@@ -112,16 +113,25 @@ def _populate(s: Session, tmp: Path, limits: AudioLimits) -> dict[str, int]:
     }
 
 
-@pytest.fixture
-def world(tmp_path: Path, fresh_db_url: str) -> World:
-    url = fresh_db_url
+def _settings(url: str, files: Path) -> PortalSettings:
+    return PortalSettings(database_url=url, notices_dir=str(files / "notices"), test_send_timeout=2.0)
+
+
+def _build_world(url: str, files: Path) -> dict[str, int]:
     upgrade(url)
-    settings = PortalSettings(database_url=url, notices_dir=str(tmp_path / "notices"), test_send_timeout=2.0)
     engine = make_engine(url)
     with make_sessionmaker(engine).begin() as s:
-        ids = _populate(s, tmp_path, settings.limits)
+        ids = _populate(s, files, _settings(url, files).limits)
     engine.dispose()
-    return World(url=url, settings=settings, **ids)
+    return ids
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """The world, copied for this test from one built once per test process (the three users'
+    password hashes alone take most of a second to make)."""
+    with database_copy(tmp_path, "portal-world", _build_world) as (url, ids):
+        yield World(url=url, settings=_settings(url, tmp_path), **ids)
 
 
 @pytest.fixture
