@@ -28,6 +28,22 @@ def _is_postgres(url: str) -> bool:
     return url.startswith(("postgresql", "postgres:"))
 
 
+def _pg_dsn(admin_url: str) -> str:
+    return admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _create(server: str, name: str, template: str = "") -> str:
+    """Database ``name`` created on ``server`` (a copy of ``template``, if named): its URL."""
+    with psycopg.connect(_pg_dsn(server), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop(server: str, name: str) -> None:
+    with psycopg.connect(_pg_dsn(server), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @contextlib.contextmanager
 def fresh_database(tmp_path: Path, stem: str = "callrec") -> Iterator[str]:
     server = os.environ.get("CALLREC_DATABASE_URL", "")
@@ -35,15 +51,12 @@ def fresh_database(tmp_path: Path, stem: str = "callrec") -> Iterator[str]:
         yield f"sqlite:///{tmp_path / f'{stem}.db'}"
         return
     admin = database_url({"CALLREC_DATABASE_URL": server})  # postgresql+psycopg://…/<maintenance db>
-    dsn = admin.replace("postgresql+psycopg://", "postgresql://", 1)
     name = f"callrec_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _create(admin, name)
     try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
+        yield url
     finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop(admin, name)
 
 
 # Databases built once per test process and copied for each test that asks: a test starts from the
@@ -55,16 +68,12 @@ def fresh_database(tmp_path: Path, stem: str = "callrec") -> Iterator[str]:
 _TEMPLATES: dict[tuple[str, str], tuple[str, Path, Any]] = {}  # (key, server) -> (db, its files, value)
 
 
-def _pg_dsn(admin_url: str) -> str:
-    return admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def _drop_templates() -> None:
-    for (_key, server), (name, _files, _value) in _TEMPLATES.items():
+    for (_key, server), (name, files, _value) in _TEMPLATES.items():
+        shutil.rmtree(files.parent, ignore_errors=True)
         if server:
-            with contextlib.suppress(psycopg.Error), psycopg.connect(_pg_dsn(server)) as conn:
-                conn.autocommit = True
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            with contextlib.suppress(psycopg.Error):
+                _drop(server, name)
 
 
 atexit.register(_drop_templates)
@@ -78,13 +87,18 @@ def _template(key: str, server: str, build: Callable[[str, Path], T]) -> tuple[s
         files.mkdir()
         if server:
             name = f"callrec_template_{uuid.uuid4().hex[:16]}"
-            with psycopg.connect(_pg_dsn(server), autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            url = server.rsplit("/", 1)[0] + f"/{name}"
+            url = _create(server, name)
         else:
             name = str(files.parent / "template.db")
             url = f"sqlite:///{name}"
-        _TEMPLATES[(key, server)] = (name, files, build(url, files))
+        try:
+            value = build(url, files)
+        except BaseException:  # a template half built is not kept, here or on the server
+            shutil.rmtree(files.parent, ignore_errors=True)
+            if server:
+                _drop(server, name)
+            raise
+        _TEMPLATES[(key, server)] = (name, files, value)
     name, files, value = _TEMPLATES[(key, server)]
     return name, files, value
 
@@ -114,13 +128,11 @@ def database_copy(
         yield f"sqlite:///{dest}", value
         return
     copy = f"callrec_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(_pg_dsn(server), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"')
+    url = _create(server, copy, template=name)
     try:
-        yield server.rsplit("/", 1)[0] + f"/{copy}", value
+        yield url, value
     finally:
-        with psycopg.connect(_pg_dsn(server), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        _drop(server, copy)
 
 
 def migrated(url: str, _files: Path) -> None:
