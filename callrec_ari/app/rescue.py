@@ -22,7 +22,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrec_ari.app.finish import CallFinisher
-from callrec_ari.calls.journal import CallJournal, finished_from
+from callrec_ari.calls.carried_state import STATE as CARRIED
+from callrec_ari.calls.journal import CallJournal, finished_carried, finished_from
 from callrec_ari.config import Config
 from callrec_ari.delivery import RecordingSubmitter
 
@@ -45,7 +46,10 @@ async def rescue_node(config: Config, spool: Path, db: sessionmaker[Session] | N
     finisher = CallFinisher(config, None, db, submitter, spool)  # type: ignore[arg-type]
     done: list[Rescued] = []
     for entry in journal.load_all():
-        finished = finished_from(entry, config.asterisk_recording_dir, config.recording_format)
+        # A call the dialplan carried is finalized as a restarted node finalizes it (calls/carried.py
+        # ``finalized``): a first segment the node died before hearing start of is still its file.
+        finish = finished_carried if entry.state == CARRIED else finished_from
+        finished = finish(entry, config.asterisk_recording_dir, config.recording_format)
         await finisher(finished)
         journal.remove(entry.call_id)
         log.warning("call=%s of a lost node finalized: %d segments, ended %s", entry.call_id,

@@ -39,11 +39,10 @@ from callrec_ari.calls.carried_state import (
     CarriedCall,
     CarryCheck,
     CarrySettings,
-    first_start,
 )
 from callrec_ari.calls.carried_unheard import UnheardEnds
 from callrec_ari.calls.carry import BadCarriedEvent, CarriedEvent
-from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_from
+from callrec_ari.calls.journal import CallJournal, JournalEntry, finished_carried
 from callrec_ari.media.mixmonitor import MixMonitorRecorder, id_variable, mixmonitor_file
 from callrec_ari.media.recorder import LATE_START_S, clear_later, remove_uncounted
 from callrec_ari.model.call import FinishedCall, RecordedSegment, now_utc
@@ -359,14 +358,9 @@ class CarriedCalls(UnheardEnds):
 
     def finalized(self, entry: JournalEntry) -> FinishedCall:
         """A call handed to the dialplan that ended while no app followed it: what was recorded is
-        handed over. A first segment whose start the journal never heard of (the app stopped before
-        the answer) starts where its file says: its last write less the audio it holds."""
-        folder = self.settings.folder
-        if started := first_start(entry.segments, self.settings):
-            first = replace(entry.segments[0], started_at=started)
-            entry = replace(entry, segments=(first, *entry.segments[1:]),
-                            times=replace(entry.times, answered=entry.times.answered or started))
-        return finished_from(entry, str(folder) if folder is not None else "", self.settings.recording_format)
+        handed over (journal.py ``finished_carried``)."""
+        folder = str(self.settings.folder) if self.settings.folder is not None else ""
+        return finished_carried(entry, folder, self.settings.recording_format)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

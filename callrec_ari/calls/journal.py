@@ -176,6 +176,19 @@ def finished_from(entry: JournalEntry, recording_dir: str, fmt: str) -> Finished
                         unconfirmed=tuple(s for s in entry.segments if not s.has_audio))
 
 
+def finished_carried(entry: JournalEntry, recording_dir: str, fmt: str) -> FinishedCall:
+    """A call the dialplan carried (calls/carried.py) that ended while no app followed it, after a
+    restart or on a lost node. A first segment whose start the journal never heard of (the app
+    stopped, or its node died, before it heard the answer) starts where its file says: its last write
+    less the audio it holds. Without a file, it has no audio, as before."""
+    first = entry.segments[0] if entry.segments else None
+    if first is not None and first.started_at is None and recording_dir:
+        if started := file_start(Path(recording_dir), first.name, fmt):
+            entry = replace(entry, segments=(replace(first, started_at=started), *entry.segments[1:]),
+                            times=replace(entry.times, answered=entry.times.answered or started))
+    return finished_from(entry, recording_dir, fmt)
+
+
 class CallJournal:
     """Writes and removals go to one thread of their own, in the order they were asked for: a file
     operation on the event loop can stall for a hundred milliseconds when the disk is busy (measured
