@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,8 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callrec_ari.calls.carried_state import STATE as CARRIED
+from callrec_ari.calls.journal import JournalEntry
 from callrec_ari.contracts import service
 from callrec_ari.contracts.call_records import CallRecord
 from callrec_ari.db import make_engine, make_sessionmaker
@@ -253,26 +256,59 @@ async def test_a_node_killed_under_load_new_calls_go_on_and_its_recording_comes_
                                                      rig.cluster.nodes[1 - dead].node.name: 2})
 
 
-async def test_a_node_that_does_not_come_back_is_recovered_from_another_machine(rig: Rig) -> None:
+def node_dialling(rig: Rig) -> int | None:
+    """The node whose dialplan has dialled the other party (the caller's channel and the callee's)."""
+    for i, running in enumerate(rig.cluster.nodes):
+        with contextlib.suppress(requests.RequestException):
+            url = f"{running.node.ari_url}/channels"
+            if len(requests.get(url, auth=("callrec", "callrec"), timeout=2).json()) >= 2:
+                return i
+    return None
+
+
+@pytest.mark.parametrize("app", ["following", "stalled"])
+async def test_a_node_that_does_not_come_back_is_recovered_from_another_machine(rig: Rig, app: str) -> None:
     """`callrec cluster recover`, run elsewhere with the lost node's disks (here: its folders), queues
     what it recorded under its name; a worker for that node delivers it; the call ends when its
-    recording stopped, not when it was recovered."""
-    outside = Sipp(uas_scenario(tone=rig.tones["callee"]), rig.tmp, CARRIER_PORT, 26080, target="",
-                   name="outside-lost")
+    recording stopped, not when it was recovered.
+
+    ``stalled``: the node's app stops (SIGSTOP) once it has handed the call to the dialplan, while the
+    other party still rings, so it never hears the answer; the dialplan records and plays the notice
+    without it. The journal then does not say when the recording started, and the recording is still
+    recovered whole (app/rescue.py, journal.py ``finished_carried``)."""
+    outside = Sipp(uas_scenario(tone=rig.tones["callee"], ring_ms=2_000 if app == "stalled" else 0),
+                   rig.tmp, CARRIER_PORT, 26080, target="", name="outside-lost")
     outside.start()
     call = Sipp(uac_scenario(tone=rig.tones["caller"], talk_ms=30_000, auth=False), rig.tmp, 25300, 26300,
                 target=TARGET, service=OUTSIDE, user="1001", name="lost")
+    stopped: subprocess.Popen[bytes] | None = None
     try:
         await asyncio.sleep(0.3)
         call.start()
+        if app == "stalled":
+            async with asyncio.timeout(10):
+                while (ringing := await asyncio.to_thread(node_dialling, rig)) is None:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            stopped = rig.cluster.nodes[ringing].app
+            assert stopped is not None
+            stopped.send_signal(signal.SIGSTOP)
         await asyncio.sleep(8)
         lost = node_of_live_call(rig)
+        if app == "stalled":
+            assert rig.cluster.nodes[lost].app is stopped
+            # The path under test: a carried call whose first segment's start the journal never heard.
+            spool = rig.cluster.workdir / rig.cluster.nodes[lost].node.name / "spool"
+            (path,) = (spool / "active").glob("*.json")
+            entry = JournalEntry.from_json(path.read_text())
+            assert entry.state == CARRIED and entry.segments[0].started_at is None, entry
         await asyncio.to_thread(rig.cluster.kill_node, lost)
         died = datetime.now(UTC)
         await asyncio.sleep(3)
     finally:
         call.stop()
         outside.stop()
+        if stopped is not None and stopped.poll() is None:
+            stopped.send_signal(signal.SIGCONT)  # the rig's teardown ends it
     running = rig.cluster.nodes[lost]
     env = {**os.environ, "CALLREC_DEMO": "1", "CALLREC_DATABASE_URL": rig.cluster.database_url,
            "CALLREC_DELIVERY_CONNECTION_URL": "http://127.0.0.1:9/nowhere",
@@ -288,6 +324,10 @@ async def test_a_node_that_does_not_come_back_is_recovered_from_another_machine(
                                    text=True)
     assert done.returncode == 0, done.stderr
     assert "1 calls of node" in done.stderr
+    segments = int(done.stdout.split(": ", 1)[1].split(" segments", 1)[0])
+    # A stalled app rolled nothing: the dialplan's first recorder ran to the end (without the fix
+    # the recovery saw none, deleted its file, and delivered nothing).
+    assert segments == 1 if app == "stalled" else segments >= 2, done.stdout
     # The worker for the lost node's name and spool (here: the rig's) delivers it, once.
     await wait_until(lambda: len(call_ids(rig.inbox["A"])) == 1, timeout=30)
     (record,) = rig.records()
