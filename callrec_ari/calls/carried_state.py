@@ -17,7 +17,7 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.calls import carry
 from callrec_ari.calls.carry import CarriedEvent
-from callrec_ari.calls.journal import JournalEntry, file_start
+from callrec_ari.calls.journal import JournalEntry, unheard_start
 from callrec_ari.media.mixmonitor import MixMonitorRecorder
 from callrec_ari.model.call import RecordedSegment, now_utc
 from callrec_ari.model.plan import CallPlan
@@ -71,13 +71,8 @@ class CarriedCall:
 
 
 def first_start(segments: Sequence[RecordedSegment], settings: CarrySettings) -> datetime | None:
-    """A first recording whose start the app never heard of (its events lost, or no app followed the
-    call then): where its file says, its last write less the audio it holds; None when it is known,
-    or there is no file to read."""
-    first = segments[0] if segments else None
-    if first is None or first.started_at is not None or settings.folder is None:
-        return None
-    return file_start(settings.folder, first.name, settings.recording_format)
+    """``journal.unheard_start`` in this node's recording folder."""
+    return unheard_start(segments, settings.folder, settings.recording_format)
 
 
 class AsteriskLimits:

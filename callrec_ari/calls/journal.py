@@ -14,7 +14,7 @@ import json
 import logging
 import mmap
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, datetime
@@ -176,16 +176,25 @@ def finished_from(entry: JournalEntry, recording_dir: str, fmt: str) -> Finished
                         unconfirmed=tuple(s for s in entry.segments if not s.has_audio))
 
 
+def unheard_start(segments: Sequence[RecordedSegment], folder: Path | None, fmt: str) -> datetime | None:
+    """A carried call's first recording whose start the app never heard of (its events lost, or no
+    app followed the call then): where its file says, its last write less the audio it holds; None
+    when it is known, or there is no file to read."""
+    first = segments[0] if segments else None
+    if first is None or first.started_at is not None or folder is None:
+        return None
+    return file_start(folder, first.name, fmt)
+
+
 def finished_carried(entry: JournalEntry, recording_dir: str, fmt: str) -> FinishedCall:
     """A call the dialplan carried (calls/carried.py) that ended while no app followed it, after a
     restart or on a lost node. A first segment whose start the journal never heard of (the app
-    stopped, or its node died, before it heard the answer) starts where its file says: its last write
-    less the audio it holds. Without a file, it has no audio, as before."""
-    first = entry.segments[0] if entry.segments else None
-    if first is not None and first.started_at is None and recording_dir:
-        if started := file_start(Path(recording_dir), first.name, fmt):
-            entry = replace(entry, segments=(replace(first, started_at=started), *entry.segments[1:]),
-                            times=replace(entry.times, answered=entry.times.answered or started))
+    stopped, or its node died, before it heard the answer) starts where its file says
+    (``unheard_start``). Without a file, it has no audio, as before."""
+    if started := unheard_start(entry.segments, Path(recording_dir) if recording_dir else None, fmt):
+        first = replace(entry.segments[0], started_at=started)
+        entry = replace(entry, segments=(first, *entry.segments[1:]),
+                        times=replace(entry.times, answered=entry.times.answered or started))
     return finished_from(entry, recording_dir, fmt)
 
 

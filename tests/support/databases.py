@@ -99,8 +99,7 @@ def _template(key: str, server: str, build: Callable[[str, Path], T]) -> tuple[s
                 _drop(server, name)
             raise
         _TEMPLATES[(key, server)] = (name, files, value)
-    name, files, value = _TEMPLATES[(key, server)]
-    return name, files, value
+    return _TEMPLATES[(key, server)]
 
 
 @contextlib.contextmanager
