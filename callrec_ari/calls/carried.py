@@ -229,8 +229,9 @@ class CarriedCalls(UnheardEnds):
         segment = RecordedSegment(segment_name(self.settings.recording_prefix, call.call_id, index), index)
         call.segments.append(segment)
         await self._journal(call)
+        call.starting = asyncio.ensure_future(call.recorder.start(segment.name, now_utc()))
         try:
-            await call.recorder.start(segment.name, now_utc())  # tells RecordingStarted (``_told``)
+            await call.starting  # tells RecordingStarted (``_told``)
         except MediaFailed as exc:
             if exc.gone:
                 call.segments.remove(segment)
@@ -244,6 +245,8 @@ class CarriedCalls(UnheardEnds):
             clear_later(self._clear_late_start(call, segment.name))
             self._schedule_roll(call, RETRY_ROLL_S)
             return
+        if call.finishing:
+            return  # the call ended while this recorder started: its end takes both (``_end``)
         self._schedule_roll(call, roll_delay(self.settings.roll_seconds, RollReason.STARTED))
         await asyncio.sleep(OVERLAP_S)  # the older runs on past the new one's start (rules/segments.py)
         for old in older:
@@ -301,6 +304,11 @@ class CarriedCalls(UnheardEnds):
         call.finishing = True
         if call.roll is not None:
             call.roll.cancel()
+        if call.starting is not None:
+            # A roll that raced the hangup: its recorder is counted once Asterisk has answered, then
+            # ended with the others (void, if its leg went before MixMonitor wrote a frame). Counted
+            # later, it would be delivered with a file that never was (a `make test` soak smoke).
+            await asyncio.wait({call.starting}, timeout=END_WAIT_S)
         live = [s.name for s in call.segments if s.live]
         for name in live:
             call.over.setdefault(name, asyncio.get_running_loop().create_future())

@@ -55,6 +55,7 @@ class CarriedCall:
     segments: list[RecordedSegment] = field(default_factory=list)
     said: CarriedEvent | None = None  # the latest the dialplan said
     roll: asyncio.TimerHandle | None = None
+    starting: asyncio.Future[None] | None = None  # a roll's recorder start, while it is asked for
     over: dict[str, asyncio.Future[str]] = field(default_factory=dict)  # segment -> how it ended
     finishing: bool = False
     notices: tuple[NoticeEntry, ...] = ()  # an adopted call's, as its journal had them
