@@ -19,6 +19,8 @@ from array import array
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from callrec_ari.ari.client import AriClient
@@ -27,6 +29,7 @@ from callrec_ari.model.call import SegmentFile
 from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.rules.segments import callee_leg_name
 from callrec_ari.rules.splice import matching_overlap
+from tests.integration.conftest import CALLEE_TONE
 from tests.integration.test_call_flow import (
     ANALYSED_LINES,
     ENGINES,
@@ -37,6 +40,7 @@ from tests.integration.test_call_flow import (
     uac,
     uas,
 )
+from tests.support.audio import Audio
 
 pytestmark = pytest.mark.asterisk
 RATE, W = 8000, 160  # 20 ms windows
@@ -70,6 +74,16 @@ def overlaps_of(raw: list[array[int]], leg: str) -> list[int]:
     return found
 
 
+def caller_noise(audio: Audio) -> npt.NDArray[np.float64]:
+    """The caller's noise in each window: what is left once the callee's tone is taken out (a tone
+    alone, or silence, leaves next to nothing; the caller's noise about 0.07 of full scale)."""
+    w = audio.windows()
+    t = np.arange(w.shape[1]) / audio.rate
+    basis = np.stack([np.cos(2 * np.pi * CALLEE_TONE * t), np.sin(2 * np.pi * CALLEE_TONE * t)])
+    residual = w - (w @ basis.T) @ basis / (w.shape[1] / 2)
+    return np.asarray(np.sqrt((residual ** 2).mean(axis=1)))
+
+
 def occurrences(haystack: array[int], needle: array[int]) -> list[int]:
     found, first = [], needle[0]
     for i in range(len(haystack) - len(needle) + 1):
@@ -97,6 +111,19 @@ async def test_segments_join_without_a_hole_or_a_doubled_stretch(
         path.write_bytes(data)
         assert seg.started_at is not None
         files.append(SegmentFile(path, seg.started_at))
+
+    # R1.2 by the recorders' own clocks: the segments in order, each about a roll apart, each running
+    # on past the next one's start (an overlap, never a hole), both parties in each middle segment.
+    assert [s.index for s in outcome.segments] == list(range(1, len(outcome.segments) + 1))
+    for n, (seg, nxt) in enumerate(itertools.pairwise(outcome.segments)):
+        assert seg.started_at is not None and nxt.started_at is not None
+        gap = (nxt.started_at - seg.started_at).total_seconds()
+        assert 4.5 < gap < 6.0, (seg.name, gap)
+        assert len(raw[n]) / RATE >= gap - 0.02, (seg.name, len(raw[n]) / RATE, gap)
+    for path in [f.path for f in files][1:-1]:
+        audio = Audio.from_wav_bytes(path.read_bytes())
+        assert audio.present(CALLEE_TONE).mean() > 0.9, path.name
+        assert (caller_noise(audio) > 0.02).mean() > 0.9, path.name
 
     # Nothing lost at a roll: the end of N is in the head of N+1, once.
     overlaps = overlaps_of(raw, "the call")
