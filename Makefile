@@ -79,24 +79,15 @@ axe: $(AXE)
 # Lint runs first in the lane beside, so it costs the suite no time of its own.
 INTEGRATION_LOG := build/test-integration.log
 SOAK_LOG := build/test-soak-smoke.log
-OFF_FIRST := $(shell n=$$(nproc); [ $$n -gt 1 ] && echo 1-$$((n-1)) || echo 0)
-SOAK_LANE := nice -n 10 taskset -c $(OFF_FIRST)
-BESIDE := nice -n 19 taskset -c $(OFF_FIRST)
-# The cluster's tests (Kamailio and two Asterisk nodes of their own, on 127.0.2.x and their own ports)
-# follow the smoke in its lane, at normal priority but off the first CPU: beside them there is only
-# what runs at nice 19, which they preempt, so their nodes keep real time and so do the tier's calls.
-CLUSTER_TESTS := tests/integration/test_cluster.py
-CLUSTER_LANE := taskset -c $(OFF_FIRST)
+SOAK_LANE := nice -n 10 taskset -c $(shell n=$$(nproc); [ $$n -gt 1 ] && echo 1-$$((n-1)) || echo 0)
+BESIDE := nice -n 19 taskset -c $(shell n=$$(nproc); [ $$n -gt 1 ] && echo 1-$$((n-1)) || echo 0)
 
 test: deps venv asterisk axe
 	@mkdir -p build
 	@echo "--- the Asterisk tests (tests/integration) in the background: $(INTEGRATION_LOG)"
-	@$(PY) -m pytest -q -p no:cacheprovider tests/integration --ignore=$(CLUSTER_TESTS) $(PYTEST_ARGS) \
-		>$(INTEGRATION_LOG) 2>&1 & pid=$$!; \
-	echo "--- the soak's smoke (tests/soak), then the cluster's tests, in the background: $(SOAK_LOG)"; \
-	{ $(SOAK_LANE) $(PY) -m pytest -q -p no:cacheprovider tests/soak $(PYTEST_ARGS); s=$$?; \
-	  $(CLUSTER_LANE) $(PY) -m pytest -q -p no:cacheprovider $(CLUSTER_TESTS) $(PYTEST_ARGS) || s=1; \
-	  exit $$s; } >$(SOAK_LOG) 2>&1 & spid=$$!; \
+	@$(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS) >$(INTEGRATION_LOG) 2>&1 & pid=$$!; \
+	echo "--- the soak's smoke (tests/soak) in the background: $(SOAK_LOG)"; \
+	$(SOAK_LANE) $(PY) -m pytest -q -p no:cacheprovider tests/soak $(PYTEST_ARGS) >$(SOAK_LOG) 2>&1 & spid=$$!; \
 	status=0; \
 	echo "--- lint (ruff, mypy)"; \
 	$(BESIDE) $(MAKE) --no-print-directory lint || status=1; \
@@ -108,7 +99,7 @@ test: deps venv asterisk axe
 	echo "--- the package as an operator installs it: the wheel in a clean virtualenv"; \
 	$(BESIDE) bash scripts/wheel-check.sh || status=1; \
 	wait $$spid || status=1; \
-	echo "--- the soak's smoke (tests/soak) and the cluster's tests ($(CLUSTER_TESTS))"; cat $(SOAK_LOG); \
+	echo "--- the soak's smoke (tests/soak)"; cat $(SOAK_LOG); \
 	wait $$pid || status=1; \
 	echo "--- the Asterisk tests (tests/integration)"; cat $(INTEGRATION_LOG); \
 	exit $$status

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ from callrec_ari.db.models import Delivery
 from callrec_ari.delivery.service import make_worker
 from callrec_ari.delivery.settings import ConnectionSettings, DeliverySettings
 from callrec_ari.pbx.cluster import RTP_PORTS_PER_NODE, max_calls
+from callrec_ari.pbx.local import AsteriskTarget
 from callrec_ari.receiver.app import serve
 from callrec_ari.rules.enrollment import LineRequest
 from tests.integration.test_call_flow import ANALYSED_NOTICE, OUTSIDE
@@ -110,18 +110,10 @@ def pg_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
             yield url
 
 
-@pytest.fixture(scope="session")
-def cluster_lock() -> Iterator[None]:
-    """One cluster of these tests per machine (their edge, nodes and ports are fixed). They need not
-    the single-node Asterisk of the rest of tests/integration: `make test` runs them beside it."""
-    with open("/tmp/callrec-cluster-tests.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 @pytest.fixture
-async def rig(cluster_lock: None, tones: dict[str, Path], tmp_path: Path,
+async def rig(asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
+    # (`asterisk`: the single-node Asterisk's lock, so no other Asterisk test runs meanwhile.)
     async with running_rig(tones, tmp_path, monkeypatch, nodes=2) as r:
         yield r
 
@@ -350,7 +342,7 @@ async def test_a_node_that_does_not_come_back_is_recovered_from_another_machine(
 
 
 async def test_a_node_whose_rtp_range_would_run_out_refuses_the_call_and_stays_up(
-        cluster_lock: None, tones: dict[str, Path], tmp_path: Path,
+        asterisk: AsteriskTarget, tones: dict[str, Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Asterisk 22 crashes when its RTP range runs out (docs/deploy.md). A node with 8 ports (4 RTP
     instances: two calls' legs, and only one call let in) gets three calls at once: one is recorded
