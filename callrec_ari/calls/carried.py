@@ -229,6 +229,9 @@ class CarriedCalls(UnheardEnds):
         segment = RecordedSegment(segment_name(self.settings.recording_prefix, call.call_id, index), index)
         call.segments.append(segment)
         await self._journal(call)
+        if call.finishing:  # ended while the journal was written: the end counted without this one
+            call.segments.remove(segment)
+            return
         call.starting = asyncio.ensure_future(call.recorder.start(segment.name, now_utc()))
         try:
             await call.starting  # tells RecordingStarted (``_told``)
