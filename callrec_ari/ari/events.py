@@ -66,6 +66,14 @@ class AriEvent:
     dialstatus: str | None = None
     raw: JsonObject = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def hangup_cause(self) -> int | None:
+        """The Q.850 cause this hangup event carries, if any. A soft ``ChannelHangupRequest`` has
+        none: its ``cause`` is Asterisk's reason for the soft hangup instead (1: the channel driver,
+        as for an RTP timeout; 32: a hangup asked for over ARI), which read as Q.850 is "unallocated
+        number" or "normal, unspecified"."""
+        return None if self.raw.get("soft") else self.cause
+
     @classmethod
     def from_json(cls, data: JsonObject) -> AriEvent:
         channel = data.get("channel")

@@ -328,7 +328,7 @@ def leg_gone(setup: CallSetup, flow: Flow, event: AriEvent, now: datetime) -> tu
     if leg == legs.callee and event.cause is not None and event.type == "ChannelDestroyed":
         flow = replace(flow, callee_cause=event.cause)
     if leg == legs.caller:
-        return end(flow, "caller", event.cause or causes.NORMAL_CLEARING, now)
+        return end(flow, "caller", event.hangup_cause or causes.NORMAL_CLEARING, now)
     if leg == legs.callee:
         cause = causes.cause_for_caller(flow.dialstatus, flow.callee_cause, flow.times.answered is not None)
         return end(flow, "callee", cause, now)

@@ -306,3 +306,21 @@ def test_restart_adoption_carries_on_with_the_running_recorder() -> None:
         (entry.segments[0].name, started, False)
     ]
     assert second.flow.times.answered == first.flow.times.answered  # billing starts where it did
+
+
+def test_a_caller_gone_silent_ends_normally_and_the_callee_is_not_told_unallocated_number() -> None:
+    """Recorded on the real Asterisk 22: a SIPp caller stopped mid-call (no RTP, no BYE), which
+    Asterisk hangs up after `rtp_timeout` (dialplan/pjsip.conf). It tells so with a soft
+    ChannelHangupRequest whose ``cause`` is its soft-hangup reason (1, the channel driver), not a
+    Q.850 cause: read as one, the call was recorded as ended with 1 "unallocated number", and the
+    callee hung up with it (its ChannelDestroyed in the transcript says 1)."""
+    r = replay("rtp-timeout")
+    legs = r.setup.legs
+    gone = next(e for e, _, _ in r.steps if isinstance(e, AriEvent) and e.type == "ChannelHangupRequest"
+                and e.channel is not None and e.channel.id == legs.caller)
+    assert gone.raw["soft"] is True and gone.cause == 1  # what Asterisk 22 says
+    assert gone.hangup_cause is None
+    assert r.flow.hangup_by == "caller" and r.flow.end_cause == causes.NORMAL_CLEARING
+    assert Hangup(legs.callee, causes.NORMAL_CLEARING) in r.actions
+    assert not any(isinstance(a, Hangup) and a.cause == causes.UNALLOCATED for a in r.actions)
+    assert r.flow.segments[0].started_at is not None and not r.flow.recording_failed
