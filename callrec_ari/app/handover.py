@@ -158,7 +158,6 @@ def _start(db_url: str | None, delivery: DeliverySettings | None, submit_url: st
     # (each worker holds a copy of its writing end), hence a watch on the parent.
     threading.Thread(target=_end_with, args=(os.getppid(),), name="callrec-handover-parent",
                      daemon=True).start()
-    os.nice(WORKER_NICE)
     setup_logging(json_lines=json_logs, level=level)
     _db = make_sessionmaker(make_engine(db_url)) if db_url else None
     if delivery is not None:
@@ -218,7 +217,7 @@ class InProcesses:
             _url_of(submitter.sessions) if submitter else None,
             submitter.segment_seconds if submitter else None, json_logs,
             logging.getLogger().getEffectiveLevel(),
-        ), name="callrec-handover")
+        ), name="callrec-handover", nice=WORKER_NICE)
 
     @property
     def processes(self) -> dict[int, BaseProcess]:

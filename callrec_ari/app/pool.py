@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import logging
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -73,8 +74,12 @@ class ProcessPool:
     that started them, :meth:`close` from anywhere."""
 
     def __init__(self, size: int, initializer: Callable[..., None], initargs: tuple[Any, ...],
-                 name: str = "callrec-worker") -> None:
+                 name: str = "callrec-worker", nice: int = 0) -> None:
         self.size = size
+        # Each worker's CPU priority below this process's, from its first instruction: a worker's start
+        # (a new interpreter importing the app, a second or two of CPU) would otherwise run at ours,
+        # beside the calls of an app that starts, or restarts, while calls are up.
+        self._nice = nice
         self._initializer = initializer
         self._initargs = initargs
         self._name = name
@@ -145,6 +150,10 @@ class ProcessPool:
             process = context.Process(target=_serve, args=(theirs, self._initializer, self._initargs),
                                       name=self._name)
             process.start()
+            if self._nice and process.pid is not None:
+                with contextlib.suppress(OSError):  # already gone: its loss is told as any other
+                    mine = os.getpriority(os.PRIO_PROCESS, 0)
+                    os.setpriority(os.PRIO_PROCESS, process.pid, min(19, mine + self._nice))
             theirs.close()
             worker = _Worker(process, ours)
             self._workers.append(worker)

@@ -136,3 +136,31 @@ def test_a_process_that_ends_without_closing_its_pool_ends_and_so_do_its_workers
     while any(alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(p) for p in workers)
+
+
+def priority_at_start(note: Path) -> None:
+    note.write_text(str(os.getpriority(os.PRIO_PROCESS, 0)))  # the worker's start, before anything
+
+
+def own_priority() -> int:
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+async def test_a_workers_priority_is_lowered_before_its_start_runs(tmp_path: Path) -> None:
+    """A worker's start (a new interpreter importing the app) must not take CPU at the app's priority
+    from the calls of an app that starts while calls are up: the pool lowers it as it starts it, so
+    that even the worker's first instruction runs at the lower priority."""
+    note = tmp_path / "priority"
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = ProcessPool(1, priority_at_start, (note,), nice=10)
+    try:
+        assert await pool.start(60) == 1
+        assert int(note.read_text()) == min(19, mine + 10)
+        assert await pool.run(own_priority) == min(19, mine + 10)
+    finally:
+        pool.close()
+    plain = ProcessPool(1, nothing_to_start, ())
+    try:
+        assert await plain.run(own_priority) == mine  # no nice asked: the app's own
+    finally:
+        plain.close()
