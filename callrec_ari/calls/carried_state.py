@@ -7,7 +7,6 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.calls import carry
 from callrec_ari.calls.carry import CarriedEvent
-from callrec_ari.calls.journal import JournalEntry, unheard_start
+from callrec_ari.calls.journal import JournalEntry
 from callrec_ari.media.mixmonitor import MixMonitorRecorder
 from callrec_ari.model.call import RecordedSegment, now_utc
 from callrec_ari.model.plan import CallPlan
@@ -69,11 +68,6 @@ class CarriedCall:
         return JournalEntry(plan=self.plan, state=STATE, caller_id=self.caller, callee_id="", bridge_id="",
                             times=times, segments=tuple(self.segments),
                             notices=carry.notice_entries(self.plan, self.said) or self.notices)
-
-
-def first_start(segments: Sequence[RecordedSegment], settings: CarrySettings) -> datetime | None:
-    """``journal.unheard_start`` in this node's recording folder."""
-    return unheard_start(segments, settings.folder, settings.recording_format)
 
 
 class AsteriskLimits:

@@ -16,9 +16,9 @@ from datetime import datetime
 from callrec_ari.ari.client import AriClient
 from callrec_ari.ari.errors import AriError
 from callrec_ari.calls import carried_state
-from callrec_ari.calls.carried_state import CarriedCall, CarryCheck, CarrySettings, first_start
+from callrec_ari.calls.carried_state import CarriedCall, CarryCheck, CarrySettings
 from callrec_ari.calls.carry import CarriedEvent
-from callrec_ari.calls.journal import last_write
+from callrec_ari.calls.journal import last_write, unheard_start
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ class UnheardEnds:
     def _answer_from_file(self, call: CarriedCall) -> None:
         """A call none of whose events reached the app: its first recording started where its file
         says, and that was the answer (R2.4)."""
-        if call.said is None and (started := first_start(call.segments, self.settings)):
+        if call.said is None and (started := unheard_start(
+                call.segments, self.settings.folder, self.settings.recording_format)):
             call.segments[0] = replace(call.segments[0], started_at=started)
             call.said = CarriedEvent(call.call_id, "talking", marks=(started,))
 
